@@ -1,0 +1,71 @@
+"""The ``langarith`` command line.
+
+Each pipeline module that offers a subcommand defines ``register_cli(subparsers)``,
+which adds its parser and sets ``func`` to a callable taking the parsed arguments
+and returning an exit code. This file only collects them, so modules stay
+independent of each other.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from langarith import LangarithError, __version__
+
+#: Modules that contribute subcommands, in the order of the pipeline.
+CLI_MODULES = (
+    "langarith.config",
+    "langarith.data",
+    "langarith.backbone",
+    "langarith.related",
+    "langarith.train",
+    "langarith.merge",
+    "langarith.evaluate",
+    "langarith.analysis",
+    "langarith.report",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="langarith",
+        description="Language arithmetic: merge language adapters without training.",
+    )
+    parser.add_argument("--version", action="version", version=f"langarith {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in CLI_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as err:
+            if err.name == name:  # stage not built yet
+                continue
+            raise
+        register = getattr(module, "register_cli", None)
+        if register is not None:
+            register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except LangarithError as err:
+        print(f"langarith {args.command}: error: {err}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
