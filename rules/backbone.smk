@@ -1,0 +1,22 @@
+# Backbones: a hub model saved locally, or a tiny demo model pre-trained offline.
+
+
+rule backbone:
+    input:
+        corpora=get_backbone_corpora,
+    output:
+        directory(plan.BACKBONE_DIR),
+    log:
+        "logs/backbone/{model}.log",
+    benchmark:
+        "benchmarks/backbone/{model}.tsv"
+    conda:
+        "../envs/train.yaml"
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    params:
+        spec=get_model_spec,
+    script:
+        "../workflow/scripts/backbone.py"

@@ -1,0 +1,110 @@
+# The workflow's own Python: config validation, wildcard constraints, input functions.
+# The planning logic lives in the package (langarith.config, langarith.workflow).
+import sys
+
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+from langarith import LangarithError
+from langarith import workflow as plan
+from langarith.config import check_config, schema_error_message
+
+# Offline first (a missing model or dataset fails at once instead of hanging), and
+# jobs in conda envs (--use-conda) import the package from the source tree.
+plan.prepare_environment(config, Path(workflow.basedir))
+
+try:
+    validate(config, schema="../workflow/schemas/config.schema.yaml")
+    check_config(config, base_dir=Path(workflow.basedir))
+except WorkflowError as err:
+    sys.exit(f"Config error: {schema_error_message(err)}")
+except LangarithError as err:
+    sys.exit(f"Config error: {err}")
+
+
+wildcard_constraints:
+    model="|".join(plan.model_names(config)),
+    lang="[a-z]{2,3}",
+    seed=r"\d+",
+    tokens=r"\d+",
+    dataset="[a-z0-9_]+",
+    task="[a-z0-9_]+",
+
+
+def get_final_outputs():
+    return plan.final_targets(config)
+
+
+def get_dataset_options(wildcards):
+    """Options of one (dataset, language): the only config a dataset's rule depends on."""
+    data = config["data"]
+    if data["source"] == "demo":
+        return dict(data.get("demo") or {}, **_wikipedia_options(wildcards.dataset))
+    options = dict(_wikipedia_options(wildcards.dataset))
+    revision = (data.get("revisions") or {}).get(wildcards.dataset)
+    if revision:
+        options["revision"] = revision
+    local = (
+        (data.get("local_paths") or {}).get(wildcards.dataset, {}).get(wildcards.lang)
+    )
+    if local:
+        options["local_path"] = str(Path(workflow.basedir) / local)
+    return options
+
+
+def _wikipedia_options(dataset):
+    if dataset != "wikipedia":
+        return {}
+    return {
+        k: v
+        for k, v in (config["data"].get("wikipedia") or {}).items()
+        if v is not None
+    }
+
+
+def get_model_spec(wildcards):
+    return plan.model_spec(config, wildcards.model)
+
+
+def get_backbone_corpora(wildcards):
+    """A demo backbone is pre-trained on every adapter language's demo Wikipedia."""
+    if "demo" not in plan.model_spec(config, wildcards.model):
+        return []
+    return [
+        plan.DATA_DIR.format(dataset="wikipedia", lang=lang)
+        for lang in config["languages"]
+    ]
+
+
+def get_language_training(wildcards):
+    """Language adapter hyper-parameters, with the token budget of a budget adapter."""
+    hparams = dict(config["language_adapter"].get("training") or {})
+    if "tokens" in wildcards.keys():
+        hparams["max_train_tokens"] = int(wildcards.tokens)
+    return hparams
+
+
+def get_task_training(wildcards):
+    """Task adapter hyper-parameters: shared training settings plus the task's own."""
+    spec = config["task_adapter"]
+    hparams = dict(spec.get("training") or {})
+    hparams.update((spec.get("per_task") or {}).get(wildcards.task, {}))
+    hparams["adapter_config"] = dict(spec.get("adapter_config") or {})
+    return hparams
+
+
+def get_task_data(wildcards):
+    """English training (and validation) data of a task adapter."""
+    spec = config["tasks"][wildcards.task]
+    return plan.DATA_DIR.format(
+        dataset=spec["train_dataset"], lang=config.get("source_language", "en")
+    )
+
+
+def get_source_adapter(wildcards):
+    """The frozen source-language adapter stacked below a task adapter (same seed)."""
+    return plan.LANG_ADAPTER_DIR.format(
+        model=wildcards.model,
+        lang=config.get("source_language", "en"),
+        seed=wildcards.seed,
+    )

@@ -1,0 +1,26 @@
+# Data: real datasets through `datasets` (or local files), or the offline demo source.
+# Both write resources/data/<dataset>/<lang>/{<split>.jsonl,manifest.json}.
+
+
+localrules:
+    prepare_dataset,
+
+
+rule prepare_dataset:
+    output:
+        directory("resources/data/{dataset}/{lang}"),
+    log:
+        "logs/data/{dataset}/{lang}.log",
+    benchmark:
+        "benchmarks/data/{dataset}/{lang}.tsv"
+    conda:
+        "../envs/data.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=120,
+    params:
+        source=config["data"]["source"],
+        options=get_dataset_options,
+    script:
+        "../workflow/scripts/data.py"

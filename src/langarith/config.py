@@ -1,0 +1,326 @@
+"""Configuration: loading, schema validation and the checks a schema cannot express.
+
+The Snakefile validates the config against ``workflow/schemas/config.schema.yaml``
+with Snakemake's ``validate()`` (which also fills in defaults) and then calls
+:func:`check_config`. The same two steps are available outside Snakemake through
+:func:`load_config` and ``langarith config check FILE``, so a researcher can check a
+config before submitting hundreds of cluster jobs.
+
+Every problem is reported as one sentence that names the offending key, the bad value
+and what is allowed; all problems are collected before raising, so one dry run shows
+everything that needs fixing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from langarith import LangarithError
+
+#: Default location of the schema, relative to the repository root.
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+
+#: ISO 639-1 codes (the papers' language codes), plus the 639-3 code of Assamese's
+#: neighbours that have no two-letter code are not needed: every language the papers
+#: use has one.
+ISO_639_1 = frozenset(
+    """
+    aa ab ae af ak am an ar as av ay az ba be bg bh bi bm bn bo br bs ca ce ch co cr cs
+    cu cv cy da de dv dz ee el en eo es et eu fa ff fi fj fo fr fy ga gd gl gn gu gv ha
+    he hi ho hr ht hu hy hz ia id ie ig ii ik io is it iu ja jv ka kg ki kj kk kl km kn
+    ko kr ks ku kv kw ky la lb lg li ln lo lt lu lv mg mh mi mk ml mn mr ms mt my na nb
+    nd ne ng nl nn no nr nv ny oc oj om or os pa pi pl ps pt qu rm rn ro ru rw sa sc sd
+    se sg si sk sl sm sn so sq sr ss st su sv sw ta te tg th ti tk tl tn to tr ts tt tw
+    ty ug uk ur uz ve vi vo wa wo xh yi yo za zh zu
+    """.split()
+)
+
+
+class ConfigError(LangarithError):
+    """The configuration is invalid; the message lists every problem found."""
+
+
+def grid(spec: Mapping[str, float]) -> list[float]:
+    """Expand a ``{start, stop, step}`` range into its values, stop included.
+
+    Values are rounded to 10 decimals so that 0.1 + 0.2 style drift never produces
+    a λ of 0.30000000000000004 in a path or a table.
+    """
+    start, stop, step = float(spec["start"]), float(spec["stop"]), float(spec["step"])
+    count = int(math.floor((stop - start) / step + 1e-9)) + 1
+    return [round(start + i * step, 10) for i in range(count)]
+
+
+def _check_range(name: str, spec: Mapping[str, Any] | None, problems: list[str]) -> None:
+    if not spec:
+        return
+    step = spec.get("step")
+    if step is None or not (0 < float(step) <= 1):
+        problems.append(f"{name}.step is {step!r}; it must be greater than 0 and at most 1")
+    elif float(spec["start"]) > float(spec["stop"]):
+        problems.append(
+            f"{name}.start ({spec['start']}) is greater than {name}.stop ({spec['stop']}); "
+            "the grid would be empty"
+        )
+
+
+def _check_languages(name: str, langs: Iterable[str] | None, problems: list[str]) -> None:
+    for i, lang in enumerate(langs or []):
+        if lang not in ISO_639_1:
+            problems.append(
+                f"unknown language code {lang!r} in {name}[{i}]; use an ISO 639-1 code "
+                "as the papers do (e.g. en, es, sw, as)"
+            )
+
+
+def _check_subset(
+    name: str, langs: Iterable[str], allowed: Iterable[str], what: str, problems: list[str]
+) -> None:
+    allowed = list(allowed)
+    for lang in langs:
+        if lang not in allowed:
+            problems.append(f"{name} contains {lang!r}, which is not {what} {sorted(allowed)}")
+
+
+def task_targets(config: Mapping[str, Any], task: str) -> tuple[list[str], list[str]]:
+    """Return (targets, skipped) of a task: the languages it is evaluated on.
+
+    Without explicit ``targets``, a task is evaluated on every evaluation language its
+    evaluation dataset covers; the others are returned as ``skipped`` so that the
+    workflow can log them (XQuAD has no bg, fr, sw, ur) instead of failing.
+    """
+    from langarith.data import dataset_covers
+
+    spec = config["tasks"][task]
+    if spec.get("targets"):
+        return list(spec["targets"]), []
+    covered, skipped = [], []
+    for lang in config["evaluation_languages"]:
+        (covered if dataset_covers(spec["eval_dataset"], lang) else skipped).append(lang)
+    return covered, skipped
+
+
+def trained_tasks(config: Mapping[str, Any]) -> list[str]:
+    """Tasks that have a task adapter of their own (not ``adapter_from`` another)."""
+    return [name for name, spec in config["tasks"].items() if not spec.get("adapter_from")]
+
+
+def check_config(config: Mapping[str, Any], *, base_dir: Path | None = None) -> None:
+    """Check what the JSON schema cannot: codes, coverage, references and files.
+
+    ``base_dir`` resolves relative local paths (the workflow's directory).
+    Raises :class:`ConfigError` listing every problem.
+    """
+    from langarith.data import DATASETS, dataset_covers
+
+    problems: list[str] = []
+    base_dir = base_dir or Path.cwd()
+    languages = list(config.get("languages") or [])
+    if not config.get("models"):
+        problems.append("models is empty; list at least one backbone (hub name or demo spec)")
+    if not languages:
+        problems.append("languages is empty; list the languages that get a language adapter")
+    if not config.get("evaluation_languages"):
+        problems.append("evaluation_languages is empty; list at least one target language")
+    source = config.get("source_language", "en")
+
+    _check_languages("languages", languages, problems)
+    _check_languages("evaluation_languages", config.get("evaluation_languages"), problems)
+    _check_languages("source_language", [source], problems)
+    if languages and source not in languages:
+        problems.append(
+            f"source_language {source!r} has no language adapter: add it to languages "
+            f"{languages}; the task adapters are trained on top of it"
+        )
+
+    names = [m.get("name") for m in config.get("models") or []]
+    for name in sorted({n for n in names if names.count(n) > 1}):
+        problems.append(f"model name {name!r} is used twice in models; names must be unique")
+    for model in config.get("models") or []:
+        hub = model.get("hub", "")
+        if hub.startswith((".", "/", "~")) and not (base_dir / Path(hub).expanduser()).exists():
+            problems.append(
+                f"models: local backbone folder {hub!r} of {model['name']!r} does not exist"
+            )
+
+    _check_range("lambda_grid", config.get("lambda_grid"), problems)
+    scenarios = config.get("scenarios") or {}
+    _check_range(
+        "scenarios.ties.lambda_grid", (scenarios.get("ties") or {}).get("lambda_grid"), problems
+    )
+
+    tasks = config.get("tasks") or {}
+    for task, spec in tasks.items():
+        where = f"tasks.{task}"
+        for key in ("train_dataset", "eval_dataset"):
+            dataset = spec.get(key)
+            if dataset and dataset not in DATASETS:
+                problems.append(f"{where}.{key} is {dataset!r}; allowed: {sorted(DATASETS)}")
+        if spec.get("adapter_from"):
+            if spec["adapter_from"] not in tasks:
+                problems.append(
+                    f"{where}.adapter_from names {spec['adapter_from']!r}, "
+                    f"which is not a task; tasks are {sorted(tasks)}"
+                )
+        elif not spec.get("train_dataset"):
+            problems.append(f"{where} needs train_dataset (or adapter_from another task)")
+        elif spec["train_dataset"] in DATASETS and not dataset_covers(
+            spec["train_dataset"], source
+        ):
+            problems.append(
+                f"{where}.train_dataset {spec['train_dataset']!r} has no split "
+                f"for the source language {source!r}"
+            )
+        _check_languages(f"{where}.targets", spec.get("targets"), problems)
+        eval_dataset = spec.get("eval_dataset")
+        if eval_dataset in DATASETS:
+            for lang in spec.get("targets") or []:
+                if lang in ISO_639_1 and not dataset_covers(eval_dataset, lang):
+                    covered = sorted(DATASETS[eval_dataset].languages)
+                    problems.append(
+                        f"{where}: dataset {eval_dataset!r} has no split for language "
+                        f"{lang!r}; it covers {covered}"
+                    )
+
+    related = config.get("related") or {}
+    _check_languages("related.pool", related.get("pool"), problems)
+    _check_subset(
+        "related.pool",
+        related.get("pool") or [],
+        languages,
+        "a language with an adapter (languages)",
+        problems,
+    )
+    for target, rel in (related.get("overrides") or {}).items():
+        _check_languages("related.overrides", [target, rel], problems)
+        if rel not in languages:
+            problems.append(
+                f"related.overrides maps {target!r} to {rel!r}, which has no "
+                f"language adapter; choose one of {languages}"
+            )
+
+    for scenario, spec in scenarios.items():
+        for task in (spec or {}).get("tasks", []):
+            if task not in tasks:
+                problems.append(
+                    f"scenarios.{scenario}.tasks names {task!r}; tasks are {sorted(tasks)}"
+                )
+        _check_languages(f"scenarios.{scenario}.targets", (spec or {}).get("targets"), problems)
+        _check_languages(f"scenarios.{scenario}.pool", (spec or {}).get("pool"), problems)
+        _check_subset(
+            f"scenarios.{scenario}.pool",
+            (spec or {}).get("pool") or [],
+            languages,
+            "a language with an adapter (languages)",
+            problems,
+        )
+
+    budget = config.get("token_budget") or {}
+    _check_languages("token_budget.languages", budget.get("languages"), problems)
+    _check_subset(
+        "token_budget.languages",
+        budget.get("languages") or [],
+        languages,
+        "a language with an adapter (languages)",
+        problems,
+    )
+    for task in budget.get("tasks") or []:
+        if task not in tasks:
+            problems.append(f"token_budget.tasks names {task!r}; tasks are {sorted(tasks)}")
+
+    data = config.get("data") or {}
+    for dataset, per_lang in (data.get("local_paths") or {}).items():
+        if dataset not in DATASETS:
+            problems.append(
+                f"data.local_paths names dataset {dataset!r}; allowed: {sorted(DATASETS)}"
+            )
+        for lang, path in (per_lang or {}).items():
+            if not (base_dir / Path(path).expanduser()).exists():
+                problems.append(
+                    f"data.local_paths.{dataset}.{lang}: local file {path!r} does not exist"
+                )
+    if data.get("source") == "demo":
+        from langarith.data import DEMO_LANGUAGES
+
+        used = set(languages) | set(config.get("evaluation_languages") or [])
+        for lang in sorted(used - set(DEMO_LANGUAGES)):
+            if lang in ISO_639_1:
+                problems.append(
+                    f"data.source is demo, but the offline demo generator has no "
+                    f"language {lang!r}; it supports {sorted(DEMO_LANGUAGES)}"
+                )
+
+    if problems:
+        raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(problems))
+
+
+def validate_schema(config: dict[str, Any], schema_path: Path = SCHEMA_PATH) -> None:
+    """Validate against the JSON schema and fill defaults, like Snakemake's ``validate``.
+
+    Used outside Snakemake; the message names the key path and the rule it breaks.
+    """
+    from snakemake.exceptions import WorkflowError
+    from snakemake.utils import validate
+
+    try:
+        validate(config, str(schema_path), set_default=True)
+    except WorkflowError as err:
+        raise ConfigError(schema_error_message(err)) from None
+
+
+def schema_error_message(err: BaseException) -> str:
+    """Turn Snakemake's schema error (which embeds the whole schema) into one sentence.
+
+    Snakemake wraps the jsonschema ``ValidationError`` in the arguments of a
+    ``WorkflowError``; its ``message`` and ``absolute_path`` are what a user needs.
+    """
+    import jsonschema
+
+    cause = next(
+        (a for a in getattr(err, "args", ()) if isinstance(a, jsonschema.ValidationError)),
+        err.__cause__ or err.__context__,
+    )
+    if isinstance(cause, jsonschema.ValidationError):
+        best = jsonschema.exceptions.best_match([cause]) or cause
+        path = "/".join(str(p) for p in best.absolute_path)
+        return f"invalid configuration at {path or 'top level'}: {best.message}"
+    return f"invalid configuration: {str(err).splitlines()[0]}"
+
+
+def load_config(path: Path | str, *, base_dir: Path | None = None) -> dict[str, Any]:
+    """Load a config file, validate it against the schema and run the semantic checks."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"config file {str(path)!r} does not exist")
+    try:
+        config = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"config file {str(path)!r} is not valid YAML: {err}") from None
+    validate_schema(config)
+    check_config(config, base_dir=base_dir or path.resolve().parent.parent)
+    return config
+
+
+def _cli_check(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    n_targets = {task: len(task_targets(config, task)[0]) for task in config["tasks"]}
+    print(
+        f"{args.config}: valid ({len(config['models'])} models, "
+        f"{len(config['languages'])} language adapters, {len(config['seeds'])} seeds, "
+        f"targets per task {n_targets})"
+    )
+    return 0
+
+
+def register_cli(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("config", help="check a workflow config file")
+    sub = parser.add_subparsers(dest="config_command", required=True)
+    check = sub.add_parser("check", help="validate schema and semantics, print a summary")
+    check.add_argument("config", type=Path)
+    check.set_defaults(func=_cli_check)

@@ -1,0 +1,443 @@
+"""The on-disk data format shared by the real download and the offline demo source.
+
+One folder per (dataset, language) holds ``<split>.jsonl`` (one JSON object per line)
+and ``manifest.json`` (see ``docs/interfaces.md``). Both sources go through
+:func:`write_dataset`, which checks every row against the dataset's fields, so the later
+stages never need to know where the data came from.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import logging
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from langarith import LangarithError
+from langarith.data import coverage
+from langarith.io import atomic_dir, read_json, sha256_file, write_json
+
+log = logging.getLogger(__name__)
+
+#: IOB2 tags in the order of WikiANN's ``ner_tags`` class label on the hub.
+NER_LABELS: tuple[str, ...] = ("O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC")
+#: XNLI's label order: 0 entailment, 1 neutral, 2 contradiction.
+NLI_LABELS: tuple[str, ...] = ("entailment", "neutral", "contradiction")
+
+MANIFEST = "manifest.json"
+
+#: Row fields per task kind, in the order they are written.
+FIELDS: dict[str, tuple[str, ...]] = {
+    "mlm": ("id", "text"),
+    "ner": ("id", "tokens", "ner_tags"),
+    "nli": ("id", "premise", "hypothesis", "label"),
+    "qa": ("id", "title", "context", "question", "answers"),
+}
+
+
+class UncoveredLanguageError(LangarithError):
+    """The dataset has no data for the language (e.g. XQuAD has no Bulgarian).
+
+    A separate class, because the workflow skips such languages on purpose while any
+    other data error must stop it.
+    """
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """What the workflow knows about one dataset.
+
+    Attributes:
+        name: key in :data:`DATASETS`, used in paths (``resources/data/<name>/<lang>``).
+        hub_path: repository of the dataset on the Hugging Face hub.
+        hub_config: format of the hub config name; ``{lang}`` (and ``{dump}`` for
+            Wikipedia) are filled in; ``None`` when the dataset has a single config.
+        hub_splits: the splits the hub provides.
+        splits: the splits written to disk (Wikipedia holds out ``validation`` from the
+            hub's ``train``; XQuAD's hub ``validation`` is cut 50/50 into validation and
+            test, as the papers do).
+        languages: languages covered (hub config codes, ISO 639-1 for the papers' ones).
+        task: row layout: ``mlm``, ``ner``, ``nli`` or ``qa`` (see :data:`FIELDS`).
+        labels: label names for tagging/classification, empty otherwise.
+        reference: the paper that introduced the dataset.
+        hub_revision: revision to load when the option ``revision`` is not given.
+        hub_data_files: file patterns per split (``{lang}``, ``{split}`` filled in) for
+            repositories whose configs are defined by a loading script, which
+            ``datasets`` no longer runs: their parquet export is read instead.
+    """
+
+    name: str
+    hub_path: str
+    hub_config: str | None
+    hub_splits: tuple[str, ...]
+    splits: tuple[str, ...]
+    languages: frozenset[str]
+    task: str
+    labels: tuple[str, ...] = ()
+    reference: str = ""
+    hub_revision: str | None = None
+    hub_data_files: tuple[str, ...] = ()
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """Row fields of this dataset, in file order."""
+        return FIELDS[self.task]
+
+
+DATASETS: dict[str, DatasetSpec] = {
+    spec.name: spec
+    for spec in (
+        DatasetSpec(
+            name="wikipedia",
+            hub_path="wikimedia/wikipedia",
+            hub_config="{dump}.{lang}",
+            hub_splits=("train",),
+            splits=("train", "validation"),
+            languages=coverage.WIKIPEDIA_LANGUAGES,
+            task="mlm",
+            reference="https://huggingface.co/datasets/wikimedia/wikipedia",
+        ),
+        DatasetSpec(
+            name="wikiann",
+            hub_path="unimelb-nlp/wikiann",
+            hub_config="{lang}",
+            hub_splits=("train", "validation", "test"),
+            splits=("train", "validation", "test"),
+            languages=coverage.WIKIANN_LANGUAGES,
+            task="ner",
+            labels=NER_LABELS,
+            reference="Rahimi et al. 2019, https://aclanthology.org/P19-1015",
+        ),
+        DatasetSpec(
+            name="xnli",
+            hub_path="facebook/xnli",
+            hub_config="{lang}",
+            hub_splits=("train", "validation", "test"),
+            splits=("train", "validation", "test"),
+            languages=coverage.XNLI_LANGUAGES,
+            task="nli",
+            labels=NLI_LABELS,
+            reference="Conneau et al. 2018, https://aclanthology.org/D18-1269",
+        ),
+        DatasetSpec(
+            name="indicxnli",
+            hub_path="Divyanshu/IndicXNLI",
+            hub_config=None,
+            hub_splits=("train", "validation", "test"),
+            splits=("train", "validation", "test"),
+            languages=coverage.INDICXNLI_LANGUAGES,
+            task="nli",
+            labels=NLI_LABELS,
+            reference="Aggarwal et al. 2022, https://aclanthology.org/2022.emnlp-main.755",
+            # The main branch holds a loading script; the hub's parquet export has one
+            # folder per language (older exports name files <name>-<split>.parquet).
+            hub_revision="refs/convert/parquet",
+            hub_data_files=("{lang}/*-{split}.parquet", "{lang}/{split}/*.parquet"),
+        ),
+        DatasetSpec(
+            name="squad",
+            hub_path="rajpurkar/squad",
+            hub_config=None,
+            hub_splits=("train", "validation"),
+            splits=("train", "validation"),
+            languages=coverage.SQUAD_LANGUAGES,
+            task="qa",
+            reference="Rajpurkar et al. 2016, https://aclanthology.org/D16-1264",
+        ),
+        DatasetSpec(
+            name="xquad",
+            hub_path="google/xquad",
+            hub_config="xquad.{lang}",
+            hub_splits=("validation",),
+            splits=("validation", "test"),
+            languages=coverage.XQUAD_LANGUAGES,
+            task="qa",
+            reference="Artetxe et al. 2020, https://aclanthology.org/2020.acl-main.421",
+        ),
+    )
+}
+
+
+def get_spec(dataset: str) -> DatasetSpec:
+    """The :class:`DatasetSpec` of ``dataset``; an unknown name lists the valid ones."""
+    try:
+        return DATASETS[dataset]
+    except (KeyError, TypeError):
+        raise LangarithError(
+            f"Unknown dataset {dataset!r}. Must be one of {sorted(DATASETS)}"
+        ) from None
+
+
+def dataset_covers(dataset: str, lang: str) -> bool:
+    """Whether ``dataset`` has data for language ``lang``."""
+    return lang in get_spec(dataset).languages
+
+
+def require_coverage(dataset: str, lang: str) -> DatasetSpec:
+    """The spec of ``dataset``, or :class:`UncoveredLanguageError` if it lacks ``lang``."""
+    spec = get_spec(dataset)
+    if lang not in spec.languages:
+        shown = sorted(spec.languages)
+        listing = " ".join(shown) if len(shown) <= 30 else f"{len(shown)} languages"
+        raise UncoveredLanguageError(
+            f"Dataset {dataset!r} does not cover language {lang!r} (covered: {listing}); "
+            f"leave {lang!r} out of this dataset's languages"
+        )
+    return spec
+
+
+def covered_languages(dataset: str, langs: Iterable[str]) -> tuple[list[str], list[str]]:
+    """Split ``langs`` into those ``dataset`` covers and those it does not.
+
+    The workflow calls this to plan only the jobs that can exist; each skipped language
+    is logged so that a missing column in a table is explained in the log.
+    Order is kept; duplicates are dropped.
+    """
+    spec = get_spec(dataset)
+    covered: list[str] = []
+    skipped: list[str] = []
+    for lang in dict.fromkeys(langs):
+        if lang in spec.languages:
+            covered.append(lang)
+        else:
+            skipped.append(lang)
+            log.warning("skipping language %r for dataset %r: not covered", lang, dataset)
+    return covered, skipped
+
+
+# ---------------------------------------------------------------------------- rows
+
+
+def _is_str_list(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def _is_answers(value: Any) -> bool:
+    return (
+        isinstance(value, Mapping)
+        and set(value) == {"text", "answer_start"}
+        and _is_str_list(value["text"])
+        and isinstance(value["answer_start"], list)
+        and all(type(s) is int for s in value["answer_start"])
+    )
+
+
+def check_row(spec: DatasetSpec, row: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """Validate one row against the dataset's fields and return it in file order.
+
+    Both sources pass through here, which is what makes the demo and the real data
+    interchangeable: a field with the wrong name or type is caught at write time.
+    """
+    fields = spec.fields
+    if not isinstance(row, Mapping):
+        raise LangarithError(f"{where}: row must be a JSON object, got {type(row).__name__}")
+    if set(row) != set(fields):
+        raise LangarithError(
+            f"{where}: row fields {sorted(row)} differ from the {spec.name} fields {list(fields)}"
+        )
+    out = {name: row[name] for name in fields}
+    problem = None
+    if not isinstance(out["id"], str) or not out["id"]:
+        problem = "'id' must be a non-empty string"
+    elif spec.task == "mlm":
+        if not isinstance(out["text"], str):
+            problem = "'text' must be a string"
+    elif spec.task == "ner":
+        tokens, tags = out["tokens"], out["ner_tags"]
+        if not (_is_str_list(tokens) and _is_str_list(tags)):
+            problem = "'tokens' and 'ner_tags' must be lists of strings"
+        elif len(tokens) != len(tags):
+            problem = f"{len(tokens)} tokens but {len(tags)} tags"
+        elif bad := sorted(set(tags) - set(spec.labels)):
+            problem = f"unknown tags {bad}; allowed: {list(spec.labels)}"
+    elif spec.task == "nli":
+        if not (isinstance(out["premise"], str) and isinstance(out["hypothesis"], str)):
+            problem = "'premise' and 'hypothesis' must be strings"
+        elif type(out["label"]) is not int or not 0 <= out["label"] < len(spec.labels):
+            problem = f"'label' must be an int in 0..{len(spec.labels) - 1}, got {out['label']!r}"
+    elif spec.task == "qa":
+        answers = out["answers"]
+        if not all(isinstance(out[k], str) for k in ("title", "context", "question")):
+            problem = "'title', 'context' and 'question' must be strings"
+        elif not _is_answers(answers):
+            problem = "'answers' must be {'text': [str], 'answer_start': [int]}"
+        elif len(answers["text"]) != len(answers["answer_start"]):
+            problem = "'answers' has different numbers of texts and starts"
+        else:
+            out["answers"] = {
+                "text": list(answers["text"]),
+                "answer_start": list(answers["answer_start"]),
+            }
+    if problem:
+        raise LangarithError(f"{where}: {problem}")
+    return out
+
+
+# ----------------------------------------------------------------------- manifest
+
+
+def combined_checksum(split_sums: Mapping[str, str]) -> str:
+    """SHA-256 over the split checksums: lines ``"<split> <sha256>\\n"`` sorted by split.
+
+    One value that changes whenever any split changes; later stages record it as the
+    identity of the data they were trained or evaluated on.
+    """
+    text = "".join(f"{split} {split_sums[split]}\n" for split in sorted(split_sums))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def write_dataset(
+    out_dir: Path | str,
+    dataset: str,
+    lang: str,
+    splits: Mapping[str, Iterable[Mapping[str, Any]]],
+    *,
+    source: str,
+    revision: str,
+    options: Mapping[str, Any],
+    labels: Sequence[str] | None = None,
+) -> Path:
+    """Write one (dataset, language) folder atomically and return its path.
+
+    Args:
+        out_dir: the folder to create, e.g. ``resources/data/xnli/de``; an existing one
+            is replaced only once the new one is complete.
+        dataset: a key of :data:`DATASETS`; ``splits`` must hold exactly its splits.
+        lang: language code stored in the manifest.
+        splits: rows per split; iterables are consumed once, so generators stream.
+        source: ``hub:<path>/<config>``, ``local:<path>`` or ``demo``.
+        revision: hub revision, dataset fingerprint, dump date or generator version.
+        options: the options that made the data (stored for provenance).
+        labels: label names; defaults to the dataset's (stored for NER and NLI only).
+
+    Every row is checked with :func:`check_row`. For ``wikipedia`` each split also
+    records ``tokens``, its whitespace-token count, because the data-size study is
+    stated in tokens.
+    """
+    spec = get_spec(dataset)
+    if set(splits) != set(spec.splits):
+        raise LangarithError(
+            f"{dataset}: got splits {sorted(splits)}, expected exactly {list(spec.splits)}"
+        )
+    out_dir = Path(out_dir)
+    entries: dict[str, dict[str, int | str]] = {}
+    with atomic_dir(out_dir) as tmp:
+        for split in spec.splits:
+            path = tmp / f"{split}.jsonl"
+            rows = tokens = 0
+            with open(path, "w", encoding="utf-8", newline="\n") as handle:
+                for row in splits[split]:
+                    clean = check_row(spec, row, f"{dataset}/{lang} {split} row {rows}")
+                    handle.write(json.dumps(clean, ensure_ascii=False) + "\n")
+                    rows += 1
+                    if spec.task == "mlm":
+                        tokens += len(clean["text"].split())
+            entry: dict[str, int | str] = {"rows": rows, "sha256": sha256_file(path)}
+            if spec.task == "mlm":
+                entry["tokens"] = tokens
+            entries[split] = entry
+            log.info("%s/%s %s: %d rows", dataset, lang, split, rows)
+        manifest: dict[str, Any] = {
+            "dataset": dataset,
+            "language": lang,
+            "source": source,
+            "revision": revision,
+            "created_utc": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "options": _jsonable(dict(options)),
+            "splits": entries,
+            "checksum": combined_checksum({s: str(e["sha256"]) for s, e in entries.items()}),
+        }
+        if spec.labels:
+            manifest["labels"] = list(labels if labels is not None else spec.labels)
+        write_json(tmp / MANIFEST, manifest)
+    return out_dir
+
+
+def _jsonable(value: Any) -> Any:
+    """Options as plain JSON (paths become strings, tuples lists)."""
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    return str(value)
+
+
+def read_manifest(data_dir: Path | str) -> dict[str, Any]:
+    """The manifest of a data folder, checked for the keys every stage relies on."""
+    path = Path(data_dir) / MANIFEST
+    manifest = read_json(path)
+    required = ("dataset", "language", "source", "revision", "splits", "checksum")
+    if not isinstance(manifest, dict) or any(key not in manifest for key in required):
+        raise LangarithError(
+            f"{path} is not a data manifest (needs keys {list(required)}); "
+            "rerun the data preparation step"
+        )
+    return manifest
+
+
+def _split_path(data_dir: Path, split: str) -> Path:
+    manifest = read_manifest(data_dir)
+    if split not in manifest["splits"]:
+        raise LangarithError(
+            f"{data_dir} has no split {split!r}; available: {list(manifest['splits'])}"
+        )
+    return data_dir / f"{split}.jsonl"
+
+
+def iter_split(data_dir: Path | str, split: str) -> Iterator[dict[str, Any]]:
+    """Rows of one split, one at a time (for corpora too big to hold in memory)."""
+    data_dir = Path(data_dir)
+    path = _split_path(data_dir, split)
+    if not path.is_file():
+        raise LangarithError(f"{path} is missing; rerun the data preparation step")
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            try:
+                yield json.loads(line)
+            except json.JSONDecodeError as err:
+                raise LangarithError(
+                    f"{path} line {number} is not valid JSON ({err.msg}); the file is "
+                    "corrupt or truncated: rerun the data preparation step"
+                ) from None
+
+
+def read_split(data_dir: Path | str, split: str) -> list[dict[str, Any]]:
+    """All rows of one split as a list."""
+    return list(iter_split(data_dir, split))
+
+
+def verify_dataset(data_dir: Path | str) -> dict[str, Any]:
+    """Recompute every checksum and row count of a data folder; return its manifest.
+
+    Raises ``LangarithError`` naming the first split whose file is missing, truncated
+    or changed, so a damaged download is never trained on silently.
+    """
+    data_dir = Path(data_dir)
+    manifest = read_manifest(data_dir)
+    sums: dict[str, str] = {}
+    for split, entry in manifest["splits"].items():
+        path = data_dir / f"{split}.jsonl"
+        if not path.is_file():
+            raise LangarithError(f"{path} is missing; rerun the data preparation step")
+        digest = sha256_file(path)
+        with open(path, "rb") as handle:
+            rows = sum(1 for _ in handle)
+        if rows != entry.get("rows") or digest != entry.get("sha256"):
+            raise LangarithError(
+                f"{path} does not match its manifest ({rows} rows, sha256 {digest[:12]}… "
+                f"vs {entry.get('rows')} rows, {str(entry.get('sha256'))[:12]}…): it was "
+                "truncated or changed; rerun the data preparation step"
+            )
+        sums[split] = digest
+    if combined_checksum(sums) != manifest["checksum"]:
+        raise LangarithError(
+            f"{data_dir / MANIFEST}: overall checksum does not match the split checksums; "
+            "rerun the data preparation step"
+        )
+    return manifest

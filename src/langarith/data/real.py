@@ -1,0 +1,618 @@
+"""The real data: the papers' datasets from the Hugging Face hub or from local files.
+
+Rows are converted from the hub's columns to the fields of ``docs/interfaces.md`` and
+written with :func:`langarith.data.formats.write_dataset`. The same code reads local
+files laid out with the hub's column names (option ``local_path``), which is how the
+tests exercise it offline and how a cluster without internet access is fed.
+
+``datasets`` is imported lazily: it takes seconds to import and most commands of the
+``langarith`` CLI never need it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import itertools
+import logging
+import os
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from langarith import LangarithError
+from langarith.data.formats import (
+    NER_LABELS,
+    NLI_LABELS,
+    DatasetSpec,
+    require_coverage,
+    write_dataset,
+)
+from langarith.io import sha256_file
+
+log = logging.getLogger(__name__)
+
+#: Dump of ``wikimedia/wikipedia`` used when the option ``dump`` is not given.
+DEFAULT_WIKIPEDIA_DUMP = "20231101"
+#: Held-out Wikipedia documents when neither ``validation_docs`` nor
+#: ``validation_fraction`` is given (the papers only say "a held-out subset").
+DEFAULT_VALIDATION_DOCS = 1000
+
+_COMMON_OPTIONS = ("revision", "local_path", "cache_dir", "hub_path", "streaming")
+_WIKIPEDIA_OPTIONS = (
+    "dump",
+    "validation_docs",
+    "validation_fraction",
+    "max_train_tokens",
+    "min_chars",
+)
+_TASK_OPTIONS = ("max_rows",)
+_TRUE = {"1", "true", "yes", "on"}
+#: Columns each task needs in hub-format rows (WikiANN, XNLI and XQuAD rows carry no
+#: ``id``, and XQuAD none of ``title``: those are made up when missing).
+HUB_COLUMNS: dict[str, tuple[str, ...]] = {
+    "mlm": ("id", "text"),
+    "ner": ("tokens", "ner_tags"),
+    "nli": ("premise", "hypothesis", "label"),
+    "qa": ("id", "context", "question", "answers"),
+}
+_LOCAL_EXTENSIONS = {".jsonl": "json", ".json": "json", ".parquet": "parquet"}
+
+
+def allowed_real_options(dataset: str) -> tuple[str, ...]:
+    """Option names :func:`prepare_real_dataset` accepts for ``dataset``."""
+    extra = _WIKIPEDIA_OPTIONS if dataset == "wikipedia" else _TASK_OPTIONS
+    return _COMMON_OPTIONS + extra
+
+
+def offline_mode() -> bool:
+    """Whether ``HF_HUB_OFFLINE`` or ``HF_DATASETS_OFFLINE`` asks for no network."""
+    return any(
+        os.environ.get(name, "").strip().lower() in _TRUE
+        for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
+    )
+
+
+@contextlib.contextmanager
+def _honour_offline_env() -> Iterator[bool]:
+    """Make ``datasets`` obey the offline variables as they are *now*.
+
+    ``datasets`` and ``huggingface_hub`` read them once, at import. When they were set
+    later (a test, a script that sets them itself) the libraries would try the network
+    and hang on retries instead of failing at once; this pins their flags for the call.
+    """
+    if not offline_mode():
+        yield False
+        return
+    import datasets.config
+    import huggingface_hub.constants
+
+    saved = (
+        datasets.config.HF_HUB_OFFLINE,
+        getattr(datasets.config, "HF_DATASETS_OFFLINE", None),
+        huggingface_hub.constants.HF_HUB_OFFLINE,
+    )
+    datasets.config.HF_HUB_OFFLINE = True
+    datasets.config.HF_DATASETS_OFFLINE = True
+    huggingface_hub.constants.HF_HUB_OFFLINE = True
+    try:
+        yield True
+    finally:
+        (
+            datasets.config.HF_HUB_OFFLINE,
+            datasets.config.HF_DATASETS_OFFLINE,
+            huggingface_hub.constants.HF_HUB_OFFLINE,
+        ) = saved
+
+
+def _check_options(dataset: str, options: Mapping[str, Any]) -> dict[str, Any]:
+    allowed = allowed_real_options(dataset)
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise LangarithError(
+            f"Unknown option(s) {unknown} for the real {dataset!r} data. "
+            f"Must be among {list(allowed)}"
+        )
+    return {k: v for k, v in options.items() if v is not None}
+
+
+def _positive_int(options: Mapping[str, Any], name: str, minimum: int = 1) -> int | None:
+    value = options.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise LangarithError(f"Option {name!r} must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+# ----------------------------------------------------------------------- loading
+
+
+@dataclass
+class _Loaded:
+    """Raw hub-format rows per hub split, plus where they came from."""
+
+    splits: dict[str, Iterable[Mapping[str, Any]]]
+    source: str
+    revision: str
+    features: dict[str, Any] = field(default_factory=dict)
+
+
+def _hub_config(spec: DatasetSpec, lang: str, options: Mapping[str, Any]) -> str | None:
+    if spec.hub_config is None:
+        return None
+    dump = str(options.get("dump", DEFAULT_WIKIPEDIA_DUMP))
+    return spec.hub_config.format(lang=lang, dump=dump)
+
+
+def _fetch_help(spec: DatasetSpec, lang: str, where: str) -> str:
+    return (
+        f"To fetch it, run `langarith data prepare --dataset {spec.name} --lang {lang} "
+        "--out DIR` (the data download rule) on a machine with internet access, with "
+        "HF_HUB_OFFLINE and HF_DATASETS_OFFLINE unset, so that it is downloaded and "
+        f"cached; or set the option local_path to a local copy of {where} (files with "
+        "the hub's column names)."
+    )
+
+
+def _load_hub(spec: DatasetSpec, lang: str, options: Mapping[str, Any]) -> _Loaded:
+    import datasets
+
+    hub_path = str(options.get("hub_path", spec.hub_path))
+    config = _hub_config(spec, lang, options)
+    revision = options.get("revision", spec.hub_revision)
+    streaming = bool(options.get("streaming", spec.task == "mlm" and not offline_mode()))
+    data_files = None
+    if spec.hub_data_files:
+        data_files = {
+            split: [p.format(lang=lang, split=split) for p in spec.hub_data_files]
+            for split in spec.hub_splits
+        }
+    where = f"{hub_path}" + (f" (config {config})" if config else f" ({lang} files)")
+    with _honour_offline_env() as offline:
+        try:
+            loaded = datasets.load_dataset(
+                hub_path,
+                config,
+                data_files=data_files,
+                revision=revision,
+                cache_dir=options.get("cache_dir"),
+                streaming=streaming,
+            )
+        except (OSError, ValueError, RuntimeError) as err:
+            state = (
+                "Offline mode is on (HF_HUB_OFFLINE/HF_DATASETS_OFFLINE) and no cached "
+                "copy was found. "
+                if offline
+                else ""
+            )
+            if "scripts are no longer supported" in str(err):
+                state += (
+                    "The repository holds a loading script, which datasets no longer "
+                    "runs: set the option revision to 'refs/convert/parquet' (the hub's "
+                    "parquet export) or use local_path. "
+                )
+            raise LangarithError(
+                f"Could not load {spec.name!r} for {lang!r} from {where}: "
+                f"{type(err).__name__}: {err}. {state}{_fetch_help(spec, lang, where)}"
+            ) from err
+    missing = [s for s in spec.hub_splits if s not in loaded]
+    if missing:
+        raise LangarithError(f"{where} has no split(s) {missing}; found {list(loaded)}")
+    first = loaded[spec.hub_splits[0]]
+    if spec.name == "wikipedia":
+        dump = options.get("dump", DEFAULT_WIKIPEDIA_DUMP)
+        rev = f"{dump}@{revision}" if revision else str(dump)
+    elif revision:
+        rev = str(revision)
+    elif getattr(first, "_fingerprint", None):
+        rev = f"fingerprint:{first._fingerprint}"
+    else:
+        rev = "main"  # a stream of the default branch: nothing more specific is known
+    return _Loaded(
+        splits={s: loaded[s] for s in spec.hub_splits},
+        source=f"hub:{hub_path}/{config or lang}" if config or data_files else f"hub:{hub_path}",
+        revision=rev,
+        features=dict(first.features or {}),
+    )
+
+
+def _find_split_files(root: Path, split: str, subdirs: list[str]) -> list[Path]:
+    """Files of one split in a local folder: ``<split>.jsonl``, ``<split>-*.parquet``…
+
+    The folder may be flat or laid out like the hub's repository, with one subfolder
+    per config or language (``20231101.en/train-00000-of-00041.parquet``,
+    ``as/indicxnli-train.parquet``).
+    """
+    folders = [root] + [root / sub for sub in dict.fromkeys(subdirs) if (root / sub).is_dir()]
+    found: list[Path] = []
+    for folder in folders:
+        for ext in _LOCAL_EXTENSIONS:
+            patterns = (f"{split}{ext}", f"{split}-*{ext}", f"*-{split}{ext}", f"{split}/*{ext}")
+            for pattern in patterns:
+                found += sorted(p for p in folder.glob(pattern) if p.is_file())
+    return list(dict.fromkeys(found))
+
+
+def _local_files(
+    spec: DatasetSpec, lang: str, local_path: Any, config: str | None
+) -> dict[str, list[Path]]:
+    subdirs = [name for name in (config, lang) if name]
+    if isinstance(local_path, Mapping):
+        files = {
+            str(split): [Path(p) for p in ([paths] if isinstance(paths, str | Path) else paths)]
+            for split, paths in local_path.items()
+        }
+    else:
+        root = Path(local_path)
+        if root.is_file():
+            if len(spec.hub_splits) != 1:
+                raise LangarithError(
+                    f"local_path {root} is one file, but {spec.name!r} has the hub splits "
+                    f"{list(spec.hub_splits)}: give a folder with one file per split or a "
+                    "mapping {split: file}"
+                )
+            files = {spec.hub_splits[0]: [root]}
+        elif root.is_dir():
+            files = {s: _find_split_files(root, s, subdirs) for s in spec.hub_splits}
+        else:
+            raise LangarithError(f"local_path {root} does not exist")
+    missing = [s for s in spec.hub_splits if not files.get(s)]
+    if missing:
+        raise LangarithError(
+            f"local_path {local_path} has no files for the hub split(s) {missing} of "
+            f"{spec.name!r} (looked for <split>.jsonl, <split>.json, <split>.parquet, "
+            "<split>-*.<ext>, *-<split>.<ext> and <split>/*.<ext>, also under the "
+            f"subfolders {subdirs})"
+        )
+    extra = sorted(set(files) - set(spec.hub_splits))
+    if extra:
+        raise LangarithError(
+            f"local_path names split(s) {extra} that {spec.name!r} does not have on the "
+            f"hub; its hub splits are {list(spec.hub_splits)}"
+        )
+    for paths in files.values():
+        for path in paths:
+            if path.suffix not in _LOCAL_EXTENSIONS or not path.is_file():
+                raise LangarithError(
+                    f"local file {path} must exist and end in one of {sorted(_LOCAL_EXTENSIONS)}"
+                )
+    return files
+
+
+def _load_local(spec: DatasetSpec, lang: str, options: Mapping[str, Any]) -> _Loaded:
+    import datasets
+
+    local_path = options["local_path"]
+    root = None if isinstance(local_path, Mapping) else Path(local_path)
+    if root is not None and (root / "dataset_dict.json").is_file():
+        # A folder written by DatasetDict.save_to_disk.
+        loaded = datasets.load_from_disk(str(root))
+        missing = [s for s in spec.hub_splits if s not in loaded]
+        if missing:
+            raise LangarithError(f"{root} has no split(s) {missing}; found {list(loaded)}")
+        first = loaded[spec.hub_splits[0]]
+        return _Loaded(
+            splits={s: loaded[s] for s in spec.hub_splits},
+            source=f"local:{local_path}",
+            revision=str(options.get("revision") or f"fingerprint:{first._fingerprint}"),
+            features=dict(first.features or {}),
+        )
+    files = _local_files(spec, lang, local_path, _hub_config(spec, lang, options))
+    builders = {_LOCAL_EXTENSIONS[p.suffix] for paths in files.values() for p in paths}
+    if len(builders) != 1:
+        raise LangarithError(f"local files of {spec.name!r} mix formats {sorted(builders)}")
+    digest = hashlib.sha256()
+    for split in sorted(files):
+        for path in files[split]:
+            digest.update(f"{split} {path.name} {sha256_file(path)}\n".encode())
+    # Streaming reads the files directly: no copy into the datasets cache.
+    try:
+        with _honour_offline_env():
+            loaded = datasets.load_dataset(
+                builders.pop(),
+                data_files={s: [str(p) for p in paths] for s, paths in files.items()},
+                streaming=True,
+            )
+    except (OSError, ValueError) as err:
+        raise LangarithError(
+            f"Could not read the local files of {spec.name!r} at {local_path}: "
+            f"{type(err).__name__}: {err}"
+        ) from err
+    first = loaded[spec.hub_splits[0]]
+    return _Loaded(
+        splits={s: loaded[s] for s in spec.hub_splits},
+        source=f"local:{local_path}",
+        revision=str(options.get("revision") or f"sha256:{digest.hexdigest()}"),
+        features=dict(first.features or {}),
+    )
+
+
+# -------------------------------------------------------------------- conversion
+
+
+def _tag_names(features: Mapping[str, Any]) -> list[str]:
+    """WikiANN tag names from the ``ner_tags`` class label, or the hub's known order."""
+    feature = features.get("ner_tags")
+    names = getattr(getattr(feature, "feature", None), "names", None)
+    return list(names) if names else list(NER_LABELS)
+
+
+def _convert_ner(
+    rows: Iterable[Mapping[str, Any]], prefix: str, names: list[str]
+) -> Iterator[dict[str, Any]]:
+    for i, row in enumerate(rows):
+        tags = [names[t] if isinstance(t, int) else str(t) for t in row["ner_tags"]]
+        yield {
+            "id": str(row.get("id") or f"{prefix}-{i}"),
+            "tokens": list(row["tokens"]),
+            "ner_tags": tags,
+        }
+
+
+def _nli_label(value: Any, where: str) -> int:
+    """An XNLI label as an int; names ("neutral") and numeric strings are accepted."""
+    if isinstance(value, str) and value in NLI_LABELS:
+        return NLI_LABELS.index(value)
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise LangarithError(
+            f"{where}: label {value!r} is neither 0..2 nor one of {list(NLI_LABELS)}"
+        ) from None
+
+
+def _convert_nli(rows: Iterable[Mapping[str, Any]], prefix: str) -> Iterator[dict[str, Any]]:
+    skipped = 0
+    for i, row in enumerate(rows):
+        label = _nli_label(row["label"], f"{prefix} row {i}")
+        if label < 0:  # unlabelled pairs are marked -1 on the hub
+            skipped += 1
+            continue
+        yield {
+            "id": str(row.get("id") or f"{prefix}-{i}"),
+            "premise": row["premise"],
+            "hypothesis": row["hypothesis"],
+            "label": label,
+        }
+    if skipped:
+        log.warning("%s: dropped %d rows without a label", prefix, skipped)
+
+
+def _answers(value: Any) -> dict[str, list[Any]]:
+    """Answers as a dict of lists, whether the source stores a dict or a list of dicts."""
+    if isinstance(value, Mapping):
+        return {
+            "text": [str(t) for t in value["text"]],
+            "answer_start": [int(s) for s in value["answer_start"]],
+        }
+    return {
+        "text": [str(a["text"]) for a in value],
+        "answer_start": [int(a["answer_start"]) for a in value],
+    }
+
+
+def _convert_qa(rows: Iterable[Mapping[str, Any]], prefix: str) -> Iterator[dict[str, Any]]:
+    for i, row in enumerate(rows):
+        yield {
+            "id": str(row.get("id") or f"{prefix}-{i}"),
+            "title": str(row.get("title") or ""),
+            "context": row["context"],
+            "question": row["question"],
+            "answers": _answers(row["answers"]),
+        }
+
+
+def _convert(
+    spec: DatasetSpec, rows: Iterable[Mapping[str, Any]], prefix: str, features: Mapping[str, Any]
+) -> Iterator[dict[str, Any]]:
+    if spec.task == "ner":
+        return _convert_ner(rows, prefix, _tag_names(features))
+    if spec.task == "nli":
+        return _convert_nli(rows, prefix)
+    return _convert_qa(rows, prefix)
+
+
+# --------------------------------------------------------------------- wikipedia
+
+_TOKEN = re.compile(r"\S+")
+
+
+def truncate_tokens(text: str, n: int) -> str:
+    """The first ``n`` whitespace tokens of ``text``, with the original spacing kept."""
+    end = 0
+    for count, match in enumerate(_TOKEN.finditer(text), start=1):
+        end = match.end()
+        if count == n:
+            break
+    return text[:end]
+
+
+def _in_fraction(doc_id: str, fraction: float) -> bool:
+    """A stable coin flip per document id, so the held-out set never depends on order."""
+    value = int(hashlib.sha256(doc_id.encode("utf-8")).hexdigest()[:8], 16) / 2**32
+    return value < fraction
+
+
+class _WikipediaSplitter:
+    """Cut one stream of documents into a held-out validation set and a train budget.
+
+    ``validation_docs`` holds out the first N documents, so the validation set is the
+    same whatever the training budget (the data-size study compares budgets on one
+    held-out set). ``validation_fraction`` instead holds out each document whose id
+    hashes below the fraction. Train takes the remaining documents in order until
+    ``max_train_tokens`` whitespace tokens; the last one is cut to fit exactly.
+    :func:`write_dataset` consumes ``train`` before ``validation``.
+    """
+
+    def __init__(self, rows: Iterable[Mapping[str, Any]], options: Mapping[str, Any]):
+        self._rows = iter(rows)
+        self._budget = _positive_int(options, "max_train_tokens")
+        self._min_chars = _positive_int(options, "min_chars", minimum=0) or 0
+        self._n_val = _positive_int(options, "validation_docs", minimum=0)
+        fraction = options.get("validation_fraction")
+        if fraction is not None and self._n_val is not None:
+            raise LangarithError("Give either validation_docs or validation_fraction, not both")
+        if fraction is not None and (
+            isinstance(fraction, bool)
+            or not isinstance(fraction, int | float)
+            or not 0 < fraction < 1
+        ):
+            raise LangarithError(f"validation_fraction must be in (0, 1), got {fraction!r}")
+        if fraction is None and self._n_val is None:
+            self._n_val = DEFAULT_VALIDATION_DOCS
+        self._fraction = fraction
+        self._validation: list[dict[str, Any]] = []
+        self._train_done = False
+        self.train_tokens = 0
+
+    def _documents(self) -> Iterator[dict[str, Any]]:
+        for i, row in enumerate(self._rows):
+            text = row.get("text") or ""
+            if not text.strip() or len(text) < self._min_chars:
+                continue
+            yield {"id": str(row.get("id") or i), "text": text}
+
+    def train(self) -> Iterator[dict[str, Any]]:
+        docs = self._documents()
+        if self._n_val:
+            self._validation.extend(itertools.islice(docs, self._n_val))
+        budget = self._budget
+        for doc in docs:
+            if self._fraction is not None and _in_fraction(doc["id"], self._fraction):
+                self._validation.append(doc)
+                continue
+            if budget is not None:
+                left = budget - self.train_tokens
+                if left <= 0:
+                    break
+                n = len(doc["text"].split())
+                if n > left:
+                    doc = {"id": doc["id"], "text": truncate_tokens(doc["text"], left)}
+                    n = left
+                self.train_tokens += n
+            else:
+                self.train_tokens += len(doc["text"].split())
+            yield doc
+        self._train_done = True
+        if self.train_tokens == 0:
+            raise LangarithError(
+                "No Wikipedia training text is left after holding out the validation "
+                "documents; lower validation_docs or give more data"
+            )
+        if self._budget is not None and self.train_tokens < self._budget:
+            log.warning(
+                "Wikipedia has only %d training tokens, less than max_train_tokens=%d",
+                self.train_tokens,
+                self._budget,
+            )
+
+    def validation(self) -> Iterator[dict[str, Any]]:
+        if not self._train_done:
+            raise RuntimeError("the train split must be consumed before validation")
+        if not self._validation:
+            raise LangarithError(
+                "The Wikipedia validation split is empty; set validation_docs (the first "
+                "N documents are held out) instead of a validation_fraction this small"
+            )
+        yield from self._validation
+
+
+# ------------------------------------------------------------------------- entry
+
+
+def _our_splits(
+    spec: DatasetSpec, lang: str, loaded: _Loaded, options: Mapping[str, Any]
+) -> dict[str, Iterable[Mapping[str, Any]]]:
+    """Map the hub's splits onto ours, converting rows (lazily where possible)."""
+    splits: dict[str, Iterable[Mapping[str, Any]]]
+    if spec.name == "wikipedia":
+        splitter = _WikipediaSplitter(loaded.splits["train"], options)
+        return {"train": splitter.train(), "validation": splitter.validation()}
+    if spec.name == "xquad":
+        # The hub has one split; the papers cut it 50/50 by order (ceil to validation).
+        rows = list(loaded.splits["validation"])
+        half = len(rows) - len(rows) // 2
+        splits = {
+            "validation": _convert(spec, rows[:half], f"{lang}-validation", loaded.features),
+            "test": _convert(spec, rows[half:], f"{lang}-test", loaded.features),
+        }
+    else:
+        splits = {
+            s: _convert(spec, loaded.splits[s], f"{lang}-{s}", loaded.features) for s in spec.splits
+        }
+    max_rows = _positive_int(options, "max_rows")
+    if max_rows is not None:
+        splits = {s: itertools.islice(rows, max_rows) for s, rows in splits.items()}
+    return splits
+
+
+def prepare_real_dataset(
+    dataset: str, lang: str, out_dir: Path | str, *, options: Mapping[str, Any] | None = None
+) -> Path:
+    """Download (or read locally) one dataset for one language and write our format.
+
+    Args:
+        dataset: a key of :data:`langarith.data.DATASETS`.
+        lang: language code; one the dataset lacks raises ``UncoveredLanguageError``.
+        out_dir: the folder to write (atomically), e.g. ``resources/data/xnli/de``.
+        options: all optional (``None`` means default):
+
+            * ``revision``: hub revision (branch, tag or commit) to pin.
+            * ``local_path``: read local files instead of the hub: a folder with
+              ``<split>.jsonl|json|parquet`` (or ``<split>-*.parquet``, optionally under
+              the hub config's subfolder, or a ``save_to_disk`` folder), one file for a
+              dataset with a single hub split, or a mapping ``{split: file(s)}``. Columns
+              are the hub's (e.g. WikiANN ``ner_tags`` as ints).
+            * ``cache_dir``: datasets cache folder (default: the ``HF_HOME`` cache).
+            * ``hub_path``: another hub repository with the same layout (a mirror).
+            * ``streaming``: stream from the hub instead of downloading everything
+              (default: on for Wikipedia unless offline, where only a cache can serve).
+            * ``max_rows`` (tasks): keep at most this many rows per written split.
+            * Wikipedia: ``dump`` (default ``20231101``), ``validation_docs`` (first N
+              documents held out, default 1000) or ``validation_fraction`` (documents
+              held out by a hash of their id), ``max_train_tokens`` (whitespace-token
+              budget of train, the last document cut to fit; default all),
+              ``min_chars`` (skip shorter documents, default 0).
+
+    With ``HF_HUB_OFFLINE``/``HF_DATASETS_OFFLINE`` set and no cached or local copy the
+    call fails at once with a ``LangarithError`` that says how to fetch the data.
+    """
+    spec = require_coverage(dataset, lang)
+    options = _check_options(dataset, dict(options or {}))
+    if "local_path" in options:
+        loaded = _load_local(spec, lang, options)
+        if spec.name == "wikipedia":  # the dump date first, as for the hub
+            loaded.revision = f"{options.get('dump', DEFAULT_WIKIPEDIA_DUMP)}@{loaded.revision}"
+    else:
+        loaded = _load_hub(spec, lang, options)
+
+    try:
+        return write_dataset(
+            out_dir,
+            dataset,
+            lang,
+            _our_splits(spec, lang, loaded, options),
+            source=loaded.source,
+            revision=loaded.revision,
+            options=options,
+        )
+    except KeyError as err:
+        raise LangarithError(
+            f"A row of {spec.name!r} from {loaded.source} has no column {err}; local files "
+            f"must use the hub's column names: {list(HUB_COLUMNS[spec.task])}"
+        ) from err
+    except (OSError, ValueError) as err:
+        # Rows are read lazily while writing: broken local files or a dropped
+        # connection surface here.
+        hint = (
+            "Check that local_path holds the hub's format."
+            if "local_path" in options
+            else _fetch_help(spec, lang, loaded.source)
+        )
+        raise LangarithError(
+            f"Reading {spec.name!r} for {lang!r} from {loaded.source} failed: "
+            f"{type(err).__name__}: {err}. {hint}"
+        ) from err

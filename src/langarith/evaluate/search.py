@@ -1,0 +1,114 @@
+"""Choosing λ on validation data: the full grid (the papers) or coarse-to-fine.
+
+Language arithmetic has one free parameter, λ in θ_init + λτ_A + (1 − λ)τ_B. The papers
+evaluate every λ of a 0.05-step grid on the target's validation split and keep the best
+(ACL §3.1); §5.1 observes that a coarser grid keeps most of the gain at a quarter of the
+evaluations. Both searches here only ever see a *validation* scoring function: the
+caller evaluates test data once the choice is made (see
+:mod:`langarith.evaluate.runner`), so test data cannot influence λ.
+
+Ties are broken towards the larger λ: of equally good points the one closest to the
+first adapter of the pair wins. With ``LA(T, x)`` that keeps the target's own adapter
+when merging does not help (the "fail-safe" of ECAI §4.3), with ``LA(en, rel)`` the
+English proxy.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+
+from langarith import LangarithError
+
+__all__ = [
+    "COARSE_STEP",
+    "SEARCH_MODES",
+    "best_lambda",
+    "coarse_points",
+    "refine_points",
+    "search_lambda",
+]
+
+#: ``lambda_search`` values of the config.
+SEARCH_MODES = ("full", "coarse_to_fine")
+#: Step of the coarse pass of ``coarse_to_fine`` (ACL §5.1: "a step of 0.1 or 0.2").
+COARSE_STEP = 0.2
+
+_EPS = 1e-9
+
+
+def best_lambda(curve: Mapping[float, float]) -> float:
+    """The λ with the highest score; equal scores go to the larger λ."""
+    if not curve:
+        raise LangarithError("Cannot choose λ from an empty validation curve")
+    for lam, score in curve.items():
+        if not math.isfinite(score):
+            raise LangarithError(f"Validation score at λ={lam} is {score}; cannot choose λ")
+    return max(curve, key=lambda lam: (curve[lam], lam))
+
+
+def coarse_points(grid: Sequence[float], coarse_step: float = COARSE_STEP) -> list[float]:
+    """Grid points at multiples of ``coarse_step`` from the grid's start, plus its end.
+
+    For the papers' grid (0 to 1, step 0.05) and a 0.2 step: 0, 0.2, 0.4, 0.6, 0.8, 1.
+    A grid already as coarse as ``coarse_step`` is returned whole.
+    """
+    grid = sorted(grid)
+    if len(grid) < 3:
+        return list(grid)
+    start = grid[0]
+    picked = [
+        lam
+        for lam in grid
+        if abs((lam - start) / coarse_step - round((lam - start) / coarse_step)) < 1e-6
+    ]
+    if picked[-1] != grid[-1]:
+        picked.append(grid[-1])
+    return picked
+
+
+def refine_points(
+    grid: Sequence[float], best: float, coarse_step: float = COARSE_STEP
+) -> list[float]:
+    """Grid points strictly within one coarse step of ``best`` (the fine pass)."""
+    return [lam for lam in sorted(grid) if abs(lam - best) < coarse_step - _EPS]
+
+
+def search_lambda(
+    grid: Sequence[float],
+    score: Callable[[float], float],
+    mode: str = "full",
+    *,
+    coarse_step: float = COARSE_STEP,
+) -> dict[float, float]:
+    """Evaluate ``score(λ)`` on validation data over ``grid`` and return the curve.
+
+    Args:
+        grid: the configured λ values (e.g. ``langarith.config.grid(lambda_grid)``).
+        score: validation score of a λ (higher is better). Never a test score.
+        mode: ``"full"`` evaluates every grid point (the papers); ``"coarse_to_fine"``
+            evaluates :func:`coarse_points`, then the grid points within one coarse
+            step of the best of them (:func:`refine_points`).
+        coarse_step: step of the coarse pass.
+
+    Returns:
+        λ → score for every evaluated point, in ascending λ; the chosen λ is
+        :func:`best_lambda` of it.
+    """
+    if mode not in SEARCH_MODES:
+        raise LangarithError(f"Unknown lambda_search {mode!r}. Must be one of {list(SEARCH_MODES)}")
+    if not grid:
+        raise LangarithError("The λ grid is empty")
+    curve: dict[float, float] = {}
+
+    def visit(points: Sequence[float]) -> None:
+        for lam in points:
+            if lam not in curve:
+                curve[lam] = float(score(lam))
+
+    if mode == "full":
+        visit(sorted(grid))
+    else:
+        visit(coarse_points(grid, coarse_step))
+        visit(refine_points(grid, best_lambda(curve), coarse_step))
+    return dict(sorted(curve.items()))

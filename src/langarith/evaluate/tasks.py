@@ -1,0 +1,521 @@
+"""Encoding a split once, batching it by length, and scoring model outputs fast.
+
+A λ grid runs the same data through the model 21 times or more, so everything that does
+not depend on the adapter weights happens once per split (:func:`encode_split`):
+tokenisation, the map from sub-tokens back to words or characters, the gold labels,
+and the batches themselves, already padded and on the device. What is left per λ is
+the forward pass, a reduction of its output on the device (argmax, best span) and a
+vectorised score:
+
+* **NLI** (XNLI, IndicXNLI): accuracy of the argmax class.
+* **NER** (WikiANN): the label of each word is the prediction at its first sub-token,
+  as in training; words cut off by ``max_length`` are predicted ``O``. Entity-level F1
+  is computed with numpy by :func:`entity_f1`, equal to ``seqeval``'s default mode on
+  IOB2 tags (``langarith.metrics.ner_f1``) but about 20 times faster, which matters
+  when the forward pass of a small model takes milliseconds.
+* **QA** (XQuAD, SQuAD): question and context as a pair, the context cut into windows
+  of ``max_length`` with ``doc_stride`` overlap; the answer is the context span
+  (at most ``max_answer_tokens`` sub-tokens) with the highest start + end logit over
+  all windows of a question, scored with ``langarith.metrics.squad_scores``.
+
+Batches are *dynamic*: features sorted by length (longest first) and grouped up to
+``max_tokens`` padded tokens, so little compute is spent on padding
+(:func:`length_batches`). The unsorted fixed-size batching of a naive loop is
+:func:`fixed_batches`, for reference measurements.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from langarith import LangarithError
+from langarith.metrics import TASK_METRICS, squad_scores
+
+__all__ = [
+    "DEFAULT_MAX_BATCH",
+    "DEFAULT_MAX_TOKENS",
+    "KINDS",
+    "EncodedSplit",
+    "entity_f1",
+    "encode_split",
+    "fixed_batches",
+    "length_batches",
+]
+
+KINDS = ("ner", "nli", "qa")
+#: Padded tokens per batch of :func:`length_batches` (CPU and GPU alike; a T4 holds it).
+DEFAULT_MAX_TOKENS = 16384
+#: Most features per batch.
+DEFAULT_MAX_BATCH = 256
+#: Longest answer span, in sub-tokens, considered by the QA decoder.
+MAX_ANSWER_TOKENS = 30
+
+
+# ----------------------------------------------------------------------------- batching
+
+
+def length_batches(
+    lengths: Sequence[int],
+    *,
+    max_tokens: int = DEFAULT_MAX_TOKENS,
+    max_batch: int = DEFAULT_MAX_BATCH,
+) -> list[np.ndarray]:
+    """Indices of features grouped into batches of similar length, longest first.
+
+    A batch grows while ``size × its longest feature`` stays within ``max_tokens`` and
+    ``size`` within ``max_batch``; a single feature longer than ``max_tokens`` is a batch
+    of its own. Sorting is stable, so the batches are the same in every process.
+    """
+    if max_tokens < 1 or max_batch < 1:
+        raise LangarithError(
+            f"max_tokens and max_batch must be positive, got {max_tokens} and {max_batch}"
+        )
+    order = np.argsort(-np.asarray(lengths, dtype=np.int64), kind="stable")
+    batches: list[np.ndarray] = []
+    current: list[int] = []
+    longest = 0
+    for index in order.tolist():
+        length = int(lengths[index])
+        width = max(longest, length)
+        if current and ((len(current) + 1) * width > max_tokens or len(current) >= max_batch):
+            batches.append(np.asarray(current, dtype=np.int64))
+            current, width = [], length
+        current.append(index)
+        longest = width
+    if current:
+        batches.append(np.asarray(current, dtype=np.int64))
+    return batches
+
+
+def fixed_batches(n: int, batch_size: int = 32) -> list[np.ndarray]:
+    """Indices in dataset order, ``batch_size`` at a time (a naive loop's batches)."""
+    return [np.arange(i, min(i + batch_size, n), dtype=np.int64) for i in range(0, n, batch_size)]
+
+
+@dataclass
+class Batch:
+    """One padded batch: model inputs (on the evaluation device) and feature indices."""
+
+    inputs: dict[str, torch.Tensor]
+    index: np.ndarray
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def width(self) -> int:
+        return int(self.inputs["input_ids"].shape[1])
+
+
+def _pad_batch(
+    features: Mapping[str, Sequence[Sequence[int]]],
+    index: np.ndarray,
+    pad_id: int,
+    device: torch.device,
+) -> Batch:
+    width = max(len(features["input_ids"][i]) for i in index)
+    inputs: dict[str, torch.Tensor] = {}
+    for key in ("input_ids", "attention_mask", "token_type_ids"):
+        if key not in features:
+            continue
+        fill = pad_id if key == "input_ids" else 0
+        array = np.full((len(index), width), fill, dtype=np.int64)
+        for row, i in enumerate(index):
+            values = features[key][i]
+            array[row, : len(values)] = values
+        inputs[key] = torch.from_numpy(array).to(device)
+    return Batch(inputs, index)
+
+
+# ----------------------------------------------------------------------------- NER F1
+
+
+def _tag_tables(labels: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Per label id: prefix code (0 O, 1 B, 2 I) and type code (0 for O)."""
+    prefix = np.zeros(len(labels), dtype=np.int8)
+    types: dict[str, int] = {}
+    type_code = np.zeros(len(labels), dtype=np.int64)
+    for i, label in enumerate(labels):
+        if label == "O":
+            continue
+        head, sep, kind = label.partition("-")
+        if not sep or head not in ("B", "I") or not kind:
+            raise LangarithError(
+                f"NER label {label!r} is not an IOB2 tag (O, B-<type>, I-<type>); "
+                f"labels: {list(labels)}"
+            )
+        prefix[i] = 1 if head == "B" else 2
+        type_code[i] = types.setdefault(kind, len(types) + 1)
+    return prefix, type_code
+
+
+def _entity_keys(prefix: np.ndarray, types: np.ndarray) -> np.ndarray:
+    """Entities of a flat IOB2 sequence (sentences separated by O) as unique int64 keys.
+
+    A chunk starts at every non-O tag that does not continue the previous one; a tag
+    continues when it is ``I-x`` after ``B-x`` or ``I-x``. This is seqeval's default
+    (CoNLL, lenient) chunking restricted to IOB2 tags: an ``I-x`` after ``O`` or after
+    another type starts a chunk.
+    """
+    n = prefix.shape[0]
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    prev_prefix = np.concatenate(([0], prefix[:-1]))
+    prev_type = np.concatenate(([0], types[:-1]))
+    entity = prefix != 0
+    continues = (prefix == 2) & (prev_prefix != 0) & (prev_type == types)
+    starts = np.flatnonzero(entity & ~continues)
+    if starts.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    # a chunk runs from its start over the continuing tags that follow it
+    stop = np.flatnonzero(~continues)  # positions that do not continue a chunk
+    nxt = np.searchsorted(stop, starts, side="right")
+    ends = np.where(nxt < stop.size, stop[np.minimum(nxt, stop.size - 1)], n) - 1
+    n_types = int(types.max()) + 1
+    return (starts.astype(np.int64) * (n + 1) + ends) * n_types + types[starts]
+
+
+def entity_f1(gold_keys: np.ndarray, pred_keys: np.ndarray) -> float:
+    """Micro F1 (0-100) of two entity sets, with seqeval's arithmetic."""
+    n_pred, n_true = pred_keys.size, gold_keys.size
+    correct = np.intersect1d(gold_keys, pred_keys, assume_unique=True).size
+    precision = correct / n_pred if n_pred else 0.0
+    recall = correct / n_true if n_true else 0.0
+    if precision + recall == 0:
+        return 0.0
+    return 100.0 * float(2 * precision * recall / (precision + recall))
+
+
+# ----------------------------------------------------------------------------- splits
+
+
+@dataclass
+class EncodedSplit:
+    """A split ready for repeated evaluation: padded batches on the device and scorers.
+
+    Attributes:
+        name: split name (``validation``, ``test``).
+        kind: task kind.
+        n_examples: rows of the split (questions for QA, sentences for NER).
+        n_features: model inputs (QA windows; otherwise one per row).
+        batches: the batches, in the order they are run.
+        reduce: ``reduce(model_output, batch)`` → a small tensor computed on the
+            device (argmax, best span), moved to CPU.
+        finish: list of reduced outputs (one per batch) → metrics.
+        main_metric: the metric λ is chosen by.
+    """
+
+    name: str
+    kind: str
+    n_examples: int
+    n_features: int
+    batches: list[Batch]
+    reduce: Callable[[Any, Batch], Any]
+    finish: Callable[[list[Any]], dict[str, float]]
+    main_metric: str
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def tokens(self) -> int:
+        """Padded tokens over all batches (the work of one pass)."""
+        return sum(b.width * len(b.index) for b in self.batches)
+
+    def rebatch(self, batches: list[np.ndarray], features: Mapping[str, Any] | None = None) -> None:
+        """Replace the batches (e.g. by :func:`fixed_batches` for a reference run)."""
+        features = features or self.info["features"]
+        device = self.batches[0].inputs["input_ids"].device if self.batches else torch.device("cpu")
+        self.batches = [
+            _pad_batch(features, index, self.info["pad_id"], device) for index in batches
+        ]
+
+
+def _tokenizer_call(tokenizer: Any, *args: Any, **kwargs: Any) -> Any:
+    return tokenizer(*args, **kwargs, padding=False, verbose=False)
+
+
+def _features(encoded: Any) -> dict[str, list[list[int]]]:
+    keys = ("input_ids", "attention_mask", "token_type_ids")
+    return {key: encoded[key] for key in keys if key in encoded}
+
+
+def _encode_nli(rows: Sequence[Mapping[str, Any]], tokenizer: Any, max_length: int) -> dict:
+    encoded = _tokenizer_call(
+        tokenizer,
+        [str(r["premise"]) for r in rows],
+        [str(r["hypothesis"]) for r in rows],
+        truncation=True,
+        max_length=max_length,
+    )
+    gold = np.asarray([int(r["label"]) for r in rows], dtype=np.int64)
+    return {"features": _features(encoded), "gold": gold}
+
+
+def _encode_ner(rows: Sequence[Mapping[str, Any]], tokenizer: Any, max_length: int) -> dict:
+    words = [list(map(str, r["tokens"])) for r in rows]
+    encoded = _tokenizer_call(
+        tokenizer, words, is_split_into_words=True, truncation=True, max_length=max_length
+    )
+    # first sub-token of every word: (feature, position, flat word index)
+    feat, pos, flat = [], [], []
+    offset = 0
+    for i, sentence in enumerate(words):
+        seen: set[int] = set()
+        for p, w in enumerate(encoded.word_ids(i)):
+            if w is not None and w not in seen:
+                seen.add(w)
+                feat.append(i)
+                pos.append(p)
+                flat.append(offset + w)
+        offset += len(sentence) + 1  # one O between sentences, as seqeval flattens
+    return {
+        "features": _features(encoded),
+        "gold_tags": [list(map(str, r["ner_tags"])) for r in rows],
+        "word_feature": np.asarray(feat, dtype=np.int64),
+        "word_position": np.asarray(pos, dtype=np.int64),
+        "word_flat": np.asarray(flat, dtype=np.int64),
+        "n_flat": offset,
+        "truncated_words": sum(map(len, words)) - len(flat),
+    }
+
+
+def _encode_qa(
+    rows: Sequence[Mapping[str, Any]], tokenizer: Any, max_length: int, doc_stride: int
+) -> dict:
+    pad_right = tokenizer.padding_side == "right"
+    if not pad_right:
+        raise LangarithError("QA evaluation needs a tokenizer that pads on the right")
+    questions = [str(r["question"]).lstrip() for r in rows]
+    contexts = [str(r["context"]) for r in rows]
+    encoded = _tokenizer_call(
+        tokenizer,
+        questions,
+        contexts,
+        truncation="only_second",
+        max_length=max_length,
+        stride=doc_stride,
+        return_overflowing_tokens=True,
+        return_offsets_mapping=True,
+    )
+    example = np.asarray(encoded["overflow_to_sample_mapping"], dtype=np.int64)
+    offsets: list[list[tuple[int, int] | None]] = []
+    for i in range(len(encoded["input_ids"])):
+        sequence_ids = encoded.sequence_ids(i)
+        offsets.append(
+            [
+                tuple(off) if sid == 1 else None
+                for off, sid in zip(encoded["offset_mapping"][i], sequence_ids, strict=True)
+            ]
+        )
+    references = {
+        str(r["id"]): [str(t) for t in (r["answers"] or {}).get("text", [])] or [""]
+        for r in rows
+    }
+    return {
+        "features": _features(encoded),
+        "example": example,
+        "offsets": offsets,
+        "ids": [str(r["id"]) for r in rows],
+        "contexts": contexts,
+        "references": references,
+    }
+
+
+def _context_mask(offsets: list[list[tuple[int, int] | None]], index: np.ndarray, width: int):
+    mask = np.zeros((len(index), width), dtype=bool)
+    for row, i in enumerate(index):
+        for p, off in enumerate(offsets[i]):
+            if off is not None:
+                mask[row, p] = True
+    return torch.from_numpy(mask)
+
+
+def encode_split(
+    name: str,
+    rows: Sequence[Mapping[str, Any]],
+    kind: str,
+    tokenizer: Any,
+    *,
+    labels: Sequence[str] | None = None,
+    max_length: int = 128,
+    doc_stride: int = 128,
+    device: str | torch.device = "cpu",
+    max_tokens: int = DEFAULT_MAX_TOKENS,
+    max_batch: int = DEFAULT_MAX_BATCH,
+    sort: bool = True,
+    batch_size: int = 32,
+) -> EncodedSplit:
+    """Tokenise ``rows`` of a ``kind`` split once and build its batches and scorers.
+
+    Args:
+        name: split name, for messages and logs.
+        rows: the split's rows in the format of docs/interfaces.md.
+        kind: ``ner``, ``nli`` or ``qa``.
+        tokenizer: the backbone's fast tokenizer.
+        labels: the head's label names by id (NER tags; unused otherwise).
+        max_length: longest input in sub-tokens (the task adapter's training length).
+        doc_stride: overlap of QA context windows, in sub-tokens.
+        device: where the batches live.
+        max_tokens, max_batch: limits of :func:`length_batches`.
+        sort: ``False`` for :func:`fixed_batches` of ``batch_size`` in dataset order.
+    """
+    if kind not in KINDS:
+        raise LangarithError(f"Unknown task kind {kind!r}. Must be one of {list(KINDS)}")
+    if not rows:
+        raise LangarithError(f"The {name} split has no rows to evaluate")
+    if not getattr(tokenizer, "is_fast", False):
+        raise LangarithError("Evaluation needs a fast tokenizer (word ids and offsets)")
+    device = torch.device(device)
+    if kind == "nli":
+        data = _encode_nli(rows, tokenizer, max_length)
+    elif kind == "ner":
+        data = _encode_ner(rows, tokenizer, max_length)
+    else:
+        data = _encode_qa(rows, tokenizer, max_length, doc_stride)
+    features = data["features"]
+    lengths = [len(ids) for ids in features["input_ids"]]
+    index_batches = (
+        length_batches(lengths, max_tokens=max_tokens, max_batch=max_batch)
+        if sort
+        else fixed_batches(len(lengths), batch_size)
+    )
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    batches = [_pad_batch(features, index, pad_id, device) for index in index_batches]
+    reduce, finish = _SCORERS[kind](data, labels, len(lengths))
+    return EncodedSplit(
+        name=name,
+        kind=kind,
+        n_examples=len(rows),
+        n_features=len(lengths),
+        batches=batches,
+        reduce=reduce,
+        finish=finish,
+        main_metric=TASK_METRICS[kind],
+        info={
+            "features": features,
+            "pad_id": pad_id,
+            "lengths": lengths,
+            **{k: v for k, v in data.items() if k == "truncated_words"},
+        },
+    )
+
+
+# ----------------------------------------------------------------------------- scorers
+# ``reduce`` returns ``(batch, values)``; ``finish`` keeps per-batch index arrays in
+# ``batch.extra`` so that the work per λ is a few numpy gathers.
+
+
+def _nli_scorer(data: dict, labels: Sequence[str] | None, n: int):
+    gold = data["gold"]
+
+    def reduce(output: Any, batch: Batch) -> tuple[Batch, torch.Tensor]:
+        return batch, output.logits.argmax(dim=-1).cpu()
+
+    def finish(parts: list[tuple[Batch, torch.Tensor]]) -> dict[str, float]:
+        pred = np.empty(n, dtype=np.int64)
+        for batch, values in parts:
+            pred[batch.index] = values.numpy()
+        return {"accuracy": 100.0 * int((pred == gold).sum()) / n}
+
+    return reduce, finish
+
+
+def _ner_scorer(data: dict, labels: Sequence[str] | None, n: int):
+    if labels is None:
+        raise LangarithError("NER evaluation needs the head's label names")
+    labels = list(labels)
+    prefix_of, type_of = _tag_tables(labels)
+    label_id = {label: i for i, label in enumerate(labels)}
+    outside = label_id.get("O")
+    if outside is None:
+        raise LangarithError(f"The NER head has no 'O' label; its labels: {labels}")
+    n_flat = data["n_flat"]
+    gold_flat = np.full(n_flat, outside, dtype=np.int64)
+    offset = 0
+    for sentence in data["gold_tags"]:
+        for j, tag in enumerate(sentence):
+            if tag not in label_id:
+                raise LangarithError(
+                    f"Gold NER tag {tag!r} is not a label of the task head {labels}"
+                )
+            gold_flat[offset + j] = label_id[tag]
+        offset += len(sentence) + 1
+    gold_keys = _entity_keys(prefix_of[gold_flat], type_of[gold_flat])
+    word_feature, word_position, word_flat = (
+        data["word_feature"],
+        data["word_position"],
+        data["word_flat"],
+    )
+    order = np.argsort(word_feature, kind="stable")
+    starts = np.searchsorted(word_feature[order], np.arange(n + 1))
+
+    def gather(batch: Batch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(row in batch, position, flat word index) of every word of the batch."""
+        if "ner_gather" not in batch.extra:
+            picks = [order[starts[i] : starts[i + 1]] for i in batch.index]
+            rows = np.concatenate([np.full(len(p), r, dtype=np.int64) for r, p in enumerate(picks)])
+            chosen = np.concatenate(picks)
+            batch.extra["ner_gather"] = (rows, word_position[chosen], word_flat[chosen])
+        return batch.extra["ner_gather"]
+
+    def reduce(output: Any, batch: Batch) -> tuple[Batch, np.ndarray]:
+        return batch, output.logits.argmax(dim=-1).cpu().numpy()
+
+    def finish(parts: list[tuple[Batch, np.ndarray]]) -> dict[str, float]:
+        pred_flat = np.full(n_flat, outside, dtype=np.int64)
+        for batch, pred in parts:
+            rows, positions, targets = gather(batch)
+            pred_flat[targets] = pred[rows, positions]
+        pred_keys = _entity_keys(prefix_of[pred_flat], type_of[pred_flat])
+        return {"f1": entity_f1(gold_keys, pred_keys)}
+
+    return reduce, finish
+
+
+def _qa_scorer(data: dict, labels: Sequence[str] | None, n: int):
+    offsets, example = data["offsets"], data["example"]
+    ids, contexts, references = data["ids"], data["contexts"], data["references"]
+
+    def span_mask(batch: Batch, width: int, device: torch.device) -> torch.Tensor:
+        """Allowed (start, end): both in the context, end ≥ start, short enough."""
+        if "qa_mask" not in batch.extra:
+            context = _context_mask(offsets, batch.index, width).to(device)
+            span = torch.ones(width, width, dtype=torch.bool, device=device).triu()
+            span &= ~torch.ones_like(span).triu(MAX_ANSWER_TOKENS)
+            batch.extra["qa_mask"] = context[:, :, None] & context[:, None, :] & span
+        return batch.extra["qa_mask"]
+
+    def reduce(output: Any, batch: Batch) -> tuple[Batch, torch.Tensor]:
+        start, end = output.start_logits.float(), output.end_logits.float()
+        width = start.shape[1]
+        scores = start[:, :, None] + end[:, None, :]
+        scores = scores.masked_fill(~span_mask(batch, width, start.device), -math.inf)
+        best, flat = scores.reshape(len(batch.index), -1).max(dim=1)
+        first = torch.div(flat, width, rounding_mode="floor")
+        result = torch.stack([best.double(), first.double(), (flat % width).double()], dim=1)
+        return batch, result.cpu()
+
+    def finish(parts: list[tuple[Batch, torch.Tensor]]) -> dict[str, float]:
+        best: dict[int, tuple[float, int, int, int]] = {}  # example -> score, feature, s, e
+        for batch, result in parts:
+            for row, (score, s, e) in zip(batch.index.tolist(), result.tolist(), strict=True):
+                if not math.isfinite(score):
+                    continue  # a window without context tokens
+                ex = int(example[row])
+                held = best.get(ex)
+                if held is None or (score, -row) > (held[0], -held[1]):  # ties: first window
+                    best[ex] = (score, row, int(s), int(e))
+        predictions = {}
+        for ex, (_, feature, s, e) in best.items():
+            start_char = offsets[feature][s][0]  # type: ignore[index]
+            end_char = offsets[feature][e][1]  # type: ignore[index]
+            predictions[ids[ex]] = contexts[ex][start_char:end_char]
+        return squad_scores(predictions, references)
+
+    return reduce, finish
+
+
+_SCORERS = {"nli": _nli_scorer, "ner": _ner_scorer, "qa": _qa_scorer}

@@ -1,0 +1,138 @@
+"""Atomic writes, checksums and JSON helpers shared by every stage.
+
+Snakemake decides that a rule has finished by looking at its outputs. A rule that dies
+halfway must therefore never leave an output behind that looks complete, or the next
+run would build on a truncated file. Every artifact is written into a temporary sibling
+(same folder, so the final ``rename`` stays on one file system and is atomic) and moved
+into place only once it has been written completely.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from langarith import LangarithError
+
+__all__ = ["atomic_dir", "atomic_file", "read_json", "sha256_file", "write_json"]
+
+_CHUNK = 1 << 20
+
+
+def _temp_sibling(final: Path) -> Path:
+    """The temporary name next to ``final``: hidden, and unique per process."""
+    return final.with_name(f".{final.name}.tmp-{os.getpid()}")
+
+
+def _remove(path: Path) -> None:
+    """Remove a file, a symlink or a whole folder; a missing path is fine."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
+
+
+@contextlib.contextmanager
+def atomic_dir(final: Path | str) -> Iterator[Path]:
+    """Build a folder under a temporary name and move it to ``final`` on success.
+
+    Yields the temporary sibling ``.<name>.tmp-<pid>`` (created empty). When the block
+    ends normally, an existing ``final`` is removed and the temporary folder is renamed
+    into place; when it raises, the temporary folder is removed and the error goes on,
+    so a failed rule leaves nothing that looks finished.
+    """
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _temp_sibling(final)
+    _remove(tmp)  # left over by a crashed process that had the same pid
+    tmp.mkdir()
+    try:
+        yield tmp
+    except BaseException:
+        _remove(tmp)
+        raise
+    _remove(final)
+    tmp.rename(final)
+
+
+@contextlib.contextmanager
+def atomic_file(final: Path | str, mode: str = "w") -> Iterator[IO[Any]]:
+    """Write one file under a temporary name and move it to ``final`` on success.
+
+    Yields the open file (``mode`` ``"w"``/``"wt"`` for UTF-8 text, ``"wb"`` for
+    bytes). The data is flushed and synced before the rename, so ``final`` is either
+    the old file or the complete new one; on an exception the temporary file is
+    removed and the error goes on.
+    """
+    if mode not in ("w", "wt", "wb"):
+        raise ValueError(f"atomic_file mode must be 'w', 'wt' or 'wb', not {mode!r}")
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _temp_sibling(final)
+    _remove(tmp)
+    encoding = None if "b" in mode else "utf-8"
+    try:
+        with open(tmp, mode, encoding=encoding) as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+    except BaseException:
+        _remove(tmp)
+        raise
+    if final.is_dir() and not final.is_symlink():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+
+
+def sha256_file(path: Path | str) -> str:
+    """Hex SHA-256 of a file's bytes, read in chunks so large files cost no memory."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def write_json(path: Path | str, obj: Any) -> Path:
+    """Write ``obj`` as JSON atomically: indent 2, sorted keys, UTF-8, final newline.
+
+    Sorted keys make the file independent of the order a dict was built in, so two
+    runs that compute the same thing write the same bytes (and the same checksum).
+    """
+    path = Path(path)
+    with atomic_file(path, "w") as handle:
+        json.dump(obj, handle, indent=2, sort_keys=True, ensure_ascii=False)
+        handle.write("\n")
+    return path
+
+
+def read_json(path: Path | str) -> Any:
+    """Read a JSON file; a missing or corrupt file raises ``LangarithError``.
+
+    The message names the file and what to do, because the usual cause is an
+    artifact from an interrupted or older run rather than a bug.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise LangarithError(
+            f"JSON file {path} does not exist; run the step that makes it first"
+        ) from None
+    except IsADirectoryError:
+        raise LangarithError(f"expected a JSON file at {path}, found a folder") from None
+    except UnicodeDecodeError as err:
+        raise LangarithError(f"JSON file {path} is not UTF-8 text ({err})") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise LangarithError(
+            f"JSON file {path} is corrupt or truncated ({err.msg} at line {err.lineno}, "
+            f"column {err.colno}); delete it and rerun the step that makes it"
+        ) from None

@@ -1,0 +1,27 @@
+"""The one registry of merge methods: ``MERGE_METHODS[name]`` and :func:`get_method`.
+
+Registration is explicit (a literal list below), so the set of methods is visible in
+one place and the config schema's list can be tested against it.
+"""
+
+from __future__ import annotations
+
+from langarith import LangarithError
+from langarith.merge import linear, task_arithmetic, ties
+from langarith.merge.base import MergeMethod
+
+__all__ = ["MERGE_METHODS", "get_method"]
+
+MERGE_METHODS: dict[str, MergeMethod] = {
+    method.name: method for method in (linear.METHOD, task_arithmetic.METHOD, ties.METHOD)
+}
+
+
+def get_method(name: str) -> MergeMethod:
+    """The registered method called ``name``; unknown names list the valid ones."""
+    try:
+        return MERGE_METHODS[name]
+    except (KeyError, TypeError):
+        raise LangarithError(
+            f"Unknown merge method {name!r}. Must be one of {sorted(MERGE_METHODS)}"
+        ) from None

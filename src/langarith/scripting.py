@@ -1,0 +1,40 @@
+"""The bridge used by ``workflow/scripts/*.py``: logging into the rule's log, clean errors.
+
+A Snakemake script runs inside the ``snakemake`` process object; :func:`rule_step`
+sends the package's logging to the rule's ``log:`` file (and stderr), and turns a
+:class:`~langarith.LangarithError` into a one-line message and exit status 1 instead
+of a traceback, since those errors are about the user's input, not a bug.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from langarith import LangarithError
+
+
+@contextmanager
+def rule_step(snakemake: Any) -> Iterator[logging.Logger]:
+    """Set up logging for one rule job and report user errors without a traceback."""
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if snakemake.log:
+        os.makedirs(os.path.dirname(str(snakemake.log[0])) or ".", exist_ok=True)
+        handlers.append(logging.FileHandler(str(snakemake.log[0]), mode="w", encoding="utf-8"))
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        handlers=handlers,
+        force=True,
+    )
+    logger = logging.getLogger(f"langarith.rules.{snakemake.rule}")
+    logger.info("rule %s, wildcards %s", snakemake.rule, dict(snakemake.wildcards.items()))
+    try:
+        yield logger
+    except LangarithError as err:
+        logger.error("%s", err)
+        sys.exit(f"rule {snakemake.rule}: {err}")

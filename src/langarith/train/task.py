@@ -1,0 +1,327 @@
+"""Task adapters: NER, NLI and QA trained on English over a frozen English language adapter.
+
+MAD-X's recipe, which language arithmetic relies on: a task adapter learns the task on
+top of ``Stack(lang, task)`` with the English language adapter frozen below it. At test
+time the language adapter is swapped for the target's (or a merge of several), and the
+task adapter is reused unchanged. The head is saved together with the task adapter.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from langarith import LangarithError
+from langarith.backbone import backbone_fingerprint, load_tokenizer
+from langarith.train.common import (
+    EpochStream,
+    LoopConfig,
+    atomic_output_dir,
+    data_checksum,
+    device_and_dtype,
+    hash_hparams,
+    load_state_into,
+    read_data_manifest,
+    read_json,
+    read_rows,
+    remove_checkpoint,
+    require_positive_int,
+    resolve_hparams,
+    run_training_loop,
+    seed_everything,
+    sha256_file,
+    sha256_json,
+    trainable_parameters,
+    utc_now,
+    versions,
+    write_json,
+)
+from langarith.train.language import (
+    ADAPTER_WEIGHTS,
+    LANG_ADAPTER_NAME,
+    _check_same_backbone,
+    build_adapter_config,
+    load_language_adapter,
+)
+from langarith.train.tasks import (
+    DEFAULT_LABELS,
+    TASK_METRIC,
+    activate_task_stack,
+    check_task,
+    encode_task,
+    evaluate_task,
+    load_adapter_model,
+)
+
+log = logging.getLogger(__name__)
+
+#: Defaults of ``hparams["adapter_config"]`` (Pfeiffer bottleneck, as MAD-X task adapters).
+TASK_ADAPTER_CONFIG: dict[str, Any] = {
+    "architecture": "seq_bn",
+    "reduction_factor": 16,
+    "non_linearity": "relu",
+}
+
+#: Defaults of the ``hparams`` of :func:`train_task_adapter`.
+TASK_HPARAMS: dict[str, Any] = {
+    "adapter_config": TASK_ADAPTER_CONFIG,
+    "epochs": 1,  # used when max_steps is null (paper: 100)
+    "max_steps": None,  # optimizer steps; overrides epochs
+    "batch_size": 16,
+    "grad_accum": 1,
+    "lr": 1e-4,
+    "warmup": 0,  # steps (int >= 1) or fraction of the steps (< 1)
+    "weight_decay": 0.0,
+    "max_grad_norm": 1.0,
+    "max_length": None,  # default per task: ner 128, nli 128, qa 384
+    "doc_stride": 128,  # QA window overlap
+    "max_answer_len": 30,  # QA post-processing
+    "max_train_rows": None,  # use only the first N train rows
+    "max_eval_rows": None,  # use only the first N validation rows
+    "eval_every": 500,  # steps between validation runs (0: only at the end)
+    "eval_batch_size": None,  # default: 2 * batch_size
+    "checkpoint_every": 500,
+    "fp16": False,
+    "bf16": False,
+    "stop_after_steps": None,  # test hook: raise TrainingInterrupted after N steps
+}
+
+
+def _split_dirs(data_dirs: Path | str | dict[str, Path | str]) -> dict[str, Path]:
+    """``{"train": dir, "validation": dir}`` from one folder or a split→folder mapping."""
+    if isinstance(data_dirs, (str, Path)):
+        return {"train": Path(data_dirs), "validation": Path(data_dirs)}
+    dirs = {str(k): Path(v) for k, v in dict(data_dirs).items()}
+    missing = {"train", "validation"} - set(dirs)
+    if missing:
+        raise LangarithError(
+            f"data_dirs lacks the split(s) {sorted(missing)}; give a folder for 'train' and "
+            "'validation' (or one folder holding both)."
+        )
+    return dirs
+
+
+def _labels(task: str, manifest: dict) -> list[str]:
+    if task == "qa":
+        return []
+    labels = manifest.get("labels")
+    if not labels:
+        log.warning("Manifest has no 'labels' list; using the default %s labels", task)
+        return list(DEFAULT_LABELS[task])
+    if task == "nli" and len(labels) != 3:
+        raise LangarithError(f"NLI needs 3 labels, the manifest lists {labels}.")
+    return [str(x) for x in labels]
+
+
+def _add_head(model, task: str, labels: list[str]) -> None:
+    id2label = {i: label for i, label in enumerate(labels)}
+    if task == "ner":
+        model.add_tagging_head(task, num_labels=len(labels), id2label=id2label)
+    elif task == "nli":
+        model.add_classification_head(task, num_labels=len(labels), id2label=id2label)
+    else:
+        model.add_qa_head(task, num_labels=2)
+
+
+def train_task_adapter(
+    backbone_dir: Path | str,
+    lang_adapter_dir: Path | str,
+    data_dirs: Path | str | dict[str, Path | str],
+    task: str,
+    out_dir: Path | str,
+    *,
+    seed: int,
+    hparams: dict[str, Any] | None = None,
+    checkpoint_dir: Path | str | None = None,
+) -> Path:
+    """Train a ``task`` adapter + head over the frozen language adapter in ``lang_adapter_dir``.
+
+    ``data_dirs``: one folder with ``train`` and ``validation`` splits, or a mapping
+    ``{"train": dir, "validation": dir}``. The best weights by the English validation
+    metric (NER entity F1, NLI accuracy, QA F1) are saved with
+    ``save_adapter(out_dir, task, with_head=True)`` + metadata.json. Resumable through
+    ``checkpoint_dir`` like language adapters.
+    """
+    check_task(task)
+    hp = resolve_hparams(TASK_HPARAMS, hparams, f"{task} task-adapter")
+    for key in ("batch_size", "grad_accum", "doc_stride", "max_answer_len"):
+        require_positive_int(hp, key)
+    for key in ("eval_every", "checkpoint_every"):
+        require_positive_int(hp, key, allow_zero=True)
+    for key in ("max_steps", "max_length", "max_train_rows", "max_eval_rows"):
+        if hp[key] is not None:
+            require_positive_int(hp, key)
+    if hp["max_steps"] is None:
+        require_positive_int(hp, "epochs")
+    dirs = _split_dirs(data_dirs)
+    lang_adapter_dir, out_dir = Path(lang_adapter_dir), Path(out_dir)
+    checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
+    started = time.perf_counter()
+
+    backbone = backbone_fingerprint(backbone_dir)
+    lang_meta_path = lang_adapter_dir / "metadata.json"
+    lang_meta = (
+        read_json(lang_meta_path, "Language adapter metadata") if lang_meta_path.exists() else {}
+    )
+    _check_same_backbone(lang_meta, backbone, "Language adapter", lang_adapter_dir)
+    manifest = read_data_manifest(dirs["train"])
+    labels = _labels(task, manifest)
+    train_rows = read_rows(dirs["train"], "train")[: hp["max_train_rows"]]
+    valid_rows = read_rows(dirs["validation"], "validation")[: hp["max_eval_rows"]]
+    if not train_rows:
+        raise LangarithError(f"The train split in {dirs['train']} is empty; {task} needs examples.")
+    if not valid_rows:
+        raise LangarithError(
+            f"The validation split in {dirs['validation']} is empty; the best {task} checkpoint "
+            "is chosen on it."
+        )
+
+    tokenizer = load_tokenizer(backbone_dir)
+    encode_kwargs = {
+        "labels": labels,
+        "max_length": hp["max_length"],
+        "doc_stride": int(hp["doc_stride"]),
+    }
+    train_enc = encode_task(task, train_rows, tokenizer, **encode_kwargs)
+    valid_enc = encode_task(task, valid_rows, tokenizer, **encode_kwargs)
+
+    model = load_adapter_model(backbone_dir)
+    load_language_adapter(model, lang_adapter_dir, name=LANG_ADAPTER_NAME)
+    seed_everything(seed)  # the new task adapter and head are initialised from the seed
+    model.add_adapter(task, config=build_adapter_config(hp["adapter_config"], TASK_ADAPTER_CONFIG))
+    _add_head(model, task, labels)
+    model.train_adapter(task)
+    for name, param in model.named_parameters():
+        param.requires_grad = f".{task}." in name or name.startswith(f"heads.{task}.")
+    activate_task_stack(model, task, LANG_ADAPTER_NAME)
+    params = trainable_parameters(model)
+    if any(f".{LANG_ADAPTER_NAME}." in n for n in params):
+        raise AssertionError("the language adapter must stay frozen")
+    setup = device_and_dtype(bool(hp["fp16"]), bool(hp["bf16"]))
+    model.to(setup.device)
+
+    batch_size, grad_accum = int(hp["batch_size"]), int(hp["grad_accum"])
+    per_epoch = math.ceil(len(train_enc) / (batch_size * grad_accum))
+    max_steps = (
+        int(hp["max_steps"]) if hp["max_steps"] is not None else int(hp["epochs"]) * per_epoch
+    )
+    eval_bs = int(hp["eval_batch_size"] or 2 * batch_size)
+    pad_id = int(tokenizer.pad_token_id)
+    stream = EpochStream(len(train_enc), seed)
+
+    def micro_batch_loss(k: int) -> tuple[torch.Tensor, int]:
+        indices = stream.indices(k * batch_size, batch_size)
+        batch = {key: v.to(setup.device) for key, v in train_enc.batch(indices, pad_id).items()}
+        return model(**batch).loss, len(indices)
+
+    def evaluate() -> dict[str, float]:
+        return evaluate_task(
+            model,
+            task,
+            valid_enc,
+            rows=valid_rows,
+            labels=labels,
+            batch_size=eval_bs,
+            device=setup.device,
+            max_answer_len=int(hp["max_answer_len"]),
+            pad_id=pad_id,
+        )
+
+    lang_sha = sha256_file(lang_adapter_dir / ADAPTER_WEIGHTS)
+    config_hash = sha256_json(
+        {
+            "kind": "task_adapter",
+            "task": task,
+            "backbone": backbone["config_sha256"],
+            "lang_adapter": lang_sha,
+            "data": {split: data_checksum(dirs[split]) for split in ("train", "validation")},
+            "seed": seed,
+            "hparams": hash_hparams(hp),
+        }
+    )
+    cfg = LoopConfig(
+        seed=seed,
+        max_steps=max_steps,
+        grad_accum=grad_accum,
+        lr=float(hp["lr"]),
+        warmup=hp["warmup"],
+        weight_decay=float(hp["weight_decay"]),
+        max_grad_norm=hp["max_grad_norm"],
+        eval_every=int(hp["eval_every"]),
+        checkpoint_every=int(hp["checkpoint_every"]),
+        stop_after_steps=hp["stop_after_steps"],
+        higher_is_better=True,
+        metric=TASK_METRIC[task],
+        unit="ex",
+        desc=f"task {task} seed {seed}",
+    )
+    result = run_training_loop(
+        model,
+        params,
+        micro_batch_loss,
+        evaluate,
+        cfg,
+        setup=setup,
+        checkpoint_dir=checkpoint_dir,
+        config_hash=config_hash,
+    )
+    load_state_into(params, result.best_state)
+    model.to("cpu")
+    with atomic_output_dir(out_dir) as tmp:
+        model.save_adapter(str(tmp), task, with_head=True, use_safetensors=True)
+        write_json(
+            tmp / "metadata.json",
+            {
+                "kind": "task_adapter",
+                "task": task,
+                "adapter_name": task,
+                "backbone": backbone,
+                "seed": seed,
+                "lang_adapter": {
+                    "dir": str(lang_adapter_dir),
+                    "name": LANG_ADAPTER_NAME,
+                    "language": lang_meta.get("language"),
+                    "seed": lang_meta.get("seed"),
+                    "weights_sha256": lang_sha,
+                },
+                "labels": labels,
+                "data": {
+                    split: {
+                        "dir": str(dirs[split]),
+                        "checksum": data_checksum(dirs[split]),
+                        "rows": len(rows),
+                    }
+                    for split, rows in (("train", train_rows), ("validation", valid_rows))
+                },
+                "train_features": len(train_enc),
+                "validation_features": len(valid_enc),
+                "hparams": hp,
+                "steps": result.steps,
+                "epochs": round(result.steps * batch_size * grad_accum / len(train_enc), 3),
+                "metric": TASK_METRIC[task],
+                "best_metric": result.best_score,
+                "best_step": result.best_step,
+                "eval_history": result.history,
+                "resumed_from_step": result.resumed_from_step,
+                "train_seconds": round(result.train_seconds, 2),
+                "wall_time_s": round(time.perf_counter() - started, 2),
+                "versions": versions(),
+                "created_utc": utc_now(),
+            },
+        )
+    remove_checkpoint(checkpoint_dir)
+    log.info(
+        "Task adapter %s seed %d: best %s %.2f at step %d -> %s",
+        task,
+        seed,
+        TASK_METRIC[task],
+        result.best_score,
+        result.best_step,
+        out_dir,
+    )
+    return out_dir

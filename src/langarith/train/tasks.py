@@ -1,0 +1,635 @@
+"""Task features, predictions and metrics, shared by task training and the evaluation engine.
+
+Training (``langarith.train.task``) and evaluation (``langarith.evaluate``) must turn
+rows into model inputs and logits into answers in exactly the same way, or the English
+validation score that picks the best checkpoint would not be the score reported later.
+So both use these functions:
+
+* feature builders :func:`encode_ner`, :func:`encode_nli`, :func:`encode_qa` →
+  :class:`EncodedTask` (unpadded lists; :meth:`EncodedTask.batch` pads per batch);
+* post-processing :func:`ner_predictions` (first sub-token → word tags) and
+  :func:`qa_predictions` (best span within ``max_answer_len`` over all windows);
+* :func:`predict_task` / :func:`evaluate_task` (metrics: NER seqeval entity F1, NLI
+  accuracy, QA SQuAD F1/EM — all on the 0–100 scale of the papers);
+* :func:`load_model_for_task`: backbone + language adapter ``"lang"`` + task adapter
+  and head, ``Stack("lang", task)`` active, eval mode.
+
+Feature conventions: NER labels only the FIRST sub-token of each word (others -100),
+max_length 128; NLI encodes (premise, hypothesis) pairs, max_length 128; QA encodes
+(question, context) with ``truncation="only_second"``, max_length 384, stride 128, and
+marks an answer that is not fully inside a window with the [CLS] position.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import logging
+import re
+import string
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from langarith import LangarithError
+
+log = logging.getLogger(__name__)
+
+TASKS = ("ner", "nli", "qa")
+#: Metric that selects checkpoints and is reported per task (higher is better).
+TASK_METRIC = {"ner": "f1", "nli": "accuracy", "qa": "f1"}
+#: Default max_length per task (the settings of the papers' MAD-X setup).
+TASK_MAX_LENGTH = {"ner": 128, "nli": 128, "qa": 384}
+#: WikiANN IOB2 tags and XNLI classes, used when a manifest has no ``labels`` list.
+DEFAULT_LABELS = {
+    "ner": ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC"],
+    "nli": ["entailment", "neutral", "contradiction"],
+}
+
+
+def check_task(task: str) -> str:
+    """Validate a task name early with a message listing the allowed ones."""
+    if task not in TASKS:
+        raise LangarithError(f"Task {task!r} is unknown; allowed: {', '.join(TASKS)}.")
+    return task
+
+
+# ----------------------------------------------------------------------------- features
+
+
+@dataclass
+class EncodedTask:
+    """Model features of a list of rows (one feature per row, several per row for QA).
+
+    Lists are unpadded; :meth:`batch` pads a selection to the longest feature in it, so
+    short NER/NLI inputs do not pay for ``max_length``.
+    """
+
+    task: str
+    input_ids: list[list[int]]
+    attention_mask: list[list[int]]
+    token_type_ids: list[list[int]] | None
+    example_index: list[int]  # feature -> index of its row
+    labels: list[Any] | None = None  # NER: per-token ids (-100 masked); NLI: class id
+    word_ids: list[list[int | None]] | None = None  # NER: token -> word
+    num_words: list[int] | None = None  # NER: words per row
+    start_positions: list[int] | None = None  # QA: answer token span (CLS if outside)
+    end_positions: list[int] | None = None
+    offset_mapping: list[list[tuple[int, int] | None]] | None = None  # QA: None off-context
+
+    def __len__(self) -> int:
+        return len(self.input_ids)
+
+    def batch(
+        self, indices: Sequence[int], pad_id: int, *, with_labels: bool = True
+    ) -> dict[str, torch.Tensor]:
+        """Padded tensors for the features ``indices`` (labels included if ``with_labels``)."""
+        width = max(len(self.input_ids[i]) for i in indices)
+
+        def pad(rows: list[list[int]], value: int) -> torch.Tensor:
+            return torch.tensor(
+                [rows[i] + [value] * (width - len(rows[i])) for i in indices], dtype=torch.long
+            )
+
+        out = {
+            "input_ids": pad(self.input_ids, pad_id),
+            "attention_mask": pad(self.attention_mask, 0),
+        }
+        if self.token_type_ids is not None:
+            out["token_type_ids"] = pad(self.token_type_ids, 0)
+        if with_labels:
+            if self.task == "ner" and self.labels is not None:
+                out["labels"] = pad(self.labels, -100)
+            elif self.task == "nli" and self.labels is not None:
+                out["labels"] = torch.tensor([self.labels[i] for i in indices], dtype=torch.long)
+            elif self.task == "qa" and self.start_positions is not None:
+                out["start_positions"] = torch.tensor([self.start_positions[i] for i in indices])
+                out["end_positions"] = torch.tensor([self.end_positions[i] for i in indices])
+        return out
+
+
+def _require_fast(tokenizer) -> None:
+    if not getattr(tokenizer, "is_fast", False):
+        raise LangarithError("Task features need a fast tokenizer (word ids and offsets).")
+
+
+def _type_ids(encoding, tokenizer) -> list[list[int]] | None:
+    if "token_type_ids" in tokenizer.model_input_names and "token_type_ids" in encoding:
+        return [list(x) for x in encoding["token_type_ids"]]
+    return None
+
+
+def _tag_ids(
+    tags: Sequence[Any], label2id: dict[str, int], labels: Sequence[str], row_id: Any
+) -> list[int]:
+    ids = []
+    for tag in tags:
+        if isinstance(tag, int) and not isinstance(tag, bool):
+            if not 0 <= tag < len(labels):
+                raise LangarithError(f"Row {row_id}: tag id {tag} is outside 0..{len(labels) - 1}.")
+            ids.append(tag)
+        elif tag in label2id:
+            ids.append(label2id[tag])
+        else:
+            raise LangarithError(
+                f"Row {row_id}: NER tag {tag!r} is not one of the labels {list(labels)}."
+            )
+    return ids
+
+
+def encode_ner(
+    rows: Sequence[dict], tokenizer, labels: Sequence[str], max_length: int = 128
+) -> EncodedTask:
+    """Tokenize pre-split words; label the first sub-token of each word, -100 elsewhere.
+
+    Rows: ``{"id", "tokens": [str], "ner_tags": [str]}`` (tag ids are accepted too). Words
+    cut off by ``max_length`` get no label here and are predicted "O" later.
+    """
+    _require_fast(tokenizer)
+    label2id = {label: i for i, label in enumerate(labels)}
+    enc = tokenizer(
+        [list(r["tokens"]) for r in rows],
+        is_split_into_words=True,
+        truncation=True,
+        max_length=max_length,
+    )
+    label_rows, word_rows = [], []
+    for i, row in enumerate(rows):
+        words = enc.word_ids(i)
+        tags = row.get("ner_tags")
+        tag_ids = _tag_ids(tags, label2id, labels, row.get("id")) if tags is not None else None
+        if tag_ids is not None and len(tag_ids) != len(row["tokens"]):
+            raise LangarithError(
+                f"Row {row.get('id')}: {len(row['tokens'])} tokens but {len(tag_ids)} ner_tags."
+            )
+        ids, previous = [], None
+        for word in words:
+            if word is None or word == previous or tag_ids is None:
+                ids.append(-100)
+            else:
+                ids.append(tag_ids[word])
+            previous = word
+        label_rows.append(ids)
+        word_rows.append(list(words))
+    return EncodedTask(
+        task="ner",
+        input_ids=[list(x) for x in enc["input_ids"]],
+        attention_mask=[list(x) for x in enc["attention_mask"]],
+        token_type_ids=_type_ids(enc, tokenizer),
+        example_index=list(range(len(rows))),
+        labels=label_rows,
+        word_ids=word_rows,
+        num_words=[len(r["tokens"]) for r in rows],
+    )
+
+
+def encode_nli(rows: Sequence[dict], tokenizer, max_length: int = 128) -> EncodedTask:
+    """Encode (premise, hypothesis) pairs; ``label`` 0/1/2 = entailment/neutral/contradiction."""
+    _require_fast(tokenizer)
+    enc = tokenizer(
+        [str(r["premise"]) for r in rows],
+        [str(r["hypothesis"]) for r in rows],
+        truncation=True,
+        max_length=max_length,
+    )
+    labels = []
+    for row in rows:
+        label = row.get("label")
+        if label is not None and label not in (0, 1, 2):
+            raise LangarithError(f"Row {row.get('id')}: NLI label {label!r} is not 0, 1 or 2.")
+        labels.append(-100 if label is None else int(label))
+    return EncodedTask(
+        task="nli",
+        input_ids=[list(x) for x in enc["input_ids"]],
+        attention_mask=[list(x) for x in enc["attention_mask"]],
+        token_type_ids=_type_ids(enc, tokenizer),
+        example_index=list(range(len(rows))),
+        labels=labels,
+    )
+
+
+def encode_qa(
+    rows: Sequence[dict], tokenizer, max_length: int = 384, doc_stride: int = 128
+) -> EncodedTask:
+    """Encode (question, context) into overlapping windows with answer token positions.
+
+    Each window's ``offset_mapping`` keeps character offsets of context tokens only
+    (``None`` elsewhere) for :func:`qa_predictions`. The start/end positions of an answer
+    that is not fully inside a window point at [CLS] (index of the CLS/BOS token).
+    """
+    _require_fast(tokenizer)
+    if tokenizer.padding_side != "right":
+        raise LangarithError("encode_qa expects a tokenizer that pads on the right.")
+    if doc_stride >= max_length:
+        raise LangarithError(
+            f"doc_stride={doc_stride} must be smaller than max_length={max_length}."
+        )
+    enc = tokenizer(
+        [str(r["question"]).lstrip() for r in rows],
+        [str(r["context"]) for r in rows],
+        truncation="only_second",
+        max_length=max_length,
+        stride=doc_stride,
+        return_overflowing_tokens=True,
+        return_offsets_mapping=True,
+    )
+    sample_map = enc.pop("overflow_to_sample_mapping")
+    starts, ends, offsets_out = [], [], []
+    for i, offsets in enumerate(enc["offset_mapping"]):
+        input_ids = enc["input_ids"][i]
+        cls_index = (
+            input_ids.index(tokenizer.cls_token_id) if tokenizer.cls_token_id in input_ids else 0
+        )
+        sequence_ids = enc.sequence_ids(i)
+        row = rows[sample_map[i]]
+        offsets_out.append(
+            [tuple(o) if sequence_ids[k] == 1 else None for k, o in enumerate(offsets)]
+        )
+        answers = row.get("answers") or {}
+        texts, answer_starts = answers.get("text") or [], answers.get("answer_start") or []
+        if not texts or not answer_starts:
+            starts.append(cls_index)
+            ends.append(cls_index)
+            continue
+        start_char = int(answer_starts[0])
+        end_char = start_char + len(texts[0])
+        context_tokens = [k for k, s in enumerate(sequence_ids) if s == 1]
+        if not context_tokens:
+            starts.append(cls_index)
+            ends.append(cls_index)
+            continue
+        first, last = context_tokens[0], context_tokens[-1]
+        if offsets[first][0] > start_char or offsets[last][1] < end_char:
+            starts.append(cls_index)
+            ends.append(cls_index)
+            continue
+        token_start = first
+        while token_start <= last and offsets[token_start][0] <= start_char:
+            token_start += 1
+        token_end = last
+        while token_end >= first and offsets[token_end][1] >= end_char:
+            token_end -= 1
+        starts.append(token_start - 1)
+        ends.append(token_end + 1)
+    return EncodedTask(
+        task="qa",
+        input_ids=[list(x) for x in enc["input_ids"]],
+        attention_mask=[list(x) for x in enc["attention_mask"]],
+        token_type_ids=_type_ids(enc, tokenizer),
+        example_index=[int(s) for s in sample_map],
+        start_positions=starts,
+        end_positions=ends,
+        offset_mapping=offsets_out,
+    )
+
+
+def encode_task(
+    task: str,
+    rows: Sequence[dict],
+    tokenizer,
+    *,
+    labels: Sequence[str] | None = None,
+    max_length: int | None = None,
+    doc_stride: int = 128,
+) -> EncodedTask:
+    """Dispatch to the feature builder of ``task`` with its default max_length."""
+    check_task(task)
+    max_length = int(max_length or TASK_MAX_LENGTH[task])
+    if task == "ner":
+        return encode_ner(rows, tokenizer, list(labels or DEFAULT_LABELS["ner"]), max_length)
+    if task == "nli":
+        return encode_nli(rows, tokenizer, max_length)
+    return encode_qa(rows, tokenizer, max_length, doc_stride)
+
+
+# ----------------------------------------------------------------------------- predictions
+
+
+def ner_predictions(
+    pred_ids: Sequence[Sequence[int]], encoded: EncodedTask, labels: Sequence[str]
+) -> list[list[str]]:
+    """Word-level tags from token-level predicted label ids (first sub-token of each word).
+
+    Words without a token in the window (cut by max_length) are tagged "O".
+    """
+    assert encoded.word_ids is not None and encoded.num_words is not None
+    out = []
+    for i, words in enumerate(encoded.word_ids):
+        tags = ["O"] * encoded.num_words[i]
+        previous = None
+        for position, word in enumerate(words):
+            if word is not None and word != previous:
+                tags[word] = labels[int(pred_ids[i][position])]
+            previous = word
+        out.append(tags)
+    return out
+
+
+def qa_predictions(
+    start_logits: Sequence[Any],
+    end_logits: Sequence[Any],
+    features: EncodedTask,
+    rows: Sequence[dict],
+    max_answer_len: int = 30,
+    n_best: int = 20,
+) -> dict[str, str]:
+    """``{row id: answer text}``: the best-scoring context span over all windows of a row.
+
+    Span score = start logit + end logit; spans must lie in the context, end >= start and
+    be at most ``max_answer_len`` tokens long. Rows without a valid span get "".
+    """
+    assert features.offset_mapping is not None
+    by_row: dict[int, list[int]] = collections.defaultdict(list)
+    for feature, row_index in enumerate(features.example_index):
+        by_row[row_index].append(feature)
+    answers: dict[str, str] = {}
+    for row_index, row in enumerate(rows):
+        best_score, best_text = -np.inf, ""
+        context = str(row["context"])
+        for feature in by_row.get(row_index, []):
+            offsets = features.offset_mapping[feature]
+            starts = np.asarray(start_logits[feature], dtype=np.float64)[: len(offsets)]
+            ends = np.asarray(end_logits[feature], dtype=np.float64)[: len(offsets)]
+            for s in np.argsort(starts)[::-1][:n_best]:
+                if offsets[s] is None:
+                    continue
+                for e in np.argsort(ends)[::-1][:n_best]:
+                    if offsets[e] is None or e < s or e - s + 1 > max_answer_len:
+                        continue
+                    score = starts[s] + ends[e]
+                    if score > best_score:
+                        best_score = score
+                        best_text = context[offsets[s][0] : offsets[e][1]]
+        answers[str(row["id"])] = best_text
+    return answers
+
+
+# ----------------------------------------------------------------------------- metrics
+
+
+_PUNCTUATION = frozenset(string.punctuation)
+
+
+def _normalize_answer(text: str) -> str:
+    """SQuAD normalisation: lower case, drop punctuation and English articles, squeeze spaces."""
+    text = text.lower()
+    text = "".join(ch for ch in text if ch not in _PUNCTUATION)
+    text = re.sub(r"\b(a|an|the)\b", " ", text)
+    return " ".join(text.split())
+
+
+def _squad_f1(prediction: str, truth: str) -> float:
+    pred_tokens = _normalize_answer(prediction).split()
+    true_tokens = _normalize_answer(truth).split()
+    common = collections.Counter(pred_tokens) & collections.Counter(true_tokens)
+    same = sum(common.values())
+    if not pred_tokens or not true_tokens:
+        return float(pred_tokens == true_tokens)
+    if same == 0:
+        return 0.0
+    precision, recall = same / len(pred_tokens), same / len(true_tokens)
+    return 2 * precision * recall / (precision + recall)
+
+
+def _private_squad_scores(preds: dict[str, str], refs: dict[str, list[str]]) -> dict[str, float]:
+    """Minimal SQuAD v1.1 F1/EM (max over references), in percent."""
+    if not refs:
+        return {"f1": 0.0, "exact_match": 0.0}
+    f1 = em = 0.0
+    for key, truths in refs.items():
+        prediction = preds.get(key, "")
+        truths = truths or [""]
+        f1 += max(_squad_f1(prediction, t) for t in truths)
+        em += max(float(_normalize_answer(prediction) == _normalize_answer(t)) for t in truths)
+    return {"f1": 100.0 * f1 / len(refs), "exact_match": 100.0 * em / len(refs)}
+
+
+def _metrics_module():
+    """``langarith.metrics`` if another developer has written it, else ``None``."""
+    try:
+        import langarith.metrics as metrics  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    return metrics
+
+
+def score_ner(true: list[list[str]], pred: list[list[str]]) -> dict[str, float]:
+    """Entity-level F1 (seqeval, IOB2, micro average), in percent."""
+    metrics = _metrics_module()
+    if metrics is not None and hasattr(metrics, "ner_f1"):
+        return {"f1": float(metrics.ner_f1(true, pred))}
+    from seqeval.metrics import f1_score
+
+    return {"f1": 100.0 * float(f1_score(true, pred, zero_division=0))}
+
+
+def score_nli(true: Sequence[int], pred: Sequence[int]) -> dict[str, float]:
+    """Accuracy in percent."""
+    metrics = _metrics_module()
+    if metrics is not None and hasattr(metrics, "accuracy"):
+        return {"accuracy": float(metrics.accuracy(list(true), list(pred)))}
+    if not true:
+        return {"accuracy": 0.0}
+    return {
+        "accuracy": 100.0 * sum(int(t == p) for t, p in zip(true, pred, strict=True)) / len(true)
+    }
+
+
+def score_qa(preds: dict[str, str], rows: Sequence[dict]) -> dict[str, float]:
+    """SQuAD F1 and exact match in percent (max over the reference answers)."""
+    refs = {str(r["id"]): list((r.get("answers") or {}).get("text") or []) for r in rows}
+    metrics = _metrics_module()
+    if metrics is not None and hasattr(metrics, "squad_scores"):
+        scores = metrics.squad_scores(preds, refs)
+        return {"f1": float(scores["f1"]), "exact_match": float(scores["exact_match"])}
+    return _private_squad_scores(preds, refs)
+
+
+# ----------------------------------------------------------------------------- inference
+
+
+def _batches(n: int, size: int) -> Iterator[list[int]]:
+    for start in range(0, n, size):
+        yield list(range(start, min(start + size, n)))
+
+
+def predict_task(
+    model,
+    task: str,
+    encoded: EncodedTask,
+    *,
+    batch_size: int = 32,
+    device: torch.device | str | None = None,
+    pad_id: int | None = None,
+) -> Any:
+    """Raw predictions: NER → per-feature token label ids; NLI → class ids;
+    QA → (per-feature start logits, per-feature end logits), all unpadded numpy arrays."""
+    check_task(task)
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    if pad_id is None:
+        pad_id = int(getattr(model.config, "pad_token_id", 0) or 0)
+    was_training = model.training
+    model.eval()
+    ner, nli, starts, ends = [], [], [], []
+    with torch.no_grad():
+        for indices in _batches(len(encoded), batch_size):
+            batch = {
+                k: v.to(device)
+                for k, v in encoded.batch(indices, pad_id, with_labels=False).items()
+            }
+            out = model(**batch)
+            lengths = [len(encoded.input_ids[i]) for i in indices]
+            if task == "ner":
+                ids = out.logits.argmax(-1).cpu().numpy()
+                ner.extend(ids[j, :n] for j, n in enumerate(lengths))
+            elif task == "nli":
+                nli.extend(int(x) for x in out.logits.argmax(-1).cpu())
+            else:
+                s = out.start_logits.float().cpu().numpy()
+                e = out.end_logits.float().cpu().numpy()
+                starts.extend(s[j, :n] for j, n in enumerate(lengths))
+                ends.extend(e[j, :n] for j, n in enumerate(lengths))
+    if was_training:
+        model.train()
+    if task == "ner":
+        return ner
+    if task == "nli":
+        return nli
+    return starts, ends
+
+
+def evaluate_task(
+    model,
+    task: str,
+    encoded: EncodedTask,
+    *,
+    rows: Sequence[dict],
+    labels: Sequence[str] | None = None,
+    batch_size: int = 32,
+    device: torch.device | str | None = None,
+    max_answer_len: int = 30,
+    pad_id: int | None = None,
+) -> dict[str, float]:
+    """Metric dict of ``model`` on ``rows`` (encoded as ``encoded``): NER ``{"f1"}``,
+    NLI ``{"accuracy"}``, QA ``{"f1", "exact_match"}`` — percent, higher is better."""
+    raw = predict_task(model, task, encoded, batch_size=batch_size, device=device, pad_id=pad_id)
+    if task == "ner":
+        labels = list(labels or DEFAULT_LABELS["ner"])
+        pred = ner_predictions(raw, encoded, labels)
+        true = [[labels[t] if isinstance(t, int) else str(t) for t in r["ner_tags"]] for r in rows]
+        return score_ner(true, pred)
+    if task == "nli":
+        return score_nli([int(r["label"]) for r in rows], raw)
+    starts, ends = raw
+    return score_qa(qa_predictions(starts, ends, encoded, rows, max_answer_len), rows)
+
+
+# ----------------------------------------------------------------------------- models
+
+
+@contextlib.contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    """Silence "weights newly initialized / you should TRAIN" notes: the pooler and the
+    converted MLM head they refer to are unused here, so the notes would only mislead."""
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
+
+
+def load_adapter_model(backbone_dir: Path | str):
+    """``AutoAdapterModel`` of the backbone with no prediction heads.
+
+    Loading an MLM checkpoint into a flex-head model converts its MLM head into a head
+    named "default"; it is deleted so that only the task head can be active or trained.
+    """
+    from adapters import AutoAdapterModel
+
+    from langarith.backbone import _check_backbone_dir
+
+    backbone_dir = Path(backbone_dir)
+    _check_backbone_dir(backbone_dir)
+    try:
+        with _quiet_transformers():
+            model = AutoAdapterModel.from_pretrained(str(backbone_dir), local_files_only=True)
+    except (OSError, ValueError) as err:
+        raise LangarithError(f"The backbone in {backbone_dir} cannot be loaded: {err}") from err
+    for head in list(model.heads.keys()):
+        model.delete_head(head)
+    return model
+
+
+def activate_task_stack(model, task_name: str, lang_name: str | None = "lang") -> None:
+    """Make ``Stack(lang_name, task_name)`` active (just ``task_name`` if no language)."""
+    from adapters.composition import Stack
+
+    if lang_name is None:
+        model.set_active_adapters(task_name)
+    else:
+        model.set_active_adapters(Stack(lang_name, task_name))
+    model.active_head = task_name
+
+
+def load_model_for_task(
+    backbone_dir: Path | str,
+    task_adapter_dir: Path | str,
+    lang_adapter_dir: Path | str | None = None,
+    *,
+    device: torch.device | str = "cpu",
+    lang_name: str = "lang",
+):
+    """A ready-to-evaluate model: backbone + language adapter ``lang_name`` (if given) +
+    task adapter with its head, ``Stack(lang_name, task)`` active, eval mode, on ``device``.
+
+    Without ``lang_adapter_dir`` only the task adapter is active; load or merge a language
+    adapter named ``lang_name`` afterwards and call :func:`activate_task_stack`. The task
+    name is ``model.active_head``.
+    """
+    from langarith.train.language import load_language_adapter
+
+    task_adapter_dir = Path(task_adapter_dir)
+    if not (task_adapter_dir / "head_config.json").exists():
+        raise LangarithError(
+            f"Task adapter folder {task_adapter_dir} has no head_config.json; it must be "
+            "written by `langarith train task` (save_adapter with_head=True)."
+        )
+    model = load_adapter_model(backbone_dir)
+    if lang_adapter_dir is not None:
+        load_language_adapter(model, lang_adapter_dir, name=lang_name)
+    task_name = model.load_adapter(str(task_adapter_dir), with_head=True, use_safetensors=True)
+    activate_task_stack(model, task_name, lang_name if lang_adapter_dir is not None else None)
+    model.to(torch.device(device))
+    model.eval()
+    return model
+
+
+__all__ = [
+    "DEFAULT_LABELS",
+    "TASKS",
+    "TASK_MAX_LENGTH",
+    "TASK_METRIC",
+    "EncodedTask",
+    "activate_task_stack",
+    "check_task",
+    "encode_ner",
+    "encode_nli",
+    "encode_qa",
+    "encode_task",
+    "evaluate_task",
+    "load_adapter_model",
+    "load_model_for_task",
+    "ner_predictions",
+    "predict_task",
+    "qa_predictions",
+    "score_ner",
+    "score_nli",
+    "score_qa",
+]

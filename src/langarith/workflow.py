@@ -1,0 +1,146 @@
+"""What the workflow has to make for a config: the paths of every stage's artifacts.
+
+``rules/common.smk`` calls these functions for ``rule all`` and the input functions,
+so the DAG's shape is plain Python that tests can check without Snakemake. Paths
+follow docs/interfaces.md; every function here is pure (config in, paths out).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from langarith.config import task_targets, trained_tasks
+
+log = logging.getLogger(__name__)
+
+DATA_DIR = "resources/data/{dataset}/{lang}"
+BACKBONE_DIR = "resources/backbones/{model}"
+INIT_DIR = "results/adapters/{model}/lang/init"
+LANG_ADAPTER_DIR = "results/adapters/{model}/lang/{lang}/seed{seed}"
+BUDGET_ADAPTER_DIR = "results/adapters/{model}/lang/{lang}/budget{tokens}/seed{seed}"
+TASK_ADAPTER_DIR = "results/adapters/{model}/task/{task}/seed{seed}"
+RELATED_TSV = "results/related_languages.tsv"
+
+
+def prepare_environment(config: Mapping[str, Any], basedir: Path) -> None:
+    """Set the environment every job of the workflow inherits.
+
+    - ``PYTHONPATH`` gains the source tree, so jobs in ``--use-conda`` environments
+      (which do not install the package) import ``langarith`` from the checkout.
+    - The demo is offline by definition: ``HF_HUB_OFFLINE``/``HF_DATASETS_OFFLINE``
+      default to 1 so a missing model fails at once instead of hanging on the network.
+      A real run leaves them as the user set them (download rules need the network).
+    """
+    src = str(Path(basedir) / "src")
+    paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if src not in paths:
+        os.environ["PYTHONPATH"] = os.pathsep.join([src, *paths])
+    if (config.get("data") or {}).get("source") == "demo":
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+
+def model_names(config: Mapping[str, Any]) -> list[str]:
+    return [m["name"] for m in config["models"]]
+
+
+def model_spec(config: Mapping[str, Any], name: str) -> dict[str, Any]:
+    for model in config["models"]:
+        if model["name"] == name:
+            return dict(model)
+    raise KeyError(name)
+
+
+def dataset_requests(config: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Every (dataset, language) the config needs, uncovered target languages skipped.
+
+    Wikipedia for each adapter language; each trained task's English training data;
+    each task's evaluation data for its covered targets. Skipped languages are logged
+    once here, so a dry run tells the user what will not be evaluated and why.
+    """
+    source = config.get("source_language", "en")
+    wanted: list[tuple[str, str]] = [("wikipedia", lang) for lang in config["languages"]]
+    for task in trained_tasks(config):
+        spec = config["tasks"][task]
+        # Its validation split picks the task adapter's best checkpoint.
+        wanted.append((spec["train_dataset"], source))
+    for task, spec in config["tasks"].items():
+        targets, skipped = task_targets(config, task)
+        for lang in skipped:
+            log.info(
+                "task %s: dataset %s has no %s split; %s is skipped for this task",
+                task,
+                spec["eval_dataset"],
+                lang,
+                lang,
+            )
+        wanted.extend((spec["eval_dataset"], lang) for lang in targets)
+    return sorted(set(wanted))
+
+
+def data_outputs(config: Mapping[str, Any]) -> list[str]:
+    return [DATA_DIR.format(dataset=d, lang=lang) for d, lang in dataset_requests(config)]
+
+
+def related_targets(config: Mapping[str, Any]) -> list[str]:
+    """Languages that need a related language: every target of every task."""
+    targets: set[str] = set(config["evaluation_languages"])
+    for task in config["tasks"]:
+        targets.update(task_targets(config, task)[0])
+    return sorted(targets)
+
+
+def related_pool(config: Mapping[str, Any]) -> list[str]:
+    """Languages a related language may be drawn from (they must have adapters)."""
+    pool = (config.get("related") or {}).get("pool")
+    if pool:
+        return list(pool)
+    source = config.get("source_language", "en")
+    return [lang for lang in config["languages"] if lang != source]
+
+
+def backbone_outputs(config: Mapping[str, Any]) -> list[str]:
+    return [BACKBONE_DIR.format(model=m) for m in model_names(config)]
+
+
+def language_adapter_outputs(config: Mapping[str, Any]) -> list[str]:
+    out = []
+    for model in model_names(config):
+        out.append(INIT_DIR.format(model=model))
+        out += [
+            LANG_ADAPTER_DIR.format(model=model, lang=lang, seed=seed)
+            for lang in config["languages"]
+            for seed in config["seeds"]
+        ]
+        budget = config.get("token_budget") or {}
+        out += [
+            BUDGET_ADAPTER_DIR.format(model=model, lang=lang, tokens=tokens, seed=seed)
+            for lang in budget.get("languages", [])
+            for tokens in budget.get("tokens", [])
+            for seed in config["seeds"]
+        ]
+    return out
+
+
+def task_adapter_outputs(config: Mapping[str, Any]) -> list[str]:
+    return [
+        TASK_ADAPTER_DIR.format(model=model, task=task, seed=seed)
+        for model in model_names(config)
+        for task in trained_tasks(config)
+        for seed in config["seeds"]
+    ]
+
+
+def final_targets(config: Mapping[str, Any]) -> list[str]:
+    """Everything ``rule all`` asks for, stage by stage."""
+    return (
+        data_outputs(config)
+        + [RELATED_TSV]
+        + backbone_outputs(config)
+        + language_adapter_outputs(config)
+        + task_adapter_outputs(config)
+    )

@@ -1,0 +1,186 @@
+"""Tests of langarith.analysis: cosine similarity and sparsity of language vectors."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from langarith import LangarithError
+from langarith.adapter_io import read_adapter, write_adapter
+from langarith.analysis import (
+    average_cosine_matrices,
+    average_over_seeds,
+    cosine_matrix,
+    language_vectors,
+    log_magnitude_histogram,
+    sparsity_table,
+    value_histogram,
+    write_analysis,
+    write_cosine_csv,
+    write_csv,
+)
+
+SQRT_HALF = 1 / math.sqrt(2)
+
+
+def _vec(*values: float) -> torch.Tensor:
+    return torch.tensor(values, dtype=torch.float32)
+
+
+def test_cosine_known_values() -> None:
+    vectors = {
+        "a": _vec(1, 0, 0),
+        "b": _vec(1, 1, 0),  # 45° from a
+        "c": _vec(-2, 0, 0),  # opposite to a
+        "d": _vec(0, 0, 3),  # orthogonal to a and b
+    }
+    matrix = cosine_matrix(vectors)
+    assert list(matrix.index) == list(matrix.columns) == ["a", "b", "c", "d"]
+    for label in vectors:
+        assert matrix.loc[label, label] == pytest.approx(1.0, abs=1e-12)
+    assert matrix.loc["a", "b"] == pytest.approx(SQRT_HALF, abs=1e-12)
+    assert matrix.loc["b", "c"] == pytest.approx(-SQRT_HALF, abs=1e-12)
+    assert matrix.loc["a", "c"] == pytest.approx(-1.0, abs=1e-12)
+    assert matrix.loc["a", "d"] == 0.0 and matrix.loc["d", "b"] == 0.0
+    assert np.allclose(matrix.to_numpy(), matrix.to_numpy().T)
+
+
+def test_cosine_of_zero_vector_is_nan_and_lengths_must_match() -> None:
+    matrix = cosine_matrix({"a": _vec(1, 2), "z": _vec(0, 0)})
+    assert math.isnan(matrix.loc["a", "z"]) and math.isnan(matrix.loc["z", "z"])
+    with pytest.raises(LangarithError, match="different lengths"):
+        cosine_matrix({"a": _vec(1, 2), "b": _vec(1, 2, 3)})
+
+
+def test_cosine_csv_is_tidy(tmp_path) -> None:
+    path = write_cosine_csv({"en": _vec(1, 0), "es": _vec(1, 1)}, tmp_path / "cos" / "cosine.csv")
+    table = pd.read_csv(path)
+    assert list(table.columns) == ["lang_a", "lang_b", "cosine"]
+    assert len(table) == 4
+    row = table[(table.lang_a == "en") & (table.lang_b == "es")]
+    assert row.cosine.item() == pytest.approx(SQRT_HALF)
+
+
+def test_average_cosine_over_seeds() -> None:
+    # Seed 1: en·es = 1/√2; seed 2: en ⟂ es → 0; mean 1/(2√2). The cross-seed pairs
+    # (en/s1 vs es/s2) must not enter the mean.
+    vectors = {
+        "en/seed1": _vec(1, 0, 0),
+        "es/seed1": _vec(1, 1, 0),
+        "en/seed2": _vec(0, 0, 1),
+        "es/seed2": _vec(0, 1, 0),
+    }
+    collapsed = average_over_seeds(cosine_matrix(vectors))
+    assert list(collapsed.index) == ["en", "es"]
+    assert collapsed.loc["en", "es"] == pytest.approx(SQRT_HALF / 2)
+    assert collapsed.loc["en", "en"] == pytest.approx(1.0)
+    per_seed = [
+        cosine_matrix({"en": vectors[f"en/seed{s}"], "es": vectors[f"es/seed{s}"]}) for s in (1, 2)
+    ]
+    averaged = average_cosine_matrices(per_seed)
+    assert np.allclose(averaged.to_numpy(), collapsed.to_numpy())
+    with pytest.raises(LangarithError, match="same languages"):
+        average_cosine_matrices([per_seed[0], cosine_matrix({"fr": _vec(1), "de": _vec(1)})])
+
+
+def test_sparsity_on_constructed_vector(tmp_path) -> None:
+    # |τ| = 0, 0.001, 0.01, 0.1, 1 → max 1; relative thresholds 0.005, 0.05, 0.5:
+    # below 0.005: {0, 0.001} = 2/5; below 0.05: 3/5; below 0.5: 4/5. Median |τ| 0.01.
+    vector = _vec(0.0, 0.001, -0.01, 0.1, -1.0)
+    table = sparsity_table({"es": vector}, thresholds=(0.005, 0.05, 0.5), quantiles=(0.5, 1.0))
+    row = table.iloc[0]
+    assert row["label"] == "es" and row["n_params"] == 5
+    assert row["max_abs"] == pytest.approx(1.0)
+    assert row["frac_zero"] == pytest.approx(0.2)
+    assert row["frac_below_0.005"] == pytest.approx(0.4)
+    assert row["frac_below_0.05"] == pytest.approx(0.6)
+    assert row["frac_below_0.5"] == pytest.approx(0.8)
+    assert row["q50_abs"] == pytest.approx(0.01)
+    assert row["q100_abs"] == pytest.approx(1.0)
+    assert row["mean_abs"] == pytest.approx(1.111 / 5, rel=1e-5)
+    # absolute thresholds on a vector with max 2: the same entries as relative on max 1
+    doubled = sparsity_table({"es": vector * 2}, thresholds=(0.01,), relative=False)
+    assert doubled.iloc[0]["frac_below_0.01"] == pytest.approx(0.4)
+    written = pd.read_csv(write_csv(table, tmp_path / "sparsity.csv"))
+    assert list(written.columns) == list(table.columns)
+    with pytest.raises(LangarithError, match="positive numbers"):
+        sparsity_table({"es": vector}, thresholds=(0.0,))
+
+
+def test_histograms_cover_every_entry() -> None:
+    vectors = {"a": _vec(0.0, 1e-9, 1e-3, -1e-3, 0.5, 20.0), "b": _vec(1, 2, 3, 4, 5, 6)}
+    logs = log_magnitude_histogram(vectors, low=-4, high=1, bins_per_decade=1)
+    a = logs[logs.label == "a"]
+    assert len(a) == 5 and a["fraction"].sum() == pytest.approx(1.0)
+    # 0 and 1e-9 clip into the first bin [-4, -3); ±1e-3 fall in [-3, -2); 0.5 in
+    # [-1, 0); 20 clips into the last bin [0, 1].
+    assert a["count"].tolist() == [2, 2, 0, 1, 1]
+    values = value_histogram(vectors, bins=10)
+    assert values.groupby("label")["count"].sum().tolist() == [6, 6]
+    widths = values.bin_hi - values.bin_lo
+    assert (values.density * widths).groupby(values.label).sum().tolist() == pytest.approx([1, 1])
+
+
+@pytest.fixture(scope="module")
+def adapter_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    adapters = pytest.importorskip("adapters")
+    transformers = pytest.importorskip("transformers")
+    root = tmp_path_factory.mktemp("analysis")
+    torch.manual_seed(0)
+    model = transformers.BertModel(
+        transformers.BertConfig(
+            hidden_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            intermediate_size=64,
+            vocab_size=100,
+        )
+    )
+    adapters.init(model)
+    model.add_adapter(
+        "init", config=adapters.SeqBnInvConfig(reduction_factor=2, non_linearity="gelu_new")
+    )
+    model.save_adapter(str(root / "init"), "init")
+    init = read_adapter(root / "init")
+    taus = {}
+    for seed, lang in enumerate(["en", "es"], start=1):
+        gen = torch.Generator().manual_seed(seed)
+        taus[lang] = {k: torch.randn(v.shape, generator=gen) * 0.01 for k, v in init.state.items()}
+        state = {k: init.state[k] + taus[lang][k] for k in init.state}
+        write_adapter(init, state, root / lang, name=lang)
+    return {"root": root, "init": init, "taus": taus}
+
+
+def test_language_vectors_from_folders(adapter_dirs) -> None:
+    root, init, taus = adapter_dirs["root"], adapter_dirs["init"], adapter_dirs["taus"]
+    vectors = language_vectors(root / "init", {"en": root / "en", "es": root / "es"})
+    names = sorted(init.state)
+    assert any(n.startswith("invertible_adapters.") for n in names)
+    for lang, vector in vectors.items():
+        assert vector.ndim == 1 and vector.numel() == sum(t.numel() for t in init.state.values())
+        adapter = read_adapter(root / lang)
+        expected = torch.cat([(adapter.state[n] - init.state[n]).reshape(-1) for n in names])
+        torch.testing.assert_close(vector, expected, rtol=0, atol=1e-7)
+        direct = torch.cat([taus[lang][n].reshape(-1) for n in names])
+        torch.testing.assert_close(vector, direct, rtol=1e-3, atol=1e-7)
+    matrix = cosine_matrix(vectors)
+    assert abs(matrix.loc["en", "es"]) < 0.2  # independent noise: nearly orthogonal
+    with pytest.raises(LangarithError, match="does not exist"):
+        language_vectors(root / "init", {"fr": root / "fr"})
+
+
+def test_write_analysis_tables(adapter_dirs, tmp_path) -> None:
+    root = adapter_dirs["root"]
+    dirs = {"en/seed1": root / "en", "es/seed1": root / "es", "en/seed2": root / "es"}
+    paths = write_analysis(root / "init", dirs, tmp_path / "analysis", collapse_seeds=True)
+    assert sorted(p.name for p in (tmp_path / "analysis").iterdir()) == sorted(
+        p.name for p in paths.values()
+    )
+    cosine = pd.read_csv(paths["cosine"])
+    assert sorted(set(cosine.lang_a)) == ["en", "es"] and len(cosine) == 4
+    sparsity = pd.read_csv(paths["sparsity"])
+    assert sparsity.label.tolist() == list(dirs)

@@ -1,0 +1,240 @@
+"""Backbones: the demo build (tokenizer + tiny MLM pre-training), loading, and hub fetching.
+
+Everything is tiny (hidden 32, 2 layers, vocab ~300) so the whole file runs in seconds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from safetensors.torch import load_file  # noqa: E402
+from transformers import AutoModelForMaskedLM, AutoTokenizer  # noqa: E402
+
+from langarith import LangarithError  # noqa: E402
+from langarith.backbone import (  # noqa: E402
+    backbone_fingerprint,
+    build_demo_backbone,
+    fetch_hub_backbone,
+    load_backbone,
+)
+
+TINY_SPEC = {
+    "vocab_size": 300,
+    "hidden_size": 32,
+    "num_layers": 2,
+    "num_heads": 2,
+    "intermediate_size": 64,
+    "max_position_embeddings": 128,
+    "pretrain_steps": 8,
+    "batch_size": 8,
+    "seq_len": 64,
+}
+
+SYLLABLES = {
+    "en": ["the", "ing", "er", "on", "at", "ly", "st", "an"],
+    "de": ["sch", "ein", "ung", "der", "ich", "en", "ge", "au"],
+    "fr": ["le", "eau", "ion", "ez", "que", "ou", "ai", "é"],
+}
+
+
+def write_dataset(folder: Path, dataset: str, lang: str, splits: dict[str, list[dict]]) -> Path:
+    """A dataset folder in the docs/interfaces.md format (jsonl splits + manifest.json)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    info = {}
+    for split, rows in splits.items():
+        text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+        (folder / f"{split}.jsonl").write_text(text, encoding="utf-8")
+        info[split] = {"rows": len(rows), "sha256": hashlib.sha256(text.encode()).hexdigest()}
+    manifest = {
+        "dataset": dataset,
+        "language": lang,
+        "source": "test",
+        "revision": None,
+        "created_utc": "2024-01-01T00:00:00+00:00",
+        "options": {},
+        "splits": info,
+        "checksum": hashlib.sha256("".join(info[s]["sha256"] for s in sorted(info)).encode()).hexdigest(),
+    }
+    (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    return folder
+
+
+def make_corpus(root: Path, langs=("en", "de", "fr"), n_train: int = 120, n_val: int = 12) -> list[Path]:
+    """Pseudo-languages with disjoint syllable sets, so languages are distinguishable."""
+    dirs = []
+    for lang in langs:
+        rng = random.Random(f"corpus-{lang}")
+
+        def word(lang=lang, rng=rng) -> str:
+            w = "".join(rng.choice(SYLLABLES[lang]) for _ in range(rng.randint(1, 3)))
+            return w.capitalize() if rng.random() < 0.1 else w
+
+        def doc(rng=rng, word=word) -> str:
+            return " ".join(
+                " ".join(word() for _ in range(rng.randint(5, 12))) + "." for _ in range(3)
+            )
+
+        dirs.append(
+            write_dataset(
+                root / lang,
+                "wikipedia",
+                lang,
+                {
+                    "train": [{"id": f"{lang}-t{i}", "text": doc()} for i in range(n_train)],
+                    "validation": [{"id": f"{lang}-v{i}", "text": doc()} for i in range(n_val)],
+                },
+            )
+        )
+    return dirs
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> list[Path]:
+    return make_corpus(tmp_path_factory.mktemp("wikipedia"))
+
+
+@pytest.fixture(scope="module")
+def built(corpus, tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("backbones")
+    return {
+        arch: build_demo_backbone(corpus, root / f"demo-{arch}", arch=arch, spec=TINY_SPEC, seed=0)
+        for arch in ("bert", "xlmr")
+    }
+
+
+@pytest.mark.parametrize("arch", ["bert", "xlmr"])
+def test_demo_backbone_round_trips_with_from_pretrained(built, arch):
+    folder = built[arch]
+    tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+    model = AutoModelForMaskedLM.from_pretrained(folder, local_files_only=True)
+    assert tokenizer.is_fast
+    assert model.config.model_type == ("bert" if arch == "bert" else "xlm-roberta")
+    assert model.config.vocab_size == len(tokenizer) <= TINY_SPEC["vocab_size"]
+    if arch == "bert":
+        assert [tokenizer.cls_token, tokenizer.sep_token, tokenizer.mask_token] == [
+            "[CLS]",
+            "[SEP]",
+            "[MASK]",
+        ]
+        assert tokenizer.pad_token == "[PAD]" and tokenizer.unk_token == "[UNK]"
+        assert "Der" in tokenizer.tokenize("Der der")  # cased, like mBERT
+    else:
+        assert [tokenizer.bos_token, tokenizer.eos_token, tokenizer.mask_token] == [
+            "<s>",
+            "</s>",
+            "<mask>",
+        ]
+        assert tokenizer.pad_token == "<pad>" and tokenizer.unk_token == "<unk>"
+        assert model.config.pad_token_id == tokenizer.pad_token_id
+    pair = tokenizer("ein schung ich.", "le eau.")
+    assert pair.sequence_ids().count(1) > 0
+    # the saved weights are the ones that were trained (exact round trip)
+    saved = load_file(folder / "model.safetensors")
+    for name, tensor in model.state_dict().items():
+        if name in saved:
+            assert torch.equal(saved[name], tensor)
+    # it runs, and tokenizer/model agree on sizes
+    with torch.no_grad():
+        out = model(**tokenizer("ein schung ich.", return_tensors="pt"))
+    assert out.logits.shape[-1] == len(tokenizer)
+
+    meta = json.loads((folder / "metadata.json").read_text())
+    assert meta["kind"] == "demo" and meta["arch"] == arch
+    assert meta["vocab_size"] == len(tokenizer)
+    assert meta["pretrain"]["steps"] == TINY_SPEC["pretrain_steps"]
+    assert set(meta["corpora"]) == {"en", "de", "fr"}
+    assert all(len(c["checksum"]) == 64 for c in meta["corpora"].values())
+    assert meta["wall_time_s"] > 0 and meta["pretrain"]["final_train_loss"] > 0
+    assert meta["config_sha256"] == backbone_fingerprint(folder)["config_sha256"]
+
+
+def test_pretraining_reduces_loss(corpus, tmp_path):
+    spec = {**TINY_SPEC, "pretrain_steps": 40, "lr": 2e-3}
+    folder = build_demo_backbone(corpus, tmp_path / "b", arch="bert", spec=spec, seed=0)
+    curve = json.loads((folder / "metadata.json").read_text())["pretrain"]
+    assert curve["final_train_loss"] < curve["first_train_loss"]
+
+
+@pytest.mark.parametrize("arch", ["bert", "xlmr"])
+def test_demo_backbone_is_deterministic(corpus, built, tmp_path, arch):
+    again = build_demo_backbone(corpus, tmp_path / "again", arch=arch, spec=TINY_SPEC, seed=0)
+    assert (again / "tokenizer.json").read_text() == (built[arch] / "tokenizer.json").read_text()
+    first = load_file(built[arch] / "model.safetensors")
+    second = load_file(again / "model.safetensors")
+    assert first.keys() == second.keys()
+    assert all(torch.equal(first[k], second[k]) for k in first)
+    if arch == "bert":
+        other = build_demo_backbone(corpus, tmp_path / "other", arch=arch, spec=TINY_SPEC, seed=1)
+        third = load_file(other / "model.safetensors")
+        assert not all(torch.equal(first[k], third[k]) for k in first)
+
+
+def test_load_backbone_errors(built, tmp_path):
+    model, tokenizer = load_backbone(built["bert"])
+    assert model.config.model_type == "bert" and tokenizer.is_fast
+    with pytest.raises(LangarithError, match="does not exist"):
+        load_backbone(tmp_path / "missing")
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "tokenizer.json").write_text((built["bert"] / "tokenizer.json").read_text())
+    with pytest.raises(LangarithError, match="incomplete"):
+        load_backbone(broken)
+    (broken / "config.json").write_text("{not json")
+    (broken / "model.safetensors").write_bytes(b"garbage")
+    with pytest.raises(LangarithError):
+        load_backbone(broken)
+
+
+def test_demo_backbone_rejects_bad_input(corpus, tmp_path):
+    with pytest.raises(LangarithError, match="arch"):
+        build_demo_backbone(corpus, tmp_path / "x", arch="gpt", spec=TINY_SPEC, seed=0)
+    with pytest.raises(LangarithError, match="Unknown demo backbone spec"):
+        build_demo_backbone(corpus, tmp_path / "x", arch="bert", spec={"hidden": 3}, seed=0)
+    empty = write_dataset(
+        tmp_path / "wiki" / "xx", "wikipedia", "xx", {"train": [{"id": "1", "text": "  "}]}
+    )
+    with pytest.raises(LangarithError, match="no text"):
+        build_demo_backbone([*corpus, empty], tmp_path / "x", arch="bert", spec=TINY_SPEC, seed=0)
+    assert not (tmp_path / "x").exists()
+
+
+def test_fetch_fails_fast_offline(tmp_path):
+    started = time.perf_counter()
+    with pytest.raises(LangarithError) as err:
+        fetch_hub_backbone("bert-base-multilingual-cased", tmp_path / "mbert")
+    assert time.perf_counter() - started < 60
+    message = str(err.value)
+    assert "bert-base-multilingual-cased" in message and "internet" in message and "path:" in message
+    assert not (tmp_path / "mbert").exists()
+
+
+def test_fetch_from_local_path(built, tmp_path):
+    out = fetch_hub_backbone("demo-local", tmp_path / "copy", path=built["xlmr"])
+    meta = json.loads((out / "metadata.json").read_text())
+    assert meta["kind"] == "hub" and meta["local_path"] == str(built["xlmr"])
+    model, tokenizer = load_backbone(out)
+    assert model.config.model_type == "xlm-roberta" and tokenizer.mask_token == "<mask>"
+    with pytest.raises(LangarithError, match="not a folder"):
+        fetch_hub_backbone("x", tmp_path / "y", path=tmp_path / "nowhere")
+
+
+def test_cli_backbone_demo(corpus, tmp_path):
+    from langarith.cli import main
+
+    args = ["backbone", "demo", "--corpus", *map(str, corpus), "--out", str(tmp_path / "cli")]
+    for key, value in {**TINY_SPEC, "pretrain_steps": 2}.items():
+        args += ["--set", f"{key}={value}"]
+    assert main(args) == 0
+    assert (tmp_path / "cli" / "metadata.json").exists()
+    assert main(["backbone", "fetch", "--hub-name", "xlm-roberta-base", "--out", str(tmp_path / "f")]) == 1

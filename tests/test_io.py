@@ -1,0 +1,106 @@
+"""Atomic writes and JSON helpers: a failed step must leave nothing that looks finished."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from langarith import LangarithError
+from langarith.io import atomic_dir, atomic_file, read_json, sha256_file, write_json
+
+
+def _siblings(path: Path) -> list[str]:
+    return sorted(p.name for p in path.parent.iterdir())
+
+
+def test_atomic_dir_moves_complete_folder_into_place(tmp_path: Path) -> None:
+    final = tmp_path / "out" / "data"
+    with atomic_dir(final) as tmp:
+        assert tmp.parent == final.parent and tmp.name.startswith(".data.tmp-")
+        assert not final.exists()
+        (tmp / "a.txt").write_text("x")
+    assert (final / "a.txt").read_text() == "x"
+    assert _siblings(final) == ["data"]
+
+
+def test_atomic_dir_replaces_existing_folder(tmp_path: Path) -> None:
+    final = tmp_path / "data"
+    final.mkdir()
+    (final / "old.txt").write_text("old")
+    with atomic_dir(final) as tmp:
+        (tmp / "new.txt").write_text("new")
+    assert sorted(p.name for p in final.iterdir()) == ["new.txt"]
+
+
+def test_atomic_dir_failure_leaves_nothing_and_keeps_old(tmp_path: Path) -> None:
+    fresh = tmp_path / "fresh"
+    with pytest.raises(RuntimeError, match="boom"), atomic_dir(fresh) as tmp:
+        (tmp / "half.txt").write_text("half")
+        raise RuntimeError("boom")
+    assert not fresh.exists()
+    assert list(tmp_path.iterdir()) == []
+
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "keep.txt").write_text("keep")
+    with pytest.raises(KeyError), atomic_dir(old) as tmp:
+        raise KeyError("x")
+    assert (old / "keep.txt").read_text() == "keep"
+    assert _siblings(old) == ["old"]
+
+
+def test_atomic_file_text_and_binary(tmp_path: Path) -> None:
+    text = tmp_path / "sub" / "a.txt"
+    with atomic_file(text) as handle:
+        handle.write("héllo\n")
+        assert not text.exists()
+    assert text.read_text(encoding="utf-8") == "héllo\n"
+    binary = tmp_path / "b.bin"
+    with atomic_file(binary, "wb") as handle:
+        handle.write(b"\x00\x01")
+    assert binary.read_bytes() == b"\x00\x01"
+    with pytest.raises(ValueError, match="mode"), atomic_file(tmp_path / "c", "a"):
+        pass
+
+
+def test_atomic_file_failure_keeps_old_content(tmp_path: Path) -> None:
+    path = tmp_path / "a.txt"
+    path.write_text("old")
+    with pytest.raises(RuntimeError), atomic_file(path) as handle:
+        handle.write("partial")
+        raise RuntimeError("disk full")
+    assert path.read_text() == "old"
+    assert _siblings(path) == ["a.txt"]
+    new = tmp_path / "new.txt"
+    with pytest.raises(RuntimeError), atomic_file(new) as handle:
+        raise RuntimeError("x")
+    assert not new.exists()
+
+
+def test_sha256_file(tmp_path: Path) -> None:
+    path = tmp_path / "x"
+    data = b"abc" * 500_000
+    path.write_bytes(data)
+    assert sha256_file(path) == hashlib.sha256(data).hexdigest()
+
+
+def test_write_json_is_sorted_indented_and_round_trips(tmp_path: Path) -> None:
+    path = write_json(tmp_path / "m.json", {"b": 1, "a": ["ü", 2]})
+    text = path.read_text(encoding="utf-8")
+    assert text == json.dumps({"a": ["ü", 2], "b": 1}, indent=2, ensure_ascii=False) + "\n"
+    assert read_json(path) == {"a": ["ü", 2], "b": 1}
+    assert _siblings(path) == ["m.json"]
+
+
+def test_read_json_missing_or_corrupt_raises_langarith_error(tmp_path: Path) -> None:
+    with pytest.raises(LangarithError, match="does not exist"):
+        read_json(tmp_path / "missing.json")
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"a": [1, 2')
+    with pytest.raises(LangarithError, match="corrupt or truncated"):
+        read_json(bad)
+    with pytest.raises(LangarithError, match="folder"):
+        read_json(tmp_path)

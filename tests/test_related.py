@@ -1,0 +1,201 @@
+"""Tests of langarith.related: URIEL distances, picks against the papers' lists, CLI."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from langarith import LangarithError, cli, related
+
+ACL_POOL = ["ar", "bg", "de", "el", "es", "fr", "hi", "ru", "sw", "tr", "ur", "vi", "zh"]
+ECAI_POOL = [*ACL_POOL, "fa", "it"]
+
+#: The picks of the documented distance on the ACL pool (module docstring).
+OUR_ACL_POOL_PICKS = {
+    "ar": "el",  # paper: sw
+    "bg": "ru",
+    "de": "fr",
+    "el": "bg",  # paper: es
+    "es": "fr",
+    "fr": "es",
+    "hi": "ur",
+    "ru": "bg",
+    "sw": "ar",
+    "tr": "bg",
+    "ur": "hi",
+    "vi": "zh",  # paper: ru
+    "zh": "vi",  # paper: ar
+}
+
+
+def test_iso3_uses_codes_with_uriel_data() -> None:
+    assert related.iso3("es") == "spa"
+    assert related.iso3("ar") == "arb"  # not the macrolanguage "ara"
+    assert related.iso3("zh") == "cmn"
+    assert related.iso3("fa") == "pes"
+    assert related.iso3("sw") == "swh"
+    assert related.iso3(" ES ") == "spa"
+    assert related.iso3("cmn") == "cmn"  # ISO 639-3 with data passes through
+
+
+def test_every_mapped_language_has_uriel_data() -> None:
+    uriel = related._uriel()
+    for code in related.ISO639_1_TO_3.values():
+        assert related._has_data(code), code
+        has_lineage = uriel.lineage[uriel.index[code]].any()
+        assert has_lineage or code == "eus", code  # Basque is an isolate
+
+
+@pytest.mark.parametrize("bad", ["xx", "", "english", "ara1"])
+def test_unknown_code_is_a_clear_error(bad: str) -> None:
+    with pytest.raises(LangarithError) as err:
+        related.iso3(bad)
+    message = str(err.value)
+    assert repr(bad) in message
+    assert "es" in message and "ISO 639-1" in message
+
+
+def test_unknown_code_in_pick_related() -> None:
+    with pytest.raises(LangarithError, match="'xx'"):
+        related.pick_related(["es"], ["fr", "xx"])
+
+
+def test_features_match_lang2vec_get_features() -> None:
+    """Reading the npz files directly gives lang2vec's own vectors."""
+    l2v = pytest.importorskip("lang2vec.lang2vec")
+    uriel = related._uriel()
+    langs = ["spa", "arb"]
+    got = l2v.get_features(langs, "syntax_knn+phonology_knn+inventory_knn")
+    geo = l2v.get_features(langs, "geo")
+    for lang in langs:
+        row = uriel.index[lang]
+        np.testing.assert_allclose(uriel.featural[row], np.array(got[lang], dtype=float))
+        np.testing.assert_allclose(uriel.geo[row], np.array(geo[lang], dtype=float), rtol=1e-6)
+
+
+def test_data_dir_is_found_when_a_script_shadows_lang2vec(tmp_path, monkeypatch) -> None:
+    """lang2vec installs bin/lang2vec.py, which shadows the package for console scripts."""
+    (tmp_path / "lang2vec.py").write_text("raise RuntimeError('shadowing script imported')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert (related._lang2vec_data_dir() / "family_features.npz").is_file()
+
+
+def test_distance_is_symmetric_and_zero_on_itself() -> None:
+    assert related.language_distance("es", "es") == 0.0
+    assert related.language_distance("no", "nb") == 0.0  # same ISO 639-3 language
+    for a, b in [("es", "fr"), ("hi", "ur"), ("zh", "sw"), ("eu", "es")]:
+        d = related.language_distance(a, b)
+        assert d == related.language_distance(b, a)
+        assert 0.0 < d <= 1.0
+    assert related.language_distance("es", "pt") < related.language_distance("es", "ru")
+
+
+def test_distance_matrix() -> None:
+    langs = ["es", "fr", "pt", "ru", "uk"]
+    table = related.distance_matrix(langs)
+    assert list(table.index) == langs and list(table.columns) == langs
+    values = table.to_numpy()
+    np.testing.assert_array_equal(values, values.T)
+    np.testing.assert_array_equal(np.diag(values), 0.0)
+    assert table.loc["ru", "uk"] < table.loc["ru", "es"]
+
+
+def test_acl_pool_picks_and_agreement() -> None:
+    picks = related.pick_related(ACL_POOL, ACL_POOL)
+    assert {p.target: p.related for p in picks} == OUR_ACL_POOL_PICKS
+    assert all(p.target != p.related and not p.overridden for p in picks)
+    summary = related.agreement_summary(picks)
+    assert summary["acl"] == {"matches": 9, "total": 13}
+    disagreements = {p.target: (p.related, p.paper_acl) for p in picks if not p.agrees_acl}
+    assert disagreements == {
+        "ar": ("el", "sw"),
+        "el": ("bg", "es"),
+        "vi": ("zh", "ru"),
+        "zh": ("vi", "ar"),
+    }
+
+
+def test_ecai_pool_agreement() -> None:
+    picks = related.pick_related(ACL_POOL, ECAI_POOL)
+    assert related.agreement_summary(picks)["ecai"] == {"matches": 10, "total": 13}
+    disagreements = {p.target: p.related for p in picks if not p.agrees_ecai}
+    assert disagreements == {"el": "bg", "fr": "es", "tr": "bg"}
+
+
+def test_sensible_pairs() -> None:
+    romance = ["ca", "es", "fr", "it", "pt", "ro"]
+    picks = {p.target: p.related for p in related.pick_related(romance, romance)}
+    assert picks == {"ca": "pt", "es": "pt", "fr": "ca", "it": "ca", "pt": "ca", "ro": "it"}
+    assert related.pick_related(["pt"], ["es", "fr", "it", "ru"])[0].related == "es"
+    slavic = {
+        p.target: p.related for p in related.pick_related(["ru", "uk"], ["ru", "uk", "bg", "pl"])
+    }
+    assert slavic == {"ru": "uk", "uk": "ru"}
+    assert related.pick_related(["as"], ["en", "hi", "bg"])[0].related == "hi"
+
+
+def test_papers_lists_are_packaged() -> None:
+    papers = related.paper_related_languages()
+    assert papers["acl"]["hi"] == "ur" and len(papers["acl"]) == 13
+    assert papers["ecai"]["ar"] == "fa" and len(papers["ecai"]) == 13
+
+
+def test_target_never_picks_itself() -> None:
+    assert related.pick_related(["es"], ["es", "fr"])[0].related == "fr"
+    with pytest.raises(LangarithError, match="no other language"):
+        related.pick_related(["es"], ["es"])
+
+
+def test_overrides_are_marked() -> None:
+    picks = related.pick_related(["es", "fr"], ["es", "fr", "it", "pt"], overrides={"es": "it"})
+    es, fr = picks
+    assert (es.related, es.overridden) == ("it", True)
+    assert es.distance == pytest.approx(related.language_distance("es", "it"))
+    assert es.paper_acl == "fr" and es.agrees_acl is False and es.agrees_ecai is True
+    assert (fr.related, fr.overridden) == ("pt", False)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "match"),
+    [
+        ({"es": "ro"}, "'ro' is not in the pool"),
+        ({"de": "it"}, "not a target"),
+        ({"es": "es"}, "its own related language"),
+    ],
+)
+def test_bad_overrides(overrides: dict[str, str], match: str) -> None:
+    with pytest.raises(LangarithError, match=match):
+        related.pick_related(["es"], ["es", "fr", "it"], overrides=overrides)
+
+
+def test_write_related_table(tmp_path) -> None:
+    picks = related.pick_related(["es", "sw", "as"], ["es", "fr", "it", "ar", "hi"], {"es": "it"})
+    out = related.write_related_table(picks, tmp_path / "sub" / "related.tsv")
+    lines = out.read_text(encoding="utf-8").splitlines()
+    assert lines[0].split("\t") == list(related.TABLE_COLUMNS)
+    assert lines[1].split("\t")[:4] == ["es", "it", f"{picks[0].distance:.4f}", "true"]
+    assert lines[1].split("\t")[4:] == ["fr", "false", "it", "true"]
+    assert lines[3].split("\t")[4:] == ["", "", "", ""]  # as: in neither paper
+    assert sorted(p.name for p in out.parent.iterdir()) == ["related.tsv"]  # no temp left
+    table = pd.read_csv(out, sep="\t")
+    assert table["overridden"].tolist() == [True, False, False]
+
+
+def test_cli_prints_one_line_per_target(capsys, tmp_path) -> None:
+    out = tmp_path / "related.tsv"
+    argv = ["related", "--targets", "es,fr", "--pool", "es,fr,it,pt", "--override", "fr=it"]
+    code = cli.main([*argv, "--out", str(out)])
+    assert code == 0
+    lines = capsys.readouterr().out.splitlines()
+    d_es_pt = related.language_distance("es", "pt")
+    d_fr_it = related.language_distance("fr", "it")
+    assert lines == [f"es\tpt\t{d_es_pt:.4f}", f"fr\tit\t{d_fr_it:.4f}"]
+    assert out.read_text(encoding="utf-8").startswith("target\trelated\tdistance\toverridden")
+
+
+def test_cli_errors(capsys) -> None:
+    assert cli.main(["related", "--targets", "xx", "--pool", "es,fr"]) == 1
+    assert "'xx'" in capsys.readouterr().err
+    assert cli.main(["related", "--targets", "es", "--pool", "fr", "--override", "es"]) == 1
+    assert "TARGET=RELATED" in capsys.readouterr().err

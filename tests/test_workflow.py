@@ -1,0 +1,108 @@
+"""The Snakemake side: the DAG for the paper's config, lint, formatting, conda envs."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from langarith import workflow as plan
+from langarith.config import load_config
+
+ROOT = Path(__file__).resolve().parents[1]
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+
+
+def _snakemake(*args: str, cwd: Path = ROOT, timeout: int = 600) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*SNAKEMAKE, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+@pytest.fixture(scope="module")
+def paper_config() -> dict:
+    return load_config(ROOT / "config" / "config.yaml")
+
+
+def test_paper_data_requests_cover_the_papers_datasets(paper_config):
+    wanted = set(plan.dataset_requests(paper_config))
+    for lang in paper_config["languages"]:
+        assert ("wikipedia", lang) in wanted
+    assert ("squad", "en") in wanted and ("wikiann", "en") in wanted and ("xnli", "en") in wanted
+    assert ("indicxnli", "as") in wanted
+    xquad = {lang for dataset, lang in wanted if dataset == "xquad"}
+    assert xquad == set(paper_config["evaluation_languages"]) - {"bg", "fr", "sw", "ur"}
+
+
+def test_paper_dry_run_holds_the_real_download_dag(tmp_path, paper_config):
+    result = _snakemake(
+        "-n",
+        "--configfile",
+        "config/config.yaml",
+        "--directory",
+        str(tmp_path),
+        "--rerun-triggers",
+        "mtime",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = result.stdout + result.stderr
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", out, flags=re.MULTILINE))
+    assert int(counts["prepare_dataset"]) == len(plan.dataset_requests(paper_config))
+    assert int(counts["related_languages"]) == 1
+    assert int(counts["backbone"]) == 2
+    assert int(counts["train_language_adapter"]) == 2 * 20 * 3
+    assert "resources/data/xquad/es" in out and "resources/data/xquad/bg" not in out
+
+
+def test_lint_is_clean(tmp_path):
+    result = _snakemake("--lint", "--configfile", "config/demo.yaml", "--directory", str(tmp_path))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "Lints for" not in result.stdout + result.stderr
+
+
+def test_snakefiles_are_snakefmt_formatted():
+    snakefmt = shutil.which("snakefmt", path=str(Path(sys.executable).parent))
+    assert snakefmt, "snakefmt is part of requirements-dev.txt"
+    files = ["Snakefile", *sorted(str(p) for p in (ROOT / "rules").glob("*.smk"))]
+    result = subprocess.run(
+        [snakefmt, "--check", *files], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _pins(lines: list[str]) -> dict[str, str]:
+    pins = {}
+    for line in lines:
+        line = line.strip().lstrip("- ").strip()
+        if "==" in line and not line.startswith("#"):
+            name, version = line.split("==")
+            pins[name.lower()] = version
+    return pins
+
+
+def test_conda_envs_follow_the_pinned_stack():
+    required = _pins((ROOT / "requirements.txt").read_text().splitlines())
+    envs = sorted((ROOT / "envs").glob("*.yaml"))
+    assert envs
+    for env_file in envs:
+        env = yaml.safe_load(env_file.read_text())
+        assert env["channels"] == ["conda-forge", "nodefaults"], env_file.name
+        pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+        for name, version in _pins(pip).items():
+            assert required.get(name) == version, f"{env_file.name}: {name}=={version}"
+
+
+def test_every_rule_has_log_benchmark_and_an_env():
+    text = "\n".join(p.read_text() for p in (ROOT / "rules").glob("*.smk"))
+    rules = re.findall(r"^rule (\w+):", text, flags=re.MULTILINE)
+    assert rules
+    for block in re.split(r"^(?=rule |use rule )", text, flags=re.MULTILINE):
+        if block.startswith("rule "):
+            name = block.split(":")[0]
+            for key in ("log:", "benchmark:", "conda:", "resources:"):
+                assert key in block, f"{name} lacks {key}"

@@ -1,0 +1,15 @@
+from pathlib import Path
+
+from langarith.scripting import rule_step
+from langarith.train import train_language_adapter
+
+with rule_step(snakemake):
+    train_language_adapter(
+        Path(snakemake.input.backbone),
+        Path(snakemake.input.init),
+        Path(snakemake.input.data),
+        Path(snakemake.output[0]),
+        seed=int(snakemake.wildcards.seed),
+        hparams=dict(snakemake.params.hparams),
+        checkpoint_dir=Path(snakemake.params.checkpoint_dir),
+    )

@@ -1,0 +1,16 @@
+from pathlib import Path
+
+from langarith.scripting import rule_step
+from langarith.train import train_task_adapter
+
+with rule_step(snakemake):
+    train_task_adapter(
+        Path(snakemake.input.backbone),
+        Path(snakemake.input.lang_adapter),
+        Path(snakemake.input.data),
+        snakemake.params.kind,
+        Path(snakemake.output[0]),
+        seed=int(snakemake.wildcards.seed),
+        hparams=dict(snakemake.params.hparams),
+        checkpoint_dir=Path(snakemake.params.checkpoint_dir),
+    )
