@@ -348,7 +348,14 @@ def train_tokenizer(texts: Sequence[str], *, arch: str, vocab_size: int, min_fre
         tok.normalizer = normalizers.Sequence(
             [normalizers.NFKC(), normalizers.Replace(" {2,}", " ")]
         )
-        tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
+        # As in xlm-roberta-base's tokenizer.json: split on whitespace first, so that token
+        # offsets exclude the spaces (QA answer spans must not start with one).
+        tok.pre_tokenizer = pre_tokenizers.Sequence(
+            [
+                pre_tokenizers.WhitespaceSplit(),
+                pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always"),
+            ]
+        )
         trainer = trainers.UnigramTrainer(
             vocab_size=vocab_size,
             special_tokens=specials,

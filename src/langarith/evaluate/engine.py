@@ -1,0 +1,238 @@
+"""The fast λ-grid engine: one model, merged weights written in place, cached scores.
+
+A λ grid is many evaluations of one backbone whose language adapter differs slightly
+from point to point. :class:`LambdaGridEngine` therefore
+
+* loads the backbone, the task adapter and head, and a language-adapter slot once
+  (:func:`~langarith.evaluate.model.load_task_model`);
+* reads θ_init and the adapters of the job once and keeps them on the evaluation device
+  (:class:`~langarith.merge.LanguageVectorSet`);
+* writes each point's merged weights straight into the slot's live parameters
+  (``copy_``, no new modules, no reload);
+* encodes each split once, in length-sorted dynamic batches already on the device
+  (:func:`~langarith.evaluate.tasks.encode_split`);
+* runs the forward passes under ``torch.inference_mode()``;
+* remembers every (split, point) score, so a point shared by two methods (λ = 1 of
+  ``LA(en, rel)`` is the pEA baseline) is evaluated once.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from os import PathLike
+from typing import Any
+
+import torch
+
+from langarith import LangarithError
+from langarith.evaluate.model import TaskModel, load_task_model, pick_device
+from langarith.evaluate.tasks import DEFAULT_MAX_BATCH, DEFAULT_MAX_TOKENS, EncodedSplit, encode_split
+from langarith.merge import LanguageVectorSet, live_adapter_parameters
+
+__all__ = ["LambdaGridEngine", "Point"]
+
+log = logging.getLogger(__name__)
+
+_MERGES = ("linear", "ties")
+
+
+@dataclass(frozen=True)
+class Point:
+    """One set of language-adapter weights to evaluate.
+
+    Attributes:
+        merge: ``linear`` (Σ wᵢθᵢ, weights summing to 1: a single adapter, or
+            LA(A, B) = λθ_A + (1 − λ)θ_B = θ_init + λτ_A + (1 − λ)τ_B) or ``ties``
+            (θ_init + λ·TIES(τ…) with ``top_k``).
+        weights: (adapter label, weight) pairs; labels not listed weigh 0.
+        lam: TIES' λ (``None`` for ``linear``).
+        top_k: TIES' top-k percentage (``None`` for ``linear``).
+    """
+
+    merge: str
+    weights: tuple[tuple[str, float], ...]
+    lam: float | None = None
+    top_k: float | None = None
+
+    @classmethod
+    def single(cls, label: str) -> Point:
+        return cls("linear", ((label, 1.0),))
+
+    @classmethod
+    def pair(cls, first: str, second: str, lam: float) -> Point:
+        """LA(first, second) at λ: θ_init + λτ_first + (1 − λ)τ_second."""
+        return cls("linear", ((first, float(lam)), (second, 1.0 - float(lam))))
+
+    @classmethod
+    def ties(cls, labels: Sequence[str], lam: float, top_k: float) -> Point:
+        return cls("ties", tuple((label, 1.0) for label in labels), float(lam), float(top_k))
+
+    def key(self) -> tuple:
+        """Identity of the merged weights: zero weights dropped, order-free, rounded.
+
+        ``LA(en, it)`` at λ = 1 and the single adapter ``en`` have the same key, because
+        the merge writes exactly θ_en for both.
+        """
+        weights = tuple(sorted((label, round(w, 12)) for label, w in self.weights if w != 0))
+        if self.merge == "linear":
+            return ("linear", weights)
+        return ("ties", weights, round(float(self.lam or 0.0), 12), float(self.top_k or 0.0))
+
+
+class LambdaGridEngine:
+    """Evaluate many merges of a job's language adapters on one loaded model.
+
+    Args:
+        task_model: the loaded model (see :func:`~langarith.evaluate.model.load_task_model`).
+        vectors: θ_init and the job's adapters, labelled (e.g. ``en``, ``it``,
+            ``pt/budget10000``), on the model's device.
+    """
+
+    def __init__(self, task_model: TaskModel, vectors: LanguageVectorSet) -> None:
+        self.task_model = task_model
+        self.vectors = vectors
+        self.live = live_adapter_parameters(task_model.model, task_model.lang_slot, vectors.names)
+        self._cache: dict[tuple[str, tuple], dict[str, float]] = {}
+        self._current: tuple | None = None
+        self.forward_passes = 0
+        self.forward_seconds = 0.0
+        self.fill_seconds = 0.0
+
+    @classmethod
+    def load(
+        cls,
+        backbone_dir: str | PathLike[str],
+        task_adapter_dir: str | PathLike[str],
+        init_dir: str | PathLike[str],
+        adapter_dirs: Mapping[str, str | PathLike[str]],
+        kind: str,
+        *,
+        device: str | torch.device | None = None,
+    ) -> LambdaGridEngine:
+        """Load the model and the adapters (label → folder) of one evaluation job."""
+        device = pick_device(device)
+        started = time.perf_counter()
+        vectors = LanguageVectorSet.from_dirs(init_dir, dict(adapter_dirs), device=device)
+        task_model = load_task_model(backbone_dir, task_adapter_dir, init_dir, kind, device=device)
+        log.info(
+            "loaded %s model with task adapter %s and %d language adapter(s) on %s in %.1f s",
+            kind,
+            task_adapter_dir,
+            len(vectors),
+            device,
+            time.perf_counter() - started,
+        )
+        return cls(task_model, vectors)
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.vectors.labels)
+
+    def encode(
+        self,
+        name: str,
+        rows: Sequence[Mapping[str, Any]],
+        *,
+        max_length: int = 128,
+        doc_stride: int = 128,
+        max_tokens: int = DEFAULT_MAX_TOKENS,
+        max_batch: int = DEFAULT_MAX_BATCH,
+        sort: bool = True,
+        batch_size: int = 32,
+    ) -> EncodedSplit:
+        """Encode a split for this model (see :func:`~langarith.evaluate.tasks.encode_split`)."""
+        tm = self.task_model
+        split = encode_split(
+            name,
+            rows,
+            tm.kind,
+            tm.tokenizer,
+            labels=tm.labels,
+            max_length=max_length,
+            doc_stride=doc_stride,
+            device=tm.device,
+            max_tokens=max_tokens,
+            max_batch=max_batch,
+            sort=sort,
+            batch_size=batch_size,
+        )
+        log.info(
+            "%s split: %d examples, %d features in %d batches (%d padded tokens)",
+            name,
+            split.n_examples,
+            split.n_features,
+            len(split.batches),
+            split.tokens,
+        )
+        return split
+
+    # --- weights ---------------------------------------------------------------------
+
+    def _full_weights(self, point: Point) -> list[float]:
+        given = dict(point.weights)
+        unknown = sorted(set(given) - set(self.vectors.labels))
+        if unknown:
+            raise LangarithError(
+                f"Point uses adapter(s) {unknown} that the job did not load; loaded: "
+                f"{self.vectors.labels}"
+            )
+        return [float(given.get(label, 0.0)) for label in self.vectors.labels]
+
+    def apply(self, point: Point) -> None:
+        """Write the point's merged language adapter into the live parameters."""
+        key = point.key()
+        if key == self._current:
+            return
+        if point.merge not in _MERGES:
+            raise LangarithError(f"Unknown merge {point.merge!r}. Must be one of {list(_MERGES)}")
+        started = time.perf_counter()
+        weights = self._full_weights(point)
+        self._current = None  # a failed fill leaves weights of no known point
+        if point.merge == "linear":
+            if not math.isclose(sum(weights), 1.0, abs_tol=1e-9):
+                raise LangarithError(f"Linear point weights must sum to 1, got {point.weights}")
+            self.vectors.fill("linear", weights, out=self.live)
+        else:
+            self.vectors.fill("ties", weights, out=self.live, lam=point.lam, top_k=point.top_k)
+        self._current = key
+        self.fill_seconds += time.perf_counter() - started
+
+    # --- evaluation ------------------------------------------------------------------
+
+    def run(self, split: EncodedSplit) -> dict[str, float]:
+        """One pass over ``split`` with the weights currently in the model."""
+        model = self.task_model.model
+        started = time.perf_counter()
+        parts = []
+        with torch.inference_mode():
+            for batch in split.batches:
+                parts.append(split.reduce(model(**batch.inputs), batch))
+        metrics = split.finish(parts)
+        self.forward_passes += 1
+        self.forward_seconds += time.perf_counter() - started
+        return metrics
+
+    def score(self, point: Point, split: EncodedSplit) -> dict[str, float]:
+        """Metrics of ``point`` on ``split`` (cached per split and merged weights)."""
+        key = (split.name, point.key())
+        if key not in self._cache:
+            self.apply(point)
+            self._cache[key] = self.run(split)
+        return dict(self._cache[key])
+
+    def bare_pass(self, split: EncodedSplit) -> float:
+        """Seconds of the forward passes alone over ``split`` (no scoring): the limit."""
+        model = self.task_model.model
+        if self.task_model.device.type == "cuda":
+            torch.cuda.synchronize()
+        started = time.perf_counter()
+        with torch.inference_mode():
+            for batch in split.batches:
+                model(**batch.inputs)
+        if self.task_model.device.type == "cuda":
+            torch.cuda.synchronize()
+        return time.perf_counter() - started

@@ -1,0 +1,84 @@
+"""The published numbers of the two language-arithmetic papers, and which runs match them.
+
+``langarith/resources/paper_numbers.csv`` holds every number the seeds' tables print
+(and a few quoted in the text), one row each, with the paper and table it comes from:
+
+``paper``
+    ``acl`` (ACL version) or ``ecai`` (ECAI version) of Klimaszewski, Andruszkiewicz and
+    Birch, "No Train but Gain: Language Arithmetic for training-free Language Adapters
+    enhancement".
+``table``
+    where the number is printed (``Table 1``, ``Figure 10``, ``Section 4.3``).
+``scenario``
+    the workflow scenario it corresponds to (``zero_shot``, ``enhancement``,
+    ``romance``, ``ties``; ``analysis`` for cosine similarities).
+``model``
+    ``mbert`` (bert-base-multilingual-cased) or ``xlmr`` (xlm-roberta-base); empty
+    where the paper does not say.
+``task``, ``language``, ``method``, ``partner``, ``top_k``
+    ``language`` is the evaluated language or ``AVG``; ``method`` is spelt as in the
+    tables (pEA, pRA, LA, T, LA(T,en), LA(T,rel), MIX, TIES); ``partner`` is l2 of
+    LA(l1, l2) in the Romance tables (and the second language of a cosine);
+    ``top_k`` the TIES percentage.
+``metric``, ``score``
+    ``f1``/``accuracy`` on 0-100 as printed; ``f1_gain`` for gains quoted in the text;
+    ``cosine``.
+``note``
+    what the table says about the number, and any inconsistency found while copying.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.resources
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+
+from langarith import LangarithError
+
+__all__ = ["COLUMNS", "PAPER_BACKBONES", "is_paper_setup", "load", "paper_backbones"]
+
+#: The papers' backbones: Hugging Face hub name → model key in paper_numbers.csv.
+PAPER_BACKBONES = {"bert-base-multilingual-cased": "mbert", "xlm-roberta-base": "xlmr"}
+COLUMNS = ("paper", "table", "scenario", "model", "task", "language", "method", "partner",
+           "top_k", "metric", "score", "note")  # fmt: skip
+
+
+@functools.cache
+def _load_cached() -> pd.DataFrame:
+    resource = importlib.resources.files("langarith") / "resources" / "paper_numbers.csv"
+    with resource.open("r", encoding="utf-8") as handle:
+        frame = pd.read_csv(handle, dtype=str, keep_default_na=False)
+    missing = [c for c in COLUMNS if c not in frame.columns]
+    if missing:
+        raise LangarithError(f"paper_numbers.csv lacks the column(s) {missing}")
+    frame["score"] = pd.to_numeric(frame["score"])
+    return frame
+
+
+def load() -> pd.DataFrame:
+    """The published numbers (a copy; text columns as strings, ``score`` as float)."""
+    return _load_cached().copy()
+
+
+def paper_backbones(config: Mapping[str, Any]) -> dict[str, str]:
+    """Run model name → paper model key, for the config's backbones that are the papers'.
+
+    A demo backbone (built offline, ``demo:`` in the config) or any other hub model is
+    left out; an empty result means the run's setup differs from the papers'.
+    """
+    if (config.get("data") or {}).get("source") == "demo":
+        return {}
+    matched = {}
+    for model in config.get("models") or []:
+        hub = str(model.get("hub", "")).strip()
+        if "demo" not in model and hub in PAPER_BACKBONES:
+            matched[str(model["name"])] = PAPER_BACKBONES[hub]
+    return matched
+
+
+def is_paper_setup(config: Mapping[str, Any]) -> bool:
+    """True when at least one backbone of the config is one of the papers' models."""
+    return bool(paper_backbones(config))

@@ -1,0 +1,937 @@
+"""The papers' tables from the score CSVs: per language, averaged, with seeds and CIs.
+
+Every table is built from test rows (the λ chosen on validation, and the baselines) and
+written three ways under ``results/tables/``: a tidy CSV (one row per cell, numbers
+unformatted, for programs), Markdown (for people and the README) and, for the
+paper-style tables, LaTeX (``booktabs``).
+
+How seeds are aggregated
+------------------------
+* A cell (method, target) is the mean ± sample standard deviation (``ddof=1``) of its
+  test scores over seeds.
+* ``AVG`` is computed per seed first (the mean over the targets that have a score for
+  every seed of that method, so that no seed averages over a different set of
+  languages) and then the mean ± standard deviation of those per-seed averages.
+* λ* is the λ chosen on validation, mean ± standard deviation over seeds.
+* Each method's gain over its baseline gets a crossed bootstrap 95% interval over
+  languages and seeds (:mod:`langarith.report.stats`); a gain whose interval excludes
+  0 is marked as real.
+
+Baselines (``COMPARISONS``): zero-shot LA against each proxy and against the *better
+proxy* of each (target, seed), a stronger baseline than either proxy alone; the
+enhancement and low-resource methods against the target's own adapter T; TIES against
+LA.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from langarith import LangarithError
+from langarith.io import read_json
+from langarith.report import paper as paper_numbers
+from langarith.report.render import (
+    format_mean_std,
+    format_number,
+    latex_table,
+    markdown_table,
+    write_csv,
+    write_text,
+)
+from langarith.report.scores import (
+    adapter_languages,
+    chosen_points,
+    read_scores,
+    select_metric,
+)
+from langarith.report.stats import DEFAULT_RESAMPLES, DEFAULT_SEED, bootstrap_ci, mean_std
+
+__all__ = [
+    "BETTER_PROXY",
+    "LAYOUTS",
+    "PAPER_STYLE_TABLES",
+    "SCENARIO_TABLES",
+    "TABLES",
+    "aggregate",
+    "gains_table",
+    "method_label",
+    "paper_comparison_table",
+    "related_languages_table",
+    "romance_table",
+    "scenario_points",
+    "scenario_table",
+    "token_budget_table",
+    "write_table",
+]
+
+log = logging.getLogger(__name__)
+
+#: The virtual baseline "better of pEA and pRA", taken per (target, seed).
+BETTER_PROXY = "better proxy"
+
+
+@dataclasses.dataclass(frozen=True)
+class ScenarioLayout:
+    """How a scenario's table is laid out: method order, baselines, λ columns."""
+
+    title: str
+    methods: tuple[str, ...]
+    comparisons: tuple[tuple[str, str], ...] = ()
+    lambda_methods: tuple[str, ...] = ()
+
+
+LAYOUTS: dict[str, ScenarioLayout] = {
+    "zero_shot": ScenarioLayout(
+        "Zero-shot: the target language has no adapter of its own",
+        ("pEA", "pRA", "LA"),
+        (("LA", "pEA"), ("LA", "pRA"), ("LA", BETTER_PROXY)),
+        ("LA",),
+    ),
+    "enhancement": ScenarioLayout(
+        "Enhancement of the target language's own adapter T",
+        ("T", "LA(T,en)", "LA(T,rel)", "MIX"),
+        (("LA(T,en)", "T"), ("LA(T,rel)", "T"), ("MIX", "T")),
+        ("LA(T,en)", "LA(T,rel)"),
+    ),
+    "low_resource": ScenarioLayout(
+        "Low-resource: adapters of languages with little text",
+        ("T", "LA(T,en)", "LA(T,rel)", "MIX"),
+        (("LA(T,en)", "T"), ("LA(T,rel)", "T"), ("MIX", "T")),
+        ("LA(T,en)", "LA(T,rel)"),
+    ),
+    "romance": ScenarioLayout(
+        "Romance languages: LA(l1, l2) evaluated on l1, for every l2 of the pool",
+        ("LA",),
+        (),
+        ("LA",),
+    ),
+    "ties": ScenarioLayout(
+        "TIES-merging against language arithmetic (zero-shot)",
+        ("LA", "TIES"),
+        (("TIES", "LA"),),
+        ("LA", "TIES"),
+    ),
+}
+#: Tables with one row per (method, target) built from one scenario's scores.
+SCENARIO_TABLES = tuple(LAYOUTS)
+#: Every table this module writes.
+TABLES = (*SCENARIO_TABLES, "gains", "related_languages", "token_budget", "paper_comparison")
+#: Tables that also get a LaTeX version.
+PAPER_STYLE_TABLES = SCENARIO_TABLES
+
+_CELL_KEYS = ["scenario", "model", "task", "metric", "method", "top_k", "budget", "partner"]
+_GAIN_COLUMNS = ["scenario", "model", "task", "metric", "method", "top_k", "budget", "baseline",
+                 "n_targets", "n_seeds", "gain", "ci_low", "ci_high", "real"]  # fmt: skip
+_LONG_COLUMNS = [
+    *_CELL_KEYS,
+    "target",
+    "n_targets",
+    "n_seeds",
+    "mean",
+    "std",
+    "lambda_mean",
+    "lambda_std",
+]
+
+
+# --------------------------------------------------------------------------- helpers
+def _isnan(value: object) -> bool:
+    return isinstance(value, float) and math.isnan(value)
+
+
+def method_label(method: str, top_k: float = math.nan, budget: float = math.nan) -> str:
+    """A method's name in a table: ``"TIES top-k 20%"``, ``"T @ 10k tokens"``."""
+    label = str(method)
+    if not _isnan(top_k):
+        label += f" top-k {top_k:g}%"
+    if not _isnan(budget):
+        label += f" @ {_tokens(budget)} tokens"
+    return label
+
+
+def _tokens(value: float) -> str:
+    for size, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if value >= size:
+            return f"{value / size:g}{suffix}"
+    return f"{value:g}"
+
+
+def _decimals(values: Iterable[float]) -> int:
+    """2 decimals for scores in 0-100, 4 for scores in 0-1."""
+    array = np.asarray(list(values), dtype=float)
+    array = array[np.isfinite(array)]
+    return 2 if array.size == 0 or np.abs(array).max() > 1.5 else 4
+
+
+def _order(values: Iterable[str], preferred: Sequence[str] = ()) -> list[str]:
+    values = list(dict.fromkeys(values))
+    first = [v for v in preferred if v in values]
+    return first + sorted(v for v in values if v not in first)
+
+
+def _method_rank(layout: ScenarioLayout, method: str) -> int:
+    return layout.methods.index(method) if method in layout.methods else len(layout.methods)
+
+
+# --------------------------------------------------------------------------- points
+def scenario_points(scores: pd.DataFrame, scenario: str) -> pd.DataFrame:
+    """Test points (one per method variant, target, seed) of one scenario.
+
+    TIES tables borrow LA from the zero-shot scores of the same model and task when the
+    TIES scores carry no LA rows. Romance points get the ``partner`` column: l2 of
+    LA(l1, l2), read from the ``adapters`` column (``"es+fr"``) or the method name.
+    """
+    if scenario not in LAYOUTS:
+        raise LangarithError(f"Unknown scenario table {scenario!r}. Must be one of {list(LAYOUTS)}")
+    scoped = scores[scores["scenario"] == scenario]
+    if scenario == "ties":
+        scoped = _with_borrowed_la(scores, scoped)
+    if scoped.empty:
+        raise LangarithError(
+            f"no scores of scenario {scenario!r} (found scenarios "
+            f"{sorted(set(scores['scenario']))}); run the {scenario} evaluation first"
+        )
+    if scenario == "romance":
+        return _romance_points(scoped)
+    points = chosen_points(select_metric(scoped))
+    points["partner"] = ""
+    return points
+
+
+def _with_borrowed_la(scores: pd.DataFrame, ties: pd.DataFrame) -> pd.DataFrame:
+    if ties.empty or (ties["method"] == "LA").any():
+        return ties
+    pairs = set(zip(ties["model"], ties["task"], strict=True))
+    zero_shot = scores[(scores["scenario"] == "zero_shot") & (scores["method"] == "LA")]
+    borrowed = zero_shot[
+        [(m, t) in pairs for m, t in zip(zero_shot["model"], zero_shot["task"], strict=True)]
+    ].copy()
+    if borrowed.empty:
+        log.warning("TIES scores have no LA rows and no zero-shot LA scores to compare with")
+        return ties
+    log.info("TIES table: LA taken from the zero-shot scores (%d rows)", len(borrowed))
+    borrowed["scenario"] = "ties"
+    return pd.concat([ties, borrowed], ignore_index=True)
+
+
+def _romance_points(scoped: pd.DataFrame) -> pd.DataFrame:
+    """Romance points, one per (target, partner, seed): each l2 is a merge of its own."""
+    scoped = select_metric(scoped)
+    test = scoped[scoped["split"] == "test"].copy()
+    if test.empty:
+        raise LangarithError("no test scores of scenario 'romance'; run that evaluation first")
+    partners = []
+    for row in test.itertuples(index=False):
+        others = [lang for lang in adapter_languages(row.adapters) if lang != row.target]
+        if len(others) != 1:
+            others = [
+                lang
+                for lang in adapter_languages(str(row.method_name).partition("(")[2])
+                if lang != row.target
+            ]
+        if len(others) != 1:
+            raise LangarithError(
+                f"romance score of {row.model}/{row.task}/{row.target} seed {row.seed}: cannot "
+                f"tell l2 of LA(l1, l2) from adapters {row.adapters!r} or method "
+                f"{row.method_name!r}; write the adapters as 'l1+l2'"
+            )
+        partners.append(others[0])
+    test["partner"] = partners
+    # Each (target, partner) is one merge: choose its test row as for any other method.
+    frames = []
+    for partner, group in test.groupby("partner", sort=True):
+        validation = scoped[(scoped["split"] == "validation")]
+        validation = validation[
+            [partner in adapter_languages(a) for a in validation["adapters"]]
+        ]
+        points = chosen_points(pd.concat([group, validation], ignore_index=True))
+        points["partner"] = partner
+        frames.append(points)
+    return pd.concat(frames, ignore_index=True)
+
+
+# --------------------------------------------------------------------------- aggregation
+def aggregate(points: pd.DataFrame) -> pd.DataFrame:
+    """Per-cell and ``AVG`` rows: mean ± std over seeds (see the module docstring).
+
+    ``points`` has the key columns, ``target``, ``seed``, ``score`` and ``lambda``.
+    Returns the long table (columns ``_LONG_COLUMNS``); ``AVG`` rows have
+    ``target == "AVG"`` and ``n_targets`` the number of languages averaged.
+    """
+    points = points.copy()
+    if "partner" not in points.columns:
+        points["partner"] = ""
+    rows = []
+    for key, group in points.groupby(_CELL_KEYS, sort=False, dropna=False):
+        base = dict(zip(_CELL_KEYS, key, strict=True))
+        for target, cell in group.groupby("target", sort=True):
+            mean, std = mean_std(cell["score"])
+            lam_mean, lam_std = mean_std(cell["lambda"])
+            rows.append({**base, "target": target, "n_targets": 1,
+                         "n_seeds": int(cell["seed"].nunique()), "mean": mean, "std": std,
+                         "lambda_mean": lam_mean, "lambda_std": lam_std})  # fmt: skip
+        grid = group.pivot_table(index="target", columns="seed", values="score", aggfunc="mean")
+        complete = grid.dropna(axis=0, how="any")
+        dropped = sorted(set(grid.index) - set(complete.index))
+        if dropped:
+            log.warning(
+                "%s: AVG leaves out %s, which lack some of the seeds %s",
+                method_label(base["method"], base["top_k"], base["budget"]),
+                dropped,
+                list(grid.columns),
+            )
+        if complete.empty:
+            continue
+        per_seed = complete.mean(axis=0)
+        mean, std = mean_std(per_seed)
+        lam = group[group["target"].isin(complete.index)]["lambda"]
+        lam_mean, lam_std = mean_std(lam)
+        rows.append({**base, "target": "AVG", "n_targets": len(complete),
+                     "n_seeds": len(per_seed), "mean": mean, "std": std,
+                     "lambda_mean": lam_mean, "lambda_std": lam_std})  # fmt: skip
+    return pd.DataFrame(rows, columns=_LONG_COLUMNS)
+
+
+def scenario_table(scores: pd.DataFrame, scenario: str) -> pd.DataFrame:
+    """The long table of one scenario (per target and AVG), sorted as the papers do."""
+    table = aggregate(scenario_points(scores, scenario))
+    layout = LAYOUTS[scenario]
+    table["_rank"] = [_method_rank(layout, m) for m in table["method"]]
+    table["_avg"] = table["target"] == "AVG"
+    table = table.sort_values(
+        ["task", "model", "_rank", "method", "top_k", "budget", "partner", "_avg", "target"],
+        kind="stable",
+    )
+    return table.drop(columns=["_rank", "_avg"]).reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- gains
+def _gain_matrix(method_pts: pd.DataFrame, base_pts: pd.DataFrame) -> pd.DataFrame:
+    method_grid = method_pts.pivot_table(index="target", columns="seed", values="score")
+    base_grid = base_pts.pivot_table(index="target", columns="seed", values="score")
+    return (method_grid - base_grid).dropna(how="all").dropna(axis=1, how="all")
+
+
+def _baseline_points(points: pd.DataFrame, baseline: str, budget: float) -> pd.DataFrame:
+    if baseline == BETTER_PROXY:
+        proxies = points[points["method"].isin(["pEA", "pRA"])]
+        if proxies["method"].nunique() < 2:
+            return proxies.iloc[0:0]
+        best = proxies.pivot_table(
+            index=["target", "seed"], columns="method", values="score"
+        ).dropna()
+        return best.max(axis=1).rename("score").reset_index()
+    rows = points[points["method"] == baseline]
+    same_budget = rows[rows["budget"] == budget] if not _isnan(budget) else rows.iloc[0:0]
+    if not same_budget.empty:
+        return same_budget
+    return rows[rows["budget"].isna()]
+
+
+def gains_table(
+    points: pd.DataFrame,
+    scenario: str,
+    *,
+    n_resamples: int = DEFAULT_RESAMPLES,
+    seed: int = DEFAULT_SEED,
+) -> pd.DataFrame:
+    """Gain of each method over its baseline with a bootstrap 95% CI, per model and task.
+
+    Gains are paired: method minus baseline on the same (target, seed). Columns:
+    ``scenario, model, task, metric, method, top_k, budget, baseline, n_targets,
+    n_seeds, gain, ci_low, ci_high, real`` (``real``: the interval excludes 0).
+    """
+    layout = LAYOUTS[scenario]
+    rows = []
+    for (model, task, metric), group in points.groupby(["model", "task", "metric"], sort=True):
+        for method, baseline in layout.comparisons:
+            variants = group[group["method"] == method]
+            for (top_k, budget), method_pts in variants.groupby(
+                ["top_k", "budget"], dropna=False, sort=True
+            ):
+                base_pts = _baseline_points(group, baseline, budget)
+                if base_pts.empty:
+                    continue
+                matrix = _gain_matrix(method_pts, base_pts)
+                if matrix.empty:
+                    continue
+                ci = bootstrap_ci(matrix, n_resamples=n_resamples, seed=seed)
+                rows.append({
+                    "scenario": scenario, "model": model, "task": task, "metric": metric,
+                    "method": method, "top_k": top_k, "budget": budget, "baseline": baseline,
+                    "n_targets": ci.n_targets, "n_seeds": ci.n_seeds, "gain": ci.mean,
+                    "ci_low": ci.low, "ci_high": ci.high, "real": ci.excludes_zero,
+                })  # fmt: skip
+    return pd.DataFrame(rows, columns=_GAIN_COLUMNS)
+
+
+def _gains_display(gains: pd.DataFrame, decimals: int) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "Scenario": gains["scenario"],
+            "Task": gains["task"],
+            "Model": gains["model"],
+            "Method": [
+                method_label(m, k, b)
+                for m, k, b in zip(gains["method"], gains["top_k"], gains["budget"], strict=True)
+            ],
+            "Baseline": gains["baseline"],
+            "Gain": [format_number(g, decimals) for g in gains["gain"]],
+            "95% CI": [
+                f"[{format_number(lo, decimals)}, {format_number(hi, decimals)}]"
+                for lo, hi in zip(gains["ci_low"], gains["ci_high"], strict=True)
+            ],
+            "Languages × seeds": [
+                f"{t} × {s}" for t, s in zip(gains["n_targets"], gains["n_seeds"], strict=True)
+            ],
+            "Real?": ["yes" if r else "no" for r in gains["real"]],
+        }
+    )
+
+
+# --------------------------------------------------------------------------- display
+def _wide(table: pd.DataFrame, layout: ScenarioLayout, decimals: int) -> tuple[pd.DataFrame, list]:
+    """Paper layout: a row per (task, model, method), a column per target, then AVG.
+
+    λ* rows follow the methods whose λ was chosen. Returns the frame and the positions
+    after which a new task starts (for LaTeX rules).
+    """
+    targets = sorted(t for t in set(table["target"]) if t != "AVG")
+    columns = ["Task", "Model", "Method", *targets, "AVG"]
+    rows, breaks = [], []
+    for task in _order(table["task"]):
+        if rows:
+            breaks.append(len(rows) - 1)
+        for model in _order(table[table["task"] == task]["model"]):
+            block = table[(table["task"] == task) & (table["model"] == model)]
+            keys = block[["method", "top_k", "budget", "partner"]].drop_duplicates()
+            lam_rows = []
+            for key in keys.itertuples(index=False):
+                cells = block[
+                    (block["method"] == key.method)
+                    & _same(block["top_k"], key.top_k)
+                    & _same(block["budget"], key.budget)
+                    & (block["partner"] == key.partner)
+                ].set_index("target")
+                label = method_label(key.method, key.top_k, key.budget)
+                if key.partner:
+                    label += f" (+{key.partner})"
+                score = {
+                    t: format_mean_std(cells.at[t, "mean"], cells.at[t, "std"], decimals)
+                    if t in cells.index
+                    else "–"
+                    for t in [*targets, "AVG"]
+                }
+                rows.append({"Task": task, "Model": model, "Method": label, **score})
+                if key.method in layout.lambda_methods and cells["lambda_mean"].notna().any():
+                    lam = {
+                        t: format_mean_std(cells.at[t, "lambda_mean"], cells.at[t, "lambda_std"])
+                        if t in cells.index
+                        else "–"
+                        for t in [*targets, "AVG"]
+                    }
+                    lam_rows.append({"Task": task, "Model": model, "Method": f"λ* {label}", **lam})
+            rows.extend(lam_rows)
+    return pd.DataFrame(rows, columns=columns), breaks
+
+
+def _same(series: pd.Series, value: float) -> pd.Series:
+    return series.isna() if _isnan(value) else series == value
+
+
+def _romance_wide(table: pd.DataFrame, decimals: int) -> pd.DataFrame:
+    partners = sorted(set(table["partner"]))
+    rows = []
+    for (task, model, target), block in table.groupby(["task", "model", "target"], sort=True):
+        cells = block.set_index("partner")
+        row = {"Task": task, "Model": model, "l1 (evaluated)": target}
+        for partner in partners:
+            row[partner] = (
+                format_mean_std(cells.at[partner, "mean"], cells.at[partner, "std"], decimals)
+                if partner in cells.index
+                else "–"
+            )
+        means = cells["mean"].dropna()
+        row["best l2"] = str(means.idxmax()) if len(means) else "–"
+        row["best − worst"] = format_number(means.max() - means.min(), decimals) if len(means) else "–"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _notes(table: pd.DataFrame, scenario: str) -> str:
+    metrics = ", ".join(
+        f"{task}: {metric}"
+        for task, metric in table[["task", "metric"]].drop_duplicates().itertuples(index=False)
+    )
+    seeds = sorted(set(table["n_seeds"]))
+    text = (
+        f"Test split, metric per task ({metrics}); each cell is the mean ± sample standard "
+        f"deviation over seeds ({'/'.join(map(str, seeds))} seeds). "
+    )
+    if scenario != "romance":
+        text += (
+            "AVG: the mean over languages for each seed, then mean ± std over seeds. "
+            "λ*: the λ chosen on the validation split (mean ± std over seeds)."
+        )
+    else:
+        text += "Columns are the second language l2 of LA(l1, l2); the λ is chosen on validation."
+    return text
+
+
+# --------------------------------------------------------------------------- other tables
+def related_languages_table(path: str | PathLike[str]) -> pd.DataFrame:
+    """``results/related_languages.tsv`` with booleans parsed (``true``/``false``)."""
+    path = Path(path)
+    try:
+        frame = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    except FileNotFoundError:
+        raise LangarithError(f"{path} does not exist; run the related_languages rule first") from None
+    frame.columns = [c.strip() for c in frame.columns]
+    missing = [c for c in ("target", "related") if c not in frame.columns]
+    if missing:
+        raise LangarithError(
+            f"{path} lacks the column(s) {missing}; it has {list(frame.columns)}. Expected "
+            "target, related, distance, overridden, paper_acl, agrees_acl, paper_ecai, agrees_ecai"
+        )
+    for column in frame.columns:
+        if column == "overridden" or column.startswith("agrees_"):
+            frame[column] = frame[column].str.strip().str.lower().map(
+                {"true": True, "false": False, "1": True, "0": False, "": None}
+            )
+    if "distance" in frame.columns:
+        frame["distance"] = pd.to_numeric(frame["distance"], errors="coerce")
+    return frame
+
+
+def _related_markdown(frame: pd.DataFrame) -> str:
+    display = frame.copy()
+    for column in display.columns:
+        if column == "overridden" or column.startswith("agrees_"):
+            display[column] = display[column].map({True: "yes", False: "no"}).fillna("–")
+    if "distance" in display.columns:
+        display["distance"] = [format_number(d, 3) for d in display["distance"]]
+    lines = [
+        "# Related languages",
+        "",
+        "For each target language, the language whose adapter is merged with it, by URIEL "
+        "distance (mean of genetic, geographic and featural distances), and whether the pick "
+        "agrees with the papers' lists (ACL Appendix A, Table 2; ECAI Appendix B, Table 5).",
+        "",
+    ]
+    for paper in ("acl", "ecai"):
+        column = f"agrees_{paper}"
+        if column in frame.columns:
+            known = frame[column].dropna()
+            lines.append(
+                f"- Agrees with the {paper.upper()} list for {int(known.sum())} of {len(known)} "
+                "targets the paper lists."
+            )
+    if "overridden" in frame.columns:
+        lines.append(f"- Overridden in the config: {int(frame['overridden'].fillna(False).sum())}.")
+    return "\n".join(lines) + "\n\n" + markdown_table(display)
+
+
+def read_tokens_seen(adapter_dirs: Iterable[str | PathLike[str]]) -> pd.DataFrame:
+    """``tokens_seen`` of token-budget adapters from their ``metadata.json``.
+
+    Folders follow ``.../adapters/<model>/lang/<lang>/budget<tokens>/seed<s>``. A folder
+    without metadata (or without ``tokens_seen``) is skipped with a warning. Columns:
+    ``model, target, budget, seed, tokens_seen``.
+    """
+    rows = []
+    for folder in map(Path, adapter_dirs):
+        parts = folder.parts
+        try:
+            i = next(k for k, p in enumerate(parts) if p.startswith("budget") and p[6:].isdigit())
+            model, lang = parts[i - 3], parts[i - 1]
+            budget, seed = float(parts[i][6:]), int(parts[i + 1].removeprefix("seed"))
+        except (StopIteration, IndexError, ValueError):
+            raise LangarithError(
+                f"{folder} is not a token-budget adapter folder "
+                "(<model>/lang/<lang>/budget<tokens>/seed<s>)"
+            ) from None
+        meta_path = folder / "metadata.json"
+        if not meta_path.exists():
+            log.warning("%s has no metadata.json; its tokens seen are unknown", folder)
+            continue
+        tokens = read_json(meta_path).get("tokens_seen")
+        if tokens is None:
+            log.warning("%s records no tokens_seen", meta_path)
+            continue
+        rows.append({"model": model, "target": lang, "budget": budget, "seed": seed,
+                     "tokens_seen": float(tokens)})  # fmt: skip
+    return pd.DataFrame(rows, columns=["model", "target", "budget", "seed", "tokens_seen"])
+
+
+def token_budget_points(scores: pd.DataFrame) -> pd.DataFrame:
+    """Test points of the token-budget study: low-resource (or token_budget) scores.
+
+    Adapters trained on a token budget carry it in their name (``pt@budget1000``);
+    rows without a budget (full-corpus adapters) are kept too, as the reference.
+    """
+    scoped = scores[scores["scenario"].isin(["low_resource", "token_budget"])]
+    if scoped.empty or scoped["budget"].isna().all():
+        raise LangarithError(
+            "no token-budget scores (adapters named like 'pt@budget1000' in the "
+            "low_resource scores); run the low-resource evaluation with token_budget set"
+        )
+    points = chosen_points(select_metric(scoped))
+    points["partner"] = ""
+    return points
+
+
+def token_budget_table(
+    scores: pd.DataFrame, adapter_dirs: Iterable[str | PathLike[str]] = ()
+) -> pd.DataFrame:
+    """Score against token budget: one row per (model, task, target, method, budget).
+
+    Columns of the long table plus ``tokens_seen`` (mean over seeds, from the adapters'
+    metadata; NaN when unknown). Rows without a budget are the full-corpus adapters.
+    """
+    table = aggregate(token_budget_points(scores))
+    table = table[table["target"] != "AVG"].copy()
+    seen = read_tokens_seen(adapter_dirs)
+    if not seen.empty:
+        mean_seen = seen.groupby(["model", "target", "budget"])["tokens_seen"].mean()
+        table["tokens_seen"] = [
+            mean_seen.get((m, t, b), math.nan)
+            for m, t, b in zip(table["model"], table["target"], table["budget"], strict=True)
+        ]
+    else:
+        table["tokens_seen"] = math.nan
+    table = table.sort_values(["task", "model", "target", "method", "budget"], na_position="last")
+    return table.reset_index(drop=True)
+
+
+def _token_budget_wide(table: pd.DataFrame, decimals: int) -> pd.DataFrame:
+    budgets = sorted(b for b in set(table["budget"]) if not _isnan(b))
+    columns = [_tokens(b) for b in budgets]
+    has_full = table["budget"].isna().any()
+    rows = []
+    for (task, model, target, method), block in table.groupby(
+        ["task", "model", "target", "method"], sort=True
+    ):
+        row = {"Task": task, "Model": model, "Target": target, "Method": method}
+        for budget, column in zip(budgets, columns, strict=True):
+            cell = block[block["budget"] == budget]
+            row[column] = (
+                format_mean_std(cell["mean"].iloc[0], cell["std"].iloc[0], decimals)
+                if len(cell)
+                else "–"
+            )
+        if has_full:
+            cell = block[block["budget"].isna()]
+            row["full corpus"] = (
+                format_mean_std(cell["mean"].iloc[0], cell["std"].iloc[0], decimals)
+                if len(cell)
+                else "–"
+            )
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------- paper comparison
+def paper_comparison_table(
+    scores: pd.DataFrame | None,
+    backbones: Mapping[str, str] | None,
+    *,
+    papers: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """The run's averages next to the published numbers, with the difference.
+
+    Args:
+        scores: the run's scores (all scenarios), or None when there are none yet.
+        backbones: run model name → paper model key (``mbert``/``xlmr``) for backbones
+            that are the papers' hub models; empty for the demo, whose setup differs.
+        papers: the published numbers (default: ``paper_numbers.csv`` of the package).
+
+    Every published score row is listed (cosine values and text-quoted gains are left
+    out). ``run_*`` columns are filled where the run has the same scenario, backbone,
+    task, method and language; ``comparable`` is False where the setup differs, e.g.
+    a different backbone, or an AVG over a different set of languages.
+    """
+    papers = paper_numbers.load() if papers is None else papers
+    published = papers[papers["metric"].isin(["f1", "accuracy"])].copy()
+    backbones = dict(backbones or {})
+    run_model_of = {paper: run for run, paper in backbones.items()}
+    long = _run_long_tables(scores, set(published["scenario"])) if backbones else pd.DataFrame()
+    rows = []
+    for pub in published.itertuples(index=False):
+        run_model = run_model_of.get(pub.model, "")
+        row = {
+            "paper": pub.paper, "table": pub.table, "scenario": pub.scenario,
+            "paper_model": pub.model, "run_model": run_model, "task": pub.task,
+            "method": pub.method, "top_k": pub.top_k, "partner": pub.partner,
+            "language": pub.language, "metric": pub.metric, "paper_score": pub.score,
+            "run_mean": math.nan, "run_std": math.nan, "run_seeds": math.nan,
+            "run_languages": math.nan, "difference": math.nan, "comparable": False,
+            "note": "",
+        }  # fmt: skip
+        if not backbones:
+            row["note"] = "setup differs: the run's backbones are not the papers' models"
+        elif not run_model:
+            row["note"] = f"the run has no backbone with the papers' {pub.model} hub model"
+        else:
+            _fill_run(row, long, papers, pub)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _run_long_tables(scores: pd.DataFrame | None, scenarios: set[str]) -> pd.DataFrame:
+    if scores is None or scores.empty:
+        return pd.DataFrame(columns=_LONG_COLUMNS)
+    frames = []
+    for scenario in sorted(scenarios & set(LAYOUTS)):
+        try:
+            frames.append(scenario_table(scores, scenario))
+        except LangarithError as err:
+            log.info("paper comparison: no %s numbers from the run (%s)", scenario, err)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=_LONG_COLUMNS)
+
+
+def _fill_run(row: dict[str, Any], long: pd.DataFrame, papers: pd.DataFrame, pub: Any) -> None:
+    if long.empty:
+        row["note"] = "no scores of this scenario in the run"
+        return
+    top_k = float(pub.top_k) if str(pub.top_k).strip() not in ("", "nan") else math.nan
+    match = long[
+        (long["scenario"] == pub.scenario)
+        & (long["model"] == row["run_model"])
+        & (long["task"] == pub.task)
+        & (long["method"] == pub.method)
+        & _same(long["top_k"], top_k)
+        & long["budget"].isna()
+        & (long["partner"] == (pub.partner if isinstance(pub.partner, str) else ""))
+        & (long["target"] == pub.language)
+    ]
+    if match.empty:
+        row["note"] = "not in the run"
+        return
+    cell = match.iloc[0]
+    scale = 100.0 if _decimals(long["mean"]) == 4 else 1.0
+    row.update(
+        run_mean=cell["mean"] * scale,
+        run_std=cell["std"] * scale,
+        run_seeds=int(cell["n_seeds"]),
+        run_languages=int(cell["n_targets"]),
+        difference=cell["mean"] * scale - float(pub.score),
+        comparable=True,
+    )
+    notes = []
+    if scale != 1.0:
+        notes.append("run scores scaled from 0-1 to 0-100")
+    if cell["metric"] != pub.metric:
+        notes.append(f"run metric {cell['metric']} vs paper {pub.metric}")
+    if pub.language == "AVG":
+        langs = papers[
+            (papers["paper"] == pub.paper) & (papers["table"] == pub.table)
+            & (papers["model"] == pub.model) & (papers["task"] == pub.task)
+            & (papers["method"] == pub.method) & (papers["language"] != "AVG")
+        ]["language"]  # fmt: skip
+        run_langs = set(
+            long[
+                (long["scenario"] == pub.scenario) & (long["model"] == row["run_model"])
+                & (long["task"] == pub.task) & (long["method"] == pub.method)
+                & _same(long["top_k"], top_k) & (long["target"] != "AVG")
+            ]["target"]
+        )  # fmt: skip
+        if len(langs) and set(langs) != run_langs:
+            row["comparable"] = False
+            notes.append(
+                f"AVG over other languages: run {sorted(run_langs)}, paper {sorted(set(langs))}"
+            )
+        elif not len(langs):
+            notes.append("the paper does not list the languages of this average")
+    row["note"] = "; ".join(notes)
+
+
+def _paper_comparison_markdown(table: pd.DataFrame, backbones: Mapping[str, str]) -> str:
+    lines = ["# The run against the published numbers", ""]
+    if not backbones:
+        lines += [
+            "**The setup differs**: this run's backbones are not the papers' models "
+            "(bert-base-multilingual-cased as mbert, xlm-roberta-base as xlmr), so its "
+            "scores are not comparable with the published ones and no difference is "
+            "computed. The published averages are listed for reference.",
+            "",
+        ]
+        shown = table[table["language"] == "AVG"]
+    else:
+        lines += [
+            "Backbones matched to the papers' models: "
+            + ", ".join(f"{run} = {paper}" for run, paper in backbones.items())
+            + ". Difference = run − paper (test split; run mean ± std over seeds). "
+            "Rows marked not comparable average over a different set of languages.",
+            "",
+        ]
+        shown = table[table["run_mean"].notna() | (table["language"] == "AVG")]
+    decimals = 2
+    display = pd.DataFrame(
+        {
+            "Paper": [f"{p.upper()} {t}" for p, t in zip(shown["paper"], shown["table"], strict=True)],
+            "Scenario": shown["scenario"],
+            "Model": shown["paper_model"],
+            "Task": shown["task"],
+            "Method": [
+                method_label(m, float(k) if str(k) not in ("", "nan") else math.nan)
+                + (f" (+{p})" if isinstance(p, str) and p else "")
+                for m, k, p in zip(shown["method"], shown["top_k"], shown["partner"], strict=True)
+            ],
+            "Language": shown["language"],
+            "Paper score": [format_number(s, decimals) for s in shown["paper_score"]],
+            "Run": [
+                format_mean_std(m, s, decimals)
+                for m, s in zip(shown["run_mean"], shown["run_std"], strict=True)
+            ],
+            "Run − paper": [format_number(d, decimals) for d in shown["difference"]],
+            "Comparable": ["yes" if c else "no" for c in shown["comparable"]],
+            "Note": shown["note"],
+        }
+    )
+    return "\n".join(lines) + "\n" + markdown_table(display)
+
+
+# --------------------------------------------------------------------------- writing
+def _paths(value: object) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str | PathLike):
+        return [str(value)]
+    return [str(v) for v in value]  # type: ignore[union-attr]
+
+
+def _as_mapping(obj: object) -> dict[str, Any]:
+    if obj is None:
+        return {}
+    if isinstance(obj, Mapping):
+        return dict(obj)
+    items = getattr(obj, "items", None)
+    if items is None:
+        raise LangarithError(f"expected named inputs/outputs, got {type(obj).__name__}")
+    return dict(items())
+
+
+def write_table(
+    table: str,
+    inputs: Mapping[str, Any] | Any,
+    outputs: Mapping[str, Any] | Any,
+    *,
+    backbones: Mapping[str, str] | None = None,
+    n_resamples: int = DEFAULT_RESAMPLES,
+    seed: int = DEFAULT_SEED,
+) -> list[Path]:
+    """Build one table and write it: the entry point of the Snakemake table rules.
+
+    Args:
+        table: one of :data:`TABLES`.
+        inputs: named inputs: ``scores`` (score CSVs), ``related`` (the related-languages
+            TSV), ``adapters`` (token-budget adapter folders); each table uses its own.
+        outputs: named outputs ``csv`` and ``md`` (and ``tex`` for the paper-style ones).
+        backbones: run model → paper model, for ``paper_comparison`` (empty: demo).
+        n_resamples, seed: of the bootstrap intervals.
+
+    Returns the paths written.
+    """
+    if table not in TABLES:
+        raise LangarithError(f"Unknown table {table!r}. Must be one of {list(TABLES)}")
+    inputs, outputs = _as_mapping(inputs), _as_mapping(outputs)
+    missing = [k for k in ("csv", "md") if k not in outputs]
+    if missing:
+        raise LangarithError(f"table {table!r} needs the outputs {missing}")
+    score_paths = _paths(inputs.get("scores"))
+    scores = read_scores(score_paths) if score_paths else None
+    title = table.replace("_", " ").capitalize()
+    tex_text = None
+    if table in SCENARIO_TABLES:
+        if scores is None:
+            raise LangarithError(f"table {table!r} needs score files (input 'scores')")
+        long = scenario_table(scores, table)
+        decimals = _decimals(long["mean"])
+        layout = LAYOUTS[table]
+        if table == "romance":
+            wide, breaks = _romance_wide(long, decimals), []
+            gains = pd.DataFrame()
+        else:
+            wide, breaks = _wide(long, layout, decimals)
+            gains = gains_table(scenario_points(scores, table), table,
+                                n_resamples=n_resamples, seed=seed)  # fmt: skip
+        notes = _notes(long, table)
+        md = f"# {layout.title}\n\n{notes}\n\n" + markdown_table(wide)
+        if not gains.empty:
+            md += (
+                "\n## Gain over the baseline (bootstrap 95% CI over languages and seeds)\n\n"
+                + markdown_table(_gains_display(gains, decimals))
+            )
+        tex_text = latex_table(
+            wide, caption=f"{layout.title}. {notes}", label=f"tab:{table}",
+            midrules_after=breaks,
+        )  # fmt: skip
+        frame = long
+    elif table == "gains":
+        if scores is None:
+            raise LangarithError("table 'gains' needs score files (input 'scores')")
+        frames = []
+        for scenario in SCENARIO_TABLES:
+            if not LAYOUTS[scenario].comparisons or scenario not in set(scores["scenario"]):
+                continue
+            frames.append(gains_table(scenario_points(scores, scenario), scenario,
+                                      n_resamples=n_resamples, seed=seed))  # fmt: skip
+        frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+            columns=_GAIN_COLUMNS
+        )
+        decimals = _decimals(scores["score"])
+        md = (
+            "# Gains over the baselines\n\nPaired gain (method − baseline on the same language "
+            "and seed, test split), its mean over languages and seeds, and a crossed bootstrap "
+            f"95% confidence interval ({n_resamples} resamples of languages and seeds, random "
+            f"seed {seed}). 'Real' means the interval excludes 0.\n\n"
+            + markdown_table(_gains_display(frame, decimals))
+        )
+    elif table == "related_languages":
+        related = _paths(inputs.get("related"))
+        if not related:
+            raise LangarithError("table 'related_languages' needs input 'related' (the TSV)")
+        frame = related_languages_table(related[0])
+        md = _related_markdown(frame)
+    elif table == "token_budget":
+        if scores is None:
+            raise LangarithError("table 'token_budget' needs score files (input 'scores')")
+        frame = token_budget_table(scores, _paths(inputs.get("adapters")))
+        decimals = _decimals(frame["mean"])
+        md = (
+            "# Score against the language adapter's token budget\n\n"
+            "Test split, mean ± std over seeds; columns are the adapter's training-token "
+            "budget ('full corpus': the adapter trained on all text).\n\n"
+            + markdown_table(_token_budget_wide(frame, decimals))
+        )
+        seen = frame.dropna(subset=["tokens_seen"])
+        if not seen.empty:
+            seen_display = seen[["model", "target", "budget", "tokens_seen"]].drop_duplicates()
+            seen_display = seen_display.assign(
+                budget=[_tokens(b) for b in seen_display["budget"]],
+                tokens_seen=[f"{t:,.0f}" for t in seen_display["tokens_seen"]],
+            )
+            md += "\n## Tokens seen in training (mean over seeds)\n\n" + markdown_table(seen_display)
+    else:  # paper_comparison
+        frame = paper_comparison_table(scores, backbones)
+        md = _paper_comparison_markdown(frame, backbones or {})
+    written = []
+    write_csv(frame, outputs["csv"])
+    write_text(md, outputs["md"])
+    written += [Path(outputs["csv"]), Path(outputs["md"])]
+    if "tex" in outputs:
+        if tex_text is None:
+            raise LangarithError(f"table {table!r} has no LaTeX version; drop the 'tex' output")
+        write_text(tex_text, outputs["tex"])
+        written.append(Path(outputs["tex"]))
+    log.info("table %s: %s", title, ", ".join(map(str, written)))
+    return written
