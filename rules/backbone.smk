@@ -12,7 +12,7 @@ rule backbone:
         "benchmarks/backbone/{model}.tsv"
     conda:
         "../envs/train.yaml"
-    threads: 2
+    threads: get_threads("train")
     resources:
         mem_mb=8000,
         runtime=60,

@@ -108,3 +108,8 @@ def get_source_adapter(wildcards):
         lang=config.get("source_language", "en"),
         seed=wildcards.seed,
     )
+
+
+def get_threads(stage):
+    """Threads of a GPU/CPU-heavy stage (config `threads`), default 2."""
+    return int((config.get("threads") or {}).get(stage, 2))

@@ -37,7 +37,7 @@ rule train_language_adapter:
         "benchmarks/train/{model}/lang/{lang}/seed{seed}.tsv"
     conda:
         "../envs/train.yaml"
-    threads: 2
+    threads: get_threads("train")
     resources:
         mem_mb=16000,
         runtime=lambda wc, attempt: 24 * 60 * attempt,
@@ -74,7 +74,7 @@ rule train_task_adapter:
         "benchmarks/train/{model}/task/{task}/seed{seed}.tsv"
     conda:
         "../envs/train.yaml"
-    threads: 2
+    threads: get_threads("train")
     resources:
         mem_mb=16000,
         runtime=lambda wc, attempt: 12 * 60 * attempt,

@@ -64,13 +64,17 @@ def write_dataset(folder: Path, dataset: str, lang: str, splits: dict[str, list[
         "created_utc": "2024-01-01T00:00:00+00:00",
         "options": {},
         "splits": info,
-        "checksum": hashlib.sha256("".join(info[s]["sha256"] for s in sorted(info)).encode()).hexdigest(),
+        "checksum": hashlib.sha256(
+            "".join(info[s]["sha256"] for s in sorted(info)).encode()
+        ).hexdigest(),
     }
     (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     return folder
 
 
-def make_corpus(root: Path, langs=("en", "de", "fr"), n_train: int = 120, n_val: int = 12) -> list[Path]:
+def make_corpus(
+    root: Path, langs=("en", "de", "fr"), n_train: int = 120, n_val: int = 12
+) -> list[Path]:
     """Pseudo-languages with disjoint syllable sets, so languages are distinguishable."""
     dirs = []
     for lang in langs:
@@ -97,6 +101,15 @@ def make_corpus(root: Path, langs=("en", "de", "fr"), n_train: int = 120, n_val:
             )
         )
     return dirs
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny models run fastest on one thread, and 2 shared cores are not oversubscribed."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
@@ -215,7 +228,9 @@ def test_fetch_fails_fast_offline(tmp_path):
         fetch_hub_backbone("bert-base-multilingual-cased", tmp_path / "mbert")
     assert time.perf_counter() - started < 60
     message = str(err.value)
-    assert "bert-base-multilingual-cased" in message and "internet" in message and "path:" in message
+    assert (
+        "bert-base-multilingual-cased" in message and "internet" in message and "path:" in message
+    )
     assert not (tmp_path / "mbert").exists()
 
 
@@ -237,4 +252,7 @@ def test_cli_backbone_demo(corpus, tmp_path):
         args += ["--set", f"{key}={value}"]
     assert main(args) == 0
     assert (tmp_path / "cli" / "metadata.json").exists()
-    assert main(["backbone", "fetch", "--hub-name", "xlm-roberta-base", "--out", str(tmp_path / "f")]) == 1
+    assert (
+        main(["backbone", "fetch", "--hub-name", "xlm-roberta-base", "--out", str(tmp_path / "f")])
+        == 1
+    )

@@ -41,7 +41,7 @@ from langarith.train import (  # noqa: E402
     train_task_adapter,
 )
 from langarith.train.cli import load_settings  # noqa: E402
-from langarith.train.mlm import pack_blocks  # noqa: E402
+from langarith.train.mlm import mlm_loss, pack_blocks  # noqa: E402
 
 NER_LABELS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC"]
 SYLLABLES = {
@@ -101,7 +101,9 @@ def write_dataset(
         "created_utc": "2024-01-01T00:00:00+00:00",
         "options": {},
         "splits": info,
-        "checksum": hashlib.sha256("".join(info[s]["sha256"] for s in sorted(info)).encode()).hexdigest(),
+        "checksum": hashlib.sha256(
+            "".join(info[s]["sha256"] for s in sorted(info)).encode()
+        ).hexdigest(),
     }
     if labels is not None:
         manifest["labels"] = labels
@@ -198,6 +200,15 @@ def make_squad(root: Path, n: int = 30) -> Path:
 # ----------------------------------------------------------------------------- fixtures
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny models run fastest on one thread, and 2 shared cores are not oversubscribed."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def world(tmp_path_factory) -> dict:
     """Corpora, tiny backbones (both archs), their shared inits and English adapters."""
@@ -210,7 +221,11 @@ def world(tmp_path_factory) -> dict:
         )
         init = init_language_adapter(bb, root / "adapters" / arch / "lang" / "init", seed=0)
         en = train_language_adapter(
-            bb, init, wiki["en"], root / "adapters" / arch / "lang" / "en" / "seed0", seed=0,
+            bb,
+            init,
+            wiki["en"],
+            root / "adapters" / arch / "lang" / "en" / "seed0",
+            seed=0,
             hparams={**LANG_HP, "max_steps": 4},
         )
         out[arch] = {"backbone": bb, "init": init, "en": en}
@@ -240,7 +255,10 @@ def test_shared_init_and_distinct_languages(world, tmp_path):
     }
     theta_init = _weights(init)
     assert any("invertible_adapters" in k for k in theta_init)
-    assert init_meta["init_sha256"] == hashlib.sha256((init / "adapter.safetensors").read_bytes()).hexdigest()
+    assert (
+        init_meta["init_sha256"]
+        == hashlib.sha256((init / "adapter.safetensors").read_bytes()).hexdigest()
+    )
     for lang, out in outs.items():
         meta = json.loads((out / "metadata.json").read_text())
         assert meta["init_sha256"] == init_meta["init_sha256"]
@@ -297,8 +315,13 @@ def test_resume_after_kill_gives_identical_weights(world, tmp_path, caplog):
     ck = tmp_path / ".checkpoints" / "resumed"
     with pytest.raises(TrainingInterrupted):
         train_language_adapter(
-            bb, init, data, tmp_path / "resumed", seed=3,
-            hparams={**hp, "stop_after_steps": 3}, checkpoint_dir=ck,
+            bb,
+            init,
+            data,
+            tmp_path / "resumed",
+            seed=3,
+            hparams={**hp, "stop_after_steps": 3},
+            checkpoint_dir=ck,
         )
     assert not (tmp_path / "resumed").exists()
     state = json.loads((ck / "state.json").read_text())
@@ -308,24 +331,37 @@ def test_resume_after_kill_gives_identical_weights(world, tmp_path, caplog):
         "optim.pt",
         "state.json",
     }
-    resumed = train_language_adapter(bb, init, data, tmp_path / "resumed", seed=3, hparams=hp, checkpoint_dir=ck)
+    resumed = train_language_adapter(
+        bb, init, data, tmp_path / "resumed", seed=3, hparams=hp, checkpoint_dir=ck
+    )
     assert _equal(_weights(straight), _weights(resumed))
     meta_a = json.loads((straight / "metadata.json").read_text())
     meta_b = json.loads((resumed / "metadata.json").read_text())
     assert meta_b["resumed_from_step"] == 2 and meta_a["resumed_from_step"] is None
     assert meta_a["eval_history"] == meta_b["eval_history"]
     assert meta_a["tokens_processed"] == meta_b["tokens_processed"]
-    assert not ck.exists()
+    assert not ck.exists() and (tmp_path / ".checkpoints").is_dir()
 
     # a checkpoint made with other hparams is not resumed
     with pytest.raises(TrainingInterrupted):
         train_language_adapter(
-            bb, init, data, tmp_path / "again", seed=3,
-            hparams={**hp, "stop_after_steps": 3}, checkpoint_dir=ck,
+            bb,
+            init,
+            data,
+            tmp_path / "again",
+            seed=3,
+            hparams={**hp, "stop_after_steps": 3},
+            checkpoint_dir=ck,
         )
     with caplog.at_level(logging.WARNING):
         again = train_language_adapter(
-            bb, init, data, tmp_path / "again", seed=3, hparams={**hp, "lr": 2e-4}, checkpoint_dir=ck
+            bb,
+            init,
+            data,
+            tmp_path / "again",
+            seed=3,
+            hparams={**hp, "lr": 2e-4},
+            checkpoint_dir=ck,
         )
     assert "starting fresh" in caplog.text
     assert json.loads((again / "metadata.json").read_text())["resumed_from_step"] is None
@@ -339,6 +375,27 @@ def test_same_seed_same_weights_other_seed_differs(world, tmp_path):
     c = train_language_adapter(bb, init, data, tmp_path / "c", seed=2, hparams=hp)
     assert _equal(_weights(a), _weights(b))
     assert not _equal(_weights(a), _weights(c))
+
+
+@pytest.mark.parametrize("arch", ["bert", "xlmr"])
+def test_fast_mlm_loss_equals_model_loss(world, arch):
+    model = AutoModelForMaskedLM.from_pretrained(world[arch]["backbone"])
+    adapters.init(model)
+    model.load_adapter(str(world[arch]["en"]), load_as="lang", use_safetensors=True)
+    model.set_active_adapters("lang")
+    with torch.no_grad():  # make the invertible adapter far from identity
+        for name, param in model.named_parameters():
+            if "invertible_adapters" in name:
+                param.add_(torch.randn_like(param))
+    model.eval()
+    ids = torch.randint(5, model.config.vocab_size, (4, 32))
+    labels = ids.clone()
+    labels[torch.rand(labels.shape) > 0.3] = -100
+    with torch.no_grad():
+        expected = model(input_ids=ids, labels=labels).loss
+        assert torch.allclose(mlm_loss(model, ids, labels), expected, atol=1e-5)
+        model.set_active_adapters(None)  # without the adapter the loss changes
+        assert not torch.allclose(model(input_ids=ids, labels=labels).loss, expected, atol=1e-3)
 
 
 def test_pack_blocks_respects_budget():
@@ -380,7 +437,12 @@ def test_nan_loss_stops_without_output(world, tmp_path, monkeypatch):
     bb, init = world["bert"]["backbone"], world["bert"]["init"]
     with pytest.raises(LangarithError, match="nan"):
         train_language_adapter(
-            bb, init, world["wiki"]["de"], tmp_path / "nan", seed=0, hparams=LANG_HP,
+            bb,
+            init,
+            world["wiki"]["de"],
+            tmp_path / "nan",
+            seed=0,
+            hparams=LANG_HP,
             checkpoint_dir=tmp_path / "ck",
         )
     assert not (tmp_path / "nan").exists()
@@ -390,7 +452,9 @@ def test_nan_loss_stops_without_output(world, tmp_path, monkeypatch):
 def test_language_errors(world, tmp_path):
     bb, init = world["bert"]["backbone"], world["bert"]["init"]
     empty = write_dataset(
-        tmp_path / "wikipedia" / "xx", "wikipedia", "xx",
+        tmp_path / "wikipedia" / "xx",
+        "wikipedia",
+        "xx",
         {"train": [{"id": "1", "text": ""}, {"id": "2", "text": "  "}], "validation": []},
     )
     with pytest.raises(LangarithError, match="'xx' has no text"):
@@ -401,7 +465,11 @@ def test_language_errors(world, tmp_path):
         )
     with pytest.raises(LangarithError, match="another backbone"):
         train_language_adapter(
-            world["xlmr"]["backbone"], init, world["wiki"]["de"], tmp_path / "out", seed=0,
+            world["xlmr"]["backbone"],
+            init,
+            world["wiki"]["de"],
+            tmp_path / "out",
+            seed=0,
             hparams=LANG_HP,
         )
     with pytest.raises(LangarithError, match="architecture 'seq_bn_invv'"):
@@ -418,7 +486,9 @@ def test_language_errors(world, tmp_path):
 )
 def test_task_adapter_trains_saves_and_reloads(world, tmp_path, arch, task):
     bb, en = world[arch]["backbone"], world[arch]["en"]
-    out = train_task_adapter(bb, en, world["tasks"][task], task, tmp_path / task, seed=0, hparams=TASK_HP)
+    out = train_task_adapter(
+        bb, en, world["tasks"][task], task, tmp_path / task, seed=0, hparams=TASK_HP
+    )
     names = {p.name for p in out.iterdir()}
     assert names == {
         "adapter.safetensors",
@@ -430,7 +500,10 @@ def test_task_adapter_trains_saves_and_reloads(world, tmp_path, arch, task):
     meta = json.loads((out / "metadata.json").read_text())
     assert meta["task"] == task and meta["steps"] == 4 and meta["metric"] == TASK_METRIC[task]
     assert meta["lang_adapter"]["language"] == "en"
-    assert meta["labels"] == {"ner": NER_LABELS, "nli": ["entailment", "neutral", "contradiction"], "qa": []}[task]
+    assert (
+        meta["labels"]
+        == {"ner": NER_LABELS, "nli": ["entailment", "neutral", "contradiction"], "qa": []}[task]
+    )
     head = json.loads((out / "head_config.json").read_text())
     assert head["name"] == task
 
@@ -445,7 +518,9 @@ def test_task_adapter_trains_saves_and_reloads(world, tmp_path, arch, task):
 
     tokenizer = load_tokenizer(bb)
     rows = [json.loads(line) for line in (world["tasks"][task] / "validation.jsonl").open()][:8]
-    encoded = encode_task(task, rows, tokenizer, labels=meta["labels"], max_length=64, doc_stride=16)
+    encoded = encode_task(
+        task, rows, tokenizer, labels=meta["labels"], max_length=64, doc_stride=16
+    )
     metrics = evaluate_task(model, task, encoded, rows=rows, labels=meta["labels"])
     assert metrics[TASK_METRIC[task]] == pytest.approx(meta["best_metric"])
     assert 0 <= metrics[TASK_METRIC[task]] <= 100
@@ -457,16 +532,54 @@ def test_task_resume_is_exact(world, tmp_path):
     a = train_task_adapter(bb, en, data, "nli", tmp_path / "a", seed=1, hparams=hp)
     with pytest.raises(TrainingInterrupted):
         train_task_adapter(
-            bb, en, data, "nli", tmp_path / "b", seed=1, hparams={**hp, "stop_after_steps": 3},
+            bb,
+            en,
+            data,
+            "nli",
+            tmp_path / "b",
+            seed=1,
+            hparams={**hp, "stop_after_steps": 3},
             checkpoint_dir=tmp_path / "ck",
         )
     b = train_task_adapter(
-        bb, en, {"train": data, "validation": data}, "nli", tmp_path / "b", seed=1, hparams=hp,
+        bb,
+        en,
+        {"train": data, "validation": data},
+        "nli",
+        tmp_path / "b",
+        seed=1,
+        hparams=hp,
         checkpoint_dir=tmp_path / "ck",
     )
     assert json.loads((b / "metadata.json").read_text())["resumed_from_step"] == 2
     assert _equal(_weights(a), _weights(b))
     assert _equal(load_file(a / "model_head.safetensors"), load_file(b / "model_head.safetensors"))
+
+
+def test_task_eval_every_epochs_and_warmup(world, tmp_path):
+    bb, en, data = world["bert"]["backbone"], world["bert"]["en"], world["tasks"]["nli"]
+    hp = {
+        **TASK_HP,
+        "max_steps": None,
+        "epochs": 2,
+        "batch_size": 8,
+        "eval_every_epochs": 1,
+        "max_train_rows": 16,
+        "warmup_ratio": 0.25,
+    }
+    out = train_task_adapter(bb, en, data, "nli", tmp_path / "e", seed=0, hparams=hp)
+    meta = json.loads((out / "metadata.json").read_text())
+    assert meta["steps"] == 4 and [h["step"] for h in meta["eval_history"]] == [2, 4]
+    with pytest.raises(LangarithError, match="both set"):
+        train_task_adapter(
+            bb,
+            en,
+            data,
+            "nli",
+            tmp_path / "w",
+            seed=0,
+            hparams={**hp, "warmup_steps": 1},
+        )
 
 
 def test_task_errors(world, tmp_path):
@@ -476,7 +589,9 @@ def test_task_errors(world, tmp_path):
     with pytest.raises(LangarithError, match="lacks the split"):
         train_task_adapter(bb, en, {"train": world["tasks"]["ner"]}, "ner", tmp_path / "x", seed=0)
     bad = write_dataset(
-        tmp_path / "bad", "wikiann", "en",
+        tmp_path / "bad",
+        "wikiann",
+        "en",
         {
             "train": [{"id": "1", "tokens": ["a"], "ner_tags": ["B-MISC"]}],
             "validation": [{"id": "2", "tokens": ["a"], "ner_tags": ["O"]}],
@@ -490,7 +605,11 @@ def test_task_errors(world, tmp_path):
 def test_ner_labels_first_subtoken_only(world):
     tokenizer = load_tokenizer(world["bert"]["backbone"])
     rows = [
-        {"id": "1", "tokens": ["Schungeinichderau", "ing", "Theingly"], "ner_tags": ["B-PER", "O", "B-LOC"]},
+        {
+            "id": "1",
+            "tokens": ["Schungeinichderau", "ing", "Theingly"],
+            "ner_tags": ["B-PER", "O", "B-LOC"],
+        },
     ]
     enc = encode_ner(rows, tokenizer, NER_LABELS, max_length=64)
     words, labels = enc.word_ids[0], enc.labels[0]
@@ -545,9 +664,10 @@ def test_qa_offsets_map_to_answer_tokens(world, arch):
         starts.append(s.numpy())
         ends.append(e.numpy())
     predictions = qa_predictions(starts, ends, enc, rows, max_answer_len=30)
-    assert predictions == {
-        r["id"]: r["answers"]["text"][0] for r in rows
-    }
+    # an over-long question is cut instead of making the tokenizer fail
+    long_question = {**rows[0], "question": " ".join(["theing"] * 200) + "?"}
+    assert len(encode_qa([long_question], tokenizer, max_length=40, doc_stride=12)) >= 1
+    assert predictions == {r["id"]: r["answers"]["text"][0] for r in rows}
 
 
 def test_device_and_dtype_cpu_fallback():
@@ -571,11 +691,37 @@ def test_settings_and_cli(world, tmp_path):
         "adapter_config": {"reduction_factor": 8, "non_linearity": "gelu"},
     }
     bb = str(world["bert"]["backbone"])
-    assert main(["train", "init", "--backbone", bb, "--out", str(tmp_path / "init"), "--set", "reduction_factor=4"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "init",
+                "--backbone",
+                bb,
+                "--out",
+                str(tmp_path / "init"),
+                "--set",
+                "reduction_factor=4",
+            ]
+        )
+        == 0
+    )
     config = json.loads((tmp_path / "init" / "adapter_config.json").read_text())["config"]
     assert config["reduction_factor"] == 4
-    args = ["train", "language", "--backbone", bb, "--init", str(tmp_path / "init"),
-            "--data", str(world["wiki"]["fr"]), "--out", str(tmp_path / "fr"), "--seed", "1"]
+    args = [
+        "train",
+        "language",
+        "--backbone",
+        bb,
+        "--init",
+        str(tmp_path / "init"),
+        "--data",
+        str(world["wiki"]["fr"]),
+        "--out",
+        str(tmp_path / "fr"),
+        "--seed",
+        "1",
+    ]
     sets = [f"{k}={v}" for k, v in {**LANG_HP, "max_steps": 2}.items()]
     assert main(args + [x for s in sets for x in ("--set", s)]) == 0
     assert main(args + ["--set", "maxsteps=2"]) == 1

@@ -218,7 +218,8 @@ def _targets(config: Mapping[str, Any], task: str) -> list[str]:
     return task_targets(config, task)[0]
 
 
-def _budget_pairs(config: Mapping[str, Any]) -> list[tuple[str, str]]:
+def _budget_pairs(config: Mapping[str, Any], *, log_skipped: bool = False) -> list[tuple[str, str]]:
+    """(task, language) of the token-budget study whose task is evaluated on the language."""
     budget = config.get("token_budget") or {}
     pairs = []
     for task in budget.get("tasks") or []:
@@ -226,7 +227,7 @@ def _budget_pairs(config: Mapping[str, Any]) -> list[tuple[str, str]]:
         for lang in budget.get("languages") or []:
             if lang in covered:
                 pairs.append((task, lang))
-            else:
+            elif log_skipped:
                 log.info(
                     "token_budget: task %s is not evaluated on %s (not one of its targets %s)",
                     task,
@@ -374,7 +375,9 @@ def _build_job(
         return None
 
     if scenario in ("zero_shot", "ties"):
-        rel = _related_of(config, related if related is not None else related_languages(config), target)
+        rel = _related_of(
+            config, related if related is not None else related_languages(config), target
+        )
         adapters = {source: _lang_dir(model, source, seed), rel: _lang_dir(model, rel, seed)}
         if scenario == "zero_shot":
             baselines = (Baseline("pEA", source), Baseline("pRA", rel))
@@ -398,13 +401,17 @@ def _build_job(
         if target not in languages:
             log.info("enhancement: %s has no language adapter of its own; skipped", target)
             return None
-        rel = _related_of(config, related if related is not None else related_languages(config), target)
+        rel = _related_of(
+            config, related if related is not None else related_languages(config), target
+        )
         adapters = {target: _lang_dir(model, target, seed), source: _lang_dir(model, source, seed)}
         adapters[rel] = _lang_dir(model, rel, seed)
         baselines, curves = _enhancement_plan(target, rel, source, lam_grid)
         mix = ("LA(T,en)", "LA(T,REL)")
     elif scenario == "low_resource":
-        rel = _related_of(config, related if related is not None else related_languages(config), target)
+        rel = _related_of(
+            config, related if related is not None else related_languages(config), target
+        )
         adapters = {source: _lang_dir(model, source, seed), rel: _lang_dir(model, rel, seed)}
         if (task, target) in _low_resource_pairs(config):
             if target not in languages:
@@ -427,8 +434,7 @@ def _build_job(
         spec_r = _scenario_spec(config, "romance") or {}
         if target not in languages:
             raise LangarithError(
-                f"scenarios.romance: target {target!r} has no language adapter; add it to "
-                "languages"
+                f"scenarios.romance: target {target!r} has no language adapter; add it to languages"
             )
         pool = [lang for lang in spec_r.get("pool") or [] if lang != target]
         if not pool:
@@ -487,6 +493,8 @@ def plan_jobs(
     )
     if related is None and needs_related:
         related = related_languages(config)
+    if "low_resource" in wanted:
+        _budget_pairs(config, log_skipped=True)
     jobs = []
     for scenario in wanted:
         for task, target in _pairs(config, scenario):

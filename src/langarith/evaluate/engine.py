@@ -30,7 +30,7 @@ import torch
 
 from langarith import LangarithError
 from langarith.evaluate.model import TaskModel, load_task_model, pick_device
-from langarith.evaluate.tasks import DEFAULT_MAX_BATCH, DEFAULT_MAX_TOKENS, EncodedSplit, encode_split
+from langarith.evaluate.tasks import DEFAULT_MAX_BATCH, EncodedSplit, encode_split
 from langarith.merge import LanguageVectorSet, live_adapter_parameters
 
 __all__ = ["LambdaGridEngine", "Point"]
@@ -139,7 +139,7 @@ class LambdaGridEngine:
         *,
         max_length: int = 128,
         doc_stride: int = 128,
-        max_tokens: int = DEFAULT_MAX_TOKENS,
+        max_tokens: int | None = None,
         max_batch: int = DEFAULT_MAX_BATCH,
         sort: bool = True,
         batch_size: int = 32,

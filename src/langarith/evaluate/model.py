@@ -8,7 +8,7 @@ right architecture would do; its weights are overwritten before every evaluation
 
 Task adapters are AdapterHub folders saved with their head (``head_config.json`` +
 ``model_head.safetensors``), as ``langarith.train`` writes them; the backbone folder is
-a ``save_pretrained`` masked-LM (its MLM head is not used).
+a ``save_pretrained`` masked-LM (its MLM head is dropped).
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from os import PathLike
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -68,23 +67,29 @@ class TaskModel:
 
 @contextlib.contextmanager
 def _quiet_transformers() -> Iterator[None]:
-    """Silence "weights not initialized" notices: the MLM head is dropped on purpose."""
+    """Silence loading chatter ("weights not initialized": the MLM head is dropped on
+    purpose; ``adapters``' per-module INFO lines)."""
     from transformers.utils import logging as hf_logging
 
     level = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()
+    # "adapters available but none are activated" is logged while the stack is built
+    quiet = {logging.getLogger("adapters"): logging.ERROR, logging.getLogger(): logging.WARNING}
+    levels = [logger.level for logger in quiet]
+    for logger, floor in quiet.items():
+        logger.setLevel(max(logger.getEffectiveLevel(), floor))
     try:
         yield
     finally:
         hf_logging.set_verbosity(level)
+        for logger, old in zip(quiet, levels, strict=True):
+            logger.setLevel(old)
 
 
 def _load(model: Any, folder: str | PathLike[str], **kwargs: Any) -> str:
     files = find_adapter_files(folder)
     return str(
-        model.load_adapter(
-            str(files.folder), use_safetensors=files.fmt == "safetensors", **kwargs
-        )
+        model.load_adapter(str(files.folder), use_safetensors=files.fmt == "safetensors", **kwargs)
     )
 
 
@@ -98,6 +103,9 @@ def load_task_model(
 ) -> TaskModel:
     """Backbone + language adapter (as :data:`LANG_SLOT`) + task adapter and head.
 
+    The model is assembled by ``langarith.train.tasks.load_model_for_task``, as in
+    task-adapter training; this adds the checks and pieces evaluation needs.
+
     Args:
         backbone_dir: ``resources/backbones/<model>/``.
         task_adapter_dir: ``results/adapters/<model>/task/<task>/seed<s>/`` (with head).
@@ -106,35 +114,19 @@ def load_task_model(
         kind: ``ner``, ``nli`` or ``qa``; the head must be of the matching type.
         device: default :func:`pick_device`.
     """
-    from adapters import AutoAdapterModel
-    from adapters.composition import Stack
-
     from langarith.backbone import load_tokenizer
+    from langarith.train.tasks import load_model_for_task
 
     if kind not in HEAD_TYPES:
         raise LangarithError(f"Unknown task kind {kind!r}. Must be one of {sorted(HEAD_TYPES)}")
     device = pick_device(device)
-    backbone_dir = Path(backbone_dir)
     tokenizer = load_tokenizer(backbone_dir)
-    try:
-        with _quiet_transformers():
-            model = AutoAdapterModel.from_pretrained(str(backbone_dir), local_files_only=True)
-    except (OSError, ValueError) as err:
-        raise LangarithError(f"The backbone in {backbone_dir} cannot be loaded: {err}") from err
-    _load(model, lang_adapter_dir, load_as=LANG_SLOT, with_head=False)
-    if not (Path(task_adapter_dir) / "head_config.json").is_file():
-        raise LangarithError(
-            f"Task adapter {task_adapter_dir} has no head_config.json; task adapters must be "
-            "saved with their prediction head (save_adapter(..., with_head=True))"
+    with _quiet_transformers():
+        model = load_model_for_task(
+            backbone_dir, task_adapter_dir, lang_adapter_dir, device=device, lang_name=LANG_SLOT
         )
-    task_name = _load(model, task_adapter_dir, with_head=True)
-    heads = getattr(model, "heads", {})
-    if task_name not in heads:
-        raise LangarithError(
-            f"Task adapter {task_adapter_dir} was loaded as {task_name!r} but brought no "
-            f"prediction head of that name (heads: {sorted(heads)})"
-        )
-    head_type = heads[task_name].config.get("head_type")
+    task_name = str(model.active_head)
+    head_type = model.heads[task_name].config.get("head_type")
     if head_type != HEAD_TYPES[kind]:
         raise LangarithError(
             f"Task adapter {task_adapter_dir} has a {head_type!r} head, but task kind "
@@ -144,14 +136,6 @@ def load_task_model(
     if kind != "qa":
         id2label = model.get_labels_dict(task_name) or {}
         labels = [str(id2label[i]) for i in sorted(id2label)] or None
-        if kind == "ner" and labels is None:
-            from langarith.data import NER_LABELS
-
-            labels = list(NER_LABELS)
-    model.active_adapters = Stack(LANG_SLOT, task_name)
-    model.active_head = task_name
-    model.eval()
     for param in model.parameters():
         param.requires_grad_(False)
-    model.to(device)
     return TaskModel(model, tokenizer, kind, task_name, labels, device)

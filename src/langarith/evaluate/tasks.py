@@ -1,11 +1,12 @@
 """Encoding a split once, batching it by length, and scoring model outputs fast.
 
 A λ grid runs the same data through the model 21 times or more, so everything that does
-not depend on the adapter weights happens once per split (:func:`encode_split`):
-tokenisation, the map from sub-tokens back to words or characters, the gold labels,
-and the batches themselves, already padded and on the device. What is left per λ is
-the forward pass, a reduction of its output on the device (argmax, best span) and a
-vectorised score:
+not depend on the adapter weights happens once per split (:func:`encode_split`): the
+features (``langarith.train.tasks.encode_task``, the same as in task-adapter training),
+the map from sub-tokens back to words or characters, the gold labels, and the batches
+themselves, already padded and on the device. What is left per λ is the forward pass,
+a reduction of its output on the device (argmax, best span) and a vectorised score. The
+results equal ``langarith.train.tasks.evaluate_task`` (tested), only faster:
 
 * **NLI** (XNLI, IndicXNLI): accuracy of the argmax class.
 * **NER** (WikiANN): the label of each word is the prediction at its first sub-token,
@@ -14,9 +15,10 @@ vectorised score:
   IOB2 tags (``langarith.metrics.ner_f1``) but about 20 times faster, which matters
   when the forward pass of a small model takes milliseconds.
 * **QA** (XQuAD, SQuAD): question and context as a pair, the context cut into windows
-  of ``max_length`` with ``doc_stride`` overlap; the answer is the context span
-  (at most ``max_answer_tokens`` sub-tokens) with the highest start + end logit over
-  all windows of a question, scored with ``langarith.metrics.squad_scores``.
+  of ``max_length`` with ``doc_stride`` overlap; the answer is the best span by start +
+  end logit among the :data:`N_BEST` best starts and ends of each window (at most
+  :data:`MAX_ANSWER_TOKENS` sub-tokens, inside the context), best over the windows of
+  a question, scored as ``langarith.metrics.squad_scores`` does.
 
 Batches are *dynamic*: features sorted by length (longest first) and grouped up to
 ``max_tokens`` padded tokens, so little compute is spent on padding
@@ -35,11 +37,12 @@ import numpy as np
 import torch
 
 from langarith import LangarithError
-from langarith.metrics import TASK_METRICS, squad_scores
+from langarith.metrics import TASK_METRICS, exact_match_score, f1_score
 
 __all__ = [
     "DEFAULT_MAX_BATCH",
     "DEFAULT_MAX_TOKENS",
+    "GPU_MAX_TOKENS",
     "KINDS",
     "EncodedSplit",
     "entity_f1",
@@ -49,12 +52,17 @@ __all__ = [
 ]
 
 KINDS = ("ner", "nli", "qa")
-#: Padded tokens per batch of :func:`length_batches` (CPU and GPU alike; a T4 holds it).
-DEFAULT_MAX_TOKENS = 16384
+#: Padded tokens per batch of :func:`length_batches`: small enough that sorting leaves
+#: little padding in a few hundred sentences, large enough to keep 2 CPU cores busy.
+DEFAULT_MAX_TOKENS = 4096
+#: The same on a GPU, which wants bigger batches (16k tokens of XLM-R base fit a T4).
+GPU_MAX_TOKENS = 16384
 #: Most features per batch.
-DEFAULT_MAX_BATCH = 256
+DEFAULT_MAX_BATCH = 128
 #: Longest answer span, in sub-tokens, considered by the QA decoder.
 MAX_ANSWER_TOKENS = 30
+#: Start and end candidates per window of the QA decoder (SQuAD's usual n-best).
+N_BEST = 20
 
 
 # ----------------------------------------------------------------------------- batching
@@ -207,6 +215,8 @@ class EncodedSplit:
             device (argmax, best span), moved to CPU.
         finish: list of reduced outputs (one per batch) → metrics.
         main_metric: the metric λ is chosen by.
+        info: the encoding's by-products (``features``, ``lengths``, ``pad_id``; NER word
+            positions, QA offsets and windows), for inspection and tests.
     """
 
     name: str
@@ -224,102 +234,62 @@ class EncodedSplit:
         """Padded tokens over all batches (the work of one pass)."""
         return sum(b.width * len(b.index) for b in self.batches)
 
-    def rebatch(self, batches: list[np.ndarray], features: Mapping[str, Any] | None = None) -> None:
-        """Replace the batches (e.g. by :func:`fixed_batches` for a reference run)."""
-        features = features or self.info["features"]
-        device = self.batches[0].inputs["input_ids"].device if self.batches else torch.device("cpu")
-        self.batches = [
-            _pad_batch(features, index, self.info["pad_id"], device) for index in batches
-        ]
-
-
-def _tokenizer_call(tokenizer: Any, *args: Any, **kwargs: Any) -> Any:
-    return tokenizer(*args, **kwargs, padding=False, verbose=False)
-
 
 def _features(encoded: Any) -> dict[str, list[list[int]]]:
-    keys = ("input_ids", "attention_mask", "token_type_ids")
-    return {key: encoded[key] for key in keys if key in encoded}
+    features = {"input_ids": encoded.input_ids, "attention_mask": encoded.attention_mask}
+    if encoded.token_type_ids is not None:
+        features["token_type_ids"] = encoded.token_type_ids
+    return features
 
 
-def _encode_nli(rows: Sequence[Mapping[str, Any]], tokenizer: Any, max_length: int) -> dict:
-    encoded = _tokenizer_call(
-        tokenizer,
-        [str(r["premise"]) for r in rows],
-        [str(r["hypothesis"]) for r in rows],
-        truncation=True,
-        max_length=max_length,
-    )
+def _encode_nli(rows: Sequence[Mapping[str, Any]], encoded: Any) -> dict:
     gold = np.asarray([int(r["label"]) for r in rows], dtype=np.int64)
     return {"features": _features(encoded), "gold": gold}
 
 
-def _encode_ner(rows: Sequence[Mapping[str, Any]], tokenizer: Any, max_length: int) -> dict:
-    words = [list(map(str, r["tokens"])) for r in rows]
-    encoded = _tokenizer_call(
-        tokenizer, words, is_split_into_words=True, truncation=True, max_length=max_length
-    )
-    # first sub-token of every word: (feature, position, flat word index)
+def _encode_ner(rows: Sequence[Mapping[str, Any]], encoded: Any, labels: Sequence[str]) -> dict:
+    # first sub-token of every word (the rule of langarith.train.tasks.ner_predictions):
+    # (feature, position, index of the word in the flat sequence seqeval scores)
     feat, pos, flat = [], [], []
     offset = 0
-    for i, sentence in enumerate(words):
-        seen: set[int] = set()
-        for p, w in enumerate(encoded.word_ids(i)):
-            if w is not None and w not in seen:
-                seen.add(w)
+    for i, words in enumerate(encoded.word_ids):
+        previous = None
+        for p, w in enumerate(words):
+            if w is not None and w != previous:
                 feat.append(i)
                 pos.append(p)
                 flat.append(offset + w)
-        offset += len(sentence) + 1  # one O between sentences, as seqeval flattens
+            previous = w
+        offset += encoded.num_words[i] + 1  # one O between sentences, as seqeval flattens
+    gold = [
+        [
+            labels[t] if isinstance(t, int) and not isinstance(t, bool) else str(t)
+            for t in r["ner_tags"]
+        ]
+        for r in rows
+    ]
     return {
         "features": _features(encoded),
-        "gold_tags": [list(map(str, r["ner_tags"])) for r in rows],
+        "gold_tags": gold,
         "word_feature": np.asarray(feat, dtype=np.int64),
         "word_position": np.asarray(pos, dtype=np.int64),
         "word_flat": np.asarray(flat, dtype=np.int64),
         "n_flat": offset,
-        "truncated_words": sum(map(len, words)) - len(flat),
+        "truncated_words": sum(encoded.num_words) - len(flat),
     }
 
 
-def _encode_qa(
-    rows: Sequence[Mapping[str, Any]], tokenizer: Any, max_length: int, doc_stride: int
-) -> dict:
-    pad_right = tokenizer.padding_side == "right"
-    if not pad_right:
-        raise LangarithError("QA evaluation needs a tokenizer that pads on the right")
-    questions = [str(r["question"]).lstrip() for r in rows]
-    contexts = [str(r["context"]) for r in rows]
-    encoded = _tokenizer_call(
-        tokenizer,
-        questions,
-        contexts,
-        truncation="only_second",
-        max_length=max_length,
-        stride=doc_stride,
-        return_overflowing_tokens=True,
-        return_offsets_mapping=True,
-    )
-    example = np.asarray(encoded["overflow_to_sample_mapping"], dtype=np.int64)
-    offsets: list[list[tuple[int, int] | None]] = []
-    for i in range(len(encoded["input_ids"])):
-        sequence_ids = encoded.sequence_ids(i)
-        offsets.append(
-            [
-                tuple(off) if sid == 1 else None
-                for off, sid in zip(encoded["offset_mapping"][i], sequence_ids, strict=True)
-            ]
-        )
+def _encode_qa(rows: Sequence[Mapping[str, Any]], encoded: Any) -> dict:
     references = {
-        str(r["id"]): [str(t) for t in (r["answers"] or {}).get("text", [])] or [""]
+        str(r["id"]): [str(t) for t in (r.get("answers") or {}).get("text", [])] or [""]
         for r in rows
     }
     return {
         "features": _features(encoded),
-        "example": example,
-        "offsets": offsets,
+        "example": np.asarray(encoded.example_index, dtype=np.int64),
+        "offsets": encoded.offset_mapping,
         "ids": [str(r["id"]) for r in rows],
-        "contexts": contexts,
+        "contexts": [str(r["context"]) for r in rows],
         "references": references,
     }
 
@@ -343,7 +313,7 @@ def encode_split(
     max_length: int = 128,
     doc_stride: int = 128,
     device: str | torch.device = "cpu",
-    max_tokens: int = DEFAULT_MAX_TOKENS,
+    max_tokens: int | None = None,
     max_batch: int = DEFAULT_MAX_BATCH,
     sort: bool = True,
     batch_size: int = 32,
@@ -359,22 +329,30 @@ def encode_split(
         max_length: longest input in sub-tokens (the task adapter's training length).
         doc_stride: overlap of QA context windows, in sub-tokens.
         device: where the batches live.
-        max_tokens, max_batch: limits of :func:`length_batches`.
+        max_tokens, max_batch: limits of :func:`length_batches` (``max_tokens``
+            default: :data:`DEFAULT_MAX_TOKENS`, :data:`GPU_MAX_TOKENS` on CUDA).
         sort: ``False`` for :func:`fixed_batches` of ``batch_size`` in dataset order.
     """
     if kind not in KINDS:
         raise LangarithError(f"Unknown task kind {kind!r}. Must be one of {list(KINDS)}")
     if not rows:
         raise LangarithError(f"The {name} split has no rows to evaluate")
-    if not getattr(tokenizer, "is_fast", False):
-        raise LangarithError("Evaluation needs a fast tokenizer (word ids and offsets)")
+    from langarith.train.tasks import DEFAULT_LABELS, encode_task
+
     device = torch.device(device)
+    if max_tokens is None:
+        max_tokens = GPU_MAX_TOKENS if device.type == "cuda" else DEFAULT_MAX_TOKENS
+    if kind == "ner":
+        labels = list(labels or DEFAULT_LABELS["ner"])
+    encoded = encode_task(
+        kind, rows, tokenizer, labels=labels, max_length=max_length, doc_stride=doc_stride
+    )
     if kind == "nli":
-        data = _encode_nli(rows, tokenizer, max_length)
+        data = _encode_nli(rows, encoded)
     elif kind == "ner":
-        data = _encode_ner(rows, tokenizer, max_length)
+        data = _encode_ner(rows, encoded, labels)
     else:
-        data = _encode_qa(rows, tokenizer, max_length, doc_stride)
+        data = _encode_qa(rows, encoded)
     features = data["features"]
     lengths = [len(ids) for ids in features["input_ids"]]
     index_batches = (
@@ -394,12 +372,7 @@ def encode_split(
         reduce=reduce,
         finish=finish,
         main_metric=TASK_METRICS[kind],
-        info={
-            "features": features,
-            "pad_id": pad_id,
-            "lengths": lengths,
-            **{k: v for k, v in data.items() if k == "truncated_words"},
-        },
+        info={**data, "pad_id": pad_id, "lengths": lengths},
     )
 
 
@@ -479,31 +452,38 @@ def _qa_scorer(data: dict, labels: Sequence[str] | None, n: int):
     offsets, example = data["offsets"], data["example"]
     ids, contexts, references = data["ids"], data["contexts"], data["references"]
 
-    def span_mask(batch: Batch, width: int, device: torch.device) -> torch.Tensor:
-        """Allowed (start, end): both in the context, end ≥ start, short enough."""
-        if "qa_mask" not in batch.extra:
-            context = _context_mask(offsets, batch.index, width).to(device)
-            span = torch.ones(width, width, dtype=torch.bool, device=device).triu()
-            span &= ~torch.ones_like(span).triu(MAX_ANSWER_TOKENS)
-            batch.extra["qa_mask"] = context[:, :, None] & context[:, None, :] & span
-        return batch.extra["qa_mask"]
+    def context_mask(batch: Batch, width: int, device: torch.device) -> torch.Tensor:
+        if "qa_context" not in batch.extra:
+            batch.extra["qa_context"] = _context_mask(offsets, batch.index, width).to(device)
+        return batch.extra["qa_context"]
 
     def reduce(output: Any, batch: Batch) -> tuple[Batch, torch.Tensor]:
-        start, end = output.start_logits.float(), output.end_logits.float()
-        width = start.shape[1]
-        scores = start[:, :, None] + end[:, None, :]
-        scores = scores.masked_fill(~span_mask(batch, width, start.device), -math.inf)
-        best, flat = scores.reshape(len(batch.index), -1).max(dim=1)
-        first = torch.div(flat, width, rounding_mode="floor")
-        result = torch.stack([best.double(), first.double(), (flat % width).double()], dim=1)
-        return batch, result.cpu()
+        """Best span of each window, as ``qa_predictions`` picks it: among the
+        ``N_BEST`` highest start and end logits of the window, the pair in the context
+        with end ≥ start, at most ``MAX_ANSWER_TOKENS`` long, and the highest sum."""
+        real = batch.inputs["attention_mask"].bool()
+        start = output.start_logits.double().masked_fill(~real, -math.inf)
+        end = output.end_logits.double().masked_fill(~real, -math.inf)
+        k = min(N_BEST, start.shape[1])
+        s_val, s_idx = start.topk(k, dim=1)
+        e_val, e_idx = end.topk(k, dim=1)
+        context = context_mask(batch, start.shape[1], start.device)
+        s_ok = context.gather(1, s_idx) & torch.isfinite(s_val)
+        e_ok = context.gather(1, e_idx) & torch.isfinite(e_val)
+        length = e_idx[:, None, :] - s_idx[:, :, None]
+        ok = s_ok[:, :, None] & e_ok[:, None, :] & (length >= 0) & (length < MAX_ANSWER_TOKENS)
+        scores = (s_val[:, :, None] + e_val[:, None, :]).masked_fill(~ok, -math.inf)
+        best, flat = scores.reshape(len(batch.index), -1).max(dim=1)  # first max: top ranks
+        first = s_idx.gather(1, torch.div(flat, k, rounding_mode="floor")[:, None])[:, 0]
+        last = e_idx.gather(1, (flat % k)[:, None])[:, 0]
+        return batch, torch.stack([best, first.double(), last.double()], dim=1).cpu()
 
     def finish(parts: list[tuple[Batch, torch.Tensor]]) -> dict[str, float]:
         best: dict[int, tuple[float, int, int, int]] = {}  # example -> score, feature, s, e
         for batch, result in parts:
             for row, (score, s, e) in zip(batch.index.tolist(), result.tolist(), strict=True):
                 if not math.isfinite(score):
-                    continue  # a window without context tokens
+                    continue  # no valid span in this window
                 ex = int(example[row])
                 held = best.get(ex)
                 if held is None or (score, -row) > (held[0], -held[1]):  # ties: first window
@@ -513,7 +493,27 @@ def _qa_scorer(data: dict, labels: Sequence[str] | None, n: int):
             start_char = offsets[feature][s][0]  # type: ignore[index]
             end_char = offsets[feature][e][1]  # type: ignore[index]
             predictions[ids[ex]] = contexts[ex][start_char:end_char]
-        return squad_scores(predictions, references)
+        return squad(predictions)
+
+    # squad_scores, with each question's (EM, F1) of an answer remembered: along a λ grid
+    # most answers repeat, and normalising them is most of the scoring time. The sums
+    # run in the same order as in squad_scores, so the result is the same float.
+    answered: dict[tuple[str, str], tuple[float, float]] = {}
+
+    def squad(predictions: Mapping[str, str]) -> dict[str, float]:
+        em_total = f1_total = 0.0
+        for qid, answers in references.items():
+            key = (qid, predictions.get(qid, ""))
+            if key not in answered:
+                answered[key] = (
+                    max(exact_match_score(key[1], ref) for ref in answers),
+                    max(f1_score(key[1], ref) for ref in answers),
+                )
+            em, f1 = answered[key]
+            em_total += em
+            f1_total += f1
+        n_questions = len(references)
+        return {"exact_match": 100.0 * em_total / n_questions, "f1": 100.0 * f1_total / n_questions}
 
     return reduce, finish
 

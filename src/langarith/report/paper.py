@@ -17,8 +17,9 @@
     where the paper does not say.
 ``task``, ``language``, ``method``, ``partner``, ``top_k``
     ``language`` is the evaluated language or ``AVG``; ``method`` is spelt as in the
-    tables (pEA, pRA, LA, T, LA(T,en), LA(T,rel), MIX, TIES); ``partner`` is l2 of
-    LA(l1, l2) in the Romance tables (and the second language of a cosine);
+    evaluation writes them (pEA, pRA, LA, T, LA(T,en), LA(T,REL), MIX, TIES, and
+    LA(T,l2) for the Romance tables' LA(l1, l2)); ``partner`` is that l2 (and the
+    second language of a cosine);
     ``top_k`` the TIES percentage.
 ``metric``, ``score``
     ``f1``/``accuracy`` on 0-100 as printed; ``f1_gain`` for gains quoted in the text;
@@ -42,8 +43,20 @@ __all__ = ["COLUMNS", "PAPER_BACKBONES", "is_paper_setup", "load", "paper_backbo
 
 #: The papers' backbones: Hugging Face hub name → model key in paper_numbers.csv.
 PAPER_BACKBONES = {"bert-base-multilingual-cased": "mbert", "xlm-roberta-base": "xlmr"}
-COLUMNS = ("paper", "table", "scenario", "model", "task", "language", "method", "partner",
-           "top_k", "metric", "score", "note")  # fmt: skip
+COLUMNS = (
+    "paper",
+    "table",
+    "scenario",
+    "model",
+    "task",
+    "language",
+    "method",
+    "partner",
+    "top_k",
+    "metric",
+    "score",
+    "note",
+)
 
 
 @functools.cache

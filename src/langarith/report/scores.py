@@ -74,16 +74,22 @@ _METHOD_ALIASES = {
     "mad-x": "T",
     "la(t,en)": "LA(T,en)",
     "la(en,t)": "LA(T,en)",
-    "la(t,rel)": "LA(T,rel)",
-    "la(rel,t)": "LA(T,rel)",
+    "la(t,rel)": "LA(T,REL)",
+    "la(rel,t)": "LA(T,REL)",
+    "la(t,l2)": "LA(T,l2)",
     "mix": "MIX",
     "la(t,mix)": "MIX",
     "ties": "TIES",
     "ties-merging": "TIES",
     "tiesmerging": "TIES",
 }
-_SPLIT_ALIASES = {"validation": "validation", "valid": "validation", "val": "validation",
-                  "dev": "validation", "test": "test"}  # fmt: skip
+_SPLIT_ALIASES = {
+    "validation": "validation",
+    "valid": "validation",
+    "val": "validation",
+    "dev": "validation",
+    "test": "test",
+}
 _BUDGET = re.compile(r"budget[-_=]?(\d+(?:\.\d+)?)\s*([kmb])?", re.IGNORECASE)
 _TIES_TOPK = re.compile(r"^ties(?:-?merging)?[-_ ]?(?:top-?k)?[-_ ]?(\d+(?:\.\d+)?)%?$", re.I)
 _ADAPTER_SPLIT = re.compile(r"[+,;|\s\[\]'\"()]+")
@@ -96,9 +102,10 @@ def canonical_method(name: object) -> str:
     """The papers' spelling of a method name (``"la(t, en)"`` → ``"LA(T,en)"``).
 
     A budget suffix (``"T@budget1000"``) is dropped: the budget is its own column.
+    The evaluation writes ``pEA, pRA, LA, T, LA(T,en), LA(T,REL), MIX, LA(T,l2), TIES``.
     Names the papers do not use are returned stripped but otherwise unchanged.
     """
-    text = _BUDGET.sub("", str(name)).strip().rstrip("@").strip()
+    text = _BUDGET.sub("", str(name)).strip().rstrip("@/").strip()
     key = re.sub(r"[\s_]", "", text).lower()
     if key in _METHOD_ALIASES:
         return _METHOD_ALIASES[key]
@@ -126,13 +133,13 @@ def adapter_languages(adapters: object) -> list[str]:
     """Language codes of an ``adapters`` cell, in order (``"en+it"`` → ``["en", "it"]``).
 
     Separators ``+ , ; |``, spaces, brackets and quotes are accepted; a suffix after
-    ``@`` (``"pt@budget1000"``) is dropped.
+    ``/`` or ``@`` (``"pt/budget10000"``, ``"pt@budget1000"``) is dropped.
     """
     if adapters is None or (isinstance(adapters, float) and math.isnan(adapters)):
         return []
     langs = []
     for token in _ADAPTER_SPLIT.split(str(adapters)):
-        lang = token.split("@")[0].strip().lower()
+        lang = re.split(r"[@/]", token)[0].strip().lower()
         if re.fullmatch(r"[a-z]{2,3}", lang):
             langs.append(lang)
     return langs
@@ -153,7 +160,9 @@ def _read_one(path: Path) -> pd.DataFrame:
             f"score file {path} does not exist; run the evaluation that writes it first"
         ) from None
     except pd.errors.EmptyDataError:
-        raise LangarithError(f"score file {path} is empty; rerun the evaluation that writes it")
+        raise LangarithError(
+            f"score file {path} is empty; rerun the evaluation that writes it"
+        ) from None
     except pd.errors.ParserError as err:
         raise LangarithError(f"score file {path} is not a valid CSV ({err})") from None
     frame.columns = [str(c).strip().lower() for c in frame.columns]
@@ -291,8 +300,13 @@ def chosen_points(scores: pd.DataFrame) -> pd.DataFrame:
                     "validation curve to choose λ from; test rows must be the chosen λ only"
                 )
             pick = group.iloc[int(np.argmin(np.abs(group["lambda"].to_numpy() - best)))]
-        rows.append({**dict(zip(keys, key, strict=True)), "score": float(pick["score"]),
-                     "lambda": float(pick["lambda"])})  # fmt: skip
+        rows.append(
+            {
+                **dict(zip(keys, key, strict=True)),
+                "score": float(pick["score"]),
+                "lambda": float(pick["lambda"]),
+            }
+        )
     return pd.DataFrame(rows, columns=[*keys, "score", "lambda"])
 
 

@@ -88,7 +88,9 @@ def bootstrap_ci(
     """
     matrix = np.asarray(gains, dtype=float)
     if matrix.ndim != 2 or matrix.size == 0:
-        raise LangarithError(f"gains must be a non-empty targets × seeds matrix, got {matrix.shape}")
+        raise LangarithError(
+            f"gains must be a non-empty targets × seeds matrix, got {matrix.shape}"
+        )
     if not 0 < level < 1:
         raise LangarithError(f"level must be between 0 and 1, got {level}")
     if n_resamples < 1:

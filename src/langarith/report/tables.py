@@ -66,10 +66,12 @@ __all__ = [
     "method_label",
     "paper_comparison_table",
     "related_languages_table",
-    "romance_table",
     "scenario_points",
     "scenario_table",
+    "score_decimals",
+    "token_budget_points",
     "token_budget_table",
+    "read_tokens_seen",
     "write_table",
 ]
 
@@ -98,21 +100,21 @@ LAYOUTS: dict[str, ScenarioLayout] = {
     ),
     "enhancement": ScenarioLayout(
         "Enhancement of the target language's own adapter T",
-        ("T", "LA(T,en)", "LA(T,rel)", "MIX"),
-        (("LA(T,en)", "T"), ("LA(T,rel)", "T"), ("MIX", "T")),
-        ("LA(T,en)", "LA(T,rel)"),
+        ("T", "LA(T,en)", "LA(T,REL)", "MIX"),
+        (("LA(T,en)", "T"), ("LA(T,REL)", "T"), ("MIX", "T")),
+        ("LA(T,en)", "LA(T,REL)"),
     ),
     "low_resource": ScenarioLayout(
         "Low-resource: adapters of languages with little text",
-        ("T", "LA(T,en)", "LA(T,rel)", "MIX"),
-        (("LA(T,en)", "T"), ("LA(T,rel)", "T"), ("MIX", "T")),
-        ("LA(T,en)", "LA(T,rel)"),
+        ("T", "LA(T,en)", "LA(T,REL)", "MIX"),
+        (("LA(T,en)", "T"), ("LA(T,REL)", "T"), ("MIX", "T")),
+        ("LA(T,en)", "LA(T,REL)"),
     ),
     "romance": ScenarioLayout(
         "Romance languages: LA(l1, l2) evaluated on l1, for every l2 of the pool",
-        ("LA",),
+        ("T", "LA(T,l2)"),
         (),
-        ("LA",),
+        ("LA(T,l2)",),
     ),
     "ties": ScenarioLayout(
         "TIES-merging against language arithmetic (zero-shot)",
@@ -129,8 +131,22 @@ TABLES = (*SCENARIO_TABLES, "gains", "related_languages", "token_budget", "paper
 PAPER_STYLE_TABLES = SCENARIO_TABLES
 
 _CELL_KEYS = ["scenario", "model", "task", "metric", "method", "top_k", "budget", "partner"]
-_GAIN_COLUMNS = ["scenario", "model", "task", "metric", "method", "top_k", "budget", "baseline",
-                 "n_targets", "n_seeds", "gain", "ci_low", "ci_high", "real"]  # fmt: skip
+_GAIN_COLUMNS = [
+    "scenario",
+    "model",
+    "task",
+    "metric",
+    "method",
+    "top_k",
+    "budget",
+    "baseline",
+    "n_targets",
+    "n_seeds",
+    "gain",
+    "ci_low",
+    "ci_high",
+    "real",
+]
 _LONG_COLUMNS = [
     *_CELL_KEYS,
     "target",
@@ -165,7 +181,7 @@ def _tokens(value: float) -> str:
     return f"{value:g}"
 
 
-def _decimals(values: Iterable[float]) -> int:
+def score_decimals(values: Iterable[float]) -> int:
     """2 decimals for scores in 0-100, 4 for scores in 0-1."""
     array = np.asarray(list(values), dtype=float)
     array = array[np.isfinite(array)]
@@ -223,37 +239,32 @@ def _with_borrowed_la(scores: pd.DataFrame, ties: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([ties, borrowed], ignore_index=True)
 
 
+def _partner(target: str, adapters: str, method_name: str) -> str:
+    """l2 of a romance row: the merged adapter that is not the target ("" for T alone)."""
+    langs = adapter_languages(adapters)
+    if not langs:
+        langs = adapter_languages(method_name.partition("(")[2])
+    others = [lang for lang in dict.fromkeys(langs) if lang != target]
+    if len(langs) < 2:
+        return ""
+    if len(others) != 1:
+        raise LangarithError(
+            f"romance score of target {target!r}: cannot tell l2 of LA(l1, l2) from adapters "
+            f"{adapters!r} (method {method_name!r}); write the adapters as 'l1,l2'"
+        )
+    return others[0]
+
+
 def _romance_points(scoped: pd.DataFrame) -> pd.DataFrame:
-    """Romance points, one per (target, partner, seed): each l2 is a merge of its own."""
-    scoped = select_metric(scoped)
-    test = scoped[scoped["split"] == "test"].copy()
-    if test.empty:
-        raise LangarithError("no test scores of scenario 'romance'; run that evaluation first")
-    partners = []
-    for row in test.itertuples(index=False):
-        others = [lang for lang in adapter_languages(row.adapters) if lang != row.target]
-        if len(others) != 1:
-            others = [
-                lang
-                for lang in adapter_languages(str(row.method_name).partition("(")[2])
-                if lang != row.target
-            ]
-        if len(others) != 1:
-            raise LangarithError(
-                f"romance score of {row.model}/{row.task}/{row.target} seed {row.seed}: cannot "
-                f"tell l2 of LA(l1, l2) from adapters {row.adapters!r} or method "
-                f"{row.method_name!r}; write the adapters as 'l1+l2'"
-            )
-        partners.append(others[0])
-    test["partner"] = partners
-    # Each (target, partner) is one merge: choose its test row as for any other method.
+    """Romance points, one per (method, target, partner, seed): each l2 is its own merge."""
+    scoped = select_metric(scoped).copy()
+    scoped["partner"] = [
+        _partner(t, a, m)
+        for t, a, m in zip(scoped["target"], scoped["adapters"], scoped["method_name"], strict=True)
+    ]
     frames = []
-    for partner, group in test.groupby("partner", sort=True):
-        validation = scoped[(scoped["split"] == "validation")]
-        validation = validation[
-            [partner in adapter_languages(a) for a in validation["adapters"]]
-        ]
-        points = chosen_points(pd.concat([group, validation], ignore_index=True))
+    for partner, group in scoped.groupby("partner", sort=True):
+        points = chosen_points(group)
         points["partner"] = partner
         frames.append(points)
     return pd.concat(frames, ignore_index=True)
@@ -276,9 +287,18 @@ def aggregate(points: pd.DataFrame) -> pd.DataFrame:
         for target, cell in group.groupby("target", sort=True):
             mean, std = mean_std(cell["score"])
             lam_mean, lam_std = mean_std(cell["lambda"])
-            rows.append({**base, "target": target, "n_targets": 1,
-                         "n_seeds": int(cell["seed"].nunique()), "mean": mean, "std": std,
-                         "lambda_mean": lam_mean, "lambda_std": lam_std})  # fmt: skip
+            rows.append(
+                {
+                    **base,
+                    "target": target,
+                    "n_targets": 1,
+                    "n_seeds": int(cell["seed"].nunique()),
+                    "mean": mean,
+                    "std": std,
+                    "lambda_mean": lam_mean,
+                    "lambda_std": lam_std,
+                }
+            )
         grid = group.pivot_table(index="target", columns="seed", values="score", aggfunc="mean")
         complete = grid.dropna(axis=0, how="any")
         dropped = sorted(set(grid.index) - set(complete.index))
@@ -295,9 +315,18 @@ def aggregate(points: pd.DataFrame) -> pd.DataFrame:
         mean, std = mean_std(per_seed)
         lam = group[group["target"].isin(complete.index)]["lambda"]
         lam_mean, lam_std = mean_std(lam)
-        rows.append({**base, "target": "AVG", "n_targets": len(complete),
-                     "n_seeds": len(per_seed), "mean": mean, "std": std,
-                     "lambda_mean": lam_mean, "lambda_std": lam_std})  # fmt: skip
+        rows.append(
+            {
+                **base,
+                "target": "AVG",
+                "n_targets": len(complete),
+                "n_seeds": len(per_seed),
+                "mean": mean,
+                "std": std,
+                "lambda_mean": lam_mean,
+                "lambda_std": lam_std,
+            }
+        )
     return pd.DataFrame(rows, columns=_LONG_COLUMNS)
 
 
@@ -365,12 +394,24 @@ def gains_table(
                 if matrix.empty:
                     continue
                 ci = bootstrap_ci(matrix, n_resamples=n_resamples, seed=seed)
-                rows.append({
-                    "scenario": scenario, "model": model, "task": task, "metric": metric,
-                    "method": method, "top_k": top_k, "budget": budget, "baseline": baseline,
-                    "n_targets": ci.n_targets, "n_seeds": ci.n_seeds, "gain": ci.mean,
-                    "ci_low": ci.low, "ci_high": ci.high, "real": ci.excludes_zero,
-                })  # fmt: skip
+                rows.append(
+                    {
+                        "scenario": scenario,
+                        "model": model,
+                        "task": task,
+                        "metric": metric,
+                        "method": method,
+                        "top_k": top_k,
+                        "budget": budget,
+                        "baseline": baseline,
+                        "n_targets": ci.n_targets,
+                        "n_seeds": ci.n_seeds,
+                        "gain": ci.mean,
+                        "ci_low": ci.low,
+                        "ci_high": ci.high,
+                        "real": ci.excludes_zero,
+                    }
+                )
     return pd.DataFrame(rows, columns=_GAIN_COLUMNS)
 
 
@@ -449,11 +490,20 @@ def _same(series: pd.Series, value: float) -> pd.Series:
 
 
 def _romance_wide(table: pd.DataFrame, decimals: int) -> pd.DataFrame:
-    partners = sorted(set(table["partner"]))
+    """ACL Table 1 layout: a row per evaluated l1, a column per l2 (and T alone)."""
+    merged = table[(table["partner"] != "") & (table["target"] != "AVG")]
+    alone = table[(table["partner"] == "") & (table["target"] != "AVG")]
+    partners = sorted(set(merged["partner"]))
     rows = []
-    for (task, model, target), block in table.groupby(["task", "model", "target"], sort=True):
+    for (task, model, target), block in merged.groupby(["task", "model", "target"], sort=True):
         cells = block.set_index("partner")
         row = {"Task": task, "Model": model, "l1 (evaluated)": target}
+        own = alone[
+            (alone["task"] == task) & (alone["model"] == model) & (alone["target"] == target)
+        ]
+        row["T alone"] = (
+            format_mean_std(own["mean"].iloc[0], own["std"].iloc[0], decimals) if len(own) else "–"
+        )
         for partner in partners:
             row[partner] = (
                 format_mean_std(cells.at[partner, "mean"], cells.at[partner, "std"], decimals)
@@ -462,7 +512,9 @@ def _romance_wide(table: pd.DataFrame, decimals: int) -> pd.DataFrame:
             )
         means = cells["mean"].dropna()
         row["best l2"] = str(means.idxmax()) if len(means) else "–"
-        row["best − worst"] = format_number(means.max() - means.min(), decimals) if len(means) else "–"
+        row["best − worst"] = (
+            format_number(means.max() - means.min(), decimals) if len(means) else "–"
+        )
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -480,7 +532,8 @@ def _notes(table: pd.DataFrame, scenario: str) -> str:
     if scenario != "romance":
         text += (
             "AVG: the mean over languages for each seed, then mean ± std over seeds. "
-            "λ*: the λ chosen on the validation split (mean ± std over seeds)."
+            "λ*: the λ chosen on the validation split (mean ± std over seeds; in AVG over "
+            "languages and seeds)."
         )
     else:
         text += "Columns are the second language l2 of LA(l1, l2); the λ is chosen on validation."
@@ -494,7 +547,9 @@ def related_languages_table(path: str | PathLike[str]) -> pd.DataFrame:
     try:
         frame = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
     except FileNotFoundError:
-        raise LangarithError(f"{path} does not exist; run the related_languages rule first") from None
+        raise LangarithError(
+            f"{path} does not exist; run the related_languages rule first"
+        ) from None
     frame.columns = [c.strip() for c in frame.columns]
     missing = [c for c in ("target", "related") if c not in frame.columns]
     if missing:
@@ -504,8 +559,11 @@ def related_languages_table(path: str | PathLike[str]) -> pd.DataFrame:
         )
     for column in frame.columns:
         if column == "overridden" or column.startswith("agrees_"):
-            frame[column] = frame[column].str.strip().str.lower().map(
-                {"true": True, "false": False, "1": True, "0": False, "": None}
+            frame[column] = (
+                frame[column]
+                .str.strip()
+                .str.lower()
+                .map({"true": True, "false": False, "1": True, "0": False, "": None})
             )
     if "distance" in frame.columns:
         frame["distance"] = pd.to_numeric(frame["distance"], errors="coerce")
@@ -567,8 +625,15 @@ def read_tokens_seen(adapter_dirs: Iterable[str | PathLike[str]]) -> pd.DataFram
         if tokens is None:
             log.warning("%s records no tokens_seen", meta_path)
             continue
-        rows.append({"model": model, "target": lang, "budget": budget, "seed": seed,
-                     "tokens_seen": float(tokens)})  # fmt: skip
+        rows.append(
+            {
+                "model": model,
+                "target": lang,
+                "budget": budget,
+                "seed": seed,
+                "tokens_seen": float(tokens),
+            }
+        )
     return pd.DataFrame(rows, columns=["model", "target", "budget", "seed", "tokens_seen"])
 
 
@@ -608,8 +673,11 @@ def token_budget_table(
         ]
     else:
         table["tokens_seen"] = math.nan
-    table = table.sort_values(["task", "model", "target", "method", "budget"], na_position="last")
-    return table.reset_index(drop=True)
+    table["_rank"] = [_method_rank(LAYOUTS["low_resource"], m) for m in table["method"]]
+    table = table.sort_values(
+        ["task", "model", "target", "_rank", "method", "budget"], na_position="last", kind="stable"
+    )
+    return table.drop(columns="_rank").reset_index(drop=True)
 
 
 def _token_budget_wide(table: pd.DataFrame, decimals: int) -> pd.DataFrame:
@@ -618,7 +686,7 @@ def _token_budget_wide(table: pd.DataFrame, decimals: int) -> pd.DataFrame:
     has_full = table["budget"].isna().any()
     rows = []
     for (task, model, target, method), block in table.groupby(
-        ["task", "model", "target", "method"], sort=True
+        ["task", "model", "target", "method"], sort=False
     ):
         row = {"Task": task, "Model": model, "Target": target, "Method": method}
         for budget, column in zip(budgets, columns, strict=True):
@@ -668,14 +736,26 @@ def paper_comparison_table(
     for pub in published.itertuples(index=False):
         run_model = run_model_of.get(pub.model, "")
         row = {
-            "paper": pub.paper, "table": pub.table, "scenario": pub.scenario,
-            "paper_model": pub.model, "run_model": run_model, "task": pub.task,
-            "method": pub.method, "top_k": pub.top_k, "partner": pub.partner,
-            "language": pub.language, "metric": pub.metric, "paper_score": pub.score,
-            "run_mean": math.nan, "run_std": math.nan, "run_seeds": math.nan,
-            "run_languages": math.nan, "difference": math.nan, "comparable": False,
+            "paper": pub.paper,
+            "table": pub.table,
+            "scenario": pub.scenario,
+            "paper_model": pub.model,
+            "run_model": run_model,
+            "task": pub.task,
+            "method": pub.method,
+            "top_k": pub.top_k,
+            "partner": pub.partner,
+            "language": pub.language,
+            "metric": pub.metric,
+            "paper_score": pub.score,
+            "run_mean": math.nan,
+            "run_std": math.nan,
+            "run_seeds": math.nan,
+            "run_languages": math.nan,
+            "difference": math.nan,
+            "comparable": False,
             "note": "",
-        }  # fmt: skip
+        }
         if not backbones:
             row["note"] = "setup differs: the run's backbones are not the papers' models"
         elif not run_model:
@@ -717,7 +797,7 @@ def _fill_run(row: dict[str, Any], long: pd.DataFrame, papers: pd.DataFrame, pub
         row["note"] = "not in the run"
         return
     cell = match.iloc[0]
-    scale = 100.0 if _decimals(long["mean"]) == 4 else 1.0
+    scale = 100.0 if score_decimals(long["mean"]) == 4 else 1.0
     row.update(
         run_mean=cell["mean"] * scale,
         run_std=cell["std"] * scale,
@@ -733,17 +813,23 @@ def _fill_run(row: dict[str, Any], long: pd.DataFrame, papers: pd.DataFrame, pub
         notes.append(f"run metric {cell['metric']} vs paper {pub.metric}")
     if pub.language == "AVG":
         langs = papers[
-            (papers["paper"] == pub.paper) & (papers["table"] == pub.table)
-            & (papers["model"] == pub.model) & (papers["task"] == pub.task)
-            & (papers["method"] == pub.method) & (papers["language"] != "AVG")
-        ]["language"]  # fmt: skip
+            (papers["paper"] == pub.paper)
+            & (papers["table"] == pub.table)
+            & (papers["model"] == pub.model)
+            & (papers["task"] == pub.task)
+            & (papers["method"] == pub.method)
+            & (papers["language"] != "AVG")
+        ]["language"]
         run_langs = set(
             long[
-                (long["scenario"] == pub.scenario) & (long["model"] == row["run_model"])
-                & (long["task"] == pub.task) & (long["method"] == pub.method)
-                & _same(long["top_k"], top_k) & (long["target"] != "AVG")
+                (long["scenario"] == pub.scenario)
+                & (long["model"] == row["run_model"])
+                & (long["task"] == pub.task)
+                & (long["method"] == pub.method)
+                & _same(long["top_k"], top_k)
+                & (long["target"] != "AVG")
             ]["target"]
-        )  # fmt: skip
+        )
         if len(langs) and set(langs) != run_langs:
             row["comparable"] = False
             notes.append(
@@ -777,7 +863,9 @@ def _paper_comparison_markdown(table: pd.DataFrame, backbones: Mapping[str, str]
     decimals = 2
     display = pd.DataFrame(
         {
-            "Paper": [f"{p.upper()} {t}" for p, t in zip(shown["paper"], shown["table"], strict=True)],
+            "Paper": [
+                f"{p.upper()} {t}" for p, t in zip(shown["paper"], shown["table"], strict=True)
+            ],
             "Scenario": shown["scenario"],
             "Model": shown["paper_model"],
             "Task": shown["task"],
@@ -855,15 +943,16 @@ def write_table(
         if scores is None:
             raise LangarithError(f"table {table!r} needs score files (input 'scores')")
         long = scenario_table(scores, table)
-        decimals = _decimals(long["mean"])
+        decimals = score_decimals(long["mean"])
         layout = LAYOUTS[table]
         if table == "romance":
             wide, breaks = _romance_wide(long, decimals), []
             gains = pd.DataFrame()
         else:
             wide, breaks = _wide(long, layout, decimals)
-            gains = gains_table(scenario_points(scores, table), table,
-                                n_resamples=n_resamples, seed=seed)  # fmt: skip
+            gains = gains_table(
+                scenario_points(scores, table), table, n_resamples=n_resamples, seed=seed
+            )
         notes = _notes(long, table)
         md = f"# {layout.title}\n\n{notes}\n\n" + markdown_table(wide)
         if not gains.empty:
@@ -872,9 +961,11 @@ def write_table(
                 + markdown_table(_gains_display(gains, decimals))
             )
         tex_text = latex_table(
-            wide, caption=f"{layout.title}. {notes}", label=f"tab:{table}",
+            wide,
+            caption=f"{layout.title}. {notes}",
+            label=f"tab:{table}",
             midrules_after=breaks,
-        )  # fmt: skip
+        )
         frame = long
     elif table == "gains":
         if scores is None:
@@ -883,12 +974,15 @@ def write_table(
         for scenario in SCENARIO_TABLES:
             if not LAYOUTS[scenario].comparisons or scenario not in set(scores["scenario"]):
                 continue
-            frames.append(gains_table(scenario_points(scores, scenario), scenario,
-                                      n_resamples=n_resamples, seed=seed))  # fmt: skip
-        frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
-            columns=_GAIN_COLUMNS
+            frames.append(
+                gains_table(
+                    scenario_points(scores, scenario), scenario, n_resamples=n_resamples, seed=seed
+                )
+            )
+        frame = (
+            pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=_GAIN_COLUMNS)
         )
-        decimals = _decimals(scores["score"])
+        decimals = score_decimals(scores["score"])
         md = (
             "# Gains over the baselines\n\nPaired gain (method − baseline on the same language "
             "and seed, test split), its mean over languages and seeds, and a crossed bootstrap "
@@ -906,7 +1000,7 @@ def write_table(
         if scores is None:
             raise LangarithError("table 'token_budget' needs score files (input 'scores')")
         frame = token_budget_table(scores, _paths(inputs.get("adapters")))
-        decimals = _decimals(frame["mean"])
+        decimals = score_decimals(frame["mean"])
         md = (
             "# Score against the language adapter's token budget\n\n"
             "Test split, mean ± std over seeds; columns are the adapter's training-token "
@@ -920,7 +1014,9 @@ def write_table(
                 budget=[_tokens(b) for b in seen_display["budget"]],
                 tokens_seen=[f"{t:,.0f}" for t in seen_display["tokens_seen"]],
             )
-            md += "\n## Tokens seen in training (mean over seeds)\n\n" + markdown_table(seen_display)
+            md += "\n## Tokens seen in training (mean over seeds)\n\n" + markdown_table(
+                seen_display
+            )
     else:  # paper_comparison
         frame = paper_comparison_table(scores, backbones)
         md = _paper_comparison_markdown(frame, backbones or {})

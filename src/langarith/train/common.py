@@ -505,15 +505,17 @@ def remove_checkpoint(checkpoint_dir: Path | None) -> None:
     """Delete a finished run's checkpoint (and any leftovers of an interrupted swap)."""
     if checkpoint_dir is None:
         return
-    checkpoint_dir = Path(checkpoint_dir)
+    checkpoint_dir = Path(checkpoint_dir).absolute()
     shutil.rmtree(checkpoint_dir, ignore_errors=True)
     shutil.rmtree(checkpoint_dir.parent / f".{checkpoint_dir.name}.old", ignore_errors=True)
-    with contextlib.suppress(OSError):  # remove now-empty parents up to .checkpoints/
+    # Tidy now-empty parents, but only inside a ``.checkpoints`` tree (never above it).
+    roots = [p for p in checkpoint_dir.parents if p.name == ".checkpoints"]
+    if not roots:
+        return
+    with contextlib.suppress(OSError):
         parent = checkpoint_dir.parent
-        while parent.name and not any(parent.iterdir()):
+        while parent != roots[0] and not any(parent.iterdir()):
             parent.rmdir()
-            if parent.name == ".checkpoints":
-                break
             parent = parent.parent
 
 
@@ -528,7 +530,7 @@ class LoopConfig:
     max_steps: int
     grad_accum: int = 1
     lr: float = 1e-4
-    warmup: float = 0
+    warmup_steps: int = 0
     weight_decay: float = 0.0
     max_grad_norm: float | None = 1.0
     eval_every: int = 0
@@ -554,13 +556,23 @@ class LoopResult:
     resumed_from_step: int | None
 
 
-def warmup_steps(warmup: float | int, max_steps: int) -> int:
-    """``warmup`` as steps: an int >= 1 is a step count, a float in [0, 1) a fraction."""
-    if isinstance(warmup, bool) or warmup < 0:
-        raise LangarithError(f"hparam warmup={warmup!r} must be >= 0 (steps, or a fraction < 1).")
-    if warmup < 1:
-        return int(round(warmup * max_steps))
-    return int(warmup)
+def resolve_warmup(hparams: Mapping[str, Any], max_steps: int) -> int:
+    """Warm-up steps from ``warmup_steps`` (a count) or ``warmup_ratio`` (of max_steps).
+
+    Two names instead of one overloaded value, as in transformers' TrainingArguments,
+    so ``1`` can never be misread as "100%".
+    """
+    steps = hparams.get("warmup_steps") or 0
+    ratio = hparams.get("warmup_ratio") or 0.0
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+        raise LangarithError(f"hparam warmup_steps={steps!r} must be an integer >= 0.")
+    if isinstance(ratio, bool) or not isinstance(ratio, int | float) or not 0 <= ratio < 1:
+        raise LangarithError(f"hparam warmup_ratio={ratio!r} must be a number in [0, 1).")
+    if steps and ratio:
+        raise LangarithError(
+            f"hparams warmup_steps={steps} and warmup_ratio={ratio} are both set; use one."
+        )
+    return int(steps) if steps else int(round(ratio * max_steps))
 
 
 def _assert_finite(loss: torch.Tensor, step: int, what: str) -> None:
@@ -608,9 +620,7 @@ def run_training_loop(
     )
     from transformers import get_linear_schedule_with_warmup
 
-    scheduler = get_linear_schedule_with_warmup(
-        optimizer, warmup_steps(cfg.warmup, cfg.max_steps), cfg.max_steps
-    )
+    scheduler = get_linear_schedule_with_warmup(optimizer, cfg.warmup_steps, cfg.max_steps)
     scaler = setup.grad_scaler()
     state = LoopState()
     best_state: dict[str, torch.Tensor] | None = None

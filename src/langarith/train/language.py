@@ -38,6 +38,7 @@ from langarith.train.common import (
     remove_checkpoint,
     require_positive_int,
     resolve_hparams,
+    resolve_warmup,
     run_training_loop,
     seed_everything,
     seeded_generator,
@@ -48,7 +49,7 @@ from langarith.train.common import (
     versions,
     write_json,
 )
-from langarith.train.mlm import pack_blocks, special_ids, tokenize_texts
+from langarith.train.mlm import mlm_loss, pack_blocks, special_ids, tokenize_texts
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,8 @@ LANGUAGE_HPARAMS: dict[str, Any] = {
     "batch_size": 16,  # blocks per micro-batch
     "grad_accum": 1,  # effective batch = batch_size * grad_accum (paper: 64)
     "lr": 1e-4,
-    "warmup": 0,  # steps (int >= 1) or fraction of max_steps (< 1)
+    "warmup_steps": 0,  # linear warm-up steps ...
+    "warmup_ratio": 0.0,  # ... or a fraction of max_steps (not both)
     "weight_decay": 0.0,
     "max_grad_norm": 1.0,  # null disables clipping
     "block_size": 128,  # tokens per packed block incl. [CLS] and [SEP]
@@ -210,8 +212,8 @@ def init_language_adapter(
 
 
 def _mlm_loss(model, input_ids: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Forward pass of the MLM model (a module-level function so tests can replace it)."""
-    return model(input_ids=input_ids, labels=labels).loss
+    """MLM loss of a batch (a module-level function so tests can replace it)."""
+    return mlm_loss(model, input_ids, labels)
 
 
 def _texts(rows: list[dict]) -> list[str]:
@@ -400,7 +402,7 @@ def train_language_adapter(
         max_steps=int(hp["max_steps"]),
         grad_accum=int(hp["grad_accum"]),
         lr=float(hp["lr"]),
-        warmup=hp["warmup"],
+        warmup_steps=resolve_warmup(hp, int(hp["max_steps"])),
         weight_decay=float(hp["weight_decay"]),
         max_grad_norm=hp["max_grad_norm"],
         eval_every=int(hp["eval_every"]),

@@ -32,6 +32,7 @@ from langarith.train.common import (
     remove_checkpoint,
     require_positive_int,
     resolve_hparams,
+    resolve_warmup,
     run_training_loop,
     seed_everything,
     sha256_file,
@@ -75,7 +76,8 @@ TASK_HPARAMS: dict[str, Any] = {
     "batch_size": 16,
     "grad_accum": 1,
     "lr": 1e-4,
-    "warmup": 0,  # steps (int >= 1) or fraction of the steps (< 1)
+    "warmup_steps": 0,  # linear warm-up steps ...
+    "warmup_ratio": 0.0,  # ... or a fraction of the training steps (not both)
     "weight_decay": 0.0,
     "max_grad_norm": 1.0,
     "max_length": None,  # default per task: ner 128, nli 128, qa 384
@@ -83,7 +85,8 @@ TASK_HPARAMS: dict[str, Any] = {
     "max_answer_len": 30,  # QA post-processing
     "max_train_rows": None,  # use only the first N train rows
     "max_eval_rows": None,  # use only the first N validation rows
-    "eval_every": 500,  # steps between validation runs (0: only at the end)
+    "eval_every": 500,  # steps between validation runs (0: only at the end) ...
+    "eval_every_epochs": None,  # ... or every N epochs (overrides eval_every; paper: 1)
     "eval_batch_size": None,  # default: 2 * batch_size
     "checkpoint_every": 500,
     "fp16": False,
@@ -210,6 +213,9 @@ def train_task_adapter(
     max_steps = (
         int(hp["max_steps"]) if hp["max_steps"] is not None else int(hp["epochs"]) * per_epoch
     )
+    eval_every = int(hp["eval_every"])
+    if hp["eval_every_epochs"] is not None:
+        eval_every = require_positive_int(hp, "eval_every_epochs") * per_epoch
     eval_bs = int(hp["eval_batch_size"] or 2 * batch_size)
     pad_id = int(tokenizer.pad_token_id)
     stream = EpochStream(len(train_enc), seed)
@@ -249,10 +255,10 @@ def train_task_adapter(
         max_steps=max_steps,
         grad_accum=grad_accum,
         lr=float(hp["lr"]),
-        warmup=hp["warmup"],
+        warmup_steps=resolve_warmup(hp, max_steps),
         weight_decay=float(hp["weight_decay"]),
         max_grad_norm=hp["max_grad_norm"],
-        eval_every=int(hp["eval_every"]),
+        eval_every=eval_every,
         checkpoint_every=int(hp["checkpoint_every"]),
         stop_after_steps=hp["stop_after_steps"],
         higher_is_better=True,

@@ -212,6 +212,21 @@ def encode_nli(rows: Sequence[dict], tokenizer, max_length: int = 128) -> Encode
     )
 
 
+def _fit_questions(questions: list[str], tokenizer, limit: int) -> list[str]:
+    """Cut questions longer than ``limit`` sub-tokens at a token boundary.
+
+    With ``truncation="only_second"`` a question that leaves no room for a context window
+    (longer than max_length - doc_stride) makes the tokenizer fail; cutting the rare
+    over-long question keeps every example scorable.
+    """
+    limit = max(limit, 1)
+    enc = tokenizer(questions, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
+    out = []
+    for question, offsets in zip(questions, enc["offset_mapping"], strict=True):
+        out.append(question[: offsets[limit - 1][1]] if len(offsets) > limit else question)
+    return out
+
+
 def encode_qa(
     rows: Sequence[dict], tokenizer, max_length: int = 384, doc_stride: int = 128
 ) -> EncodedTask:
@@ -228,8 +243,11 @@ def encode_qa(
         raise LangarithError(
             f"doc_stride={doc_stride} must be smaller than max_length={max_length}."
         )
+    # room for the question: a window must keep more than doc_stride context tokens
+    room = max_length - tokenizer.num_special_tokens_to_add(pair=True) - doc_stride - 1
+    questions = _fit_questions([str(r["question"]).lstrip() for r in rows], tokenizer, room)
     enc = tokenizer(
-        [str(r["question"]).lstrip() for r in rows],
+        questions,
         [str(r["context"]) for r in rows],
         truncation="only_second",
         max_length=max_length,

@@ -1,0 +1,27 @@
+# Analysis of language vectors (ACL appendix E): cosine similarity between all language
+# vectors of a backbone and their sparsity, over every language adapter and seed.
+
+
+import langarith.scenarios as scenarios
+
+
+rule language_vector_analysis:
+    input:
+        unpack(lambda wc: scenarios.analysis_inputs(config, wc.model)),
+    output:
+        cosine=scenarios.COSINE_CSV,
+        sparsity=scenarios.SPARSITY_CSV,
+    log:
+        "logs/analysis/{model}.log",
+    benchmark:
+        "benchmarks/analysis/{model}.tsv"
+    conda:
+        "../envs/train.yaml"
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    params:
+        adapters=lambda wc: scenarios.analysis_adapters(config, wc.model),
+    script:
+        "../workflow/scripts/analysis.py"

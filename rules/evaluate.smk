@@ -1,0 +1,31 @@
+# Evaluation: one job per (scenario, model, task, target, seed) runs the whole λ grid of
+# a target (backbone, heads and data loaded once) and writes one tidy score CSV. The
+# jobs and their inputs are planned by langarith.scenarios.
+
+
+import langarith.scenarios as scenarios
+
+
+rule lambda_grid:
+    input:
+        unpack(lambda wc: scenarios.job_inputs(config, wc)),
+    output:
+        scenarios.SCORE_CSV,
+    log:
+        "logs/scores/{scenario}/{model}/{task}/{target}/seed{seed}.log",
+    benchmark:
+        "benchmarks/scores/{scenario}/{model}/{task}/{target}/seed{seed}.tsv"
+    wildcard_constraints:
+        scenario="|".join(scenarios.SCENARIOS),
+        target="[a-z]{2,3}",
+    conda:
+        "../envs/train.yaml"
+    threads: 2
+    resources:
+        mem_mb=16000,
+        runtime=lambda wc, attempt: 120 * attempt,
+        gpu=1,
+    params:
+        job=lambda wc: scenarios.job_params(config, wc),
+    script:
+        "../workflow/scripts/evaluate.py"

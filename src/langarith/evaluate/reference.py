@@ -1,0 +1,96 @@
+"""The naive λ loop, kept as a reference for tests and ``benchmarks/lambda_grid.py``.
+
+For each λ it does what a straightforward script would: build a fresh model from the
+backbone folder, load the task adapter and both language adapters from disk, average
+them with the ``adapters`` library (``average_adapter``, which leaves the invertible
+adapter out) and merge the invertible adapter's weights by hand, then evaluate with
+``langarith.train.tasks.evaluate_task`` (batches of 32 in dataset order, per-example
+decoding in Python). Its encoders and decoders are the training stage's, not the
+engine's, so equal scores check the engine's whole evaluation path, not only the merge.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from os import PathLike
+from typing import Any
+
+import torch
+
+from langarith.evaluate.model import LANG_SLOT, _load, _quiet_transformers, load_task_model
+
+__all__ = ["naive_lambda_scores"]
+
+
+def _merge_invertible(model: Any, names: Sequence[str], weights: Sequence[float]) -> None:
+    """θ_slot = Σ wᵢ θᵢ over the invertible adapter's parameters, by hand."""
+    base = model.base_model
+    if LANG_SLOT not in base.invertible_adapters:  # average_adapter skipped it
+        base.add_invertible_adapter(LANG_SLOT)
+    modules = base.invertible_adapters
+    target = modules[LANG_SLOT].state_dict()
+    sources = [modules[name].state_dict() for name in names]
+    merged = {
+        key: sum(w * src[key] for w, src in zip(weights, sources, strict=True)) for key in target
+    }
+    modules[LANG_SLOT].load_state_dict(merged)
+
+
+def naive_lambda_scores(
+    backbone_dir: str | PathLike[str],
+    task_adapter_dir: str | PathLike[str],
+    init_dir: str | PathLike[str],
+    first_dir: str | PathLike[str],
+    second_dir: str | PathLike[str],
+    kind: str,
+    rows: Sequence[Mapping[str, Any]],
+    lambdas: Sequence[float],
+    *,
+    max_length: int = 128,
+    doc_stride: int = 128,
+    batch_size: int = 32,
+    device: str | torch.device = "cpu",
+) -> tuple[dict[float, dict[str, float]], float]:
+    """Scores of LA(first, second) at each λ by reloading everything per λ.
+
+    Returns (λ → metrics, seconds of the λ loop). The features are built once, before
+    the clock starts, as the engine's are.
+    """
+    from adapters.composition import Stack
+
+    from langarith.train.tasks import encode_task, evaluate_task
+
+    probe = load_task_model(backbone_dir, task_adapter_dir, init_dir, kind, device=device)
+    labels, tokenizer = probe.labels, probe.tokenizer
+    encoded = encode_task(
+        kind, rows, tokenizer, labels=labels, max_length=max_length, doc_stride=doc_stride
+    )
+    del probe
+    scores: dict[float, dict[str, float]] = {}
+    started = time.perf_counter()
+    for lam in lambdas:
+        tm = load_task_model(backbone_dir, task_adapter_dir, init_dir, kind, device=device)
+        model = tm.model
+        weights = [float(lam), 1.0 - float(lam)]
+        with _quiet_transformers():
+            _load(model, first_dir, load_as="la_first", with_head=False)
+            _load(model, second_dir, load_as="la_second", with_head=False)
+            model.delete_adapter(LANG_SLOT)
+            model.average_adapter(
+                LANG_SLOT, ["la_first", "la_second"], weights=weights, normalize_weights=False
+            )
+            _merge_invertible(model, ["la_first", "la_second"], weights)
+            model.active_adapters = Stack(LANG_SLOT, tm.task_name)
+        model.to(tm.device).eval()
+        scores[float(lam)] = evaluate_task(
+            model,
+            kind,
+            encoded,
+            rows=rows,
+            labels=labels,
+            batch_size=batch_size,
+            device=tm.device,
+            pad_id=tokenizer.pad_token_id,
+        )
+    return scores, time.perf_counter() - started

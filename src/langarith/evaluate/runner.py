@@ -1,0 +1,293 @@
+"""Running one evaluation job: validation curves, λ choice, then test, then the CSV.
+
+The order is the point of this module. :func:`execute` receives the validation scorer
+and a *factory* for the test scorer; it runs every validation evaluation, makes every
+choice (λ of each curve, the method of ``MIX``) from validation scores alone, and only
+then calls the factory, which is where :func:`run_job` reads and encodes the test
+split. Nothing computed from test data flows back into a choice, and test data is not
+even read before the choices are fixed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+from langarith import LangarithError
+from langarith.evaluate.engine import LambdaGridEngine, Point
+from langarith.evaluate.scores import ScoreRow, read_scores, write_scores
+from langarith.evaluate.search import best_lambda, search_lambda
+from langarith.metrics import TASK_METRICS
+from langarith.scenarios import Curve, ScoreJob
+
+__all__ = ["Choice", "curve_point", "execute", "read_related_table", "run_job"]
+
+log = logging.getLogger(__name__)
+
+Scorer = Callable[[Point], Mapping[str, float]]
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The λ chosen for one curve on validation data, with its validation metrics."""
+
+    curve: Curve
+    lam: float
+    validation: Mapping[str, float]
+
+
+def curve_point(curve: Curve, lam: float) -> Point:
+    """The merge a curve evaluates at λ."""
+    if curve.merge == "linear":
+        return Point.pair(curve.adapters[0], curve.adapters[1], lam)
+    if curve.merge == "ties":
+        if curve.top_k is None:
+            raise LangarithError(f"TIES curve {curve.method} has no top_k")
+        return Point.ties(curve.adapters, lam, curve.top_k)
+    raise LangarithError(f"Unknown merge {curve.merge!r} in curve {curve.method}")
+
+
+def _rows(
+    job: ScoreJob,
+    method: str,
+    adapters: tuple[str, ...],
+    lam: float | None,
+    top_k: float | None,
+    split: str,
+    metrics: Mapping[str, float],
+) -> list[ScoreRow]:
+    return [
+        ScoreRow(
+            scenario=job.scenario,
+            model=job.model,
+            task=job.task,
+            target=job.target,
+            seed=job.seed,
+            method=method,
+            adapters=",".join(adapters),
+            lam=lam,
+            top_k=top_k,
+            split=split,
+            metric=metric,
+            score=float(value),
+        )
+        for metric, value in sorted(metrics.items())
+    ]
+
+
+def execute(
+    job: ScoreJob,
+    validation: Scorer,
+    open_test: Callable[[], Scorer],
+) -> list[ScoreRow]:
+    """Evaluate a job's plan: all validation first, choices, then test.
+
+    Args:
+        job: the plan (baselines, curves, MIX candidates).
+        validation: metrics of a point on the validation split.
+        open_test: called once, after every choice is made; returns the test scorer.
+
+    Returns the score rows: the validation curves whole, the baselines on both splits,
+    each curve's chosen λ on test, and ``MIX`` (the better of ``job.mix`` by its best
+    validation score; on equal scores the one listed first).
+    """
+    main = TASK_METRICS[job.kind]
+    rows: list[ScoreRow] = []
+
+    # 1. validation only
+    baseline_val = {b: validation(Point.single(b.adapter)) for b in job.baselines}
+    choices: list[Choice] = []
+    for curve in job.curves:
+        metrics_at: dict[float, Mapping[str, float]] = {}
+
+        def score(lam: float, curve: Curve = curve, metrics_at=metrics_at) -> float:
+            metrics = validation(curve_point(curve, lam))
+            metrics_at[lam] = metrics
+            return float(metrics[main])
+
+        values = search_lambda(curve.grid, score, job.search)
+        lam = best_lambda(values)
+        choices.append(Choice(curve, lam, metrics_at[lam]))
+        for point_lam in values:
+            rows += _rows(
+                job,
+                curve.method,
+                curve.adapters,
+                point_lam,
+                curve.top_k,
+                "validation",
+                metrics_at[point_lam],
+            )
+    mixed: Choice | None = None
+    if job.mix:
+        candidates = [c for c in choices if c.curve.method in job.mix]
+        if not candidates:
+            raise LangarithError(f"MIX of {job.mix} has no such curve in the job")
+        order = {method: i for i, method in enumerate(job.mix)}
+        mixed = max(
+            candidates,
+            key=lambda c: (float(c.validation[main]), -order[c.curve.method]),
+        )
+    for baseline, metrics in baseline_val.items():
+        rows += _rows(job, baseline.method, (baseline.adapter,), None, None, "validation", metrics)
+    if mixed is not None:
+        rows += _rows(
+            job,
+            "MIX",
+            mixed.curve.adapters,
+            mixed.lam,
+            mixed.curve.top_k,
+            "validation",
+            mixed.validation,
+        )
+
+    # 2. every choice is fixed: now, and only now, the test split
+    test = open_test()
+    for baseline in job.baselines:
+        metrics = test(Point.single(baseline.adapter))
+        rows += _rows(job, baseline.method, (baseline.adapter,), None, None, "test", metrics)
+    for choice in choices:
+        metrics = test(curve_point(choice.curve, choice.lam))
+        curve = choice.curve
+        rows += _rows(job, curve.method, curve.adapters, choice.lam, curve.top_k, "test", metrics)
+        if choice is mixed:
+            rows += _rows(job, "MIX", curve.adapters, choice.lam, curve.top_k, "test", metrics)
+    return rows
+
+
+def read_related_table(path: str | PathLike[str]) -> dict[str, str]:
+    """target → related language from ``results/related_languages.tsv``."""
+    path = Path(path)
+    if not path.is_file():
+        raise LangarithError(f"Related-language table {path} does not exist; run its rule first")
+    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if not lines:
+        raise LangarithError(f"Related-language table {path} is empty")
+    header = lines[0].split("\t")
+    if "target" not in header or "related" not in header:
+        raise LangarithError(
+            f"Related-language table {path} has columns {header}; it needs target and related"
+        )
+    t, r = header.index("target"), header.index("related")
+    table = {}
+    for line in lines[1:]:
+        cells = line.split("\t")
+        table[cells[t]] = cells[r]
+    return table
+
+
+def _check_related(job: ScoreJob, related_tsv: str | PathLike[str]) -> None:
+    table = read_related_table(related_tsv)
+    found = table.get(job.target)
+    if found is None:
+        raise LangarithError(
+            f"{related_tsv} has no related language for {job.target!r}; rerun the "
+            "related_languages rule with the current config"
+        )
+    if found != job.related:
+        raise LangarithError(
+            f"{related_tsv} gives {found!r} as the related language of {job.target!r}, but "
+            f"this job was planned with {job.related!r} from the config; the table is out of "
+            "date or was edited: delete it and rerun"
+        )
+
+
+def _reused_rows(job: ScoreJob) -> list[ScoreRow]:
+    assert job.reuse is not None
+    rows = []
+    for row in read_scores(job.reuse):
+        same = (row.model, row.task, row.target, row.seed) == (
+            job.model,
+            job.task,
+            job.target,
+            job.seed,
+        )
+        if not same:
+            raise LangarithError(
+                f"{job.reuse} holds scores of {row.model}/{row.task}/{row.target}/seed"
+                f"{row.seed}, not of this job's {job.model}/{job.task}/{job.target}/seed{job.seed}"
+            )
+        if row.method in job.reuse_methods:
+            rows.append(
+                ScoreRow(**{**row.__dict__, "scenario": job.scenario})  # same point, new table
+            )
+    missing = set(job.reuse_methods) - {row.method for row in rows}
+    if missing:
+        raise LangarithError(f"{job.reuse} has no rows of method(s) {sorted(missing)}")
+    return rows
+
+
+def run_job(
+    job: ScoreJob | Mapping[str, Any],
+    *,
+    output: str | PathLike[str] | None = None,
+    related_tsv: str | PathLike[str] | None = None,
+    device: str | None = None,
+    threads: int | None = None,
+    engine: LambdaGridEngine | None = None,
+) -> Path:
+    """Run one planned evaluation job and write its score CSV.
+
+    Args:
+        job: a :class:`~langarith.scenarios.ScoreJob` or its ``to_dict()``.
+        output: the CSV to write (default ``job.output``).
+        related_tsv: ``results/related_languages.tsv``; required when the job has a
+            related language, which must agree with the table.
+        device: evaluation device (default: CUDA when available).
+        threads: CPU threads for torch (default: torch's choice).
+        engine: an already loaded engine (tests); by default one is loaded from the
+            job's folders.
+    """
+    import torch
+
+    from langarith.data import read_split
+
+    if not isinstance(job, ScoreJob):
+        job = ScoreJob.from_dict(job)
+    output = Path(output or job.output)
+    started = time.perf_counter()
+    if threads:
+        torch.set_num_threads(int(threads))
+    if job.related is not None:
+        if related_tsv is None:
+            raise LangarithError(f"Job {output} needs the related-language table")
+        _check_related(job, related_tsv)
+    reused = _reused_rows(job) if job.reuse else []
+    used = job.labels_used()
+    dirs = {label: folder for label, folder in job.adapters if label in used}
+    if engine is None:
+        engine = LambdaGridEngine.load(
+            job.backbone, job.task_adapter, job.init, dirs, job.kind, device=device
+        )
+
+    def encoded(split: str):
+        rows = read_split(job.data, split)
+        return engine.encode(split, rows, max_length=job.max_length, doc_stride=job.doc_stride)
+
+    validation_split = encoded("validation")
+
+    def open_test() -> Scorer:
+        test_split = encoded("test")
+        return lambda point: engine.score(point, test_split)
+
+    rows = execute(job, lambda point: engine.score(point, validation_split), open_test)
+    write_scores(reused + rows, output)
+    log.info(
+        "%s/%s/%s/%s/seed%d: %d forward passes (%.1f s), weight fills %.2f s, total %.1f s -> %s",
+        job.scenario,
+        job.model,
+        job.task,
+        job.target,
+        job.seed,
+        engine.forward_passes,
+        engine.forward_seconds,
+        engine.fill_seconds,
+        time.perf_counter() - started,
+        output,
+    )
+    return output

@@ -1,0 +1,545 @@
+"""The papers' figures from the score and analysis CSVs, as PNG and PDF under ``figures/``.
+
+* :func:`lambda_curves_figure`: validation score against λ for each target language
+  (small multiples), the two single-adapter baselines as dashed lines and the λ chosen
+  on validation marked (the papers' Figures 5, 6 and 8 / ECAI Figures 3 and 6).
+* :func:`cosine_figure`: cosine similarity between language vectors, values in the
+  cells (ACL Figure 10 / ECAI Figure 5).
+* :func:`sparsity_figure`: how the magnitudes of language-vector entries are
+  distributed (ACL Figure 9 / ECAI Figure 4).
+* :func:`token_budget_figure`: score against the adapter's training tokens, log scale,
+  adapter alone against language arithmetic (ACL Figure 4 / ECAI Figure 2).
+
+Figures are drawn on :class:`matplotlib.figure.Figure` objects (no pyplot state, no
+display needed) and saved with fixed metadata so reruns give the same files.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+from langarith import LangarithError
+from langarith.io import atomic_file
+from langarith.report.scores import adapter_languages, chosen_points, read_scores, select_metric
+from langarith.report.tables import LAYOUTS, read_tokens_seen, token_budget_points
+
+__all__ = [
+    "FIGURES",
+    "cosine_figure",
+    "lambda_curves_figure",
+    "save_figure",
+    "sparsity_figure",
+    "token_budget_figure",
+    "write_figure",
+]
+
+log = logging.getLogger(__name__)
+
+FIGURES = ("lambda_curves", "cosine_similarity", "sparsity", "token_budget")
+
+#: One colour per method, the same in every figure (violet/green as the papers' Figure 4).
+METHOD_COLORS = {
+    "pEA": "#1f77b4",
+    "pRA": "#ff7f0e",
+    "LA": "#2ca02c",
+    "T": "#7b3294",
+    "LA(T,en)": "#1b9e77",
+    "LA(T,REL)": "#d95f02",
+    "MIX": "#555555",
+    "TIES": "#e7298a",
+}
+_OTHER_COLORS = ("#66a61e", "#e6ab02", "#a6761d", "#1f78b4", "#b2df8a", "#fb9a99")
+_LANG_COLORS = (
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
+    "#393b79",
+    "#637939",
+    "#8c6d31",
+    "#843c39",
+    "#7b4173",
+    "#3182bd",
+    "#e6550d",
+    "#31a354",
+    "#756bb1",
+    "#636363",
+)
+
+
+def _color(method: str, index: int = 0) -> str:
+    return METHOD_COLORS.get(method, _OTHER_COLORS[index % len(_OTHER_COLORS)])
+
+
+def save_figure(figure: Figure, png: str | PathLike[str], pdf: str | PathLike[str] | None) -> None:
+    """Save as PNG (150 dpi) and PDF, atomically and without timestamps."""
+    with atomic_file(png, "wb") as handle:
+        figure.savefig(handle, format="png", dpi=150, metadata={"Software": None})
+    if pdf is not None:
+        with atomic_file(pdf, "wb") as handle:
+            figure.savefig(handle, format="pdf", metadata={"CreationDate": None, "Creator": None})
+
+
+def _grid(n: int, max_cols: int = 4) -> tuple[int, int]:
+    """Rows and columns for n panels: at most ``max_cols`` wide, rows filled evenly."""
+    rows = max(1, math.ceil(n / max_cols))
+    return rows, max(1, math.ceil(n / rows))
+
+
+# --------------------------------------------------------------------------- λ curves
+def lambda_curves_figure(
+    scores: pd.DataFrame,
+    task: str,
+    model: str,
+    *,
+    scenario: str = "zero_shot",
+    method: str | None = None,
+) -> Figure:
+    """Validation score against λ, one axis per target language.
+
+    Args:
+        scores: score rows (:func:`~langarith.report.scores.read_scores`).
+        task, model: which curves.
+        scenario: whose curves (default zero-shot, as in the papers' λ analysis).
+        method: the merge method whose λ curve is drawn (default the scenario's first
+            λ method, LA for zero-shot).
+
+    On each axis: the mean curve over seeds (with ± std band and thin per-seed curves),
+    the two single-adapter scores as dashed lines (pEA/pRA rows when present, else the
+    curve at λ=1 and λ=0) and each seed's chosen λ as a triangle.
+    """
+    method = method or (LAYOUTS[scenario].lambda_methods or ("LA",))[0]
+    scoped = scores[
+        (scores["scenario"] == scenario) & (scores["model"] == model) & (scores["task"] == task)
+    ]
+    if scoped.empty:
+        raise LangarithError(
+            f"no {scenario} scores for model {model!r} and task {task!r}; found "
+            f"{sorted(set(zip(scores['model'], scores['task'], strict=True)))}"
+        )
+    scoped = select_metric(scoped)
+    metric = scoped["metric"].iloc[0]
+    valid = scoped[scoped["split"] == "validation"]
+    curves = valid[(valid["method"] == method) & valid["lambda"].notna()]
+    if curves.empty:
+        raise LangarithError(
+            f"no validation λ curve of {method} in the {scenario} scores of {model}/{task}; "
+            "the evaluation must write one validation row per λ"
+        )
+    chosen = chosen_points(scoped[scoped["method"] == method])
+    targets = sorted(set(curves["target"]))
+    n_rows, n_cols = _grid(len(targets))
+    figure = Figure(figsize=(3.3 * n_cols, 2.7 * n_rows + 1.1), layout="constrained")
+    axes = figure.subplots(n_rows, n_cols, squeeze=False).ravel()
+    for ax in axes[len(targets) :]:
+        figure.delaxes(ax)
+    n_seeds = curves["seed"].nunique()
+    for i, (ax, target) in enumerate(zip(axes, targets, strict=False)):
+        _draw_lambda_axis(ax, curves, valid, chosen, target, method)
+        if i % n_cols == 0:
+            ax.set_ylabel(f"validation {metric}", fontsize=8)
+    handles = [
+        Line2D([], [], color=_color(method), lw=2, label=f"{method}, mean over {n_seeds} seed(s)"),
+        Line2D([], [], color=_color("pEA"), ls="--", label="first adapter alone (λ = 1)"),
+        Line2D([], [], color=_color("pRA"), ls="--", label="second adapter alone (λ = 0)"),
+        Line2D([], [], color="black", marker="v", ls="none", label="λ chosen on validation"),
+    ]
+    figure.legend(handles=handles, loc="outside lower center", ncols=4, fontsize=8, frameon=False)
+    figure.suptitle(
+        f"λ interpolation ({scenario.replace('_', '-')}, {task}, {model}): validation {metric} "
+        f"of {method}(A, B) = θ_init + λ·τ_A + (1−λ)·τ_B",
+        fontsize=10,
+    )
+    return figure
+
+
+def _draw_lambda_axis(ax, curves, valid, chosen, target, method) -> None:
+    rows = curves[curves["target"] == target]
+    grid = rows.pivot_table(index="lambda", columns="seed", values="score", aggfunc="mean")
+    mean, std = grid.mean(axis=1), grid.std(axis=1, ddof=1)
+    lambdas = grid.index.to_numpy(dtype=float)
+    color = _color(method)
+    for seed in grid.columns:
+        ax.plot(lambdas, grid[seed], color=color, lw=0.6, alpha=0.35)
+    if grid.shape[1] > 1:
+        ax.fill_between(lambdas, mean - std, mean + std, color=color, alpha=0.15, lw=0)
+    ax.plot(lambdas, mean, color=color, lw=2)
+    langs = adapter_languages(rows["adapters"].iloc[0]) if len(rows) else []
+    first, second = (langs + ["A", "B"])[:2] if len(langs) < 2 else langs[:2]
+    for proxy, fallback_lambda, lang, baseline_color in (
+        ("pEA", 1.0, first, _color("pEA")),
+        ("pRA", 0.0, second, _color("pRA")),
+    ):
+        proxy_rows = valid[(valid["method"] == proxy) & (valid["target"] == target)]
+        if len(proxy_rows):
+            value = float(proxy_rows["score"].mean())
+        elif np.isclose(lambdas, fallback_lambda).any():
+            value = float(mean[lambdas[np.isclose(lambdas, fallback_lambda)][0]])
+        else:
+            continue
+        ax.axhline(value, color=baseline_color, ls="--", lw=1.2)
+        ax.annotate(
+            f"{lang} only",
+            xy=(1.0 if fallback_lambda else 0.0, value),
+            xycoords=("axes fraction", "data"),
+            xytext=(0, 2),
+            textcoords="offset points",
+            fontsize=7,
+            color=baseline_color,
+            ha="right" if fallback_lambda else "left",
+            va="bottom",
+            bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.8},
+        )
+    picks = chosen[chosen["target"] == target].dropna(subset=["lambda"])
+    for seed, lam in zip(picks["seed"], picks["lambda"], strict=True):
+        at = np.isclose(lambdas, lam)
+        if seed in grid.columns and at.any():
+            y = float(grid[seed][lambdas[at][0]])
+        else:
+            y = float(np.interp(lam, lambdas, mean))
+        ax.plot([lam], [y], marker="v", color="black", ms=6, ls="none", zorder=5)
+    title = f"{target}: {method}({first}, {second})"
+    if len(picks):
+        lam = picks["lambda"].to_numpy(dtype=float)
+        spread = f" ± {lam.std(ddof=1):.2f}" if len(lam) > 1 else ""
+        title += f"\nλ* = {lam.mean():.2f}{spread}"
+    ax.set_title(title, fontsize=9)
+    ax.set_xlabel("λ (weight of the first adapter)", fontsize=8)
+    ax.set_xlim(min(lambdas.min(), 0.0), max(lambdas.max(), 1.0))
+    ax.tick_params(labelsize=7)
+    ax.grid(alpha=0.3)
+
+
+# --------------------------------------------------------------------------- cosine
+def _split_label(label: str) -> tuple[str, str]:
+    lang, _, seed = str(label).partition("/")
+    return lang, seed
+
+
+def read_cosine(path: str | PathLike[str]) -> pd.DataFrame:
+    """A ``lang_a, lang_b, cosine`` CSV as a language × language matrix.
+
+    Labels like ``es/seed42`` are averaged over seeds, pairing only vectors of the same
+    seed. Languages are in alphabetical order, as in the papers' heatmap.
+    """
+    frame = _read_csv(path, ("lang_a", "lang_b", "cosine"), "cosine similarity")
+    rows = []
+    for a, b, value in frame[["lang_a", "lang_b", "cosine"]].itertuples(index=False):
+        (lang_a, seed_a), (lang_b, seed_b) = _split_label(a), _split_label(b)
+        if seed_a == seed_b:
+            rows.append((lang_a, lang_b, float(value)))
+    tidy = pd.DataFrame(rows, columns=["lang_a", "lang_b", "cosine"])
+    matrix = tidy.pivot_table(index="lang_a", columns="lang_b", values="cosine", aggfunc="mean")
+    langs = sorted(set(matrix.index) | set(matrix.columns))
+    matrix = matrix.reindex(index=langs, columns=langs)
+    # Fill a triangle-only table from its mirror image.
+    return matrix.combine_first(matrix.T)
+
+
+def cosine_figure(path: str | PathLike[str], model: str) -> Figure:
+    """Heatmap of cosine similarity between language vectors, values in the cells."""
+    matrix = read_cosine(path)
+    langs = list(matrix.index)
+    values = matrix.to_numpy(dtype=float)
+    off = values[~np.eye(len(langs), dtype=bool)]
+    off = off[np.isfinite(off)]
+    vmin, vmax = (float(off.min()), float(off.max())) if off.size else (0.0, 1.0)
+    if vmax - vmin < 1e-9:
+        vmin, vmax = vmin - 0.05, vmax + 0.05
+    size = max(4.5, 0.55 * len(langs) + 2.0)
+    figure = Figure(figsize=(size + 1.0, size), layout="constrained")
+    ax = figure.subplots()
+    cmap = matplotlib.colormaps["viridis"].with_extremes(bad="#d9d9d9")
+    shown = np.ma.masked_array(values, mask=np.eye(len(langs), dtype=bool) | ~np.isfinite(values))
+    image = ax.imshow(shown, cmap=cmap, vmin=vmin, vmax=vmax)
+    ax.set_xticks(range(len(langs)), langs)
+    ax.set_yticks(range(len(langs)), langs)
+    fontsize = 8 if len(langs) <= 14 else 6
+    norm = image.norm
+    for i in range(len(langs)):
+        for j in range(len(langs)):
+            value = values[i, j]
+            if not np.isfinite(value):
+                continue
+            r, g, b, _ = (
+                (0.85, 0.85, 0.85, 1) if i == j else cmap(norm(min(max(value, vmin), vmax)))
+            )
+            text_color = "black" if 0.299 * r + 0.587 * g + 0.114 * b > 0.5 else "white"
+            ax.text(
+                j, i, f"{value:.2f}", ha="center", va="center", fontsize=fontsize, color=text_color
+            )
+    colorbar = figure.colorbar(image, ax=ax, shrink=0.8)
+    colorbar.set_label(
+        "cosine similarity (colours span the off-diagonal range; diagonal grey)", fontsize=8
+    )
+    ax.set_title(
+        f"Cosine similarity between language vectors τ = θ − θ_init ({model})\n"
+        f"off-diagonal range {vmin:.2f} to {vmax:.2f}; task vectors: 0.01 to 0.03 (Ilharco et al.)",
+        fontsize=9,
+    )
+    return figure
+
+
+# --------------------------------------------------------------------------- sparsity
+def _read_csv(path: str | PathLike[str], required: Sequence[str], what: str) -> pd.DataFrame:
+    path = Path(path)
+    try:
+        frame = pd.read_csv(path)
+    except FileNotFoundError:
+        raise LangarithError(f"{what} file {path} does not exist; run the analysis first") from None
+    except pd.errors.EmptyDataError:
+        raise LangarithError(f"{what} file {path} is empty; rerun the analysis") from None
+    frame.columns = [str(c).strip() for c in frame.columns]
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        raise LangarithError(
+            f"{what} file {path} lacks the column(s) {missing}; it has {list(frame.columns)}"
+        )
+    return frame
+
+
+def sparsity_figure(path: str | PathLike[str], model: str) -> Figure:
+    """Distribution of language-vector magnitudes, one line per language.
+
+    Understands the three tables :mod:`langarith.analysis` writes: a histogram of
+    log10|τ| (``label, log10_lo, log10_hi, fraction``), a histogram of τ values
+    (``label, bin_lo, bin_hi, density``) and the summary of ``sparsity_table``
+    (``label``, ``frac_below_<t>`` and ``q<p>_abs`` columns), which is drawn as the
+    share of entries below t·max|τ| (a cumulative distribution) and the quantiles of |τ|.
+    Labels like ``es/seed42`` are averaged over seeds.
+    """
+    frame = _read_csv(path, ("label",), "sparsity")
+    frame["lang"] = [_split_label(label)[0] for label in frame["label"]]
+    if {"log10_lo", "log10_hi"} <= set(frame.columns):
+        return _sparsity_histogram(frame, model, log_scale=True)
+    if {"bin_lo", "bin_hi", "density"} <= set(frame.columns):
+        return _sparsity_histogram(frame, model, log_scale=False)
+    below = sorted(
+        (float(c.removeprefix("frac_below_")), c)
+        for c in frame.columns
+        if c.startswith("frac_below_")
+    )
+    quantiles = sorted(
+        (float(c[1:].removesuffix("_abs")), c)
+        for c in frame.columns
+        if c.startswith("q") and c.endswith("_abs")
+    )
+    if not below and not quantiles:
+        raise LangarithError(
+            f"sparsity file {path} has neither histogram columns (log10_lo, log10_hi, fraction "
+            "or bin_lo, bin_hi, density) nor summary columns (frac_below_<t>, q<p>_abs)"
+        )
+    numeric = [c for _, c in below + quantiles] + [c for c in ("max_abs",) if c in frame.columns]
+    per_lang = frame.groupby("lang", sort=True)[numeric].mean()
+    figure = Figure(figsize=(10, 4.2), layout="constrained")
+    left, right = figure.subplots(1, 2)
+    for i, (lang, row) in enumerate(per_lang.iterrows()):
+        color = _LANG_COLORS[i % len(_LANG_COLORS)]
+        if below:
+            left.plot(
+                [t for t, _ in below],
+                [row[c] for _, c in below],
+                marker="o",
+                ms=3,
+                color=color,
+                label=lang,
+            )
+        if quantiles:
+            values = [row[c] for _, c in quantiles]
+            if "max_abs" in per_lang.columns:
+                values.append(row["max_abs"])
+            right.plot(range(len(values)), values, marker="o", ms=3, color=color, label=lang)
+    left.set_xscale("log")
+    left.set_xlabel("threshold t (relative to the vector's max |τ|)")
+    left.set_ylabel("share of entries with |τ| < t · max|τ|")
+    left.set_ylim(0, 1.02)
+    left.set_title("Most entries are tiny: cumulative share by relative magnitude", fontsize=9)
+    left.grid(alpha=0.3)
+    labels = [f"q{q:g}" for q, _ in quantiles] + (["max"] if "max_abs" in per_lang.columns else [])
+    right.set_xticks(range(len(labels)), labels)
+    right.set_yscale("log")
+    right.set_ylabel("|τ|")
+    right.set_title("Quantiles of |τ|: a long tail of few large entries", fontsize=9)
+    right.grid(alpha=0.3)
+    (left if below else right).legend(fontsize=7, ncols=2)
+    figure.suptitle(f"Sparsity of language vectors τ = θ − θ_init ({model})", fontsize=10)
+    return figure
+
+
+def _sparsity_histogram(frame: pd.DataFrame, model: str, *, log_scale: bool) -> Figure:
+    lo, hi = ("log10_lo", "log10_hi") if log_scale else ("bin_lo", "bin_hi")
+    value = next(c for c in ("fraction", "density", "count") if c in frame.columns)
+    figure = Figure(figsize=(7, 4.2), layout="constrained")
+    ax = figure.subplots()
+    for i, (lang, group) in enumerate(frame.groupby("lang", sort=True)):
+        mean = group.groupby([lo, hi], sort=True)[value].mean().reset_index()
+        centers = (mean[lo].to_numpy() + mean[hi].to_numpy()) / 2
+        ax.plot(centers, mean[value], color=_LANG_COLORS[i % len(_LANG_COLORS)], label=lang, lw=1.2)
+    if log_scale:
+        ax.set_xlabel("log10 |τ|")
+        ax.set_ylabel(f"{value} of entries")
+        ax.set_title(f"Distribution of |τ| on a log scale ({model})", fontsize=10)
+    else:
+        ax.set_xlabel("τ")
+        ax.set_ylabel(value)
+        ax.set_yscale("log")
+        ax.set_title(
+            f"Distribution of language-vector entries τ ({model}): peaked at 0", fontsize=10
+        )
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, ncols=2)
+    return figure
+
+
+# --------------------------------------------------------------------------- token budget
+def token_budget_figure(
+    scores: pd.DataFrame,
+    task: str,
+    model: str,
+    adapter_dirs: Iterable[str | PathLike[str]] = (),
+) -> Figure:
+    """Test score against the language adapter's training tokens (log x), per target.
+
+    One line per method (the adapter alone, T, solid; language arithmetic dotted),
+    error bars ± std over seeds; x is the tokens the adapter saw (from its metadata,
+    mean over seeds) or, when unknown, its budget. Full-corpus adapters (no budget) are
+    dashed horizontal lines.
+    """
+    points = token_budget_points(scores)
+    points = points[(points["model"] == model) & (points["task"] == task)]
+    if points.empty:
+        raise LangarithError(f"no token-budget scores for model {model!r} and task {task!r}")
+    seen = read_tokens_seen(adapter_dirs)
+    seen_mean = (
+        seen.groupby(["model", "target", "budget"])["tokens_seen"].mean() if len(seen) else None
+    )
+    metric = points["metric"].iloc[0]
+    targets = sorted(set(points["target"]))
+    n_rows, n_cols = _grid(len(targets), max_cols=3)
+    figure = Figure(figsize=(max(6.5, 4.2 * n_cols), 3.4 * n_rows + 1.0), layout="constrained")
+    axes = figure.subplots(n_rows, n_cols, squeeze=False).ravel()
+    for ax in axes[len(targets) :]:
+        figure.delaxes(ax)
+    order = LAYOUTS["low_resource"].methods
+    methods = sorted(set(points["method"]), key=lambda m: (order.index(m) if m in order else 99, m))
+    used_seen = False
+    for ax, target in zip(axes, targets, strict=False):
+        rows = points[points["target"] == target]
+        for i, method in enumerate(methods):
+            color = _color(method, i)
+            style = "-" if method == "T" else ":"
+            budgeted = rows[(rows["method"] == method) & rows["budget"].notna()]
+            stats = budgeted.groupby("budget")["score"].agg(["mean", "std"]).sort_index()
+            if len(stats):
+                x = np.asarray(stats.index, dtype=float)
+                if seen_mean is not None:
+                    known = [seen_mean.get((model, target, b), math.nan) for b in x]
+                    if all(np.isfinite(known)):
+                        x, used_seen = np.asarray(known, dtype=float), True
+                dodge = 10 ** (0.015 * (i - (len(methods) - 1) / 2))  # keep error bars apart
+                ax.errorbar(
+                    x * dodge,
+                    stats["mean"],
+                    yerr=stats["std"].fillna(0),
+                    color=color,
+                    ls=style,
+                    marker="o",
+                    ms=4,
+                    lw=1.8,
+                    capsize=3,
+                    label=method,
+                )
+            full = rows[(rows["method"] == method) & rows["budget"].isna()]
+            if len(full):
+                ax.axhline(
+                    full["score"].mean(), color=color, ls="--", lw=1, label=f"{method}, full corpus"
+                )
+        ax.set_xscale("log")
+        ax.set_title(f"target {target}", fontsize=10)
+        ax.set_ylabel(f"test {metric}", fontsize=8)
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=7)
+    for ax in axes[: len(targets)]:
+        ax.set_xlabel("tokens seen in training" if used_seen else "token budget", fontsize=8)
+    figure.suptitle(
+        f"Language adapters trained on a token budget ({task}, {model}):\n"
+        "the adapter alone (T, solid) against language arithmetic (dotted), ± std over seeds",
+        fontsize=10,
+    )
+    return figure
+
+
+# --------------------------------------------------------------------------- dispatch
+def _as_mapping(obj: object) -> dict[str, Any]:
+    if isinstance(obj, Mapping):
+        return dict(obj)
+    items = getattr(obj, "items", None)
+    if items is None:
+        raise LangarithError(f"expected named inputs/outputs, got {type(obj).__name__}")
+    return dict(items())
+
+
+def _list(value: object) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str | PathLike):
+        return [str(value)]
+    return [str(v) for v in value]  # type: ignore[union-attr]
+
+
+def write_figure(
+    figure: str,
+    inputs: Mapping[str, Any] | Any,
+    outputs: Mapping[str, Any] | Any,
+    *,
+    model: str,
+    task: str | None = None,
+) -> Figure:
+    """Draw one figure and save it: the entry point of the Snakemake figure rules.
+
+    Args:
+        figure: one of :data:`FIGURES`.
+        inputs: named inputs: ``scores`` (λ curves, token budget), ``cosine``,
+            ``sparsity``, ``adapters`` (token-budget adapter folders, optional).
+        outputs: named outputs ``png`` and ``pdf``.
+        model, task: what the figure shows (task for λ curves and token budget).
+
+    Returns the figure (tests inspect its axes).
+    """
+    inputs, outputs = _as_mapping(inputs), _as_mapping(outputs)
+    if "png" not in outputs:
+        raise LangarithError(f"figure {figure!r} needs the output 'png'")
+    if figure in ("lambda_curves", "token_budget") and not task:
+        raise LangarithError(f"figure {figure!r} needs a task")
+    if figure == "lambda_curves":
+        drawn = lambda_curves_figure(read_scores(_list(inputs.get("scores"))), task, model)
+    elif figure == "cosine_similarity":
+        drawn = cosine_figure(_list(inputs.get("cosine"))[0], model)
+    elif figure == "sparsity":
+        drawn = sparsity_figure(_list(inputs.get("sparsity"))[0], model)
+    elif figure == "token_budget":
+        drawn = token_budget_figure(
+            read_scores(_list(inputs.get("scores"))), task, model, _list(inputs.get("adapters"))
+        )
+    else:
+        raise LangarithError(f"Unknown figure {figure!r}. Must be one of {list(FIGURES)}")
+    save_figure(drawn, outputs["png"], outputs.get("pdf"))
+    log.info("figure %s: %s", figure, outputs["png"])
+    return drawn

@@ -1,0 +1,911 @@
+"""Tables, figures, statistics and the report rules, on synthetic score CSVs.
+
+The fixtures write score files in the evaluation's format (docs/interfaces.md,
+``langarith.evaluate.scores``): validation rows hold each merge's whole λ curve, test
+rows the λ chosen on validation and the single-adapter baselines. Every score is a
+known function of its key, and the expected table values are recomputed here from the
+rows the generator wrote, independently of the report code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import subprocess
+import sys
+import zipfile
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from langarith import LangarithError
+from langarith.report import inputs as report_inputs
+from langarith.report import paper
+from langarith.report.cli import register_cli, summary
+from langarith.report.figures import (
+    cosine_figure,
+    lambda_curves_figure,
+    sparsity_figure,
+    token_budget_figure,
+    write_figure,
+)
+from langarith.report.scores import (
+    adapter_languages,
+    canonical_method,
+    parse_budget,
+    primary_metric,
+    read_scores,
+)
+from langarith.report.stats import bootstrap_ci, mean_std
+from langarith.report.tables import gains_table, scenario_points, write_table
+
+ROOT = Path(__file__).resolve().parents[1]
+COLUMNS = [
+    "scenario",
+    "model",
+    "task",
+    "target",
+    "seed",
+    "method",
+    "adapters",
+    "lambda",
+    "top_k",
+    "split",
+    "metric",
+    "score",
+]
+GRID = [round(0.05 * i, 2) for i in range(21)]
+TIES_GRID = [round(0.8 + 0.1 * i, 1) for i in range(11)]
+MODELS = ("tinybert", "tinyxlmr")
+SEEDS = (1, 2, 3)
+RELATED = {"de": "es", "es": "it", "ru": "bg", "it": "es", "pt": "es", "bg": "ru"}
+METRICS = {"ner": ("f1",), "nli": ("accuracy",), "qa": ("f1", "exact_match")}
+
+
+# --------------------------------------------------------------------------- generator
+def _h(*key: object) -> int:
+    return zlib.crc32(repr(key).encode())
+
+
+def _curve(key: tuple, grid: list[float]) -> tuple[dict[float, float], float]:
+    """A validation curve with a unique best λ on the grid, and that λ."""
+    best = grid[_h("best", *key) % len(grid)]
+    base = 40 + (_h("base", *key) % 3000) / 100
+    return {lam: base + 6 - 20 * (lam - best) ** 2 for lam in grid}, best
+
+
+def _test_score(key: tuple) -> float:
+    return 35 + (_h("test", *key) % 4000) / 100
+
+
+def job_rows(scenario, model, task, target, seed, *, baselines=(), curves=(), mix=()):
+    """Rows of one job: baselines [(method, adapter)], curves [(method, (a, b), grid, top_k)]."""
+    rows, chosen = [], {}
+
+    def add(method, adapters, lam, top_k, split, score):
+        for metric in METRICS[task]:
+            value = score - (10 if metric == "exact_match" else 0)
+            rows.append(
+                dict(
+                    scenario=scenario,
+                    model=model,
+                    task=task,
+                    target=target,
+                    seed=seed,
+                    method=method,
+                    adapters=adapters,
+                    top_k=top_k,
+                    split=split,
+                    metric=metric,
+                    score=round(value, 4),
+                    **{"lambda": lam},
+                )
+            )
+
+    for method, adapter in baselines:
+        add(method, adapter, None, None, "test", _test_score((model, task, target, seed, adapter)))
+    for method, pair, grid, top_k in curves:
+        key = (model, task, target, seed, method, pair, top_k)
+        values, best = _curve(key, grid)
+        for lam, value in values.items():
+            add(method, ",".join(pair), lam, top_k, "validation", value)
+        chosen[method] = (best, values[best], ",".join(pair), _test_score(key))
+        add(method, ",".join(pair), best, top_k, "test", _test_score(key))
+    if mix:
+        name = max(mix, key=lambda m: chosen[m][1])
+        best, _, adapters, test = chosen[name]
+        add("MIX", adapters, best, None, "test", test)
+    return rows
+
+
+def write_rows(root: Path, rows: list[dict]) -> list[Path]:
+    frame = pd.DataFrame(rows, columns=COLUMNS)
+    paths = []
+    for key, group in frame.groupby(["scenario", "model", "task", "target", "seed"]):
+        scenario, model, task, target, seed = key
+        path = root / "scores" / scenario / model / task / target / f"seed{seed}.csv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        group.to_csv(path, index=False)
+        paths.append(path)
+    return paths
+
+
+def synthetic_rows(*, models=MODELS, seeds=SEEDS) -> list[dict]:
+    rows = []
+    for model in models:
+        for seed in seeds:
+            for task, targets in (
+                ("ner", ["de", "es", "ru"]),
+                ("nli", ["de", "es", "ru"]),
+                ("qa", ["de", "es"]),
+            ):
+                for t in targets:
+                    rel = RELATED[t]
+                    la = ("LA", ("en", rel), GRID, None)
+                    rows += job_rows(
+                        "zero_shot",
+                        model,
+                        task,
+                        t,
+                        seed,
+                        baselines=[("pEA", "en"), ("pRA", rel)],
+                        curves=[la],
+                    )
+                    rows += job_rows(
+                        "enhancement",
+                        model,
+                        task,
+                        t,
+                        seed,
+                        baselines=[("T", t)],
+                        curves=[
+                            ("LA(T,en)", (t, "en"), GRID, None),
+                            ("LA(T,REL)", (t, rel), GRID, None),
+                        ],
+                        mix=("LA(T,en)", "LA(T,REL)"),
+                    )
+                    if task == "ner":
+                        ties = [("TIES", ("en", rel), TIES_GRID, k) for k in (20.0, 80.0)]
+                        rows += job_rows("ties", model, task, t, seed, curves=[la, *ties])
+            for task in ("ner", "nli"):
+                rows += job_rows(
+                    "romance",
+                    model,
+                    task,
+                    "es",
+                    seed,
+                    baselines=[("T", "es")],
+                    curves=[("LA(T,l2)", ("es", l2), GRID, None) for l2 in ("it", "pt")],
+                )
+            for tokens in (1000, 10000):
+                label = f"pt/budget{tokens}"
+                rows += job_rows(
+                    "low_resource",
+                    model,
+                    "nli",
+                    "pt",
+                    seed,
+                    baselines=[("T", label)],
+                    curves=[
+                        ("LA(T,en)", (label, "en"), GRID, None),
+                        ("LA(T,REL)", (label, "es"), GRID, None),
+                    ],
+                )
+            rows += job_rows(
+                "low_resource",
+                model,
+                "nli",
+                "pt",
+                seed,
+                baselines=[("T", "pt")],
+                curves=[("LA(T,en)", ("pt", "en"), GRID, None)],
+            )
+    return rows
+
+
+def write_budget_metadata(root: Path, models=MODELS, seeds=SEEDS) -> list[Path]:
+    dirs = []
+    for model in models:
+        for tokens in (1000, 10000):
+            for seed in seeds:
+                folder = (
+                    root / "adapters" / model / "lang" / "pt" / f"budget{tokens}" / f"seed{seed}"
+                )
+                folder.mkdir(parents=True, exist_ok=True)
+                seen = tokens - 10 * seed
+                (folder / "metadata.json").write_text(json.dumps({"tokens_seen": seen}))
+                dirs.append(folder)
+    return dirs
+
+
+def write_analysis(root: Path, model: str) -> tuple[Path, Path]:
+    langs = ["bg", "de", "en", "es", "it", "pt", "ru"]
+    rng = np.random.default_rng(0)
+    rows = []
+    for seed in (1, 2):
+        for a in langs:
+            for b in langs:
+                value = 1.0 if a == b else 0.2 + 0.1 * ({a, b} == {"es", "it"}) + 0.02 * seed
+                rows.append(
+                    {"lang_a": f"{a}/seed{seed}", "lang_b": f"{b}/seed{seed}", "cosine": value}
+                )
+    cosine = root / "analysis" / model / "cosine.csv"
+    cosine.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows).to_csv(cosine, index=False)
+    spars = []
+    for lang in langs:
+        for seed in (1, 2):
+            q = np.sort(np.abs(rng.standard_cauchy(2000)) * 1e-3)
+            top = q.max()
+            row = {
+                "label": f"{lang}/seed{seed}",
+                "n_params": 2000,
+                "max_abs": top,
+                "mean_abs": q.mean(),
+                "std": q.std(),
+                "frac_zero": 0.0,
+            }
+            for t in (1e-3, 1e-2, 1e-1):
+                row[f"frac_below_{t:g}"] = float((q < t * top).mean())
+            for p in (0.5, 0.9, 0.99):
+                row[f"q{p * 100:g}_abs"] = float(np.quantile(q, p))
+            spars.append(row)
+    sparsity = root / "analysis" / model / "sparsity.csv"
+    pd.DataFrame(spars).to_csv(sparsity, index=False)
+    return cosine, sparsity
+
+
+def write_related(root: Path) -> Path:
+    path = root / "related_languages.tsv"
+    lines = [
+        "target\trelated\tdistance\toverridden\tpaper_acl\tagrees_acl\tpaper_ecai\tagrees_ecai",
+        "de\tes\t0.41\tfalse\tfr\tfalse\tfr\tfalse",
+        "es\tit\t0.20\tfalse\tfr\tfalse\tit\ttrue",
+        "ru\tbg\t0.15\ttrue\tbg\ttrue\tbg\ttrue",
+        "it\tes\t0.20\tfalse\t\t\t\t",
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory):
+    root = tmp_path_factory.mktemp("results")
+    rows = synthetic_rows()
+    paths = write_rows(root, rows)
+    truth = pd.DataFrame(rows, columns=COLUMNS)
+    return {"root": root, "paths": paths, "truth": truth, "scores": read_scores(paths)}
+
+
+def _truth_test(truth, scenario, metric_of=None):
+    test = truth[(truth["scenario"] == scenario) & (truth["split"] == "test")]
+    keep = test["metric"].isin(["f1", "accuracy"])
+    return test[keep]
+
+
+# --------------------------------------------------------------------------- reading
+def test_read_scores_names_the_missing_column(tmp_path):
+    path = tmp_path / "seed1.csv"
+    pd.DataFrame({"scenario": ["zero_shot"], "model": ["m"], "task": ["ner"]}).to_csv(path)
+    with pytest.raises(LangarithError, match=r"lacks the column\(s\).*'target'"):
+        read_scores([path])
+
+
+def test_read_scores_refuses_text_scores_and_missing_files(tmp_path):
+    rows = job_rows("zero_shot", "m", "ner", "de", 1, baselines=[("pEA", "en")])
+    frame = pd.DataFrame(rows, columns=COLUMNS)
+    frame["score"] = frame["score"].astype(object)
+    frame.loc[0, "score"] = "high"
+    frame.to_csv(tmp_path / "bad.csv", index=False)
+    with pytest.raises(LangarithError, match="is not a number"):
+        read_scores([tmp_path / "bad.csv"])
+    with pytest.raises(LangarithError, match="does not exist"):
+        read_scores([tmp_path / "missing.csv"])
+
+
+def test_method_names_budgets_and_adapters_are_understood():
+    assert canonical_method("LA(T, REL)") == "LA(T,REL)"
+    assert canonical_method("la(t,en)") == "LA(T,en)"
+    assert canonical_method("LA(T,MIX)") == "MIX"
+    assert canonical_method("TIES-80") == "TIES"
+    assert canonical_method("something new") == "something new"
+    assert parse_budget("pt/budget10000,en") == 10000
+    assert parse_budget("pt@budget10k") == 10000
+    assert np.isnan(parse_budget("pt,en"))
+    assert adapter_languages("pt/budget10000,en") == ["pt", "en"]
+    assert adapter_languages("en+it") == ["en", "it"]
+    assert primary_metric(["exact_match", "f1"]) == "f1"
+    assert primary_metric(["accuracy"]) == "accuracy"
+
+
+# --------------------------------------------------------------------------- statistics
+def test_mean_std_is_the_sample_std():
+    assert mean_std([1.0, 2.0, 3.0]) == (2.0, 1.0)
+    mean, std = mean_std([5.0])
+    assert mean == 5.0 and np.isnan(std)
+
+
+def test_bootstrap_ci_on_constructed_cases():
+    constant = bootstrap_ci(np.full((4, 3), 2.5))
+    assert (constant.mean, constant.low, constant.high) == (2.5, 2.5, 2.5)
+    assert constant.excludes_zero
+
+    # One seed: a bootstrap over languages only; its interval matches the normal one.
+    values = np.random.default_rng(1).normal(1.0, 2.0, size=(60, 1))
+    ci = bootstrap_ci(values, n_resamples=20_000)
+    half = 1.96 * values.std() / np.sqrt(len(values))
+    assert ci.mean == pytest.approx(values.mean())
+    assert ci.low == pytest.approx(values.mean() - half, abs=0.12)
+    assert ci.high == pytest.approx(values.mean() + half, abs=0.12)
+
+    # Gains of +1 and -1 in equal share: the interval straddles 0, not a real gain.
+    balanced = bootstrap_ci(np.array([[1.0, -1.0], [-1.0, 1.0], [1.0, -1.0], [-1.0, 1.0]]))
+    assert balanced.low < 0 < balanced.high and not balanced.excludes_zero
+    assert balanced.n_targets == 4 and balanced.n_seeds == 2
+
+    # A seed effect shared by every language widens the interval (crossed resampling).
+    languages = np.linspace(0.8, 1.2, 10)[:, None]
+    shared = bootstrap_ci(languages + np.array([[-1.0, 0.0, 1.0]]))
+    independent = bootstrap_ci(languages + np.zeros((1, 3)))
+    assert shared.high - shared.low > 3 * (independent.high - independent.low)
+
+    # Deterministic; missing cells are left out.
+    assert bootstrap_ci(values) == bootstrap_ci(values)
+    gappy = np.array([[1.0, np.nan], [3.0, 5.0]])
+    assert bootstrap_ci(gappy).mean == pytest.approx(3.0)
+    with pytest.raises(LangarithError):
+        bootstrap_ci(np.full((2, 2), np.nan))
+
+
+# --------------------------------------------------------------------------- tables
+def _expected(truth, scenario, model, task, method, top_k=None, budget_label=None):
+    test = truth[
+        (truth["scenario"] == scenario)
+        & (truth["split"] == "test")
+        & (truth["model"] == model)
+        & (truth["task"] == task)
+        & (truth["method"] == method)
+        & (truth["metric"] != "exact_match")
+    ]
+    if top_k is not None:
+        test = test[test["top_k"] == top_k]
+    grid = test.pivot_table(index="target", columns="seed", values="score")
+    per_seed = grid.mean(axis=0)
+    return grid, per_seed.mean(), per_seed.std(ddof=1), test
+
+
+def test_zero_shot_table_holds_the_scores_averages_and_chosen_lambda(synthetic, tmp_path):
+    out = {"csv": tmp_path / "zs.csv", "md": tmp_path / "zs.md", "tex": tmp_path / "zs.tex"}
+    write_table("zero_shot", {"scores": synthetic["paths"]}, out)
+    table = pd.read_csv(out["csv"], keep_default_na=False, na_values=[""])
+    truth = synthetic["truth"]
+    for model in MODELS:
+        for task in ("ner", "nli", "qa"):
+            for method in ("pEA", "pRA", "LA"):
+                grid, avg, std, test = _expected(truth, "zero_shot", model, task, method)
+                rows = table[
+                    (table["model"] == model)
+                    & (table["task"] == task)
+                    & (table["method"] == method)
+                ]
+                avg_row = rows[rows["target"] == "AVG"].iloc[0]
+                assert avg_row["mean"] == pytest.approx(avg)
+                assert avg_row["std"] == pytest.approx(std)
+                assert avg_row["n_targets"] == len(grid) and avg_row["n_seeds"] == 3
+                assert avg_row["metric"] == ("accuracy" if task == "nli" else "f1")
+                for target in grid.index:
+                    cell = rows[rows["target"] == target].iloc[0]
+                    assert cell["mean"] == pytest.approx(grid.loc[target].mean())
+                    assert cell["std"] == pytest.approx(grid.loc[target].std(ddof=1))
+                    if method == "LA":
+                        lams = test[test["target"] == target]["lambda"].astype(float)
+                        assert cell["lambda_mean"] == pytest.approx(lams.mean())
+                        # The chosen λ is the validation curve's best point.
+                        valid = truth[
+                            (truth["scenario"] == "zero_shot")
+                            & (truth["split"] == "validation")
+                            & (truth["model"] == model)
+                            & (truth["task"] == task)
+                            & (truth["target"] == target)
+                            & (truth["metric"] != "exact_match")
+                        ]
+                        best = valid.loc[valid.groupby("seed")["score"].idxmax(), "lambda"]
+                        assert sorted(best.astype(float)) == sorted(lams)
+    md = out["md"].read_text()
+    assert "λ* LA" in md and " ± " in md and "Gain over the baseline" in md
+    assert "better proxy" in md
+    tex = out["tex"].read_text()
+    assert "\\begin{tabular}" in tex and "$\\pm$" in tex and "\\midrule" in tex
+
+
+def test_gains_are_paired_and_against_the_better_proxy(synthetic):
+    truth = synthetic["truth"]
+    points = scenario_points(synthetic["scores"], "zero_shot")
+    gains = gains_table(points, "zero_shot")
+    row = gains[
+        (gains["model"] == "tinybert")
+        & (gains["task"] == "ner")
+        & (gains["baseline"] == "better proxy")
+    ].iloc[0]
+    la, _, _, _ = _expected(truth, "zero_shot", "tinybert", "ner", "LA")
+    pea, _, _, _ = _expected(truth, "zero_shot", "tinybert", "ner", "pEA")
+    pra, _, _, _ = _expected(truth, "zero_shot", "tinybert", "ner", "pRA")
+    expected = (la - np.maximum(pea, pra)).to_numpy()
+    assert row["gain"] == pytest.approx(expected.mean())
+    assert row["ci_low"] <= row["gain"] <= row["ci_high"]
+    assert row["real"] == (row["ci_low"] > 0 or row["ci_high"] < 0)
+    assert (row["n_targets"], row["n_seeds"]) == (3, 3)
+    assert set(gains["baseline"]) == {"pEA", "pRA", "better proxy"}
+
+
+def test_enhancement_ties_and_low_resource_tables(synthetic, tmp_path):
+    truth = synthetic["truth"]
+    for name in ("enhancement", "ties", "low_resource"):
+        out = {
+            "csv": tmp_path / f"{name}.csv",
+            "md": tmp_path / f"{name}.md",
+            "tex": tmp_path / f"{name}.tex",
+        }
+        write_table(name, {"scores": synthetic["paths"]}, out, n_resamples=500)
+    enh = pd.read_csv(tmp_path / "enhancement.csv")
+    assert set(enh["method"]) == {"T", "LA(T,en)", "LA(T,REL)", "MIX"}
+    _, avg, std, _ = _expected(truth, "enhancement", "tinyxlmr", "nli", "MIX")
+    row = enh[
+        (enh["model"] == "tinyxlmr")
+        & (enh["task"] == "nli")
+        & (enh["method"] == "MIX")
+        & (enh["target"] == "AVG")
+    ].iloc[0]
+    assert (row["mean"], row["std"]) == (pytest.approx(avg), pytest.approx(std))
+
+    ties = pd.read_csv(tmp_path / "ties.csv")
+    assert sorted(ties["top_k"].dropna().unique()) == [20.0, 80.0]
+    _, avg, _, test = _expected(truth, "ties", "tinybert", "ner", "TIES", top_k=20.0)
+    row = ties[(ties["model"] == "tinybert") & (ties["top_k"] == 20.0) & (ties["target"] == "AVG")]
+    assert row["mean"].iloc[0] == pytest.approx(avg)
+    assert row["lambda_mean"].iloc[0] == pytest.approx(test["lambda"].astype(float).mean())
+    assert "TIES top-k 20%" in (tmp_path / "ties.md").read_text()
+
+    low = pd.read_csv(tmp_path / "low_resource.csv")
+    assert sorted(low["budget"].dropna().unique()) == [1000.0, 10000.0]
+    assert low["budget"].isna().any()  # the full-corpus adapter
+    assert "@ 1k tokens" in (tmp_path / "low_resource.md").read_text()
+
+
+def test_romance_table_pivots_l2(synthetic, tmp_path):
+    out = {"csv": tmp_path / "r.csv", "md": tmp_path / "r.md", "tex": tmp_path / "r.tex"}
+    write_table("romance", {"scores": synthetic["paths"]}, out)
+    table = pd.read_csv(out["csv"], keep_default_na=False, na_values=[""])
+    merged = table[table["method"] == "LA(T,l2)"]
+    assert set(merged["partner"]) == {"it", "pt"}
+    truth = synthetic["truth"]
+    test = truth[
+        (truth["scenario"] == "romance")
+        & (truth["split"] == "test")
+        & (truth["model"] == "tinybert")
+        & (truth["task"] == "nli")
+        & (truth["adapters"] == "es,pt")
+    ]
+    cell = merged[
+        (merged["model"] == "tinybert")
+        & (merged["task"] == "nli")
+        & (merged["partner"] == "pt")
+        & (merged["target"] == "es")
+    ].iloc[0]
+    assert cell["mean"] == pytest.approx(test["score"].mean())
+    md = out["md"].read_text()
+    assert "T alone" in md and "best l2" in md and "| es " in md
+
+
+def test_token_budget_table_reads_tokens_seen(synthetic, tmp_path):
+    dirs = write_budget_metadata(tmp_path)
+    out = {"csv": tmp_path / "tb.csv", "md": tmp_path / "tb.md"}
+    write_table("token_budget", {"scores": synthetic["paths"], "adapters": dirs}, out)
+    table = pd.read_csv(out["csv"])
+    row = table[
+        (table["model"] == "tinybert") & (table["budget"] == 1000) & (table["method"] == "T")
+    ]
+    assert row["tokens_seen"].iloc[0] == pytest.approx(1000 - 20)  # mean of 990, 980, 970
+    md = out["md"].read_text()
+    assert "| 1k" in md and "full corpus" in md and "Tokens seen" in md
+
+
+def test_related_languages_table(tmp_path):
+    out = {"csv": tmp_path / "rel.csv", "md": tmp_path / "rel.md"}
+    write_table("related_languages", {"related": write_related(tmp_path)}, out)
+    md = out["md"].read_text()
+    assert "ACL list for 1 of 3" in md and "ECAI list for 2 of 3" in md
+    assert "Overridden in the config: 1" in md
+    with pytest.raises(LangarithError, match="lacks the column"):
+        bad = tmp_path / "bad.tsv"
+        bad.write_text("lang\tpick\nde\tes\n")
+        write_table("related_languages", {"related": bad}, out)
+
+
+def test_paper_numbers_are_consistent_and_sourced():
+    numbers = paper.load()
+    assert set(numbers["paper"]) == {"acl", "ecai"}
+    assert (numbers["table"] != "").all() and (numbers["note"] != "").all()
+    look = numbers.set_index(["paper", "table", "model", "task", "language", "method", "top_k"])
+    assert look.loc[("ecai", "Table 1", "xlmr", "ner", "AVG", "LA", ""), "score"] == 61.20
+    assert look.loc[("ecai", "Table 2", "mbert", "qa", "AVG", "MIX", ""), "score"] == 60.22
+    assert look.loc[("acl", "Table 3", "xlmr", "ner", "AVG", "TIES", "20"), "score"] == 52.94
+    assert look.loc[("ecai", "Table 4", "xlmr", "ner", "AVG", "TIES", "80"), "score"] == 59.88
+    # Every printed AVG is the mean of its row's per-language numbers (one flagged exception).
+    scores = numbers[numbers["metric"].isin(["f1", "accuracy"]) & (numbers["partner"] == "")]
+    for key, group in scores.groupby(["paper", "table", "model", "task", "method", "top_k"]):
+        langs, avg = group[group["language"] != "AVG"], group[group["language"] == "AVG"]
+        if len(langs) and len(avg):
+            if "differs from the mean" in avg["note"].iloc[0]:
+                continue
+            assert langs["score"].mean() == pytest.approx(avg["score"].iloc[0], abs=0.011), key
+    # The texts' claims about the Romance tables hold for the copied numbers.
+    romance = numbers[numbers["scenario"] == "romance"]
+    spread = romance.groupby(["paper", "task", "language"])["score"].agg(
+        lambda s: s.max() - s.min()
+    )
+    assert spread[("ecai", "ner", "es")] == pytest.approx(0.40)  # "only a 0.40 F1 score"
+    assert spread[("acl", "nli", "es")] == pytest.approx(0.29)  # "around 0.3"
+    flagged = scores[scores["note"].str.contains("differs from the mean")]
+    assert len(flagged) == 1  # ECAI Table 1, mBERT NER LA: 62.77 printed, 62.92 from the row
+
+
+def test_paper_comparison_demo_states_the_setup_differs(synthetic, tmp_path):
+    out = {"csv": tmp_path / "pc.csv", "md": tmp_path / "pc.md"}
+    write_table("paper_comparison", {"scores": synthetic["paths"]}, out, backbones={})
+    assert "setup differs" in out["md"].read_text()
+    table = pd.read_csv(out["csv"])
+    assert table["run_mean"].isna().all() and not table["comparable"].any()
+    demo = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())
+    real = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    assert paper.paper_backbones(demo) == {}
+    assert paper.paper_backbones(real) == {"mbert": "mbert", "xlmr": "xlmr"}
+
+
+def test_paper_comparison_matches_a_paper_run(tmp_path):
+    targets = "ar de el es hi ru tr vi zh".split()  # XQuAD's languages in the papers
+    rows = []
+    for seed in (1, 2):
+        for t in targets:
+            rows += job_rows(
+                "zero_shot",
+                "xlmr",
+                "qa",
+                t,
+                seed,
+                baselines=[("pEA", "en"), ("pRA", "es")],
+                curves=[("LA", ("en", "es"), GRID, None)],
+            )
+        for t in targets[:3]:
+            rows += job_rows("zero_shot", "xlmr", "nli", t, seed, baselines=[("pEA", "en")])
+    paths = write_rows(tmp_path, rows)
+    out = {"csv": tmp_path / "pc.csv", "md": tmp_path / "pc.md"}
+    write_table("paper_comparison", {"scores": paths}, out, backbones={"xlmr": "xlmr"})
+    table = pd.read_csv(out["csv"], keep_default_na=False, na_values=[""])
+    row = table[
+        (table["paper"] == "ecai")
+        & (table["table"] == "Table 1")
+        & (table["paper_model"] == "xlmr")
+        & (table["task"] == "qa")
+        & (table["method"] == "LA")
+        & (table["language"] == "AVG")
+    ].iloc[0]
+    truth = pd.DataFrame(rows, columns=COLUMNS)
+    run = truth[
+        (truth["split"] == "test")
+        & (truth["method"] == "LA")
+        & (truth["task"] == "qa")
+        & (truth["metric"] == "f1")
+    ]
+    assert row["run_mean"] == pytest.approx(run["score"].mean())
+    assert row["difference"] == pytest.approx(run["score"].mean() - 68.43)
+    assert row["comparable"]
+    nli = table[
+        (table["task"] == "nli")
+        & (table["method"] == "pEA")
+        & (table["language"] == "AVG")
+        & (table["paper_model"] == "xlmr")
+    ].iloc[0]
+    assert not nli["comparable"] and "other languages" in nli["note"]
+    mbert = table[table["paper_model"] == "mbert"]
+    assert mbert["run_mean"].isna().all()
+
+
+# --------------------------------------------------------------------------- figures
+def _pixels_vary(path: Path) -> bool:
+    from matplotlib.image import imread
+
+    image = imread(path)
+    return float(image[..., :3].std()) > 0.05
+
+
+def test_lambda_curve_figure_has_one_axis_per_target(synthetic, tmp_path):
+    out = {
+        "png": tmp_path / "lambda_curves_ner_tinybert.png",
+        "pdf": tmp_path / "lambda_curves_ner_tinybert.pdf",
+    }
+    figure = write_figure(
+        "lambda_curves", {"scores": synthetic["paths"]}, out, model="tinybert", task="ner"
+    )
+    assert len(figure.axes) == 3
+    titles = [ax.get_title() for ax in figure.axes]
+    assert titles[0].startswith("de: LA(en, es)") and "λ* = " in titles[0]
+    for ax in figure.axes:
+        dashed = [line for line in ax.get_lines() if line.get_linestyle() == "--"]
+        assert len(dashed) == 2  # the two single adapters
+        assert any(line.get_marker() == "v" for line in ax.get_lines())  # chosen λ
+    assert out["png"].stat().st_size > 30_000 and out["pdf"].stat().st_size > 10_000
+    assert _pixels_vary(out["png"])
+    with pytest.raises(LangarithError, match="no zero_shot scores"):
+        lambda_curves_figure(synthetic["scores"], "pos", "tinybert")
+
+
+def test_cosine_sparsity_and_token_budget_figures(synthetic, tmp_path):
+    cosine, sparsity = write_analysis(tmp_path, "tinybert")
+    figure = cosine_figure(cosine, "tinybert")
+    texts = [t.get_text() for t in figure.axes[0].texts]
+    assert len(texts) == 49 and texts.count("0.33") == 2  # es-it: mean of seeds 0.32 and 0.34
+    write_figure(
+        "cosine_similarity",
+        {"cosine": cosine},
+        {"png": tmp_path / "c.png", "pdf": tmp_path / "c.pdf"},
+        model="tinybert",
+    )
+    assert (tmp_path / "c.png").stat().st_size > 30_000 and _pixels_vary(tmp_path / "c.png")
+
+    figure = sparsity_figure(sparsity, "tinybert")
+    assert len(figure.axes) == 2 and len(figure.axes[0].get_lines()) == 7
+    histogram = tmp_path / "hist.csv"
+    pd.DataFrame(
+        {
+            "label": ["es/seed1"] * 3,
+            "log10_lo": [-3, -2, -1],
+            "log10_hi": [-2, -1, 0],
+            "count": [5, 3, 1],
+            "fraction": [0.5, 0.3, 0.1],
+        }
+    ).to_csv(histogram, index=False)
+    assert len(sparsity_figure(histogram, "tinybert").axes[0].get_lines()) == 1
+    bad = tmp_path / "bad.csv"
+    pd.DataFrame({"label": ["es"], "other": [1]}).to_csv(bad, index=False)
+    with pytest.raises(LangarithError, match="neither histogram columns"):
+        sparsity_figure(bad, "tinybert")
+
+    dirs = write_budget_metadata(tmp_path)
+    figure = token_budget_figure(synthetic["scores"], "nli", "tinybert", dirs)
+    assert len(figure.axes) == 1 and figure.axes[0].get_xscale() == "log"
+    assert figure.axes[0].get_xlabel() == "tokens seen in training"
+    write_figure(
+        "sparsity",
+        {"sparsity": sparsity},
+        {"png": tmp_path / "s.png", "pdf": tmp_path / "s.pdf"},
+        model="tinybert",
+    )
+    assert (tmp_path / "s.png").stat().st_size > 30_000
+
+
+# --------------------------------------------------------------------------- summary CLI
+def test_summary_prints_the_zero_shot_averages(synthetic, capsys):
+    text = summary(synthetic["root"], n_resamples=500)
+    assert "Zero-shot" in text and "tinybert" in text and "LA − better proxy" in text
+    parser = argparse.ArgumentParser()
+    register_cli(parser.add_subparsers())
+    args = parser.parse_args(["summary", "--results", str(synthetic["root"]), "--resamples", "200"])
+    assert args.func(args) == 0
+    assert "pEA" in capsys.readouterr().out
+    with pytest.raises(LangarithError, match="no score files"):
+        summary(synthetic["root"] / "nowhere")
+
+
+# --------------------------------------------------------------------------- workflow side
+def test_report_outputs_of_the_demo_config():
+    config = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())
+    # XNLI has no Portuguese: the demo's token-budget study (pt on nli) has no target.
+    assert "figures/token_budget_nli_tinybert.png" not in report_inputs.report_outputs(config)
+    config["token_budget"]["languages"] = ["de"]
+    outputs = report_inputs.report_outputs(config)
+    for name in (
+        "zero_shot.csv",
+        "zero_shot.tex",
+        "enhancement.md",
+        "romance.tex",
+        "ties.csv",
+        "gains.csv",
+        "related_languages.md",
+        "token_budget.csv",
+        "paper_comparison.md",
+    ):
+        assert f"results/tables/{name}" in outputs
+    assert "results/tables/low_resource.csv" not in outputs  # not a demo scenario
+    for name in (
+        "lambda_curves_qa_tinyxlmr",
+        "cosine_similarity_tinybert",
+        "sparsity_tinyxlmr",
+        "token_budget_nli_tinybert",
+    ):
+        assert f"figures/{name}.png" in outputs and f"figures/{name}.pdf" in outputs
+    scores = report_inputs.table_inputs(config, "zero_shot")["scores"]
+    assert scores and all(
+        re.fullmatch(r"results/scores/zero_shot/\w+/\w+/\w+/seed\d+\.csv", p) for p in scores
+    )
+    budget = report_inputs.table_inputs(config, "token_budget")
+    assert budget["adapters"] and all("/budget" in p for p in budget["adapters"])
+    assert budget["scores"] and all("/low_resource/" in p for p in budget["scores"])
+
+
+def test_score_path_pattern_agrees_with_the_evaluation_plan():
+    """The pattern used while langarith.scenarios was missing lists the same files."""
+    scenarios = pytest.importorskip("langarith.scenarios")
+    config = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())
+    assert set(report_inputs.expected_score_paths(config)) == set(scenarios.score_outputs(config))
+
+
+def _rule_blocks(text: str) -> dict[str, str]:
+    parts = re.split(r"^rule (\w+):\n", text, flags=re.MULTILINE)
+    return dict(zip(parts[1::2], parts[2::2], strict=True))
+
+
+def test_report_rules_register_outputs_with_captions():
+    text = (ROOT / "rules" / "report.smk").read_text()
+    blocks = _rule_blocks(text)
+    assert len(blocks) >= 8
+    for name, block in blocks.items():
+        for directive in ("log:", "benchmark:", "resources:", "conda:", "script:"):
+            assert directive in block, f"rule {name} lacks {directive}"
+        assert "report(" in block, f"rule {name} registers nothing in the report"
+        for caption in re.findall(r'caption="([^"]+)"', block):
+            assert (ROOT / "rules" / caption).resolve().is_file(), caption
+        assert re.search(r'category="(Tables|Figures)"', block), name
+    assert (ROOT / "workflow" / "report" / "workflow.rst").is_file()
+
+
+def test_captions_render_without_rst_errors():
+    from types import SimpleNamespace
+
+    from docutils.core import publish_parts
+    from jinja2 import Environment, StrictUndefined
+
+    from langarith.report.tables import SCENARIO_TABLES
+
+    env = Environment(undefined=StrictUndefined)
+    captions = sorted((ROOT / "workflow" / "report").glob("*.rst"))
+    assert len(captions) >= 9
+    for path in captions:
+        for scenario in SCENARIO_TABLES:
+            wildcards = SimpleNamespace(scenario=scenario, task="ner", model="tinybert")
+            text = env.from_string(path.read_text()).render(
+                snakemake=SimpleNamespace(wildcards=wildcards, config={})
+            )
+            assert text.strip(), path.name
+            # halt_level 2: an rst warning (e.g. |x| read as a substitution) is an error
+            publish_parts(text, writer="html", settings_overrides={"halt_level": 2})
+
+
+def test_report_scripts_are_thin():
+    for name in ("report_tables.py", "report_figures.py"):
+        lines = (ROOT / "workflow" / "scripts" / name).read_text().strip().splitlines()
+        assert len(lines) <= 12 and any("rule_step(snakemake)" in line for line in lines)
+
+
+# --------------------------------------------------------------------------- slow: report
+def _plan_rows(config) -> list[dict]:
+    """Synthetic rows for every evaluation job the evaluation stage plans for a config."""
+    from langarith.scenarios import plan_jobs
+
+    related = {t: RELATED.get(t, "es") for t in config["evaluation_languages"] + ["pt"]}
+    rows = []
+    for job in plan_jobs(config, related=related):
+        baselines = [(b.method, b.adapter) for b in job.baselines]
+        curves = [(c.method, tuple(c.adapters), list(c.grid), c.top_k) for c in job.curves]
+        if job.reuse_methods:
+            curves.insert(0, ("LA", (config["source_language"], job.related), GRID, None))
+        rows += job_rows(
+            job.scenario,
+            job.model,
+            job.task,
+            job.target,
+            job.seed,
+            baselines=baselines,
+            curves=curves,
+            mix=job.mix,
+        )
+    return rows
+
+
+@pytest.mark.slow
+def test_report_rules_build_the_report_from_synthetic_results(tmp_path):
+    """Run the report rules alone on synthetic results and build ``report.zip``."""
+    pytest.importorskip("langarith.scenarios")
+    config = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())
+    config["seeds"] = [1, 2]
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    results = tmp_path / "results"
+    rows = [r for r in _plan_rows(config)]
+    wanted = set(report_inputs.score_paths(config))
+    written = write_rows(results, rows)
+    assert {str(p.relative_to(tmp_path)) for p in written} >= wanted
+    models = [m["name"] for m in config["models"]]
+    for model in models:
+        write_analysis(results, model)
+        write_budget_metadata(results, models=[model], seeds=config["seeds"])
+    write_related(results)
+    for folder in report_inputs.budget_adapter_dirs(config):
+        assert (tmp_path / folder / "metadata.json").is_file(), folder
+    (tmp_path / "Snakefile").write_text(
+        f'configfile: "config.yaml"\n'
+        f'report: "{ROOT}/workflow/report/workflow.rst"\n\n'
+        f'include: "{ROOT}/rules/common.smk"\n'
+        f'include: "{ROOT}/rules/report.smk"\n\n'
+        "from langarith.report import report_outputs\n\n"
+        "rule all:\n    input:\n        report_outputs(config),\n"
+    )
+    command = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--cores",
+        "2",
+        "--directory",
+        str(tmp_path),
+        "--snakefile",
+        str(tmp_path / "Snakefile"),
+    ]
+    run = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+    assert run.returncode == 0, run.stderr[-4000:]
+    for path in report_inputs.report_outputs(config):
+        assert (tmp_path / path).is_file(), path
+    run = subprocess.run(
+        [*command, "--report", str(tmp_path / "report.zip")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr[-4000:]
+    assert "ERROR/" not in run.stderr, run.stderr[-4000:]  # captions are valid rst
+    names = zipfile.ZipFile(tmp_path / "report.zip").namelist()
+    assert any(n.endswith("lambda_curves_ner_tinybert.png") for n in names)
+    assert any(n.endswith("cosine_similarity_tinyxlmr.png") for n in names)
+    assert any(n.endswith("zero_shot.csv") for n in names)
+
+
+@pytest.mark.slow
+def test_demo_run_report_holds_the_figures(tmp_path):
+    """Once ``make demo`` has run: ``snakemake --report`` of the demo holds the figures."""
+    snakefile = (ROOT / "Snakefile").read_text()
+    if "rules/report.smk" not in snakefile:
+        pytest.skip("the Snakefile does not include rules/report.smk yet")
+    config = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())
+    missing = [p for p in report_inputs.report_outputs(config) if not (ROOT / p).exists()]
+    if missing:
+        pytest.skip(f"no finished demo run ({len(missing)} outputs missing, e.g. {missing[0]})")
+    if shutil.which("dot") is None:
+        pass  # the report's rule graph needs no graphviz in Snakemake 9
+    out = tmp_path / "report.zip"
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "--configfile",
+            "config/demo.yaml",
+            "--report",
+            str(out),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr[-4000:]
+    names = zipfile.ZipFile(out).namelist()
+    for path in report_inputs.figure_outputs(config):
+        if path.endswith(".png"):
+            assert any(n.endswith(Path(path).name) for n in names), path

@@ -1,0 +1,324 @@
+"""Planning of the evaluation jobs (langarith.scenarios) for the paper's and the demo config.
+
+Pure planning, no model: which (scenario, model, task, target, seed) jobs exist, which
+adapters each one merges, and what the rules get as inputs. The related languages are
+injected where a test does not need URIEL, so these tests take well under a second
+each; the ones on the paper's config use the real URIEL picks, as the workflow does.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import yaml
+
+from langarith import LangarithError
+from langarith import workflow as plan
+from langarith.config import task_targets
+from langarith.scenarios import (
+    SCORE_CSV,
+    ScoreJob,
+    analysis_adapters,
+    analysis_outputs,
+    find_job,
+    job_inputs,
+    job_params,
+    plan_jobs,
+    related_languages,
+    score_outputs,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+XQUAD_MISSING = {"bg", "fr", "sw", "ur"}
+
+
+def _load(name: str) -> dict:
+    return yaml.safe_load((ROOT / "config" / name).read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def paper() -> dict:
+    return _load("config.yaml")
+
+
+@pytest.fixture(scope="module")
+def demo() -> dict:
+    return _load("demo.yaml")
+
+
+@pytest.fixture(scope="module")
+def paper_jobs(paper) -> list[ScoreJob]:
+    return plan_jobs(paper)
+
+
+@pytest.fixture(scope="module")
+def demo_jobs(demo) -> list[ScoreJob]:
+    return plan_jobs(demo)
+
+
+def _lang_of(folder: str) -> str:
+    match = re.search(r"/lang/([a-z]+)/", folder)
+    assert match, folder
+    return match.group(1)
+
+
+# ----------------------------------------------------------------------------- counts
+
+
+def test_paper_config_job_counts(paper, paper_jobs):
+    counts = Counter(job.scenario for job in paper_jobs)
+    runs = len(paper["models"]) * len(paper["seeds"])  # 2 backbones x 3 seeds
+    # 13 NER + 13 NLI + 9 QA targets (XQuAD lacks bg fr sw ur)
+    assert counts["zero_shot"] == 35 * runs
+    assert counts["enhancement"] == 35 * runs
+    assert counts["ties"] == 13 * runs  # zero-shot NER only
+    assert counts["romance"] == 2 * 2 * runs  # {ner, nli} x {es, fr}
+    # nli_as/as (full adapter + budgets), nli/sw and nli/fr (budgets; as has no XNLI)
+    assert counts["low_resource"] == 3 * runs
+    assert len(paper_jobs) == 540
+    outputs = score_outputs(paper)
+    assert len(outputs) == len(set(outputs)) == 540
+
+
+def test_demo_config_job_counts(demo, demo_jobs):
+    counts = Counter(job.scenario for job in demo_jobs)
+    runs = len(demo["models"]) * len(demo["seeds"])
+    budget = demo.get("token_budget") or {}
+    budget_pairs = {
+        (task, lang)
+        for task in budget.get("tasks", [])
+        for lang in budget.get("languages", [])
+        if lang in task_targets(demo, task)[0]
+    }
+    assert counts == {
+        "zero_shot": 13 * runs,  # NER de es it pt ru bg, NLI de es ru bg, QA de es ru
+        "enhancement": 13 * runs,
+        "ties": 6 * runs,
+        "romance": 2 * runs,  # es on NER and NLI
+        "low_resource": len(budget_pairs) * runs,  # the demo's token-budget adapters
+    }
+    for job in demo_jobs:
+        if job.scenario == "low_resource":
+            assert (job.task, job.target) in budget_pairs
+            budgets = [f"{job.target}/budget{t}" for t in budget["tokens"]]
+            assert [b.adapter for b in job.baselines] == budgets
+
+
+def test_every_job_writes_its_own_csv(paper_jobs):
+    for job in paper_jobs:
+        assert job.output == SCORE_CSV.format(
+            scenario=job.scenario,
+            model=job.model,
+            task=job.task,
+            target=job.target,
+            seed=job.seed,
+        )
+
+
+# ----------------------------------------------------------------------------- targets
+
+
+def test_xquad_targets_skip_the_uncovered_languages(paper, paper_jobs):
+    qa = {job.target for job in paper_jobs if job.task == "qa"}
+    assert qa == set(paper["evaluation_languages"]) - XQUAD_MISSING
+    for scenario in ("zero_shot", "enhancement"):
+        targets = {j.target for j in paper_jobs if j.task == "qa" and j.scenario == scenario}
+        assert not targets & XQUAD_MISSING
+    with pytest.raises(LangarithError, match="plans no zero_shot evaluation"):
+        find_job(paper, "zero_shot", "xlmr", "qa", "bg", 42)
+
+
+def test_related_languages_follow_the_related_stage(paper):
+    related = related_languages(paper)
+    assert set(related) == set(plan.related_targets(paper))
+    assert all(rel != target for target, rel in related.items())
+    assert set(related.values()) <= set(plan.related_pool(paper))
+
+
+# ----------------------------------------------------------------------------- scenarios
+
+
+def test_zero_shot_never_uses_the_targets_own_adapter(paper_jobs, demo_jobs):
+    checked = 0
+    for job in paper_jobs + demo_jobs:
+        if job.scenario not in ("zero_shot", "ties"):
+            continue
+        langs = {_lang_of(folder) for _, folder in job.adapters}
+        assert job.target not in langs, job.output
+        assert job.target not in dict(job.adapters)
+        assert job.related not in (None, job.target)
+        assert langs == {"en", job.related}
+        checked += 1
+    assert checked == 210 + 78 + 52 + 24
+
+
+def test_zero_shot_methods(paper):
+    job = find_job(paper, "zero_shot", "xlmr", "ner", "es", 42, related={"es": "fr"})
+    assert [(b.method, b.adapter) for b in job.baselines] == [("pEA", "en"), ("pRA", "fr")]
+    (curve,) = job.curves
+    assert curve.method == "LA" and curve.adapters == ("en", "fr") and curve.merge == "linear"
+    assert len(curve.grid) == 21 and curve.grid[0] == 0.0 and curve.grid[-1] == 1.0
+    assert job.related == "fr" and not job.mix
+    assert dict(job.adapters) == {
+        "en": "results/adapters/xlmr/lang/en/seed42",
+        "fr": "results/adapters/xlmr/lang/fr/seed42",
+    }
+    assert job.task_adapter == "results/adapters/xlmr/task/ner/seed42"
+    assert job.data == "resources/data/wikiann/es"
+
+
+def test_enhancement_methods_and_mix(paper):
+    job = find_job(paper, "enhancement", "mbert", "nli", "sw", 51, related={"sw": "ar"})
+    assert [(b.method, b.adapter) for b in job.baselines] == [("T", "sw")]
+    assert [(c.method, c.adapters) for c in job.curves] == [
+        ("LA(T,en)", ("sw", "en")),
+        ("LA(T,REL)", ("sw", "ar")),
+    ]
+    assert job.mix == ("LA(T,en)", "LA(T,REL)")
+
+
+def test_romance_pairs_every_other_pool_language(paper, demo):
+    for target in ("es", "fr"):
+        for task in ("ner", "nli"):
+            job = find_job(paper, "romance", "xlmr", task, target, 99)
+            others = [lang for lang in ("ca", "es", "fr", "it", "pt", "ro") if lang != target]
+            # ACL Table 1: LA_{l1}(l1, l2), the target's own adapter on the left
+            assert [c.adapters for c in job.curves] == [(target, l2) for l2 in others]
+            assert {c.method for c in job.curves} == {"LA(T,l2)"}
+            assert [(b.method, b.adapter) for b in job.baselines] == [("T", target)]
+            assert job.related is None and "related" not in job.inputs()
+    job = find_job(demo, "romance", "tinyxlmr", "nli", "es", 2)
+    assert [c.adapters for c in job.curves] == [("es", "it"), ("es", "pt")]
+
+
+def test_ties_against_linear_reuses_the_zero_shot_curve(paper):
+    job = find_job(paper, "ties", "xlmr", "ner", "de", 42, related={"de": "fr"})
+    assert [(c.method, c.merge, c.top_k) for c in job.curves] == [
+        ("TIES", "ties", 20.0),
+        ("TIES", "ties", 80.0),
+    ]
+    assert job.curves[0].grid == pytest.approx([0.8 + 0.1 * i for i in range(11)])
+    assert job.reuse == "results/scores/zero_shot/xlmr/ner/de/seed42.csv"
+    assert job.reuse_methods == ("LA",)
+    assert job.inputs()["reuse"] == job.reuse
+    # without a zero-shot NER job the LA curve is computed in the TIES job itself
+    alone = dict(paper, scenarios={"ties": paper["scenarios"]["ties"]})
+    job = find_job(alone, "ties", "xlmr", "ner", "de", 42, related={"de": "fr"})
+    assert job.reuse is None and job.curves[0].method == "LA"
+
+
+def test_low_resource_uses_full_and_budget_adapters(paper):
+    related = {"as": "hi", "sw": "ar", "fr": "es"}
+    job = find_job(paper, "low_resource", "xlmr", "nli_as", "as", 42, related=related)
+    assert job.task_adapter == "results/adapters/xlmr/task/nli/seed42"  # adapter_from
+    assert job.data == "resources/data/indicxnli/as"
+    budgets = [f"as/budget{t}" for t in (10000, 100000, 1000000, 10000000)]
+    assert [b.adapter for b in job.baselines] == ["as", *budgets]
+    assert {c.adapters for c in job.curves} == {
+        (t, other) for t in ["as", *budgets] for other in ("en", "hi")
+    }
+    assert dict(job.adapters)["as/budget10000"] == (
+        "results/adapters/xlmr/lang/as/budget10000/seed42"
+    )
+    job = find_job(paper, "low_resource", "xlmr", "nli", "sw", 42, related=related)
+    assert [b.adapter for b in job.baselines] == [
+        f"sw/budget{t}" for t in (10**4, 10**5, 10**6, 10**7)
+    ]
+
+
+def test_job_records_round_trip(paper_jobs):
+    for job in paper_jobs[::37]:
+        assert ScoreJob.from_dict(job.to_dict()) == job
+
+
+# ----------------------------------------------------------------------------- rule inputs
+
+
+def test_rule_inputs_and_params(demo):
+    wc = SimpleNamespace(scenario="zero_shot", model="tinybert", task="qa", target="de", seed="1")
+    inputs = job_inputs(demo, wc)
+    assert inputs["related"] == plan.RELATED_TSV
+    assert inputs["task_adapter"] == "results/adapters/tinybert/task/qa/seed1"
+    assert inputs["data"] == "resources/data/xquad/de"
+    assert inputs["backbone"] == "resources/backbones/tinybert"
+    assert inputs["init"] == "results/adapters/tinybert/lang/init"
+    assert all(a.startswith("results/adapters/tinybert/lang/") for a in inputs["adapters"])
+    params = job_params(demo, wc)
+    assert params["max_length"] == 128 and params["doc_stride"] == 64
+    assert ScoreJob.from_dict(params).output == "results/scores/zero_shot/tinybert/qa/de/seed1.csv"
+
+
+def test_analysis_covers_every_language_and_seed(demo):
+    assert analysis_outputs(demo) == [
+        "results/analysis/tinybert/cosine.csv",
+        "results/analysis/tinybert/sparsity.csv",
+        "results/analysis/tinyxlmr/cosine.csv",
+        "results/analysis/tinyxlmr/sparsity.csv",
+    ]
+    labelled = analysis_adapters(demo, "tinybert")
+    assert len(labelled) == len(demo["languages"]) * len(demo["seeds"])
+    assert labelled["es/seed2"] == "results/adapters/tinybert/lang/es/seed2"
+
+
+def test_related_language_that_is_english_is_refused(demo):
+    with pytest.raises(LangarithError, match="source language"):
+        find_job(demo, "zero_shot", "tinybert", "ner", "es", 1, related={"es": "en"})
+
+
+# ----------------------------------------------------------------------------- Snakemake
+
+
+def test_dry_run_plans_every_score_and_analysis_table(tmp_path, demo):
+    """The rules with the demo config: one lambda_grid job per planned CSV."""
+    work = tmp_path / "wf"
+    for name in ("rules", "workflow", "config", "envs"):
+        shutil.copytree(ROOT / name, work / name)
+    snakefile = (ROOT / "Snakefile").read_text(encoding="utf-8")
+    snakefile = snakefile.replace(
+        'include: "rules/train.smk"',
+        'include: "rules/train.smk"\ninclude: "rules/evaluate.smk"\ninclude: "rules/analysis.smk"',
+    )
+    snakefile += (
+        "\n\nrule all_scores:\n    input:\n"
+        "        scenarios.score_outputs(config) + scenarios.analysis_outputs(config),\n"
+    )
+    (work / "Snakefile").write_text(snakefile, encoding="utf-8")
+    (work / "src").symlink_to(ROOT / "src")
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-n",
+            "all_scores",
+            "--configfile",
+            "config/demo.yaml",
+            "--quiet",
+            "rules",
+        ],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out[-3000:]
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", out, flags=re.MULTILINE))
+    assert int(counts["lambda_grid"]) == len(plan_jobs(demo))
+    assert int(counts["language_vector_analysis"]) == 2
+
+
+def test_cli_plan_counts_the_jobs(capsys):
+    from langarith.cli import main
+
+    assert main(["evaluate", "plan", str(ROOT / "config" / "demo.yaml")]) == 0
+    out = capsys.readouterr().out
+    assert "zero_shot\t52" in out and "romance\t8" in out and "total\t" in out

@@ -1,0 +1,10 @@
+from langarith.evaluate import write_vector_analysis
+from langarith.scripting import rule_step
+
+with rule_step(snakemake):
+    write_vector_analysis(
+        snakemake.input.init,
+        dict(snakemake.params.adapters),
+        snakemake.output.cosine,
+        snakemake.output.sparsity,
+    )

@@ -1,0 +1,10 @@
+from langarith.evaluate import run_job
+from langarith.scripting import rule_step
+
+with rule_step(snakemake):
+    run_job(
+        snakemake.params.job,
+        output=snakemake.output[0],
+        related_tsv=snakemake.input.get("related"),
+        threads=snakemake.threads,
+    )
