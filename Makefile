@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1
 CORES ?= all
 
-.PHONY: demo test test-fast lint format report clean-demo
+.PHONY: demo test test-fast test-cluster lint format report clean-demo
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -27,6 +27,9 @@ test: $(STAMP)
 
 test-fast: $(STAMP)
 	$(OFFLINE) $(BIN)/python -m pytest -q -m "not slow"
+
+test-cluster: $(STAMP)
+	$(OFFLINE) $(BIN)/python -m pytest -q -s -m cluster tests/test_cluster.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests workflow/scripts benchmarks

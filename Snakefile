@@ -14,11 +14,17 @@ if not workflow.overwrite_configfiles:
     configfile: "config/config.yaml"
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/related.smk"
 include: "rules/backbone.smk"
 include: "rules/train.smk"
+include: "rules/evaluate.smk"
+include: "rules/analysis.smk"
+include: "rules/report.smk"
 
 
 rule all:

@@ -1,6 +1,14 @@
 # Backbones: a hub model saved locally, or a tiny demo model pre-trained offline.
 
 
+# Hub backbones are downloads: they run on the submit host, never on a compute node
+# without internet.
+if not any("demo" in model for model in config["models"]):
+
+    localrules:
+        backbone,
+
+
 rule backbone:
     input:
         corpora=get_backbone_corpora,

@@ -6,8 +6,10 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from langarith import LangarithError
+from langarith import scenarios
 from langarith import workflow as plan
 from langarith.config import check_config, schema_error_message
+from langarith.report import report_outputs
 
 # Offline first (a missing model or dataset fails at once instead of hanging), and
 # jobs in conda envs (--use-conda) import the package from the source tree.
@@ -31,15 +33,33 @@ wildcard_constraints:
     task="[a-z0-9_]+",
 
 
+def _canonical(value):
+    """Sort mapping keys, so that reordering a config file is not a params change.
+
+    Snakemake's params trigger compares the rendered params; without this, a config
+    rewritten by a tool (keys sorted) would re-run every training job.
+    """
+    if isinstance(value, dict):
+        return {k: _canonical(value[k]) for k in sorted(value)}
+    return value
+
+
 def get_final_outputs():
-    return plan.final_targets(config)
+    return (
+        plan.final_targets(config)
+        + scenarios.score_outputs(config)
+        + scenarios.analysis_outputs(config)
+        + report_outputs(config)
+    )
 
 
 def get_dataset_options(wildcards):
     """Options of one (dataset, language): the only config a dataset's rule depends on."""
     data = config["data"]
     if data["source"] == "demo":
-        return dict(data.get("demo") or {}, **_wikipedia_options(wildcards.dataset))
+        return _canonical(
+            dict(data.get("demo") or {}, **_wikipedia_options(wildcards.dataset))
+        )
     options = dict(_wikipedia_options(wildcards.dataset))
     revision = (data.get("revisions") or {}).get(wildcards.dataset)
     if revision:
@@ -49,7 +69,7 @@ def get_dataset_options(wildcards):
     )
     if local:
         options["local_path"] = str(Path(workflow.basedir) / local)
-    return options
+    return _canonical(options)
 
 
 def _wikipedia_options(dataset):
@@ -63,25 +83,34 @@ def _wikipedia_options(dataset):
 
 
 def get_model_spec(wildcards):
-    return plan.model_spec(config, wildcards.model)
+    return _canonical(plan.model_spec(config, wildcards.model))
 
 
 def get_backbone_corpora(wildcards):
     """A demo backbone is pre-trained on every adapter language's demo Wikipedia."""
     if "demo" not in plan.model_spec(config, wildcards.model):
         return []
+    # ancient(): the backbone is a fixed pre-trained model, as a hub model is; a later
+    # change of one language's corpus re-trains that language's adapters, not the
+    # backbone (and with it every adapter).
     return [
-        plan.DATA_DIR.format(dataset="wikipedia", lang=lang)
+        ancient(plan.DATA_DIR.format(dataset="wikipedia", lang=lang))
         for lang in config["languages"]
     ]
 
 
+def get_init_adapter_config():
+    return _canonical(dict(config["language_adapter"]["adapter_config"]))
+
+
 def get_language_training(wildcards):
     """Language adapter hyper-parameters, with the token budget of a budget adapter."""
-    hparams = dict(config["language_adapter"].get("training") or {})
+    spec = config["language_adapter"]
+    hparams = dict(spec.get("training") or {})
+    hparams.update((spec.get("per_language") or {}).get(wildcards.lang, {}))
     if "tokens" in wildcards.keys():
         hparams["max_train_tokens"] = int(wildcards.tokens)
-    return hparams
+    return _canonical(hparams)
 
 
 def get_task_training(wildcards):
@@ -90,7 +119,7 @@ def get_task_training(wildcards):
     hparams = dict(spec.get("training") or {})
     hparams.update((spec.get("per_task") or {}).get(wildcards.task, {}))
     hparams["adapter_config"] = dict(spec.get("adapter_config") or {})
-    return hparams
+    return _canonical(hparams)
 
 
 def get_task_data(wildcards):

@@ -19,7 +19,7 @@ rule init_language_adapter:
         mem_mb=4000,
         runtime=10,
     params:
-        adapter_config=config["language_adapter"]["adapter_config"],
+        adapter_config=get_init_adapter_config(),
     script:
         "../workflow/scripts/init_language_adapter.py"
 

@@ -35,6 +35,7 @@ PROFILE_ENV = (
     "LANGARITH_SLURM_ACCOUNT",
 )
 TRAINING_RULES = ("train_language_adapter", "train_budget_adapter", "train_task_adapter")
+GPU_RULES = (*TRAINING_RULES, "lambda_grid")
 
 
 def _env(**profile_vars: str) -> dict[str, str]:
@@ -116,8 +117,9 @@ def test_profiles_share_rerun_triggers_without_code():
 
 def test_slurm_profile_asks_gpus_by_default(tmp_path):
     jobs = _job_resources(_dry_run("slurm", tmp_path))
-    for rule in TRAINING_RULES:
-        for resources in jobs[rule]:
+    assert set(TRAINING_RULES) <= set(jobs)
+    for rule in GPU_RULES:
+        for resources in jobs.get(rule, ()):
             assert "gpu=1" in resources and "gres=" not in resources, (rule, resources)
     for rule in ("backbone", "related_languages", "prepare_dataset"):
         for resources in jobs[rule]:
@@ -126,8 +128,9 @@ def test_slurm_profile_asks_gpus_by_default(tmp_path):
 
 def test_slurm_profile_switches_to_gres_with_one_setting(tmp_path):
     jobs = _job_resources(_dry_run("slurm", tmp_path, LANGARITH_GPU_STYLE="gres"))
-    for rule in TRAINING_RULES:
-        for resources in jobs[rule]:
+    assert set(TRAINING_RULES) <= set(jobs)
+    for rule in GPU_RULES:
+        for resources in jobs.get(rule, ()):
             assert "gpu=0" in resources and "gres=gpu:1" in resources, (rule, resources)
     for resources in jobs["backbone"]:
         assert "gres=" not in resources
@@ -146,8 +149,9 @@ def test_slurm_profile_takes_partition_account_and_gpu_model(tmp_path):
     jobs = _job_resources(out)
     for resources in jobs["backbone"]:
         assert "slurm_partition=cpu" in resources and "slurm_account=proj123" in resources
-    for rule in TRAINING_RULES:
-        for resources in jobs[rule]:
+    assert set(TRAINING_RULES) <= set(jobs)
+    for rule in GPU_RULES:
+        for resources in jobs.get(rule, ()):
             assert "gres=gpu:a100:1" in resources, resources
             assert "slurm_partition=gpu-a100" in resources and "slurm_account=proj123" in resources
     rendered = _rendered_profile("slurm", LANGARITH_SLURM_ACCOUNT="proj123")
@@ -221,7 +225,7 @@ def workflow_rules(tmp_path_factory) -> dict[str, dict]:
 
 def test_gpu_rules_run_on_the_cluster_and_downloads_on_the_head(workflow_rules):
     gpu_rules = {name for name, rule in workflow_rules.items() if rule["gpu"]}
-    assert set(TRAINING_RULES) <= gpu_rules
+    assert set(GPU_RULES) <= gpu_rules
     for name in sorted(gpu_rules):
         assert not workflow_rules[name]["local"], f"GPU rule {name} must not be a localrule"
     # Compute nodes may have no internet: data preparation (the downloads) stays local.
@@ -338,10 +342,14 @@ def test_workflow_on_a_real_slurm(tmp_path):
     jobs = summary["sbatch_jobs"]
     assert summary["passed"] and len(jobs) >= 2
     assert all(job["state"] == "COMPLETED" and job["slurm_job_id"] > 0 for job in jobs)
-    gpu_jobs = [job for job in jobs if job["rule"] in TRAINING_RULES]
-    assert gpu_jobs and all(job["gpus"] == 1 for job in gpu_jobs), jobs
-    assert all(job["gpus"] == 0 for job in jobs if job["rule"] not in TRAINING_RULES), jobs
-    assert "prepare_dataset" in summary["local_jobs"]
+    gpu_rules = set(_rendered_profile("slurm", LANGARITH_GPU_STYLE="gres")["set-resources"])
+    gpu_jobs = [job for job in jobs if job["rule"] in gpu_rules]
+    assert all(job["gpus"] == 1 for job in gpu_jobs), jobs
+    assert all(job["gpus"] == 0 for job in jobs if job["rule"] not in gpu_rules), jobs
+    if not os.environ.get("LANGARITH_SLURM_TEST_TARGETS"):
+        # The default targets hold a training job and data preparation on the head.
+        assert [job["rule"] for job in gpu_jobs] == ["train_language_adapter"], jobs
+        assert "prepare_dataset" in summary["local_jobs"]
     # The log of the SLURM run shows each submission with its SLURM job id.
     log = (workdir / "slurm.log").read_text()
     for job in jobs:

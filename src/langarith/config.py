@@ -221,6 +221,16 @@ def check_config(config: Mapping[str, Any], *, base_dir: Path | None = None) -> 
             problems,
         )
 
+    per_language = (config.get("language_adapter") or {}).get("per_language") or {}
+    _check_languages("language_adapter.per_language", list(per_language), problems)
+    _check_subset(
+        "language_adapter.per_language",
+        list(per_language),
+        languages,
+        "a language with an adapter (languages)",
+        problems,
+    )
+
     budget = config.get("token_budget") or {}
     _check_languages("token_budget.languages", budget.get("languages"), problems)
     _check_subset(

@@ -370,14 +370,16 @@ def _build_job(
     reuse: str | None = None
     reuse_methods: tuple[str, ...] = ()
 
+    def related_of() -> str:
+        table = related if related is not None else related_languages(config)
+        return _related_of(config, table, target)
+
     if target == source and scenario != "romance":
         log.info("%s: target %s is the source language; not evaluated", scenario, target)
         return None
 
     if scenario in ("zero_shot", "ties"):
-        rel = _related_of(
-            config, related if related is not None else related_languages(config), target
-        )
+        rel = related_of()
         adapters = {source: _lang_dir(model, source, seed), rel: _lang_dir(model, rel, seed)}
         if scenario == "zero_shot":
             baselines = (Baseline("pEA", source), Baseline("pRA", rel))
@@ -401,17 +403,13 @@ def _build_job(
         if target not in languages:
             log.info("enhancement: %s has no language adapter of its own; skipped", target)
             return None
-        rel = _related_of(
-            config, related if related is not None else related_languages(config), target
-        )
+        rel = related_of()
         adapters = {target: _lang_dir(model, target, seed), source: _lang_dir(model, source, seed)}
         adapters[rel] = _lang_dir(model, rel, seed)
         baselines, curves = _enhancement_plan(target, rel, source, lam_grid)
         mix = ("LA(T,en)", "LA(T,REL)")
     elif scenario == "low_resource":
-        rel = _related_of(
-            config, related if related is not None else related_languages(config), target
-        )
+        rel = related_of()
         adapters = {source: _lang_dir(model, source, seed), rel: _lang_dir(model, rel, seed)}
         if (task, target) in _low_resource_pairs(config):
             if target not in languages:

@@ -105,8 +105,9 @@ JobAcctGatherType=jobacct_gather/none
 JobCompType=jobcomp/none
 MpiDefault=none
 ReturnToService=2
-# squeue must still know a finished job when Snakemake asks (3x the first status delay).
-MinJobAge=600
+# squeue must still know a finished job when Snakemake asks (at least 3x the plugin's
+# first status delay), and when run_slurm_test.sh checks the states after the runs.
+MinJobAge=3600
 SlurmctldTimeout=30
 SlurmdTimeout=30
 InactiveLimit=0

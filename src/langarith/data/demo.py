@@ -255,6 +255,11 @@ class _Names:
 
         self.spec = spec
         self.fake = Faker(spec.faker_locale)
+        # faker's it_IT builds its city list from a set, so the cities drawn change with
+        # PYTHONHASHSEED; sorted lists make every process draw the same names.
+        for provider in self.fake.providers:
+            if isinstance(getattr(provider, "cities", None), list):
+                provider.cities = sorted(provider.cities)
         self.fake.seed_instance(_rng("faker", spec.code, seed).getrandbits(32))
         self._rng = _rng("names", spec.code, seed)
         self._latin = language_script(spec.code) == "LATIN"

@@ -244,6 +244,7 @@ def run_job(
             job's folders.
     """
     import torch
+    from tqdm.auto import tqdm
 
     from langarith.data import read_split
 
@@ -270,12 +271,23 @@ def run_job(
         return engine.encode(split, rows, max_length=job.max_length, doc_stride=job.doc_stride)
 
     validation_split = encoded("validation")
+    planned = len(job.baselines) + sum(len(curve.grid) for curve in job.curves)
+    bar = tqdm(total=planned, desc=f"{job.scenario} {job.target} validation", unit="point",
+               mininterval=1.0, dynamic_ncols=True)  # fmt: skip
+
+    def validation(point: Point) -> Mapping[str, float]:
+        bar.update(1)
+        return engine.score(point, validation_split)
 
     def open_test() -> Scorer:
+        bar.close()
         test_split = encoded("test")
         return lambda point: engine.score(point, test_split)
 
-    rows = execute(job, lambda point: engine.score(point, validation_split), open_test)
+    try:
+        rows = execute(job, validation, open_test)
+    finally:
+        bar.close()
     write_scores(reused + rows, output)
     log.info(
         "%s/%s/%s/%s/seed%d: %d forward passes (%.1f s), weight fills %.2f s, total %.1f s -> %s",
