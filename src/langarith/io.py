@@ -10,6 +10,7 @@ into place only once it has been written completely.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -23,6 +24,43 @@ from langarith import LangarithError
 __all__ = ["atomic_dir", "atomic_file", "read_json", "sha256_file", "write_json"]
 
 _CHUNK = 1 << 20
+
+#: errno values of a full file system or an exhausted quota.
+_DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+#: How writers that do not raise ``OSError`` report them: safetensors raises
+#: ``SafetensorError("... No space left on device (os error 28)")``.
+_DISK_FULL_TEXTS = ("no space left on device", "disk quota exceeded", "os error 28", "os error 122")
+
+
+def _disk_full_cause(err: BaseException) -> BaseException | None:
+    """The innermost exception in ``err``'s chain that reports a full disk or quota."""
+    found = None
+    seen: set[int] = set()
+    current: BaseException | None = err
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if (isinstance(current, OSError) and current.errno in _DISK_FULL_ERRNOS) or any(
+            text in str(current).lower() for text in _DISK_FULL_TEXTS
+        ):
+            found = current
+        current = current.__cause__ or current.__context__
+    return found
+
+
+def _disk_full_error(final: Path, cause: BaseException) -> LangarithError:
+    """The message of a write that failed because the disk (or the quota) is full."""
+    kept = "still holds the previous version" if final.exists() else "was not created"
+    text = str(cause).lower()
+    quota = (isinstance(cause, OSError) and cause.errno == errno.EDQUOT) or (
+        "quota" in text or "os error 122" in text
+    )
+    what = "Disk quota exceeded" if quota else "No space left on device"
+    return LangarithError(
+        f"{what} while writing {final} "
+        f"({type(cause).__name__}: {cause}). Nothing was replaced: {final} {kept} and the "
+        "partial temporary copy was removed. Free space on that file system (or raise "
+        "the quota) and rerun."
+    )
 
 
 def _temp_sibling(final: Path) -> Path:
@@ -45,7 +83,9 @@ def atomic_dir(final: Path | str) -> Iterator[Path]:
     Yields the temporary sibling ``.<name>.tmp-<pid>`` (created empty). When the block
     ends normally, an existing ``final`` is removed and the temporary folder is renamed
     into place; when it raises, the temporary folder is removed and the error goes on,
-    so a failed rule leaves nothing that looks finished.
+    so a failed rule leaves nothing that looks finished. A write that fails because the
+    disk or the quota is full becomes a :class:`~langarith.LangarithError` naming
+    ``final`` (the previous ``final``, if any, is kept).
     """
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
@@ -54,8 +94,11 @@ def atomic_dir(final: Path | str) -> Iterator[Path]:
     tmp.mkdir()
     try:
         yield tmp
-    except BaseException:
+    except BaseException as err:
         _remove(tmp)
+        cause = _disk_full_cause(err)
+        if cause is not None:
+            raise _disk_full_error(final, cause) from err
         raise
     _remove(final)
     tmp.rename(final)
@@ -68,7 +111,8 @@ def atomic_file(final: Path | str, mode: str = "w") -> Iterator[IO[Any]]:
     Yields the open file (``mode`` ``"w"``/``"wt"`` for UTF-8 text, ``"wb"`` for
     bytes). The data is flushed and synced before the rename, so ``final`` is either
     the old file or the complete new one; on an exception the temporary file is
-    removed and the error goes on.
+    removed and the error goes on (a full disk or quota as a
+    :class:`~langarith.LangarithError` naming ``final``).
     """
     if mode not in ("w", "wt", "wb"):
         raise ValueError(f"atomic_file mode must be 'w', 'wt' or 'wb', not {mode!r}")
@@ -82,8 +126,11 @@ def atomic_file(final: Path | str, mode: str = "w") -> Iterator[IO[Any]]:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
-    except BaseException:
+    except BaseException as err:
         _remove(tmp)
+        cause = _disk_full_cause(err)
+        if cause is not None:
+            raise _disk_full_error(final, cause) from err
         raise
     if final.is_dir() and not final.is_symlink():
         shutil.rmtree(final)

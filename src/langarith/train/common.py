@@ -508,6 +508,11 @@ def remove_checkpoint(checkpoint_dir: Path | None) -> None:
     checkpoint_dir = Path(checkpoint_dir).absolute()
     shutil.rmtree(checkpoint_dir, ignore_errors=True)
     shutil.rmtree(checkpoint_dir.parent / f".{checkpoint_dir.name}.old", ignore_errors=True)
+    # Half-written checkpoints of a process killed (SIGKILL, OOM) inside save_checkpoint.
+    if checkpoint_dir.parent.is_dir():
+        for partial in checkpoint_dir.parent.iterdir():
+            if partial.name.startswith(f".{checkpoint_dir.name}.tmp-"):
+                shutil.rmtree(partial, ignore_errors=True)
     # Tidy now-empty parents, but only inside a ``.checkpoints`` tree (never above it).
     roots = [p for p in checkpoint_dir.parents if p.name == ".checkpoints"]
     if not roots:

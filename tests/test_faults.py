@@ -1,0 +1,639 @@
+"""Faults a long (cluster) run meets (issue 7, "Faults").
+
+* A language-adapter training job killed part-way (SIGTERM, SIGKILL) resumes from its
+  checkpoint when the workflow is started again, loses no finished artifact and ends
+  with exactly the adapter of an uninterrupted run.
+* A job that crashes leaves nothing a later run would trust; ``--retries`` re-runs it,
+  and a job killed from outside (as the OOM killer or a time limit does) comes back
+  and resumes.
+* A second workflow on the same directory is refused by Snakemake's lock; the first
+  one finishes untouched.
+* A full disk while an adapter is saved fails with a clear message and keeps the
+  previous artifact bit for bit.
+
+The Snakemake tests run a cut-down config/test.yaml (3 languages, one tiny backbone)
+on one core and train only ``results/adapters/tinybert/lang/es/seed1``. The shared
+upstream (data, backbone, θ_init) is made once and copied for each scenario.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+import yaml  # noqa: E402
+from safetensors import SafetensorError  # noqa: E402
+from safetensors.torch import load_file  # noqa: E402
+
+from langarith import LangarithError  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = ROOT / "config" / "test.yaml"
+TARGET = "results/adapters/tinybert/lang/es/seed1"
+CHECKPOINT = ".checkpoints/tinybert/lang/es/seed1"
+TRAIN_LOG = "logs/train/tinybert/lang/es/seed1.log"
+MAX_STEPS = 400  # a few seconds of training: long enough to be killed part-way
+CHECKPOINT_EVERY = 10
+LOCKED = "Directory cannot be locked"
+#: What safetensors raises on a full file system (seen on a 64 KiB tmpfs); no errno.
+SAFETENSORS_ENOSPC = "Error while serializing: I/O error: No space left on device (os error 28)"
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _fault_config() -> dict:
+    """config/test.yaml cut to what one language adapter needs, and a longer training."""
+    cfg = yaml.safe_load(CONFIG.read_text())
+    cfg["languages"] = ["en", "es", "pt"]
+    cfg["evaluation_languages"] = ["es"]
+    cfg["related"]["pool"] = ["es", "pt"]
+    cfg["models"][0]["demo"]["pretrain_steps"] = 5
+    cfg["data"]["demo"]["wikipedia_train_docs"] = 100
+    cfg["tasks"] = {"nli": cfg["tasks"]["nli"]}
+    cfg["scenarios"] = {"zero_shot": {"tasks": ["nli"]}}
+    cfg.pop("token_budget", None)
+    cfg["language_adapter"]["training"].update(
+        max_steps=MAX_STEPS, checkpoint_every=CHECKPOINT_EVERY, eval_every=40
+    )
+    return cfg
+
+
+def _write_config(cfg: dict, path: Path) -> Path:
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def _env() -> dict[str, str]:
+    return {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "OMP_NUM_THREADS": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+    }
+
+
+def _command(workdir: Path, config: Path, *args: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--cores",
+        "1",
+        "--configfile",
+        str(config),
+        "--directory",
+        str(workdir),
+        *args,
+    ]
+
+
+def _snakemake(workdir: Path, config: Path, *args: str, timeout: int = 600):
+    result = subprocess.run(
+        _command(workdir, config, *args),
+        cwd=ROOT,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    result.output = result.stdout + result.stderr
+    return result
+
+
+def _start(workdir: Path, config: Path, log: Path, *args: str) -> subprocess.Popen:
+    """Snakemake in the background, in its own process group (so it can be killed whole)."""
+    with open(log, "w", encoding="utf-8") as handle:
+        return subprocess.Popen(
+            _command(workdir, config, *args),
+            cwd=ROOT,
+            env=_env(),
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def _wait_for(condition: Callable[[], bool], proc: subprocess.Popen, log: Path, timeout=300):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if proc.poll() is not None:
+            pytest.fail(
+                f"snakemake ended ({proc.returncode}) too early:\n{log.read_text()[-3000:]}"
+            )
+        if time.monotonic() > deadline:
+            os.killpg(proc.pid, signal.SIGKILL)
+            pytest.fail(f"timed out waiting:\n{log.read_text()[-3000:]}")
+        time.sleep(0.02)
+
+
+def _wait_group_gone(pgid: int, timeout: float = 60) -> None:
+    """Wait until no process of the group is left (the job itself, not only Snakemake)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+    os.killpg(pgid, signal.SIGKILL)
+    pytest.fail(f"processes of group {pgid} survived the kill")
+
+
+def _children(pid: int) -> list[tuple[int, str]]:
+    """(pid, command line) of the direct children of ``pid``, from /proc."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            found.append((int(entry.name), cmdline))
+    return found
+
+
+def _snapshot(workdir: Path) -> dict[str, tuple[str, int]]:
+    """sha256 and mtime of every finished artifact file (data, backbone, adapters)."""
+    out = {}
+    for top in ("resources", "results"):
+        for path in sorted((workdir / top).rglob("*")):
+            if path.is_file():
+                digest = hashlib.sha256(path.read_bytes()).hexdigest()
+                out[str(path.relative_to(workdir))] = (digest, path.stat().st_mtime_ns)
+    return out
+
+
+def _leftovers(workdir: Path) -> list[str]:
+    """Temporary files or folders of atomic writes and checkpoint saves."""
+    return sorted(str(p.relative_to(workdir)) for p in workdir.rglob("*") if ".tmp-" in p.name)
+
+
+def _executed_rules(output: str) -> list[str]:
+    return re.findall(r"^\s*(?:local)?rule (\w+):\s*$", output, re.MULTILINE)
+
+
+def _assert_same_adapter(folder: Path, reference: dict) -> dict:
+    """Bit-identical weights and the same training history as the uninterrupted run."""
+    state = load_file(folder / "adapter.safetensors")
+    assert state.keys() == reference["state"].keys()
+    for name, tensor in reference["state"].items():
+        assert torch.equal(state[name], tensor), name
+    meta = json.loads((folder / "metadata.json").read_text())
+    assert meta["weights_sha256"] == reference["meta"]["weights_sha256"]
+    assert meta["eval_history"] == reference["meta"]["eval_history"]
+    assert meta["steps"] == MAX_STEPS
+    return meta
+
+
+def _assert_nothing_to_do(workdir: Path, config: Path) -> None:
+    dry = _snakemake(workdir, config, TARGET, "-n")
+    assert dry.returncode == 0, dry.output[-3000:]
+    assert "Nothing to be done" in dry.output, dry.output[-3000:]
+
+
+# ----------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def upstream(tmp_path_factory) -> dict:
+    """A workdir holding data, backbone and θ_init, made once through Snakemake."""
+    root = tmp_path_factory.mktemp("faults")
+    config = _write_config(_fault_config(), root / "faults.yaml")
+    workdir = root / "upstream"
+    made = _snakemake(workdir, config, "results/adapters/tinybert/lang/init")
+    assert made.returncode == 0, made.output[-5000:]
+    assert (workdir / "resources/data/wikipedia/es/manifest.json").exists()
+    return {"workdir": workdir, "config": config}
+
+
+@pytest.fixture(scope="module")
+def reference(upstream, tmp_path_factory) -> dict:
+    """The uninterrupted run: the rule's own hparams, seed 1, one thread on the CPU."""
+    from langarith.train import train_language_adapter
+
+    work = upstream["workdir"]
+    out = tmp_path_factory.mktemp("reference") / "seed1"
+    hparams = _fault_config()["language_adapter"]["training"]
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the rule's job (threads.train: 1)
+    try:
+        train_language_adapter(
+            work / "resources/backbones/tinybert",
+            work / "results/adapters/tinybert/lang/init",
+            work / "resources/data/wikipedia/es",
+            out,
+            seed=1,
+            hparams=hparams,
+            checkpoint_dir=out.parent / ".checkpoints" / "seed1",
+        )
+    finally:
+        torch.set_num_threads(before)
+    meta = json.loads((out / "metadata.json").read_text())
+    assert meta["resumed_from_step"] is None and meta["steps"] == MAX_STEPS
+    return {"state": load_file(out / "adapter.safetensors"), "meta": meta}
+
+
+@pytest.fixture
+def workdir(upstream, tmp_path) -> Path:
+    """A private copy of the upstream workdir (copytree keeps the mtimes)."""
+    work = tmp_path / "work"
+    shutil.copytree(upstream["workdir"], work, symlinks=True)
+    return work
+
+
+# ----------------------------------------------------------------------------- 1. kill
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
+def test_killed_training_resumes_to_the_uninterrupted_adapter(
+    upstream, reference, workdir, tmp_path, sig
+):
+    config = upstream["config"]
+    finished = _snapshot(workdir)
+    state_file = workdir / CHECKPOINT / "state.json"
+
+    log = tmp_path / "killed.log"
+    proc = _start(workdir, config, log, TARGET)
+    _wait_for(state_file.exists, proc, log)
+    os.killpg(proc.pid, sig)  # Snakemake and the training job
+    proc.wait(timeout=120)
+    _wait_group_gone(proc.pid)
+    assert proc.returncode != 0
+
+    # Nothing that looks finished, the checkpoint kept, every finished artifact intact.
+    killed_at = json.loads(state_file.read_text())["step"]
+    assert 0 < killed_at < MAX_STEPS and killed_at % CHECKPOINT_EVERY == 0
+    assert not (workdir / TARGET).exists()
+    assert [p for p in _leftovers(workdir) if not p.startswith(".checkpoints")] == []
+    assert _snapshot(workdir) == finished
+
+    locks = list((workdir / ".snakemake/locks").glob("*"))
+    if sig == signal.SIGKILL:
+        # A killed Snakemake cannot remove its lock: the next start is refused until
+        # `snakemake --unlock` (Snakemake's own message says so).
+        assert locks
+        refused = _snakemake(workdir, config, TARGET)
+        assert refused.returncode != 0 and LOCKED in refused.output
+        assert "--unlock" in refused.output
+        unlocked = _snakemake(workdir, config, "--unlock")
+        assert unlocked.returncode == 0, unlocked.output[-3000:]
+    else:
+        assert locks == []  # SIGTERM: Snakemake shuts down and releases its lock
+
+    rerun = _snakemake(workdir, config, TARGET)
+    assert rerun.returncode == 0, rerun.output[-5000:]
+    assert _executed_rules(rerun.output) == ["train_language_adapter"]
+    assert f"from checkpoint at step {killed_at}" in (workdir / TRAIN_LOG).read_text()
+
+    meta = _assert_same_adapter(workdir / TARGET, reference)
+    assert meta["resumed_from_step"] == killed_at
+    after = _snapshot(workdir)
+    assert {k: v for k, v in after.items() if not k.startswith(TARGET)} == finished
+    assert not (workdir / CHECKPOINT).exists()
+    assert _leftovers(workdir) == []
+    _assert_nothing_to_do(workdir, config)
+
+
+# ----------------------------------------------------------------------------- 2. crash
+
+
+@pytest.mark.slow
+def test_crashed_job_leaves_nothing_trusted_and_is_retried(upstream, reference, workdir):
+    """``stop_after_steps`` raises inside training after step 30 (a crash after a
+    checkpoint); with ``--retries 1`` the job runs twice, the retry resumes from the
+    checkpoint and crashes again (the hook is still set). Nothing is left that looks
+    finished, and a later run without the hook resumes and ends with the reference."""
+    crashing = _fault_config()
+    crashing["language_adapter"]["per_language"] = {"es": {"stop_after_steps": 30}}
+    crash_config = _write_config(crashing, workdir.parent / "crash.yaml")
+    finished = _snapshot(workdir)
+
+    crashed = _snakemake(workdir, crash_config, TARGET, "--retries", "1")
+    assert crashed.returncode != 0
+    assert crashed.output.count("Trying to restart job") == 1, crashed.output[-5000:]
+    assert "TrainingInterrupted: stop_after_steps=30 reached" in crashed.output
+    # the retry (whose log replaced the first attempt's) resumed from the checkpoint
+    assert "from checkpoint at step 30" in (workdir / TRAIN_LOG).read_text()
+
+    assert not (workdir / TARGET).exists()
+    assert _leftovers(workdir) == []
+    assert list((workdir / ".snakemake/incomplete").iterdir()) == []
+    assert _snapshot(workdir) == finished
+    assert json.loads((workdir / CHECKPOINT / "state.json").read_text())["step"] == 30
+
+    later = _snakemake(workdir, upstream["config"], TARGET)
+    assert later.returncode == 0, later.output[-5000:]
+    assert _executed_rules(later.output) == ["train_language_adapter"]
+    meta = _assert_same_adapter(workdir / TARGET, reference)
+    assert meta["resumed_from_step"] == 30
+    assert _leftovers(workdir) == [] and not (workdir / CHECKPOINT).exists()
+
+
+@pytest.mark.slow
+def test_job_killed_from_outside_is_retried_and_resumes(upstream, reference, workdir, tmp_path):
+    """The OOM killer or a scheduler's time limit kills the job, not Snakemake: with the
+    local profile and ``--retries 1`` the same Snakemake run starts the job again, and
+    the retry resumes from the checkpoint."""
+    log = tmp_path / "retried.log"
+    proc = _start(
+        workdir, upstream["config"], log, TARGET, "--profile", "profiles/local", "--retries", "1"
+    )
+    state_file = workdir / CHECKPOINT / "state.json"
+    _wait_for(state_file.exists, proc, log)
+    jobs = [pid for pid, cmd in _children(proc.pid) if "train_language_adapter" in cmd]
+    assert len(jobs) == 1, _children(proc.pid)
+    os.kill(jobs[0], signal.SIGKILL)
+
+    assert proc.wait(timeout=600) == 0, log.read_text()[-5000:]
+    output = log.read_text()
+    assert output.count("Trying to restart job") == 1
+    assert _executed_rules(output) == ["train_language_adapter"] * 2
+    meta = _assert_same_adapter(workdir / TARGET, reference)
+    assert meta["resumed_from_step"] and meta["resumed_from_step"] % CHECKPOINT_EVERY == 0
+    assert "Resuming lang es seed 1 from checkpoint" in (workdir / TRAIN_LOG).read_text()
+    assert _leftovers(workdir) == [] and not (workdir / CHECKPOINT).exists()
+
+
+# ----------------------------------------------------------------------------- 3. lock
+
+
+@pytest.mark.slow
+def test_second_workflow_on_the_same_directory_is_refused(upstream, reference, workdir, tmp_path):
+    config = upstream["config"]
+    finished = _snapshot(workdir)
+    log = tmp_path / "first.log"
+    first = _start(workdir, config, log, TARGET)
+    _wait_for(lambda: any((workdir / ".snakemake/locks").glob("*.lock")), first, log)
+
+    second = _snakemake(workdir, config, TARGET, timeout=300)
+    first_still_running = first.poll() is None
+    assert second.returncode != 0
+    assert LOCKED in second.output, second.output[-3000:]
+    assert os.path.realpath(workdir) in second.output  # the message names the directory
+    assert first_still_running  # refused because of the first run, not after it
+
+    assert first.wait(timeout=600) == 0, log.read_text()[-5000:]
+    _assert_same_adapter(workdir / TARGET, reference)
+    after = _snapshot(workdir)
+    assert {k: v for k, v in after.items() if not k.startswith(TARGET)} == finished
+    assert list((workdir / ".snakemake/locks").glob("*")) == []
+    assert _leftovers(workdir) == []
+    _assert_nothing_to_do(workdir, config)
+
+
+# ----------------------------------------------------------------------------- 4. disk full
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> dict:
+    """Data, a tiny backbone and θ_init, in process (seconds, no Snakemake)."""
+    from langarith.backbone import build_demo_backbone
+    from langarith.data import prepare_demo_dataset
+    from langarith.train import init_language_adapter
+
+    root = tmp_path_factory.mktemp("tiny")
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    data = prepare_demo_dataset(
+        "wikipedia", "es", root / "es", options={"wikipedia_train_docs": 40, "validation_docs": 8}
+    )
+    spec = {
+        "vocab_size": 300,
+        "hidden_size": 32,
+        "num_layers": 1,
+        "num_heads": 2,
+        "intermediate_size": 64,
+        "pretrain_steps": 2,
+        "batch_size": 8,
+        "seq_len": 32,
+    }
+    backbone = build_demo_backbone([data], root / "backbone", arch="bert", spec=spec, seed=0)
+    init = init_language_adapter(backbone, root / "init", seed=0)
+    yield {"data": data, "backbone": backbone, "init": init}
+    torch.set_num_threads(before)
+
+
+TINY_HP = {
+    "max_steps": 6,
+    "batch_size": 4,
+    "block_size": 32,
+    "eval_every": 2,
+    "checkpoint_every": 2,
+    "max_eval_blocks": 4,
+}
+
+
+def _folder_bytes(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+def _siblings(path: Path) -> list[str]:
+    return sorted(p.name for p in path.parent.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("error", "headline"),
+    [
+        (OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)), "No space left on device"),
+        (OSError(errno.EDQUOT, os.strerror(errno.EDQUOT)), "Disk quota exceeded"),
+    ],
+    ids=["ENOSPC", "EDQUOT"],
+)
+def test_atomic_dir_disk_full_keeps_the_previous_folder(tmp_path, error, headline):
+    from langarith.io import atomic_dir
+
+    final = tmp_path / "adapter"
+    final.mkdir()
+    (final / "weights.bin").write_bytes(b"old weights")
+    (final / "metadata.json").write_text('{"old": true}')
+    old = _folder_bytes(final)
+
+    with pytest.raises(LangarithError) as caught, atomic_dir(final) as tmp:
+        (tmp / "weights.bin").write_bytes(b"half of the new")
+        raise error
+    message = str(caught.value)
+    assert headline in message and str(final) in message
+    assert "still holds the previous version" in message
+    assert caught.value.__cause__ is error
+    assert _folder_bytes(final) == old
+    assert _siblings(final) == ["adapter"]
+
+    fresh = tmp_path / "fresh"
+    with pytest.raises(LangarithError, match="was not created"), atomic_dir(fresh) as tmp:
+        raise error
+    assert not fresh.exists() and _siblings(final) == ["adapter"]
+
+    with pytest.raises(OSError) as other, atomic_dir(final):  # other errors stay as they are
+        raise PermissionError(errno.EACCES, "denied")
+    assert not isinstance(other.value, LangarithError)
+
+
+def test_atomic_file_disk_full_at_fsync_keeps_the_old_file(tmp_path, monkeypatch):
+    """Delayed allocation and NFS report a full disk only at flush/fsync."""
+    from langarith.io import write_json
+
+    path = write_json(tmp_path / "metadata.json", {"version": "old"})
+    old = path.read_bytes()
+
+    def full(_fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(LangarithError, match="No space left on device") as caught:
+        write_json(path, {"version": "new"})
+    assert str(path) in str(caught.value)
+    assert path.read_bytes() == old
+    assert _siblings(path) == ["metadata.json"]
+
+
+def _half_then_full(error: BaseException):
+    """A ``save_file`` that writes half of the real bytes, then fails as a full disk does."""
+    from safetensors.torch import save
+
+    def save_file(tensors, filename, metadata=None):
+        data = save(tensors, metadata=metadata)
+        Path(filename).write_bytes(data[: len(data) // 2])
+        raise error
+
+    return save_file
+
+
+@pytest.mark.parametrize(
+    "error",
+    [SafetensorError(SAFETENSORS_ENOSPC), OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))],
+    ids=["SafetensorError", "OSError"],
+)
+def test_write_adapter_disk_full_keeps_the_previous_adapter(tiny, tmp_path, monkeypatch, error):
+    import safetensors.torch
+
+    from langarith.adapter_io import read_adapter, write_adapter
+
+    init = read_adapter(tiny["init"])
+    out = tmp_path / "merged"
+    write_adapter(init, init.state, out, metadata={"lam": 0.5})
+    old = _folder_bytes(out)
+
+    doubled = {k: v * 2 for k, v in init.state.items()}
+    monkeypatch.setattr(safetensors.torch, "save_file", _half_then_full(error))
+    with pytest.raises(LangarithError) as caught:
+        write_adapter(init, doubled, out, metadata={"lam": 0.7})
+    message = str(caught.value)
+    assert "No space left on device" in message and str(out) in message
+    assert _folder_bytes(out) == old
+    assert _siblings(out) == ["merged"]
+    monkeypatch.undo()
+    reread = read_adapter(out)
+    assert all(torch.equal(reread.state[k], v) for k, v in init.state.items())
+
+
+def test_language_adapter_disk_full_at_save_keeps_old_adapter_and_checkpoint(
+    tiny, tmp_path, monkeypatch
+):
+    """The trained adapter cannot be written: the old one stays, and so does the
+    checkpoint, so the run after freeing space resumes instead of starting over."""
+    import adapters.loading
+
+    from langarith.train import train_language_adapter
+
+    args = (tiny["backbone"], tiny["init"], tiny["data"])
+    out, checkpoint = tmp_path / "seed1", tmp_path / ".checkpoints" / "seed1"
+    train_language_adapter(*args, out, seed=1, hparams=TINY_HP)
+    old = _folder_bytes(out)
+
+    monkeypatch.setattr(
+        adapters.loading, "save_file", _half_then_full(SafetensorError(SAFETENSORS_ENOSPC))
+    )
+    with pytest.raises(LangarithError) as caught:
+        train_language_adapter(*args, out, seed=2, hparams=TINY_HP, checkpoint_dir=checkpoint)
+    assert "No space left on device" in str(caught.value) and str(out) in str(caught.value)
+    assert _folder_bytes(out) == old
+    assert _siblings(out) == [".checkpoints", "seed1"]
+    assert json.loads((checkpoint / "state.json").read_text())["step"] == 4
+
+    monkeypatch.undo()
+    train_language_adapter(*args, out, seed=2, hparams=TINY_HP, checkpoint_dir=checkpoint)
+    straight = train_language_adapter(*args, tmp_path / "straight", seed=2, hparams=TINY_HP)
+    meta = json.loads((out / "metadata.json").read_text())
+    assert meta["resumed_from_step"] == 4
+    assert (out / "adapter.safetensors").read_bytes() == (
+        straight / "adapter.safetensors"
+    ).read_bytes()
+    assert not checkpoint.exists()
+
+
+_KILLED_IN_CHECKPOINT_SAVE = """
+import os, signal, sys
+from pathlib import Path
+import torch
+torch.set_num_threads(1)
+import langarith.train.common as common
+from langarith.train import train_language_adapter
+
+def die(path, obj):  # state.json is the last file of a checkpoint: die before it
+    os.kill(os.getpid(), signal.SIGKILL)
+
+common.write_json = die
+backbone, init, data, out, checkpoint = sys.argv[1:6]
+train_language_adapter(backbone, init, data, out, seed=1,
+                       hparams={hparams!r}, checkpoint_dir=checkpoint)
+"""
+
+
+def test_checkpoint_half_written_by_a_killed_process_is_cleaned_up(tiny, tmp_path):
+    """Regression: a process SIGKILLed inside ``save_checkpoint`` leaves a
+    ``.<name>.tmp-*`` folder; it used to stay in ``.checkpoints`` forever."""
+    from langarith.train import train_language_adapter
+
+    out, checkpoint = tmp_path / "seed1", tmp_path / ".checkpoints" / "seed1"
+    killed = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _KILLED_IN_CHECKPOINT_SAVE.format(hparams=TINY_HP),
+            *(str(p) for p in (tiny["backbone"], tiny["init"], tiny["data"], out, checkpoint)),
+        ],
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    partial = [p.name for p in checkpoint.parent.iterdir()]
+    assert len(partial) == 1 and partial[0].startswith(".seed1.tmp-"), partial
+    assert not out.exists()
+
+    train_language_adapter(
+        tiny["backbone"],
+        tiny["init"],
+        tiny["data"],
+        out,
+        seed=1,
+        hparams=TINY_HP,
+        checkpoint_dir=checkpoint,
+    )
+    assert json.loads((out / "metadata.json").read_text())["resumed_from_step"] is None
+    assert list(checkpoint.parent.iterdir()) == []
