@@ -88,6 +88,10 @@ def _broken(cfg: dict, edit) -> str:
         ),
         (lambda c: c["scenarios"]["zero_shot"]["tasks"].append("pos"), "names 'pos'"),
         (lambda c: c.__setitem__("source_language", "xx"), "unknown language code 'xx'"),
+        (
+            lambda c: c["related"].__setitem__("pool", ["es"]),
+            "holds no language other than the target 'es'",
+        ),
     ],
 )
 def test_bad_input_is_named(edit, expected):

@@ -284,24 +284,31 @@ def test_killed_training_resumes_to_the_uninterrupted_adapter(
     assert proc.returncode != 0
 
     # Nothing that looks finished, the checkpoint kept, every finished artifact intact.
-    killed_at = json.loads(state_file.read_text())["step"]
+    # (the ``.old`` twin only if the kill fell between the two renames of a checkpoint swap)
+    twin = state_file.parent.with_name(".seed1.old")
+    saved = [c / "state.json" for c in (state_file.parent, twin)]
+    killed_at = json.loads(next(f for f in saved if f.exists()).read_text())["step"]
     assert 0 < killed_at < MAX_STEPS and killed_at % CHECKPOINT_EVERY == 0
     assert not (workdir / TARGET).exists()
     assert [p for p in _leftovers(workdir) if not p.startswith(".checkpoints")] == []
     assert _snapshot(workdir) == finished
 
     locks = list((workdir / ".snakemake/locks").glob("*"))
+    incomplete = list((workdir / ".snakemake/incomplete").iterdir())
     if sig == signal.SIGKILL:
         # A killed Snakemake cannot remove its lock: the next start is refused until
-        # `snakemake --unlock` (Snakemake's own message says so).
-        assert locks
+        # `snakemake --unlock` (Snakemake's own message says so). Its "incomplete" mark
+        # of the output stays too, but needs no --rerun-incomplete: the output folder
+        # does not exist (it is renamed into place only when complete).
+        assert locks and incomplete
         refused = _snakemake(workdir, config, TARGET)
         assert refused.returncode != 0 and LOCKED in refused.output
         assert "--unlock" in refused.output
         unlocked = _snakemake(workdir, config, "--unlock")
         assert unlocked.returncode == 0, unlocked.output[-3000:]
     else:
-        assert locks == []  # SIGTERM: Snakemake shuts down and releases its lock
+        # SIGTERM: Snakemake shuts down, releases its lock and drops the mark
+        assert locks == [] and incomplete == []
 
     rerun = _snakemake(workdir, config, TARGET)
     assert rerun.returncode == 0, rerun.output[-5000:]
@@ -314,6 +321,7 @@ def test_killed_training_resumes_to_the_uninterrupted_adapter(
     assert {k: v for k, v in after.items() if not k.startswith(TARGET)} == finished
     assert not (workdir / CHECKPOINT).exists()
     assert _leftovers(workdir) == []
+    assert list((workdir / ".snakemake/incomplete").iterdir()) == []
     _assert_nothing_to_do(workdir, config)
 
 

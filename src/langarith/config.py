@@ -197,6 +197,13 @@ def check_config(config: Mapping[str, Any], *, base_dir: Path | None = None) -> 
         "a language with an adapter (languages)",
         problems,
     )
+    pool = related.get("pool") or [lang for lang in languages if lang != source]
+    for target in config.get("evaluation_languages") or []:
+        if target not in (related.get("overrides") or {}) and not set(pool) - {target}:
+            problems.append(
+                f"related.pool {pool} holds no language other than the target {target!r}; "
+                "add at least one other language with an adapter, or an override"
+            )
     for target, rel in (related.get("overrides") or {}).items():
         _check_languages("related.overrides", [target, rel], problems)
         if rel not in languages:
