@@ -209,13 +209,13 @@ def synthetic_rows(*, models=MODELS, seeds=SEEDS) -> list[dict]:
     return rows
 
 
-def write_budget_metadata(root: Path, models=MODELS, seeds=SEEDS) -> list[Path]:
+def write_budget_metadata(root: Path, models=MODELS, seeds=SEEDS, lang="pt") -> list[Path]:
     dirs = []
     for model in models:
         for tokens in (1000, 10000):
             for seed in seeds:
                 folder = (
-                    root / "adapters" / model / "lang" / "pt" / f"budget{tokens}" / f"seed{seed}"
+                    root / "adapters" / model / "lang" / lang / f"budget{tokens}" / f"seed{seed}"
                 )
                 folder.mkdir(parents=True, exist_ok=True)
                 seen = tokens - 10 * seed
@@ -835,7 +835,8 @@ def test_report_rules_build_the_report_from_synthetic_results(tmp_path):
     models = [m["name"] for m in config["models"]]
     for model in models:
         write_analysis(results, model)
-        write_budget_metadata(results, models=[model], seeds=config["seeds"])
+        for lang in config["token_budget"]["languages"]:
+            write_budget_metadata(results, models=[model], seeds=config["seeds"], lang=lang)
     write_related(results)
     for folder in report_inputs.budget_adapter_dirs(config):
         assert (tmp_path / folder / "metadata.json").is_file(), folder
