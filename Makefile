@@ -21,6 +21,7 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 
 demo: $(STAMP)
 	$(OFFLINE) $(BIN)/snakemake --cores $(CORES) --configfile config/demo.yaml
+	$(OFFLINE) $(BIN)/snakemake --configfile config/demo.yaml --report report.zip
 
 test: $(STAMP)
 	$(OFFLINE) $(BIN)/python -m pytest -q -m "slow or not slow"
