@@ -12,7 +12,7 @@ process and on the same data:
 3. **bare passes**: 21 forward passes over the engine's batches, nothing else: the
    limit the engine should sit on;
 4. **coarse-to-fine**: the engine with ``lambda_search: coarse_to_fine`` (0.2 steps, then
-   the 0.05 grid within 0.2 of the best).
+   the best point's neighbours at 0.1 and at 0.05: 10 evaluations instead of 21).
 
 The four take turns for ``--repeats`` rounds (the machine is shared; each keeps its best
 round). It checks that naive and engine give the same scores and prints, last, one line::

@@ -9,6 +9,8 @@ import hashlib
 import json
 import os
 import random
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -191,6 +193,47 @@ def test_demo_backbone_is_deterministic(corpus, built, tmp_path, arch):
         other = build_demo_backbone(corpus, tmp_path / "other", arch=arch, spec=TINY_SPEC, seed=1)
         third = load_file(other / "model.safetensors")
         assert not all(torch.equal(first[k], third[k]) for k in first)
+
+
+# Trains a tokenizer on pseudo-words with many equally frequent pairs and prints its
+# tokenizer.json. With the Rust WordPieceTrainer (hash-map tie-breaking) the bert output
+# differed in 5 of 5 processes; xlmr's required characters were also in hash order.
+TRAIN_IN_SUBPROCESS = """
+import random, sys
+from langarith.backbone import train_tokenizer
+rng = random.Random(0)
+syl = [a + b for a in "bkdlmnprstv" for b in "aeiouáé"] + ["Bo", "Ka", "qu"]
+texts = [
+    " ".join("".join(rng.choice(syl) for _ in range(rng.randint(1, 4))) for _ in range(8)) + "."
+    for _ in range(80)
+]
+tok = train_tokenizer(texts, arch=sys.argv[1], vocab_size=1000, min_frequency=1)
+sys.stdout.write(tok.backend_tokenizer.to_str())
+"""
+
+
+@pytest.mark.parametrize("arch", ["bert", "xlmr"])
+def test_tokenizer_is_identical_across_processes(arch):
+    """Hash-map order (Rust's and Python's) differs per process; the vocabulary must not."""
+    outputs = []
+    for hash_seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed, "TOKENIZERS_PARALLELISM": "false"}
+        result = subprocess.run(
+            [sys.executable, "-c", TRAIN_IN_SUBPROCESS, arch],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=300,
+            check=True,
+        )
+        outputs.append(result.stdout)
+    assert outputs[0] == outputs[1]
+    vocab = json.loads(outputs[0])["model"]["vocab"]
+    if arch == "bert":
+        assert list(vocab)[:5] == ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+        assert 50 < len(vocab) <= 1000
+        # real subwords: word-initial pieces, "##" continuations, and every character
+        assert "ka" in vocab and "##ka" in vocab and "##é" in vocab and "B" in vocab
 
 
 def test_load_backbone_errors(built, tmp_path):

@@ -542,6 +542,36 @@ def test_demo_ner_labels(tmp_path: Path) -> None:
         assert set(kinds) == {"B-PER", "B-LOC", "B-ORG"}
 
 
+def test_demo_ner_entities_are_one_word_with_a_typed_source(tmp_path: Path) -> None:
+    # One-word entities whose type shows in the word: the frozen tiny demo backbones see
+    # little word order, so multi-word spans (B/I) were not learnable (English F1 0.0).
+    rows_by_lang = {}
+    for lang in ("en", "es", "bg"):
+        out = prepare_demo_dataset("wikiann", lang, tmp_path / lang, options=SMALL_DEMO)
+        rows_by_lang[lang] = read_split(out, "train")
+        for row in rows_by_lang[lang]:
+            assert not any(tag.startswith("I-") for tag in row["ner_tags"])
+            assert all(" " not in token for token in row["tokens"])
+    # English cities come from a fixed list: faker's are made of person names.
+    cities = {
+        token
+        for row in rows_by_lang["en"]
+        for token, tag in zip(row["tokens"], row["ner_tags"], strict=True)
+        if tag == "B-LOC"
+    }
+    assert cities and cities <= set(DEMO_LANGUAGES["en"].cities)
+    en_words = set(_word_list("en", 3000)[0])
+    assert not {city.lower() for city in DEMO_LANGUAGES["en"].cities} & en_words
+
+
+def test_demo_nli_pairs_are_short(tmp_path: Path) -> None:
+    out = prepare_demo_dataset("xnli", "en", tmp_path / "en", options=SMALL_DEMO)
+    for row in read_split(out, "train"):
+        premise = row["premise"].rstrip(".").split()
+        hypothesis = [w for w in row["hypothesis"].rstrip(".").lower().split() if w != "not"]
+        assert 5 <= len(premise) <= 10 and 2 <= len(hypothesis) <= 4
+
+
 def test_demo_qa_offsets_exact(tmp_path: Path) -> None:
     for dataset, lang in (("squad", "en"), ("xquad", "hi"), ("xquad", "ru")):
         out = prepare_demo_dataset(

@@ -582,6 +582,25 @@ def test_task_eval_every_epochs_and_warmup(world, tmp_path):
         )
 
 
+def test_chance_level_task_adapter_is_reported(world, tmp_path, monkeypatch, caplog):
+    # The demo's English NER F1 0.0 / NLI accuracy 33.3 passed silently; now it is logged.
+    from langarith.train import task as task_module
+    from langarith.train.task import chance_warning
+
+    rows = [{"label": i % 3} for i in range(9)]
+    assert chance_warning("nli", 100 / 3, rows) and chance_warning("nli", 60.0, rows) is None
+    assert chance_warning("ner", 0.0, []) and chance_warning("ner", 12.5, []) is None
+    assert chance_warning("qa", 0.0, []) is None
+
+    monkeypatch.setattr(task_module, "evaluate_task", lambda *a, **k: {"accuracy": 100 / 3})
+    bb, en, data = world["bert"]["backbone"], world["bert"]["en"], world["tasks"]["nli"]
+    with caplog.at_level(logging.WARNING, logger="langarith.train.task"):
+        train_task_adapter(
+            bb, en, data, "nli", tmp_path / "c", seed=0, hparams={**TASK_HP, "max_steps": 2}
+        )
+    assert "nli seed 0 did not learn" in caplog.text
+
+
 def test_task_errors(world, tmp_path):
     bb, en = world["bert"]["backbone"], world["bert"]["en"]
     with pytest.raises(LangarithError, match="Task 'pos' is unknown"):

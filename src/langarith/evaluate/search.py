@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
+from itertools import pairwise
 
 from langarith import LangarithError
 
@@ -67,11 +68,18 @@ def coarse_points(grid: Sequence[float], coarse_step: float = COARSE_STEP) -> li
     return picked
 
 
-def refine_points(
-    grid: Sequence[float], best: float, coarse_step: float = COARSE_STEP
-) -> list[float]:
-    """Grid points strictly within one coarse step of ``best`` (the fine pass)."""
-    return [lam for lam in sorted(grid) if abs(lam - best) < coarse_step - _EPS]
+def refine_points(grid: Sequence[float], best: float, step: float) -> list[float]:
+    """The grid's nearest points to ``best - step`` and ``best + step`` (one fine pass).
+
+    Only points within ``step`` of ``best`` qualify, so a pass never jumps further than
+    its step; at the grid's ends one side may be missing.
+    """
+    picked = []
+    for direction in (-1, 1):
+        side = [lam for lam in grid if 0 < direction * (lam - best) <= step + _EPS]
+        if side:
+            picked.append(min(side, key=lambda lam: abs(lam - (best + direction * step))))
+    return picked
 
 
 def search_lambda(
@@ -87,8 +95,10 @@ def search_lambda(
         grid: the configured λ values (e.g. ``langarith.config.grid(lambda_grid)``).
         score: validation score of a λ (higher is better). Never a test score.
         mode: ``"full"`` evaluates every grid point (the papers); ``"coarse_to_fine"``
-            evaluates :func:`coarse_points`, then the grid points within one coarse
-            step of the best of them (:func:`refine_points`).
+            evaluates :func:`coarse_points`, then halves the step until it reaches the
+            grid's and evaluates the two neighbours of the best point so far at each
+            step (:func:`refine_points`): for the papers' grid 6 + 2 + 2 = 10
+            evaluations instead of 21, each pass moving at most its own step.
         coarse_step: step of the coarse pass.
 
     Returns:
@@ -109,6 +119,11 @@ def search_lambda(
     if mode == "full":
         visit(sorted(grid))
     else:
-        visit(coarse_points(grid, coarse_step))
-        visit(refine_points(grid, best_lambda(curve), coarse_step))
+        points = sorted(grid)
+        spacing = min((b - a for a, b in pairwise(points)), default=coarse_step)
+        visit(coarse_points(points, coarse_step))
+        step = coarse_step / 2
+        while step > spacing / 2 + _EPS:
+            visit(refine_points(points, best_lambda(curve), step))
+            step /= 2
     return dict(sorted(curve.items()))

@@ -161,8 +161,13 @@ def _tag_tables(labels: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     return prefix, type_code
 
 
-def _entity_keys(prefix: np.ndarray, types: np.ndarray) -> np.ndarray:
+def _entity_keys(prefix: np.ndarray, types: np.ndarray, n_types: int) -> np.ndarray:
     """Entities of a flat IOB2 sequence (sentences separated by O) as unique int64 keys.
+
+    ``n_types`` is one more than the largest type code of the *label table*, not of this
+    sequence: gold and predicted keys are only comparable when both are packed with the
+    same radix (a prediction without the table's last type would otherwise be packed
+    differently and match nothing).
 
     A chunk starts at every non-O tag that does not continue the previous one; a tag
     continues when it is ``I-x`` after ``B-x`` or ``I-x``. This is seqeval's default
@@ -183,7 +188,6 @@ def _entity_keys(prefix: np.ndarray, types: np.ndarray) -> np.ndarray:
     stop = np.flatnonzero(~continues)  # positions that do not continue a chunk
     nxt = np.searchsorted(stop, starts, side="right")
     ends = np.where(nxt < stop.size, stop[np.minimum(nxt, stop.size - 1)], n) - 1
-    n_types = int(types.max()) + 1
     return (starts.astype(np.int64) * (n + 1) + ends) * n_types + types[starts]
 
 
@@ -416,7 +420,8 @@ def _ner_scorer(data: dict, labels: Sequence[str] | None, n: int):
                 )
             gold_flat[offset + j] = label_id[tag]
         offset += len(sentence) + 1
-    gold_keys = _entity_keys(prefix_of[gold_flat], type_of[gold_flat])
+    n_types = int(type_of.max()) + 1
+    gold_keys = _entity_keys(prefix_of[gold_flat], type_of[gold_flat], n_types)
     word_feature, word_position, word_flat = (
         data["word_feature"],
         data["word_position"],
@@ -442,7 +447,7 @@ def _ner_scorer(data: dict, labels: Sequence[str] | None, n: int):
         for batch, pred in parts:
             rows, positions, targets = gather(batch)
             pred_flat[targets] = pred[rows, positions]
-        pred_keys = _entity_keys(prefix_of[pred_flat], type_of[pred_flat])
+        pred_keys = _entity_keys(prefix_of[pred_flat], type_of[pred_flat], n_types)
         return {"f1": entity_f1(gold_keys, pred_keys)}
 
     return reduce, finish

@@ -82,7 +82,41 @@ def _perturbed(init_dir: Path, out_dir: Path, shared: dict, lang_seed: int, scal
     )
 
 
-def _task_adapter(backbone: Path, init_dir: Path, kind: str, out_dir: Path, seed: int) -> None:
+def _balance_classifier(
+    model: torch.nn.Module, backbone: Path, kind: str, pairs: Sequence[tuple[str, str]]
+) -> None:
+    """Centre and standardise the random classification head's logits on ``pairs``.
+
+    A random BERT's [CLS] vectors differ little between inputs, so a random head tends
+    to predict one class for every row and no λ changes the accuracy. With per-class
+    logits of mean 0 and standard deviation 1 over the toy rows, predictions spread over
+    the classes and sit near decision boundaries, so small language-vector changes flip
+    some of them (the engine tests rely on λ mattering).
+    """
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(backbone), local_files_only=True)
+    batch = tokenizer(
+        [p for p, _ in pairs], [h for _, h in pairs], padding=True, truncation=True,
+        max_length=128, return_tensors="pt",
+    )  # fmt: skip
+    model.eval()
+    with torch.no_grad():
+        logits = model(**batch).logits
+        last = [m for m in model.heads[kind].modules() if isinstance(m, torch.nn.Linear)][-1]
+        std = logits.std(dim=0).clamp_min(1e-6)
+        last.weight.div_(std[:, None])
+        last.bias.sub_(logits.mean(dim=0)).div_(std)
+
+
+def _task_adapter(
+    backbone: Path,
+    init_dir: Path,
+    kind: str,
+    out_dir: Path,
+    seed: int,
+    calibration: Sequence[tuple[str, str]] = (),
+) -> None:
     from adapters import AutoAdapterModel, SeqBnConfig
     from adapters.composition import Stack
 
@@ -109,7 +143,9 @@ def _task_adapter(backbone: Path, init_dir: Path, kind: str, out_dir: Path, seed
     with torch.no_grad():  # a non-trivial task adapter: scale up its random init
         for name, param in model.named_parameters():
             if f".{kind}." in name or name.startswith(f"heads.{kind}."):
-                param.add_(torch.randn_like(param) * 0.2)
+                param.add_(torch.randn_like(param) * 1.0)
+    if kind == "nli" and calibration:
+        _balance_classifier(model, backbone, kind, calibration)
     with atomic_dir(out_dir) as tmp:
         model.save_adapter(str(tmp), kind, with_head=True, use_safetensors=True)
 
@@ -209,6 +245,11 @@ def build_toy_setup(
     for kind in kinds:
         folder = root / plan.TASK_ADAPTER_DIR.format(model=model, task=kind, seed=TOY_SEED)
         if not (folder / "head_config.json").is_file():
-            _task_adapter(setup.backbone, setup.init, kind, folder, seed)
+            pairs = [
+                (row["premise"], row["hypothesis"])
+                for lang in targets
+                for row in read_split(setup.data[(kind, lang)], "validation")
+            ] if kind == "nli" else []  # fmt: skip
+            _task_adapter(setup.backbone, setup.init, kind, folder, seed, pairs)
         setup.task[kind] = folder
     return setup

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from langarith import LangarithError
+from langarith.evaluate.scores import SCORE_COLUMNS
 
 __all__ = [
     "KEY_COLUMNS",
@@ -43,20 +44,11 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Columns every score file must have.
-REQUIRED_COLUMNS = (
-    "scenario",
-    "model",
-    "task",
-    "target",
-    "seed",
-    "method",
-    "lambda",
-    "split",
-    "score",
-)
-#: Columns that may be absent, with the value used when they are.
+#: Columns that may be absent, with the value used when they are (score CSVs written
+#: by hand or by other tools; the workflow always writes them).
 OPTIONAL_COLUMNS = {"adapters": "", "top_k": math.nan, "metric": "score"}
+#: Every other column of the workflow's score CSVs is required.
+REQUIRED_COLUMNS = tuple(c for c in SCORE_COLUMNS if c not in OPTIONAL_COLUMNS)
 
 #: The columns that identify one table row (one method variant of one task and model).
 KEY_COLUMNS = ("scenario", "model", "task", "metric", "method", "top_k", "budget")

@@ -131,6 +131,32 @@ def _add_head(model, task: str, labels: list[str]) -> None:
         model.add_qa_head(task, num_labels=2)
 
 
+def chance_warning(task: str, best: float, valid_rows: list[dict]) -> str | None:
+    """A warning text when the best validation score is no better than chance, else None.
+
+    NER entity F1 0 means no entity was ever right (usually: everything tagged "O"); NLI
+    accuracy within a point of always answering the most frequent class means nothing
+    was learnt. Either way the adapter is useless for transfer, and every score computed
+    with it later would be flat, so it is worth saying at once.
+    """
+    if task == "ner" and best <= 0.0:
+        return (
+            "the best NER entity F1 is 0: no entity was ever tagged right (the model "
+            "predicts the majority tag 'O')"
+        )
+    if task == "nli":
+        counts: dict[Any, int] = {}
+        for row in valid_rows:
+            counts[row.get("label")] = counts.get(row.get("label"), 0) + 1
+        majority = 100.0 * max(counts.values()) / len(valid_rows)
+        if best <= majority + 1.0:
+            return (
+                f"the best NLI accuracy {best:.1f} is at the majority-class rate "
+                f"{majority:.1f}: nothing was learnt"
+            )
+    return None
+
+
 def train_task_adapter(
     backbone_dir: Path | str,
     lang_adapter_dir: Path | str,
@@ -321,6 +347,15 @@ def train_task_adapter(
             },
         )
     remove_checkpoint(checkpoint_dir)
+    note = chance_warning(task, result.best_score, valid_rows)
+    if note is not None:
+        log.warning(
+            "Task adapter %s seed %d did not learn: %s. Check the backbone (pre-trained "
+            "enough?), the adapter size and the learning rate.",
+            task,
+            seed,
+            note,
+        )
     log.info(
         "Task adapter %s seed %d: best %s %.2f at step %d -> %s",
         task,
