@@ -5,7 +5,6 @@ Everything is tiny (hidden 32, 2 layers, vocab ~300) so the whole file runs in s
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import random
@@ -20,6 +19,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
+from dataset_files import write_dataset  # noqa: E402
 from safetensors.torch import load_file  # noqa: E402
 from transformers import AutoModelForMaskedLM, AutoTokenizer  # noqa: E402
 
@@ -29,6 +29,7 @@ from langarith.backbone import (  # noqa: E402
     build_demo_backbone,
     fetch_hub_backbone,
     load_backbone,
+    pretrain_cycle,
 )
 
 TINY_SPEC = {
@@ -48,30 +49,6 @@ SYLLABLES = {
     "de": ["sch", "ein", "ung", "der", "ich", "en", "ge", "au"],
     "fr": ["le", "eau", "ion", "ez", "que", "ou", "ai", "é"],
 }
-
-
-def write_dataset(folder: Path, dataset: str, lang: str, splits: dict[str, list[dict]]) -> Path:
-    """A dataset folder in the docs/interfaces.md format (jsonl splits + manifest.json)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    info = {}
-    for split, rows in splits.items():
-        text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
-        (folder / f"{split}.jsonl").write_text(text, encoding="utf-8")
-        info[split] = {"rows": len(rows), "sha256": hashlib.sha256(text.encode()).hexdigest()}
-    manifest = {
-        "dataset": dataset,
-        "language": lang,
-        "source": "test",
-        "revision": None,
-        "created_utc": "2024-01-01T00:00:00+00:00",
-        "options": {},
-        "splits": info,
-        "checksum": hashlib.sha256(
-            "".join(info[s]["sha256"] for s in sorted(info)).encode()
-        ).hexdigest(),
-    }
-    (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
-    return folder
 
 
 def make_corpus(
@@ -299,3 +276,16 @@ def test_cli_backbone_demo(corpus, tmp_path):
         main(["backbone", "fetch", "--hub-name", "xlm-roberta-base", "--out", str(tmp_path / "f")])
         == 1
     )
+
+
+def test_pretrain_cycle_mixes_languages_by_weight():
+    assert pretrain_cycle(["bg", "en", "es"], {}) == ["bg", "en", "es"]  # round-robin
+    cycle = pretrain_cycle(["bg", "en", "es"], {"en": 3, "es": 0})
+    assert cycle == ["bg", "en", "en", "en"]
+    assert pretrain_cycle(["de", "en"], {"en": 2}) == ["de", "en", "en"]
+    with pytest.raises(LangarithError, match="no demo corpus"):
+        pretrain_cycle(["de", "en"], {"fr": 2})
+    with pytest.raises(LangarithError, match="integer >= 0"):
+        pretrain_cycle(["de", "en"], {"en": -1})
+    with pytest.raises(LangarithError, match="no language"):
+        pretrain_cycle(["de", "en"], {"en": 0, "de": 0})

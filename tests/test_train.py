@@ -20,6 +20,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import adapters  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
+from dataset_files import write_dataset  # noqa: E402
 from safetensors.torch import load_file  # noqa: E402
 from transformers import AutoModelForMaskedLM  # noqa: E402
 
@@ -81,34 +82,6 @@ TASK_HP = {
 
 
 # ----------------------------------------------------------------------------- data
-
-
-def write_dataset(
-    folder: Path, dataset: str, lang: str, splits: dict[str, list[dict]], labels=None
-) -> Path:
-    """A dataset folder in the docs/interfaces.md format (jsonl splits + manifest.json)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    info = {}
-    for split, rows in splits.items():
-        text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
-        (folder / f"{split}.jsonl").write_text(text, encoding="utf-8")
-        info[split] = {"rows": len(rows), "sha256": hashlib.sha256(text.encode()).hexdigest()}
-    manifest = {
-        "dataset": dataset,
-        "language": lang,
-        "source": "test",
-        "revision": None,
-        "created_utc": "2024-01-01T00:00:00+00:00",
-        "options": {},
-        "splits": info,
-        "checksum": hashlib.sha256(
-            "".join(info[s]["sha256"] for s in sorted(info)).encode()
-        ).hexdigest(),
-    }
-    if labels is not None:
-        manifest["labels"] = labels
-    (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
-    return folder
 
 
 def _word(rng: random.Random, lang: str = "en") -> str:

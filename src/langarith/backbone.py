@@ -52,6 +52,10 @@ DEMO_SPEC: dict[str, Any] = {
     "warmup_ratio": 0.06,  # fraction of pretrain_steps used for linear warm-up
     "weight_decay": 0.01,
     "mlm_probability": 0.15,
+    # Relative share of each language in the pre-training batches (integers; languages
+    # not named get 1). mBERT and XLM-R saw far more English than anything else, which is
+    # what leaves language adapters something to add; an equal mix makes them redundant.
+    "pretrain_weights": {},
 }
 
 
@@ -531,8 +535,36 @@ def _demo_config(arch: str, spec: dict, tokenizer):
     )
 
 
+def pretrain_cycle(langs: list[str], weights: dict[str, Any]) -> list[str]:
+    """The repeating order of languages in pre-training batches.
+
+    Each language appears ``weights.get(lang, 1)`` times per cycle, spread out rather than
+    in runs (the cycle interleaves the languages round by round), so every batch of a
+    cycle's length sees the intended mix.
+    """
+    unknown = sorted(set(weights) - set(langs))
+    if unknown:
+        raise LangarithError(
+            f"pretrain_weights names {unknown}, which have no demo corpus; corpora: {langs}"
+        )
+    counts = {}
+    for lang in langs:
+        value = weights.get(lang, 1)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise LangarithError(
+                f"pretrain_weights[{lang!r}] must be an integer >= 0, got {value!r}"
+            )
+        counts[lang] = value
+    if not any(counts.values()):
+        raise LangarithError("pretrain_weights leave no language to pre-train on")
+    cycle = []
+    for round_ in range(max(counts.values())):
+        cycle += [lang for lang in langs if counts[lang] > round_]
+    return cycle
+
+
 def _pretrain(model, tokenizer, blocks_per_lang: dict, valid_blocks, spec: dict, seed: int) -> dict:
-    """Short MLM pre-training, each batch balanced over languages (round-robin).
+    """Short MLM pre-training, batches mixing the languages by :func:`pretrain_cycle`.
 
     Uses the shared loop so its randomness is derived from ``seed`` exactly as in adapter
     training; returns the numbers for metadata.json.
@@ -556,19 +588,24 @@ def _pretrain(model, tokenizer, blocks_per_lang: dict, valid_blocks, spec: dict,
     streams = {
         lang: EpochStream(len(blocks_per_lang[lang]), seed, salt=f"order-{lang}") for lang in langs
     }
+    cycle = pretrain_cycle(langs, spec.get("pretrain_weights") or {})
+    # (language, how many times it came earlier in the cycle) for every cycle position
+    cycle_slots = [(lang, cycle[:i].count(lang)) for i, lang in enumerate(cycle)]
+    per_cycle = {lang: cycle.count(lang) for lang in langs}
     batch_size = int(spec["batch_size"])
     start_id, end_id = special_ids(tokenizer)
     specials = sorted({start_id, end_id, tokenizer.pad_token_id})
     vocab = len(tokenizer)
 
     def batch_for(k: int) -> torch.Tensor:
-        # Example j of micro-batch k belongs to language (k*B + j) mod L; its position in
-        # that language's own epoch stream is the count of earlier examples of it.
+        # Example j of micro-batch k is position p = k*B + j of the repeating language
+        # cycle; its position in that language's own epoch stream is the count of earlier
+        # examples of the language (full cycles before, plus earlier slots of this one).
         rows = []
         for j in range(batch_size):
             p = k * batch_size + j
-            lang = langs[p % len(langs)]
-            index = streams[lang].indices(p // len(langs), 1)[0]
+            lang, earlier = cycle_slots[p % len(cycle)]
+            index = streams[lang].indices((p // len(cycle)) * per_cycle[lang] + earlier, 1)[0]
             rows.append(blocks_per_lang[lang][index])
         return torch.stack(rows)
 
