@@ -592,6 +592,97 @@ def test_language_adapter_disk_full_at_save_keeps_old_adapter_and_checkpoint(
     assert not checkpoint.exists()
 
 
+TORCH_SAVE_FULL = (
+    "[enforce fail at inline_container.cc:664] . PytorchStreamWriter failed writing file "
+    "data/0: file write failed"
+)
+
+
+@pytest.mark.parametrize("free", [0, 1 << 40], ids=["disk-full", "space-left"])
+def test_torch_save_failure_is_called_a_full_disk_only_when_it_is(
+    tiny, tmp_path, monkeypatch, free
+):
+    """torch.save says only "file write failed"; with the disk (almost) full the user
+    gets the full-disk message and the old adapter, otherwise the original error."""
+    import shutil
+
+    from langarith.adapter_io import read_adapter, write_adapter
+
+    init = read_adapter(tiny["init"])
+    out = tmp_path / "merged"
+    write_adapter(init, init.state, out, weights_format="bin")
+    old = _folder_bytes(out)
+
+    def failing_save(obj, path, *args, **kwargs):
+        Path(path).write_bytes(b"half")
+        raise RuntimeError(TORCH_SAVE_FULL)
+
+    usage = shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(torch, "save", failing_save)
+    monkeypatch.setattr(shutil, "disk_usage", lambda _: usage._replace(free=free))
+    expected = LangarithError if free == 0 else RuntimeError
+    with pytest.raises(expected) as caught:
+        write_adapter(init, init.state, out, weights_format="bin")
+    if free == 0:
+        assert "No space left on device" in str(caught.value) and str(out) in str(caught.value)
+    else:
+        assert not isinstance(caught.value, LangarithError)
+    assert _folder_bytes(out) == old and _siblings(out) == ["merged"]
+
+
+def test_checkpoint_disk_full_is_a_clear_error_and_keeps_the_last_checkpoint(
+    tiny, tmp_path, monkeypatch
+):
+    import langarith.train.common as common
+    from langarith.train import train_language_adapter
+
+    args = (tiny["backbone"], tiny["init"], tiny["data"])
+    checkpoint = tmp_path / ".checkpoints" / "seed1"
+    calls = {"n": 0}
+    real_save_file = common.save_file
+
+    def full_on_second_checkpoint(tensors, filename, *a, **k):
+        if Path(filename).parent.name.startswith(".seed1.tmp-"):
+            calls["n"] += 1
+            if calls["n"] > 2:  # weights + best of the first checkpoint succeed
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_save_file(tensors, filename, *a, **k)
+
+    monkeypatch.setattr(common, "save_file", full_on_second_checkpoint)
+    with pytest.raises(LangarithError, match="No space left on device") as caught:
+        train_language_adapter(
+            *args, tmp_path / "out", seed=1, hparams=TINY_HP, checkpoint_dir=checkpoint
+        )
+    assert str(checkpoint) in str(caught.value)
+    assert json.loads((checkpoint / "state.json").read_text())["step"] == 2
+    assert _siblings(checkpoint) == ["seed1"]
+    assert not (tmp_path / "out").exists()
+
+
+def test_atomic_dir_puts_the_old_folder_back_when_the_swap_fails(tmp_path, monkeypatch):
+    from langarith.io import atomic_dir
+
+    final = tmp_path / "adapter"
+    final.mkdir()
+    (final / "weights.bin").write_bytes(b"old")
+    real_rename = Path.rename
+
+    def rename(self, target):
+        if self.name.startswith(".adapter.tmp-"):
+            raise OSError(errno.EIO, "I/O error")
+        return real_rename(self, target)
+
+    monkeypatch.setattr(Path, "rename", rename)
+    with pytest.raises(OSError, match="I/O error"), atomic_dir(final) as tmp:
+        (tmp / "weights.bin").write_bytes(b"new")
+    assert (final / "weights.bin").read_bytes() == b"old"
+    assert _siblings(final) == ["adapter"]
+    monkeypatch.undo()
+    with atomic_dir(final) as tmp:
+        (tmp / "weights.bin").write_bytes(b"new")
+    assert (final / "weights.bin").read_bytes() == b"new" and _siblings(final) == ["adapter"]
+
+
 _KILLED_IN_CHECKPOINT_SAVE = """
 import os, signal, sys
 from pathlib import Path

@@ -21,7 +21,14 @@ from typing import IO, Any
 
 from langarith import LangarithError
 
-__all__ = ["atomic_dir", "atomic_file", "read_json", "sha256_file", "write_json"]
+__all__ = [
+    "atomic_dir",
+    "atomic_file",
+    "disk_full_error",
+    "read_json",
+    "sha256_file",
+    "write_json",
+]
 
 _CHUNK = 1 << 20
 
@@ -32,15 +39,43 @@ _DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 _DISK_FULL_TEXTS = ("no space left on device", "disk quota exceeded", "os error 28", "os error 122")
 
 
-def _disk_full_cause(err: BaseException) -> BaseException | None:
-    """The innermost exception in ``err``'s chain that reports a full disk or quota."""
+#: How writers report a failed write without saying why: torch.save raises
+#: ``RuntimeError("[enforce fail at inline_container.cc:...] . PytorchStreamWriter failed
+#: writing file data/0: file write failed")`` (or "unexpected pos ...") on a full disk.
+_WRITE_FAILED_TEXTS = ("file write failed", "pytorchstreamwriter failed", "unexpected pos")
+#: Free space below which an unexplained write failure is taken for a full disk.
+_LOW_FREE_BYTES = 64 << 20
+
+
+def _low_free_space(where: Path | None) -> bool:
+    """Whether the file system holding ``where`` has (almost) no free space left."""
+    if where is None:
+        return False
+    probe = where
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    try:
+        return shutil.disk_usage(probe).free < _LOW_FREE_BYTES
+    except OSError:
+        return False
+
+
+def _disk_full_cause(err: BaseException, where: Path | None = None) -> BaseException | None:
+    """The innermost exception in ``err``'s chain that reports a full disk or quota.
+
+    Writers that fail without an errno (torch.save) count when the file system holding
+    ``where`` is (almost) full, so that such a failure gets the same clear message.
+    """
     found = None
     seen: set[int] = set()
     current: BaseException | None = err
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        if (isinstance(current, OSError) and current.errno in _DISK_FULL_ERRNOS) or any(
-            text in str(current).lower() for text in _DISK_FULL_TEXTS
+        text = str(current).lower()
+        if (
+            (isinstance(current, OSError) and current.errno in _DISK_FULL_ERRNOS)
+            or any(t in text for t in _DISK_FULL_TEXTS)
+            or (any(t in text for t in _WRITE_FAILED_TEXTS) and _low_free_space(where))
         ):
             found = current
         current = current.__cause__ or current.__context__
@@ -63,6 +98,17 @@ def _disk_full_error(final: Path, cause: BaseException) -> LangarithError:
     )
 
 
+def disk_full_error(err: BaseException, final: Path | str) -> LangarithError | None:
+    """The clear error for a failed write of ``final`` if a full disk caused it, else None.
+
+    For writers that manage their own temporary files (checkpoints): ``raise
+    disk_full_error(err, final) or err`` style handling without copying the checks.
+    """
+    final = Path(final)
+    cause = _disk_full_cause(err, final.parent)
+    return None if cause is None else _disk_full_error(final, cause)
+
+
 def _temp_sibling(final: Path) -> Path:
     """The temporary name next to ``final``: hidden, and unique per process."""
     return final.with_name(f".{final.name}.tmp-{os.getpid()}")
@@ -81,9 +127,10 @@ def atomic_dir(final: Path | str) -> Iterator[Path]:
     """Build a folder under a temporary name and move it to ``final`` on success.
 
     Yields the temporary sibling ``.<name>.tmp-<pid>`` (created empty). When the block
-    ends normally, an existing ``final`` is removed and the temporary folder is renamed
-    into place; when it raises, the temporary folder is removed and the error goes on,
-    so a failed rule leaves nothing that looks finished. A write that fails because the
+    ends normally, the temporary folder is renamed into place (an existing ``final`` is
+    moved aside first and deleted only afterwards); when it raises, the temporary folder
+    is removed and the error goes on, so a failed rule leaves nothing that looks
+    finished. A write that fails because the
     disk or the quota is full becomes a :class:`~langarith.LangarithError` naming
     ``final`` (the previous ``final``, if any, is kept).
     """
@@ -96,12 +143,33 @@ def atomic_dir(final: Path | str) -> Iterator[Path]:
         yield tmp
     except BaseException as err:
         _remove(tmp)
-        cause = _disk_full_cause(err)
+        cause = _disk_full_cause(err, final.parent)
         if cause is not None:
             raise _disk_full_error(final, cause) from err
         raise
-    _remove(final)
-    tmp.rename(final)
+    _swap_into_place(tmp, final)
+
+
+def _swap_into_place(tmp: Path, final: Path) -> None:
+    """Rename the finished folder ``tmp`` to ``final``, replacing an older ``final``.
+
+    The older folder is first renamed aside (not deleted), so that if the second rename
+    fails it is put back and ``final`` never ends up missing or half-deleted; it is
+    removed only once the new folder is in place.
+    """
+    if not (final.exists() or final.is_symlink()):
+        tmp.rename(final)
+        return
+    aside = final.with_name(f".{final.name}.old-{os.getpid()}")
+    _remove(aside)
+    final.rename(aside)
+    try:
+        tmp.rename(final)
+    except BaseException:
+        aside.rename(final)
+        _remove(tmp)
+        raise
+    _remove(aside)
 
 
 @contextlib.contextmanager
@@ -128,7 +196,7 @@ def atomic_file(final: Path | str, mode: str = "w") -> Iterator[IO[Any]]:
             os.fsync(handle.fileno())
     except BaseException as err:
         _remove(tmp)
-        cause = _disk_full_cause(err)
+        cause = _disk_full_cause(err, final.parent)
         if cause is not None:
             raise _disk_full_error(final, cause) from err
         raise

@@ -39,6 +39,7 @@ from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
 from langarith import LangarithError, __version__
+from langarith.io import disk_full_error
 
 log = logging.getLogger(__name__)
 
@@ -481,8 +482,11 @@ def save_checkpoint(
                 "created_utc": utc_now(),
             },
         )
-    except BaseException:
+    except BaseException as err:
         shutil.rmtree(tmp, ignore_errors=True)
+        clear = disk_full_error(err, checkpoint_dir)
+        if clear is not None:
+            raise clear from err
         raise
     old = checkpoint_dir.parent / f".{checkpoint_dir.name}.old"
     if checkpoint_dir.exists():
