@@ -20,9 +20,9 @@ rule lambda_grid:
         target="[a-z]{2,3}",
     conda:
         "../envs/train.yaml"
-    threads: 2
+    threads: get_threads("evaluate")
     resources:
-        mem_mb=16000,
+        mem_mb=8000,
         runtime=lambda wc, attempt: 120 * attempt,
         gpu=1,
     params:

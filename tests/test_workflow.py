@@ -106,3 +106,26 @@ def test_every_rule_has_log_benchmark_and_an_env():
             name = block.split(":")[0]
             for key in ("log:", "benchmark:", "conda:", "resources:"):
                 assert key in block, f"{name} lacks {key}"
+
+
+def test_jobs_take_the_configured_threads(tmp_path):
+    """The demo asks for 1-thread jobs so that two run side by side on 2 cores; a rule
+    that ignores `threads` serialises them (the λ grids once did: 17 minutes instead of
+    about 9)."""
+    result = _snakemake(
+        "-n", "--cores", "2", "--configfile", "config/demo.yaml", "--directory", str(tmp_path)
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = result.stdout + result.stderr
+    threads: dict[str, set[int]] = {}
+    for block in re.split(r"^(?=(?:local)?rule )", out, flags=re.MULTILINE):
+        head = re.match(r"(?:local)?rule (\w+):", block)
+        found = re.search(r"^\s+threads: (\d+)$", block, flags=re.MULTILINE)
+        if head:
+            threads.setdefault(head.group(1), set()).add(int(found.group(1)) if found else 1)
+    assert threads["lambda_grid"] == {1}
+    assert threads["train_language_adapter"] == threads["train_task_adapter"] == {1}
+    assert all(values == {1} for values in threads.values()), threads
+    text = "\n".join(p.read_text() for p in (ROOT / "rules").glob("*.smk"))
+    fixed = re.findall(r"^\s+threads: (\d+)$", text, flags=re.MULTILINE)
+    assert set(fixed) <= {"1"}, "heavy rules take threads from get_threads(stage)"
