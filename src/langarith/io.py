@@ -24,7 +24,7 @@ from langarith import LangarithError
 __all__ = [
     "atomic_dir",
     "atomic_file",
-    "disk_full_error",
+    "discarded_on_failure",
     "read_json",
     "sha256_file",
     "write_json",
@@ -98,15 +98,24 @@ def _disk_full_error(final: Path, cause: BaseException) -> LangarithError:
     )
 
 
-def disk_full_error(err: BaseException, final: Path | str) -> LangarithError | None:
-    """The clear error for a failed write of ``final`` if a full disk caused it, else None.
+@contextlib.contextmanager
+def discarded_on_failure(tmp: Path | str, final: Path | str) -> Iterator[None]:
+    """Remove the temporary ``tmp`` (file or folder) if the block raises, and re-raise.
 
-    For writers that manage their own temporary files (checkpoints): ``raise
-    disk_full_error(err, final) or err`` style handling without copying the checks.
+    A failure caused by a full disk or quota becomes a :class:`~langarith.LangarithError`
+    that names ``final`` and says whether it still holds its previous version; any other
+    error goes on unchanged. Shared by the atomic writers here and by writers that name
+    their own temporary files (training checkpoints).
     """
-    final = Path(final)
-    cause = _disk_full_cause(err, final.parent)
-    return None if cause is None else _disk_full_error(final, cause)
+    tmp, final = Path(tmp), Path(final)
+    try:
+        yield
+    except BaseException as err:
+        _remove(tmp)
+        cause = _disk_full_cause(err, final.parent)
+        if cause is not None:
+            raise _disk_full_error(final, cause) from err
+        raise
 
 
 def _temp_sibling(final: Path) -> Path:
@@ -139,14 +148,8 @@ def atomic_dir(final: Path | str) -> Iterator[Path]:
     tmp = _temp_sibling(final)
     _remove(tmp)  # left over by a crashed process that had the same pid
     tmp.mkdir()
-    try:
+    with discarded_on_failure(tmp, final):
         yield tmp
-    except BaseException as err:
-        _remove(tmp)
-        cause = _disk_full_cause(err, final.parent)
-        if cause is not None:
-            raise _disk_full_error(final, cause) from err
-        raise
     _swap_into_place(tmp, final)
 
 
@@ -189,17 +192,10 @@ def atomic_file(final: Path | str, mode: str = "w") -> Iterator[IO[Any]]:
     tmp = _temp_sibling(final)
     _remove(tmp)
     encoding = None if "b" in mode else "utf-8"
-    try:
-        with open(tmp, mode, encoding=encoding) as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-    except BaseException as err:
-        _remove(tmp)
-        cause = _disk_full_cause(err, final.parent)
-        if cause is not None:
-            raise _disk_full_error(final, cause) from err
-        raise
+    with discarded_on_failure(tmp, final), open(tmp, mode, encoding=encoding) as handle:
+        yield handle
+        handle.flush()
+        os.fsync(handle.fileno())
     if final.is_dir() and not final.is_symlink():
         shutil.rmtree(final)
     os.replace(tmp, final)

@@ -39,7 +39,7 @@ from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
 from langarith import LangarithError, __version__
-from langarith.io import disk_full_error
+from langarith.io import discarded_on_failure
 
 log = logging.getLogger(__name__)
 
@@ -448,7 +448,7 @@ def save_checkpoint(
     checkpoint_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = checkpoint_dir.parent / f".{checkpoint_dir.name}.tmp-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
-    try:
+    with discarded_on_failure(tmp, checkpoint_dir):
         save_file(
             {k: v.detach().cpu().contiguous() for k, v in trainable.items()},
             tmp / "weights.safetensors",
@@ -482,12 +482,6 @@ def save_checkpoint(
                 "created_utc": utc_now(),
             },
         )
-    except BaseException as err:
-        shutil.rmtree(tmp, ignore_errors=True)
-        clear = disk_full_error(err, checkpoint_dir)
-        if clear is not None:
-            raise clear from err
-        raise
     old = checkpoint_dir.parent / f".{checkpoint_dir.name}.old"
     if checkpoint_dir.exists():
         if old.exists():
