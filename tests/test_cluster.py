@@ -21,9 +21,9 @@ import time
 from pathlib import Path
 
 import pytest
+from snakemake_runs import run_snakemake
 
 ROOT = Path(__file__).resolve().parents[1]
-SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 RUN_SLURM_TEST = ROOT / "tests" / "cluster" / "run_slurm_test.sh"
 SLURM_CLUSTER = ROOT / "tests" / "cluster" / "slurm_cluster.sh"
 SKIP_EXIT = 77
@@ -45,15 +45,7 @@ def _env(**profile_vars: str) -> dict[str, str]:
 
 
 def _snakemake(*args: str, cwd: Path = ROOT, env=None, timeout: int = 600):
-    return subprocess.run(
-        [*SNAKEMAKE, *args],
-        cwd=cwd,
-        env=env or _env(),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    return run_snakemake(*args, cwd=cwd, env=env or _env(), timeout=timeout)
 
 
 def _dry_run(profile: str, workdir: Path, **profile_vars: str) -> str:

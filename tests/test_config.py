@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import copy
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from snakemake_runs import run_snakemake
 
 from langarith.config import ConfigError, check_config, grid, load_config, validate_schema
 
@@ -138,24 +138,7 @@ def test_cli_check(tmp_path, capsys):
 def _dry_run(tmp_path: Path, cfg: dict) -> subprocess.CompletedProcess:
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(cfg))
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "snakemake",
-            "-n",
-            "--quiet",
-            "--configfile",
-            str(path),
-            "--directory",
-            str(tmp_path),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    return run_snakemake("-n", "--quiet", configfile=path, directory=tmp_path, timeout=300)
 
 
 @pytest.mark.parametrize(

@@ -10,14 +10,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
+from snakemake_runs import run_snakemake
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "config" / "test.yaml"
@@ -27,23 +26,7 @@ pytestmark = pytest.mark.slow
 
 
 def _snakemake(workdir: Path, *args: str, config: Path = CONFIG, timeout: int = 1800):
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "snakemake",
-            *args,
-            "--configfile",
-            str(config),
-            "--directory",
-            str(workdir),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    return run_snakemake(*args, configfile=config, directory=workdir, timeout=timeout)
 
 
 @pytest.fixture(scope="module")

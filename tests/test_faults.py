@@ -40,6 +40,7 @@ import torch  # noqa: E402
 import yaml  # noqa: E402
 from safetensors import SafetensorError  # noqa: E402
 from safetensors.torch import load_file  # noqa: E402
+from snakemake_runs import run_snakemake, snakemake_command  # noqa: E402
 
 from langarith import LangarithError  # noqa: E402
 
@@ -91,32 +92,13 @@ def _env() -> dict[str, str]:
 
 
 def _command(workdir: Path, config: Path, *args: str) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "--cores",
-        "1",
-        "--configfile",
-        str(config),
-        "--directory",
-        str(workdir),
-        *args,
-    ]
+    return snakemake_command("--cores", "1", *args, configfile=config, directory=workdir)
 
 
 def _snakemake(workdir: Path, config: Path, *args: str, timeout: int = 600):
-    result = subprocess.run(
-        _command(workdir, config, *args),
-        cwd=ROOT,
-        env=_env(),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
+    return run_snakemake(
+        "--cores", "1", *args, configfile=config, directory=workdir, env=_env(), timeout=timeout
     )
-    result.output = result.stdout + result.stderr
-    return result
 
 
 def _start(workdir: Path, config: Path, log: Path, *args: str) -> subprocess.Popen:

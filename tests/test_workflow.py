@@ -10,18 +10,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from snakemake_runs import run_snakemake
 
 from langarith import workflow as plan
 from langarith.config import load_config
 
 ROOT = Path(__file__).resolve().parents[1]
-SNAKEMAKE = [sys.executable, "-m", "snakemake"]
-
-
-def _snakemake(*args: str, cwd: Path = ROOT, timeout: int = 600) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [*SNAKEMAKE, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False
-    )
 
 
 @pytest.fixture(scope="module")
@@ -40,14 +34,8 @@ def test_paper_data_requests_cover_the_papers_datasets(paper_config):
 
 
 def test_paper_dry_run_holds_the_real_download_dag(tmp_path, paper_config):
-    result = _snakemake(
-        "-n",
-        "--configfile",
-        "config/config.yaml",
-        "--directory",
-        str(tmp_path),
-        "--rerun-triggers",
-        "mtime",
+    result = run_snakemake(
+        "-n", "--rerun-triggers", "mtime", configfile="config/config.yaml", directory=tmp_path
     )
     assert result.returncode == 0, result.stderr[-3000:]
     out = result.stdout + result.stderr
@@ -60,7 +48,7 @@ def test_paper_dry_run_holds_the_real_download_dag(tmp_path, paper_config):
 
 
 def test_lint_is_clean(tmp_path):
-    result = _snakemake("--lint", "--configfile", "config/demo.yaml", "--directory", str(tmp_path))
+    result = run_snakemake("--lint", configfile="config/demo.yaml", directory=tmp_path)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "Lints for" not in result.stdout + result.stderr
 
@@ -112,9 +100,7 @@ def test_jobs_take_the_configured_threads(tmp_path):
     """The demo asks for 1-thread jobs so that two run side by side on 2 cores; a rule
     that ignores `threads` serialises them (the λ grids once did: 17 minutes instead of
     about 9)."""
-    result = _snakemake(
-        "-n", "--cores", "2", "--configfile", "config/demo.yaml", "--directory", str(tmp_path)
-    )
+    result = run_snakemake("-n", "--cores", "2", configfile="config/demo.yaml", directory=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     out = result.stdout + result.stderr
     threads: dict[str, set[int]] = {}
