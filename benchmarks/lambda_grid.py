@@ -47,8 +47,10 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 import torch  # noqa: E402
 
-from langarith import LangarithError  # noqa: E402
-from langarith import workflow as plan  # noqa: E402
+from langarith import (
+    LangarithError,  # noqa: E402
+    plan,  # noqa: E402
+)
 from langarith.config import grid  # noqa: E402
 from langarith.data import read_split  # noqa: E402
 from langarith.evaluate.engine import LambdaGridEngine, Point  # noqa: E402
@@ -83,7 +85,7 @@ def _demo_case(args: argparse.Namespace) -> dict:
     import yaml
 
     from langarith.config import task_targets
-    from langarith.evaluate.runner import read_related_table
+    from langarith.related import read_related_table
 
     config = yaml.safe_load(args.config.read_text(encoding="utf-8"))
     model = args.model or config["models"][0]["name"]

@@ -9,12 +9,12 @@ rule language_vector_analysis:
     input:
         unpack(lambda wc: scenarios.analysis_inputs(config, wc.model)),
     output:
-        cosine=scenarios.COSINE_CSV,
-        sparsity=scenarios.SPARSITY_CSV,
+        cosine=paths.ANALYSIS_COSINE,
+        sparsity=paths.ANALYSIS_SPARSITY,
     log:
-        "logs/analysis/{model}.log",
+        paths.log(paths.ANALYSIS_COSINE),
     benchmark:
-        "benchmarks/analysis/{model}.tsv"
+        paths.benchmark(paths.ANALYSIS_COSINE)
     conda:
         "../envs/train.yaml"
     threads: 1

@@ -13,11 +13,11 @@ rule backbone:
     input:
         corpora=get_backbone_corpora,
     output:
-        directory(plan.BACKBONE_DIR),
+        directory(paths.BACKBONE_DIR),
     log:
-        "logs/backbone/{model}.log",
+        paths.log(paths.BACKBONE_DIR),
     benchmark:
-        "benchmarks/backbone/{model}.tsv"
+        paths.benchmark(paths.BACKBONE_DIR)
     conda:
         "../envs/train.yaml"
     threads: get_threads("train")

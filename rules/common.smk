@@ -1,13 +1,13 @@
 # The workflow's own Python: config validation, wildcard constraints, input functions.
-# The planning logic lives in the package (langarith.config, langarith.workflow).
+# The planning logic lives in the package (langarith.config, langarith.plan).
 import sys
 
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from langarith import LangarithError
-from langarith import scenarios
-from langarith import workflow as plan
+from langarith import paths, scenarios
+from langarith import plan
 from langarith.config import check_config, schema_error_message
 from langarith.report import report_outputs
 
@@ -94,7 +94,7 @@ def get_backbone_corpora(wildcards):
     # change of one language's corpus re-trains that language's adapters, not the
     # backbone (and with it every adapter).
     return [
-        ancient(plan.DATA_DIR.format(dataset="wikipedia", lang=lang))
+        ancient(paths.DATA_DIR.format(dataset="wikipedia", lang=lang))
         for lang in config["languages"]
     ]
 
@@ -125,14 +125,14 @@ def get_task_training(wildcards):
 def get_task_data(wildcards):
     """English training (and validation) data of a task adapter."""
     spec = config["tasks"][wildcards.task]
-    return plan.DATA_DIR.format(
+    return paths.DATA_DIR.format(
         dataset=spec["train_dataset"], lang=config.get("source_language", "en")
     )
 
 
 def get_source_adapter(wildcards):
     """The frozen source-language adapter stacked below a task adapter (same seed)."""
-    return plan.LANG_ADAPTER_DIR.format(
+    return paths.LANG_ADAPTER_DIR.format(
         model=wildcards.model,
         lang=config.get("source_language", "en"),
         seed=wildcards.seed,

@@ -8,11 +8,11 @@ localrules:
 
 rule prepare_dataset:
     output:
-        directory("resources/data/{dataset}/{lang}"),
+        directory(paths.DATA_DIR),
     log:
-        "logs/data/{dataset}/{lang}.log",
+        paths.log(paths.DATA_DIR),
     benchmark:
-        "benchmarks/data/{dataset}/{lang}.tsv"
+        paths.benchmark(paths.DATA_DIR)
     conda:
         "../envs/data.yaml"
     threads: 1

@@ -10,11 +10,11 @@ rule lambda_grid:
     input:
         unpack(lambda wc: scenarios.job_inputs(config, wc)),
     output:
-        scenarios.SCORE_CSV,
+        paths.SCORE_CSV,
     log:
-        "logs/scores/{scenario}/{model}/{task}/{target}/seed{seed}.log",
+        paths.log(paths.SCORE_CSV),
     benchmark:
-        "benchmarks/scores/{scenario}/{model}/{task}/{target}/seed{seed}.tsv"
+        paths.benchmark(paths.SCORE_CSV)
     wildcard_constraints:
         scenario="|".join(scenarios.SCENARIOS),
         target="[a-z]{2,3}",

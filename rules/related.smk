@@ -3,11 +3,11 @@
 
 rule related_languages:
     output:
-        plan.RELATED_TSV,
+        paths.RELATED_TSV,
     log:
-        "logs/related/related_languages.log",
+        paths.log(paths.RELATED_TSV),
     benchmark:
-        "benchmarks/related/related_languages.tsv"
+        paths.benchmark(paths.RELATED_TSV)
     conda:
         "../envs/data.yaml"
     threads: 1

@@ -5,13 +5,13 @@
 
 rule init_language_adapter:
     input:
-        backbone=plan.BACKBONE_DIR,
+        backbone=paths.BACKBONE_DIR,
     output:
-        directory(plan.INIT_DIR),
+        directory(paths.INIT_DIR),
     log:
-        "logs/train/{model}/lang/init.log",
+        paths.log(paths.INIT_DIR),
     benchmark:
-        "benchmarks/train/{model}/lang/init.tsv"
+        paths.benchmark(paths.INIT_DIR)
     conda:
         "../envs/train.yaml"
     threads: 1
@@ -26,15 +26,15 @@ rule init_language_adapter:
 
 rule train_language_adapter:
     input:
-        backbone=plan.BACKBONE_DIR,
-        init=plan.INIT_DIR,
-        data="resources/data/wikipedia/{lang}",
+        backbone=paths.BACKBONE_DIR,
+        init=paths.INIT_DIR,
+        data=paths.DATA_DIR.format(dataset="wikipedia", lang="{lang}"),
     output:
-        directory(plan.LANG_ADAPTER_DIR),
+        directory(paths.LANG_ADAPTER_DIR),
     log:
-        "logs/train/{model}/lang/{lang}/seed{seed}.log",
+        paths.log(paths.LANG_ADAPTER_DIR),
     benchmark:
-        "benchmarks/train/{model}/lang/{lang}/seed{seed}.tsv"
+        paths.benchmark(paths.LANG_ADAPTER_DIR)
     conda:
         "../envs/train.yaml"
     threads: get_threads("train")
@@ -44,34 +44,34 @@ rule train_language_adapter:
         gpu=1,
     params:
         hparams=get_language_training,
-        checkpoint_dir=".checkpoints/{model}/lang/{lang}/seed{seed}",
+        checkpoint_dir=paths.checkpoint(paths.LANG_ADAPTER_DIR),
     script:
         "../workflow/scripts/train_language_adapter.py"
 
 
 use rule train_language_adapter as train_budget_adapter with:
     output:
-        directory(plan.BUDGET_ADAPTER_DIR),
+        directory(paths.BUDGET_ADAPTER_DIR),
     log:
-        "logs/train/{model}/lang/{lang}/budget{tokens}/seed{seed}.log",
+        paths.log(paths.BUDGET_ADAPTER_DIR),
     benchmark:
-        "benchmarks/train/{model}/lang/{lang}/budget{tokens}/seed{seed}.tsv"
+        paths.benchmark(paths.BUDGET_ADAPTER_DIR)
     params:
         hparams=get_language_training,
-        checkpoint_dir=".checkpoints/{model}/lang/{lang}/budget{tokens}/seed{seed}",
+        checkpoint_dir=paths.checkpoint(paths.BUDGET_ADAPTER_DIR),
 
 
 rule train_task_adapter:
     input:
-        backbone=plan.BACKBONE_DIR,
+        backbone=paths.BACKBONE_DIR,
         lang_adapter=get_source_adapter,
         data=get_task_data,
     output:
-        directory(plan.TASK_ADAPTER_DIR),
+        directory(paths.TASK_ADAPTER_DIR),
     log:
-        "logs/train/{model}/task/{task}/seed{seed}.log",
+        paths.log(paths.TASK_ADAPTER_DIR),
     benchmark:
-        "benchmarks/train/{model}/task/{task}/seed{seed}.tsv"
+        paths.benchmark(paths.TASK_ADAPTER_DIR)
     conda:
         "../envs/train.yaml"
     threads: get_threads("train")
@@ -82,6 +82,6 @@ rule train_task_adapter:
     params:
         hparams=get_task_training,
         kind=lambda wc: config["tasks"][wc.task]["kind"],
-        checkpoint_dir=".checkpoints/{model}/task/{task}/seed{seed}",
+        checkpoint_dir=paths.checkpoint(paths.TASK_ADAPTER_DIR),
     script:
         "../workflow/scripts/train_task_adapter.py"

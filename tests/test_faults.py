@@ -47,8 +47,8 @@ from langarith import LangarithError  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "config" / "test.yaml"
 TARGET = "results/adapters/tinybert/lang/es/seed1"
-CHECKPOINT = ".checkpoints/tinybert/lang/es/seed1"
-TRAIN_LOG = "logs/train/tinybert/lang/es/seed1.log"
+CHECKPOINT = ".checkpoints/adapters/tinybert/lang/es/seed1"
+TRAIN_LOG = "logs/adapters/tinybert/lang/es/seed1.log"
 MAX_STEPS = 400  # a few seconds of training: long enough to be killed part-way
 CHECKPOINT_EVERY = 10
 LOCKED = "Directory cannot be locked"

@@ -19,8 +19,7 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-from langarith import LangarithError
-from langarith import workflow as plan
+from langarith import LangarithError, plan
 from langarith.config import task_targets
 from langarith.scenarios import (
     SCORE_CSV,

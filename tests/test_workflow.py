@@ -12,7 +12,7 @@ import pytest
 import yaml
 from snakemake_runs import run_snakemake
 
-from langarith import workflow as plan
+from langarith import plan
 from langarith.config import load_config
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -78,6 +78,7 @@ import logging
 import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from os import PathLike
 from pathlib import Path
 
 import numpy as np
@@ -431,6 +432,48 @@ def write_related_table(picks: Sequence[RelatedPick], path: Path | str) -> Path:
     with atomic_file(path) as handle:
         handle.write("\n".join(lines) + "\n")
     return path
+
+
+def read_related_frame(path: str | PathLike[str]) -> pd.DataFrame:
+    """The table :func:`write_related_table` wrote, booleans parsed (``true``/``false``).
+
+    The one reader of ``results/related_languages.tsv``: the λ jobs check their planned
+    partner against it and the report renders it, so both must read it the same way.
+    """
+    path = Path(path)
+    try:
+        frame = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    except FileNotFoundError:
+        raise LangarithError(
+            f"Related-language table {path} does not exist; run the related_languages rule first"
+        ) from None
+    except pd.errors.EmptyDataError:
+        raise LangarithError(f"Related-language table {path} is empty") from None
+    frame.columns = [c.strip() for c in frame.columns]
+    missing = [c for c in ("target", "related") if c not in frame.columns]
+    if missing:
+        raise LangarithError(
+            f"Related-language table {path} lacks the column(s) {missing}; it has "
+            f"{list(frame.columns)}. Expected target, related, distance, overridden, "
+            "paper_acl, agrees_acl, paper_ecai, agrees_ecai"
+        )
+    for column in frame.columns:
+        if column == "overridden" or column.startswith("agrees_"):
+            frame[column] = (
+                frame[column]
+                .str.strip()
+                .str.lower()
+                .map({"true": True, "false": False, "1": True, "0": False, "": None})
+            )
+    if "distance" in frame.columns:
+        frame["distance"] = pd.to_numeric(frame["distance"], errors="coerce")
+    return frame
+
+
+def read_related_table(path: str | PathLike[str]) -> dict[str, str]:
+    """target → related language from ``results/related_languages.tsv``."""
+    frame = read_related_frame(path)
+    return dict(zip(frame["target"], frame["related"], strict=True))
 
 
 def agreement_summary(picks: Sequence[RelatedPick]) -> dict[str, dict[str, int]]:

@@ -42,9 +42,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from langarith import LangarithError
-from langarith import workflow as plan
+from langarith import LangarithError, plan
 from langarith.config import grid, task_targets
+from langarith.paths import ANALYSIS_COSINE, ANALYSIS_SPARSITY, SCORE_CSV
 
 __all__ = [
     "COSINE_CSV",
@@ -68,9 +68,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 SCENARIOS = ("zero_shot", "enhancement", "low_resource", "romance", "ties")
-SCORE_CSV = "results/scores/{scenario}/{model}/{task}/{target}/seed{seed}.csv"
-COSINE_CSV = "results/analysis/{model}/cosine.csv"
-SPARSITY_CSV = "results/analysis/{model}/sparsity.csv"
+COSINE_CSV = ANALYSIS_COSINE
+SPARSITY_CSV = ANALYSIS_SPARSITY
 
 #: Defaults of the TIES study (ACL appendix E: λ in [0.8, 1.8], top-k 20 and 80).
 TIES_GRID = {"start": 0.8, "stop": 1.8, "step": 0.1}

@@ -14,7 +14,7 @@ import argparse
 from collections import Counter
 from pathlib import Path
 
-from langarith.workflow import RELATED_TSV
+from langarith.plan import RELATED_TSV
 
 
 def _cli_plan(args: argparse.Namespace) -> int:

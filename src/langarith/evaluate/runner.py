@@ -23,9 +23,10 @@ from langarith.evaluate.engine import LambdaGridEngine, Point
 from langarith.evaluate.scores import ScoreRow, read_scores, write_scores
 from langarith.evaluate.search import best_lambda, search_lambda
 from langarith.metrics import TASK_METRICS
+from langarith.related import read_related_table
 from langarith.scenarios import Curve, ScoreJob
 
-__all__ = ["Choice", "curve_point", "execute", "read_related_table", "run_job"]
+__all__ = ["Choice", "curve_point", "execute", "run_job"]
 
 log = logging.getLogger(__name__)
 
@@ -158,27 +159,6 @@ def execute(
         if choice is mixed:
             rows += _rows(job, "MIX", curve.adapters, choice.lam, curve.top_k, "test", metrics)
     return rows
-
-
-def read_related_table(path: str | PathLike[str]) -> dict[str, str]:
-    """target → related language from ``results/related_languages.tsv``."""
-    path = Path(path)
-    if not path.is_file():
-        raise LangarithError(f"Related-language table {path} does not exist; run its rule first")
-    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    if not lines:
-        raise LangarithError(f"Related-language table {path} is empty")
-    header = lines[0].split("\t")
-    if "target" not in header or "related" not in header:
-        raise LangarithError(
-            f"Related-language table {path} has columns {header}; it needs target and related"
-        )
-    t, r = header.index("target"), header.index("related")
-    table = {}
-    for line in lines[1:]:
-        cells = line.split("\t")
-        table[cells[t]] = cells[r]
-    return table
 
 
 def _check_related(job: ScoreJob, related_tsv: str | PathLike[str]) -> None:

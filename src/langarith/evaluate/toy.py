@@ -29,7 +29,7 @@ from pathlib import Path
 
 import torch
 
-from langarith import workflow as plan
+from langarith import plan
 
 __all__ = ["TOY_DATASETS", "ToySetup", "build_toy_setup"]
 

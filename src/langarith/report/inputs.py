@@ -18,9 +18,10 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from langarith.config import task_targets
+from langarith.paths import ANALYSIS_COSINE, ANALYSIS_SPARSITY, FIGURE, SCORE_CSV, TABLE
+from langarith.plan import BUDGET_ADAPTER_DIR, RELATED_TSV, model_names
 from langarith.report.paper import paper_backbones
 from langarith.report.tables import PAPER_STYLE_TABLES, SCENARIO_TABLES
-from langarith.workflow import BUDGET_ADAPTER_DIR, RELATED_TSV, model_names
 
 __all__ = [
     "ANALYSIS_COSINE",
@@ -39,11 +40,6 @@ __all__ = [
     "table_outputs",
 ]
 
-SCORE_CSV = "results/scores/{scenario}/{model}/{task}/{target}/seed{seed}.csv"
-ANALYSIS_COSINE = "results/analysis/{model}/cosine.csv"
-ANALYSIS_SPARSITY = "results/analysis/{model}/sparsity.csv"
-TABLE = "results/tables/{table}.{ext}"
-FIGURE = "figures/{name}.{ext}"
 
 #: Scenarios whose scores hold the token-budget adapters (``pt@budget1000``).
 BUDGET_SCENARIOS = ("low_resource", "token_budget")

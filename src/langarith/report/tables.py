@@ -38,6 +38,7 @@ import pandas as pd
 
 from langarith import LangarithError
 from langarith.io import read_json
+from langarith.related import read_related_frame
 from langarith.report import paper as paper_numbers
 from langarith.report.render import (
     format_mean_std,
@@ -65,7 +66,6 @@ __all__ = [
     "gains_table",
     "method_label",
     "paper_comparison_table",
-    "related_languages_table",
     "scenario_points",
     "scenario_table",
     "score_decimals",
@@ -541,35 +541,6 @@ def _notes(table: pd.DataFrame, scenario: str) -> str:
 
 
 # --------------------------------------------------------------------------- other tables
-def related_languages_table(path: str | PathLike[str]) -> pd.DataFrame:
-    """``results/related_languages.tsv`` with booleans parsed (``true``/``false``)."""
-    path = Path(path)
-    try:
-        frame = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
-    except FileNotFoundError:
-        raise LangarithError(
-            f"{path} does not exist; run the related_languages rule first"
-        ) from None
-    frame.columns = [c.strip() for c in frame.columns]
-    missing = [c for c in ("target", "related") if c not in frame.columns]
-    if missing:
-        raise LangarithError(
-            f"{path} lacks the column(s) {missing}; it has {list(frame.columns)}. Expected "
-            "target, related, distance, overridden, paper_acl, agrees_acl, paper_ecai, agrees_ecai"
-        )
-    for column in frame.columns:
-        if column == "overridden" or column.startswith("agrees_"):
-            frame[column] = (
-                frame[column]
-                .str.strip()
-                .str.lower()
-                .map({"true": True, "false": False, "1": True, "0": False, "": None})
-            )
-    if "distance" in frame.columns:
-        frame["distance"] = pd.to_numeric(frame["distance"], errors="coerce")
-    return frame
-
-
 def _related_markdown(frame: pd.DataFrame) -> str:
     display = frame.copy()
     for column in display.columns:
@@ -994,7 +965,7 @@ def write_table(
         related = _paths(inputs.get("related"))
         if not related:
             raise LangarithError("table 'related_languages' needs input 'related' (the TSV)")
-        frame = related_languages_table(related[0])
+        frame = read_related_frame(related[0])
         md = _related_markdown(frame)
     elif table == "token_budget":
         if scores is None:

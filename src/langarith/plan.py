@@ -14,16 +14,17 @@ from pathlib import Path
 from typing import Any
 
 from langarith.config import task_targets, trained_tasks
+from langarith.paths import (
+    BACKBONE_DIR,
+    BUDGET_ADAPTER_DIR,
+    DATA_DIR,
+    INIT_DIR,
+    LANG_ADAPTER_DIR,
+    RELATED_TSV,
+    TASK_ADAPTER_DIR,
+)
 
 log = logging.getLogger(__name__)
-
-DATA_DIR = "resources/data/{dataset}/{lang}"
-BACKBONE_DIR = "resources/backbones/{model}"
-INIT_DIR = "results/adapters/{model}/lang/init"
-LANG_ADAPTER_DIR = "results/adapters/{model}/lang/{lang}/seed{seed}"
-BUDGET_ADAPTER_DIR = "results/adapters/{model}/lang/{lang}/budget{tokens}/seed{seed}"
-TASK_ADAPTER_DIR = "results/adapters/{model}/task/{task}/seed{seed}"
-RELATED_TSV = "results/related_languages.tsv"
 
 
 def prepare_environment(config: Mapping[str, Any], basedir: Path) -> None:
