@@ -2,24 +2,24 @@
 # The planning logic lives in the package (langarith.config, langarith.plan).
 import sys
 
-from snakemake.exceptions import WorkflowError
-from snakemake.utils import validate
-
 from langarith import LangarithError
 from langarith import paths, scenarios
 from langarith import plan
-from langarith.config import check_config, schema_error_message
+from langarith.config import check_config, validate_schema
 from langarith.report import report_outputs
 
 # Offline first (a missing model or dataset fails at once instead of hanging), and
 # jobs in conda envs (--use-conda) import the package from the source tree.
 plan.prepare_environment(config, Path(workflow.basedir))
 
+# The schema's defaults are filled in (except where the training code applies them,
+# langarith.config.AS_WRITTEN); then the checks a schema cannot express, including the
+# typed training settings. Either stops the dry run with one message.
 try:
-    validate(config, schema="../workflow/schemas/config.schema.yaml")
+    validate_schema(
+        config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"
+    )
     check_config(config, base_dir=Path(workflow.basedir))
-except WorkflowError as err:
-    sys.exit(f"Config error: {schema_error_message(err)}")
 except LangarithError as err:
     sys.exit(f"Config error: {err}")
 

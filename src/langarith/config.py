@@ -14,14 +14,15 @@ everything that needs fixing.
 from __future__ import annotations
 
 import argparse
+import copy
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from langarith import LangarithError
+from langarith import LangarithError, settings
 
 #: Default location of the schema, relative to the repository root.
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
@@ -79,6 +80,10 @@ def _check_languages(name: str, langs: Iterable[str] | None, problems: list[str]
             )
 
 
+#: What the subset checks of adapter languages call the allowed set.
+_WITH_ADAPTER = "a language with an adapter (languages)"
+
+
 def _check_subset(
     name: str, langs: Iterable[str], allowed: Iterable[str], what: str, problems: list[str]
 ) -> None:
@@ -112,24 +117,54 @@ def trained_tasks(config: Mapping[str, Any]) -> list[str]:
 
 
 def check_config(config: Mapping[str, Any], *, base_dir: Path | None = None) -> None:
-    """Check what the JSON schema cannot: codes, coverage, references and files.
+    """Check what the JSON schema cannot: codes, coverage, references, files and settings.
 
-    ``base_dir`` resolves relative local paths (the workflow's directory).
-    Raises :class:`ConfigError` listing every problem.
+    ``base_dir`` resolves relative local paths (the workflow's directory). Every step
+    below adds to one list, so one dry run shows every problem; raises
+    :class:`ConfigError` listing them.
     """
-    from langarith.data import DATASETS, dataset_covers
-
-    problems: list[str] = []
     base_dir = base_dir or Path.cwd()
-    languages = list(config.get("languages") or [])
+    problems: list[str] = []
+    _check_required_lists(config, problems)
+    _check_language_codes(config, problems)
+    _check_models(config, base_dir, problems)
+    _check_grids(config, problems)
+    _check_tasks(config, problems)
+    _check_related(config, problems)
+    _check_scenarios(config, problems)
+    _check_token_budget(config, problems)
+    _check_data(config, base_dir, problems)
+    _check_settings(config, problems)
+    if problems:
+        unique = list(dict.fromkeys(problems))
+        raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(unique))
+
+
+def _source(config: Mapping[str, Any]) -> str:
+    return config.get("source_language", "en")
+
+
+def _adapter_languages(config: Mapping[str, Any]) -> list[str]:
+    return list(config.get("languages") or [])
+
+
+def _check_required_lists(config: Mapping[str, Any], problems: list[str]) -> None:
+    """Empty lists pass a schema without ``minItems`` but leave nothing to run."""
     if not config.get("models"):
         problems.append("models is empty; list at least one backbone (hub name or demo spec)")
-    if not languages:
+    if not config.get("languages"):
         problems.append("languages is empty; list the languages that get a language adapter")
     if not config.get("evaluation_languages"):
         problems.append("evaluation_languages is empty; list at least one target language")
-    source = config.get("source_language", "en")
 
+
+def _check_language_codes(config: Mapping[str, Any], problems: list[str]) -> None:
+    """Codes must be real ISO 639-1 codes, and the source language needs an adapter.
+
+    The schema's pattern accepts any two letters; a typo such as ``xx`` would only fail
+    when its dataset is downloaded. Task adapters stack on the source language adapter.
+    """
+    languages, source = _adapter_languages(config), _source(config)
     _check_languages("languages", languages, problems)
     _check_languages("evaluation_languages", config.get("evaluation_languages"), problems)
     _check_languages("source_language", [source], problems)
@@ -139,21 +174,31 @@ def check_config(config: Mapping[str, Any], *, base_dir: Path | None = None) -> 
             f"{languages}; the task adapters are trained on top of it"
         )
 
-    names = [m.get("name") for m in config.get("models") or []]
+
+def _check_models(config: Mapping[str, Any], base_dir: Path, problems: list[str]) -> None:
+    """Model names key every path (so they must be unique); local backbones must exist."""
+    models = config.get("models") or []
+    names = [m.get("name") for m in models]
     for name in sorted({n for n in names if names.count(n) > 1}):
         problems.append(f"model name {name!r} is used twice in models; names must be unique")
-    for model in config.get("models") or []:
+    for model in models:
         hub = model.get("hub", "")
         if hub.startswith((".", "/", "~")) and not (base_dir / Path(hub).expanduser()).exists():
             problems.append(
                 f"models: local backbone folder {hub!r} of {model['name']!r} does not exist"
             )
 
+
+def _check_grids(config: Mapping[str, Any], problems: list[str]) -> None:
+    """λ grids must be non-empty and finite; the schema cannot compare start with stop."""
     _check_range("lambda_grid", config.get("lambda_grid"), problems)
-    scenarios = config.get("scenarios") or {}
-    _check_range(
-        "scenarios.ties.lambda_grid", (scenarios.get("ties") or {}).get("lambda_grid"), problems
-    )
+    ties = (config.get("scenarios") or {}).get("ties") or {}
+    _check_range("scenarios.ties.lambda_grid", ties.get("lambda_grid"), problems)
+
+
+def _check_tasks(config: Mapping[str, Any], problems: list[str]) -> None:
+    """Each task needs known datasets, a source-language training split, covered targets."""
+    from langarith.data import DATASETS
 
     tasks = config.get("tasks") or {}
     for task, spec in tasks.items():
@@ -162,49 +207,63 @@ def check_config(config: Mapping[str, Any], *, base_dir: Path | None = None) -> 
             dataset = spec.get(key)
             if dataset and dataset not in DATASETS:
                 problems.append(f"{where}.{key} is {dataset!r}; allowed: {sorted(DATASETS)}")
-        if spec.get("adapter_from"):
-            if spec["adapter_from"] not in tasks:
-                problems.append(
-                    f"{where}.adapter_from names {spec['adapter_from']!r}, "
-                    f"which is not a task; tasks are {sorted(tasks)}"
-                )
-        elif not spec.get("train_dataset"):
-            problems.append(f"{where} needs train_dataset (or adapter_from another task)")
-        elif spec["train_dataset"] in DATASETS and not dataset_covers(
-            spec["train_dataset"], source
-        ):
-            problems.append(
-                f"{where}.train_dataset {spec['train_dataset']!r} has no split "
-                f"for the source language {source!r}"
-            )
+        _check_task_training_data(where, spec, tasks, _source(config), problems)
         _check_languages(f"{where}.targets", spec.get("targets"), problems)
-        eval_dataset = spec.get("eval_dataset")
-        if eval_dataset in DATASETS:
-            for lang in spec.get("targets") or []:
-                if lang in ISO_639_1 and not dataset_covers(eval_dataset, lang):
-                    covered = sorted(DATASETS[eval_dataset].languages)
-                    problems.append(
-                        f"{where}: dataset {eval_dataset!r} has no split for language "
-                        f"{lang!r}; it covers {covered}"
-                    )
+        _check_task_targets(where, spec, problems)
 
+
+def _check_task_training_data(
+    where: str, spec: Mapping[str, Any], tasks: Mapping[str, Any], source: str, problems: list[str]
+) -> None:
+    """A task trains its own adapter on source-language data, or reuses another task's."""
+    from langarith.data import DATASETS, dataset_covers
+
+    if spec.get("adapter_from"):
+        if spec["adapter_from"] not in tasks:
+            problems.append(
+                f"{where}.adapter_from names {spec['adapter_from']!r}, "
+                f"which is not a task; tasks are {sorted(tasks)}"
+            )
+    elif not spec.get("train_dataset"):
+        problems.append(f"{where} needs train_dataset (or adapter_from another task)")
+    elif spec["train_dataset"] in DATASETS and not dataset_covers(spec["train_dataset"], source):
+        problems.append(
+            f"{where}.train_dataset {spec['train_dataset']!r} has no split "
+            f"for the source language {source!r}"
+        )
+
+
+def _check_task_targets(where: str, spec: Mapping[str, Any], problems: list[str]) -> None:
+    """Explicit targets must be covered by the evaluation dataset (defaults skip instead)."""
+    from langarith.data import DATASETS, dataset_covers
+
+    eval_dataset = spec.get("eval_dataset")
+    if eval_dataset not in DATASETS:
+        return
+    for lang in spec.get("targets") or []:
+        if lang in ISO_639_1 and not dataset_covers(eval_dataset, lang):
+            covered = sorted(DATASETS[eval_dataset].languages)
+            problems.append(
+                f"{where}: dataset {eval_dataset!r} has no split for language "
+                f"{lang!r}; it covers {covered}"
+            )
+
+
+def _check_related(config: Mapping[str, Any], problems: list[str]) -> None:
+    """Every target needs a related language that has an adapter to merge with."""
+    languages, source = _adapter_languages(config), _source(config)
     related = config.get("related") or {}
+    overrides = related.get("overrides") or {}
     _check_languages("related.pool", related.get("pool"), problems)
-    _check_subset(
-        "related.pool",
-        related.get("pool") or [],
-        languages,
-        "a language with an adapter (languages)",
-        problems,
-    )
+    _check_subset("related.pool", related.get("pool") or [], languages, _WITH_ADAPTER, problems)
     pool = related.get("pool") or [lang for lang in languages if lang != source]
     for target in config.get("evaluation_languages") or []:
-        if target not in (related.get("overrides") or {}) and not set(pool) - {target}:
+        if target not in overrides and not set(pool) - {target}:
             problems.append(
                 f"related.pool {pool} holds no language other than the target {target!r}; "
                 "add at least one other language with an adapter, or an override"
             )
-    for target, rel in (related.get("overrides") or {}).items():
+    for target, rel in overrides.items():
         _check_languages("related.overrides", [target, rel], problems)
         if rel not in languages:
             problems.append(
@@ -212,44 +271,39 @@ def check_config(config: Mapping[str, Any], *, base_dir: Path | None = None) -> 
                 f"language adapter; choose one of {languages}"
             )
 
-    for scenario, spec in scenarios.items():
-        for task in (spec or {}).get("tasks", []):
+
+def _check_scenarios(config: Mapping[str, Any], problems: list[str]) -> None:
+    """Scenarios may only name tasks that exist and languages that have adapters."""
+    languages = _adapter_languages(config)
+    tasks = config.get("tasks") or {}
+    for scenario, spec in (config.get("scenarios") or {}).items():
+        spec = spec or {}
+        where = f"scenarios.{scenario}"
+        for task in spec.get("tasks", []):
             if task not in tasks:
-                problems.append(
-                    f"scenarios.{scenario}.tasks names {task!r}; tasks are {sorted(tasks)}"
-                )
-        _check_languages(f"scenarios.{scenario}.targets", (spec or {}).get("targets"), problems)
-        _check_languages(f"scenarios.{scenario}.pool", (spec or {}).get("pool"), problems)
-        _check_subset(
-            f"scenarios.{scenario}.pool",
-            (spec or {}).get("pool") or [],
-            languages,
-            "a language with an adapter (languages)",
-            problems,
-        )
+                problems.append(f"{where}.tasks names {task!r}; tasks are {sorted(tasks)}")
+        _check_languages(f"{where}.targets", spec.get("targets"), problems)
+        _check_languages(f"{where}.pool", spec.get("pool"), problems)
+        _check_subset(f"{where}.pool", spec.get("pool") or [], languages, _WITH_ADAPTER, problems)
 
-    per_language = (config.get("language_adapter") or {}).get("per_language") or {}
-    _check_languages("language_adapter.per_language", list(per_language), problems)
-    _check_subset(
-        "language_adapter.per_language",
-        list(per_language),
-        languages,
-        "a language with an adapter (languages)",
-        problems,
-    )
 
+def _check_token_budget(config: Mapping[str, Any], problems: list[str]) -> None:
+    """Budget adapters are trained for adapter languages and evaluated on known tasks."""
+    languages = _adapter_languages(config)
+    tasks = config.get("tasks") or {}
     budget = config.get("token_budget") or {}
     _check_languages("token_budget.languages", budget.get("languages"), problems)
     _check_subset(
-        "token_budget.languages",
-        budget.get("languages") or [],
-        languages,
-        "a language with an adapter (languages)",
-        problems,
+        "token_budget.languages", budget.get("languages") or [], languages, _WITH_ADAPTER, problems
     )
     for task in budget.get("tasks") or []:
         if task not in tasks:
             problems.append(f"token_budget.tasks names {task!r}; tasks are {sorted(tasks)}")
+
+
+def _check_data(config: Mapping[str, Any], base_dir: Path, problems: list[str]) -> None:
+    """Local dataset files must exist; the demo generator only knows some languages."""
+    from langarith.data import DATASETS, DEMO_LANGUAGES
 
     data = config.get("data") or {}
     for dataset, per_lang in (data.get("local_paths") or {}).items():
@@ -262,40 +316,110 @@ def check_config(config: Mapping[str, Any], *, base_dir: Path | None = None) -> 
                 problems.append(
                     f"data.local_paths.{dataset}.{lang}: local file {path!r} does not exist"
                 )
-    if data.get("source") == "demo":
-        from langarith.data import DEMO_LANGUAGES
+    if data.get("source") != "demo":
+        return
+    used = set(_adapter_languages(config)) | set(config.get("evaluation_languages") or [])
+    for lang in sorted(used - set(DEMO_LANGUAGES)):
+        if lang in ISO_639_1:
+            problems.append(
+                f"data.source is demo, but the offline demo generator has no "
+                f"language {lang!r}; it supports {sorted(DEMO_LANGUAGES)}"
+            )
 
-        used = set(languages) | set(config.get("evaluation_languages") or [])
-        for lang in sorted(used - set(DEMO_LANGUAGES)):
-            if lang in ISO_639_1:
-                problems.append(
-                    f"data.source is demo, but the offline demo generator has no "
-                    f"language {lang!r}; it supports {sorted(DEMO_LANGUAGES)}"
-                )
 
-    if problems:
-        raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(problems))
+def _check_settings(config: Mapping[str, Any], problems: list[str]) -> None:
+    """Build every training's typed settings, so a bad one fails now, not in its job.
+
+    The same builders give the training code its settings: the base training of each
+    adapter kind, each ``per_language``/``per_task`` override merged on top of it, and
+    each demo backbone.
+    """
+    languages = _adapter_languages(config)
+    per_language = (config.get("language_adapter") or {}).get("per_language") or {}
+    _check_languages("language_adapter.per_language", list(per_language), problems)
+    _check_subset(
+        "language_adapter.per_language", list(per_language), languages, _WITH_ADAPTER, problems
+    )
+    tasks = config.get("tasks") or {}
+    per_task = (config.get("task_adapter") or {}).get("per_task") or {}
+    for task in per_task:
+        if task not in tasks:
+            problems.append(
+                f"task_adapter.per_task names {task!r}, which is not a task; "
+                f"tasks are {sorted(tasks)}"
+            )
+    builders: list[Callable[[], object]] = [
+        lambda: settings.language_adapter_config(config),
+        lambda: settings.language_settings(config),
+        lambda: settings.task_settings(config),
+    ]
+    builders += [
+        lambda lang=lang: settings.language_settings(config, lang) for lang in per_language
+    ]
+    builders += [lambda task=task: settings.task_settings(config, task) for task in per_task]
+    for i, model in enumerate(config.get("models") or []):
+        if "demo" in model:
+            where = f"models[{i}].demo"
+            builders.append(lambda m=model, w=where: settings.demo_backbone_settings(m, w))
+    for build in builders:
+        try:
+            build()
+        except settings.SettingsError as err:
+            problems.extend(err.problems)
+
+
+#: Sections the schema's defaults are *not* filled into: their defaults are applied by
+#: the training code (``langarith.settings``). Filled in, a ``per_language`` override
+#: would carry every default and so undo ``training``, and rule params would change
+#: (re-running every finished backbone, adapter and dataset) although nothing else did.
+AS_WRITTEN: tuple[tuple[str, ...], ...] = (
+    ("models",),
+    ("language_adapter",),
+    ("task_adapter",),
+    ("data", "demo"),
+)
 
 
 def validate_schema(config: dict[str, Any], schema_path: Path = SCHEMA_PATH) -> None:
-    """Validate against the JSON schema and fill defaults, like Snakemake's ``validate``.
+    """Validate against the JSON schema and fill its defaults, except in :data:`AS_WRITTEN`.
 
-    Used outside Snakemake; the message names the key path and the rule it breaks.
+    The one validation the Snakefile and ``langarith config check`` both use; a
+    problem is raised as :class:`ConfigError` with one sentence naming the key.
     """
     from snakemake.exceptions import WorkflowError
     from snakemake.utils import validate
 
+    kept = [
+        (path, copy.deepcopy(value))
+        for path in AS_WRITTEN
+        if (value := _at(config, path)) is not None
+    ]
     try:
         validate(config, str(schema_path), set_default=True)
     except WorkflowError as err:
         raise ConfigError(schema_error_message(err)) from None
+    for path, value in kept:
+        parent = _at(config, path[:-1])
+        parent[path[-1]] = value
+
+
+def _at(config: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+    """The value at ``path`` of nested mappings, or None when a key is missing."""
+    node: Any = config
+    for key in path:
+        if not isinstance(node, Mapping) or key not in node:
+            return None
+        node = node[key]
+    return node
 
 
 def schema_error_message(err: BaseException) -> str:
     """Turn Snakemake's schema error (which embeds the whole schema) into one sentence.
 
     Snakemake wraps the jsonschema ``ValidationError`` in the arguments of a
-    ``WorkflowError``; its ``message`` and ``absolute_path`` are what a user needs.
+    ``WorkflowError``; its ``message`` and ``absolute_path`` are what a user needs. An
+    unknown key gets its own sentence: the key, where it is, the closest allowed key
+    and all allowed ones (jsonschema's own message names neither place nor choices).
     """
     import jsonschema
 
@@ -303,11 +427,34 @@ def schema_error_message(err: BaseException) -> str:
         (a for a in getattr(err, "args", ()) if isinstance(a, jsonschema.ValidationError)),
         err.__cause__ or err.__context__,
     )
-    if isinstance(cause, jsonschema.ValidationError):
-        best = jsonschema.exceptions.best_match([cause]) or cause
-        path = "/".join(str(p) for p in best.absolute_path)
-        return f"invalid configuration at {path or 'top level'}: {best.message}"
-    return f"invalid configuration: {str(err).splitlines()[0]}"
+    if not isinstance(cause, jsonschema.ValidationError):
+        return f"invalid configuration: {str(err).splitlines()[0]}"
+    best = jsonschema.exceptions.best_match([cause]) or cause
+    where = dotted_path(best.absolute_path)
+    if best.validator == "additionalProperties" and best.validator_value is False:
+        unknown = _unknown_key_message(best, where)
+        if unknown:
+            return f"invalid configuration: {unknown}"
+    return f"invalid configuration at {where or 'top level'}: {best.message}"
+
+
+def dotted_path(path: Iterable[Any]) -> str:
+    """``language_adapter.training.lr`` / ``models[0].demo`` from a jsonschema path."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _unknown_key_message(error: Any, where: str) -> str | None:
+    """The sentence for the first key of ``error.instance`` its schema does not list."""
+    allowed = list((error.schema.get("properties") or {}).keys())
+    place = where or "the top level of the config"
+    for key in error.instance:
+        message = settings.unknown_key_message(key, place, allowed)
+        if message:
+            return message
+    return None
 
 
 def load_config(path: Path | str, *, base_dir: Path | None = None) -> dict[str, Any]:
