@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import copy
+import json
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 from snakemake_runs import run_snakemake
 
+from langarith import settings
 from langarith.config import ConfigError, check_config, grid, load_config, validate_schema
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -157,3 +160,267 @@ def test_dry_run_stops_with_one_message_and_no_traceback(tmp_path, edit, expecte
     assert result.returncode != 0
     assert expected in result.stderr
     assert "Traceback" not in result.stderr and 'File "' not in result.stderr
+
+
+# ----------------------------------------------------------------------------- settings
+
+#: Bad training settings of the issue: (key path, YAML value, what the message names).
+BAD_SETTINGS = [
+    (
+        ("language_adapter", "training", "lrr"),
+        "1e-4",
+        "unknown key 'lrr' in language_adapter.training",
+    ),
+    (("langauges",), "[en, es]", "unknown key 'langauges' at the top level"),
+    (("language_adapter", "training", "max_steps"), "-5", "language_adapter.training.max_steps"),
+    (("language_adapter", "training", "max_steps"), "0", "language_adapter.training.max_steps"),
+    (("language_adapter", "training", "max_steps"), "20.5", "language_adapter.training.max_steps"),
+    (("language_adapter", "training", "max_steps"), "true", "language_adapter.training.max_steps"),
+    (("language_adapter", "training", "max_steps"), "1e12", "language_adapter.training.max_steps"),
+    (
+        ("language_adapter", "training", "max_steps"),
+        "1.0e12",
+        "language_adapter.training.max_steps",
+    ),
+    (("language_adapter", "training", "lr"), "-1", "language_adapter.training.lr"),
+    (("language_adapter", "training", "lr"), ".nan", "language_adapter.training.lr"),
+]
+
+
+def _with(cfg: dict, path: tuple[str, ...], literal: str) -> dict:
+    """``cfg`` with the YAML ``literal`` (read as a config file would be) at ``path``."""
+    cfg = copy.deepcopy(cfg)
+    node = cfg
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = yaml.safe_load(f"value: {literal}")["value"]
+    return cfg
+
+
+def _config_file(tmp_path: Path, cfg: dict) -> Path:
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+@pytest.mark.parametrize(("path", "literal", "expected"), BAD_SETTINGS)
+def test_bad_setting_is_named_by_config_check(tmp_path, path, literal, expected):
+    config_file = _config_file(tmp_path, _with(_load("demo.yaml"), path, literal))
+    with pytest.raises(ConfigError) as err:
+        load_config(config_file, base_dir=ROOT)
+    assert expected in str(err.value)
+
+
+def test_misspelt_key_names_the_closest_and_the_allowed_keys(tmp_path):
+    cfg = _with(_load("demo.yaml"), ("language_adapter", "training", "lrr"), "1e-4")
+    with pytest.raises(ConfigError) as err:
+        load_config(_config_file(tmp_path, cfg), base_dir=ROOT)
+    message = str(err.value)
+    assert "did you mean 'lr'?" in message and "allowed: max_steps, batch_size" in message
+    assert len(message.splitlines()) == 1
+
+
+#: ``langarith ARGS`` in a fresh interpreter, as a user runs it.
+CLI = "import sys; from langarith.cli import main; sys.exit(main(sys.argv[1:]))"
+
+
+@pytest.mark.parametrize(
+    ("path", "literal", "expected"),
+    [
+        (("language_adapter", "training", "lrr"), "1e-4", "did you mean 'lr'"),
+        (("langauges",), "[en]", "did you mean 'languages'"),
+        (("language_adapter", "training", "max_steps"), "20.5", "training.max_steps"),
+    ],
+)
+def test_cli_check_names_bad_setting(tmp_path, path, literal, expected):
+    config_file = _config_file(tmp_path, _with(_load("demo.yaml"), path, literal))
+    result = subprocess.run(
+        [sys.executable, "-c", CLI, "config", "check", str(config_file)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert expected in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("path", "literal", "expected"),
+    [
+        (("language_adapter", "training", "lrr"), "1e-4", "unknown key 'lrr'"),
+        (("langauges",), "[en]", "unknown key 'langauges'"),
+        (("language_adapter", "training", "max_steps"), "true", "training.max_steps"),
+        (("language_adapter", "training", "lr"), ".nan", "language_adapter.training.lr is nan"),
+    ],
+)
+def test_dry_run_names_bad_setting(tmp_path, path, literal, expected):
+    result = _dry_run(tmp_path, _with(_load("demo.yaml"), path, literal))
+    assert result.returncode != 0
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr and 'File "' not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (
+            lambda c: c["language_adapter"].__setitem__("per_language", {"es": {"lrr": 1.0}}),
+            "unknown key 'lrr' in language_adapter.per_language.es",
+        ),
+        (
+            lambda c: c["task_adapter"]["per_task"]["qa"].__setitem__("max_lenght", 64),
+            "unknown key 'max_lenght' in task_adapter.per_task.qa; did you mean 'max_length'?",
+        ),
+        (
+            lambda c: c["task_adapter"]["adapter_config"].__setitem__("reduction", 2),
+            "unknown key 'reduction' in task_adapter.adapter_config",
+        ),
+        (
+            lambda c: c["models"][0]["demo"].__setitem__("hiden_size", 8),
+            "unknown key 'hiden_size' in models[0].demo; did you mean 'hidden_size'?",
+        ),
+        (
+            lambda c: c["data"]["demo"].__setitem__("sed", 1),
+            "unknown key 'sed' in data.demo; did you mean 'seed'?",
+        ),
+        (
+            lambda c: (
+                c["language_adapter"]["training"].__setitem__("warmup_steps", 10)
+                or c["language_adapter"]["training"].__setitem__("warmup_ratio", 0.1)
+            ),
+            "sets both warmup_steps (10) and warmup_ratio (0.1)",
+        ),
+        (
+            lambda c: c["task_adapter"]["per_task"]["ner"].__setitem__("bf16", True),
+            "task_adapter.per_task.ner sets both fp16 and bf16",
+        ),
+        (
+            lambda c: c["task_adapter"]["per_task"].__setitem__("pos", {"max_length": 8}),
+            "task_adapter.per_task names 'pos', which is not a task",
+        ),
+        (
+            lambda c: c["models"][0]["demo"].__setitem__("seq_len", 1024),
+            "models[0].demo.seq_len (1024) exceeds max_position_embeddings (512)",
+        ),
+    ],
+)
+def test_bad_setting_in_any_section_is_named(edit, expected):
+    assert expected in _broken(_load("demo.yaml"), edit)
+
+
+def _schema() -> dict:
+    return yaml.safe_load((ROOT / "workflow" / "schemas" / "config.schema.yaml").read_text())
+
+
+def _schema_defaults(definition: dict) -> dict:
+    props = definition["properties"]
+    return {key: spec["default"] for key, spec in props.items() if "default" in spec}
+
+
+@pytest.mark.parametrize(
+    ("definition", "kind", "leave_out"),
+    [
+        ("language_training", settings.LanguageAdapterSettings, ()),
+        ("task_training", settings.TaskAdapterSettings, ("adapter_config",)),
+        ("language_adapter_config", settings.LanguageAdapterConfig, ()),
+        ("task_adapter_config", settings.TaskAdapterConfig, ()),
+        ("demo_backbone", settings.DemoBackboneSettings, ()),
+    ],
+)
+def test_schema_states_the_settings_keys_and_defaults(definition, kind, leave_out):
+    """The schema documents what the dataclasses apply: same keys, same defaults."""
+    schema = _schema()["definitions"][definition]
+    assert schema["additionalProperties"] is False
+    assert list(schema["properties"]) == [k for k in kind.allowed_keys() if k not in leave_out]
+    assert all("description" in spec for spec in schema["properties"].values())
+    defaults = {k: v for k, v in kind.defaults().items() if k not in leave_out}
+    stated = _schema_defaults(schema)
+    assert stated == defaults
+    assert {k: type(v) for k, v in stated.items()} == {k: type(v) for k, v in defaults.items()}
+
+
+def test_settings_defaults_are_the_training_codes_defaults():
+    from langarith.backbone import DEMO_SPEC
+    from langarith.data.demo import DEMO_DEFAULTS
+    from langarith.train.common import VOLATILE_HPARAMS
+    from langarith.train.language import LANG_ADAPTER_CONFIG, LANGUAGE_HPARAMS
+    from langarith.train.task import TASK_HPARAMS
+
+    assert settings.LanguageAdapterSettings.defaults() == LANGUAGE_HPARAMS
+    assert settings.TaskAdapterSettings.defaults() == TASK_HPARAMS
+    assert settings.LanguageAdapterConfig.defaults() == {**LANG_ADAPTER_CONFIG, "init_seed": 0}
+    assert settings.DemoBackboneSettings.from_mapping({"arch": "bert"}, where="x").spec() == (
+        DEMO_SPEC
+    )
+    assert settings.VOLATILE_KEYS == VOLATILE_HPARAMS
+    data_demo = _schema()["properties"]["data"]["properties"]["demo"]
+    assert _schema_defaults(data_demo) == DEMO_DEFAULTS
+
+
+# What rules/common.smk hands the training rules today (get_language_training,
+# get_task_training, get_model_spec), for comparison with the settings' as_dict().
+
+
+def _smk_language_training(config: dict, lang: str, tokens: int | None = None) -> dict:
+    spec = config["language_adapter"]
+    hparams = dict(spec.get("training") or {})
+    hparams.update((spec.get("per_language") or {}).get(lang, {}))
+    if tokens is not None:
+        hparams["max_train_tokens"] = tokens
+    return hparams
+
+
+def _smk_task_training(config: dict, task: str) -> dict:
+    spec = config["task_adapter"]
+    hparams = dict(spec.get("training") or {})
+    hparams.update((spec.get("per_task") or {}).get(task, {}))
+    hparams["adapter_config"] = dict(spec.get("adapter_config") or {})
+    return hparams
+
+
+def _same(a: dict, b: dict) -> bool:
+    """Equal as the training code hashes them (1 and 1.0 differ in JSON)."""
+    return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+
+
+@pytest.mark.parametrize("name", ["config.yaml", "demo.yaml", "test.yaml"])
+def test_settings_give_the_training_code_what_it_gets_today(name):
+    from langarith.backbone import DEMO_SPEC
+    from langarith.train.common import resolve_hparams
+    from langarith.train.language import LANGUAGE_HPARAMS
+    from langarith.train.task import TASK_HPARAMS
+
+    config = load_config(ROOT / "config" / name)
+    config["language_adapter"]["per_language"] = {"es": {"max_steps": 21, "lr": 2.0e-3}}
+    for lang in config["languages"]:
+        for tokens in (None, 1000):
+            today = resolve_hparams(
+                LANGUAGE_HPARAMS, _smk_language_training(config, lang, tokens), "x"
+            )
+            typed = settings.language_settings(config, lang, tokens=tokens)
+            assert _same(typed.as_dict(), today)
+    for task in config["tasks"]:
+        today = resolve_hparams(TASK_HPARAMS, _smk_task_training(config, task), "x")
+        assert _same(settings.task_settings(config, task).as_dict(), today)
+    for i, model in enumerate(config["models"]):
+        if "demo" in model:
+            demo = dict(model["demo"])
+            arch, seed = demo.pop("arch"), demo.pop("seed", 0)
+            typed = settings.demo_backbone_settings(model, f"models[{i}].demo")
+            assert _same(typed.spec(), resolve_hparams(DEMO_SPEC, demo, "x"))
+            assert (typed.arch, typed.seed) == (arch, seed)
+    given = config["language_adapter"]["adapter_config"]
+    assert settings.language_adapter_config(config).as_dict() == {
+        **settings.LanguageAdapterConfig.defaults(),
+        **given,
+    }
+
+
+@pytest.mark.parametrize("name", ["config.yaml", "demo.yaml", "test.yaml"])
+def test_training_sections_stay_as_written(name):
+    """Schema defaults are not filled into training settings: overrides stay overrides."""
+    raw = _load(name)
+    config = load_config(ROOT / "config" / name)
+    for key in ("models", "language_adapter", "task_adapter"):
+        assert config[key] == raw[key]

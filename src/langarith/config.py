@@ -449,9 +449,8 @@ def dotted_path(path: Iterable[Any]) -> str:
 def _unknown_key_message(error: Any, where: str) -> str | None:
     """The sentence for the first key of ``error.instance`` its schema does not list."""
     allowed = list((error.schema.get("properties") or {}).keys())
-    place = where or "the top level of the config"
     for key in error.instance:
-        message = settings.unknown_key_message(key, place, allowed)
+        message = settings.unknown_key_message(key, where, allowed)
         if message:
             return message
     return None

@@ -176,7 +176,7 @@ class Settings:
     what: ClassVar[str] = "settings"
 
     @classmethod
-    def keys(cls) -> list[str]:
+    def allowed_keys(cls) -> list[str]:
         """The keys a config may set, in declaration order."""
         return [f.name for f in fields(cls)]  # type: ignore[arg-type]
 
@@ -198,7 +198,7 @@ class Settings:
         """Unknown keys and bad values of ``mapping``, one sentence each (no cross-checks)."""
         if not isinstance(mapping, Mapping):
             return [f"{where} is {_show(mapping)}; it must be a mapping of {cls.what} keys"]
-        found = [unknown_key_message(key, where, cls.keys()) for key in mapping]
+        found = [unknown_key_message(key, where, cls.allowed_keys()) for key in mapping]
         found = [message for message in found if message]
         for f in fields(cls):  # type: ignore[arg-type]
             if f.name not in mapping:
@@ -261,12 +261,16 @@ def _plain(value: Any) -> Any:
 
 
 def unknown_key_message(key: Any, where: str, allowed: list[str]) -> str | None:
-    """'unknown key ...; did you mean ...? allowed: ...' or None when ``key`` is allowed."""
+    """'unknown key ...; did you mean ...? allowed: ...' or None when ``key`` is allowed.
+
+    ``where`` is the dotted place of the mapping; empty for the config's top level.
+    """
     if key in allowed:
         return None
+    place = f"in {where}" if where else "at the top level of the config"
     close = difflib.get_close_matches(str(key), allowed, n=1)
     hint = f"; did you mean {close[0]!r}?" if close else ";"
-    return f"unknown key {key!r} in {where}{hint} allowed: {', '.join(allowed)}"
+    return f"unknown key {key!r} {place}{hint} allowed: {', '.join(allowed)}"
 
 
 def _warmup_problems(settings: Any, where: str) -> list[str]:
