@@ -1,14 +1,17 @@
 """Configuration: loading, schema validation and the checks a schema cannot express.
 
-The Snakefile validates the config against ``workflow/schemas/config.schema.yaml``
-with Snakemake's ``validate()`` (which also fills in defaults) and then calls
-:func:`check_config`. The same two steps are available outside Snakemake through
-:func:`load_config` and ``langarith config check FILE``, so a researcher can check a
-config before submitting hundreds of cluster jobs.
+The Snakefile validates the config with :func:`validate_schema` (Snakemake's
+``validate()`` against ``workflow/schemas/config.schema.yaml``, which also fills in
+defaults outside the training sections) and then calls :func:`check_config`, which
+also builds every training's typed settings (:mod:`langarith.settings`). The same two
+steps are available outside Snakemake through :func:`load_config` and
+``langarith config check FILE``, so a researcher can check a config before submitting
+hundreds of cluster jobs.
 
 Every problem is reported as one sentence that names the offending key, the bad value
-and what is allowed; all problems are collected before raising, so one dry run shows
-everything that needs fixing.
+and what is allowed (an unknown key: the closest allowed one and all of them); the
+semantic problems are collected before raising, so one dry run shows everything that
+needs fixing.
 """
 
 from __future__ import annotations
