@@ -424,3 +424,32 @@ def test_training_sections_stay_as_written(name):
     config = load_config(ROOT / "config" / name)
     for key in ("models", "language_adapter", "task_adapter"):
         assert config[key] == raw[key]
+
+
+@pytest.mark.parametrize(
+    ("mapping", "expected"),
+    [
+        ({"max_steps": 10**12}, "max_steps is 1000000000000; it must be a whole number"),
+        ({"batch_size": 16.0}, "batch_size is 16.0"),
+        ({"fp16": "yes"}, "fp16 is 'yes'; it must be true or false"),
+        ({"mlm_probability": 1}, "mlm_probability is 1; it must be a number in (0, 1)"),
+        ({"lr": float("inf")}, "lr is inf; it must be a finite number > 0"),
+        ({"eval_every": -1}, "eval_every is -1"),
+        ({"max_grad_norm": True}, "max_grad_norm is true"),
+    ],
+)
+def test_language_settings_reject_bad_values(mapping, expected):
+    with pytest.raises(settings.SettingsError) as err:
+        settings.LanguageAdapterSettings.from_mapping(mapping, where="language_adapter.training")
+    assert f"language_adapter.training.{expected}" in str(err.value)
+
+
+def test_settings_keep_values_as_written():
+    """An int stays an int: the checkpoint's config hash must not change."""
+    typed = settings.LanguageAdapterSettings.from_mapping(
+        {"max_grad_norm": 1, "weight_decay": 0}, where="x"
+    )
+    assert type(typed.as_dict()["max_grad_norm"]) is int
+    assert typed == settings.LanguageAdapterSettings(max_grad_norm=1, weight_decay=0)
+    with pytest.raises(AttributeError):
+        typed.lr = 1.0  # type: ignore[misc]

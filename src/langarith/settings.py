@@ -518,8 +518,8 @@ def language_settings(
     """
     section = config.get("language_adapter") or {}
     parts = [(section.get("training") or {}, "language_adapter.training")]
-    if lang is not None:
-        override = (section.get("per_language") or {}).get(lang) or {}
+    override = (section.get("per_language") or {}).get(lang) if lang is not None else None
+    if override:
         parts.append((override, f"language_adapter.per_language.{lang}"))
     merged = _checked_merge(LanguageAdapterSettings, parts)
     if tokens is not None:
@@ -536,10 +536,9 @@ def task_settings(config: Mapping[str, Any], task: str | None = None) -> TaskAda
     """
     section = config.get("task_adapter") or {}
     parts = [(section.get("training") or {}, "task_adapter.training")]
-    if task is not None:
-        parts.append(
-            ((section.get("per_task") or {}).get(task) or {}, f"task_adapter.per_task.{task}")
-        )
+    override = (section.get("per_task") or {}).get(task) if task is not None else None
+    if override:
+        parts.append((override, f"task_adapter.per_task.{task}"))
     for mapping, where in parts:
         if "adapter_config" in (mapping or {}):
             raise SettingsError(
