@@ -453,3 +453,27 @@ def test_settings_keep_values_as_written():
     assert typed == settings.LanguageAdapterSettings(max_grad_norm=1, weight_decay=0)
     with pytest.raises(AttributeError):
         typed.lr = 1.0  # type: ignore[misc]
+
+
+def _objects(node: object, path: str):
+    """(path, schema) of every object schema with listed properties, definitions too."""
+    if not isinstance(node, dict):
+        return
+    if "properties" in node:
+        yield path, node
+    for key, value in (node.get("properties") or {}).items():
+        yield from _objects(value, f"{path}.{key}")
+    for key in ("additionalProperties", "items"):
+        yield from _objects(node.get(key), f"{path}[*]")
+    for key, value in (node.get("definitions") or {}).items():
+        yield from _objects(value, f"#{key}")
+
+
+def test_schema_lists_every_key_with_a_description():
+    schema = _schema()
+    definitions = schema["definitions"]
+    for path, node in _objects(schema, ""):
+        assert node.get("additionalProperties") is False, f"{path or 'top level'} is open"
+        for key, spec in node["properties"].items():
+            ref = definitions.get(spec.get("$ref", "").rsplit("/", 1)[-1], {})
+            assert "description" in spec or "description" in ref, f"{path}.{key}: no description"
