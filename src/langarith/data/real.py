@@ -27,8 +27,17 @@ from langarith.data.formats import (
     NER_LABELS,
     NLI_LABELS,
     DatasetSpec,
+    build_manifest,
+    check_row,
     require_coverage,
     write_dataset,
+)
+from langarith.data.shards import (
+    DEFAULT_SHARD_DOCS,
+    Event,
+    ResumePoint,
+    request_key,
+    write_sharded_corpus,
 )
 from langarith.io import sha256_file
 
@@ -47,6 +56,7 @@ _WIKIPEDIA_OPTIONS = (
     "validation_fraction",
     "max_train_tokens",
     "min_chars",
+    "shard_docs",
 )
 _TASK_OPTIONS = ("max_rows",)
 _TRUE = {"1", "true", "yes", "on"}
@@ -444,11 +454,13 @@ class _WikipediaSplitter:
     held-out set). ``validation_fraction`` instead holds out each document whose id
     hashes below the fraction. Train takes the remaining documents in order until
     ``max_train_tokens`` whitespace tokens; the last one is cut to fit exactly.
-    :func:`write_dataset` consumes ``train`` before ``validation``.
+
+    :meth:`events` can start part-way (a resumed download): the counters of the
+    shards already written come in a :class:`ResumePoint`, so the budget, the held-out
+    count and the fallback document ids continue where they stopped.
     """
 
-    def __init__(self, rows: Iterable[Mapping[str, Any]], options: Mapping[str, Any]):
-        self._rows = iter(rows)
+    def __init__(self, options: Mapping[str, Any]):
         self._budget = _positive_int(options, "max_train_tokens")
         self._min_chars = _positive_int(options, "min_chars", minimum=0) or 0
         self._n_val = _positive_int(options, "validation_docs", minimum=0)
@@ -464,60 +476,100 @@ class _WikipediaSplitter:
         if fraction is None and self._n_val is None:
             self._n_val = DEFAULT_VALIDATION_DOCS
         self._fraction = fraction
-        self._validation: list[dict[str, Any]] = []
-        self._train_done = False
-        self.train_tokens = 0
 
-    def _documents(self) -> Iterator[dict[str, Any]]:
-        for i, row in enumerate(self._rows):
+    def events(self, rows: Iterable[Mapping[str, Any]], start: ResumePoint) -> Iterator[Event]:
+        """``(split, document, source rows read)`` from ``start`` on; ``rows`` must
+        already skip the ``start.source_rows`` rows read before."""
+        held_left = max(0, (self._n_val or 0) - start.validation_rows)
+        n_validation = start.validation_rows
+        train_tokens = start.train_tokens
+        for i, row in enumerate(rows, start=start.source_rows):
             text = row.get("text") or ""
             if not text.strip() or len(text) < self._min_chars:
                 continue
-            yield {"id": str(row.get("id") or i), "text": text}
-
-    def train(self) -> Iterator[dict[str, Any]]:
-        docs = self._documents()
-        if self._n_val:
-            self._validation.extend(itertools.islice(docs, self._n_val))
-        budget = self._budget
-        for doc in docs:
-            if self._fraction is not None and _in_fraction(doc["id"], self._fraction):
-                self._validation.append(doc)
+            doc = {"id": str(row.get("id") or i), "text": text}
+            if held_left or (
+                self._fraction is not None and _in_fraction(doc["id"], self._fraction)
+            ):
+                held_left = max(0, held_left - 1)
+                n_validation += 1
+                yield "validation", doc, i + 1
                 continue
-            if budget is not None:
-                left = budget - self.train_tokens
+            n = len(text.split())
+            if self._budget is not None:
+                left = self._budget - train_tokens
                 if left <= 0:
                     break
-                n = len(doc["text"].split())
                 if n > left:
-                    doc = {"id": doc["id"], "text": truncate_tokens(doc["text"], left)}
+                    doc = {"id": doc["id"], "text": truncate_tokens(text, left)}
                     n = left
-                self.train_tokens += n
-            else:
-                self.train_tokens += len(doc["text"].split())
-            yield doc
-        self._train_done = True
-        if self.train_tokens == 0:
+            train_tokens += n
+            yield "train", doc, i + 1
+        self._check_end(train_tokens, n_validation)
+
+    def _check_end(self, train_tokens: int, n_validation: int) -> None:
+        if train_tokens == 0:
             raise LangarithError(
                 "No Wikipedia training text is left after holding out the validation "
                 "documents; lower validation_docs or give more data"
             )
-        if self._budget is not None and self.train_tokens < self._budget:
-            log.warning(
-                "Wikipedia has only %d training tokens, less than max_train_tokens=%d",
-                self.train_tokens,
-                self._budget,
-            )
-
-    def validation(self) -> Iterator[dict[str, Any]]:
-        if not self._train_done:
-            raise RuntimeError("the train split must be consumed before validation")
-        if not self._validation:
+        if n_validation == 0:
             raise LangarithError(
                 "The Wikipedia validation split is empty; set validation_docs (the first "
                 "N documents are held out) instead of a validation_fraction this small"
             )
-        yield from self._validation
+        if self._budget is not None and train_tokens < self._budget:
+            log.warning(
+                "Wikipedia has only %d training tokens, less than max_train_tokens=%d",
+                train_tokens,
+                self._budget,
+            )
+
+
+def _skip_rows(rows: Iterable[Mapping[str, Any]], n: int) -> Iterable[Mapping[str, Any]]:
+    """``rows`` without its first ``n``: ``datasets`` objects skip by count themselves
+    (a map-style dataset without reading them), other iterables are advanced."""
+    if n == 0:
+        return rows
+    skip = getattr(rows, "skip", None)
+    if callable(skip):
+        return skip(n)
+    return itertools.islice(rows, n, None)
+
+
+def _write_wikipedia(
+    spec: DatasetSpec, lang: str, out_dir: Path, loaded: _Loaded, options: Mapping[str, Any]
+) -> Path:
+    """Write Wikipedia in resumable train shards (``langarith.data.shards``)."""
+    splitter = _WikipediaSplitter(options)
+    shard_docs = _positive_int(options, "shard_docs") or DEFAULT_SHARD_DOCS
+    provenance = {k: v for k, v in options.items() if k not in ("cache_dir", "streaming")}
+    key = request_key(
+        {
+            "dataset": spec.name,
+            "language": lang,
+            "source": loaded.source,
+            "revision": loaded.revision,
+            "options": provenance,
+            "shard_docs": shard_docs,
+        }
+    )
+    return write_sharded_corpus(
+        out_dir,
+        lambda start: splitter.events(_skip_rows(loaded.splits["train"], start.source_rows), start),
+        key=key,
+        shard_docs=shard_docs,
+        check=lambda split, row, n: check_row(spec, row, f"{spec.name}/{lang} {split} row {n}"),
+        manifest=lambda entries: build_manifest(
+            spec.name,
+            lang,
+            entries,
+            source=loaded.source,
+            revision=loaded.revision,
+            options=options,
+        ),
+        desc=f"{spec.name}/{lang} train",
+    )
 
 
 # ------------------------------------------------------------------------- entry
@@ -528,9 +580,6 @@ def _our_splits(
 ) -> dict[str, Iterable[Mapping[str, Any]]]:
     """Map the hub's splits onto ours, converting rows (lazily where possible)."""
     splits: dict[str, Iterable[Mapping[str, Any]]]
-    if spec.name == "wikipedia":
-        splitter = _WikipediaSplitter(loaded.splits["train"], options)
-        return {"train": splitter.train(), "validation": splitter.validation()}
     if spec.name == "xquad":
         # The hub has one split; the papers cut it 50/50 by order (ceil to validation).
         rows = list(loaded.splits["validation"])
@@ -590,6 +639,8 @@ def prepare_real_dataset(
         loaded = _load_hub(spec, lang, options)
 
     try:
+        if spec.name == "wikipedia":
+            return _write_wikipedia(spec, lang, Path(out_dir), loaded, options)
         return write_dataset(
             out_dir,
             dataset,
