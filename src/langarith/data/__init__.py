@@ -1,9 +1,10 @@
 """The data stage: the papers' datasets (real or offline demo) in one on-disk format.
 
 ``resources/data/<dataset>/<lang>/`` holds ``<split>.jsonl`` (the real Wikipedia train
-split: shards ``train-00000.jsonl``, …) and ``manifest.json`` (``docs/interfaces.md``). :func:`prepare_real_dataset` fills it from the Hugging Face
-hub or local files, :func:`prepare_demo_dataset` from an offline generator; the later
-stages read it with :func:`read_split` and cannot tell the two apart.
+split: shards ``train-00000.jsonl``, …) and ``manifest.json`` (``docs/interfaces.md``).
+:func:`prepare_real_dataset` fills it from the Hugging Face hub or local files,
+:func:`prepare_demo_dataset` from an offline generator; the later stages read it with
+:func:`read_split` (or :func:`iter_split`) and cannot tell the two apart.
 
 Command line::
 

@@ -51,6 +51,31 @@ class UncoveredLanguageError(LangarithError):
 
 
 @dataclass(frozen=True)
+class HubFiles:
+    """One layout of a repository's files, for repositories ``datasets`` cannot resolve.
+
+    Some repositories are defined by a loading script, which ``datasets`` no longer
+    runs; their files are read directly. Layouts are tried in order and the first whose
+    files exist wins (one layout only, so two copies of a split are never concatenated).
+
+    Attributes:
+        revision: branch or ref holding these files (``None``: the default branch).
+        pattern: file pattern with ``{lang}`` and ``{split}`` filled in.
+        split_names: the repository's name of our split where it differs
+            (``{"validation": "dev"}``).
+    """
+
+    revision: str | None
+    pattern: str
+    split_names: tuple[tuple[str, str], ...] = ()
+
+    def data_files(self, lang: str, splits: Iterable[str]) -> dict[str, list[str]]:
+        """``data_files`` for ``datasets.load_dataset``: one pattern per split."""
+        names = dict(self.split_names)
+        return {s: [self.pattern.format(lang=lang, split=names.get(s, s))] for s in splits}
+
+
+@dataclass(frozen=True)
 class DatasetSpec:
     """What the workflow knows about one dataset.
 
@@ -68,9 +93,9 @@ class DatasetSpec:
         labels: label names for tagging/classification, empty otherwise.
         reference: the paper that introduced the dataset.
         hub_revision: revision to load when the option ``revision`` is not given.
-        hub_data_files: file patterns per split (``{lang}``, ``{split}`` filled in) for
-            repositories whose configs are defined by a loading script, which
-            ``datasets`` no longer runs: their parquet export is read instead.
+        hub_files: file layouts tried in order (:class:`HubFiles`) for repositories
+            whose configs are defined by a loading script, which ``datasets`` no
+            longer runs; empty when the repository's own configs are used.
     """
 
     name: str
@@ -83,7 +108,7 @@ class DatasetSpec:
     labels: tuple[str, ...] = ()
     reference: str = ""
     hub_revision: str | None = None
-    hub_data_files: tuple[str, ...] = ()
+    hub_files: tuple[HubFiles, ...] = ()
 
     @property
     def fields(self) -> tuple[str, ...]:
@@ -128,7 +153,9 @@ DATASETS: dict[str, DatasetSpec] = {
         ),
         DatasetSpec(
             name="indicxnli",
-            hub_path="Divyanshu/IndicXNLI",
+            # The repository is lower-case; the hub resolves other spellings only for
+            # some calls (the parquet export's ref among them not reliably).
+            hub_path="Divyanshu/indicxnli",
             hub_config=None,
             hub_splits=("train", "validation", "test"),
             splits=("train", "validation", "test"),
@@ -136,10 +163,14 @@ DATASETS: dict[str, DatasetSpec] = {
             task="nli",
             labels=NLI_LABELS,
             reference="Aggarwal et al. 2022, https://aclanthology.org/2022.emnlp-main.755",
-            # The main branch holds a loading script; the hub's parquet export has one
-            # folder per language (older exports name files <name>-<split>.parquet).
-            hub_revision="refs/convert/parquet",
-            hub_data_files=("{lang}/*-{split}.parquet", "{lang}/{split}/*.parquet"),
+            # The main branch holds a loading script and the raw json files; the hub's
+            # parquet export has one folder per language, in the converter's current
+            # layout or its older one. Tried in this order; the raw json is the fallback.
+            hub_files=(
+                HubFiles("refs/convert/parquet", "{lang}/{split}/*.parquet"),
+                HubFiles("refs/convert/parquet", "{lang}/*-{split}.parquet"),
+                HubFiles(None, "forward/{split}/xnli_{lang}.json", (("validation", "dev"),)),
+            ),
         ),
         DatasetSpec(
             name="squad",

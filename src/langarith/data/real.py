@@ -167,47 +167,66 @@ def _fetch_help(spec: DatasetSpec, lang: str, where: str) -> str:
     )
 
 
+def is_local_mirror(hub_path: str) -> bool:
+    """Whether ``hub_path`` is a local folder laid out like a hub repository.
+
+    ``datasets.load_dataset`` reads such a folder exactly as it reads the repository
+    (configs from its ``README.md``, the same file patterns), which is how the tests
+    and a cluster without internet run the hub code path on a mirror.
+    """
+    return Path(hub_path).is_dir()
+
+
+def _can_fall_back(err: BaseException) -> bool:
+    """A layout whose files (or ref) do not exist: the next layout may have them."""
+    return isinstance(err, FileNotFoundError) or type(err).__name__ in (
+        "RevisionNotFoundError",
+        "EntryNotFoundError",
+    )
+
+
+def _hub_attempts(
+    spec: DatasetSpec, lang: str, options: Mapping[str, Any]
+) -> list[tuple[str | None, dict[str, list[str]] | None]]:
+    """``(revision, data_files)`` to try in order; the option ``revision`` pins all."""
+    pinned = options.get("revision")
+    if not spec.hub_files:
+        return [(pinned or spec.hub_revision, None)]
+    return [
+        (pinned or layout.revision, layout.data_files(lang, spec.hub_splits))
+        for layout in spec.hub_files
+    ]
+
+
 def _load_hub(spec: DatasetSpec, lang: str, options: Mapping[str, Any]) -> _Loaded:
     import datasets
 
     hub_path = str(options.get("hub_path", spec.hub_path))
     config = _hub_config(spec, lang, options)
-    revision = options.get("revision", spec.hub_revision)
-    streaming = bool(options.get("streaming", spec.task == "mlm" and not offline_mode()))
-    data_files = None
-    if spec.hub_data_files:
-        data_files = {
-            split: [p.format(lang=lang, split=split) for p in spec.hub_data_files]
-            for split in spec.hub_splits
-        }
+    # Wikipedia streams; offline only a local mirror can stream (a cache cannot).
+    default_streaming = spec.task == "mlm" and (not offline_mode() or is_local_mirror(hub_path))
+    streaming = bool(options.get("streaming", default_streaming))
+    attempts = _hub_attempts(spec, lang, options)
     where = f"{hub_path}" + (f" (config {config})" if config else f" ({lang} files)")
+    tried: list[str] = []
     with _honour_offline_env() as offline:
-        try:
-            loaded = datasets.load_dataset(
-                hub_path,
-                config,
-                data_files=data_files,
-                revision=revision,
-                cache_dir=options.get("cache_dir"),
-                streaming=streaming,
-            )
-        except (OSError, ValueError, RuntimeError) as err:
-            state = (
-                "Offline mode is on (HF_HUB_OFFLINE/HF_DATASETS_OFFLINE) and no cached "
-                "copy was found. "
-                if offline
-                else ""
-            )
-            if "scripts are no longer supported" in str(err):
-                state += (
-                    "The repository holds a loading script, which datasets no longer "
-                    "runs: set the option revision to 'refs/convert/parquet' (the hub's "
-                    "parquet export) or use local_path. "
+        for number, (revision, data_files) in enumerate(attempts, start=1):
+            try:
+                loaded = datasets.load_dataset(
+                    hub_path,
+                    config,
+                    data_files=data_files,
+                    revision=revision,
+                    cache_dir=options.get("cache_dir"),
+                    streaming=streaming,
                 )
-            raise LangarithError(
-                f"Could not load {spec.name!r} for {lang!r} from {where}: "
-                f"{type(err).__name__}: {err}. {state}{_fetch_help(spec, lang, where)}"
-            ) from err
+                break
+            except (OSError, ValueError, RuntimeError) as err:
+                if number < len(attempts) and _can_fall_back(err):
+                    tried.append(f"{data_files} at {revision or 'the default branch'}")
+                    log.info("%s: no files as %s; trying the next layout", where, tried[-1])
+                    continue
+                raise _load_error(spec, lang, where, err, offline, tried) from err
     missing = [s for s in spec.hub_splits if s not in loaded]
     if missing:
         raise LangarithError(f"{where} has no split(s) {missing}; found {list(loaded)}")
@@ -226,6 +245,34 @@ def _load_hub(spec: DatasetSpec, lang: str, options: Mapping[str, Any]) -> _Load
         source=f"hub:{hub_path}/{config or lang}" if config or data_files else f"hub:{hub_path}",
         revision=rev,
         features=dict(first.features or {}),
+    )
+
+
+def _load_error(
+    spec: DatasetSpec,
+    lang: str,
+    where: str,
+    err: BaseException,
+    offline: bool,
+    tried: list[str],
+) -> LangarithError:
+    """One sentence on why loading failed and how to get the data."""
+    state = (
+        "Offline mode is on (HF_HUB_OFFLINE/HF_DATASETS_OFFLINE) and no cached copy was found. "
+        if offline
+        else ""
+    )
+    if tried:
+        state += f"Layouts tried before: {'; '.join(tried)}. "
+    if "scripts are no longer supported" in str(err):
+        state += (
+            "The repository holds a loading script, which datasets no longer runs: set "
+            "the option revision to 'refs/convert/parquet' (the hub's parquet export) or "
+            "use local_path. "
+        )
+    return LangarithError(
+        f"Could not load {spec.name!r} for {lang!r} from {where}: "
+        f"{type(err).__name__}: {err}. {state}{_fetch_help(spec, lang, where)}"
     )
 
 
@@ -374,10 +421,33 @@ def _nli_label(value: Any, where: str) -> int:
         ) from None
 
 
-def _convert_nli(rows: Iterable[Mapping[str, Any]], prefix: str) -> Iterator[dict[str, Any]]:
+def _label_names(features: Mapping[str, Any]) -> list[str] | None:
+    """XNLI-style ``label`` class-label names, checked against ours; ``None`` if plain.
+
+    The hub stores labels as ints of a ``ClassLabel``; mapping them through its names
+    (not assuming the order) keeps a repository that orders them differently correct.
+    """
+    names = getattr(features.get("label"), "names", None)
+    if not names:
+        return None
+    unknown = sorted(set(names) - set(NLI_LABELS))
+    if unknown:
+        raise LangarithError(
+            f"The label class names {list(names)} include {unknown}, which are not NLI "
+            f"labels {list(NLI_LABELS)}"
+        )
+    return list(names)
+
+
+def _convert_nli(
+    rows: Iterable[Mapping[str, Any]], prefix: str, names: list[str] | None = None
+) -> Iterator[dict[str, Any]]:
     skipped = 0
     for i, row in enumerate(rows):
-        label = _nli_label(row["label"], f"{prefix} row {i}")
+        value = row["label"]
+        if names is not None and isinstance(value, int) and 0 <= value < len(names):
+            value = names[value]
+        label = _nli_label(value, f"{prefix} row {i}")
         if label < 0:  # unlabelled pairs are marked -1 on the hub
             skipped += 1
             continue
@@ -421,7 +491,7 @@ def _convert(
     if spec.task == "ner":
         return _convert_ner(rows, prefix, _tag_names(features))
     if spec.task == "nli":
-        return _convert_nli(rows, prefix)
+        return _convert_nli(rows, prefix, _label_names(features))
     return _convert_qa(rows, prefix)
 
 
@@ -616,15 +686,22 @@ def prepare_real_dataset(
               dataset with a single hub split, or a mapping ``{split: file(s)}``. Columns
               are the hub's (e.g. WikiANN ``ner_tags`` as ints).
             * ``cache_dir``: datasets cache folder (default: the ``HF_HOME`` cache).
-            * ``hub_path``: another hub repository with the same layout (a mirror).
+            * ``hub_path``: another hub repository with the same layout, or a local
+              folder laid out like the repository (a mirror: ``README.md`` with the
+              repository's configs and its parquet files), read by the same
+              ``datasets.load_dataset`` call.
             * ``streaming``: stream from the hub instead of downloading everything
-              (default: on for Wikipedia unless offline, where only a cache can serve).
+              (default: on for Wikipedia unless offline, where only a cache or a
+              local mirror can serve).
             * ``max_rows`` (tasks): keep at most this many rows per written split.
             * Wikipedia: ``dump`` (default ``20231101``), ``validation_docs`` (first N
               documents held out, default 1000) or ``validation_fraction`` (documents
               held out by a hash of their id), ``max_train_tokens`` (whitespace-token
               budget of train, the last document cut to fit; default all),
-              ``min_chars`` (skip shorter documents, default 0).
+              ``min_chars`` (skip shorter documents, default 0), ``shard_docs``
+              (train documents per shard, default 50,000; see
+              :mod:`langarith.data.shards`: a killed download resumes from its last
+              finished shard).
 
     With ``HF_HUB_OFFLINE``/``HF_DATASETS_OFFLINE`` set and no cached or local copy the
     call fails at once with a ``LangarithError`` that says how to fetch the data.
