@@ -63,11 +63,16 @@ class HubFiles:
         pattern: file pattern with ``{lang}`` and ``{split}`` filled in.
         split_names: the repository's name of our split where it differs
             (``{"validation": "dev"}``).
+        builder: ``None`` to load the repository itself with these ``data_files``; a
+            packaged builder (``"json"``) to read the files by URL instead, which is
+            the only way past a branch that holds a loading script (``datasets``
+            refuses such a repository whatever ``data_files`` says).
     """
 
     revision: str | None
     pattern: str
     split_names: tuple[tuple[str, str], ...] = ()
+    builder: str | None = None
 
     def data_files(self, lang: str, splits: Iterable[str]) -> dict[str, list[str]]:
         """``data_files`` for ``datasets.load_dataset``: one pattern per split."""
@@ -169,7 +174,9 @@ DATASETS: dict[str, DatasetSpec] = {
             hub_files=(
                 HubFiles("refs/convert/parquet", "{lang}/{split}/*.parquet"),
                 HubFiles("refs/convert/parquet", "{lang}/*-{split}.parquet"),
-                HubFiles(None, "forward/{split}/xnli_{lang}.json", (("validation", "dev"),)),
+                HubFiles(
+                    "main", "forward/{split}/xnli_{lang}.json", (("validation", "dev"),), "json"
+                ),
             ),
         ),
         DatasetSpec(

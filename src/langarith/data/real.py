@@ -21,6 +21,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from langarith import LangarithError
 from langarith.data.formats import (
@@ -178,24 +179,53 @@ def is_local_mirror(hub_path: str) -> bool:
 
 
 def _can_fall_back(err: BaseException) -> bool:
-    """A layout whose files (or ref) do not exist: the next layout may have them."""
-    return isinstance(err, FileNotFoundError) or type(err).__name__ in (
-        "RevisionNotFoundError",
-        "EntryNotFoundError",
+    """A layout that is not there: its files or ref are missing, or the folder holds a
+    loading script instead (a mirror of the main branch); the next layout may fit."""
+    return (
+        isinstance(err, FileNotFoundError)
+        or type(err).__name__ in ("RevisionNotFoundError", "EntryNotFoundError")
+        or "scripts are no longer supported" in str(err)
     )
 
 
+@dataclass(frozen=True)
+class _Attempt:
+    """One ``datasets.load_dataset`` call to try: its arguments and what to record."""
+
+    args: tuple[str, str | None]
+    data_files: dict[str, list[str]] | None
+    revision: str | None
+
+    def describe(self) -> str:
+        files = self.data_files or "the repository's configs"
+        return f"{self.args[0]} {files} at {self.revision or 'the default branch'}"
+
+
 def _hub_attempts(
-    spec: DatasetSpec, lang: str, options: Mapping[str, Any]
-) -> list[tuple[str | None, dict[str, list[str]] | None]]:
-    """``(revision, data_files)`` to try in order; the option ``revision`` pins all."""
+    spec: DatasetSpec, lang: str, config: str | None, hub_path: str, options: Mapping[str, Any]
+) -> list[_Attempt]:
+    """The loads to try in order; the option ``revision`` pins every one of them.
+
+    A layout read by a packaged builder gets full file addresses: ``hf://`` URLs of
+    the repository at its revision, or paths inside a local mirror.
+    """
     pinned = options.get("revision")
     if not spec.hub_files:
-        return [(pinned or spec.hub_revision, None)]
-    return [
-        (pinned or layout.revision, layout.data_files(lang, spec.hub_splits))
-        for layout in spec.hub_files
-    ]
+        return [_Attempt((hub_path, config), None, pinned or spec.hub_revision)]
+    attempts = []
+    for layout in spec.hub_files:
+        revision = pinned or layout.revision
+        files = layout.data_files(lang, spec.hub_splits)
+        if layout.builder is None:
+            attempts.append(_Attempt((hub_path, config), files, revision))
+            continue
+        if is_local_mirror(hub_path):
+            base = f"{Path(hub_path)}/"
+        else:
+            base = f"hf://datasets/{hub_path}@{quote(revision or 'main', safe='')}/"
+        full = {s: [base + p for p in patterns] for s, patterns in files.items()}
+        attempts.append(_Attempt((layout.builder, None), full, revision))
+    return attempts
 
 
 def _load_hub(spec: DatasetSpec, lang: str, options: Mapping[str, Any]) -> _Loaded:
@@ -206,25 +236,27 @@ def _load_hub(spec: DatasetSpec, lang: str, options: Mapping[str, Any]) -> _Load
     # Wikipedia streams; offline only a local mirror can stream (a cache cannot).
     default_streaming = spec.task == "mlm" and (not offline_mode() or is_local_mirror(hub_path))
     streaming = bool(options.get("streaming", default_streaming))
-    attempts = _hub_attempts(spec, lang, options)
+    attempts = _hub_attempts(spec, lang, config, hub_path, options)
     where = f"{hub_path}" + (f" (config {config})" if config else f" ({lang} files)")
     tried: list[str] = []
     with _honour_offline_env() as offline:
-        for number, (revision, data_files) in enumerate(attempts, start=1):
+        for number, attempt in enumerate(attempts, start=1):
+            revision, data_files = attempt.revision, attempt.data_files
+            # A packaged builder reads URLs that already name the revision.
+            load_revision = revision if attempt.args[0] == hub_path else None
             try:
                 loaded = datasets.load_dataset(
-                    hub_path,
-                    config,
+                    *attempt.args,
                     data_files=data_files,
-                    revision=revision,
+                    revision=load_revision,
                     cache_dir=options.get("cache_dir"),
                     streaming=streaming,
                 )
                 break
             except (OSError, ValueError, RuntimeError) as err:
                 if number < len(attempts) and _can_fall_back(err):
-                    tried.append(f"{data_files} at {revision or 'the default branch'}")
-                    log.info("%s: no files as %s; trying the next layout", where, tried[-1])
+                    tried.append(attempt.describe())
+                    log.info("%s: not as %s; trying the next layout", where, tried[-1])
                     continue
                 raise _load_error(spec, lang, where, err, offline, tried) from err
     missing = [s for s in spec.hub_splits if s not in loaded]
