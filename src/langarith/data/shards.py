@@ -126,7 +126,9 @@ def _load_progress(work: Path, key: str) -> _Progress:
     if work.exists():
         shutil.rmtree(work)
     work.mkdir(parents=True)
-    return _Progress(key=key)
+    progress = _Progress(key=key)
+    write_json(path, asdict(progress))
+    return progress
 
 
 def _keep_verified_prefix(work: Path, progress: _Progress) -> None:
