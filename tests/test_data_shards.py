@@ -184,6 +184,43 @@ def test_kill_while_finishing(
     assert _snapshot(out) == _snapshot(reference)
 
 
+def test_dropped_connection_is_one_sentence_and_resumes(
+    options: dict[str, Any], reference: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "de"
+
+    def drop(rows: Iterable[Any], n: int) -> Iterable[Any]:
+        for k, row in enumerate(_SKIP_ROWS(rows, n)):
+            if k == 25:
+                raise ConnectionError("Connection reset by peer")
+            yield row
+
+    monkeypatch.setattr(real, "_skip_rows", drop)
+    with pytest.raises(
+        LangarithError, match="Connection reset.*rerunning the same command resumes"
+    ):
+        prepare_real_dataset("wikipedia", "de", out, options=options)
+    read = _source(monkeypatch)
+    prepare_real_dataset("wikipedia", "de", out, options=options)
+    assert len(read) == WIKI_DOCS - 21  # two shards of 8 were kept (source rows 0..20)
+    assert _snapshot(out) == _snapshot(reference)
+
+
+def test_corrupt_validation_file_starts_over(
+    options: dict[str, Any], reference: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "de"
+    _source(monkeypatch, 30)
+    with pytest.raises(Killed):
+        prepare_real_dataset("wikipedia", "de", out, options=options)
+    validation = shards.work_dir_for(out) / "validation.jsonl"
+    validation.write_bytes(validation.read_bytes().replace(b"1001", b"1009"))
+    read = _source(monkeypatch)
+    prepare_real_dataset("wikipedia", "de", out, options=options)
+    assert len(read) == WIKI_DOCS
+    assert _snapshot(out) == _snapshot(reference)
+
+
 def test_other_options_start_over(
     options: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -772,6 +772,11 @@ def prepare_real_dataset(
             if "local_path" in options
             else _fetch_help(spec, lang, loaded.source)
         )
+        if spec.name == "wikipedia":
+            hint += (
+                " The shards finished so far are kept: rerunning the same command resumes "
+                "after them."
+            )
         raise LangarithError(
             f"Reading {spec.name!r} for {lang!r} from {loaded.source} failed: "
             f"{type(err).__name__}: {err}. {hint}"

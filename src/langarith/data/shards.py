@@ -19,6 +19,7 @@ built (hard links to the shards, a manifest) and swapped into place atomically.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
@@ -149,28 +150,31 @@ def _keep_verified_prefix(work: Path, progress: _Progress) -> None:
         progress.source_rows = int(good[-1]["source_rows"]) if good else 0
         progress.validation = dict(good[-1]["validation"]) if good else _Progress(key="").validation
         progress.shards = good
-    kept = {str(s["file"]) for s in good} | {PROGRESS, "validation.jsonl"}
+    if not _restore_validation(work / "validation.jsonl", progress.validation):
+        # Validation documents are spread over the whole stream (validation_fraction):
+        # a damaged file can only be rebuilt by reading everything again.
+        log.warning("%s fails its checksum; starting the download over", work / "validation.jsonl")
+        progress.shards, progress.source_rows, progress.complete = [], 0, False
+        progress.validation = _Progress(key="").validation
+        (work / "validation.jsonl").unlink()
+    kept = {str(s["file"]) for s in progress.shards} | {PROGRESS, "validation.jsonl"}
     for path in work.iterdir():
         if path.name not in kept:  # temp files of a killed run, unrecorded shards
             path.unlink()
-    _restore_validation(work / "validation.jsonl", progress.validation)
+    write_json(work / PROGRESS, asdict(progress))
 
 
-def _restore_validation(path: Path, committed: Mapping[str, Any]) -> None:
-    """Cut the validation file back to its committed length and check that prefix."""
+def _restore_validation(path: Path, committed: Mapping[str, Any]) -> bool:
+    """Cut the validation file back to its committed length; whether that prefix is
+    intact (a missing file counts as empty)."""
     size = int(committed["bytes"])
     if not path.exists():
         path.touch()
     if path.stat().st_size < size:
-        raise LangarithError(
-            f"{path} is shorter than its recorded {size} bytes; delete {path.parent} and rerun"
-        )
+        return False
     with open(path, "r+b") as handle:
         handle.truncate(size)
-    if sha256_file(path) != committed["sha256"]:
-        raise LangarithError(
-            f"{path} does not match its recorded checksum; delete {path.parent} and rerun"
-        )
+    return sha256_file(path) == committed["sha256"]
 
 
 def _progress_bar(done: int, desc: str) -> Any:
@@ -330,6 +334,14 @@ def _stream(
                 writer.add_train(line, tokens, source_rows)
                 bar.update(1)
         writer.commit(source_rows)
+    except OSError as err:
+        if err.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise LangarithError(
+                f"No space left while writing the shards in {work} ({err}); the "
+                f"{len(progress.shards)} finished shards are kept: free space and rerun "
+                "to resume"
+            ) from err
+        raise
     finally:
         writer.close()
         bar.close()
