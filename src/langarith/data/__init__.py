@@ -1,9 +1,10 @@
 """The data stage: the papers' datasets (real or offline demo) in one on-disk format.
 
-``resources/data/<dataset>/<lang>/`` holds ``<split>.jsonl`` and ``manifest.json``
-(``docs/interfaces.md``). :func:`prepare_real_dataset` fills it from the Hugging Face
-hub or local files, :func:`prepare_demo_dataset` from an offline generator; the later
-stages read it with :func:`read_split` and cannot tell the two apart.
+``resources/data/<dataset>/<lang>/`` holds ``<split>.jsonl`` (the real Wikipedia train
+split: shards ``train-00000.jsonl``, …) and ``manifest.json`` (``docs/interfaces.md``).
+:func:`prepare_real_dataset` fills it from the Hugging Face hub or local files,
+:func:`prepare_demo_dataset` from an offline generator; the later stages read it with
+:func:`read_split` (or :func:`iter_split`) and cannot tell the two apart.
 
 Command line::
 
@@ -36,6 +37,7 @@ from langarith.data.formats import (
     iter_split,
     read_manifest,
     read_split,
+    split_files,
     verify_dataset,
     write_dataset,
 )
@@ -61,6 +63,7 @@ __all__ = [
     "read_manifest",
     "read_split",
     "register_cli",
+    "split_files",
     "verify_dataset",
     "write_dataset",
 ]

@@ -3,7 +3,10 @@
 One folder per (dataset, language) holds ``<split>.jsonl`` (one JSON object per line)
 and ``manifest.json`` (see ``docs/interfaces.md``). Both sources go through
 :func:`write_dataset`, which checks every row against the dataset's fields, so the later
-stages never need to know where the data came from.
+stages never need to know where the data came from. The real Wikipedia train split is
+the exception in layout, not in rows: it is written in shards by
+:mod:`langarith.data.shards` (resumable), and the readers here (:func:`iter_split`,
+:func:`read_split`, :func:`split_files`, :func:`verify_dataset`) read both layouts.
 """
 
 from __future__ import annotations
@@ -48,6 +51,36 @@ class UncoveredLanguageError(LangarithError):
 
 
 @dataclass(frozen=True)
+class HubFiles:
+    """One layout of a repository's files, for repositories ``datasets`` cannot resolve.
+
+    Some repositories are defined by a loading script, which ``datasets`` no longer
+    runs; their files are read directly. Layouts are tried in order and the first whose
+    files exist wins (one layout only, so two copies of a split are never concatenated).
+
+    Attributes:
+        revision: branch or ref holding these files (``None``: the default branch).
+        pattern: file pattern with ``{lang}`` and ``{split}`` filled in.
+        split_names: the repository's name of our split where it differs
+            (``{"validation": "dev"}``).
+        builder: ``None`` to load the repository itself with these ``data_files``; a
+            packaged builder (``"json"``) to read the files by URL instead, which is
+            the only way past a branch that holds a loading script (``datasets``
+            refuses such a repository whatever ``data_files`` says).
+    """
+
+    revision: str | None
+    pattern: str
+    split_names: tuple[tuple[str, str], ...] = ()
+    builder: str | None = None
+
+    def data_files(self, lang: str, splits: Iterable[str]) -> dict[str, list[str]]:
+        """``data_files`` for ``datasets.load_dataset``: one pattern per split."""
+        names = dict(self.split_names)
+        return {s: [self.pattern.format(lang=lang, split=names.get(s, s))] for s in splits}
+
+
+@dataclass(frozen=True)
 class DatasetSpec:
     """What the workflow knows about one dataset.
 
@@ -65,9 +98,9 @@ class DatasetSpec:
         labels: label names for tagging/classification, empty otherwise.
         reference: the paper that introduced the dataset.
         hub_revision: revision to load when the option ``revision`` is not given.
-        hub_data_files: file patterns per split (``{lang}``, ``{split}`` filled in) for
-            repositories whose configs are defined by a loading script, which
-            ``datasets`` no longer runs: their parquet export is read instead.
+        hub_files: file layouts tried in order (:class:`HubFiles`) for repositories
+            whose configs are defined by a loading script, which ``datasets`` no
+            longer runs; empty when the repository's own configs are used.
     """
 
     name: str
@@ -80,7 +113,7 @@ class DatasetSpec:
     labels: tuple[str, ...] = ()
     reference: str = ""
     hub_revision: str | None = None
-    hub_data_files: tuple[str, ...] = ()
+    hub_files: tuple[HubFiles, ...] = ()
 
     @property
     def fields(self) -> tuple[str, ...]:
@@ -125,7 +158,9 @@ DATASETS: dict[str, DatasetSpec] = {
         ),
         DatasetSpec(
             name="indicxnli",
-            hub_path="Divyanshu/IndicXNLI",
+            # The repository is lower-case; the hub resolves other spellings only for
+            # some calls (the parquet export's ref among them not reliably).
+            hub_path="Divyanshu/indicxnli",
             hub_config=None,
             hub_splits=("train", "validation", "test"),
             splits=("train", "validation", "test"),
@@ -133,10 +168,16 @@ DATASETS: dict[str, DatasetSpec] = {
             task="nli",
             labels=NLI_LABELS,
             reference="Aggarwal et al. 2022, https://aclanthology.org/2022.emnlp-main.755",
-            # The main branch holds a loading script; the hub's parquet export has one
-            # folder per language (older exports name files <name>-<split>.parquet).
-            hub_revision="refs/convert/parquet",
-            hub_data_files=("{lang}/*-{split}.parquet", "{lang}/{split}/*.parquet"),
+            # The main branch holds a loading script and the raw json files; the hub's
+            # parquet export has one folder per language, in the converter's current
+            # layout or its older one. Tried in this order; the raw json is the fallback.
+            hub_files=(
+                HubFiles("refs/convert/parquet", "{lang}/{split}/*.parquet"),
+                HubFiles("refs/convert/parquet", "{lang}/*-{split}.parquet"),
+                HubFiles(
+                    "main", "forward/{split}/xnli_{lang}.json", (("validation", "dev"),), "json"
+                ),
+            ),
         ),
         DatasetSpec(
             name="squad",
@@ -341,20 +382,42 @@ def write_dataset(
                 entry["tokens"] = tokens
             entries[split] = entry
             log.info("%s/%s %s: %d rows", dataset, lang, split, rows)
-        manifest: dict[str, Any] = {
-            "dataset": dataset,
-            "language": lang,
-            "source": source,
-            "revision": revision,
-            "created_utc": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "options": _jsonable(dict(options)),
-            "splits": entries,
-            "checksum": combined_checksum({s: str(e["sha256"]) for s, e in entries.items()}),
-        }
-        if spec.labels:
-            manifest["labels"] = list(labels if labels is not None else spec.labels)
+        manifest = build_manifest(
+            dataset, lang, entries, source=source, revision=revision, options=options, labels=labels
+        )
         write_json(tmp / MANIFEST, manifest)
     return out_dir
+
+
+def build_manifest(
+    dataset: str,
+    lang: str,
+    entries: Mapping[str, Mapping[str, Any]],
+    *,
+    source: str,
+    revision: str,
+    options: Mapping[str, Any],
+    labels: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """The manifest of a data folder from its split entries.
+
+    One builder for the single-file writer (:func:`write_dataset`) and the sharded one
+    (:mod:`langarith.data.shards`), so both folders carry the same keys.
+    """
+    spec = get_spec(dataset)
+    manifest: dict[str, Any] = {
+        "dataset": dataset,
+        "language": lang,
+        "source": source,
+        "revision": revision,
+        "created_utc": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "options": _jsonable(dict(options)),
+        "splits": {split: dict(entry) for split, entry in entries.items()},
+        "checksum": combined_checksum({s: str(e["sha256"]) for s, e in entries.items()}),
+    }
+    if spec.labels:
+        manifest["labels"] = list(labels if labels is not None else spec.labels)
+    return manifest
 
 
 def _jsonable(value: Any) -> Any:
@@ -381,19 +444,48 @@ def read_manifest(data_dir: Path | str) -> dict[str, Any]:
     return manifest
 
 
-def _split_path(data_dir: Path, split: str) -> Path:
+def split_files(data_dir: Path | str, split: str) -> list[Path]:
+    """The files of one split in reading order: ``<split>.jsonl`` or its shards.
+
+    A sharded split (the real Wikipedia train split) lists its shards in the manifest;
+    every other split is one file. Callers that need the files themselves (checksums,
+    sizes) use this instead of assuming ``<split>.jsonl``.
+    """
+    data_dir = Path(data_dir)
+    entry = _split_entry(data_dir, split)
+    shards = entry.get("shards")
+    if shards:
+        return [data_dir / str(shard["file"]) for shard in shards]
+    return [data_dir / f"{split}.jsonl"]
+
+
+def _split_entry(data_dir: Path, split: str) -> dict[str, Any]:
     manifest = read_manifest(data_dir)
     if split not in manifest["splits"]:
         raise LangarithError(
             f"{data_dir} has no split {split!r}; available: {list(manifest['splits'])}"
         )
-    return data_dir / f"{split}.jsonl"
+    return dict(manifest["splits"][split])
 
 
-def iter_split(data_dir: Path | str, split: str) -> Iterator[dict[str, Any]]:
-    """Rows of one split, one at a time (for corpora too big to hold in memory)."""
-    data_dir = Path(data_dir)
-    path = _split_path(data_dir, split)
+def _check_shard(path: Path, shard: Mapping[str, Any]) -> None:
+    """Refuse a shard that is missing or no longer matches its recorded checksum.
+
+    Shards are checked before their first row is read, so training never starts on a
+    corpus whose middle was truncated or overwritten.
+    """
+    if not path.is_file():
+        raise LangarithError(f"Shard {path} is missing; rerun the data preparation step")
+    digest = sha256_file(path)
+    if digest != shard.get("sha256"):
+        raise LangarithError(
+            f"Shard {path} fails its checksum (sha256 {digest[:12]}… vs "
+            f"{str(shard.get('sha256'))[:12]}… in the manifest): it was truncated or "
+            "changed; rerun the data preparation step"
+        )
+
+
+def _iter_file(path: Path) -> Iterator[dict[str, Any]]:
     if not path.is_file():
         raise LangarithError(f"{path} is missing; rerun the data preparation step")
     with open(path, encoding="utf-8") as handle:
@@ -407,34 +499,74 @@ def iter_split(data_dir: Path | str, split: str) -> Iterator[dict[str, Any]]:
                 ) from None
 
 
+def iter_split(data_dir: Path | str, split: str) -> Iterator[dict[str, Any]]:
+    """Rows of one split, one at a time (for corpora too big to hold in memory).
+
+    A sharded split is read shard after shard, in order; each shard is checked
+    against its recorded sha256 before its rows are read.
+    """
+    data_dir = Path(data_dir)
+    entry = _split_entry(data_dir, split)
+    shards = entry.get("shards")
+    if not shards:
+        yield from _iter_file(data_dir / f"{split}.jsonl")
+        return
+    for shard in shards:
+        path = data_dir / str(shard["file"])
+        _check_shard(path, shard)
+        yield from _iter_file(path)
+
+
 def read_split(data_dir: Path | str, split: str) -> list[dict[str, Any]]:
     """All rows of one split as a list."""
     return list(iter_split(data_dir, split))
 
 
+def _count_lines(path: Path) -> int:
+    with open(path, "rb") as handle:
+        return sum(1 for _ in handle)
+
+
+def _verify_file(path: Path, entry: Mapping[str, Any]) -> str:
+    """The sha256 of one file after checking it against ``entry`` (rows and sha256)."""
+    if not path.is_file():
+        raise LangarithError(f"{path} is missing; rerun the data preparation step")
+    digest = sha256_file(path)
+    rows = _count_lines(path)
+    if rows != entry.get("rows") or digest != entry.get("sha256"):
+        raise LangarithError(
+            f"{path} does not match its manifest ({rows} rows, sha256 {digest[:12]}… "
+            f"vs {entry.get('rows')} rows, {str(entry.get('sha256'))[:12]}…): it was "
+            "truncated or changed; rerun the data preparation step"
+        )
+    return digest
+
+
 def verify_dataset(data_dir: Path | str) -> dict[str, Any]:
     """Recompute every checksum and row count of a data folder; return its manifest.
 
-    Raises ``LangarithError`` naming the first split whose file is missing, truncated
-    or changed, so a damaged download is never trained on silently.
+    Raises ``LangarithError`` naming the first file (split or shard) that is missing,
+    truncated or changed, so a damaged download is never trained on silently.
     """
+    from langarith.data.shards import shards_checksum
+
     data_dir = Path(data_dir)
     manifest = read_manifest(data_dir)
     sums: dict[str, str] = {}
     for split, entry in manifest["splits"].items():
-        path = data_dir / f"{split}.jsonl"
-        if not path.is_file():
-            raise LangarithError(f"{path} is missing; rerun the data preparation step")
-        digest = sha256_file(path)
-        with open(path, "rb") as handle:
-            rows = sum(1 for _ in handle)
-        if rows != entry.get("rows") or digest != entry.get("sha256"):
+        shards = entry.get("shards")
+        if not shards:
+            sums[split] = _verify_file(data_dir / f"{split}.jsonl", entry)
+            continue
+        for shard in shards:
+            _verify_file(data_dir / str(shard["file"]), shard)
+        total = sum(int(shard["rows"]) for shard in shards)
+        if shards_checksum(shards) != entry.get("sha256") or total != entry.get("rows"):
             raise LangarithError(
-                f"{path} does not match its manifest ({rows} rows, sha256 {digest[:12]}… "
-                f"vs {entry.get('rows')} rows, {str(entry.get('sha256'))[:12]}…): it was "
-                "truncated or changed; rerun the data preparation step"
+                f"{data_dir / MANIFEST}: split {split!r} does not match its shard list "
+                f"({total} rows); rerun the data preparation step"
             )
-        sums[split] = digest
+        sums[split] = str(entry["sha256"])
     if combined_checksum(sums) != manifest["checksum"]:
         raise LangarithError(
             f"{data_dir / MANIFEST}: overall checksum does not match the split checksums; "

@@ -21,14 +21,24 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from langarith import LangarithError
 from langarith.data.formats import (
     NER_LABELS,
     NLI_LABELS,
     DatasetSpec,
+    build_manifest,
+    check_row,
     require_coverage,
     write_dataset,
+)
+from langarith.data.shards import (
+    DEFAULT_SHARD_DOCS,
+    Event,
+    ResumePoint,
+    request_key,
+    write_sharded_corpus,
 )
 from langarith.io import sha256_file
 
@@ -47,6 +57,7 @@ _WIKIPEDIA_OPTIONS = (
     "validation_fraction",
     "max_train_tokens",
     "min_chars",
+    "shard_docs",
 )
 _TASK_OPTIONS = ("max_rows",)
 _TRUE = {"1", "true", "yes", "on"}
@@ -157,47 +168,97 @@ def _fetch_help(spec: DatasetSpec, lang: str, where: str) -> str:
     )
 
 
+def is_local_mirror(hub_path: str) -> bool:
+    """Whether ``hub_path`` is a local folder laid out like a hub repository.
+
+    ``datasets.load_dataset`` reads such a folder exactly as it reads the repository
+    (configs from its ``README.md``, the same file patterns), which is how the tests
+    and a cluster without internet run the hub code path on a mirror.
+    """
+    return Path(hub_path).is_dir()
+
+
+def _can_fall_back(err: BaseException) -> bool:
+    """A layout that is not there: its files or ref are missing, or the folder holds a
+    loading script instead (a mirror of the main branch); the next layout may fit."""
+    return (
+        isinstance(err, FileNotFoundError)
+        or type(err).__name__ in ("RevisionNotFoundError", "EntryNotFoundError")
+        or "scripts are no longer supported" in str(err)
+    )
+
+
+@dataclass(frozen=True)
+class _Attempt:
+    """One ``datasets.load_dataset`` call to try: its arguments and what to record."""
+
+    args: tuple[str, str | None]
+    data_files: dict[str, list[str]] | None
+    revision: str | None
+
+    def describe(self) -> str:
+        files = self.data_files or "the repository's configs"
+        return f"{self.args[0]} {files} at {self.revision or 'the default branch'}"
+
+
+def _hub_attempts(
+    spec: DatasetSpec, lang: str, config: str | None, hub_path: str, options: Mapping[str, Any]
+) -> list[_Attempt]:
+    """The loads to try in order; the option ``revision`` pins every one of them.
+
+    A layout read by a packaged builder gets full file addresses: ``hf://`` URLs of
+    the repository at its revision, or paths inside a local mirror.
+    """
+    pinned = options.get("revision")
+    if not spec.hub_files:
+        return [_Attempt((hub_path, config), None, pinned or spec.hub_revision)]
+    attempts = []
+    for layout in spec.hub_files:
+        revision = pinned or layout.revision
+        files = layout.data_files(lang, spec.hub_splits)
+        if layout.builder is None:
+            attempts.append(_Attempt((hub_path, config), files, revision))
+            continue
+        if is_local_mirror(hub_path):
+            base = f"{Path(hub_path)}/"
+        else:
+            base = f"hf://datasets/{hub_path}@{quote(revision or 'main', safe='')}/"
+        full = {s: [base + p for p in patterns] for s, patterns in files.items()}
+        attempts.append(_Attempt((layout.builder, None), full, revision))
+    return attempts
+
+
 def _load_hub(spec: DatasetSpec, lang: str, options: Mapping[str, Any]) -> _Loaded:
     import datasets
 
     hub_path = str(options.get("hub_path", spec.hub_path))
     config = _hub_config(spec, lang, options)
-    revision = options.get("revision", spec.hub_revision)
-    streaming = bool(options.get("streaming", spec.task == "mlm" and not offline_mode()))
-    data_files = None
-    if spec.hub_data_files:
-        data_files = {
-            split: [p.format(lang=lang, split=split) for p in spec.hub_data_files]
-            for split in spec.hub_splits
-        }
+    # Wikipedia streams; offline only a local mirror can stream (a cache cannot).
+    default_streaming = spec.task == "mlm" and (not offline_mode() or is_local_mirror(hub_path))
+    streaming = bool(options.get("streaming", default_streaming))
+    attempts = _hub_attempts(spec, lang, config, hub_path, options)
     where = f"{hub_path}" + (f" (config {config})" if config else f" ({lang} files)")
+    tried: list[str] = []
     with _honour_offline_env() as offline:
-        try:
-            loaded = datasets.load_dataset(
-                hub_path,
-                config,
-                data_files=data_files,
-                revision=revision,
-                cache_dir=options.get("cache_dir"),
-                streaming=streaming,
-            )
-        except (OSError, ValueError, RuntimeError) as err:
-            state = (
-                "Offline mode is on (HF_HUB_OFFLINE/HF_DATASETS_OFFLINE) and no cached "
-                "copy was found. "
-                if offline
-                else ""
-            )
-            if "scripts are no longer supported" in str(err):
-                state += (
-                    "The repository holds a loading script, which datasets no longer "
-                    "runs: set the option revision to 'refs/convert/parquet' (the hub's "
-                    "parquet export) or use local_path. "
+        for number, attempt in enumerate(attempts, start=1):
+            revision, data_files = attempt.revision, attempt.data_files
+            # A packaged builder reads URLs that already name the revision.
+            load_revision = revision if attempt.args[0] == hub_path else None
+            try:
+                loaded = datasets.load_dataset(
+                    *attempt.args,
+                    data_files=data_files,
+                    revision=load_revision,
+                    cache_dir=options.get("cache_dir"),
+                    streaming=streaming,
                 )
-            raise LangarithError(
-                f"Could not load {spec.name!r} for {lang!r} from {where}: "
-                f"{type(err).__name__}: {err}. {state}{_fetch_help(spec, lang, where)}"
-            ) from err
+                break
+            except (OSError, ValueError, RuntimeError) as err:
+                if number < len(attempts) and _can_fall_back(err):
+                    tried.append(attempt.describe())
+                    log.info("%s: not as %s; trying the next layout", where, tried[-1])
+                    continue
+                raise _load_error(spec, lang, where, err, offline, tried) from err
     missing = [s for s in spec.hub_splits if s not in loaded]
     if missing:
         raise LangarithError(f"{where} has no split(s) {missing}; found {list(loaded)}")
@@ -216,6 +277,34 @@ def _load_hub(spec: DatasetSpec, lang: str, options: Mapping[str, Any]) -> _Load
         source=f"hub:{hub_path}/{config or lang}" if config or data_files else f"hub:{hub_path}",
         revision=rev,
         features=dict(first.features or {}),
+    )
+
+
+def _load_error(
+    spec: DatasetSpec,
+    lang: str,
+    where: str,
+    err: BaseException,
+    offline: bool,
+    tried: list[str],
+) -> LangarithError:
+    """One sentence on why loading failed and how to get the data."""
+    state = (
+        "Offline mode is on (HF_HUB_OFFLINE/HF_DATASETS_OFFLINE) and no cached copy was found. "
+        if offline
+        else ""
+    )
+    if tried:
+        state += f"Layouts tried before: {'; '.join(tried)}. "
+    if "scripts are no longer supported" in str(err):
+        state += (
+            "The repository holds a loading script, which datasets no longer runs: set "
+            "the option revision to 'refs/convert/parquet' (the hub's parquet export) or "
+            "use local_path. "
+        )
+    return LangarithError(
+        f"Could not load {spec.name!r} for {lang!r} from {where}: "
+        f"{type(err).__name__}: {err}. {state}{_fetch_help(spec, lang, where)}"
     )
 
 
@@ -364,10 +453,33 @@ def _nli_label(value: Any, where: str) -> int:
         ) from None
 
 
-def _convert_nli(rows: Iterable[Mapping[str, Any]], prefix: str) -> Iterator[dict[str, Any]]:
+def _label_names(features: Mapping[str, Any]) -> list[str] | None:
+    """XNLI-style ``label`` class-label names, checked against ours; ``None`` if plain.
+
+    The hub stores labels as ints of a ``ClassLabel``; mapping them through its names
+    (not assuming the order) keeps a repository that orders them differently correct.
+    """
+    names = getattr(features.get("label"), "names", None)
+    if not names:
+        return None
+    unknown = sorted(set(names) - set(NLI_LABELS))
+    if unknown:
+        raise LangarithError(
+            f"The label class names {list(names)} include {unknown}, which are not NLI "
+            f"labels {list(NLI_LABELS)}"
+        )
+    return list(names)
+
+
+def _convert_nli(
+    rows: Iterable[Mapping[str, Any]], prefix: str, names: list[str] | None = None
+) -> Iterator[dict[str, Any]]:
     skipped = 0
     for i, row in enumerate(rows):
-        label = _nli_label(row["label"], f"{prefix} row {i}")
+        value = row["label"]
+        if names is not None and isinstance(value, int) and 0 <= value < len(names):
+            value = names[value]
+        label = _nli_label(value, f"{prefix} row {i}")
         if label < 0:  # unlabelled pairs are marked -1 on the hub
             skipped += 1
             continue
@@ -411,7 +523,7 @@ def _convert(
     if spec.task == "ner":
         return _convert_ner(rows, prefix, _tag_names(features))
     if spec.task == "nli":
-        return _convert_nli(rows, prefix)
+        return _convert_nli(rows, prefix, _label_names(features))
     return _convert_qa(rows, prefix)
 
 
@@ -444,11 +556,13 @@ class _WikipediaSplitter:
     held-out set). ``validation_fraction`` instead holds out each document whose id
     hashes below the fraction. Train takes the remaining documents in order until
     ``max_train_tokens`` whitespace tokens; the last one is cut to fit exactly.
-    :func:`write_dataset` consumes ``train`` before ``validation``.
+
+    :meth:`events` can start part-way (a resumed download): the counters of the
+    shards already written come in a :class:`ResumePoint`, so the budget, the held-out
+    count and the fallback document ids continue where they stopped.
     """
 
-    def __init__(self, rows: Iterable[Mapping[str, Any]], options: Mapping[str, Any]):
-        self._rows = iter(rows)
+    def __init__(self, options: Mapping[str, Any]):
         self._budget = _positive_int(options, "max_train_tokens")
         self._min_chars = _positive_int(options, "min_chars", minimum=0) or 0
         self._n_val = _positive_int(options, "validation_docs", minimum=0)
@@ -464,60 +578,100 @@ class _WikipediaSplitter:
         if fraction is None and self._n_val is None:
             self._n_val = DEFAULT_VALIDATION_DOCS
         self._fraction = fraction
-        self._validation: list[dict[str, Any]] = []
-        self._train_done = False
-        self.train_tokens = 0
 
-    def _documents(self) -> Iterator[dict[str, Any]]:
-        for i, row in enumerate(self._rows):
+    def events(self, rows: Iterable[Mapping[str, Any]], start: ResumePoint) -> Iterator[Event]:
+        """``(split, document, source rows read)`` from ``start`` on; ``rows`` must
+        already skip the ``start.source_rows`` rows read before."""
+        held_left = max(0, (self._n_val or 0) - start.validation_rows)
+        n_validation = start.validation_rows
+        train_tokens = start.train_tokens
+        for i, row in enumerate(rows, start=start.source_rows):
             text = row.get("text") or ""
             if not text.strip() or len(text) < self._min_chars:
                 continue
-            yield {"id": str(row.get("id") or i), "text": text}
-
-    def train(self) -> Iterator[dict[str, Any]]:
-        docs = self._documents()
-        if self._n_val:
-            self._validation.extend(itertools.islice(docs, self._n_val))
-        budget = self._budget
-        for doc in docs:
-            if self._fraction is not None and _in_fraction(doc["id"], self._fraction):
-                self._validation.append(doc)
+            doc = {"id": str(row.get("id") or i), "text": text}
+            if held_left or (
+                self._fraction is not None and _in_fraction(doc["id"], self._fraction)
+            ):
+                held_left = max(0, held_left - 1)
+                n_validation += 1
+                yield "validation", doc, i + 1
                 continue
-            if budget is not None:
-                left = budget - self.train_tokens
+            n = len(text.split())
+            if self._budget is not None:
+                left = self._budget - train_tokens
                 if left <= 0:
                     break
-                n = len(doc["text"].split())
                 if n > left:
-                    doc = {"id": doc["id"], "text": truncate_tokens(doc["text"], left)}
+                    doc = {"id": doc["id"], "text": truncate_tokens(text, left)}
                     n = left
-                self.train_tokens += n
-            else:
-                self.train_tokens += len(doc["text"].split())
-            yield doc
-        self._train_done = True
-        if self.train_tokens == 0:
+            train_tokens += n
+            yield "train", doc, i + 1
+        self._check_end(train_tokens, n_validation)
+
+    def _check_end(self, train_tokens: int, n_validation: int) -> None:
+        if train_tokens == 0:
             raise LangarithError(
                 "No Wikipedia training text is left after holding out the validation "
                 "documents; lower validation_docs or give more data"
             )
-        if self._budget is not None and self.train_tokens < self._budget:
-            log.warning(
-                "Wikipedia has only %d training tokens, less than max_train_tokens=%d",
-                self.train_tokens,
-                self._budget,
-            )
-
-    def validation(self) -> Iterator[dict[str, Any]]:
-        if not self._train_done:
-            raise RuntimeError("the train split must be consumed before validation")
-        if not self._validation:
+        if n_validation == 0:
             raise LangarithError(
                 "The Wikipedia validation split is empty; set validation_docs (the first "
                 "N documents are held out) instead of a validation_fraction this small"
             )
-        yield from self._validation
+        if self._budget is not None and train_tokens < self._budget:
+            log.warning(
+                "Wikipedia has only %d training tokens, less than max_train_tokens=%d",
+                train_tokens,
+                self._budget,
+            )
+
+
+def _skip_rows(rows: Iterable[Mapping[str, Any]], n: int) -> Iterable[Mapping[str, Any]]:
+    """``rows`` without its first ``n``: ``datasets`` objects skip by count themselves
+    (a map-style dataset without reading them), other iterables are advanced."""
+    if n == 0:
+        return rows
+    skip = getattr(rows, "skip", None)
+    if callable(skip):
+        return skip(n)
+    return itertools.islice(rows, n, None)
+
+
+def _write_wikipedia(
+    spec: DatasetSpec, lang: str, out_dir: Path, loaded: _Loaded, options: Mapping[str, Any]
+) -> Path:
+    """Write Wikipedia in resumable train shards (``langarith.data.shards``)."""
+    splitter = _WikipediaSplitter(options)
+    shard_docs = _positive_int(options, "shard_docs") or DEFAULT_SHARD_DOCS
+    provenance = {k: v for k, v in options.items() if k not in ("cache_dir", "streaming")}
+    key = request_key(
+        {
+            "dataset": spec.name,
+            "language": lang,
+            "source": loaded.source,
+            "revision": loaded.revision,
+            "options": provenance,
+            "shard_docs": shard_docs,
+        }
+    )
+    return write_sharded_corpus(
+        out_dir,
+        lambda start: splitter.events(_skip_rows(loaded.splits["train"], start.source_rows), start),
+        key=key,
+        shard_docs=shard_docs,
+        check=lambda split, row, n: check_row(spec, row, f"{spec.name}/{lang} {split} row {n}"),
+        manifest=lambda entries: build_manifest(
+            spec.name,
+            lang,
+            entries,
+            source=loaded.source,
+            revision=loaded.revision,
+            options=options,
+        ),
+        desc=f"{spec.name}/{lang} train",
+    )
 
 
 # ------------------------------------------------------------------------- entry
@@ -528,9 +682,6 @@ def _our_splits(
 ) -> dict[str, Iterable[Mapping[str, Any]]]:
     """Map the hub's splits onto ours, converting rows (lazily where possible)."""
     splits: dict[str, Iterable[Mapping[str, Any]]]
-    if spec.name == "wikipedia":
-        splitter = _WikipediaSplitter(loaded.splits["train"], options)
-        return {"train": splitter.train(), "validation": splitter.validation()}
     if spec.name == "xquad":
         # The hub has one split; the papers cut it 50/50 by order (ceil to validation).
         rows = list(loaded.splits["validation"])
@@ -567,15 +718,22 @@ def prepare_real_dataset(
               dataset with a single hub split, or a mapping ``{split: file(s)}``. Columns
               are the hub's (e.g. WikiANN ``ner_tags`` as ints).
             * ``cache_dir``: datasets cache folder (default: the ``HF_HOME`` cache).
-            * ``hub_path``: another hub repository with the same layout (a mirror).
+            * ``hub_path``: another hub repository with the same layout, or a local
+              folder laid out like the repository (a mirror: ``README.md`` with the
+              repository's configs and its parquet files), read by the same
+              ``datasets.load_dataset`` call.
             * ``streaming``: stream from the hub instead of downloading everything
-              (default: on for Wikipedia unless offline, where only a cache can serve).
+              (default: on for Wikipedia unless offline, where only a cache or a
+              local mirror can serve).
             * ``max_rows`` (tasks): keep at most this many rows per written split.
             * Wikipedia: ``dump`` (default ``20231101``), ``validation_docs`` (first N
               documents held out, default 1000) or ``validation_fraction`` (documents
               held out by a hash of their id), ``max_train_tokens`` (whitespace-token
               budget of train, the last document cut to fit; default all),
-              ``min_chars`` (skip shorter documents, default 0).
+              ``min_chars`` (skip shorter documents, default 0), ``shard_docs``
+              (train documents per shard, default 50,000; see
+              :mod:`langarith.data.shards`: a killed download resumes from its last
+              finished shard).
 
     With ``HF_HUB_OFFLINE``/``HF_DATASETS_OFFLINE`` set and no cached or local copy the
     call fails at once with a ``LangarithError`` that says how to fetch the data.
@@ -590,6 +748,8 @@ def prepare_real_dataset(
         loaded = _load_hub(spec, lang, options)
 
     try:
+        if spec.name == "wikipedia":
+            return _write_wikipedia(spec, lang, Path(out_dir), loaded, options)
         return write_dataset(
             out_dir,
             dataset,
@@ -612,6 +772,11 @@ def prepare_real_dataset(
             if "local_path" in options
             else _fetch_help(spec, lang, loaded.source)
         )
+        if spec.name == "wikipedia":
+            hint += (
+                " The shards finished so far are kept: rerunning the same command resumes "
+                "after them."
+            )
         raise LangarithError(
             f"Reading {spec.name!r} for {lang!r} from {loaded.source} failed: "
             f"{type(err).__name__}: {err}. {hint}"
