@@ -477,3 +477,12 @@ def test_schema_lists_every_key_with_a_description():
         for key, spec in node["properties"].items():
             ref = definitions.get(spec.get("$ref", "").rsplit("/", 1)[-1], {})
             assert "description" in spec or "description" in ref, f"{path}.{key}: no description"
+
+
+def test_exponent_without_a_dot_gets_the_yaml_hint(tmp_path: Path) -> None:
+    """YAML 1.1 reads 3e-3 as a string; the message says how to write it as a number."""
+    text = (ROOT / "config" / "demo.yaml").read_text(encoding="utf-8")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text.replace("lr: 3.0e-3, block_size", "lr: 3e-3, block_size"))
+    with pytest.raises(ConfigError, match=r"write it with a dot: 3\.0e-3"):
+        load_config(bad)

@@ -438,7 +438,22 @@ def schema_error_message(err: BaseException) -> str:
         unknown = _unknown_key_message(best, where)
         if unknown:
             return f"invalid configuration: {unknown}"
-    return f"invalid configuration at {where or 'top level'}: {best.message}"
+    return f"invalid configuration at {where or 'top level'}: {best.message}{_yaml_hint(best)}"
+
+
+def _yaml_hint(error: Any) -> str:
+    """Why a number the user wrote is text: YAML 1.1 reads ``1e-4`` (no dot) as a string."""
+    value = getattr(error, "instance", None)
+    if error.validator != "type" or not isinstance(value, str):
+        return ""
+    try:
+        float(value)
+    except ValueError:
+        return ""
+    mantissa, e, exponent = value.lower().partition("e")
+    if not e or "." in mantissa:
+        return ""
+    return f" (YAML reads {value} as text; write it with a dot: {mantissa}.0e{exponent})"
 
 
 def dotted_path(path: Iterable[Any]) -> str:
