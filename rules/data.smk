@@ -1,5 +1,8 @@
 # Data: real datasets through `datasets` (or local files), or the offline demo source.
-# Both write resources/data/<dataset>/<lang>/{<split>.jsonl,manifest.json}.
+# Both write resources/data/<dataset>/<lang>/{<split>.jsonl,manifest.json}; a real
+# Wikipedia train split is written in shards (train-00000.jsonl, ...) under a
+# .<lang>.partial/ work folder, so a failed download retried here resumes from its last
+# finished shard (docs/interfaces.md).
 
 
 localrules:
@@ -13,12 +16,13 @@ rule prepare_dataset:
         paths.log(paths.DATA_DIR),
     benchmark:
         paths.benchmark(paths.DATA_DIR)
+    retries: 2
     conda:
         "../envs/data.yaml"
     threads: 1
     resources:
         mem_mb=4000,
-        runtime=120,
+        runtime=lambda wc, attempt: 24 * 60 * attempt,
     params:
         source=config["data"]["source"],
         options=get_dataset_options,

@@ -155,7 +155,7 @@ DEMO_DEFAULTS: dict[str, Any] = {
 }
 #: Options of the real Wikipedia data that the demo accepts so that one config serves
 #: both sources, but that change nothing in the generated text.
-DEMO_IGNORED = ("dump", "min_chars")
+DEMO_IGNORED = ("dump", "min_chars", "shard_docs")
 
 _SUCCESSORS = 4  # successors per rank in the shared latent table
 _LATENT_SEED = "langarith-demo-latent-grammar"
