@@ -152,6 +152,7 @@ DEMO_DEFAULTS: dict[str, Any] = {
     "respect_coverage": True,
     "dump": None,
     "min_chars": None,
+    "shard_docs": None,
 }
 #: Options of the real Wikipedia data that the demo accepts so that one config serves
 #: both sources, but that change nothing in the generated text.
