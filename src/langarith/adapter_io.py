@@ -20,6 +20,7 @@ backbone, parameter names, shapes) instead of letting a merge fail deep inside t
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from collections.abc import Mapping, Sequence
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors.torch import load_file, save_file
 
 from langarith import LangarithError
 from langarith.io import atomic_dir, sha256_file, write_json
@@ -219,8 +221,6 @@ def _load_weights(files: AdapterFiles) -> dict[str, torch.Tensor]:
     hint = "the file is truncated or corrupt; re-save or re-train the adapter"
     try:
         if files.fmt == "safetensors":
-            from safetensors.torch import load_file
-
             raw = load_file(str(files.weights), device="cpu")
         else:
             raw = torch.load(files.weights, map_location="cpu", weights_only=True)
@@ -306,8 +306,6 @@ def adapter_checksum(state: Mapping[str, torch.Tensor]) -> str:
     Unlike :func:`weights_sha256` it does not depend on the file format or the adapter
     name, so it tells whether two folders hold the same tensors.
     """
-    import hashlib
-
     digest = hashlib.sha256()
     for key in sorted(state):
         tensor = state[key].detach().cpu().contiguous()
@@ -538,8 +536,6 @@ def write_adapter(
         with open(tmp / CONFIG_NAME, "w", encoding="utf-8") as handle:
             json.dump(config, handle, indent=2, sort_keys=True)
         if weights_format == "safetensors":
-            from safetensors.torch import save_file
-
             save_file(named, str(tmp / SAFE_WEIGHTS_NAME), metadata={"format": "pt"})
         else:
             torch.save(named, tmp / WEIGHTS_NAME)
@@ -553,19 +549,23 @@ def load_adapter_into(
     folder: str | PathLike[str],
     load_as: str | None = None,
     *,
+    with_head: bool = True,
     set_active: bool = False,
 ) -> str:
     """``model.load_adapter`` for any folder this project writes; returns the name.
 
-    ``adapters`` 1.3.0 reads ``adapter.safetensors`` only when asked with
+    The one way the project loads an adapter into a model (training, evaluation,
+    merging). ``adapters`` 1.3.0 reads ``adapter.safetensors`` only when asked with
     ``use_safetensors=True`` (and then falls back to ``pytorch_adapter.bin``), so the
-    flag is set from the folder's content.
+    flag is set from the folder's content. ``with_head=False`` for language adapters,
+    which have no head; task adapters bring theirs.
     """
     files = find_adapter_files(folder)
     return str(
         model.load_adapter(
             str(files.folder),
             load_as=load_as,
+            with_head=with_head,
             set_active=set_active,
             use_safetensors=files.fmt == "safetensors",
         )

@@ -27,6 +27,7 @@ __all__ = [
     "discarded_on_failure",
     "read_json",
     "sha256_file",
+    "sha256_json",
     "write_json",
 ]
 
@@ -208,6 +209,16 @@ def sha256_file(path: Path | str) -> str:
         while chunk := handle.read(_CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def sha256_json(obj: Any) -> str:
+    """Hex SHA-256 of a JSON-able object in canonical form (sorted keys, no spaces).
+
+    Used for config hashes: the same settings give the same hash whatever order the
+    mappings were built in. Values JSON does not know are hashed as their ``str``.
+    """
+    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def write_json(path: Path | str, obj: Any) -> Path:
