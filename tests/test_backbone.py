@@ -13,36 +13,24 @@ import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+import pytest
+import torch
+from dataset_files import write_dataset
+from safetensors.torch import load_file
+from tiny import demo_spec
+from transformers import AutoModelForMaskedLM, AutoTokenizer
 
-import pytest  # noqa: E402
-import torch  # noqa: E402
-from dataset_files import write_dataset  # noqa: E402
-from safetensors.torch import load_file  # noqa: E402
-from transformers import AutoModelForMaskedLM, AutoTokenizer  # noqa: E402
-
-from langarith import LangarithError  # noqa: E402
-from langarith.backbone import (  # noqa: E402
+from langarith import LangarithError
+from langarith.backbone import (
     backbone_fingerprint,
     build_demo_backbone,
     fetch_hub_backbone,
     load_backbone,
     pretrain_cycle,
 )
+from langarith.cli import main
 
-TINY_SPEC = {
-    "vocab_size": 300,
-    "hidden_size": 32,
-    "num_layers": 2,
-    "num_heads": 2,
-    "intermediate_size": 64,
-    "max_position_embeddings": 128,
-    "pretrain_steps": 8,
-    "batch_size": 8,
-    "seq_len": 64,
-}
+TINY_SPEC = demo_spec()
 
 SYLLABLES = {
     "en": ["the", "ing", "er", "on", "at", "ly", "st", "an"],
@@ -265,8 +253,6 @@ def test_fetch_from_local_path(built, tmp_path):
 
 
 def test_cli_backbone_demo(corpus, tmp_path):
-    from langarith.cli import main
-
     args = ["backbone", "demo", "--corpus", *map(str, corpus), "--out", str(tmp_path / "cli")]
     for key, value in {**TINY_SPEC, "pretrain_steps": 2}.items():
         args += ["--set", f"{key}={value}"]
