@@ -315,6 +315,33 @@ def _read_corpora(corpus_dirs: Sequence[Path | str]) -> list:
     return corpora
 
 
+def _corpora_info(corpora: list, corpus_dirs: Sequence[Path | str]) -> dict[str, dict]:
+    """Folder and checksum of each language's corpus, for metadata.json."""
+    return {
+        lang: {"dir": str(Path(d)), "checksum": checksum}
+        for (lang, _, _, checksum), d in zip(corpora, corpus_dirs, strict=True)
+    }
+
+
+def _demo_metadata(
+    name: str, arch: str, seed: int, spec: dict, tokenizer, model, languages: list[str]
+) -> dict[str, Any]:
+    """metadata.json of a demo backbone (the caller adds the corpora and the run)."""
+    return {
+        "name": name,
+        "kind": "demo",
+        "arch": arch,
+        "model_type": model.config.model_type,
+        "seed": seed,
+        "spec": spec,
+        "vocab_size": len(tokenizer),
+        "num_parameters": int(model.num_parameters()),
+        "languages": languages,
+        "versions": versions(),
+        "created_utc": utc_now(),
+    }
+
+
 def build_demo_backbone(
     corpus_dirs: Sequence[Path | str],
     out_dir: Path | str,
@@ -348,30 +375,16 @@ def build_demo_backbone(
     with atomic_dir(out_dir) as tmp:
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
-        write_json(
-            tmp / "metadata.json",
-            {
-                "name": out_dir.name,
-                "kind": "demo",
-                "arch": arch,
-                "model_type": config.model_type,
-                "seed": seed,
-                "spec": spec,
-                "vocab_size": len(tokenizer),
-                "num_parameters": int(model.num_parameters()),
-                "languages": [c[0] for c in corpora],
-                "blocks_per_language": {lang: int(len(b)) for lang, b in blocks.items()},
-                "corpora": {
-                    lang: {"dir": str(Path(d)), "checksum": checksum}
-                    for (lang, _, _, checksum), d in zip(corpora, corpus_dirs, strict=True)
-                },
-                "pretrain": stats,
-                "config_sha256": sha256_file(tmp / "config.json"),
-                "wall_time_s": round(time.perf_counter() - started, 2),
-                "versions": versions(),
-                "created_utc": utc_now(),
-            },
+        langs = [c[0] for c in corpora]
+        meta = _demo_metadata(out_dir.name, arch, seed, spec, tokenizer, model, langs)
+        meta.update(
+            corpora=_corpora_info(corpora, corpus_dirs),
+            blocks_per_language={lang: int(len(b)) for lang, b in blocks.items()},
+            pretrain=stats,
+            config_sha256=sha256_file(tmp / "config.json"),
+            wall_time_s=round(time.perf_counter() - started, 2),
         )
+        write_json(tmp / "metadata.json", meta)
     log.info(
         "Demo backbone %s: vocab %d, %d steps, final MLM loss %s",
         out_dir,

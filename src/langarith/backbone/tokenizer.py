@@ -71,21 +71,8 @@ def _wordpiece_vocab(
     words = sorted(w for w in counts if w)
     freqs = [counts[w] for w in words]
     symbols = [[w[0], *(prefix + c for c in w[1:])] for w in words]
-    # token -> age (order of entry), the tie-breaker
-    vocab: dict[str, int] = {}
-    for token in [
-        *specials,
-        *sorted({c for w in words for c in w}),  # as the Rust trainer: all plain characters,
-        *sorted({s for syms in symbols for s in syms[1:]}),  # and the inner ones it saw
-    ]:
-        vocab.setdefault(token, len(vocab))
-
-    pair_counts: dict[tuple[str, str], int] = defaultdict(int)
-    where: dict[tuple[str, str], set[int]] = defaultdict(set)
-    for i, syms in enumerate(symbols):
-        for pair in zip(syms, syms[1:], strict=False):
-            pair_counts[pair] += freqs[i]
-            where[pair].add(i)
+    vocab = _initial_vocab(words, symbols, specials)
+    pair_counts, where = _pair_index(symbols, freqs)
     heap = [(-n, vocab[pair[0]], vocab[pair[1]], pair) for pair, n in pair_counts.items()]
     heapq.heapify(heap)
 
@@ -98,41 +85,93 @@ def _wordpiece_vocab(
             continue
         if n < max(min_frequency, 1):
             break
-        a, b = pair
-        merged = a + b[len(prefix) :]
+        merged = pair[0] + pair[1][len(prefix) :]
         vocab.setdefault(merged, len(vocab))
-        delta: dict[tuple[str, str], int] = defaultdict(int)
-        for i in where.pop(pair):
-            syms = symbols[i]
-            out: list[str] = []
-            j = 0
-            while j < len(syms):
-                if j + 1 < len(syms) and syms[j] == a and syms[j + 1] == b:
-                    out.append(merged)
-                    j += 2
-                else:
-                    out.append(syms[j])
-                    j += 1
-            if len(out) == len(syms):
-                continue  # index entries are never removed, so some are out of date
-            for old in zip(syms, syms[1:], strict=False):
-                delta[old] -= freqs[i]
-            for new in zip(out, out[1:], strict=False):
-                delta[new] += freqs[i]
-                where[new].add(i)
-            symbols[i] = out
-        for other, d in delta.items():
-            if d:
-                pair_counts[other] += d
-                if d > 0:
-                    entry = (-pair_counts[other], vocab[other[0]], vocab[other[1]], other)
-                    heapq.heappush(heap, entry)
-                elif pair_counts[other] <= 0:
-                    del pair_counts[other]
+        delta = _apply_merge(pair, merged, symbols, freqs, where)
+        _update_pair_counts(delta, pair_counts, heap, vocab)
         pair_counts.pop(pair, None)
 
     rest = sorted(t for t in vocab if t not in specials)
     return [*specials, *rest]
+
+
+def _initial_vocab(words: list[str], symbols: list[list[str]], specials: list[str]) -> dict:
+    """token -> age (order of entry, the tie-breaker): specials, then, as the Rust
+    trainer, all plain characters and the word-inner (prefixed) ones it saw."""
+    vocab: dict[str, int] = {}
+    for token in [
+        *specials,
+        *sorted({c for w in words for c in w}),
+        *sorted({s for syms in symbols for s in syms[1:]}),
+    ]:
+        vocab.setdefault(token, len(vocab))
+    return vocab
+
+
+def _pair_index(symbols: list[list[str]], freqs: list[int]) -> tuple[dict, dict]:
+    """(pair -> weighted count, pair -> indices of the words holding it)."""
+    pair_counts: dict[tuple[str, str], int] = defaultdict(int)
+    where: dict[tuple[str, str], set[int]] = defaultdict(set)
+    for i, syms in enumerate(symbols):
+        for pair in zip(syms, syms[1:], strict=False):
+            pair_counts[pair] += freqs[i]
+            where[pair].add(i)
+    return pair_counts, where
+
+
+def _merge_word(syms: list[str], a: str, b: str, merged: str) -> list[str]:
+    """``syms`` with every adjacent ``a b`` replaced by ``merged`` (left to right)."""
+    out: list[str] = []
+    j = 0
+    while j < len(syms):
+        if j + 1 < len(syms) and syms[j] == a and syms[j + 1] == b:
+            out.append(merged)
+            j += 2
+        else:
+            out.append(syms[j])
+            j += 1
+    return out
+
+
+def _apply_merge(
+    pair: tuple[str, str],
+    merged: str,
+    symbols: list[list[str]],
+    freqs: list[int],
+    where: dict[tuple[str, str], set[int]],
+) -> dict[tuple[str, str], int]:
+    """Merge ``pair`` in every word that holds it; returns the change of each pair count.
+
+    Only the words of ``pair`` are touched, which is what keeps training fast.
+    """
+    a, b = pair
+    delta: dict[tuple[str, str], int] = defaultdict(int)
+    for i in where.pop(pair):
+        syms = symbols[i]
+        out = _merge_word(syms, a, b, merged)
+        if len(out) == len(syms):
+            continue  # index entries are never removed, so some are out of date
+        for old in zip(syms, syms[1:], strict=False):
+            delta[old] -= freqs[i]
+        for new in zip(out, out[1:], strict=False):
+            delta[new] += freqs[i]
+            where[new].add(i)
+        symbols[i] = out
+    return delta
+
+
+def _update_pair_counts(
+    delta: dict[tuple[str, str], int], pair_counts: dict, heap: list, vocab: dict[str, int]
+) -> None:
+    """Apply ``delta``; a grown count gets a fresh heap entry (old ones go stale)."""
+    for other, d in delta.items():
+        if d:
+            pair_counts[other] += d
+            if d > 0:
+                entry = (-pair_counts[other], vocab[other[0]], vocab[other[1]], other)
+                heapq.heappush(heap, entry)
+            elif pair_counts[other] <= 0:
+                del pair_counts[other]
 
 
 def _canonical_unigram(tok, specials: list[str]):

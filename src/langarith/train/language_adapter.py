@@ -235,6 +235,20 @@ def _freeze_all_but(model, name: str) -> dict[str, torch.nn.Parameter]:
     return params
 
 
+def _language_model(
+    backbone_dir: Path | str, init_dir: Path, hp: dict[str, Any]
+) -> tuple[Any, Any, dict[str, torch.nn.Parameter], DeviceSetup]:
+    """The backbone with θ_init loaded as the only trainable part, on its device;
+    returns (model, tokenizer, trainable parameters, device setup)."""
+    model, tokenizer = load_backbone(backbone_dir)
+    adapters.init(model)
+    load_language_adapter(model, init_dir)
+    params = _freeze_all_but(model, LANG_ADAPTER_NAME)
+    setup = device_and_dtype(bool(hp["fp16"]), bool(hp["bf16"]))
+    model.to(setup.device)
+    return model, tokenizer, params, setup
+
+
 def _usable_positions(config) -> int:
     """Positions a block may use; RoBERTa-style models reserve ``pad_token_id + 1``."""
     max_pos = int(config.max_position_embeddings)
@@ -361,13 +375,31 @@ def _run_mlm(
     return result, stream
 
 
-def _tokens_seen(packed: PackedBlocks, stream: EpochStream, consumed: int, end_id: int) -> int:
-    """Distinct text tokens the run saw: all of them after a full epoch, else those of
-    the blocks of the first (partial) epoch."""
+def _config_hash(backbone: dict, init_sha: str, data_dir: Path, seed: int, hp: dict) -> str:
+    """What decides the result; a checkpoint made with another hash is not resumed."""
+    return sha256_json(
+        {
+            "kind": "language_adapter",
+            "backbone": backbone["config_sha256"],
+            "init_sha256": init_sha,
+            "data": data_checksum(data_dir),
+            "seed": seed,
+            "hparams": hash_hparams(hp),
+        }
+    )
+
+
+def _coverage(packed: PackedBlocks, stream: EpochStream, consumed: int) -> dict[str, Any]:
+    """How much of the data ``consumed`` training blocks covered: ``epochs`` and the
+    distinct text tokens seen (all after a full epoch, else those of the blocks of the
+    first, partial epoch; the last column of a block is its [SEP]/</s>)."""
     if consumed >= len(packed):
-        return packed.text_tokens
-    seen = packed.blocks[stream.indices(0, consumed), 1:-1]
-    return int((seen != end_id).sum())
+        tokens_seen = packed.text_tokens
+    else:
+        end_id = int(packed.blocks[0, -1])
+        seen = packed.blocks[stream.indices(0, consumed), 1:-1]
+        tokens_seen = int((seen != end_id).sum())
+    return {"tokens_seen": tokens_seen, "epochs": round(consumed / len(packed), 3)}
 
 
 def train_language_adapter(
@@ -396,25 +428,9 @@ def train_language_adapter(
     backbone = backbone_fingerprint(backbone_dir)
     init_sha = _verified_init(init_dir, backbone)
     corpus = _read_corpus(data_dir)
-
-    model, tokenizer = load_backbone(backbone_dir)
-    adapters.init(model)
-    load_language_adapter(model, init_dir)
-    params = _freeze_all_but(model, LANG_ADAPTER_NAME)
-    setup = device_and_dtype(bool(hp["fp16"]), bool(hp["bf16"]))
-    model.to(setup.device)
+    model, tokenizer, params, setup = _language_model(backbone_dir, init_dir, hp)
     packed, valid = _pack_corpus(corpus, tokenizer, hp, _usable_positions(model.config))
 
-    config_hash = sha256_json(
-        {
-            "kind": "language_adapter",
-            "backbone": backbone["config_sha256"],
-            "init_sha256": init_sha,
-            "data": data_checksum(data_dir),
-            "seed": seed,
-            "hparams": hash_hparams(hp),
-        }
-    )
     cfg = _loop_config(hp, seed, corpus.lang)
     result, stream = _run_mlm(
         model,
@@ -426,58 +442,66 @@ def train_language_adapter(
         setup=setup,
         cfg=cfg,
         checkpoint_dir=checkpoint_dir,
-        config_hash=config_hash,
+        config_hash=_config_hash(backbone, init_sha, data_dir, seed, hp),
     )
-    batch_size = int(hp["batch_size"])
-    consumed = result.steps * cfg.grad_accum * batch_size
-    tokens_seen = _tokens_seen(packed, stream, consumed, special_ids(tokenizer)[1])
+    coverage = _coverage(packed, stream, result.steps * cfg.grad_accum * int(hp["batch_size"]))
 
     load_state_into(params, result.best_state)
     model.to("cpu")
     with atomic_dir(out_dir) as tmp:
         save_language_adapter(model, tmp)
-        write_json(
-            tmp / "metadata.json",
-            {
-                "kind": "language_adapter",
-                "language": corpus.lang,
-                "adapter_name": LANG_ADAPTER_NAME,
-                "backbone": backbone,
-                "seed": seed,
-                "init_dir": str(init_dir),
-                "init_sha256": init_sha,
-                "data": {
-                    "dir": str(data_dir),
-                    "checksum": data_checksum(data_dir),
-                    "dataset": corpus.manifest.get("dataset"),
-                },
-                "hparams": hp,
-                "steps": result.steps,
-                "effective_batch_size": batch_size * cfg.grad_accum,
-                "train_blocks": len(packed),
-                "train_tokens": packed.text_tokens,
-                "token_budget_reached": packed.budget_hit,
-                "tokens_seen": tokens_seen,
-                "tokens_processed": result.units_processed,
-                "epochs": round(consumed / len(packed), 3),
-                "best_val_loss": result.best_score,
-                "best_step": result.best_step,
-                "eval_history": result.history,
-                "resumed_from_step": result.resumed_from_step,
-                "train_seconds": round(result.train_seconds, 2),
-                "wall_time_s": round(time.perf_counter() - started, 2),
-                "weights_sha256": sha256_file(tmp / SAFE_WEIGHTS_NAME),
-                "versions": versions(),
-                "created_utc": utc_now(),
-            },
+        meta = _metadata(corpus, backbone, seed, init_dir, init_sha, hp, result, packed)
+        meta.update(
+            coverage,
+            wall_time_s=round(time.perf_counter() - started, 2),
+            weights_sha256=sha256_file(tmp / SAFE_WEIGHTS_NAME),
         )
+        write_json(tmp / "metadata.json", meta)
     remove_checkpoint(checkpoint_dir)
     log.info(
         "Language adapter %s seed %d: best val loss %.4f at step %d -> %s",
-        corpus.lang,
-        seed,
-        result.best_score,
-        result.best_step,
-        out_dir,
+        *(corpus.lang, seed, result.best_score, result.best_step, out_dir),
     )
     return out_dir
+
+
+def _metadata(
+    corpus: _Corpus,
+    backbone: dict,
+    seed: int,
+    init_dir: Path,
+    init_sha: str,
+    hp: dict[str, Any],
+    result: LoopResult,
+    packed: PackedBlocks,
+) -> dict[str, Any]:
+    """metadata.json of a language adapter: inputs with checksums, settings and the run
+    (the caller adds what is known only once the weights are written)."""
+    return {
+        "kind": "language_adapter",
+        "language": corpus.lang,
+        "adapter_name": LANG_ADAPTER_NAME,
+        "backbone": backbone,
+        "seed": seed,
+        "init_dir": str(init_dir),
+        "init_sha256": init_sha,
+        "data": {
+            "dir": str(corpus.data_dir),
+            "checksum": data_checksum(corpus.data_dir),
+            "dataset": corpus.manifest.get("dataset"),
+        },
+        "hparams": hp,
+        "steps": result.steps,
+        "effective_batch_size": int(hp["batch_size"]) * int(hp["grad_accum"]),
+        "train_blocks": len(packed),
+        "train_tokens": packed.text_tokens,
+        "token_budget_reached": packed.budget_hit,
+        "tokens_processed": result.units_processed,
+        "best_val_loss": result.best_score,
+        "best_step": result.best_step,
+        "eval_history": result.history,
+        "resumed_from_step": result.resumed_from_step,
+        "train_seconds": round(result.train_seconds, 2),
+        "versions": versions(),
+        "created_utc": utc_now(),
+    }

@@ -42,6 +42,7 @@ from langarith.training.checkpoints import remove_checkpoint
 from langarith.training.hparams import hash_hparams, require_positive_int, resolve_hparams
 from langarith.training.inputs import data_checksum, read_data_manifest, read_rows
 from langarith.training.loop import (
+    DeviceSetup,
     LoopConfig,
     LoopResult,
     device_and_dtype,
@@ -288,6 +289,83 @@ def _report(task: str, seed: int, result: LoopResult, valid_rows: list[dict], ou
     )
 
 
+def _config_hash(
+    task: str, backbone: dict, lang_info: dict, dirs: dict[str, Path], seed: int, hp: dict
+) -> str:
+    """What decides the result; a checkpoint made with another hash is not resumed."""
+    return sha256_json(
+        {
+            "kind": "task_adapter",
+            "task": task,
+            "backbone": backbone["config_sha256"],
+            "lang_adapter": lang_info["weights_sha256"],
+            "data": {split: data_checksum(dirs[split]) for split in ("train", "validation")},
+            "seed": seed,
+            "hparams": hash_hparams(hp),
+        }
+    )
+
+
+def _lang_adapter_info(lang_adapter_dir: Path, lang_meta: dict) -> dict[str, Any]:
+    """The language adapter below the task adapter, as metadata.json records it."""
+    return {
+        "dir": str(lang_adapter_dir),
+        "name": LANG_ADAPTER_NAME,
+        "language": lang_meta.get("language"),
+        "seed": lang_meta.get("seed"),
+        "weights_sha256": sha256_file(lang_adapter_dir / SAFE_WEIGHTS_NAME),
+    }
+
+
+def _run_task(
+    model,
+    params: dict[str, torch.nn.Parameter],
+    task: str,
+    data: _TaskData,
+    *,
+    hp: dict[str, Any],
+    seed: int,
+    setup: DeviceSetup,
+    pad_id: int,
+    checkpoint_dir: Path | None,
+    config_hash: str,
+) -> LoopResult:
+    """Supervised training on the English features through the shared loop; the English
+    validation metric (scored exactly as evaluation scores it) picks the best weights."""
+    batch_size = int(hp["batch_size"])
+    max_steps, eval_every = _schedule(hp, len(data.train))
+    stream = EpochStream(len(data.train), seed)
+
+    def micro_batch_loss(k: int) -> tuple[torch.Tensor, int]:
+        indices = stream.indices(k * batch_size, batch_size)
+        batch = {key: v.to(setup.device) for key, v in data.train.batch(indices, pad_id).items()}
+        return model(**batch).loss, len(indices)
+
+    def evaluate() -> dict[str, float]:
+        return evaluate_task(
+            model,
+            task,
+            data.valid,
+            rows=data.valid_rows,
+            labels=data.labels,
+            batch_size=int(hp["eval_batch_size"] or 2 * batch_size),
+            device=setup.device,
+            max_answer_len=int(hp["max_answer_len"]),
+            pad_id=pad_id,
+        )
+
+    return run_training_loop(
+        model,
+        params,
+        micro_batch_loss,
+        evaluate,
+        _loop_config(hp, task, seed, max_steps, eval_every),
+        setup=setup,
+        checkpoint_dir=checkpoint_dir,
+        config_hash=config_hash,
+    )
+
+
 def train_task_adapter(
     backbone_dir: Path | str,
     lang_adapter_dir: Path | str,
@@ -325,61 +403,21 @@ def train_task_adapter(
     model, params = _task_model(backbone_dir, lang_adapter_dir, task, hp, data.labels, seed)
     setup = device_and_dtype(bool(hp["fp16"]), bool(hp["bf16"]))
     model.to(setup.device)
-
-    batch_size = int(hp["batch_size"])
-    max_steps, eval_every = _schedule(hp, len(data.train))
-    pad_id = int(tokenizer.pad_token_id)
-    stream = EpochStream(len(data.train), seed)
-
-    def micro_batch_loss(k: int) -> tuple[torch.Tensor, int]:
-        indices = stream.indices(k * batch_size, batch_size)
-        batch = {key: v.to(setup.device) for key, v in data.train.batch(indices, pad_id).items()}
-        return model(**batch).loss, len(indices)
-
-    def evaluate() -> dict[str, float]:
-        return evaluate_task(
-            model,
-            task,
-            data.valid,
-            rows=data.valid_rows,
-            labels=data.labels,
-            batch_size=int(hp["eval_batch_size"] or 2 * batch_size),
-            device=setup.device,
-            max_answer_len=int(hp["max_answer_len"]),
-            pad_id=pad_id,
-        )
-
-    lang_sha = sha256_file(lang_adapter_dir / SAFE_WEIGHTS_NAME)
-    config_hash = sha256_json(
-        {
-            "kind": "task_adapter",
-            "task": task,
-            "backbone": backbone["config_sha256"],
-            "lang_adapter": lang_sha,
-            "data": {split: data_checksum(dirs[split]) for split in ("train", "validation")},
-            "seed": seed,
-            "hparams": hash_hparams(hp),
-        }
-    )
-    result = run_training_loop(
+    lang_info = _lang_adapter_info(lang_adapter_dir, lang_meta)
+    result = _run_task(
         model,
         params,
-        micro_batch_loss,
-        evaluate,
-        _loop_config(hp, task, seed, max_steps, eval_every),
+        task,
+        data,
+        hp=hp,
+        seed=seed,
         setup=setup,
+        pad_id=int(tokenizer.pad_token_id),
         checkpoint_dir=checkpoint_dir,
-        config_hash=config_hash,
+        config_hash=_config_hash(task, backbone, lang_info, dirs, seed, hp),
     )
     load_state_into(params, result.best_state)
     model.to("cpu")
-    lang_info = {
-        "dir": str(lang_adapter_dir),
-        "name": LANG_ADAPTER_NAME,
-        "language": lang_meta.get("language"),
-        "seed": lang_meta.get("seed"),
-        "weights_sha256": lang_sha,
-    }
     with atomic_dir(out_dir) as tmp:
         model.save_adapter(str(tmp), task, with_head=True, use_safetensors=True)
         meta = _metadata(task, seed, backbone, lang_info, data, hp, result)

@@ -224,6 +224,33 @@ def _fit_questions(questions: list[str], tokenizer, limit: int) -> list[str]:
     return out
 
 
+def _answer_tokens(
+    row: dict, offsets: Sequence[Sequence[int]], sequence_ids: Sequence[int | None]
+) -> tuple[int, int] | None:
+    """Token span of the row's first answer in one window, or ``None`` when the row has no
+    answer or the answer is not fully inside the window's context (then [CLS] is the
+    target, as in the papers' SQuAD setup)."""
+    answers = row.get("answers") or {}
+    texts, answer_starts = answers.get("text") or [], answers.get("answer_start") or []
+    if not texts or not answer_starts:
+        return None
+    start_char = int(answer_starts[0])
+    end_char = start_char + len(texts[0])
+    context_tokens = [k for k, s in enumerate(sequence_ids) if s == 1]
+    if not context_tokens:
+        return None
+    first, last = context_tokens[0], context_tokens[-1]
+    if offsets[first][0] > start_char or offsets[last][1] < end_char:
+        return None
+    token_start = first
+    while token_start <= last and offsets[token_start][0] <= start_char:
+        token_start += 1
+    token_end = last
+    while token_end >= first and offsets[token_end][1] >= end_char:
+        token_end -= 1
+    return token_start - 1, token_end + 1
+
+
 def encode_qa(
     rows: Sequence[dict], tokenizer, max_length: int = 384, doc_stride: int = 128
 ) -> EncodedTask:
@@ -260,36 +287,13 @@ def encode_qa(
             input_ids.index(tokenizer.cls_token_id) if tokenizer.cls_token_id in input_ids else 0
         )
         sequence_ids = enc.sequence_ids(i)
-        row = rows[sample_map[i]]
         offsets_out.append(
             [tuple(o) if sequence_ids[k] == 1 else None for k, o in enumerate(offsets)]
         )
-        answers = row.get("answers") or {}
-        texts, answer_starts = answers.get("text") or [], answers.get("answer_start") or []
-        if not texts or not answer_starts:
-            starts.append(cls_index)
-            ends.append(cls_index)
-            continue
-        start_char = int(answer_starts[0])
-        end_char = start_char + len(texts[0])
-        context_tokens = [k for k, s in enumerate(sequence_ids) if s == 1]
-        if not context_tokens:
-            starts.append(cls_index)
-            ends.append(cls_index)
-            continue
-        first, last = context_tokens[0], context_tokens[-1]
-        if offsets[first][0] > start_char or offsets[last][1] < end_char:
-            starts.append(cls_index)
-            ends.append(cls_index)
-            continue
-        token_start = first
-        while token_start <= last and offsets[token_start][0] <= start_char:
-            token_start += 1
-        token_end = last
-        while token_end >= first and offsets[token_end][1] >= end_char:
-            token_end -= 1
-        starts.append(token_start - 1)
-        ends.append(token_end + 1)
+        span = _answer_tokens(rows[sample_map[i]], offsets, sequence_ids)
+        start, end = span if span is not None else (cls_index, cls_index)
+        starts.append(start)
+        ends.append(end)
     return EncodedTask(
         task="qa",
         input_ids=[list(x) for x in enc["input_ids"]],
