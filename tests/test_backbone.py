@@ -275,3 +275,28 @@ def test_pretrain_cycle_mixes_languages_by_weight():
         pretrain_cycle(["de", "en"], {"en": -1})
     with pytest.raises(LangarithError, match="no language"):
         pretrain_cycle(["de", "en"], {"en": 0, "de": 0})
+
+
+PARSER_IN_SUBPROCESS = """
+import argparse, sys
+import langarith.backbone, langarith.train
+parser = argparse.ArgumentParser()
+sub = parser.add_subparsers()
+langarith.backbone.register_cli(sub)
+langarith.train.register_cli(sub)
+heavy = sorted(m for m in ("torch", "transformers", "adapters") if m in sys.modules)
+sys.stdout.write(",".join(heavy))
+"""
+
+
+def test_backbone_and_train_parsers_import_no_torch():
+    """Their handlers are named "module:function" and imported only when a command runs,
+    so building the parser (``langarith --help``) does not pay for torch."""
+    result = subprocess.run(
+        [sys.executable, "-c", PARSER_IN_SUBPROCESS],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert result.stdout == ""
