@@ -33,7 +33,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from langarith import LangarithError
-from langarith.io import atomic_dir, sha256_file, write_json
+from langarith.io import atomic_dir, read_json, sha256_file, write_json
 
 __all__ = [
     "BACKBONE_KEYS",
@@ -209,13 +209,6 @@ class LoadedAdapter:
         return str(value) if value else None
 
 
-def _read_json_file(path: Path, what: str) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise LangarithError(f"{what} {path} is corrupt or truncated ({err})") from None
-
-
 def _load_weights(files: AdapterFiles) -> dict[str, torch.Tensor]:
     """Load the raw state of a weights file; never executes pickled code."""
     hint = "the file is truncated or corrupt; re-save or re-train the adapter"
@@ -252,7 +245,7 @@ def read_adapter(folder: str | PathLike[str] | LoadedAdapter) -> LoadedAdapter:
     if isinstance(folder, LoadedAdapter):
         return folder
     files = find_adapter_files(folder)
-    config = _read_json_file(files.config, "Adapter config")
+    config = read_json(files.config, "Adapter config")
     if not isinstance(config, dict) or not isinstance(config.get("name"), str):
         raise LangarithError(
             f"Adapter config {files.config} has no 'name' entry; it was not written by "
@@ -282,7 +275,7 @@ def read_adapter(folder: str | PathLike[str] | LoadedAdapter) -> LoadedAdapter:
         )
     metadata = None
     if files.metadata is not None:
-        metadata = _read_json_file(files.metadata, "Adapter metadata")
+        metadata = read_json(files.metadata, "Adapter metadata")
         if not isinstance(metadata, dict):
             raise LangarithError(f"Adapter metadata {files.metadata} is not a JSON object")
     return LoadedAdapter(Path(folder), name, config, state, files, metadata)

@@ -234,27 +234,28 @@ def write_json(path: Path | str, obj: Any) -> Path:
     return path
 
 
-def read_json(path: Path | str) -> Any:
+def read_json(path: Path | str, what: str = "JSON file") -> Any:
     """Read a JSON file; a missing or corrupt file raises ``LangarithError``.
 
-    The message names the file and what to do, because the usual cause is an
-    artifact from an interrupted or older run rather than a bug.
+    The message names the file, its role (``what``, e.g. ``"Checkpoint state"``) and
+    what to do, because the usual cause is an artifact from an interrupted or older run
+    rather than a bug.
     """
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise LangarithError(
-            f"JSON file {path} does not exist; run the step that makes it first"
+            f"{what} {path} does not exist; run the step that makes it first"
         ) from None
     except IsADirectoryError:
         raise LangarithError(f"expected a JSON file at {path}, found a folder") from None
     except UnicodeDecodeError as err:
-        raise LangarithError(f"JSON file {path} is not UTF-8 text ({err})") from None
+        raise LangarithError(f"{what} {path} is not UTF-8 text ({err})") from None
     try:
         return json.loads(text)
     except json.JSONDecodeError as err:
         raise LangarithError(
-            f"JSON file {path} is corrupt or truncated ({err.msg} at line {err.lineno}, "
+            f"{what} {path} is corrupt or truncated ({err.msg} at line {err.lineno}, "
             f"column {err.colno}); delete it and rerun the step that makes it"
         ) from None

@@ -123,7 +123,7 @@ def save_language_adapter(model, out_dir: Path, name: str = LANG_ADAPTER_NAME) -
     """
     model.save_adapter(str(out_dir), name, with_head=False, use_safetensors=True)
     head_cfg = Path(out_dir) / "head_config.json"
-    if head_cfg.exists() and read_json(head_cfg).get("config") is None:
+    if head_cfg.exists() and read_json(head_cfg, "Head config").get("config") is None:
         head_cfg.unlink()
 
 

@@ -30,7 +30,7 @@ def backbone_fingerprint(backbone_dir: Path | str) -> dict[str, str]:
     backbone_dir = Path(backbone_dir)
     check_backbone_dir(backbone_dir)
     meta_path = backbone_dir / "metadata.json"
-    meta = read_json(meta_path) if meta_path.exists() else {}
+    meta = read_json(meta_path, "Backbone metadata") if meta_path.exists() else {}
     return {
         "name": str(meta.get("name", backbone_dir.name)),
         "dir": str(backbone_dir),

@@ -174,7 +174,7 @@ def _verified_init(init_dir: Path, backbone: dict) -> str:
     """
     check_adapter_dir(init_dir, "Language-adapter init")
     meta_path = init_dir / "metadata.json"
-    init_meta = read_json(meta_path) if meta_path.exists() else {}
+    init_meta = read_json(meta_path, "Init metadata") if meta_path.exists() else {}
     init_sha = sha256_file(init_dir / SAFE_WEIGHTS_NAME)
     if init_meta.get("init_sha256") and init_meta["init_sha256"] != init_sha:
         raise LangarithError(

@@ -306,6 +306,15 @@ def _config_hash(
     )
 
 
+def _lang_adapter_meta(lang_adapter_dir: Path, backbone: dict) -> dict:
+    """The language adapter's metadata.json (``{}`` if it has none), after checking it
+    was trained on this backbone."""
+    meta_path = lang_adapter_dir / "metadata.json"
+    meta = read_json(meta_path, "Language adapter metadata") if meta_path.exists() else {}
+    check_same_backbone(meta, backbone, "Language adapter", lang_adapter_dir)
+    return meta
+
+
 def _lang_adapter_info(lang_adapter_dir: Path, lang_meta: dict) -> dict[str, Any]:
     """The language adapter below the task adapter, as metadata.json records it."""
     return {
@@ -393,9 +402,7 @@ def train_task_adapter(
     started = time.perf_counter()
 
     backbone = backbone_fingerprint(backbone_dir)
-    lang_meta_path = lang_adapter_dir / "metadata.json"
-    lang_meta = read_json(lang_meta_path) if lang_meta_path.exists() else {}
-    check_same_backbone(lang_meta, backbone, "Language adapter", lang_adapter_dir)
+    lang_meta = _lang_adapter_meta(lang_adapter_dir, backbone)
     rows = _read_task_rows(task, dirs, hp)
     tokenizer = load_tokenizer(backbone_dir)
     data = _encode(task, dirs, rows, tokenizer, hp)

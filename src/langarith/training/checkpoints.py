@@ -214,7 +214,7 @@ def restore_checkpoint(
 
 def read_checkpoint_state(found: Path) -> dict:
     """A checkpoint's state.json (a corrupt one is a clear error, not a traceback)."""
-    return read_json(found / "state.json")
+    return read_json(found / "state.json", "Checkpoint state")
 
 
 def remove_checkpoint(checkpoint_dir: Path | None) -> None:
