@@ -24,6 +24,7 @@ import langarith.train.language_adapter as language_adapter
 import langarith.train.task_adapter as task_adapter
 from langarith import LangarithError
 from langarith.backbone import build_demo_backbone, load_tokenizer
+from langarith.cli import main
 from langarith.cli_options import load_settings
 from langarith.train import (
     TASK_METRIC,
@@ -655,8 +656,6 @@ def test_device_and_dtype_cpu_fallback():
 
 
 def test_settings_and_cli(world, tmp_path):
-    from langarith.cli import main
-
     path = tmp_path / "hp.yaml"
     path.write_text("max_steps: 3\nadapter_config:\n  reduction_factor: 8\n")
     settings = load_settings(path, ["lr=1e-4", "adapter_config.non_linearity=gelu", "fp16=true"])
