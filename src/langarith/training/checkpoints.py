@@ -51,8 +51,9 @@ class LoopState:
 
 
 @dataclass
-class Trainer:
-    """The stateful objects a checkpoint saves and restores, bundled to travel together."""
+class Optimization:
+    """The optimizer, scheduler and gradient scaler of a run: the stateful objects a
+    checkpoint saves and restores besides the weights, bundled to travel together."""
 
     optimizer: torch.optim.Optimizer
     scheduler: Any
@@ -94,7 +95,7 @@ def _write_checkpoint_files(
     state: LoopState,
     trainable: Mapping[str, torch.Tensor],
     best: Mapping[str, torch.Tensor] | None,
-    trainer: Trainer,
+    optimization: Optimization,
 ) -> None:
     """The files of one checkpoint; ``state.json`` last, as the mark of a complete one.
 
@@ -113,9 +114,9 @@ def _write_checkpoint_files(
     rng_json, rng_tensors = _rng_states()
     torch.save(
         {
-            "optimizer": trainer.optimizer.state_dict(),
-            "scheduler": trainer.scheduler.state_dict(),
-            "scaler": trainer.scaler.state_dict(),
+            "optimizer": optimization.optimizer.state_dict(),
+            "scheduler": optimization.scheduler.state_dict(),
+            "scaler": optimization.scaler.state_dict(),
             "rng": rng_tensors,
         },
         folder / "optim.pt",
@@ -143,7 +144,7 @@ def save_checkpoint(
     state: LoopState,
     trainable: Mapping[str, torch.Tensor],
     best: Mapping[str, torch.Tensor] | None,
-    trainer: Trainer,
+    optimization: Optimization,
 ) -> None:
     """Write a checkpoint folder atomically (temp sibling, then swap).
 
@@ -161,7 +162,7 @@ def save_checkpoint(
             state=state,
             trainable=trainable,
             best=best,
-            trainer=trainer,
+            optimization=optimization,
         )
     old = checkpoint_dir.parent / f".{checkpoint_dir.name}.old"
     if checkpoint_dir.exists():
@@ -184,7 +185,7 @@ def restore_checkpoint(
     found: Path,
     saved: Mapping[str, Any],
     params: Mapping[str, torch.nn.Parameter],
-    trainer: Trainer,
+    optimization: Optimization,
 ) -> tuple[LoopState, dict[str, torch.Tensor] | None]:
     """Load a checkpoint (``saved`` = its state.json) into live objects.
 
@@ -197,9 +198,9 @@ def restore_checkpoint(
             param.copy_(weights[name].to(param.device))
     best = load_file(found / "best.safetensors") if (found / "best.safetensors").exists() else None
     blobs = torch.load(found / "optim.pt", map_location="cpu", weights_only=True)
-    trainer.optimizer.load_state_dict(blobs["optimizer"])
-    trainer.scheduler.load_state_dict(blobs["scheduler"])
-    trainer.scaler.load_state_dict(blobs["scaler"])
+    optimization.optimizer.load_state_dict(blobs["optimizer"])
+    optimization.scheduler.load_state_dict(blobs["scheduler"])
+    optimization.scaler.load_state_dict(blobs["scaler"])
     _set_rng_states(saved["rng"], blobs["rng"])
     state = LoopState(
         step=saved["step"],

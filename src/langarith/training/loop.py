@@ -24,7 +24,7 @@ from transformers import get_linear_schedule_with_warmup
 from langarith import LangarithError
 from langarith.training.checkpoints import (
     LoopState,
-    Trainer,
+    Optimization,
     find_checkpoint,
     read_checkpoint_state,
     remove_checkpoint,
@@ -181,9 +181,9 @@ def load_state_into(
             param.copy_(state[name].to(param.device))
 
 
-def _make_trainer(
+def _make_optimization(
     params: Mapping[str, torch.nn.Parameter], cfg: LoopConfig, setup: DeviceSetup
-) -> Trainer:
+) -> Optimization:
     """AdamW without weight decay on biases and layer norms, linear warm-up then decay."""
     names = list(params)
     no_decay_names = {n for n in names if n.endswith("bias") or "LayerNorm" in n or "_ln" in n}
@@ -197,7 +197,7 @@ def _make_trainer(
         lr=cfg.lr,
     )
     scheduler = get_linear_schedule_with_warmup(optimizer, cfg.warmup_steps, cfg.max_steps)
-    return Trainer(optimizer, scheduler, setup.grad_scaler())
+    return Optimization(optimizer, scheduler, setup.grad_scaler())
 
 
 # ----------------------------------------------------------------------------- the loop
@@ -211,7 +211,7 @@ class _Run:
     params: Mapping[str, torch.nn.Parameter]
     cfg: LoopConfig
     setup: DeviceSetup
-    trainer: Trainer
+    optimization: Optimization
     state: LoopState
     best_state: dict[str, torch.Tensor] | None = None
     resumed_from: int | None = None
@@ -228,7 +228,9 @@ class _Run:
             log.warning("Checkpoint %s was made with other inputs/hparams; starting fresh", found)
             remove_checkpoint(Path(checkpoint_dir))
             return
-        self.state, self.best_state = restore_checkpoint(found, saved, self.params, self.trainer)
+        self.state, self.best_state = restore_checkpoint(
+            found, saved, self.params, self.optimization
+        )
         self.resumed_from = self.state.step
         log.info("Resuming %s from checkpoint at step %d", self.cfg.desc, self.state.step)
 
@@ -238,8 +240,8 @@ class _Run:
         The global torch RNG is seeded from ``(seed, "dropout", k)`` before micro-batch
         ``k``, so dropout is a function of ``k`` and survives a resume.
         """
-        cfg, trainer = self.cfg, self.trainer
-        trainer.optimizer.zero_grad(set_to_none=True)
+        cfg, opt = self.cfg, self.optimization
+        opt.optimizer.zero_grad(set_to_none=True)
         step_loss, step_units = 0.0, 0
         for micro in range(cfg.grad_accum):
             k = self.state.step * cfg.grad_accum + micro
@@ -247,16 +249,16 @@ class _Run:
             with self.setup.autocast():
                 loss, units = micro_batch_loss(k)
             _assert_finite(loss, self.state.step + 1, cfg.desc)
-            trainer.scaler.scale(loss / cfg.grad_accum).backward()
+            opt.scaler.scale(loss / cfg.grad_accum).backward()
             step_loss += float(loss.detach()) / cfg.grad_accum
             self.state.units_processed += units
             step_units += units
         if cfg.max_grad_norm:
-            trainer.scaler.unscale_(trainer.optimizer)
+            opt.scaler.unscale_(opt.optimizer)
             torch.nn.utils.clip_grad_norm_(list(self.params.values()), cfg.max_grad_norm)
-        trainer.scaler.step(trainer.optimizer)
-        trainer.scaler.update()
-        trainer.scheduler.step()
+        opt.scaler.step(opt.optimizer)
+        opt.scaler.update()
+        opt.scheduler.step()
         self.state.step += 1
         return step_loss, step_units
 
@@ -287,7 +289,7 @@ class _Run:
             state=self.state,
             trainable=dict(self.params.items()),
             best=self.best_state,
-            trainer=self.trainer,
+            optimization=self.optimization,
         )
 
     def result(self) -> LoopResult:
@@ -372,7 +374,7 @@ def run_training_loop(
     the last step. Checkpoints are written every ``checkpoint_every`` steps (not at the
     last step: the caller writes the output and then deletes the checkpoint).
     """
-    run = _Run(model, params, cfg, setup, _make_trainer(params, cfg, setup), LoopState())
+    run = _Run(model, params, cfg, setup, _make_optimization(params, cfg, setup), LoopState())
     run.resume(checkpoint_dir, config_hash)
     model.train()
     progress = _Progress(cfg, run.state.step)
