@@ -90,6 +90,7 @@ _MAX_LISTED = 5
 
 
 def _is_container(part: str) -> bool:
+    """Whether a name component holds per-adapter modules (see :data:`_CONTAINERS`)."""
     return part in _CONTAINERS or part.endswith("_adapters")
 
 
@@ -116,6 +117,7 @@ def denormalise_name(key: str, adapter_name: str) -> str:
 
 
 def _check_adapter_name(name: str) -> None:
+    """Refuse names that would break the dotted parameter names they become part of."""
     if not name or "." in name or "/" in name or name == PLACEHOLDER:
         raise LangarithError(
             f"Adapter name {name!r} is not allowed: it must be non-empty and contain "
@@ -311,6 +313,7 @@ def adapter_checksum(state: Mapping[str, torch.Tensor]) -> str:
 
 
 def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
+    """Nested config dicts as dotted keys, so differences can be listed key by key."""
     if isinstance(value, dict):
         for key, sub in value.items():
             _flatten(f"{prefix}.{key}" if prefix else str(key), sub, out)
@@ -357,6 +360,7 @@ def _backbone_differences(ref: LoadedAdapter, other: LoadedAdapter) -> list[str]
 
 
 def _listed(names: Sequence[str]) -> str:
+    """The first few names and how many more, for messages that stay readable."""
     shown = ", ".join(names[:_MAX_LISTED])
     more = f" and {len(names) - _MAX_LISTED} more" if len(names) > _MAX_LISTED else ""
     return f"{shown}{more}"
@@ -365,6 +369,7 @@ def _listed(names: Sequence[str]) -> str:
 def _state_differences(
     ref: Mapping[str, torch.Tensor], other: Mapping[str, torch.Tensor]
 ) -> list[str]:
+    """Missing and extra parameter names and shape mismatches, as readable problem texts."""
     missing = sorted(set(ref) - set(other))
     extra = sorted(set(other) - set(ref))
     problems = []
@@ -383,6 +388,7 @@ def _state_differences(
 
 
 def _non_float(adapter: LoadedAdapter) -> str | None:
+    """A problem text when an adapter holds integer tensors, which cannot be averaged."""
     bad = sorted(k for k, t in adapter.state.items() if not t.is_floating_point())
     if bad:
         return f"{adapter.path} has non-floating-point parameter(s): {_listed(bad)}"

@@ -110,11 +110,13 @@ class EncodedTask:
 
 
 def _require_fast(tokenizer) -> None:
+    """Word ids and offsets exist only in fast tokenizers; refuse a slow one early."""
     if not getattr(tokenizer, "is_fast", False):
         raise LangarithError("Task features need a fast tokenizer (word ids and offsets).")
 
 
 def _type_ids(encoding, tokenizer) -> list[list[int]] | None:
+    """Segment ids when the model takes them (BERT), ``None`` otherwise (XLM-R)."""
     if "token_type_ids" in tokenizer.model_input_names and "token_type_ids" in encoding:
         return [list(x) for x in encoding["token_type_ids"]]
     return None
@@ -123,6 +125,7 @@ def _type_ids(encoding, tokenizer) -> list[list[int]] | None:
 def _tag_ids(
     tags: Sequence[Any], label2id: dict[str, int], labels: Sequence[str], row_id: Any
 ) -> list[int]:
+    """Tag ids of one row; tags may be names or ids, anything else is a clear error."""
     ids = []
     for tag in tags:
         if isinstance(tag, int) and not isinstance(tag, bool):
@@ -411,6 +414,7 @@ def score_qa(preds: dict[str, str], rows: Sequence[dict]) -> dict[str, float]:
 
 
 def _batches(n: int, size: int) -> Iterator[list[int]]:
+    """Consecutive index batches in dataset order (the order the papers evaluate in)."""
     for start in range(0, n, size):
         yield list(range(start, min(start + size, n)))
 

@@ -31,7 +31,9 @@ from langarith.provenance import utc_now
 
 __all__ = [
     "LoopState",
+    "Optimization",
     "find_checkpoint",
+    "read_checkpoint_state",
     "remove_checkpoint",
     "restore_checkpoint",
     "save_checkpoint",

@@ -333,6 +333,7 @@ class _Progress:
             self.window_units, self.window_start = 0, now
 
     def close(self) -> None:
+        """Close the bar (also when the run fails)."""
         self.bar.close()
 
 

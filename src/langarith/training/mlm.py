@@ -197,6 +197,7 @@ class MlmObjective:
     loss: MlmLoss = mlm_loss
 
     def _mask(self, ids: torch.Tensor, generator: torch.Generator):
+        """:func:`mask_tokens` with this objective's settings."""
         return mask_tokens(
             ids,
             mask_token_id=self.mask_token_id,
