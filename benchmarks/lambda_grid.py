@@ -6,7 +6,7 @@ process and on the same data:
 1. **naive**: for each of the 21 λ of the grid a fresh model from the backbone folder,
    the task adapter and both language adapters loaded from disk, the ``adapters``
    library's ``average_adapter`` plus a hand-made merge of the invertible adapter, and
-   ``langarith.train.tasks.evaluate_task`` (batches of 32 in dataset order);
+   ``langarith.train.task_features.evaluate_task`` (batches of 32 in dataset order);
 2. **engine**: the workflow's engine over the same 21 λ (model loaded once, merged
    weights written in place, length-sorted batches, ``torch.inference_mode()``);
 3. **bare passes**: 21 forward passes over the engine's batches, nothing else: the

@@ -6,8 +6,11 @@ import json
 import shutil
 from pathlib import Path
 
+import adapters
 import pytest
 import torch
+import transformers
+from tiny import TINY_BERT
 
 from langarith import LangarithError
 from langarith.adapter_io import (
@@ -26,18 +29,11 @@ from langarith.adapter_io import (
     write_adapter,
 )
 
-adapters = pytest.importorskip("adapters")
-transformers = pytest.importorskip("transformers")
-
-TINY = dict(
-    hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, vocab_size=100
-)
-
 
 def _model(hidden: int = 32, cls_name: str = "BertModel") -> torch.nn.Module:
     torch.manual_seed(0)
     model = getattr(transformers, cls_name)(
-        transformers.BertConfig(**{**TINY, "hidden_size": hidden})
+        transformers.BertConfig(**{**TINY_BERT, "hidden_size": hidden})
     )
     adapters.init(model)
     return model

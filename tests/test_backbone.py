@@ -13,36 +13,24 @@ import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+import pytest
+import torch
+from dataset_files import write_dataset
+from safetensors.torch import load_file
+from tiny import demo_spec
+from transformers import AutoModelForMaskedLM, AutoTokenizer
 
-import pytest  # noqa: E402
-import torch  # noqa: E402
-from dataset_files import write_dataset  # noqa: E402
-from safetensors.torch import load_file  # noqa: E402
-from transformers import AutoModelForMaskedLM, AutoTokenizer  # noqa: E402
-
-from langarith import LangarithError  # noqa: E402
-from langarith.backbone import (  # noqa: E402
+from langarith import LangarithError
+from langarith.backbone import (
     backbone_fingerprint,
     build_demo_backbone,
     fetch_hub_backbone,
     load_backbone,
     pretrain_cycle,
 )
+from langarith.cli import main
 
-TINY_SPEC = {
-    "vocab_size": 300,
-    "hidden_size": 32,
-    "num_layers": 2,
-    "num_heads": 2,
-    "intermediate_size": 64,
-    "max_position_embeddings": 128,
-    "pretrain_steps": 8,
-    "batch_size": 8,
-    "seq_len": 64,
-}
+TINY_SPEC = demo_spec()
 
 SYLLABLES = {
     "en": ["the", "ing", "er", "on", "at", "ly", "st", "an"],
@@ -265,8 +253,6 @@ def test_fetch_from_local_path(built, tmp_path):
 
 
 def test_cli_backbone_demo(corpus, tmp_path):
-    from langarith.cli import main
-
     args = ["backbone", "demo", "--corpus", *map(str, corpus), "--out", str(tmp_path / "cli")]
     for key, value in {**TINY_SPEC, "pretrain_steps": 2}.items():
         args += ["--set", f"{key}={value}"]
@@ -289,3 +275,28 @@ def test_pretrain_cycle_mixes_languages_by_weight():
         pretrain_cycle(["de", "en"], {"en": -1})
     with pytest.raises(LangarithError, match="no language"):
         pretrain_cycle(["de", "en"], {"en": 0, "de": 0})
+
+
+PARSER_IN_SUBPROCESS = """
+import argparse, sys
+import langarith.backbone, langarith.train
+parser = argparse.ArgumentParser()
+sub = parser.add_subparsers()
+langarith.backbone.register_cli(sub)
+langarith.train.register_cli(sub)
+heavy = sorted(m for m in ("torch", "transformers", "adapters") if m in sys.modules)
+sys.stdout.write(",".join(heavy))
+"""
+
+
+def test_backbone_and_train_parsers_import_no_torch():
+    """Their handlers are named "module:function" and imported only when a command runs,
+    so building the parser (``langarith --help``) does not pay for torch."""
+    result = subprocess.run(
+        [sys.executable, "-c", PARSER_IN_SUBPROCESS],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert result.stdout == ""

@@ -82,7 +82,7 @@ def test_language_adapters_share_one_init_and_differ(run_dir):
 
 
 def test_task_adapters_are_adapterhub_folders_with_heads(run_dir):
-    from langarith.train.tasks import load_model_for_task
+    from langarith.modeling import load_model_for_task
 
     for task in ("ner", "nli"):
         folder = run_dir / f"results/adapters/tinybert/task/{task}/seed1"

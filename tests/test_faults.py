@@ -31,18 +31,23 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+import adapters.loading
+import pytest
+import torch
+import yaml
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save
+from snakemake_runs import run_snakemake, snakemake_command
+from tiny import demo_spec
 
-import pytest  # noqa: E402
-import torch  # noqa: E402
-import yaml  # noqa: E402
-from safetensors import SafetensorError  # noqa: E402
-from safetensors.torch import load_file  # noqa: E402
-from snakemake_runs import run_snakemake, snakemake_command  # noqa: E402
-
-from langarith import LangarithError  # noqa: E402
+import langarith.adapter_io
+import langarith.training.checkpoints as checkpoints
+from langarith import LangarithError
+from langarith.adapter_io import read_adapter, write_adapter
+from langarith.backbone import build_demo_backbone
+from langarith.data import prepare_demo_dataset
+from langarith.io import atomic_dir, write_json
+from langarith.train import init_language_adapter, train_language_adapter
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "config" / "test.yaml"
@@ -213,7 +218,6 @@ def upstream(tmp_path_factory) -> dict:
 @pytest.fixture(scope="module")
 def reference(upstream, tmp_path_factory) -> dict:
     """The uninterrupted run: the rule's own hparams, seed 1, one thread on the CPU."""
-    from langarith.train import train_language_adapter
 
     work = upstream["workdir"]
     out = tmp_path_factory.mktemp("reference") / "seed1"
@@ -400,9 +404,6 @@ def test_second_workflow_on_the_same_directory_is_refused(upstream, reference, w
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory) -> dict:
     """Data, a tiny backbone and θ_init, in process (seconds, no Snakemake)."""
-    from langarith.backbone import build_demo_backbone
-    from langarith.data import prepare_demo_dataset
-    from langarith.train import init_language_adapter
 
     root = tmp_path_factory.mktemp("tiny")
     before = torch.get_num_threads()
@@ -410,16 +411,7 @@ def tiny(tmp_path_factory) -> dict:
     data = prepare_demo_dataset(
         "wikipedia", "es", root / "es", options={"wikipedia_train_docs": 40, "validation_docs": 8}
     )
-    spec = {
-        "vocab_size": 300,
-        "hidden_size": 32,
-        "num_layers": 1,
-        "num_heads": 2,
-        "intermediate_size": 64,
-        "pretrain_steps": 2,
-        "batch_size": 8,
-        "seq_len": 32,
-    }
+    spec = demo_spec(num_layers=1, pretrain_steps=2, seq_len=32)
     backbone = build_demo_backbone([data], root / "backbone", arch="bert", spec=spec, seed=0)
     init = init_language_adapter(backbone, root / "init", seed=0)
     yield {"data": data, "backbone": backbone, "init": init}
@@ -453,7 +445,6 @@ def _siblings(path: Path) -> list[str]:
     ids=["ENOSPC", "EDQUOT"],
 )
 def test_atomic_dir_disk_full_keeps_the_previous_folder(tmp_path, error, headline):
-    from langarith.io import atomic_dir
 
     final = tmp_path / "adapter"
     final.mkdir()
@@ -483,7 +474,6 @@ def test_atomic_dir_disk_full_keeps_the_previous_folder(tmp_path, error, headlin
 
 def test_atomic_file_disk_full_at_fsync_keeps_the_old_file(tmp_path, monkeypatch):
     """Delayed allocation and NFS report a full disk only at flush/fsync."""
-    from langarith.io import write_json
 
     path = write_json(tmp_path / "metadata.json", {"version": "old"})
     old = path.read_bytes()
@@ -501,7 +491,6 @@ def test_atomic_file_disk_full_at_fsync_keeps_the_old_file(tmp_path, monkeypatch
 
 def _half_then_full(error: BaseException):
     """A ``save_file`` that writes half of the real bytes, then fails as a full disk does."""
-    from safetensors.torch import save
 
     def save_file(tensors, filename, metadata=None):
         data = save(tensors, metadata=metadata)
@@ -517,9 +506,6 @@ def _half_then_full(error: BaseException):
     ids=["SafetensorError", "OSError"],
 )
 def test_write_adapter_disk_full_keeps_the_previous_adapter(tiny, tmp_path, monkeypatch, error):
-    import safetensors.torch
-
-    from langarith.adapter_io import read_adapter, write_adapter
 
     init = read_adapter(tiny["init"])
     out = tmp_path / "merged"
@@ -527,7 +513,7 @@ def test_write_adapter_disk_full_keeps_the_previous_adapter(tiny, tmp_path, monk
     old = _folder_bytes(out)
 
     doubled = {k: v * 2 for k, v in init.state.items()}
-    monkeypatch.setattr(safetensors.torch, "save_file", _half_then_full(error))
+    monkeypatch.setattr(langarith.adapter_io, "save_file", _half_then_full(error))
     with pytest.raises(LangarithError) as caught:
         write_adapter(init, doubled, out, metadata={"lam": 0.7})
     message = str(caught.value)
@@ -544,9 +530,6 @@ def test_language_adapter_disk_full_at_save_keeps_old_adapter_and_checkpoint(
 ):
     """The trained adapter cannot be written: the old one stays, and so does the
     checkpoint, so the run after freeing space resumes instead of starting over."""
-    import adapters.loading
-
-    from langarith.train import train_language_adapter
 
     args = (tiny["backbone"], tiny["init"], tiny["data"])
     out, checkpoint = tmp_path / "seed1", tmp_path / ".checkpoints" / "seed1"
@@ -586,9 +569,6 @@ def test_torch_save_failure_is_called_a_full_disk_only_when_it_is(
 ):
     """torch.save says only "file write failed"; with the disk (almost) full the user
     gets the full-disk message and the old adapter, otherwise the original error."""
-    import shutil
-
-    from langarith.adapter_io import read_adapter, write_adapter
 
     init = read_adapter(tiny["init"])
     out = tmp_path / "merged"
@@ -615,13 +595,11 @@ def test_torch_save_failure_is_called_a_full_disk_only_when_it_is(
 def test_checkpoint_disk_full_is_a_clear_error_and_keeps_the_last_checkpoint(
     tiny, tmp_path, monkeypatch
 ):
-    import langarith.train.common as common
-    from langarith.train import train_language_adapter
 
     args = (tiny["backbone"], tiny["init"], tiny["data"])
     checkpoint = tmp_path / ".checkpoints" / "seed1"
     calls = {"n": 0}
-    real_save_file = common.save_file
+    real_save_file = checkpoints.save_file
 
     def full_on_second_checkpoint(tensors, filename, *a, **k):
         if Path(filename).parent.name.startswith(".seed1.tmp-"):
@@ -630,7 +608,7 @@ def test_checkpoint_disk_full_is_a_clear_error_and_keeps_the_last_checkpoint(
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         return real_save_file(tensors, filename, *a, **k)
 
-    monkeypatch.setattr(common, "save_file", full_on_second_checkpoint)
+    monkeypatch.setattr(checkpoints, "save_file", full_on_second_checkpoint)
     with pytest.raises(LangarithError, match="No space left on device") as caught:
         train_language_adapter(
             *args, tmp_path / "out", seed=1, hparams=TINY_HP, checkpoint_dir=checkpoint
@@ -642,7 +620,6 @@ def test_checkpoint_disk_full_is_a_clear_error_and_keeps_the_last_checkpoint(
 
 
 def test_atomic_dir_puts_the_old_folder_back_when_the_swap_fails(tmp_path, monkeypatch):
-    from langarith.io import atomic_dir
 
     final = tmp_path / "adapter"
     final.mkdir()
@@ -670,13 +647,13 @@ import os, signal, sys
 from pathlib import Path
 import torch
 torch.set_num_threads(1)
-import langarith.train.common as common
+import langarith.training.checkpoints as checkpoints
 from langarith.train import train_language_adapter
 
 def die(path, obj):  # state.json is the last file of a checkpoint: die before it
     os.kill(os.getpid(), signal.SIGKILL)
 
-common.write_json = die
+checkpoints.write_json = die
 backbone, init, data, out, checkpoint = sys.argv[1:6]
 train_language_adapter(backbone, init, data, out, seed=1,
                        hparams={hparams!r}, checkpoint_dir=checkpoint)
@@ -686,7 +663,6 @@ train_language_adapter(backbone, init, data, out, seed=1,
 def test_checkpoint_half_written_by_a_killed_process_is_cleaned_up(tiny, tmp_path):
     """Regression: a process SIGKILLed inside ``save_checkpoint`` leaves a
     ``.<name>.tmp-*`` folder; it used to stay in ``.checkpoints`` forever."""
-    from langarith.train import train_language_adapter
 
     out, checkpoint = tmp_path / "seed1", tmp_path / ".checkpoints" / "seed1"
     killed = subprocess.run(

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from langarith import LangarithError
-from langarith.io import atomic_dir, atomic_file, read_json, sha256_file, write_json
+from langarith.io import atomic_dir, atomic_file, read_json, sha256_file, sha256_json, write_json
+from langarith.provenance import versions
 
 
 def _siblings(path: Path) -> list[str]:
@@ -104,3 +105,18 @@ def test_read_json_missing_or_corrupt_raises_langarith_error(tmp_path: Path) -> 
         read_json(bad)
     with pytest.raises(LangarithError, match="folder"):
         read_json(tmp_path)
+
+
+def test_read_json_names_the_role_of_the_file(tmp_path: Path) -> None:
+    with pytest.raises(LangarithError, match=r"^Checkpoint state .*missing\.json does not exist"):
+        read_json(tmp_path / "missing.json", "Checkpoint state")
+
+
+def test_sha256_json_ignores_key_order() -> None:
+    assert sha256_json({"a": 1, "b": [1, 2]}) == sha256_json({"b": [1, 2], "a": 1})
+    assert sha256_json({"a": 1}) != sha256_json({"a": 2})
+
+
+def test_versions_name_every_library_that_shapes_the_numbers() -> None:
+    found = versions()
+    assert {"python", "langarith", "torch", "transformers", "adapters", "safetensors"} <= set(found)

@@ -9,24 +9,24 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import random
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+import adapters
+import pytest
+import torch
+from dataset_files import write_dataset
+from safetensors.torch import load_file
+from tiny import demo_spec
+from transformers import AutoModelForMaskedLM
 
-import adapters  # noqa: E402
-import pytest  # noqa: E402
-import torch  # noqa: E402
-from dataset_files import write_dataset  # noqa: E402
-from safetensors.torch import load_file  # noqa: E402
-from transformers import AutoModelForMaskedLM  # noqa: E402
-
-from langarith import LangarithError  # noqa: E402
-from langarith.backbone import build_demo_backbone, load_tokenizer  # noqa: E402
-from langarith.train import (  # noqa: E402
+import langarith.train.language_adapter as language_adapter
+import langarith.train.task_adapter as task_adapter
+from langarith import LangarithError
+from langarith.backbone import build_demo_backbone, load_tokenizer
+from langarith.cli import main
+from langarith.cli_options import load_settings
+from langarith.train import (
     TASK_METRIC,
     TrainingInterrupted,
     device_and_dtype,
@@ -41,8 +41,8 @@ from langarith.train import (  # noqa: E402
     train_language_adapter,
     train_task_adapter,
 )
-from langarith.train.cli import load_settings  # noqa: E402
-from langarith.train.mlm import mlm_loss, pack_blocks  # noqa: E402
+from langarith.train.task_adapter import chance_warning
+from langarith.training.mlm import mlm_loss, pack_blocks
 
 NER_LABELS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC"]
 SYLLABLES = {
@@ -50,17 +50,7 @@ SYLLABLES = {
     "de": ["sch", "ein", "ung", "der", "ich", "en", "ge", "au"],
     "fr": ["le", "eau", "ion", "ez", "que", "ou", "ai", "é"],
 }
-TINY_SPEC = {
-    "vocab_size": 300,
-    "hidden_size": 32,
-    "num_layers": 2,
-    "num_heads": 2,
-    "intermediate_size": 64,
-    "max_position_embeddings": 128,
-    "pretrain_steps": 6,
-    "batch_size": 8,
-    "seq_len": 64,
-}
+TINY_SPEC = demo_spec(pretrain_steps=6)
 LANG_HP = {
     "max_steps": 6,
     "batch_size": 4,
@@ -401,12 +391,10 @@ def test_token_budget_is_respected(world, tmp_path):
 
 
 def test_nan_loss_stops_without_output(world, tmp_path, monkeypatch):
-    import langarith.train.language as language
-
     def nan_loss(model, input_ids, labels):
         return model(input_ids=input_ids, labels=labels).loss * float("nan")
 
-    monkeypatch.setattr(language, "_mlm_loss", nan_loss)
+    monkeypatch.setattr(language_adapter, "mlm_loss", nan_loss)
     bb, init = world["bert"]["backbone"], world["bert"]["init"]
     with pytest.raises(LangarithError, match="nan"):
         train_language_adapter(
@@ -557,17 +545,14 @@ def test_task_eval_every_epochs_and_warmup(world, tmp_path):
 
 def test_chance_level_task_adapter_is_reported(world, tmp_path, monkeypatch, caplog):
     # The demo's English NER F1 0.0 / NLI accuracy 33.3 passed silently; now it is logged.
-    from langarith.train import task as task_module
-    from langarith.train.task import chance_warning
-
     rows = [{"label": i % 3} for i in range(9)]
     assert chance_warning("nli", 100 / 3, rows) and chance_warning("nli", 60.0, rows) is None
     assert chance_warning("ner", 0.0, []) and chance_warning("ner", 12.5, []) is None
     assert chance_warning("qa", 0.0, []) is None
 
-    monkeypatch.setattr(task_module, "evaluate_task", lambda *a, **k: {"accuracy": 100 / 3})
+    monkeypatch.setattr(task_adapter, "evaluate_task", lambda *a, **k: {"accuracy": 100 / 3})
     bb, en, data = world["bert"]["backbone"], world["bert"]["en"], world["tasks"]["nli"]
-    with caplog.at_level(logging.WARNING, logger="langarith.train.task"):
+    with caplog.at_level(logging.WARNING, logger="langarith.train.task_adapter"):
         train_task_adapter(
             bb, en, data, "nli", tmp_path / "c", seed=0, hparams={**TASK_HP, "max_steps": 2}
         )
@@ -671,8 +656,6 @@ def test_device_and_dtype_cpu_fallback():
 
 
 def test_settings_and_cli(world, tmp_path):
-    from langarith.cli import main
-
     path = tmp_path / "hp.yaml"
     path.write_text("max_steps: 3\nadapter_config:\n  reduction_factor: 8\n")
     settings = load_settings(path, ["lr=1e-4", "adapter_config.non_linearity=gelu", "fp16=true"])

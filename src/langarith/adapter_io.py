@@ -20,6 +20,7 @@ backbone, parameter names, shapes) instead of letting a merge fail deep inside t
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from collections.abc import Mapping, Sequence
@@ -29,9 +30,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors.torch import load_file, save_file
 
 from langarith import LangarithError
-from langarith.io import atomic_dir, sha256_file, write_json
+from langarith.io import atomic_dir, read_json, sha256_file, write_json
 
 __all__ = [
     "BACKBONE_KEYS",
@@ -88,6 +90,7 @@ _MAX_LISTED = 5
 
 
 def _is_container(part: str) -> bool:
+    """Whether a name component holds per-adapter modules (see :data:`_CONTAINERS`)."""
     return part in _CONTAINERS or part.endswith("_adapters")
 
 
@@ -114,6 +117,7 @@ def denormalise_name(key: str, adapter_name: str) -> str:
 
 
 def _check_adapter_name(name: str) -> None:
+    """Refuse names that would break the dotted parameter names they become part of."""
     if not name or "." in name or "/" in name or name == PLACEHOLDER:
         raise LangarithError(
             f"Adapter name {name!r} is not allowed: it must be non-empty and contain "
@@ -207,20 +211,11 @@ class LoadedAdapter:
         return str(value) if value else None
 
 
-def _read_json_file(path: Path, what: str) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise LangarithError(f"{what} {path} is corrupt or truncated ({err})") from None
-
-
 def _load_weights(files: AdapterFiles) -> dict[str, torch.Tensor]:
     """Load the raw state of a weights file; never executes pickled code."""
     hint = "the file is truncated or corrupt; re-save or re-train the adapter"
     try:
         if files.fmt == "safetensors":
-            from safetensors.torch import load_file
-
             raw = load_file(str(files.weights), device="cpu")
         else:
             raw = torch.load(files.weights, map_location="cpu", weights_only=True)
@@ -252,7 +247,7 @@ def read_adapter(folder: str | PathLike[str] | LoadedAdapter) -> LoadedAdapter:
     if isinstance(folder, LoadedAdapter):
         return folder
     files = find_adapter_files(folder)
-    config = _read_json_file(files.config, "Adapter config")
+    config = read_json(files.config, "Adapter config")
     if not isinstance(config, dict) or not isinstance(config.get("name"), str):
         raise LangarithError(
             f"Adapter config {files.config} has no 'name' entry; it was not written by "
@@ -282,7 +277,7 @@ def read_adapter(folder: str | PathLike[str] | LoadedAdapter) -> LoadedAdapter:
         )
     metadata = None
     if files.metadata is not None:
-        metadata = _read_json_file(files.metadata, "Adapter metadata")
+        metadata = read_json(files.metadata, "Adapter metadata")
         if not isinstance(metadata, dict):
             raise LangarithError(f"Adapter metadata {files.metadata} is not a JSON object")
     return LoadedAdapter(Path(folder), name, config, state, files, metadata)
@@ -306,8 +301,6 @@ def adapter_checksum(state: Mapping[str, torch.Tensor]) -> str:
     Unlike :func:`weights_sha256` it does not depend on the file format or the adapter
     name, so it tells whether two folders hold the same tensors.
     """
-    import hashlib
-
     digest = hashlib.sha256()
     for key in sorted(state):
         tensor = state[key].detach().cpu().contiguous()
@@ -320,6 +313,7 @@ def adapter_checksum(state: Mapping[str, torch.Tensor]) -> str:
 
 
 def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
+    """Nested config dicts as dotted keys, so differences can be listed key by key."""
     if isinstance(value, dict):
         for key, sub in value.items():
             _flatten(f"{prefix}.{key}" if prefix else str(key), sub, out)
@@ -366,6 +360,7 @@ def _backbone_differences(ref: LoadedAdapter, other: LoadedAdapter) -> list[str]
 
 
 def _listed(names: Sequence[str]) -> str:
+    """The first few names and how many more, for messages that stay readable."""
     shown = ", ".join(names[:_MAX_LISTED])
     more = f" and {len(names) - _MAX_LISTED} more" if len(names) > _MAX_LISTED else ""
     return f"{shown}{more}"
@@ -374,6 +369,7 @@ def _listed(names: Sequence[str]) -> str:
 def _state_differences(
     ref: Mapping[str, torch.Tensor], other: Mapping[str, torch.Tensor]
 ) -> list[str]:
+    """Missing and extra parameter names and shape mismatches, as readable problem texts."""
     missing = sorted(set(ref) - set(other))
     extra = sorted(set(other) - set(ref))
     problems = []
@@ -392,6 +388,7 @@ def _state_differences(
 
 
 def _non_float(adapter: LoadedAdapter) -> str | None:
+    """A problem text when an adapter holds integer tensors, which cannot be averaged."""
     bad = sorted(k for k, t in adapter.state.items() if not t.is_floating_point())
     if bad:
         return f"{adapter.path} has non-floating-point parameter(s): {_listed(bad)}"
@@ -538,8 +535,6 @@ def write_adapter(
         with open(tmp / CONFIG_NAME, "w", encoding="utf-8") as handle:
             json.dump(config, handle, indent=2, sort_keys=True)
         if weights_format == "safetensors":
-            from safetensors.torch import save_file
-
             save_file(named, str(tmp / SAFE_WEIGHTS_NAME), metadata={"format": "pt"})
         else:
             torch.save(named, tmp / WEIGHTS_NAME)
@@ -553,19 +548,23 @@ def load_adapter_into(
     folder: str | PathLike[str],
     load_as: str | None = None,
     *,
+    with_head: bool = True,
     set_active: bool = False,
 ) -> str:
     """``model.load_adapter`` for any folder this project writes; returns the name.
 
-    ``adapters`` 1.3.0 reads ``adapter.safetensors`` only when asked with
+    The one way the project loads an adapter into a model (training, evaluation,
+    merging). ``adapters`` 1.3.0 reads ``adapter.safetensors`` only when asked with
     ``use_safetensors=True`` (and then falls back to ``pytorch_adapter.bin``), so the
-    flag is set from the folder's content.
+    flag is set from the folder's content. ``with_head=False`` for language adapters,
+    which have no head; task adapters bring theirs.
     """
     files = find_adapter_files(folder)
     return str(
         model.load_adapter(
             str(files.folder),
             load_as=load_as,
+            with_head=with_head,
             set_active=set_active,
             use_safetensors=files.fmt == "safetensors",
         )

@@ -1,9 +1,10 @@
 """The ``langarith`` command line.
 
 Each pipeline module that offers a subcommand defines ``register_cli(subparsers)``,
-which adds its parser and sets ``func`` to a callable taking the parsed arguments
-and returning an exit code. This file only collects them, so modules stay
-independent of each other.
+which adds its parser and sets ``func`` to the handler: a callable taking the parsed
+arguments and returning an exit code, or the handler's ``"module:function"`` name,
+imported only when that command runs (so ``langarith --help`` does not import torch).
+This file only collects them, so modules stay independent of each other.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import argparse
 import importlib
 import logging
 import sys
+from collections.abc import Callable
 
 from langarith import LangarithError, __version__
 
@@ -30,6 +32,7 @@ CLI_MODULES = (
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``langarith`` parser with the subcommands of every module in CLI_MODULES."""
     parser = argparse.ArgumentParser(
         prog="langarith",
         description="Language arithmetic: merge language adapters without training.",
@@ -38,19 +41,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in CLI_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as err:
-            if err.name == name:  # stage not built yet
-                continue
-            raise
-        register = getattr(module, "register_cli", None)
-        if register is not None:
+        register = getattr(importlib.import_module(name), "register_cli", None)
+        if register is not None:  # e.g. langarith.analysis runs only as a rule
             register(subparsers)
     return parser
 
 
+def resolve_handler(func: Callable[[argparse.Namespace], int] | str) -> Callable:
+    """The handler of a subcommand: ``func`` itself, or the function a
+    ``"module:function"`` string names (imported now, when the command runs)."""
+    if callable(func):
+        return func
+    module, _, name = func.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; a LangarithError becomes a one-line message and exit code 1."""
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -61,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(args.func(args) or 0)
+        return int(resolve_handler(args.func)(args) or 0)
     except LangarithError as err:
         print(f"langarith {args.command}: error: {err}", file=sys.stderr)
         return 1

@@ -27,6 +27,7 @@ __all__ = [
     "discarded_on_failure",
     "read_json",
     "sha256_file",
+    "sha256_json",
     "write_json",
 ]
 
@@ -210,6 +211,16 @@ def sha256_file(path: Path | str) -> str:
     return digest.hexdigest()
 
 
+def sha256_json(obj: Any) -> str:
+    """Hex SHA-256 of a JSON-able object in canonical form (sorted keys, no spaces).
+
+    Used for config hashes: the same settings give the same hash whatever order the
+    mappings were built in. Values JSON does not know are hashed as their ``str``.
+    """
+    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 def write_json(path: Path | str, obj: Any) -> Path:
     """Write ``obj`` as JSON atomically: indent 2, sorted keys, UTF-8, final newline.
 
@@ -223,27 +234,28 @@ def write_json(path: Path | str, obj: Any) -> Path:
     return path
 
 
-def read_json(path: Path | str) -> Any:
+def read_json(path: Path | str, what: str = "JSON file") -> Any:
     """Read a JSON file; a missing or corrupt file raises ``LangarithError``.
 
-    The message names the file and what to do, because the usual cause is an
-    artifact from an interrupted or older run rather than a bug.
+    The message names the file, its role (``what``, e.g. ``"Checkpoint state"``) and
+    what to do, because the usual cause is an artifact from an interrupted or older run
+    rather than a bug.
     """
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise LangarithError(
-            f"JSON file {path} does not exist; run the step that makes it first"
+            f"{what} {path} does not exist; run the step that makes it first"
         ) from None
     except IsADirectoryError:
         raise LangarithError(f"expected a JSON file at {path}, found a folder") from None
     except UnicodeDecodeError as err:
-        raise LangarithError(f"JSON file {path} is not UTF-8 text ({err})") from None
+        raise LangarithError(f"{what} {path} is not UTF-8 text ({err})") from None
     try:
         return json.loads(text)
     except json.JSONDecodeError as err:
         raise LangarithError(
-            f"JSON file {path} is corrupt or truncated ({err.msg} at line {err.lineno}, "
+            f"{what} {path} is corrupt or truncated ({err.msg} at line {err.lineno}, "
             f"column {err.colno}); delete it and rerun the step that makes it"
         ) from None

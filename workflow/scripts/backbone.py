@@ -1,6 +1,7 @@
 from pathlib import Path
 
-from langarith.backbone import build_demo_backbone, fetch_hub_backbone
+from langarith.backbone.demo import build_demo_backbone
+from langarith.backbone.hub import fetch_hub_backbone
 from langarith.scripting import rule_step
 
 with rule_step(snakemake):

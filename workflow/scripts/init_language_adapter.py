@@ -1,7 +1,7 @@
 from pathlib import Path
 
 from langarith.scripting import rule_step
-from langarith.train import init_language_adapter
+from langarith.train.language_adapter import init_language_adapter
 
 with rule_step(snakemake):
     adapter_config = dict(snakemake.params.adapter_config)

@@ -1,7 +1,7 @@
 from pathlib import Path
 
 from langarith.scripting import rule_step
-from langarith.train import train_language_adapter
+from langarith.train.language_adapter import train_language_adapter
 
 with rule_step(snakemake):
     train_language_adapter(

@@ -1,7 +1,7 @@
 from pathlib import Path
 
 from langarith.scripting import rule_step
-from langarith.train import train_task_adapter
+from langarith.train.task_adapter import train_task_adapter
 
 with rule_step(snakemake):
     train_task_adapter(

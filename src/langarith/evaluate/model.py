@@ -13,9 +13,7 @@ a ``save_pretrained`` masked-LM (its MLM head is dropped).
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from collections.abc import Iterator
 from dataclasses import dataclass
 from os import PathLike
 from typing import Any
@@ -23,7 +21,8 @@ from typing import Any
 import torch
 
 from langarith import LangarithError
-from langarith.adapter_io import find_adapter_files
+from langarith.backbone.folder import load_tokenizer
+from langarith.modeling import load_model_for_task, quiet_transformers
 
 __all__ = ["HEAD_TYPES", "LANG_SLOT", "TaskModel", "load_task_model", "pick_device"]
 
@@ -65,34 +64,6 @@ class TaskModel:
     lang_slot: str = LANG_SLOT
 
 
-@contextlib.contextmanager
-def _quiet_transformers() -> Iterator[None]:
-    """Silence loading chatter ("weights not initialized": the MLM head is dropped on
-    purpose; ``adapters``' per-module INFO lines)."""
-    from transformers.utils import logging as hf_logging
-
-    level = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()
-    # "adapters available but none are activated" is logged while the stack is built
-    quiet = {logging.getLogger("adapters"): logging.ERROR, logging.getLogger(): logging.WARNING}
-    levels = [logger.level for logger in quiet]
-    for logger, floor in quiet.items():
-        logger.setLevel(max(logger.getEffectiveLevel(), floor))
-    try:
-        yield
-    finally:
-        hf_logging.set_verbosity(level)
-        for logger, old in zip(quiet, levels, strict=True):
-            logger.setLevel(old)
-
-
-def _load(model: Any, folder: str | PathLike[str], **kwargs: Any) -> str:
-    files = find_adapter_files(folder)
-    return str(
-        model.load_adapter(str(files.folder), use_safetensors=files.fmt == "safetensors", **kwargs)
-    )
-
-
 def load_task_model(
     backbone_dir: str | PathLike[str],
     task_adapter_dir: str | PathLike[str],
@@ -103,7 +74,7 @@ def load_task_model(
 ) -> TaskModel:
     """Backbone + language adapter (as :data:`LANG_SLOT`) + task adapter and head.
 
-    The model is assembled by ``langarith.train.tasks.load_model_for_task``, as in
+    The model is assembled by ``langarith.modeling.load_model_for_task``, as in
     task-adapter training; this adds the checks and pieces evaluation needs.
 
     Args:
@@ -114,14 +85,11 @@ def load_task_model(
         kind: ``ner``, ``nli`` or ``qa``; the head must be of the matching type.
         device: default :func:`pick_device`.
     """
-    from langarith.backbone import load_tokenizer
-    from langarith.train.tasks import load_model_for_task
-
     if kind not in HEAD_TYPES:
         raise LangarithError(f"Unknown task kind {kind!r}. Must be one of {sorted(HEAD_TYPES)}")
     device = pick_device(device)
     tokenizer = load_tokenizer(backbone_dir)
-    with _quiet_transformers():
+    with quiet_transformers():
         model = load_model_for_task(
             backbone_dir, task_adapter_dir, lang_adapter_dir, device=device, lang_name=LANG_SLOT
         )

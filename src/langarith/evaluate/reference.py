@@ -4,7 +4,7 @@ For each λ it does what a straightforward script would: build a fresh model fro
 backbone folder, load the task adapter and both language adapters from disk, average
 them with the ``adapters`` library (``average_adapter``, which leaves the invertible
 adapter out) and merge the invertible adapter's weights by hand, then evaluate with
-``langarith.train.tasks.evaluate_task`` (batches of 32 in dataset order, per-example
+``langarith.train.task_features.evaluate_task`` (batches of 32 in dataset order, per-example
 decoding in Python). Its encoders and decoders are the training stage's, not the
 engine's, so equal scores check the engine's whole evaluation path, not only the merge.
 """
@@ -18,7 +18,9 @@ from typing import Any
 
 import torch
 
-from langarith.evaluate.model import LANG_SLOT, _load, _quiet_transformers, load_task_model
+from langarith.adapter_io import load_adapter_into
+from langarith.evaluate.model import LANG_SLOT, load_task_model
+from langarith.modeling import quiet_transformers
 
 __all__ = ["naive_lambda_scores"]
 
@@ -59,7 +61,7 @@ def naive_lambda_scores(
     """
     from adapters.composition import Stack
 
-    from langarith.train.tasks import encode_task, evaluate_task
+    from langarith.train.task_features import encode_task, evaluate_task
 
     probe = load_task_model(backbone_dir, task_adapter_dir, init_dir, kind, device=device)
     labels, tokenizer = probe.labels, probe.tokenizer
@@ -73,9 +75,9 @@ def naive_lambda_scores(
         tm = load_task_model(backbone_dir, task_adapter_dir, init_dir, kind, device=device)
         model = tm.model
         weights = [float(lam), 1.0 - float(lam)]
-        with _quiet_transformers():
-            _load(model, first_dir, load_as="la_first", with_head=False)
-            _load(model, second_dir, load_as="la_second", with_head=False)
+        with quiet_transformers():
+            load_adapter_into(model, first_dir, load_as="la_first", with_head=False)
+            load_adapter_into(model, second_dir, load_as="la_second", with_head=False)
             model.delete_adapter(LANG_SLOT)
             model.average_adapter(
                 LANG_SLOT, ["la_first", "la_second"], weights=weights, normalize_weights=False

@@ -2,11 +2,11 @@
 
 A λ grid runs the same data through the model 21 times or more, so everything that does
 not depend on the adapter weights happens once per split (:func:`encode_split`): the
-features (``langarith.train.tasks.encode_task``, the same as in task-adapter training),
+features (``langarith.train.task_features.encode_task``, the same as in task-adapter training),
 the map from sub-tokens back to words or characters, the gold labels, and the batches
 themselves, already padded and on the device. What is left per λ is the forward pass,
 a reduction of its output on the device (argmax, best span) and a vectorised score. The
-results equal ``langarith.train.tasks.evaluate_task`` (tested), only faster:
+results equal ``langarith.train.task_features.evaluate_task`` (tested), only faster:
 
 * **NLI** (XNLI, IndicXNLI): accuracy of the argmax class.
 * **NER** (WikiANN): the label of each word is the prediction at its first sub-token,
@@ -254,7 +254,7 @@ def _encode_nli(rows: Sequence[Mapping[str, Any]], encoded: Any) -> dict:
 
 
 def _encode_ner(rows: Sequence[Mapping[str, Any]], encoded: Any, labels: Sequence[str]) -> dict:
-    # first sub-token of every word (the rule of langarith.train.tasks.ner_predictions):
+    # first sub-token of every word (the rule of langarith.train.task_features.ner_predictions):
     # (feature, position, index of the word in the flat sequence seqeval scores)
     feat, pos, flat = [], [], []
     offset = 0
@@ -343,7 +343,7 @@ def encode_split(
         raise LangarithError(f"Unknown task kind {kind!r}. Must be one of {list(KINDS)}")
     if not rows:
         raise LangarithError(f"The {name} split has no rows to evaluate")
-    from langarith.train.tasks import DEFAULT_LABELS, encode_task
+    from langarith.train.task_features import DEFAULT_LABELS, encode_task
 
     device = torch.device(device)
     if max_tokens is None:

@@ -7,7 +7,7 @@ paths under ``root``:
 * ``resources/backbones/toy/``: a BERT (hidden 32 by default) with a WordPiece tokenizer
   trained on the toy data, random weights;
 * ``results/adapters/toy/lang/init/``: θ_init (MAD-X ``seq_bn_inv``, via
-  :func:`langarith.train.language.init_language_adapter`);
+  :func:`langarith.train.language_adapter.init_language_adapter`);
 * ``results/adapters/toy/lang/<lang>/seed1/``: "trained" language adapters, θ_init plus
   a shared and a language-specific random direction on every parameter (invertible
   adapter included), so that language vectors correlate as in the paper's figure 10;
@@ -120,14 +120,16 @@ def _task_adapter(
     from adapters import AutoAdapterModel, SeqBnConfig
     from adapters.composition import Stack
 
+    from langarith.adapter_io import load_adapter_into
     from langarith.data import NER_LABELS, NLI_LABELS
-    from langarith.evaluate.model import LANG_SLOT, _load, _quiet_transformers
+    from langarith.evaluate.model import LANG_SLOT
     from langarith.io import atomic_dir
+    from langarith.modeling import quiet_transformers
 
     torch.manual_seed(seed)
-    with _quiet_transformers():
+    with quiet_transformers():
         model = AutoAdapterModel.from_pretrained(str(backbone), local_files_only=True)
-    _load(model, init_dir, load_as=LANG_SLOT, with_head=False)
+    load_adapter_into(model, init_dir, load_as=LANG_SLOT, with_head=False)
     model.add_adapter(kind, config=SeqBnConfig(reduction_factor=16))
     if kind == "ner":
         model.add_tagging_head(
@@ -178,7 +180,7 @@ def build_toy_setup(
     from transformers import BertConfig, BertForMaskedLM
 
     from langarith.data import prepare_demo_dataset, read_split
-    from langarith.train.language import init_language_adapter
+    from langarith.train.language_adapter import init_language_adapter
 
     root = Path(root)
     model = TOY_MODEL

@@ -14,14 +14,13 @@ import logging
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
-from importlib import metadata as importlib_metadata
 from os import PathLike
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from langarith import LangarithError, __version__
+from langarith import LangarithError
 from langarith.adapter_io import (
     LoadedAdapter,
     check_compatible,
@@ -30,6 +29,7 @@ from langarith.adapter_io import (
     write_adapter,
 )
 from langarith.merge.registry import get_method
+from langarith.provenance import versions
 
 __all__ = ["COMPUTE_DTYPE", "merge_adapters", "merge_states"]
 
@@ -100,16 +100,6 @@ def merge_states(
         result = spec.merge_tensor(init, [s[name] for s in up_states], weights, **resolved, **extra)
         merged[name] = result.to(states[0][name].dtype)
     return merged
-
-
-def _versions() -> dict[str, str]:
-    versions = {"langarith": __version__, "torch": torch.__version__}
-    for package in ("adapters", "transformers", "safetensors"):
-        try:
-            versions[package] = importlib_metadata.version(package)
-        except importlib_metadata.PackageNotFoundError:
-            versions[package] = "not installed"
-    return versions
 
 
 def _describe(adapter: LoadedAdapter) -> dict[str, Any]:
@@ -205,7 +195,7 @@ def merge_adapters(
         "init_sha256": init_sha,
         "init_verified": verified,
         "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
-        "versions": _versions(),
+        "versions": versions(),
         "wall_time_s": round(time.perf_counter() - started, 3),
     }
     out = write_adapter(

@@ -1,19 +1,19 @@
-"""Training of language adapters (MLM, shared init) and task adapters (NER, NLI, QA).
+"""The adapter stage: language adapters (MLM, shared init) and task adapters (NER, NLI, QA).
 
 Modules:
 
-* :mod:`~langarith.train.language` — :func:`init_language_adapter`,
+* :mod:`~langarith.train.language_adapter` — :func:`init_language_adapter`,
   :func:`train_language_adapter`;
-* :mod:`~langarith.train.task` — :func:`train_task_adapter`;
-* :mod:`~langarith.train.tasks` — features, predictions, metrics and
-  :func:`load_model_for_task`, shared with ``langarith.evaluate``;
-* :mod:`~langarith.train.common` — reproducible, resumable training loop and helpers
-  (:func:`device_and_dtype`);
-* :mod:`~langarith.train.mlm` — packing text into MLM blocks;
-* :mod:`~langarith.train.cli` — ``langarith train init|language|task``.
+* :mod:`~langarith.train.task_adapter` — :func:`train_task_adapter`;
+* :mod:`~langarith.train.task_features` — features, predictions and metrics of the
+  tasks, shared with ``langarith.evaluate``;
+* :mod:`~langarith.train.cli` / :mod:`~langarith.train.commands` — ``langarith train
+  init|language|task`` (parser, handlers).
 
-The public names below are imported lazily, so that building the command line parser
-does not import torch.
+The loop, seeding, checkpoints and the MLM objective they run on live one layer below,
+in :mod:`langarith.training`; assembling models from folders in
+:mod:`langarith.modeling`. The public names below are imported lazily, so that building
+the command line parser does not import torch.
 """
 
 from __future__ import annotations
@@ -24,42 +24,43 @@ from typing import Any
 from langarith.train.cli import register_cli
 
 _LAZY = {
-    "init_language_adapter": "language",
-    "train_language_adapter": "language",
-    "load_language_adapter": "language",
-    "save_language_adapter": "language",
-    "build_adapter_config": "language",
-    "LANGUAGE_HPARAMS": "language",
-    "LANG_ADAPTER_CONFIG": "language",
-    "LANG_ADAPTER_NAME": "language",
-    "train_task_adapter": "task",
-    "TASK_HPARAMS": "task",
-    "TASK_ADAPTER_CONFIG": "task",
-    "load_model_for_task": "tasks",
-    "load_adapter_model": "tasks",
-    "activate_task_stack": "tasks",
-    "encode_ner": "tasks",
-    "encode_nli": "tasks",
-    "encode_qa": "tasks",
-    "encode_task": "tasks",
-    "ner_predictions": "tasks",
-    "qa_predictions": "tasks",
-    "predict_task": "tasks",
-    "evaluate_task": "tasks",
-    "EncodedTask": "tasks",
-    "TASKS": "tasks",
-    "TASK_METRIC": "tasks",
-    "device_and_dtype": "common",
-    "DeviceSetup": "common",
-    "TrainingInterrupted": "common",
+    "init_language_adapter": "langarith.train.language_adapter",
+    "train_language_adapter": "langarith.train.language_adapter",
+    "LANGUAGE_HPARAMS": "langarith.train.language_adapter",
+    "LANG_ADAPTER_CONFIG": "langarith.train.language_adapter",
+    "train_task_adapter": "langarith.train.task_adapter",
+    "TASK_HPARAMS": "langarith.train.task_adapter",
+    "TASK_ADAPTER_CONFIG": "langarith.train.task_adapter",
+    "encode_ner": "langarith.train.task_features",
+    "encode_nli": "langarith.train.task_features",
+    "encode_qa": "langarith.train.task_features",
+    "encode_task": "langarith.train.task_features",
+    "ner_predictions": "langarith.train.task_features",
+    "qa_predictions": "langarith.train.task_features",
+    "predict_task": "langarith.train.task_features",
+    "evaluate_task": "langarith.train.task_features",
+    "EncodedTask": "langarith.train.task_features",
+    "TASKS": "langarith.train.task_features",
+    "TASK_METRIC": "langarith.train.task_features",
+    "LANG_ADAPTER_NAME": "langarith.modeling",
+    "build_adapter_config": "langarith.modeling",
+    "load_language_adapter": "langarith.modeling",
+    "save_language_adapter": "langarith.modeling",
+    "load_model_for_task": "langarith.modeling",
+    "load_adapter_model": "langarith.modeling",
+    "activate_task_stack": "langarith.modeling",
+    "device_and_dtype": "langarith.training.loop",
+    "DeviceSetup": "langarith.training.loop",
+    "TrainingInterrupted": "langarith.training.loop",
 }
 
 
 def __getattr__(name: str) -> Any:
+    """Import the module that defines ``name`` on first use."""
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'langarith.train' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"langarith.train.{module}"), name)
+    value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value
 

@@ -1,6 +1,6 @@
 """Task features, predictions and metrics, shared by task training and the evaluation engine.
 
-Training (``langarith.train.task``) and evaluation (``langarith.evaluate``) must turn
+Training (``langarith.train.task_adapter``) and evaluation (``langarith.evaluate``) must turn
 rows into model inputs and logits into answers in exactly the same way, or the English
 validation score that picks the best checkpoint would not be the score reported later.
 So both use these functions:
@@ -9,10 +9,11 @@ So both use these functions:
   :class:`EncodedTask` (unpadded lists; :meth:`EncodedTask.batch` pads per batch);
 * post-processing :func:`ner_predictions` (first sub-token → word tags) and
   :func:`qa_predictions` (best span within ``max_answer_len`` over all windows);
-* :func:`predict_task` / :func:`evaluate_task` (metrics: NER seqeval entity F1, NLI
-  accuracy, QA SQuAD F1/EM — all on the 0–100 scale of the papers);
-* :func:`load_model_for_task`: backbone + language adapter ``"lang"`` + task adapter
-  and head, ``Stack("lang", task)`` active, eval mode.
+* :func:`predict_task` / :func:`evaluate_task` (metrics of :mod:`langarith.metrics`:
+  NER seqeval entity F1, NLI accuracy, QA SQuAD F1/EM — all on the 0–100 scale of the
+  papers).
+
+The model these run on is assembled by :func:`langarith.modeling.load_model_for_task`.
 
 Feature conventions: NER labels only the FIRST sub-token of each word (others -100),
 max_length 128; NLI encodes (premise, hypothesis) pairs, max_length 128; QA encodes
@@ -23,19 +24,15 @@ marks an answer that is not fully inside a window with the [CLS] position.
 from __future__ import annotations
 
 import collections
-import contextlib
 import logging
-import re
-import string
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from langarith import LangarithError
+from langarith import LangarithError, metrics
 
 log = logging.getLogger(__name__)
 
@@ -113,11 +110,13 @@ class EncodedTask:
 
 
 def _require_fast(tokenizer) -> None:
+    """Word ids and offsets exist only in fast tokenizers; refuse a slow one early."""
     if not getattr(tokenizer, "is_fast", False):
         raise LangarithError("Task features need a fast tokenizer (word ids and offsets).")
 
 
 def _type_ids(encoding, tokenizer) -> list[list[int]] | None:
+    """Segment ids when the model takes them (BERT), ``None`` otherwise (XLM-R)."""
     if "token_type_ids" in tokenizer.model_input_names and "token_type_ids" in encoding:
         return [list(x) for x in encoding["token_type_ids"]]
     return None
@@ -126,6 +125,7 @@ def _type_ids(encoding, tokenizer) -> list[list[int]] | None:
 def _tag_ids(
     tags: Sequence[Any], label2id: dict[str, int], labels: Sequence[str], row_id: Any
 ) -> list[int]:
+    """Tag ids of one row; tags may be names or ids, anything else is a clear error."""
     ids = []
     for tag in tags:
         if isinstance(tag, int) and not isinstance(tag, bool):
@@ -227,6 +227,33 @@ def _fit_questions(questions: list[str], tokenizer, limit: int) -> list[str]:
     return out
 
 
+def _answer_tokens(
+    row: dict, offsets: Sequence[Sequence[int]], sequence_ids: Sequence[int | None]
+) -> tuple[int, int] | None:
+    """Token span of the row's first answer in one window, or ``None`` when the row has no
+    answer or the answer is not fully inside the window's context (then [CLS] is the
+    target, as in the papers' SQuAD setup)."""
+    answers = row.get("answers") or {}
+    texts, answer_starts = answers.get("text") or [], answers.get("answer_start") or []
+    if not texts or not answer_starts:
+        return None
+    start_char = int(answer_starts[0])
+    end_char = start_char + len(texts[0])
+    context_tokens = [k for k, s in enumerate(sequence_ids) if s == 1]
+    if not context_tokens:
+        return None
+    first, last = context_tokens[0], context_tokens[-1]
+    if offsets[first][0] > start_char or offsets[last][1] < end_char:
+        return None
+    token_start = first
+    while token_start <= last and offsets[token_start][0] <= start_char:
+        token_start += 1
+    token_end = last
+    while token_end >= first and offsets[token_end][1] >= end_char:
+        token_end -= 1
+    return token_start - 1, token_end + 1
+
+
 def encode_qa(
     rows: Sequence[dict], tokenizer, max_length: int = 384, doc_stride: int = 128
 ) -> EncodedTask:
@@ -263,36 +290,13 @@ def encode_qa(
             input_ids.index(tokenizer.cls_token_id) if tokenizer.cls_token_id in input_ids else 0
         )
         sequence_ids = enc.sequence_ids(i)
-        row = rows[sample_map[i]]
         offsets_out.append(
             [tuple(o) if sequence_ids[k] == 1 else None for k, o in enumerate(offsets)]
         )
-        answers = row.get("answers") or {}
-        texts, answer_starts = answers.get("text") or [], answers.get("answer_start") or []
-        if not texts or not answer_starts:
-            starts.append(cls_index)
-            ends.append(cls_index)
-            continue
-        start_char = int(answer_starts[0])
-        end_char = start_char + len(texts[0])
-        context_tokens = [k for k, s in enumerate(sequence_ids) if s == 1]
-        if not context_tokens:
-            starts.append(cls_index)
-            ends.append(cls_index)
-            continue
-        first, last = context_tokens[0], context_tokens[-1]
-        if offsets[first][0] > start_char or offsets[last][1] < end_char:
-            starts.append(cls_index)
-            ends.append(cls_index)
-            continue
-        token_start = first
-        while token_start <= last and offsets[token_start][0] <= start_char:
-            token_start += 1
-        token_end = last
-        while token_end >= first and offsets[token_end][1] >= end_char:
-            token_end -= 1
-        starts.append(token_start - 1)
-        ends.append(token_end + 1)
+        span = _answer_tokens(rows[sample_map[i]], offsets, sequence_ids)
+        start, end = span if span is not None else (cls_index, cls_index)
+        starts.append(start)
+        ends.append(end)
     return EncodedTask(
         task="qa",
         input_ids=[list(x) for x in enc["input_ids"]],
@@ -389,88 +393,28 @@ def qa_predictions(
 # ----------------------------------------------------------------------------- metrics
 
 
-_PUNCTUATION = frozenset(string.punctuation)
-
-
-def _normalize_answer(text: str) -> str:
-    """SQuAD normalisation: lower case, drop punctuation and English articles, squeeze spaces."""
-    text = text.lower()
-    text = "".join(ch for ch in text if ch not in _PUNCTUATION)
-    text = re.sub(r"\b(a|an|the)\b", " ", text)
-    return " ".join(text.split())
-
-
-def _squad_f1(prediction: str, truth: str) -> float:
-    pred_tokens = _normalize_answer(prediction).split()
-    true_tokens = _normalize_answer(truth).split()
-    common = collections.Counter(pred_tokens) & collections.Counter(true_tokens)
-    same = sum(common.values())
-    if not pred_tokens or not true_tokens:
-        return float(pred_tokens == true_tokens)
-    if same == 0:
-        return 0.0
-    precision, recall = same / len(pred_tokens), same / len(true_tokens)
-    return 2 * precision * recall / (precision + recall)
-
-
-def _private_squad_scores(preds: dict[str, str], refs: dict[str, list[str]]) -> dict[str, float]:
-    """Minimal SQuAD v1.1 F1/EM (max over references), in percent."""
-    if not refs:
-        return {"f1": 0.0, "exact_match": 0.0}
-    f1 = em = 0.0
-    for key, truths in refs.items():
-        prediction = preds.get(key, "")
-        truths = truths or [""]
-        f1 += max(_squad_f1(prediction, t) for t in truths)
-        em += max(float(_normalize_answer(prediction) == _normalize_answer(t)) for t in truths)
-    return {"f1": 100.0 * f1 / len(refs), "exact_match": 100.0 * em / len(refs)}
-
-
-def _metrics_module():
-    """``langarith.metrics`` if another developer has written it, else ``None``."""
-    try:
-        import langarith.metrics as metrics  # type: ignore[import-not-found]
-    except ImportError:
-        return None
-    return metrics
-
-
 def score_ner(true: list[list[str]], pred: list[list[str]]) -> dict[str, float]:
     """Entity-level F1 (seqeval, IOB2, micro average), in percent."""
-    metrics = _metrics_module()
-    if metrics is not None and hasattr(metrics, "ner_f1"):
-        return {"f1": float(metrics.ner_f1(true, pred))}
-    from seqeval.metrics import f1_score
-
-    return {"f1": 100.0 * float(f1_score(true, pred, zero_division=0))}
+    return {"f1": float(metrics.ner_f1(true, pred))}
 
 
 def score_nli(true: Sequence[int], pred: Sequence[int]) -> dict[str, float]:
     """Accuracy in percent."""
-    metrics = _metrics_module()
-    if metrics is not None and hasattr(metrics, "accuracy"):
-        return {"accuracy": float(metrics.accuracy(list(true), list(pred)))}
-    if not true:
-        return {"accuracy": 0.0}
-    return {
-        "accuracy": 100.0 * sum(int(t == p) for t, p in zip(true, pred, strict=True)) / len(true)
-    }
+    return {"accuracy": float(metrics.accuracy(list(true), list(pred)))}
 
 
 def score_qa(preds: dict[str, str], rows: Sequence[dict]) -> dict[str, float]:
     """SQuAD F1 and exact match in percent (max over the reference answers)."""
     refs = {str(r["id"]): list((r.get("answers") or {}).get("text") or []) for r in rows}
-    metrics = _metrics_module()
-    if metrics is not None and hasattr(metrics, "squad_scores"):
-        scores = metrics.squad_scores(preds, refs)
-        return {"f1": float(scores["f1"]), "exact_match": float(scores["exact_match"])}
-    return _private_squad_scores(preds, refs)
+    scores = metrics.squad_scores(preds, refs)
+    return {"f1": float(scores["f1"]), "exact_match": float(scores["exact_match"])}
 
 
 # ----------------------------------------------------------------------------- inference
 
 
 def _batches(n: int, size: int) -> Iterator[list[int]]:
+    """Consecutive index batches in dataset order (the order the papers evaluate in)."""
     for start in range(0, n, size):
         yield list(range(start, min(start + size, n)))
 
@@ -546,104 +490,18 @@ def evaluate_task(
     return score_qa(qa_predictions(starts, ends, encoded, rows, max_answer_len), rows)
 
 
-# ----------------------------------------------------------------------------- models
-
-
-@contextlib.contextmanager
-def _quiet_transformers() -> Iterator[None]:
-    """Silence "weights newly initialized / you should TRAIN" notes: the pooler and the
-    converted MLM head they refer to are unused here, so the notes would only mislead."""
-    from transformers.utils import logging as hf_logging
-
-    level = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()
-    try:
-        yield
-    finally:
-        hf_logging.set_verbosity(level)
-
-
-def load_adapter_model(backbone_dir: Path | str):
-    """``AutoAdapterModel`` of the backbone with no prediction heads.
-
-    Loading an MLM checkpoint into a flex-head model converts its MLM head into a head
-    named "default"; it is deleted so that only the task head can be active or trained.
-    """
-    from adapters import AutoAdapterModel
-
-    from langarith.backbone import _check_backbone_dir
-
-    backbone_dir = Path(backbone_dir)
-    _check_backbone_dir(backbone_dir)
-    try:
-        with _quiet_transformers():
-            model = AutoAdapterModel.from_pretrained(str(backbone_dir), local_files_only=True)
-    except (OSError, ValueError) as err:
-        raise LangarithError(f"The backbone in {backbone_dir} cannot be loaded: {err}") from err
-    for head in list(model.heads.keys()):
-        model.delete_head(head)
-    return model
-
-
-def activate_task_stack(model, task_name: str, lang_name: str | None = "lang") -> None:
-    """Make ``Stack(lang_name, task_name)`` active (just ``task_name`` if no language)."""
-    from adapters.composition import Stack
-
-    if lang_name is None:
-        model.set_active_adapters(task_name)
-    else:
-        model.set_active_adapters(Stack(lang_name, task_name))
-    model.active_head = task_name
-
-
-def load_model_for_task(
-    backbone_dir: Path | str,
-    task_adapter_dir: Path | str,
-    lang_adapter_dir: Path | str | None = None,
-    *,
-    device: torch.device | str = "cpu",
-    lang_name: str = "lang",
-):
-    """A ready-to-evaluate model: backbone + language adapter ``lang_name`` (if given) +
-    task adapter with its head, ``Stack(lang_name, task)`` active, eval mode, on ``device``.
-
-    Without ``lang_adapter_dir`` only the task adapter is active; load or merge a language
-    adapter named ``lang_name`` afterwards and call :func:`activate_task_stack`. The task
-    name is ``model.active_head``.
-    """
-    from langarith.train.language import load_language_adapter
-
-    task_adapter_dir = Path(task_adapter_dir)
-    if not (task_adapter_dir / "head_config.json").exists():
-        raise LangarithError(
-            f"Task adapter folder {task_adapter_dir} has no head_config.json; it must be "
-            "written by `langarith train task` (save_adapter with_head=True)."
-        )
-    model = load_adapter_model(backbone_dir)
-    if lang_adapter_dir is not None:
-        load_language_adapter(model, lang_adapter_dir, name=lang_name)
-    task_name = model.load_adapter(str(task_adapter_dir), with_head=True, use_safetensors=True)
-    activate_task_stack(model, task_name, lang_name if lang_adapter_dir is not None else None)
-    model.to(torch.device(device))
-    model.eval()
-    return model
-
-
 __all__ = [
     "DEFAULT_LABELS",
     "TASKS",
     "TASK_MAX_LENGTH",
     "TASK_METRIC",
     "EncodedTask",
-    "activate_task_stack",
     "check_task",
     "encode_ner",
     "encode_nli",
     "encode_qa",
     "encode_task",
     "evaluate_task",
-    "load_adapter_model",
-    "load_model_for_task",
     "ner_predictions",
     "predict_task",
     "qa_predictions",

@@ -1,19 +1,35 @@
-"""Masked-language-modelling data: tokenize, concatenate and pack text into fixed blocks.
+"""The one masked-language-modelling objective: packing, masking, loss and validation.
 
 Shared by the demo backbone pre-training and language-adapter training, so both see
-text the same way. Packing (instead of padding each document) wastes no compute on pad
-tokens and makes the token budget of the data-size study exact.
+text the same way and are scored the same way. Packing (instead of padding each
+document) wastes no compute on pad tokens and makes the token budget of the data-size
+study exact. Masks come from explicit generators derived from the seed and the
+micro-batch counter, so every micro-batch can be recreated on resume.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
 from langarith import LangarithError
+from langarith.training.seeding import seeded_generator
+
+__all__ = [
+    "MlmObjective",
+    "PackedBlocks",
+    "mask_tokens",
+    "mlm_loss",
+    "pack_blocks",
+    "special_ids",
+    "tokenize_texts",
+]
+
+#: ``loss(model, input_ids, labels)`` → mean loss over the masked positions.
+MlmLoss = Callable[[torch.nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 @dataclass
@@ -125,3 +141,98 @@ def mlm_loss(model, input_ids: torch.Tensor, labels: torch.Tensor) -> torch.Tens
     selected = labels != -100
     logits = head(hidden[selected])
     return F.cross_entropy(logits.float(), labels[selected])
+
+
+def mask_tokens(
+    input_ids: torch.Tensor,
+    *,
+    mask_token_id: int,
+    vocab_size: int,
+    special_ids: Sequence[int],
+    probability: float,
+    generator: torch.Generator,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """BERT-style masking (80% [MASK], 10% random token, 10% kept) with an explicit generator.
+
+    An explicit generator (instead of the global RNG that DataCollatorForLanguageModeling
+    uses) lets every micro-batch's masks be recreated from its seed alone.
+    """
+    labels = input_ids.clone()
+    inputs = input_ids.clone()
+    probs = torch.full(labels.shape, probability)
+    special = torch.zeros_like(labels, dtype=torch.bool)
+    for token_id in special_ids:
+        special |= labels == token_id
+    probs.masked_fill_(special, 0.0)
+    masked = torch.bernoulli(probs, generator=generator).bool()
+    labels[~masked] = -100
+    replace = torch.bernoulli(torch.full(labels.shape, 0.8), generator=generator).bool() & masked
+    inputs[replace] = mask_token_id
+    randomize = (
+        torch.bernoulli(torch.full(labels.shape, 0.5), generator=generator).bool()
+        & masked
+        & ~replace
+    )
+    random_words = torch.randint(vocab_size, labels.shape, generator=generator, dtype=torch.long)
+    inputs[randomize] = random_words[randomize]
+    return inputs, labels
+
+
+@dataclass(frozen=True)
+class MlmObjective:
+    """MLM as one run uses it: which tokens may be masked, how often, with which seed.
+
+    Training masks of micro-batch ``k`` come from ``(seed, "mask", k)``; validation masks
+    are drawn once from ``(seed, "eval-mask")``, so every evaluation scores the same
+    task and the losses of a run compare. ``loss`` is the loss function (a parameter so
+    a test can make it diverge).
+    """
+
+    mask_token_id: int
+    vocab_size: int
+    special_ids: tuple[int, ...]
+    probability: float
+    seed: int
+    device: torch.device
+    loss: MlmLoss = mlm_loss
+
+    def _mask(self, ids: torch.Tensor, generator: torch.Generator):
+        """:func:`mask_tokens` with this objective's settings."""
+        return mask_tokens(
+            ids,
+            mask_token_id=self.mask_token_id,
+            vocab_size=self.vocab_size,
+            special_ids=list(self.special_ids),
+            probability=self.probability,
+            generator=generator,
+        )
+
+    def batch_loss(self, model: torch.nn.Module, ids: torch.Tensor, k: int) -> torch.Tensor:
+        """The loss of training micro-batch ``k`` (blocks ``ids``, masked for ``k``)."""
+        inputs, labels = self._mask(ids, seeded_generator(self.seed, "mask", k))
+        return self.loss(model, inputs.to(self.device), labels.to(self.device))
+
+    def evaluator(
+        self, model: torch.nn.Module, blocks: torch.Tensor | None, batch_size: int
+    ) -> Callable[[], dict[str, float]]:
+        """``evaluate()`` for the training loop: the mean loss over every masked token of
+        ``blocks`` (``{"loss": 0.0}`` without validation blocks)."""
+        if blocks is None or not len(blocks):
+            return lambda: {"loss": 0.0}
+        inputs, labels = self._mask(blocks, seeded_generator(self.seed, "eval-mask"))
+
+        def evaluate() -> dict[str, float]:
+            total, count = 0.0, 0
+            for i in range(0, len(inputs), batch_size):
+                batch_labels = labels[i : i + batch_size]
+                n = int((batch_labels != -100).sum())
+                if n == 0:
+                    continue
+                loss = self.loss(
+                    model, inputs[i : i + batch_size].to(self.device), batch_labels.to(self.device)
+                )
+                total += float(loss) * n
+                count += n
+            return {"loss": total / max(count, 1)}
+
+        return evaluate

@@ -1,0 +1,192 @@
+"""Building models from folders: a backbone with language and task adapters.
+
+Training and evaluation must assemble the MAD-X stack the same way, or the English
+validation score that picks a task adapter's best checkpoint would not be the score
+reported later. So both use these functions: the backbone as an ``adapters`` flexible-
+head model without its MLM head, the language adapter under :data:`LANG_ADAPTER_NAME`
+below the task adapter, the task's head on top. Adapters are loaded through the one
+helper :func:`langarith.adapter_io.load_adapter_into`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+from adapters import ADAPTER_CONFIG_MAP, AdapterConfig, AutoAdapterModel
+from adapters.composition import Stack
+from transformers.utils import logging as hf_logging
+
+from langarith import LangarithError
+from langarith.adapter_io import CONFIG_NAME, SAFE_WEIGHTS_NAME, load_adapter_into
+from langarith.backbone.folder import check_backbone_dir
+from langarith.io import read_json
+
+__all__ = [
+    "LANG_ADAPTER_NAME",
+    "activate_task_stack",
+    "build_adapter_config",
+    "check_adapter_dir",
+    "check_same_backbone",
+    "load_adapter_model",
+    "load_language_adapter",
+    "load_model_for_task",
+    "quiet_transformers",
+    "save_language_adapter",
+]
+
+#: Name under which language adapters live inside a model (and in Stack(lang, task)).
+LANG_ADAPTER_NAME = "lang"
+
+
+@contextlib.contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """Silence loading chatter that would only mislead.
+
+    "Weights newly initialized / you should TRAIN": the pooler and the converted MLM head
+    they refer to are unused here; ``adapters``' per-module INFO lines and "adapters
+    available but none are activated" are logged while a stack is being built.
+    """
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    quiet = {logging.getLogger("adapters"): logging.ERROR, logging.getLogger(): logging.WARNING}
+    levels = [logger.level for logger in quiet]
+    for logger, floor in quiet.items():
+        logger.setLevel(max(logger.getEffectiveLevel(), floor))
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
+        for logger, old in zip(quiet, levels, strict=True):
+            logger.setLevel(old)
+
+
+def build_adapter_config(adapter_config: dict[str, Any] | None, defaults: dict[str, Any]):
+    """An ``adapters`` config object from ``{"architecture": ..., **fields}``.
+
+    Only names of ``adapters.ADAPTER_CONFIG_MAP`` are accepted, so a typo can never
+    trigger a download attempt from AdapterHub.
+    """
+    merged = {**defaults, **(adapter_config or {})}
+    architecture = merged.pop("architecture")
+    if architecture not in ADAPTER_CONFIG_MAP:
+        raise LangarithError(
+            f"Adapter architecture {architecture!r} is unknown; allowed: "
+            f"{', '.join(sorted(ADAPTER_CONFIG_MAP))}."
+        )
+    try:
+        return AdapterConfig.load(architecture, **merged)
+    except TypeError as err:
+        raise LangarithError(
+            f"Adapter config {merged} does not fit architecture {architecture!r} ({err})."
+        ) from err
+
+
+def check_adapter_dir(adapter_dir: Path, what: str) -> None:
+    """Refuse a folder that is not an AdapterHub folder saved with safetensors.
+
+    ``what`` names the role ("Language-adapter init", ...) so the message says which
+    input of a stage is wrong.
+    """
+    if not adapter_dir.is_dir():
+        raise LangarithError(f"{what} folder {adapter_dir} does not exist; create it first.")
+    missing = [n for n in (CONFIG_NAME, SAFE_WEIGHTS_NAME) if not (adapter_dir / n).exists()]
+    if missing:
+        raise LangarithError(
+            f"{what} folder {adapter_dir} is incomplete (missing {', '.join(missing)}); "
+            "it must be an AdapterHub folder saved with safetensors."
+        )
+
+
+def check_same_backbone(meta: dict, backbone: dict, what: str, path: Path) -> None:
+    """Refuse an adapter whose metadata records another backbone than ``backbone``
+    (a :func:`~langarith.backbone.folder.backbone_fingerprint`): its weights would be
+    meaningless on this one."""
+    made_on = (meta.get("backbone") or {}).get("config_sha256")
+    if made_on and made_on != backbone["config_sha256"]:
+        raise LangarithError(
+            f"{what} {path} was made for another backbone ({meta['backbone'].get('name')}, "
+            f"config {made_on[:12]}) than {backbone['dir']} (config "
+            f"{backbone['config_sha256'][:12]}); use adapters of the same backbone."
+        )
+
+
+def save_language_adapter(model, out_dir: Path, name: str = LANG_ADAPTER_NAME) -> None:
+    """``model.save_adapter`` without a head (safetensors).
+
+    ``adapters`` also writes a ``head_config.json`` with ``config: null`` for models with a
+    static head; it is removed because language adapters have no head of their own.
+    """
+    model.save_adapter(str(out_dir), name, with_head=False, use_safetensors=True)
+    head_cfg = Path(out_dir) / "head_config.json"
+    if head_cfg.exists() and read_json(head_cfg, "Head config").get("config") is None:
+        head_cfg.unlink()
+
+
+def load_language_adapter(model, adapter_dir: Path | str, name: str = LANG_ADAPTER_NAME) -> str:
+    """Load a saved language adapter (incl. its invertible adapter) into ``model`` as ``name``."""
+    adapter_dir = Path(adapter_dir)
+    check_adapter_dir(adapter_dir, "Language adapter")
+    return load_adapter_into(model, adapter_dir, load_as=name, with_head=False)
+
+
+def load_adapter_model(backbone_dir: Path | str):
+    """``AutoAdapterModel`` of the backbone with no prediction heads.
+
+    Loading an MLM checkpoint into a flex-head model converts its MLM head into a head
+    named "default"; it is deleted so that only the task head can be active or trained.
+    """
+    backbone_dir = Path(backbone_dir)
+    check_backbone_dir(backbone_dir)
+    try:
+        with quiet_transformers():
+            model = AutoAdapterModel.from_pretrained(str(backbone_dir), local_files_only=True)
+    except (OSError, ValueError) as err:
+        raise LangarithError(f"The backbone in {backbone_dir} cannot be loaded: {err}") from err
+    for head in list(model.heads.keys()):
+        model.delete_head(head)
+    return model
+
+
+def activate_task_stack(model, task_name: str, lang_name: str | None = LANG_ADAPTER_NAME) -> None:
+    """Make ``Stack(lang_name, task_name)`` active (just ``task_name`` if no language)."""
+    if lang_name is None:
+        model.set_active_adapters(task_name)
+    else:
+        model.set_active_adapters(Stack(lang_name, task_name))
+    model.active_head = task_name
+
+
+def load_model_for_task(
+    backbone_dir: Path | str,
+    task_adapter_dir: Path | str,
+    lang_adapter_dir: Path | str | None = None,
+    *,
+    device: torch.device | str = "cpu",
+    lang_name: str = LANG_ADAPTER_NAME,
+):
+    """A ready-to-evaluate model: backbone + language adapter ``lang_name`` (if given) +
+    task adapter with its head, ``Stack(lang_name, task)`` active, eval mode, on ``device``.
+
+    Without ``lang_adapter_dir`` only the task adapter is active; load or merge a language
+    adapter named ``lang_name`` afterwards and call :func:`activate_task_stack`. The task
+    name is ``model.active_head``.
+    """
+    task_adapter_dir = Path(task_adapter_dir)
+    if not (task_adapter_dir / "head_config.json").exists():
+        raise LangarithError(
+            f"Task adapter folder {task_adapter_dir} has no head_config.json; it must be "
+            "written by `langarith train task` (save_adapter with_head=True)."
+        )
+    model = load_adapter_model(backbone_dir)
+    if lang_adapter_dir is not None:
+        load_language_adapter(model, lang_adapter_dir, name=lang_name)
+    task_name = load_adapter_into(model, task_adapter_dir, with_head=True)
+    activate_task_stack(model, task_name, lang_name if lang_adapter_dir is not None else None)
+    model.to(torch.device(device))
+    model.eval()
+    return model

@@ -1,0 +1,478 @@
+"""Task adapters: NER, NLI and QA trained on English over a frozen English language adapter.
+
+MAD-X's recipe, which language arithmetic relies on: a task adapter learns the task on
+top of ``Stack(lang, task)`` with the English language adapter frozen below it. At test
+time the language adapter is swapped for the target's (or a merge of several), and the
+task adapter is reused unchanged. The head is saved together with the task adapter.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from langarith import LangarithError
+from langarith.adapter_io import SAFE_WEIGHTS_NAME
+from langarith.backbone.folder import backbone_fingerprint, load_tokenizer
+from langarith.io import atomic_dir, read_json, sha256_file, sha256_json, write_json
+from langarith.modeling import (
+    LANG_ADAPTER_NAME,
+    activate_task_stack,
+    build_adapter_config,
+    check_same_backbone,
+    load_adapter_model,
+    load_language_adapter,
+)
+from langarith.provenance import utc_now, versions
+from langarith.train.task_features import (
+    DEFAULT_LABELS,
+    TASK_METRIC,
+    EncodedTask,
+    check_task,
+    encode_task,
+    evaluate_task,
+)
+from langarith.training.checkpoints import remove_checkpoint
+from langarith.training.hparams import hash_hparams, require_positive_int, resolve_hparams
+from langarith.training.inputs import data_checksum, read_data_manifest, read_rows
+from langarith.training.loop import (
+    DeviceSetup,
+    LoopConfig,
+    LoopResult,
+    device_and_dtype,
+    load_state_into,
+    resolve_warmup,
+    run_training_loop,
+    trainable_parameters,
+)
+from langarith.training.seeding import EpochStream, seed_everything
+
+__all__ = ["TASK_ADAPTER_CONFIG", "TASK_HPARAMS", "chance_warning", "train_task_adapter"]
+
+log = logging.getLogger(__name__)
+
+#: Defaults of ``hparams["adapter_config"]`` (Pfeiffer bottleneck, as MAD-X task adapters).
+TASK_ADAPTER_CONFIG: dict[str, Any] = {
+    "architecture": "seq_bn",
+    "reduction_factor": 16,
+    "non_linearity": "relu",
+}
+
+#: Defaults of the ``hparams`` of :func:`train_task_adapter`.
+TASK_HPARAMS: dict[str, Any] = {
+    "adapter_config": TASK_ADAPTER_CONFIG,
+    "epochs": 1,  # used when max_steps is null (paper: 100)
+    "max_steps": None,  # optimizer steps; overrides epochs
+    "batch_size": 16,
+    "grad_accum": 1,
+    "lr": 1e-4,
+    "warmup_steps": 0,  # linear warm-up steps ...
+    "warmup_ratio": 0.0,  # ... or a fraction of the training steps (not both)
+    "weight_decay": 0.0,
+    "max_grad_norm": 1.0,
+    "max_length": None,  # default per task: ner 128, nli 128, qa 384
+    "doc_stride": 128,  # QA window overlap
+    "max_answer_len": 30,  # QA post-processing
+    "max_train_rows": None,  # use only the first N train rows
+    "max_eval_rows": None,  # use only the first N validation rows
+    "eval_every": 500,  # steps between validation runs (0: only at the end) ...
+    "eval_every_epochs": None,  # ... or every N epochs (overrides eval_every; paper: 1)
+    "eval_batch_size": None,  # default: 2 * batch_size
+    "checkpoint_every": 500,
+    "fp16": False,
+    "bf16": False,
+    "stop_after_steps": None,  # test hook: raise TrainingInterrupted after N steps
+}
+
+
+def _split_dirs(data_dirs: Path | str | dict[str, Path | str]) -> dict[str, Path]:
+    """``{"train": dir, "validation": dir}`` from one folder or a split→folder mapping."""
+    if isinstance(data_dirs, (str, Path)):
+        return {"train": Path(data_dirs), "validation": Path(data_dirs)}
+    dirs = {str(k): Path(v) for k, v in dict(data_dirs).items()}
+    missing = {"train", "validation"} - set(dirs)
+    if missing:
+        raise LangarithError(
+            f"data_dirs lacks the split(s) {sorted(missing)}; give a folder for 'train' and "
+            "'validation' (or one folder holding both)."
+        )
+    return dirs
+
+
+def _labels(task: str, manifest: dict) -> list[str]:
+    """The label names of a NER/NLI dataset from its manifest (QA has none)."""
+    if task == "qa":
+        return []
+    labels = manifest.get("labels")
+    if not labels:
+        log.warning("Manifest has no 'labels' list; using the default %s labels", task)
+        return list(DEFAULT_LABELS[task])
+    if task == "nli" and len(labels) != 3:
+        raise LangarithError(f"NLI needs 3 labels, the manifest lists {labels}.")
+    return [str(x) for x in labels]
+
+
+def _add_head(model, task: str, labels: list[str]) -> None:
+    """The prediction head of ``task``, named like the task adapter."""
+    id2label = {i: label for i, label in enumerate(labels)}
+    if task == "ner":
+        model.add_tagging_head(task, num_labels=len(labels), id2label=id2label)
+    elif task == "nli":
+        model.add_classification_head(task, num_labels=len(labels), id2label=id2label)
+    else:
+        model.add_qa_head(task, num_labels=2)
+
+
+def chance_warning(task: str, best: float, valid_rows: list[dict]) -> str | None:
+    """A warning text when the best validation score is no better than chance, else None.
+
+    NER entity F1 0 means no entity was ever right (usually: everything tagged "O"); NLI
+    accuracy within a point of always answering the most frequent class means nothing
+    was learnt. Either way the adapter is useless for transfer, and every score computed
+    with it later would be flat, so it is worth saying at once.
+    """
+    if task == "ner" and best <= 0.0:
+        return (
+            "the best NER entity F1 is 0: no entity was ever tagged right (the model "
+            "predicts the majority tag 'O')"
+        )
+    if task == "nli":
+        counts: dict[Any, int] = {}
+        for row in valid_rows:
+            counts[row.get("label")] = counts.get(row.get("label"), 0) + 1
+        majority = 100.0 * max(counts.values()) / len(valid_rows)
+        if best <= majority + 1.0:
+            return (
+                f"the best NLI accuracy {best:.1f} is at the majority-class rate "
+                f"{majority:.1f}: nothing was learnt"
+            )
+    return None
+
+
+def _task_hparams(task: str, hparams: dict[str, Any] | None) -> dict[str, Any]:
+    """Defaults + ``hparams``, validated before anything expensive is loaded."""
+    hp = resolve_hparams(TASK_HPARAMS, hparams, f"{task} task-adapter")
+    for key in ("batch_size", "grad_accum", "doc_stride", "max_answer_len"):
+        require_positive_int(hp, key)
+    for key in ("eval_every", "checkpoint_every"):
+        require_positive_int(hp, key, allow_zero=True)
+    for key in ("max_steps", "max_length", "max_train_rows", "max_eval_rows"):
+        if hp[key] is not None:
+            require_positive_int(hp, key)
+    if hp["max_steps"] is None:
+        require_positive_int(hp, "epochs")
+    return hp
+
+
+@dataclass
+class _TaskData:
+    """The rows and model features of both splits, and the label names."""
+
+    dirs: dict[str, Path]
+    labels: list[str]
+    train_rows: list[dict]
+    valid_rows: list[dict]
+    train: EncodedTask
+    valid: EncodedTask
+
+
+def _read_task_rows(
+    task: str, dirs: dict[str, Path], hp: dict[str, Any]
+) -> tuple[list[str], list[dict], list[dict]]:
+    """(labels, train rows, validation rows), cut to ``max_train_rows``/``max_eval_rows``;
+    an empty split is an error."""
+    labels = _labels(task, read_data_manifest(dirs["train"]))
+    train_rows = read_rows(dirs["train"], "train")[: hp["max_train_rows"]]
+    valid_rows = read_rows(dirs["validation"], "validation")[: hp["max_eval_rows"]]
+    if not train_rows:
+        raise LangarithError(f"The train split in {dirs['train']} is empty; {task} needs examples.")
+    if not valid_rows:
+        raise LangarithError(
+            f"The validation split in {dirs['validation']} is empty; the best {task} checkpoint "
+            "is chosen on it."
+        )
+    return labels, train_rows, valid_rows
+
+
+def _encode(
+    task: str,
+    dirs: dict[str, Path],
+    rows: tuple[list[str], list[dict], list[dict]],
+    tokenizer,
+    hp: dict[str, Any],
+) -> _TaskData:
+    """Model features of both splits, built exactly as evaluation builds them."""
+    labels, train_rows, valid_rows = rows
+    kwargs = {"labels": labels, "max_length": hp["max_length"], "doc_stride": int(hp["doc_stride"])}
+    train = encode_task(task, train_rows, tokenizer, **kwargs)
+    valid = encode_task(task, valid_rows, tokenizer, **kwargs)
+    return _TaskData(dirs, labels, train_rows, valid_rows, train, valid)
+
+
+def _task_model(backbone_dir, lang_adapter_dir: Path, task: str, hp: dict[str, Any], labels, seed):
+    """Backbone + frozen language adapter + a new ``task`` adapter and head (initialised
+    from ``seed``), ``Stack(lang, task)`` active; returns (model, trainable parameters)."""
+    model = load_adapter_model(backbone_dir)
+    load_language_adapter(model, lang_adapter_dir, name=LANG_ADAPTER_NAME)
+    seed_everything(seed)  # the new task adapter and head are initialised from the seed
+    model.add_adapter(task, config=build_adapter_config(hp["adapter_config"], TASK_ADAPTER_CONFIG))
+    _add_head(model, task, labels)
+    model.train_adapter(task)
+    for name, param in model.named_parameters():
+        param.requires_grad = f".{task}." in name or name.startswith(f"heads.{task}.")
+    activate_task_stack(model, task, LANG_ADAPTER_NAME)
+    params = trainable_parameters(model)
+    if any(f".{LANG_ADAPTER_NAME}." in n for n in params):
+        raise AssertionError("the language adapter must stay frozen")
+    return model, params
+
+
+def _schedule(hp: dict[str, Any], n_features: int) -> tuple[int, int]:
+    """(max_steps, eval_every) in optimizer steps; epochs are converted with the number
+    of steps one pass over the training features takes."""
+    batch_size, grad_accum = int(hp["batch_size"]), int(hp["grad_accum"])
+    per_epoch = math.ceil(n_features / (batch_size * grad_accum))
+    max_steps = (
+        int(hp["max_steps"]) if hp["max_steps"] is not None else int(hp["epochs"]) * per_epoch
+    )
+    eval_every = int(hp["eval_every"])
+    if hp["eval_every_epochs"] is not None:
+        eval_every = require_positive_int(hp, "eval_every_epochs") * per_epoch
+    return max_steps, eval_every
+
+
+def _loop_config(hp: dict[str, Any], task: str, seed: int, max_steps: int, eval_every: int):
+    """The loop settings of a task adapter: the highest English validation metric wins."""
+    return LoopConfig(
+        seed=seed,
+        max_steps=max_steps,
+        grad_accum=int(hp["grad_accum"]),
+        lr=float(hp["lr"]),
+        warmup_steps=resolve_warmup(hp, max_steps),
+        weight_decay=float(hp["weight_decay"]),
+        max_grad_norm=hp["max_grad_norm"],
+        eval_every=eval_every,
+        checkpoint_every=int(hp["checkpoint_every"]),
+        stop_after_steps=hp["stop_after_steps"],
+        higher_is_better=True,
+        metric=TASK_METRIC[task],
+        unit="ex",
+        desc=f"task {task} seed {seed}",
+    )
+
+
+def _report(task: str, seed: int, result: LoopResult, valid_rows: list[dict], out_dir: Path):
+    """Log the outcome, with a warning when the adapter learnt nothing."""
+    note = chance_warning(task, result.best_score, valid_rows)
+    if note is not None:
+        log.warning(
+            "Task adapter %s seed %d did not learn: %s. Check the backbone (pre-trained "
+            "enough?), the adapter size and the learning rate.",
+            task,
+            seed,
+            note,
+        )
+    log.info(
+        "Task adapter %s seed %d: best %s %.2f at step %d -> %s",
+        task,
+        seed,
+        TASK_METRIC[task],
+        result.best_score,
+        result.best_step,
+        out_dir,
+    )
+
+
+def _config_hash(
+    task: str, backbone: dict, lang_info: dict, dirs: dict[str, Path], seed: int, hp: dict
+) -> str:
+    """What decides the result; a checkpoint made with another hash is not resumed."""
+    return sha256_json(
+        {
+            "kind": "task_adapter",
+            "task": task,
+            "backbone": backbone["config_sha256"],
+            "lang_adapter": lang_info["weights_sha256"],
+            "data": {split: data_checksum(dirs[split]) for split in ("train", "validation")},
+            "seed": seed,
+            "hparams": hash_hparams(hp),
+        }
+    )
+
+
+def _lang_adapter_meta(lang_adapter_dir: Path, backbone: dict) -> dict:
+    """The language adapter's metadata.json (``{}`` if it has none), after checking it
+    was trained on this backbone."""
+    meta_path = lang_adapter_dir / "metadata.json"
+    meta = read_json(meta_path, "Language adapter metadata") if meta_path.exists() else {}
+    check_same_backbone(meta, backbone, "Language adapter", lang_adapter_dir)
+    return meta
+
+
+def _lang_adapter_info(lang_adapter_dir: Path, lang_meta: dict) -> dict[str, Any]:
+    """The language adapter below the task adapter, as metadata.json records it."""
+    return {
+        "dir": str(lang_adapter_dir),
+        "name": LANG_ADAPTER_NAME,
+        "language": lang_meta.get("language"),
+        "seed": lang_meta.get("seed"),
+        "weights_sha256": sha256_file(lang_adapter_dir / SAFE_WEIGHTS_NAME),
+    }
+
+
+def _run_task(
+    model,
+    params: dict[str, torch.nn.Parameter],
+    task: str,
+    data: _TaskData,
+    *,
+    hp: dict[str, Any],
+    seed: int,
+    setup: DeviceSetup,
+    pad_id: int,
+    checkpoint_dir: Path | None,
+    config_hash: str,
+) -> LoopResult:
+    """Supervised training on the English features through the shared loop; the English
+    validation metric (scored exactly as evaluation scores it) picks the best weights."""
+    batch_size = int(hp["batch_size"])
+    max_steps, eval_every = _schedule(hp, len(data.train))
+    stream = EpochStream(len(data.train), seed)
+
+    def micro_batch_loss(k: int) -> tuple[torch.Tensor, int]:
+        indices = stream.indices(k * batch_size, batch_size)
+        batch = {key: v.to(setup.device) for key, v in data.train.batch(indices, pad_id).items()}
+        return model(**batch).loss, len(indices)
+
+    def evaluate() -> dict[str, float]:
+        return evaluate_task(
+            model,
+            task,
+            data.valid,
+            rows=data.valid_rows,
+            labels=data.labels,
+            batch_size=int(hp["eval_batch_size"] or 2 * batch_size),
+            device=setup.device,
+            max_answer_len=int(hp["max_answer_len"]),
+            pad_id=pad_id,
+        )
+
+    return run_training_loop(
+        model,
+        params,
+        micro_batch_loss,
+        evaluate,
+        _loop_config(hp, task, seed, max_steps, eval_every),
+        setup=setup,
+        checkpoint_dir=checkpoint_dir,
+        config_hash=config_hash,
+    )
+
+
+def train_task_adapter(
+    backbone_dir: Path | str,
+    lang_adapter_dir: Path | str,
+    data_dirs: Path | str | dict[str, Path | str],
+    task: str,
+    out_dir: Path | str,
+    *,
+    seed: int,
+    hparams: dict[str, Any] | None = None,
+    checkpoint_dir: Path | str | None = None,
+) -> Path:
+    """Train a ``task`` adapter + head over the frozen language adapter in ``lang_adapter_dir``.
+
+    ``data_dirs``: one folder with ``train`` and ``validation`` splits, or a mapping
+    ``{"train": dir, "validation": dir}``. The best weights by the English validation
+    metric (NER entity F1, NLI accuracy, QA F1) are saved with
+    ``save_adapter(out_dir, task, with_head=True)`` + metadata.json. Resumable through
+    ``checkpoint_dir`` like language adapters.
+    """
+    check_task(task)
+    hp = _task_hparams(task, hparams)
+    dirs = _split_dirs(data_dirs)
+    lang_adapter_dir, out_dir = Path(lang_adapter_dir), Path(out_dir)
+    checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
+    started = time.perf_counter()
+
+    backbone = backbone_fingerprint(backbone_dir)
+    lang_meta = _lang_adapter_meta(lang_adapter_dir, backbone)
+    rows = _read_task_rows(task, dirs, hp)
+    tokenizer = load_tokenizer(backbone_dir)
+    data = _encode(task, dirs, rows, tokenizer, hp)
+
+    model, params = _task_model(backbone_dir, lang_adapter_dir, task, hp, data.labels, seed)
+    setup = device_and_dtype(bool(hp["fp16"]), bool(hp["bf16"]))
+    model.to(setup.device)
+    lang_info = _lang_adapter_info(lang_adapter_dir, lang_meta)
+    result = _run_task(
+        model,
+        params,
+        task,
+        data,
+        hp=hp,
+        seed=seed,
+        setup=setup,
+        pad_id=int(tokenizer.pad_token_id),
+        checkpoint_dir=checkpoint_dir,
+        config_hash=_config_hash(task, backbone, lang_info, dirs, seed, hp),
+    )
+    load_state_into(params, result.best_state)
+    model.to("cpu")
+    with atomic_dir(out_dir) as tmp:
+        model.save_adapter(str(tmp), task, with_head=True, use_safetensors=True)
+        meta = _metadata(task, seed, backbone, lang_info, data, hp, result)
+        meta["wall_time_s"] = round(time.perf_counter() - started, 2)
+        write_json(tmp / "metadata.json", meta)
+    remove_checkpoint(checkpoint_dir)
+    _report(task, seed, result, data.valid_rows, out_dir)
+    return out_dir
+
+
+def _metadata(
+    task: str,
+    seed: int,
+    backbone: dict,
+    lang_info: dict,
+    data: _TaskData,
+    hp: dict[str, Any],
+    result: LoopResult,
+) -> dict[str, Any]:
+    """metadata.json of a task adapter: inputs with checksums, settings and the run."""
+    batch_size, grad_accum = int(hp["batch_size"]), int(hp["grad_accum"])
+    return {
+        "kind": "task_adapter",
+        "task": task,
+        "adapter_name": task,
+        "backbone": backbone,
+        "seed": seed,
+        "lang_adapter": lang_info,
+        "labels": data.labels,
+        "data": {
+            split: {
+                "dir": str(data.dirs[split]),
+                "checksum": data_checksum(data.dirs[split]),
+                "rows": len(rows),
+            }
+            for split, rows in (("train", data.train_rows), ("validation", data.valid_rows))
+        },
+        "train_features": len(data.train),
+        "validation_features": len(data.valid),
+        "hparams": hp,
+        "steps": result.steps,
+        "epochs": round(result.steps * batch_size * grad_accum / len(data.train), 3),
+        "metric": TASK_METRIC[task],
+        "best_metric": result.best_score,
+        "best_step": result.best_step,
+        "eval_history": result.history,
+        "resumed_from_step": result.resumed_from_step,
+        "train_seconds": round(result.train_seconds, 2),
+        "versions": versions(),
+        "created_utc": utc_now(),
+    }
