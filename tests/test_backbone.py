@@ -220,7 +220,10 @@ def test_load_backbone_errors(built, tmp_path):
 def test_demo_backbone_rejects_bad_input(corpus, tmp_path):
     with pytest.raises(LangarithError, match="arch"):
         build_demo_backbone(corpus, tmp_path / "x", arch="gpt", spec=TINY_SPEC, seed=0)
-    with pytest.raises(LangarithError, match="Unknown demo backbone spec"):
+    with pytest.raises(
+        LangarithError,
+        match="unknown key .hidden. in demo backbone spec; did you mean .hidden_size.",
+    ):
         build_demo_backbone(corpus, tmp_path / "x", arch="bert", spec={"hidden": 3}, seed=0)
     empty = write_dataset(
         tmp_path / "wiki" / "xx", "wikipedia", "xx", {"train": [{"id": "1", "text": "  "}]}

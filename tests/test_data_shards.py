@@ -30,6 +30,7 @@ from langarith.data import (
     verify_dataset,
 )
 from langarith.io import read_json, sha256_file
+from langarith.training.inputs import read_rows
 
 #: 40 articles (one empty), 4 held out, shards of 8: the first shard closes after
 #: source row 12, so a kill after 13 rows lands exactly on a shard boundary.
@@ -310,3 +311,15 @@ def test_demo_wikipedia_stays_one_file(tmp_path: Path) -> None:
         "validation.jsonl",
     ]
     assert "shards" not in read_manifest(out)["splits"]["train"]
+
+
+def test_training_reads_a_sharded_split(reference: Path) -> None:
+    """The training layer's reader takes the shards in order, as the data layer wrote them."""
+    shards = sorted(reference.glob("train-*.jsonl"))
+    assert len(shards) > 1 and not (reference / "train.jsonl").exists()
+    expected = [
+        json.loads(line)["id"]
+        for shard in shards
+        for line in shard.read_text(encoding="utf-8").splitlines()
+    ]
+    assert [row["id"] for row in read_rows(reference, "train")] == expected

@@ -420,10 +420,15 @@ def test_language_errors(world, tmp_path):
     )
     with pytest.raises(LangarithError, match="'xx' has no text"):
         train_language_adapter(bb, init, empty, tmp_path / "out", seed=0, hparams=LANG_HP)
-    with pytest.raises(LangarithError, match="Unknown language-adapter hparam"):
+    with pytest.raises(LangarithError, match="unknown key 'maxsteps'.*did you mean 'max_steps'"):
         train_language_adapter(
             bb, init, world["wiki"]["de"], tmp_path / "out", seed=0, hparams={"maxsteps": 3}
         )
+    for bad in ({"max_steps": 0}, {"lr": -1.0}, {"lr": float("nan")}, {"batch_size": True}):
+        with pytest.raises(LangarithError, match=f"language-adapter hparams.{next(iter(bad))}"):
+            train_language_adapter(
+                bb, init, world["wiki"]["de"], tmp_path / "out", seed=0, hparams=bad
+            )
     with pytest.raises(LangarithError, match="another backbone"):
         train_language_adapter(
             world["xlmr"]["backbone"],
@@ -531,7 +536,7 @@ def test_task_eval_every_epochs_and_warmup(world, tmp_path):
     out = train_task_adapter(bb, en, data, "nli", tmp_path / "e", seed=0, hparams=hp)
     meta = json.loads((out / "metadata.json").read_text())
     assert meta["steps"] == 4 and [h["step"] for h in meta["eval_history"]] == [2, 4]
-    with pytest.raises(LangarithError, match="both set"):
+    with pytest.raises(LangarithError, match="sets both warmup_steps .1. and warmup_ratio"):
         train_task_adapter(
             bb,
             en,

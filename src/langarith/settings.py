@@ -1,8 +1,8 @@
 """Typed settings of what the workflow trains: demo backbones, language and task adapters.
 
 Each kind of training has one frozen dataclass whose fields are the keys the config may
-set, with the defaults the training code applies (``LANGUAGE_HPARAMS`` and
-``TASK_HPARAMS`` in ``langarith.train``, ``DEMO_SPEC`` in ``langarith.backbone``).
+set, with their defaults: the one definition of both, which the training code
+(``langarith.train``, ``langarith.backbone``) builds its settings from.
 :meth:`from_mapping` builds one from a config section and refuses, with one sentence
 naming the key and where it is, what would otherwise fail hours later inside a job: an
 unknown (misspelt) key, a value of the wrong type (``true`` or ``20.5`` steps), or one
@@ -14,8 +14,8 @@ hash and no number.
 Volatile keys: ``stop_after_steps``, ``checkpoint_every`` and ``eval_batch_size`` (of
 both adapter kinds) only steer *how* a run executes, not *what* it computes; the
 training code leaves them out of a checkpoint's config hash (``VOLATILE_KEYS`` here,
-``VOLATILE_HPARAMS`` in ``langarith.train.common``), so changing them resumes a run
-instead of restarting it. Every other key changes the result.
+re-exported as ``VOLATILE_HPARAMS`` by ``langarith.training.hparams``), so changing
+them resumes a run instead of restarting it. Every other key changes the result.
 
 The module imports only the standard library and :mod:`langarith` so that
 ``langarith --help`` and the config check stay fast.

@@ -22,7 +22,7 @@ from langarith.backbone.archs import ARCHS
 from langarith.backbone.tokenizer import train_tokenizer
 from langarith.io import atomic_dir, sha256_file, write_json
 from langarith.provenance import utc_now, versions
-from langarith.training.hparams import resolve_hparams
+from langarith.settings import DemoBackboneSettings
 from langarith.training.inputs import data_checksum, read_data_manifest, read_rows
 from langarith.training.loop import (
     LoopConfig,
@@ -38,31 +38,11 @@ __all__ = ["DEMO_SPEC", "build_demo_backbone", "pretrain_cycle"]
 
 log = logging.getLogger(__name__)
 
-#: Defaults of the demo backbone ``spec`` (every key may be overridden by the config).
+#: Defaults of the demo backbone ``spec`` (every key may be overridden by the config): the
+#: fields of :class:`~langarith.settings.DemoBackboneSettings`, documented there, but for
+#: ``arch`` and ``seed`` (arguments of :func:`build_demo_backbone`).
 DEMO_SPEC: dict[str, Any] = {
-    "vocab_size": 4000,  # target; the trained tokenizer may end up slightly smaller
-    "min_frequency": 2,  # tokenizer trainer: ignore rarer pairs/pieces
-    "tokenizer_max_lines_per_lang": 20000,  # equal share of each language in the vocab
-    "hidden_size": 64,
-    "num_layers": 2,
-    "num_heads": 4,
-    "intermediate_size": 128,
-    "max_position_embeddings": 512,  # usable positions (XLM-R's config adds pad_id+1)
-    "dropout": 0.1,
-    # Tiny models sit on the unigram plateau (MLM loss ~7.1 on the demo text) for their
-    # first ~300-400 steps at lr 2e-3, and for well over 1000 at 5e-4; a backbone that
-    # stops there gives task adapters nothing beyond word frequencies to learn from.
-    "pretrain_steps": 1000,
-    "batch_size": 16,
-    "seq_len": 128,
-    "lr": 2e-3,
-    "warmup_ratio": 0.06,  # fraction of pretrain_steps used for linear warm-up
-    "weight_decay": 0.01,
-    "mlm_probability": 0.15,
-    # Relative share of each language in the pre-training batches (integers; languages
-    # not named get 1). mBERT and XLM-R saw far more English than anything else, which is
-    # what leaves language adapters something to add; an equal mix makes them redundant.
-    "pretrain_weights": {},
+    k: v for k, v in DemoBackboneSettings.defaults().items() if k not in ("arch", "seed")
 }
 
 
@@ -358,7 +338,11 @@ def build_demo_backbone(
     """
     if arch not in ARCHS:
         raise LangarithError(f"Backbone arch {arch!r} is unknown; allowed: {', '.join(ARCHS)}.")
-    spec = resolve_hparams(DEMO_SPEC, spec, "demo backbone spec")
+    if spec and ("arch" in spec or "seed" in spec):
+        raise LangarithError("A demo backbone spec takes arch and seed as arguments, not keys.")
+    spec = DemoBackboneSettings.from_mapping(
+        {**(spec or {}), "arch": arch}, where="demo backbone spec"
+    ).spec()
     started = time.perf_counter()
     corpora = _read_corpora(corpus_dirs)
     out_dir = Path(out_dir)

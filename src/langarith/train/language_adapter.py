@@ -36,8 +36,9 @@ from langarith.modeling import (
     save_language_adapter,
 )
 from langarith.provenance import utc_now, versions
+from langarith.settings import LanguageAdapterConfig, LanguageAdapterSettings
 from langarith.training.checkpoints import remove_checkpoint
-from langarith.training.hparams import hash_hparams, require_positive_int, resolve_hparams
+from langarith.training.hparams import hash_hparams
 from langarith.training.inputs import data_checksum, read_data_manifest, read_rows
 from langarith.training.loop import (
     DeviceSetup,
@@ -68,36 +69,15 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Defaults of ``adapter_config`` for :func:`init_language_adapter` (MAD-X language adapter).
-#: ``architecture`` is a key of ``adapters.ADAPTER_CONFIG_MAP``; other keys are fields of
-#: that config class (e.g. ``reduction_factor``, ``non_linearity``, ``inv_adapter``).
+#: Defaults of ``adapter_config`` for :func:`init_language_adapter` (MAD-X language adapter),
+#: from :class:`~langarith.settings.LanguageAdapterConfig` (``init_seed`` is an argument).
 LANG_ADAPTER_CONFIG: dict[str, Any] = {
-    "architecture": "seq_bn_inv",
-    "reduction_factor": 2,
-    "non_linearity": "gelu_new",
+    k: v for k, v in LanguageAdapterConfig.defaults().items() if k != "init_seed"
 }
 
-#: Defaults of the ``hparams`` of :func:`train_language_adapter`.
-LANGUAGE_HPARAMS: dict[str, Any] = {
-    "max_steps": 1000,  # optimizer steps
-    "batch_size": 16,  # blocks per micro-batch
-    "grad_accum": 1,  # effective batch = batch_size * grad_accum (paper: 64)
-    "lr": 1e-4,
-    "warmup_steps": 0,  # linear warm-up steps ...
-    "warmup_ratio": 0.0,  # ... or a fraction of max_steps (not both)
-    "weight_decay": 0.0,
-    "max_grad_norm": 1.0,  # null disables clipping
-    "block_size": 128,  # tokens per packed block incl. [CLS] and [SEP]
-    "mlm_probability": 0.15,
-    "max_train_tokens": None,  # token budget: text sub-words packed for training
-    "eval_every": 100,  # steps between validation runs (0: only at the end)
-    "max_eval_blocks": 64,  # validation blocks used (from the start of the split)
-    "eval_batch_size": None,  # default: batch_size
-    "checkpoint_every": 100,  # steps between checkpoints (0: none)
-    "fp16": False,  # CUDA only (autocast + GradScaler); ignored on CPU
-    "bf16": False,  # CUDA only
-    "stop_after_steps": None,  # test hook: raise TrainingInterrupted after N steps
-}
+#: Defaults of the ``hparams`` of :func:`train_language_adapter`: the fields of
+#: :class:`~langarith.settings.LanguageAdapterSettings`, documented there.
+LANGUAGE_HPARAMS: dict[str, Any] = LanguageAdapterSettings.defaults()
 
 
 # ----------------------------------------------------------------------------- init
@@ -153,17 +133,12 @@ def init_language_adapter(
 
 
 def _language_hparams(hparams: dict[str, Any] | None) -> dict[str, Any]:
-    """Defaults + ``hparams``, validated before anything expensive is loaded."""
-    hp = resolve_hparams(LANGUAGE_HPARAMS, hparams, "language-adapter")
-    for key in ("max_steps", "batch_size", "grad_accum", "block_size", "max_eval_blocks"):
-        require_positive_int(hp, key)
-    for key in ("eval_every", "checkpoint_every"):
-        require_positive_int(hp, key, allow_zero=True)
-    if hp["max_train_tokens"] is not None:
-        require_positive_int(hp, "max_train_tokens")
-    if not 0 < float(hp["mlm_probability"]) < 1:
-        raise LangarithError(f"hparam mlm_probability={hp['mlm_probability']!r} must be in (0, 1).")
-    return hp
+    """Defaults + ``hparams``, validated before anything expensive is loaded.
+
+    The typed settings refuse unknown keys and out-of-range values with a sentence that
+    names them, the same check the config gets when it loads.
+    """
+    return LanguageAdapterSettings.from_mapping(hparams, where="language-adapter hparams").as_dict()
 
 
 def _verified_init(init_dir: Path, backbone: dict) -> str:

@@ -30,6 +30,7 @@ from langarith.modeling import (
     load_language_adapter,
 )
 from langarith.provenance import utc_now, versions
+from langarith.settings import TaskAdapterConfig, TaskAdapterSettings
 from langarith.train.task_features import (
     DEFAULT_LABELS,
     TASK_METRIC,
@@ -39,7 +40,7 @@ from langarith.train.task_features import (
     evaluate_task,
 )
 from langarith.training.checkpoints import remove_checkpoint
-from langarith.training.hparams import hash_hparams, require_positive_int, resolve_hparams
+from langarith.training.hparams import hash_hparams
 from langarith.training.inputs import data_checksum, read_data_manifest, read_rows
 from langarith.training.loop import (
     DeviceSetup,
@@ -57,38 +58,13 @@ __all__ = ["TASK_ADAPTER_CONFIG", "TASK_HPARAMS", "chance_warning", "train_task_
 
 log = logging.getLogger(__name__)
 
-#: Defaults of ``hparams["adapter_config"]`` (Pfeiffer bottleneck, as MAD-X task adapters).
-TASK_ADAPTER_CONFIG: dict[str, Any] = {
-    "architecture": "seq_bn",
-    "reduction_factor": 16,
-    "non_linearity": "relu",
-}
+#: Defaults of ``hparams["adapter_config"]`` (Pfeiffer bottleneck, as MAD-X task adapters),
+#: from :class:`~langarith.settings.TaskAdapterConfig`.
+TASK_ADAPTER_CONFIG: dict[str, Any] = TaskAdapterConfig.defaults()
 
-#: Defaults of the ``hparams`` of :func:`train_task_adapter`.
-TASK_HPARAMS: dict[str, Any] = {
-    "adapter_config": TASK_ADAPTER_CONFIG,
-    "epochs": 1,  # used when max_steps is null (paper: 100)
-    "max_steps": None,  # optimizer steps; overrides epochs
-    "batch_size": 16,
-    "grad_accum": 1,
-    "lr": 1e-4,
-    "warmup_steps": 0,  # linear warm-up steps ...
-    "warmup_ratio": 0.0,  # ... or a fraction of the training steps (not both)
-    "weight_decay": 0.0,
-    "max_grad_norm": 1.0,
-    "max_length": None,  # default per task: ner 128, nli 128, qa 384
-    "doc_stride": 128,  # QA window overlap
-    "max_answer_len": 30,  # QA post-processing
-    "max_train_rows": None,  # use only the first N train rows
-    "max_eval_rows": None,  # use only the first N validation rows
-    "eval_every": 500,  # steps between validation runs (0: only at the end) ...
-    "eval_every_epochs": None,  # ... or every N epochs (overrides eval_every; paper: 1)
-    "eval_batch_size": None,  # default: 2 * batch_size
-    "checkpoint_every": 500,
-    "fp16": False,
-    "bf16": False,
-    "stop_after_steps": None,  # test hook: raise TrainingInterrupted after N steps
-}
+#: Defaults of the ``hparams`` of :func:`train_task_adapter`: the fields of
+#: :class:`~langarith.settings.TaskAdapterSettings`, documented there.
+TASK_HPARAMS: dict[str, Any] = TaskAdapterSettings.defaults()
 
 
 def _split_dirs(data_dirs: Path | str | dict[str, Path | str]) -> dict[str, Path]:
@@ -156,18 +132,13 @@ def chance_warning(task: str, best: float, valid_rows: list[dict]) -> str | None
 
 
 def _task_hparams(task: str, hparams: dict[str, Any] | None) -> dict[str, Any]:
-    """Defaults + ``hparams``, validated before anything expensive is loaded."""
-    hp = resolve_hparams(TASK_HPARAMS, hparams, f"{task} task-adapter")
-    for key in ("batch_size", "grad_accum", "doc_stride", "max_answer_len"):
-        require_positive_int(hp, key)
-    for key in ("eval_every", "checkpoint_every"):
-        require_positive_int(hp, key, allow_zero=True)
-    for key in ("max_steps", "max_length", "max_train_rows", "max_eval_rows"):
-        if hp[key] is not None:
-            require_positive_int(hp, key)
-    if hp["max_steps"] is None:
-        require_positive_int(hp, "epochs")
-    return hp
+    """Defaults + ``hparams``, validated before anything expensive is loaded.
+
+    The typed settings refuse unknown keys and out-of-range values with a sentence that
+    names them, the same check the config gets when it loads.
+    """
+    where = f"{task} task-adapter hparams"
+    return TaskAdapterSettings.from_mapping(hparams, where=where).as_dict()
 
 
 @dataclass
@@ -243,7 +214,7 @@ def _schedule(hp: dict[str, Any], n_features: int) -> tuple[int, int]:
     )
     eval_every = int(hp["eval_every"])
     if hp["eval_every_epochs"] is not None:
-        eval_every = require_positive_int(hp, "eval_every_epochs") * per_epoch
+        eval_every = int(hp["eval_every_epochs"]) * per_epoch
     return max_steps, eval_every
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from langarith import LangarithError
 from langarith.data import read_manifest, read_split
+from langarith.data.formats import MANIFEST
 from langarith.io import sha256_file
 
 __all__ = ["data_checksum", "read_data_manifest", "read_rows"]
@@ -26,13 +27,20 @@ def read_rows(data_dir: Path | str, split: str) -> list[dict]:
     if not data_dir.is_dir():
         raise LangarithError(f"Data folder {data_dir} does not exist; prepare the dataset first.")
     path = data_dir / f"{split}.jsonl"
-    if not path.exists():
+    if not path.exists() and not _sharded(data_dir, split):
         present = sorted(p.stem for p in data_dir.glob("*.jsonl"))
         raise LangarithError(
             f"Split {split!r} is missing in {data_dir}: no {path.name}; "
             f"available splits: {present or 'none'}."
         )
     return list(read_split(data_dir, split))
+
+
+def _sharded(data_dir: Path, split: str) -> bool:
+    """Whether the manifest lists ``split`` as shards (a real Wikipedia train split)."""
+    if not (data_dir / MANIFEST).exists():
+        return False
+    return bool(read_manifest(data_dir).get("splits", {}).get(split, {}).get("shards"))
 
 
 def read_data_manifest(data_dir: Path | str) -> dict:
