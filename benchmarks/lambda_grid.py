@@ -42,23 +42,26 @@ import sys
 import time
 from pathlib import Path
 
+ROOT = Path(__file__).resolve().parents[1]
+# the toy setup and the naive reference loop are test code: they live in tests/
+sys.path.insert(0, str(ROOT / "tests"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 import torch  # noqa: E402
+import yaml  # noqa: E402
+from naive_reference import naive_lambda_scores  # noqa: E402
+from toy_setup import build_toy_setup  # noqa: E402
 
-from langarith import (
-    LangarithError,  # noqa: E402
-    plan,  # noqa: E402
-)
-from langarith.config import grid  # noqa: E402
+from langarith import LangarithError, paths  # noqa: E402
+from langarith.config import grid, task_targets  # noqa: E402
 from langarith.data import read_split  # noqa: E402
-from langarith.evaluate.engine import LambdaGridEngine, Point  # noqa: E402
-from langarith.evaluate.reference import naive_lambda_scores  # noqa: E402
-from langarith.evaluate.scores import read_scores  # noqa: E402
+from langarith.evaluate.lambda_engine import LambdaGridEngine, Point  # noqa: E402
+from langarith.evaluate.score_files import read_scores  # noqa: E402
 from langarith.evaluate.search import best_lambda, search_lambda  # noqa: E402
+from langarith.metrics import TASK_METRICS  # noqa: E402
+from langarith.related import read_related_table  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
 DATASET_OF_KIND = {"ner": "wikiann", "nli": "xnli", "qa": "xquad"}
 
 
@@ -82,11 +85,6 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
 
 def _demo_case(args: argparse.Namespace) -> dict:
     """Paths of one (model, task, target, seed) of a finished demo run."""
-    import yaml
-
-    from langarith.config import task_targets
-    from langarith.related import read_related_table
-
     config = yaml.safe_load(args.config.read_text(encoding="utf-8"))
     model = args.model or config["models"][0]["name"]
     seed = args.seed if args.seed is not None else config["seeds"][0]
@@ -95,20 +93,23 @@ def _demo_case(args: argparse.Namespace) -> dict:
     source = config.get("source_language", "en")
     root = args.root
     related = args.related
-    tsv = root / plan.RELATED_TSV
+    tsv = root / paths.RELATED_TSV
     if related is None and tsv.is_file():
         related = read_related_table(tsv).get(target)
     case = {
         "label": f"{model}/{args.task}/{target}/seed{seed}",
         "kind": spec["kind"],
-        "backbone": root / plan.BACKBONE_DIR.format(model=model),
+        "backbone": root / paths.BACKBONE_DIR.format(model=model),
         "task_adapter": root
-        / plan.TASK_ADAPTER_DIR.format(
+        / paths.TASK_ADAPTER_DIR.format(
             model=model, task=spec.get("adapter_from") or args.task, seed=seed
         ),
-        "init": root / plan.INIT_DIR.format(model=model),
-        "first": (source, root / plan.LANG_ADAPTER_DIR.format(model=model, lang=source, seed=seed)),
-        "data": root / plan.DATA_DIR.format(dataset=spec["eval_dataset"], lang=target),
+        "init": root / paths.INIT_DIR.format(model=model),
+        "first": (
+            source,
+            root / paths.LANG_ADAPTER_DIR.format(model=model, lang=source, seed=seed),
+        ),
+        "data": root / paths.DATA_DIR.format(dataset=spec["eval_dataset"], lang=target),
         "grid": grid(config["lambda_grid"]),
         "per_task": (config.get("task_adapter") or {}).get("per_task", {}).get(args.task, {}),
         "scores": root / "results" / "scores",
@@ -116,7 +117,7 @@ def _demo_case(args: argparse.Namespace) -> dict:
     if related is not None:
         case["second"] = (
             related,
-            root / plan.LANG_ADAPTER_DIR.format(model=model, lang=related, seed=seed),
+            root / paths.LANG_ADAPTER_DIR.format(model=model, lang=related, seed=seed),
         )
     wanted = [case["backbone"], case["task_adapter"], case["init"], case["first"][1], case["data"]]
     if related is None:
@@ -135,8 +136,6 @@ def _demo_case(args: argparse.Namespace) -> dict:
 
 
 def _toy_case(args: argparse.Namespace) -> dict:
-    from langarith.evaluate.toy import build_toy_setup
-
     kind = args.task if args.task in DATASET_OF_KIND else "ner"
     setup = build_toy_setup(
         args.toy, kinds=(kind,), rows=args.rows, hidden_size=args.hidden, targets=("es",)
@@ -172,8 +171,6 @@ def _engine(case: dict, device: str) -> tuple[LambdaGridEngine, float]:
 
 def _demo_curves(scores_dir: Path | None, full: list[float]) -> list[dict[float, float]]:
     """Full-grid validation curves (main metric) of every score CSV under ``scores_dir``."""
-    from langarith.metrics import TASK_METRICS
-
     curves: list[dict[float, float]] = []
     if scores_dir is None or not scores_dir.is_dir():
         return curves

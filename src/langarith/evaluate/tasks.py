@@ -38,12 +38,13 @@ import torch
 
 from langarith import LangarithError
 from langarith.metrics import TASK_METRICS, exact_match_score, f1_score
+from langarith.task_kinds import TASK_KINDS
+from langarith.train.tasks import DEFAULT_LABELS, encode_task
 
 __all__ = [
     "DEFAULT_MAX_BATCH",
     "DEFAULT_MAX_TOKENS",
     "GPU_MAX_TOKENS",
-    "KINDS",
     "EncodedSplit",
     "entity_f1",
     "encode_split",
@@ -51,7 +52,6 @@ __all__ = [
     "length_batches",
 ]
 
-KINDS = ("ner", "nli", "qa")
 #: Padded tokens per batch of :func:`length_batches` on a CPU: small enough that sorting
 #: leaves little padding and activations stay in cache, large enough to keep 2 cores
 #: busy. On the demo's 300-row splits (2 threads) 2048 was the fastest of 256 to 32768:
@@ -248,7 +248,7 @@ def _features(encoded: Any) -> dict[str, list[list[int]]]:
     return features
 
 
-def _encode_nli(rows: Sequence[Mapping[str, Any]], encoded: Any) -> dict:
+def _encode_nli(rows: Sequence[Mapping[str, Any]], encoded: Any, labels: Any = None) -> dict:
     gold = np.asarray([int(r["label"]) for r in rows], dtype=np.int64)
     return {"features": _features(encoded), "gold": gold}
 
@@ -285,7 +285,7 @@ def _encode_ner(rows: Sequence[Mapping[str, Any]], encoded: Any, labels: Sequenc
     }
 
 
-def _encode_qa(rows: Sequence[Mapping[str, Any]], encoded: Any) -> dict:
+def _encode_qa(rows: Sequence[Mapping[str, Any]], encoded: Any, labels: Any = None) -> dict:
     references = {
         str(r["id"]): [str(t) for t in (r.get("answers") or {}).get("text", [])] or [""]
         for r in rows
@@ -307,6 +307,14 @@ def _context_mask(offsets: list[list[tuple[int, int] | None]], index: np.ndarray
             if off is not None:
                 mask[row, p] = True
     return torch.from_numpy(mask)
+
+
+#: Per kind: (rows, encoded features, labels) → the split's features, gold data and maps.
+_ENCODERS: dict[str, Callable[..., dict]] = {
+    "nli": _encode_nli,
+    "ner": _encode_ner,
+    "qa": _encode_qa,
+}
 
 
 def encode_split(
@@ -339,12 +347,10 @@ def encode_split(
             default: :data:`DEFAULT_MAX_TOKENS`, :data:`GPU_MAX_TOKENS` on CUDA).
         sort: ``False`` for :func:`fixed_batches` of ``batch_size`` in dataset order.
     """
-    if kind not in KINDS:
-        raise LangarithError(f"Unknown task kind {kind!r}. Must be one of {list(KINDS)}")
+    if kind not in TASK_KINDS:
+        raise LangarithError(f"Unknown task kind {kind!r}. Must be one of {list(TASK_KINDS)}")
     if not rows:
         raise LangarithError(f"The {name} split has no rows to evaluate")
-    from langarith.train.tasks import DEFAULT_LABELS, encode_task
-
     device = torch.device(device)
     if max_tokens is None:
         max_tokens = GPU_MAX_TOKENS if device.type == "cuda" else DEFAULT_MAX_TOKENS
@@ -353,12 +359,7 @@ def encode_split(
     encoded = encode_task(
         kind, rows, tokenizer, labels=labels, max_length=max_length, doc_stride=doc_stride
     )
-    if kind == "nli":
-        data = _encode_nli(rows, encoded)
-    elif kind == "ner":
-        data = _encode_ner(rows, encoded, labels)
-    else:
-        data = _encode_qa(rows, encoded)
+    data = _ENCODERS[kind](rows, encoded, labels)
     features = data["features"]
     lengths = [len(ids) for ids in features["input_ids"]]
     index_batches = (
