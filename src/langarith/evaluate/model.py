@@ -24,6 +24,8 @@ import torch
 
 from langarith import LangarithError
 from langarith.adapter_io import find_adapter_files
+from langarith.backbone import load_tokenizer
+from langarith.train.tasks import load_model_for_task
 
 __all__ = ["HEAD_TYPES", "LANG_SLOT", "TaskModel", "load_task_model", "pick_device"]
 
@@ -114,9 +116,6 @@ def load_task_model(
         kind: ``ner``, ``nli`` or ``qa``; the head must be of the matching type.
         device: default :func:`pick_device`.
     """
-    from langarith.backbone import load_tokenizer
-    from langarith.train.tasks import load_model_for_task
-
     if kind not in HEAD_TYPES:
         raise LangarithError(f"Unknown task kind {kind!r}. Must be one of {sorted(HEAD_TYPES)}")
     device = pick_device(device)
