@@ -225,6 +225,10 @@ class LambdaGridEngine:
             self._cache[key] = self.run(split)
         return dict(self._cache[key])
 
+    def clear_cache(self) -> None:
+        """Forget every cached score (benchmarks re-time points they already scored)."""
+        self._cache.clear()
+
     def bare_pass(self, split: EncodedSplit) -> float:
         """Seconds of the forward passes alone over ``split`` (no scoring): the limit."""
         model = self.task_model.model
