@@ -25,7 +25,7 @@ from langarith.data import NER_LABELS, read_split
 from langarith.evaluate import runner
 from langarith.evaluate.jobs import Baseline, Curve, ScoreJob
 from langarith.evaluate.lambda_engine import LambdaGridEngine, Point
-from langarith.evaluate.runner import execute, run_job
+from langarith.evaluate.runner import curve_point, execute, run_job
 from langarith.evaluate.score_files import SCORE_COLUMNS, ScoreRow, read_scores, write_scores
 from langarith.evaluate.search import best_lambda, best_lambda_of, coarse_points, search_lambda
 from langarith.evaluate.summary import read_score_frame, seed_summary
@@ -155,6 +155,18 @@ class _Recorder:
 
 def _lam(point: Point) -> float:
     return dict(point.weights).get("en", 0.0) if len(point.weights) == 2 else -1.0
+
+
+def test_curve_points_follow_the_merge_registry():
+    assert curve_point(Curve("LA", ("en", "it"), (0.5,)), 0.25) == Point.pair("en", "it", 0.25)
+    ties = Curve("TIES", ("en", "it"), (1.0,), merge="ties", top_k=20.0)
+    assert curve_point(ties, 1.3) == Point.ties(("en", "it"), 1.3, 20.0)
+    with pytest.raises(LangarithError, match="has no top_k"):
+        curve_point(dataclasses.replace(ties, top_k=None), 1.0)
+    with pytest.raises(LangarithError, match="no λ parameter"):
+        curve_point(dataclasses.replace(ties, merge="task-arithmetic"), 1.0)
+    with pytest.raises(LangarithError, match="Unknown merge method 'tie'"):
+        curve_point(dataclasses.replace(ties, merge="tie"), 1.0)
 
 
 def test_lambda_is_chosen_on_validation_and_test_is_opened_after_every_choice():

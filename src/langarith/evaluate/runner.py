@@ -27,6 +27,7 @@ from langarith.evaluate.jobs import Curve, ScoreJob
 from langarith.evaluate.lambda_engine import LambdaGridEngine, Point
 from langarith.evaluate.score_files import ScoreRow, read_scores, write_scores
 from langarith.evaluate.search import best_lambda, search_lambda
+from langarith.merge import get_method
 from langarith.metrics import TASK_METRICS
 from langarith.related import read_related_table
 
@@ -47,14 +48,23 @@ class Choice:
 
 
 def curve_point(curve: Curve, lam: float) -> Point:
-    """The merge a curve evaluates at λ."""
+    """The merge a curve evaluates at λ.
+
+    ``linear``: LA(first, second) = λθ_first + (1 − λ)θ_second. Any other registered
+    merge method with a ``lam`` parameter (``ties``): every adapter at weight 1, λ as
+    that parameter, and the curve's ``top_k`` where the method has one.
+    """
     if curve.merge == "linear":
         return Point.pair(curve.adapters[0], curve.adapters[1], lam)
-    if curve.merge == "ties":
-        if curve.top_k is None:
-            raise LangarithError(f"TIES curve {curve.method} has no top_k")
-        return Point.ties(curve.adapters, lam, curve.top_k)
-    raise LangarithError(f"Unknown merge {curve.merge!r} in curve {curve.method}")
+    method = get_method(curve.merge)
+    if "lam" not in method.param_names:
+        raise LangarithError(
+            f"Curve {curve.method}: merge method {curve.merge!r} has no λ parameter to search"
+        )
+    if "top_k" in method.param_names and curve.top_k is None:
+        raise LangarithError(f"{curve.merge} curve {curve.method} has no top_k")
+    top_k = None if curve.top_k is None else float(curve.top_k)
+    return Point(curve.merge, tuple((label, 1.0) for label in curve.adapters), float(lam), top_k)
 
 
 def _rows(

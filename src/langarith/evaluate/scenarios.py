@@ -29,7 +29,8 @@ Scenarios (method names as in the papers; "LA(A, B)" is θ_init + λτ_A + (1 �
     against ``LA``; the LA rows are copied from the zero-shot job of the same target
     when that job exists.
 
-Adding a scenario is one planner function plus one registry line::
+Adding a scenario is one planner function plus one registry line (and its key in the
+config schema's ``scenarios``, which a test compares with :data:`SCENARIOS`)::
 
     @register_scenario("my_scenario")
     def _plan_my_scenario(ctx: JobContext) -> JobPlan | None:
@@ -51,7 +52,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from langarith import LangarithError, plan
@@ -303,7 +304,7 @@ class Scenario:
 
     name: str
     plan: PlanFn
-    pairs: PairsFn = field(default=configured_pairs)
+    pairs: PairsFn = configured_pairs
     uses_related: bool = True
     evaluates_source: bool = False
 
@@ -456,8 +457,9 @@ def _plan_ties(ctx: JobContext) -> JobPlan:
 # ----------------------------------------------------------------------------- jobs
 
 
-def _is_planned(config: Mapping[str, Any], ctx: JobContext) -> bool:
+def _is_planned(ctx: JobContext) -> bool:
     """Whether the config plans this (scenario, model, task, target, seed) at all."""
+    config = ctx.config
     if ctx.model not in plan.model_names(config):
         return False
     if ctx.seed not in [int(s) for s in config["seeds"]]:
@@ -506,7 +508,7 @@ def _build_job(ctx: JobContext, *, check: bool = True) -> ScoreJob | None:
     ``check=False`` skips the membership checks (the caller iterates planned pairs).
     """
     scenario = _scenario(ctx.scenario)
-    if check and not _is_planned(ctx.config, ctx):
+    if check and not _is_planned(ctx):
         return None
     if ctx.target == ctx.source and not scenario.evaluates_source:
         log.info("%s: target %s is the source language; not evaluated", ctx.scenario, ctx.target)
