@@ -24,8 +24,9 @@ from typing import Any
 import torch
 
 from langarith import LangarithError
-from langarith.adapter_io import check_compatible, normalise_name, read_adapter, same_init
+from langarith.adapter_io import normalise_name
 from langarith.merge.registry import get_method
+from langarith.merge.states import read_mergeable
 
 __all__ = ["LanguageVectorSet", "live_adapter_parameters"]
 
@@ -92,13 +93,7 @@ class LanguageVectorSet:
         else:
             dirs = list(adapter_dirs)
             labels = [str(d) for d in dirs]
-        adapters = [read_adapter(d) for d in dirs]
-        init = read_adapter(init_dir) if init_dir is not None else None
-        check_compatible(adapters, init)
-        for other in adapters[1:]:
-            same_init(adapters[0], other, init)
-        if len(adapters) == 1 and init is not None:
-            same_init(adapters[0], adapters[0], init)
+        adapters, init, _ = read_mergeable(dirs, init_dir)
         return cls(
             None if init is None else init.state,
             [a.state for a in adapters],

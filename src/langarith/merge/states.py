@@ -32,7 +32,7 @@ from langarith.adapter_io import (
 from langarith.merge.base import MergeMethod
 from langarith.merge.registry import get_method
 
-__all__ = ["COMPUTE_DTYPE", "merge_adapters", "merge_states"]
+__all__ = ["COMPUTE_DTYPE", "merge_adapters", "merge_states", "read_mergeable"]
 
 log = logging.getLogger(__name__)
 
@@ -123,12 +123,15 @@ def _describe(adapter: LoadedAdapter) -> dict[str, Any]:
     }
 
 
-def _read_checked(
+def read_mergeable(
     adapter_dirs: Sequence[str | PathLike[str]], init_dir: str | PathLike[str] | None
 ) -> tuple[list[LoadedAdapter], LoadedAdapter | None, bool]:
     """Read the adapters and θ_init and check that they can be merged.
 
-    Returns them and whether a recorded θ_init checksum confirmed the shared init.
+    Same architecture, backbone, names and shapes as θ_init (or the first adapter) and,
+    where ``metadata.json`` records it, the same θ_init checksum. Returns them and
+    whether a recorded checksum confirmed the shared init. Used by
+    :func:`merge_adapters` and by the λ engine's :class:`LanguageVectorSet`.
     """
     adapters = [read_adapter(d) for d in adapter_dirs]
     init = read_adapter(init_dir) if init_dir is not None else None
@@ -219,7 +222,7 @@ def merge_adapters(
             f"Merge method {spec.name!r} works on language vectors τ = θ − θ_init and needs "
             "the shared init adapter (init_dir / --init)"
         )
-    adapters, init, verified = _read_checked(adapter_dirs, init_dir)
+    adapters, init, verified = read_mergeable(adapter_dirs, init_dir)
     log.info(
         "merging %d adapter(s) with %s, weights %s, %s", len(adapters), spec.name, weights, resolved
     )
