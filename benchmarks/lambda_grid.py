@@ -40,25 +40,30 @@ import os
 import statistics
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
+ROOT = Path(__file__).resolve().parents[1]
+# the toy setup and the naive reference loop are test code: they live in tests/
+sys.path.insert(0, str(ROOT / "tests"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 import torch  # noqa: E402
+import yaml  # noqa: E402
+from naive_reference import naive_lambda_scores  # noqa: E402
+from toy_setup import build_toy_setup  # noqa: E402
 
-from langarith import (
-    LangarithError,  # noqa: E402
-    plan,  # noqa: E402
-)
-from langarith.config import grid  # noqa: E402
+from langarith import LangarithError, paths  # noqa: E402
+from langarith.config import grid, task_targets  # noqa: E402
 from langarith.data import read_split  # noqa: E402
-from langarith.evaluate.engine import LambdaGridEngine, Point  # noqa: E402
-from langarith.evaluate.reference import naive_lambda_scores  # noqa: E402
-from langarith.evaluate.scores import read_scores  # noqa: E402
+from langarith.evaluate.lambda_engine import LambdaGridEngine, Point  # noqa: E402
+from langarith.evaluate.score_files import read_scores  # noqa: E402
 from langarith.evaluate.search import best_lambda, search_lambda  # noqa: E402
+from langarith.evaluate.tasks import EncodedSplit  # noqa: E402
+from langarith.metrics import TASK_METRICS  # noqa: E402
+from langarith.related import read_related_table  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
 DATASET_OF_KIND = {"ner": "wikiann", "nli": "xnli", "qa": "xquad"}
 
 
@@ -82,11 +87,6 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
 
 def _demo_case(args: argparse.Namespace) -> dict:
     """Paths of one (model, task, target, seed) of a finished demo run."""
-    import yaml
-
-    from langarith.config import task_targets
-    from langarith.related import read_related_table
-
     config = yaml.safe_load(args.config.read_text(encoding="utf-8"))
     model = args.model or config["models"][0]["name"]
     seed = args.seed if args.seed is not None else config["seeds"][0]
@@ -95,20 +95,23 @@ def _demo_case(args: argparse.Namespace) -> dict:
     source = config.get("source_language", "en")
     root = args.root
     related = args.related
-    tsv = root / plan.RELATED_TSV
+    tsv = root / paths.RELATED_TSV
     if related is None and tsv.is_file():
         related = read_related_table(tsv).get(target)
     case = {
         "label": f"{model}/{args.task}/{target}/seed{seed}",
         "kind": spec["kind"],
-        "backbone": root / plan.BACKBONE_DIR.format(model=model),
+        "backbone": root / paths.BACKBONE_DIR.format(model=model),
         "task_adapter": root
-        / plan.TASK_ADAPTER_DIR.format(
+        / paths.TASK_ADAPTER_DIR.format(
             model=model, task=spec.get("adapter_from") or args.task, seed=seed
         ),
-        "init": root / plan.INIT_DIR.format(model=model),
-        "first": (source, root / plan.LANG_ADAPTER_DIR.format(model=model, lang=source, seed=seed)),
-        "data": root / plan.DATA_DIR.format(dataset=spec["eval_dataset"], lang=target),
+        "init": root / paths.INIT_DIR.format(model=model),
+        "first": (
+            source,
+            root / paths.LANG_ADAPTER_DIR.format(model=model, lang=source, seed=seed),
+        ),
+        "data": root / paths.DATA_DIR.format(dataset=spec["eval_dataset"], lang=target),
         "grid": grid(config["lambda_grid"]),
         "per_task": (config.get("task_adapter") or {}).get("per_task", {}).get(args.task, {}),
         "scores": root / "results" / "scores",
@@ -116,7 +119,7 @@ def _demo_case(args: argparse.Namespace) -> dict:
     if related is not None:
         case["second"] = (
             related,
-            root / plan.LANG_ADAPTER_DIR.format(model=model, lang=related, seed=seed),
+            root / paths.LANG_ADAPTER_DIR.format(model=model, lang=related, seed=seed),
         )
     wanted = [case["backbone"], case["task_adapter"], case["init"], case["first"][1], case["data"]]
     if related is None:
@@ -135,8 +138,6 @@ def _demo_case(args: argparse.Namespace) -> dict:
 
 
 def _toy_case(args: argparse.Namespace) -> dict:
-    from langarith.evaluate.toy import build_toy_setup
-
     kind = args.task if args.task in DATASET_OF_KIND else "ner"
     setup = build_toy_setup(
         args.toy, kinds=(kind,), rows=args.rows, hidden_size=args.hidden, targets=("es",)
@@ -172,8 +173,6 @@ def _engine(case: dict, device: str) -> tuple[LambdaGridEngine, float]:
 
 def _demo_curves(scores_dir: Path | None, full: list[float]) -> list[dict[float, float]]:
     """Full-grid validation curves (main metric) of every score CSV under ``scores_dir``."""
-    from langarith.metrics import TASK_METRICS
-
     curves: list[dict[float, float]] = []
     if scores_dir is None or not scores_dir.is_dir():
         return curves
@@ -199,6 +198,151 @@ def _same_lambda(curves: list[dict[float, float]], full: list[float]) -> float:
     return same / len(curves)
 
 
+@dataclass
+class _Bench:
+    """One benchmark case, loaded: the engine with the encoded validation split."""
+
+    case: dict
+    args: argparse.Namespace
+    rows: list
+    engine: LambdaGridEngine
+    split: EncodedSplit
+
+    @property
+    def lambdas(self) -> list[float]:
+        return self.case["grid"]
+
+    @property
+    def pair(self) -> tuple[str, str]:
+        return self.case["first"][0], self.case["second"][0]
+
+    def naive(self) -> tuple[dict, float]:
+        """The naive reload loop over the grid: (λ → metrics, seconds)."""
+        case = self.case
+        return naive_lambda_scores(
+            case["backbone"],
+            case["task_adapter"],
+            case["init"],
+            case["first"][1],
+            case["second"][1],
+            case["kind"],
+            self.rows,
+            self.lambdas,
+            max_length=int(case["per_task"].get("max_length", 128)),
+            doc_stride=int(case["per_task"].get("doc_stride", 128)),
+            device=self.args.device,
+        )
+
+    def fresh_engine(self, mode: str) -> tuple[dict, float, float]:
+        """A fresh engine (load timed) over the grid; returns (curve, seconds, load)."""
+        first, second = self.pair
+        started = time.perf_counter()
+        fresh, _ = _engine(self.case, self.args.device)
+        load = time.perf_counter() - started
+        scores: dict[float, dict] = {}
+
+        def score(lam: float) -> float:
+            scores[lam] = fresh.score(Point.pair(first, second, lam), self.split)
+            return scores[lam][self.split.main_metric]
+
+        search_lambda(self.lambdas, score, mode)
+        return scores, time.perf_counter() - started, load
+
+    def limit(self) -> tuple[float, float]:
+        """Per λ, one engine evaluation and one bare pass, interleaved: (engine, bare)."""
+        first, second = self.pair
+        self.engine.clear_cache()
+        evaluated = bare = 0.0
+        for lam in self.lambdas:
+            started = time.perf_counter()
+            self.engine.score(Point.pair(first, second, lam), self.split)
+            evaluated += time.perf_counter() - started
+            bare += self.engine.bare_pass(self.split)
+        return evaluated, bare
+
+
+def _load_bench(case: dict, args: argparse.Namespace) -> _Bench:
+    """Load the engine and encode the split (the first load also imports; not timed)."""
+    rows = read_split(case["data"], "validation")
+    engine, _ = _engine(case, args.device)
+    split = engine.encode(
+        "validation",
+        rows,
+        max_length=int(case["per_task"].get("max_length", 128)),
+        doc_stride=int(case["per_task"].get("doc_stride", 128)),
+    )
+    bench = _Bench(case, args, rows, engine, split)
+    first, second = bench.pair
+    lengths = split.info["lengths"]
+    print(
+        f"case: {case['label']}, LA({first}, {second}), {len(bench.lambdas)} λ, "
+        f"{torch.get_num_threads()} threads, device {args.device}"
+    )
+    print(
+        f"validation split: {split.n_examples} examples, {split.n_features} features, "
+        f"{min(lengths)}-{max(lengths)} tokens (mean {statistics.mean(lengths):.1f}), "
+        f"{len(split.batches)} sorted batches, {split.tokens} padded tokens"
+    )
+    engine.score(Point.pair(first, second, 0.5), split)  # warm-up, not timed
+    return bench
+
+
+def _rounds(bench: _Bench, repeats: int) -> dict:
+    """The measurements, taking turns for ``repeats`` rounds.
+
+    Load from other processes on the machine then hits them alike; each keeps its best
+    round (the limit ratio: its median round).
+    """
+    naive_runs, engine_runs, c2f_runs, ratios, loads = [], [], [], [], []
+    for _ in range(repeats):
+        naive, seconds = bench.naive()
+        naive_runs.append(seconds)
+        engine_scores, seconds, load = bench.fresh_engine("full")
+        engine_runs.append(seconds)
+        loads.append(load)
+        evaluated, bare = bench.limit()
+        ratios.append(evaluated / bare)
+        c2f_scores, seconds, _ = bench.fresh_engine("coarse_to_fine")
+        c2f_runs.append(seconds)
+    return {
+        "naive": naive,
+        "engine": engine_scores,
+        "c2f": c2f_scores,
+        "naive_s": min(naive_runs),
+        "engine_s": min(engine_runs),
+        "c2f_s": min(c2f_runs),
+        "load": min(loads),
+        "ratios": ratios,
+    }
+
+
+def _print_timings(bench: _Bench, result: dict, repeats: int) -> float:
+    """Print the timings and the naive-vs-engine check; return the largest difference."""
+    lambdas, main_metric = bench.lambdas, bench.split.main_metric
+    naive, engine_scores = result["naive"], result["engine"]
+    naive_s, engine_s, load = result["naive_s"], result["engine_s"], result["load"]
+    c2f_curve = {lam: m[main_metric] for lam, m in result["c2f"].items()}
+    diffs = [abs(naive[lam][m] - engine_scores[lam][m]) for lam in lambdas for m in naive[lam]]
+    max_diff = max(diffs)
+    full_curve = {lam: engine_scores[lam][main_metric] for lam in lambdas}
+    print(f"timings: best of {repeats} rounds (limit ratio: median)")
+    print(f"naive:          {naive_s:8.3f} s  ({naive_s / len(lambdas) * 1000:.1f} ms per λ)")
+    print(
+        f"engine:         {engine_s:8.3f} s  (load {load:.3f} s + "
+        f"{(engine_s - load) / len(lambdas) * 1000:.1f} ms per λ)"
+    )
+    print(
+        f"limit ratio per round (engine / bare passes): {[round(r, 3) for r in result['ratios']]}"
+    )
+    print(f"coarse-to-fine: {result['c2f_s']:8.3f} s  ({len(c2f_curve)} evaluations)")
+    print(
+        f"scores equal: {max_diff == 0} (max |naive - engine| = {max_diff:.3g}); "
+        f"best λ full grid {best_lambda(full_curve)} ({full_curve[best_lambda(full_curve)]:.2f}), "
+        f"coarse-to-fine {best_lambda(c2f_curve)}"
+    )
+    return max_diff
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _args(argv)
     logging.basicConfig(level=logging.WARNING)
@@ -210,114 +354,23 @@ def main(argv: list[str] | None = None) -> int:
     except LangarithError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    lambdas = case["grid"]
-    rows = read_split(case["data"], "validation")
-    max_length = int(case["per_task"].get("max_length", 128))
-    doc_stride = int(case["per_task"].get("doc_stride", 128))
-    first, second = case["first"][0], case["second"][0]
+    bench = _load_bench(case, args)
+    result = _rounds(bench, args.repeats)
+    max_diff = _print_timings(bench, result, args.repeats)
 
-    engine, _ = _engine(case, args.device)  # the first load also imports; not timed
-    split = engine.encode("validation", rows, max_length=max_length, doc_stride=doc_stride)
-    lengths = split.info["lengths"]
-    print(
-        f"case: {case['label']}, LA({first}, {second}), {len(lambdas)} λ, "
-        f"{torch.get_num_threads()} threads, device {args.device}"
-    )
-    print(
-        f"validation split: {split.n_examples} examples, {split.n_features} features, "
-        f"{min(lengths)}-{max(lengths)} tokens (mean {statistics.mean(lengths):.1f}), "
-        f"{len(split.batches)} sorted batches, {split.tokens} padded tokens"
-    )
-    engine.score(Point.pair(first, second, 0.5), split)  # warm-up, not timed
-    main_metric = split.main_metric
-
-    def run_naive() -> tuple[dict, float]:
-        return naive_lambda_scores(
-            case["backbone"],
-            case["task_adapter"],
-            case["init"],
-            case["first"][1],
-            case["second"][1],
-            case["kind"],
-            rows,
-            lambdas,
-            max_length=max_length,
-            doc_stride=doc_stride,
-            device=args.device,
-        )
-
-    def run_engine(mode: str) -> tuple[dict, float, float]:
-        """A fresh engine (load timed) over the grid; returns (curve, seconds, load)."""
-        started = time.perf_counter()
-        fresh, _ = _engine(case, args.device)
-        load = time.perf_counter() - started
-        scores: dict[float, dict] = {}
-
-        def score(lam: float) -> float:
-            scores[lam] = fresh.score(Point.pair(first, second, lam), split)
-            return scores[lam][main_metric]
-
-        search_lambda(lambdas, score, mode)
-        return scores, time.perf_counter() - started, load
-
-    def run_limit() -> tuple[float, float]:
-        """Per λ, one engine evaluation and one bare pass, interleaved: (engine, bare)."""
-        engine._cache.clear()
-        evaluated = bare = 0.0
-        for lam in lambdas:
-            started = time.perf_counter()
-            engine.score(Point.pair(first, second, lam), split)
-            evaluated += time.perf_counter() - started
-            bare += engine.bare_pass(split)
-        return evaluated, bare
-
-    # The measurements take turns, so that load from other processes on the machine
-    # hits them alike; each keeps its best round (the limit ratio: its median round).
-    naive_runs, engine_runs, c2f_runs, ratios, loads = [], [], [], [], []
-    for _ in range(args.repeats):
-        naive, seconds = run_naive()
-        naive_runs.append(seconds)
-        engine_scores, seconds, load = run_engine("full")
-        engine_runs.append(seconds)
-        loads.append(load)
-        evaluated, bare = run_limit()
-        ratios.append(evaluated / bare)
-        c2f_scores, seconds, _ = run_engine("coarse_to_fine")
-        c2f_runs.append(seconds)
-    naive_s, engine_s, c2f_s = min(naive_runs), min(engine_runs), min(c2f_runs)
-    limit_ratio = statistics.median(ratios)
-    c2f_curve = {lam: m[main_metric] for lam, m in c2f_scores.items()}
-
-    # equality of scores, naive vs engine
-    diffs = [abs(naive[lam][m] - engine_scores[lam][m]) for lam in lambdas for m in naive[lam]]
-    max_diff = max(diffs)
-    full_curve = {lam: engine_scores[lam][main_metric] for lam in lambdas}
-    print(f"timings: best of {args.repeats} rounds (limit ratio: median)")
-    print(f"naive:          {naive_s:8.3f} s  ({naive_s / len(lambdas) * 1000:.1f} ms per λ)")
-    print(
-        f"engine:         {engine_s:8.3f} s  (load {min(loads):.3f} s + "
-        f"{(engine_s - min(loads)) / len(lambdas) * 1000:.1f} ms per λ)"
-    )
-    print(f"limit ratio per round (engine / bare passes): {[round(r, 3) for r in ratios]}")
-    print(f"coarse-to-fine: {c2f_s:8.3f} s  ({len(c2f_curve)} evaluations)")
-    print(
-        f"scores equal: {max_diff == 0} (max |naive - engine| = {max_diff:.3g}); "
-        f"best λ full grid {best_lambda(full_curve)} ({full_curve[best_lambda(full_curve)]:.2f}), "
-        f"coarse-to-fine {best_lambda(c2f_curve)}"
-    )
-
-    curves = _demo_curves(case["scores"], lambdas)
+    curves = _demo_curves(case["scores"], bench.lambdas)
     source = f"{len(curves)} full validation curves of {case['scores']}"
     if not curves:
-        curves = _measured_curves(case, engine, split, args)
+        curves = _measured_curves(case, bench.engine, bench.split, args)
         source = f"{len(curves)} curves measured here (no demo score CSVs)"
-    same = _same_lambda(curves, lambdas)
+    same = _same_lambda(curves, bench.lambdas)
     print(f"same_lambda over {source}")
     if max_diff > 1e-6:
         print("WARNING: naive and engine scores differ", file=sys.stderr)
     print(
-        f"speedup={naive_s / engine_s:.2f} limit_ratio={limit_ratio:.3f} "
-        f"search_speedup={naive_s / c2f_s:.2f} same_lambda={same:.2f}"
+        f"speedup={result['naive_s'] / result['engine_s']:.2f} "
+        f"limit_ratio={statistics.median(result['ratios']):.3f} "
+        f"search_speedup={result['naive_s'] / result['c2f_s']:.2f} same_lambda={same:.2f}"
     )
     return 0
 

@@ -2,12 +2,12 @@
 # vectors of a backbone and their sparsity, over every language adapter and seed.
 
 
-import langarith.scenarios as scenarios
+import langarith.analysis_plan as analysis_plan
 
 
 rule language_vector_analysis:
     input:
-        unpack(lambda wc: scenarios.analysis_inputs(config, wc.model)),
+        unpack(lambda wc: analysis_plan.analysis_inputs(config, wc.model)),
     output:
         cosine=paths.ANALYSIS_COSINE,
         sparsity=paths.ANALYSIS_SPARSITY,
@@ -22,6 +22,6 @@ rule language_vector_analysis:
         mem_mb=8000,
         runtime=60,
     params:
-        adapters=lambda wc: scenarios.analysis_adapters(config, wc.model),
+        adapters=lambda wc: analysis_plan.analysis_adapters(config, wc.model),
     script:
         "../workflow/scripts/analysis.py"

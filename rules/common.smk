@@ -3,7 +3,8 @@
 import sys
 
 from langarith import LangarithError
-from langarith import paths, scenarios
+from langarith import analysis_plan, paths
+from langarith.evaluate import scenarios
 from langarith import plan
 from langarith.config import check_config, validate_schema
 from langarith.report import report_outputs
@@ -48,7 +49,7 @@ def get_final_outputs():
     return (
         plan.final_targets(config)
         + scenarios.score_outputs(config)
-        + scenarios.analysis_outputs(config)
+        + analysis_plan.analysis_outputs(config)
         + report_outputs(config)
     )
 

@@ -1,9 +1,10 @@
 # Evaluation: one job per (scenario, model, task, target, seed) runs the whole λ grid of
 # a target (backbone, heads and data loaded once) and writes one tidy score CSV. The
-# jobs and their inputs are planned by langarith.scenarios.
+# jobs and their inputs are planned by langarith.evaluate.scenarios (one planner per
+# scenario, registered in SCENARIOS).
 
 
-import langarith.scenarios as scenarios
+import langarith.evaluate.scenarios as scenarios
 
 
 rule lambda_grid:

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from tiny import TINY_BERT
 
 from langarith import LangarithError
 from langarith.adapter_io import read_adapter, write_adapter
@@ -131,15 +132,7 @@ def adapter_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     transformers = pytest.importorskip("transformers")
     root = tmp_path_factory.mktemp("analysis")
     torch.manual_seed(0)
-    model = transformers.BertModel(
-        transformers.BertConfig(
-            hidden_size=32,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            intermediate_size=64,
-            vocab_size=100,
-        )
-    )
+    model = transformers.BertModel(transformers.BertConfig(**TINY_BERT))
     adapters.init(model)
     model.add_adapter(
         "init", config=adapters.SeqBnInvConfig(reduction_factor=2, non_linearity="gelu_new")
@@ -174,13 +167,32 @@ def test_language_vectors_from_folders(adapter_dirs) -> None:
 
 
 def test_write_analysis_tables(adapter_dirs, tmp_path) -> None:
+    """The analysis stage: per-seed cosines averaged, sparsity per adapter and seed."""
     root = adapter_dirs["root"]
-    dirs = {"en/seed1": root / "en", "es/seed1": root / "es", "en/seed2": root / "es"}
-    paths = write_analysis(root / "init", dirs, tmp_path / "analysis", collapse_seeds=True)
-    assert sorted(p.name for p in (tmp_path / "analysis").iterdir()) == sorted(
-        p.name for p in paths.values()
+    dirs = {f"{lang}/seed{s}": root / lang for s in (1, 2) for lang in ("en", "es")}
+    cosine_csv, sparsity_csv = write_analysis(
+        root / "init", dirs, tmp_path / "a" / "cosine.csv", tmp_path / "a" / "sparsity.csv"
     )
-    cosine = pd.read_csv(paths["cosine"])
-    assert sorted(set(cosine.lang_a)) == ["en", "es"] and len(cosine) == 4
-    sparsity = pd.read_csv(paths["sparsity"])
-    assert sparsity.label.tolist() == list(dirs)
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["cosine.csv", "sparsity.csv"]
+    table = pd.read_csv(cosine_csv)
+    assert list(table.columns) == ["lang_a", "lang_b", "cosine"] and len(table) == 4
+    matrix = table.pivot(index="lang_a", columns="lang_b", values="cosine")
+    np.testing.assert_allclose(np.diag(matrix), 1.0)
+    np.testing.assert_allclose(matrix.to_numpy(), matrix.to_numpy().T)
+    vectors = language_vectors(root / "init", {"en": root / "en", "es": root / "es"})
+    assert matrix.loc["en", "es"] == pytest.approx(cosine_matrix(vectors).loc["en", "es"])
+    rows = pd.read_csv(sparsity_csv)
+    assert rows.label.tolist() == list(dirs)
+    assert rows.language.tolist() == ["en", "es", "en", "es"]
+    assert rows.seed.tolist() == [1, 1, 2, 2]
+    assert {"n_params", "frac_zero"} <= set(rows.columns)
+
+
+def test_write_analysis_needs_every_language_for_every_seed(adapter_dirs, tmp_path) -> None:
+    root = adapter_dirs["root"]
+    dirs = {"en/seed1": root / "en", "es/seed1": root / "es", "en/seed2": root / "en"}
+    with pytest.raises(LangarithError, match="give every language for every seed"):
+        write_analysis(root / "init", dirs, tmp_path / "c.csv", tmp_path / "s.csv")
+    assert not (tmp_path / "c.csv").exists()
+    with pytest.raises(LangarithError, match="No language adapters"):
+        write_analysis(root / "init", {}, tmp_path / "c.csv", tmp_path / "s.csv")

@@ -1,7 +1,7 @@
 """Tests of langarith.evaluate: λ choice on validation only, the engine against a naive
 reload loop, in-place weights, the score CSV and whole jobs on a toy setup.
 
-The toy setup (langarith.evaluate.toy) is a random BERT with hidden size 32, θ_init, four
+The toy setup (tests/toy_setup.py) is a random BERT with hidden size 32, θ_init, four
 "trained" language adapters and NER/NLI/QA task adapters with random heads, plus demo
 data of 40 rows per split: scores are meaningless, but they move with λ, which is all
 these tests need.
@@ -16,20 +16,28 @@ import random
 import numpy as np
 import pytest
 import torch
+from naive_reference import naive_lambda_scores
+from toy_setup import build_toy_setup
 
 from langarith import LangarithError
 from langarith.adapter_io import read_adapter
 from langarith.data import NER_LABELS, read_split
-from langarith.evaluate.engine import LambdaGridEngine, Point
-from langarith.evaluate.reference import naive_lambda_scores
-from langarith.evaluate.runner import execute, run_job
-from langarith.evaluate.scores import SCORE_COLUMNS, ScoreRow, read_scores, write_scores
-from langarith.evaluate.search import best_lambda, coarse_points, search_lambda
-from langarith.evaluate.tasks import _entity_keys, _tag_tables, entity_f1, length_batches
-from langarith.evaluate.toy import build_toy_setup
+from langarith.evaluate import runner
+from langarith.evaluate.jobs import Baseline, Curve, ScoreJob
+from langarith.evaluate.lambda_engine import LambdaGridEngine, Point
+from langarith.evaluate.runner import curve_point, execute, run_job
+from langarith.evaluate.score_files import SCORE_COLUMNS, ScoreRow, read_scores, write_scores
+from langarith.evaluate.search import best_lambda, best_lambda_of, coarse_points, search_lambda
+from langarith.evaluate.summary import read_score_frame, seed_summary
+from langarith.evaluate.tasks import (
+    encode_split,
+    entity_f1,
+    entity_keys,
+    length_batches,
+    tag_tables,
+)
 from langarith.merge import merge_states
 from langarith.metrics import ner_f1
-from langarith.scenarios import Baseline, Curve, ScoreJob
 
 PAPER_GRID = tuple(round(0.05 * i, 10) for i in range(21))
 QA_LENGTHS = {"max_length": 96, "doc_stride": 32}  # several windows per toy context
@@ -72,6 +80,15 @@ def test_best_lambda_breaks_ties_towards_the_first_adapter():
     assert best_lambda({0.0: 70.0, 0.5: 61.0, 1.0: 61.0}) == 0.0
     with pytest.raises(LangarithError):
         best_lambda({})
+
+
+def test_best_lambda_of_columns_uses_the_same_rule():
+    assert best_lambda_of([0.0, 0.5, 1.0], [50.0, 61.0, 61.0]) == 1.0
+    assert best_lambda_of(np.array([0.2, 0.4]), np.array([3.0, 2.0])) == 0.2
+    with pytest.raises(LangarithError, match="more than once"):
+        best_lambda_of([0.5, 0.5], [1.0, 2.0])
+    with pytest.raises(LangarithError, match="not|nan"):
+        best_lambda_of([0.5], [float("nan")])
 
 
 @pytest.mark.parametrize("peak", PAPER_GRID)
@@ -138,6 +155,18 @@ class _Recorder:
 
 def _lam(point: Point) -> float:
     return dict(point.weights).get("en", 0.0) if len(point.weights) == 2 else -1.0
+
+
+def test_curve_points_follow_the_merge_registry():
+    assert curve_point(Curve("LA", ("en", "it"), (0.5,)), 0.25) == Point.pair("en", "it", 0.25)
+    ties = Curve("TIES", ("en", "it"), (1.0,), merge="ties", top_k=20.0)
+    assert curve_point(ties, 1.3) == Point.ties(("en", "it"), 1.3, 20.0)
+    with pytest.raises(LangarithError, match="has no top_k"):
+        curve_point(dataclasses.replace(ties, top_k=None), 1.0)
+    with pytest.raises(LangarithError, match="no λ parameter"):
+        curve_point(dataclasses.replace(ties, merge="task-arithmetic"), 1.0)
+    with pytest.raises(LangarithError, match="Unknown merge method 'tie'"):
+        curve_point(dataclasses.replace(ties, merge="tie"), 1.0)
 
 
 def test_lambda_is_chosen_on_validation_and_test_is_opened_after_every_choice():
@@ -235,7 +264,7 @@ def test_score_csv_round_trip(tmp_path):
 def test_vectorised_entity_f1_equals_seqeval():
     rng = random.Random(0)
     tags = list(NER_LABELS)
-    prefix, types = _tag_tables(tags)
+    prefix, types = tag_tables(tags)
     n_types = int(types.max()) + 1
 
     def keys(sentences):
@@ -243,7 +272,7 @@ def test_vectorised_entity_f1_equals_seqeval():
         for sentence in sentences:
             flat += [tags.index(t) for t in sentence] + [0]
         ids = np.asarray(flat, dtype=np.int64)
-        return _entity_keys(prefix[ids], types[ids], n_types)
+        return entity_keys(prefix[ids], types[ids], n_types)
 
     for trial in range(60):
         gold = [[rng.choice(tags) for _ in range(rng.randint(1, 12))] for _ in range(20)]
@@ -319,8 +348,6 @@ def test_in_place_weights_equal_the_merged_state(toy):
 
 
 def test_run_job_reads_test_data_only_after_choosing(toy, tmp_path, monkeypatch):
-    import langarith.data
-
     job = _job(
         toy, "zero_shot", "ner",
         baselines=(Baseline("pEA", "en"), Baseline("pRA", "it")),
@@ -329,9 +356,9 @@ def test_run_job_reads_test_data_only_after_choosing(toy, tmp_path, monkeypatch)
     )  # fmt: skip
     (tmp_path / "related.tsv").write_text("target\trelated\tdistance\nes\tit\t0.1\n")
     events: list[str] = []
-    real_read = langarith.data.read_split
+    real_read = runner.read_split
     monkeypatch.setattr(
-        langarith.data, "read_split", lambda d, s: events.append(f"read {s}") or real_read(d, s)
+        runner, "read_split", lambda d, s: events.append(f"read {s}") or real_read(d, s)
     )
     engine = LambdaGridEngine.load(
         job.backbone, job.task_adapter, job.init, {"en": toy.lang["en"], "it": toy.lang["it"]},
@@ -418,8 +445,6 @@ def _tokenizer(toy):
 def test_qa_decoder_finds_gold_spans_across_windows(toy):
     from types import SimpleNamespace
 
-    from langarith.evaluate.tasks import encode_split
-
     rows = read_split(toy.data_dir("qa", "es"), "validation")
     split = encode_split("validation", rows, "qa", _tokenizer(toy), max_length=48, doc_stride=16)
     assert split.n_features > split.n_examples  # contexts span several windows
@@ -444,8 +469,6 @@ def test_qa_decoder_finds_gold_spans_across_windows(toy):
 
 def test_ner_decoder_labels_words_by_their_first_subtoken(toy):
     from types import SimpleNamespace
-
-    from langarith.evaluate.tasks import encode_split
 
     rows = read_split(toy.data_dir("ner", "es"), "validation")
     labels = list(NER_LABELS)
@@ -478,34 +501,10 @@ def test_ner_decoder_labels_words_by_their_first_subtoken(toy):
     assert score == pytest.approx(expected, abs=1e-9)
 
 
-# ----------------------------------------------------------------------------- analysis
-
-
-def test_vector_analysis_tables(toy, tmp_path):
-    import pandas as pd
-
-    from langarith.evaluate.vectors import write_vector_analysis
-
-    labelled = {f"{lang}/seed{s}": folder for s in (1, 2) for lang, folder in toy.lang.items()}
-    cosine, sparsity = write_vector_analysis(
-        toy.init, labelled, tmp_path / "cosine.csv", tmp_path / "sparsity.csv"
-    )
-    table = pd.read_csv(cosine)
-    assert list(table.columns) == ["lang_a", "lang_b", "cosine"]
-    assert len(table) == len(toy.lang) ** 2
-    matrix = table.pivot(index="lang_a", columns="lang_b", values="cosine")
-    np.testing.assert_allclose(np.diag(matrix), 1.0)
-    np.testing.assert_allclose(matrix.to_numpy(), matrix.to_numpy().T)
-    assert (matrix.to_numpy() > 0.2).all()  # the toy vectors share a direction
-    rows = pd.read_csv(sparsity)
-    assert len(rows) == 2 * len(toy.lang)
-    assert {"label", "language", "seed", "n_params", "frac_zero"} <= set(rows.columns)
-    assert set(rows["seed"]) == {1, 2} and set(rows["language"]) == set(toy.lang)
+# ----------------------------------------------------------------------------- summary
 
 
 def test_seed_summary_means_and_stds(tmp_path):
-    from langarith.evaluate.summary import read_score_frame, seed_summary
-
     paths = []
     for seed, (la, pea) in {1: (60.0, 50.0), 2: (64.0, 52.0)}.items():
         rows = [

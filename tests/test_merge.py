@@ -9,11 +9,13 @@ included) with different noise and saving them under different names and formats
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 
 import pytest
 import torch
+from tiny import TINY_BERT
 
 from langarith import LangarithError
 from langarith.adapter_io import (
@@ -32,18 +34,11 @@ from langarith.merge import (
     merge_states,
     register_cli,
 )
+from langarith.merge.base import MergeMethod
 from langarith.merge.ties import keep_count
 
 adapters = pytest.importorskip("adapters")
 transformers = pytest.importorskip("transformers")
-
-TINY = dict(
-    hidden_size=32,
-    num_hidden_layers=2,
-    num_attention_heads=2,
-    intermediate_size=64,
-    vocab_size=100,
-)
 
 
 def _adapter_config() -> object:
@@ -52,7 +47,7 @@ def _adapter_config() -> object:
 
 def _bare_model(cls_name: str = "BertModel") -> torch.nn.Module:
     torch.manual_seed(0)
-    model = getattr(transformers, cls_name)(transformers.BertConfig(**TINY))
+    model = getattr(transformers, cls_name)(transformers.BertConfig(**TINY_BERT))
     adapters.init(model)
     return model
 
@@ -307,7 +302,7 @@ def test_refuses_mismatched_adapters(bank, tmp_path) -> None:
     assert "shape mismatch" in message and "(16, 32) vs (8, 32)" in message
     assert not (tmp_path / "x").exists()
 
-    big = transformers.BertModel(transformers.BertConfig(**{**TINY, "hidden_size": 64}))
+    big = transformers.BertModel(transformers.BertConfig(**{**TINY_BERT, "hidden_size": 64}))
     adapters.init(big)
     big.add_adapter("big", config=_adapter_config())
     big.save_adapter(str(tmp_path / "big"), "big")
@@ -409,6 +404,65 @@ def test_engine_fills_live_parameters_in_place(bank) -> None:
     with torch.no_grad():
         logits = model(input_ids=torch.tensor([[1, 2, 3]])).logits
     assert torch.isfinite(logits).all()
+
+
+def _written(vectors, method, weights, params) -> dict[str, torch.Tensor]:
+    """What ``method.writer`` writes for every name, into fresh buffers."""
+    write = method.writer(vectors, weights, params)
+    merged = {n: torch.empty_like(vectors.thetas[0][n]) for n in vectors.names}
+    for name, buf in merged.items():
+        write(name, buf)
+    return merged
+
+
+def test_every_in_place_form_equals_the_per_tensor_form(bank) -> None:
+    """A method's in-place form (the λ engine's) writes what its merge_tensor computes."""
+    vectors = LanguageVectorSet.from_dirs(bank["init"], [bank["en"], bank["es"]])
+    cases = {
+        "linear": [([0.3, 0.7], {}), ([1.0, 0.0], {})],
+        "task-arithmetic": [([0.5, -0.25], {}), ([0.0, 0.0], {})],
+        "ties": [(None, {"lam": 1.3, "top_k": 20}), ([1.0, 0.5], {"lam": 0.8, "top_k": 80})],
+    }
+    assert set(cases) == set(MERGE_METHODS)
+    for name, method in MERGE_METHODS.items():
+        assert method.in_place is not None, name
+        per_tensor = dataclasses.replace(method, in_place=None)
+        for weights, params in cases[name]:
+            resolved = method.resolve_params(params)
+            weights = method.resolve_weights(weights, len(vectors))
+            in_place = _written(vectors, method, weights, resolved)
+            per_name = _written(vectors, per_tensor, weights, resolved)
+            for n in vectors.names:
+                torch.testing.assert_close(in_place[n], per_name[n], rtol=0, atol=1e-6)
+
+
+def _halfway(init, thetas, weights, **_):
+    """θ_init + ½ Σ wᵢ τᵢ: a toy merge method for the registry test."""
+    out = init.clone()
+    for weight, theta in zip(weights, thetas, strict=True):
+        out.add_(theta - init, alpha=0.5 * weight)
+    return out
+
+
+@pytest.fixture
+def halfway_method():
+    """Registers a toy method (one function + one registry line) for one test."""
+    MERGE_METHODS["halfway"] = MergeMethod(
+        "halfway", "toy", "", needs_init=True, merge_tensor=_halfway, default_weights=None
+    )
+    yield "halfway"
+    del MERGE_METHODS["halfway"]
+
+
+def test_a_registered_method_is_merged_in_place(bank, halfway_method) -> None:
+    vectors = LanguageVectorSet.from_dirs(bank["init"], {"en": bank["en"], "es": bank["es"]})
+    init, en, es = _states(bank, "init", "en", "es")
+    state = vectors.state_for([1.0, 1.0], halfway_method)
+    expected = merge_states("task-arithmetic", [en, es], [0.5, 0.5], init)
+    for name in vectors.names:
+        torch.testing.assert_close(state[name], expected[name], rtol=0, atol=1e-6)
+    with pytest.raises(LangarithError, match="needs explicit weights"):
+        vectors.state_for(None, halfway_method)
 
 
 def test_engine_refuses_wrong_targets(bank) -> None:

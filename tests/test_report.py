@@ -743,7 +743,7 @@ def test_report_outputs_of_the_demo_config():
 
 def test_score_path_pattern_agrees_with_the_evaluation_plan():
     """The pattern used while langarith.scenarios was missing lists the same files."""
-    scenarios = pytest.importorskip("langarith.scenarios")
+    scenarios = pytest.importorskip("langarith.evaluate.scenarios")
     config = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())
     assert set(report_inputs.expected_score_paths(config)) == set(scenarios.score_outputs(config))
 
@@ -798,7 +798,7 @@ def test_report_scripts_are_thin():
 # --------------------------------------------------------------------------- slow: report
 def _plan_rows(config) -> list[dict]:
     """Synthetic rows for every evaluation job the evaluation stage plans for a config."""
-    from langarith.scenarios import plan_jobs
+    from langarith.evaluate.scenarios import plan_jobs
 
     related = {t: RELATED.get(t, "es") for t in config["evaluation_languages"] + ["pt"]}
     rows = []
@@ -823,7 +823,7 @@ def _plan_rows(config) -> list[dict]:
 @pytest.mark.slow
 def test_report_rules_build_the_report_from_synthetic_results(tmp_path):
     """Run the report rules alone on synthetic results and build ``report.zip``."""
-    pytest.importorskip("langarith.scenarios")
+    pytest.importorskip("langarith.evaluate.scenarios")
     config = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())
     config["seeds"] = [1, 2]
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))

@@ -1,4 +1,5 @@
-"""Planning of the evaluation jobs (langarith.scenarios) for the paper's and the demo config.
+"""Planning of the evaluation jobs (langarith.evaluate.scenarios) for the paper's and the
+demo config, and the scenario registry.
 
 Pure planning, no model: which (scenario, model, task, target, seed) jobs exist, which
 adapters each one merges, and what the rules get as inputs. The related languages are
@@ -20,21 +21,30 @@ import pytest
 import yaml
 
 from langarith import LangarithError, plan
+from langarith.analysis_plan import analysis_adapters, analysis_outputs
+from langarith.cli import main
 from langarith.config import task_targets
-from langarith.scenarios import (
-    SCORE_CSV,
-    ScoreJob,
-    analysis_adapters,
-    analysis_outputs,
+from langarith.evaluate import scenarios
+from langarith.evaluate.jobs import Baseline, ScoreJob
+from langarith.evaluate.runner import execute
+from langarith.evaluate.scenarios import (
+    SCENARIOS,
+    JobContext,
+    JobPlan,
     find_job,
     job_inputs,
     job_params,
     plan_jobs,
+    register_scenario,
     related_languages,
     score_outputs,
 )
+from langarith.evaluate.search import SEARCH_MODES
+from langarith.paths import RELATED_TSV, SCORE_CSV
+from langarith.task_kinds import TASK_KINDS
 
 ROOT = Path(__file__).resolve().parents[1]
+SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
 XQUAD_MISSING = {"bg", "fr", "sw", "ur"}
 
 
@@ -243,7 +253,7 @@ def test_job_records_round_trip(paper_jobs):
 def test_rule_inputs_and_params(demo):
     wc = SimpleNamespace(scenario="zero_shot", model="tinybert", task="qa", target="de", seed="1")
     inputs = job_inputs(demo, wc)
-    assert inputs["related"] == plan.RELATED_TSV
+    assert inputs["related"] == RELATED_TSV
     assert inputs["task_adapter"] == "results/adapters/tinybert/task/qa/seed1"
     assert inputs["data"] == "resources/data/xquad/de"
     assert inputs["backbone"] == "resources/backbones/tinybert"
@@ -285,7 +295,7 @@ def test_dry_run_plans_every_score_and_analysis_table(tmp_path, demo):
             snakefile += f'\ninclude: "rules/{name}.smk"\n'
     snakefile += (
         "\n\nrule all_scores:\n    input:\n"
-        "        scenarios.score_outputs(config) + scenarios.analysis_outputs(config),\n"
+        "        scenarios.score_outputs(config) + analysis_plan.analysis_outputs(config),\n"
     )
     (work / "Snakefile").write_text(snakefile, encoding="utf-8")
     (work / "src").symlink_to(ROOT / "src")
@@ -315,8 +325,70 @@ def test_dry_run_plans_every_score_and_analysis_table(tmp_path, demo):
 
 
 def test_cli_plan_counts_the_jobs(capsys):
-    from langarith.cli import main
-
     assert main(["evaluate", "plan", str(ROOT / "config" / "demo.yaml")]) == 0
     out = capsys.readouterr().out
     assert "zero_shot\t52" in out and "romance\t8" in out and "total\t" in out
+
+
+# ----------------------------------------------------------------------------- registry
+
+
+def _schema() -> dict:
+    return yaml.safe_load(SCHEMA.read_text(encoding="utf-8"))
+
+
+def test_schema_scenarios_are_the_registered_ones():
+    allowed = _schema()["properties"]["scenarios"]["properties"]
+    assert list(allowed) == list(SCENARIOS)
+
+
+def test_schema_enums_match_the_task_kinds_and_search_modes():
+    schema = _schema()
+    task = schema["properties"]["tasks"]["additionalProperties"]["properties"]
+    assert tuple(task["kind"]["enum"]) == TASK_KINDS
+    assert tuple(schema["properties"]["lambda_search"]["enum"]) == SEARCH_MODES
+
+
+def _plan_own_adapter(ctx: JobContext) -> JobPlan:
+    """A toy scenario: the target's own adapter alone, no merging."""
+    return JobPlan(
+        adapters={ctx.target: ctx.lang_dir(ctx.target)}, baselines=(Baseline("T", ctx.target),)
+    )
+
+
+@pytest.fixture
+def own_adapter_scenario():
+    """Registers the toy scenario ``own_adapter`` (one function + one line) for a test."""
+    register_scenario("own_adapter", uses_related=False)(_plan_own_adapter)
+    yield "own_adapter"
+    del SCENARIOS["own_adapter"]
+
+
+def test_a_registered_scenario_is_planned_run_and_written(demo, own_adapter_scenario):
+    config = dict(demo, scenarios={**demo["scenarios"], "own_adapter": {"tasks": ["nli"]}})
+    jobs = plan_jobs(config, [own_adapter_scenario])
+    runs = len(demo["models"]) * len(demo["seeds"])
+    targets = [t for t in task_targets(demo, "nli")[0] if t != demo["source_language"]]
+    assert len(jobs) == len(targets) * runs
+    wc = SimpleNamespace(
+        scenario="own_adapter", model="tinybert", task="nli", target="de", seed="1"
+    )
+    inputs = job_inputs(config, wc)
+    assert inputs["adapters"] == ["results/adapters/tinybert/lang/de/seed1"]
+    assert "related" not in inputs
+    job = ScoreJob.from_dict(job_params(config, wc))
+    assert job.output == "results/scores/own_adapter/tinybert/nli/de/seed1.csv"
+    assert job.output in score_outputs(config)
+    rows = execute(job, lambda point: {"accuracy": 50.0}, lambda: lambda point: {"accuracy": 40.0})
+    assert [(r.scenario, r.method, r.split, r.score) for r in rows] == [
+        ("own_adapter", "T", "validation", 50.0),
+        ("own_adapter", "T", "test", 40.0),
+    ]
+
+
+def test_unknown_scenarios_are_refused_with_the_registered_names(demo):
+    with pytest.raises(LangarithError, match="Unknown scenario 'zero'.*zero_shot"):
+        find_job(demo, "zero", "tinybert", "ner", "es", 1)
+    with pytest.raises(LangarithError, match="registered twice"):
+        register_scenario("romance")(_plan_own_adapter)
+    assert scenarios.SCENARIOS["romance"].plan is not _plan_own_adapter

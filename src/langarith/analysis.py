@@ -10,7 +10,9 @@ module computes both from adapter folders:
   every vector lists the same parameters in the same order);
 * :func:`cosine_matrix` / :func:`write_cosine_csv` for figure 10;
 * :func:`sparsity_table`, :func:`value_histogram` and :func:`log_magnitude_histogram`
-  for figure 9 (a density plot is drawn from the histogram's densities).
+  for figure 9 (a density plot is drawn from the histogram's densities);
+* :func:`write_analysis`, the workflow's analysis stage (rule
+  ``language_vector_analysis``): the cosine and sparsity tables of one backbone.
 
 Seeds are the caller's choice: pass several seeds of a language as separate labels
 (``"es/seed42"``) and average with :func:`average_over_seeds`, or compute one matrix per
@@ -326,31 +328,68 @@ def log_magnitude_histogram(
     return pd.DataFrame(rows, columns=["label", "log10_lo", "log10_hi", "count", "fraction"])
 
 
+def _seed_folders(
+    adapter_dirs: Mapping[str, str | PathLike[str]],
+) -> tuple[list[str], dict[str, dict[str, str | PathLike[str]]]]:
+    """Languages (first-seen order) and seed → language → folder of ``lang/seed`` labels.
+
+    Every seed must have every language, so that per-seed matrices can be averaged.
+    """
+    if not adapter_dirs:
+        raise LangarithError("No language adapters given for the language-vector analysis")
+    by_seed: dict[str, dict[str, str | PathLike[str]]] = {}
+    for label, folder in adapter_dirs.items():
+        lang, seed = split_seed_label(label)
+        by_seed.setdefault(seed, {})[lang] = folder
+    languages = list(dict.fromkeys(split_seed_label(label)[0] for label in adapter_dirs))
+    for seed, folders in by_seed.items():
+        if sorted(folders) != sorted(languages):
+            raise LangarithError(
+                f"Seed {seed!r} has adapters for {sorted(folders)}, other seeds for "
+                f"{sorted(languages)}; give every language for every seed"
+            )
+    return languages, by_seed
+
+
+def _seed_sparsity(vectors: Mapping[str, torch.Tensor], seed: str) -> pd.DataFrame:
+    """:func:`sparsity_table` of one seed, with ``language`` and ``seed`` columns."""
+    table = sparsity_table(vectors)
+    table.insert(1, "language", table["label"])
+    table.insert(2, "seed", seed.removeprefix("seed"))
+    table["label"] = [f"{lang}/{seed}" if seed else lang for lang in table["label"]]
+    return table
+
+
 def write_analysis(
     init_dir: str | PathLike[str],
     adapter_dirs: Mapping[str, str | PathLike[str]],
-    out_dir: str | PathLike[str],
-    *,
-    thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
-    collapse_seeds: bool = False,
-) -> dict[str, Path]:
-    """All appendix-E tables of one backbone in ``out_dir``; returns them by kind.
+    cosine_csv: str | PathLike[str],
+    sparsity_csv: str | PathLike[str],
+) -> tuple[Path, Path]:
+    """The analysis stage: cosine and sparsity tables of a backbone's language vectors.
 
-    Writes ``cosine.csv`` (tidy; averaged over same-seed pairs per language when
-    ``collapse_seeds`` and labels look like ``"es/seed42"``), ``sparsity.csv``,
-    ``log_magnitude_histogram.csv`` and ``value_histogram.csv`` (per label). Each file
-    is written atomically, so a failed run leaves no partial table.
+    ``adapter_dirs`` maps ``lang/seed<s>`` labels to folders (every language for every
+    seed). Writes, atomically:
+
+    * ``cosine_csv``: ``lang_a, lang_b, cosine``, the cosine of τ_a and τ_b computed per
+      seed and averaged over seeds (only same-seed pairs are compared);
+    * ``sparsity_csv``: one row per adapter and seed (``label`` ``es/seed42``, plus
+      ``language`` and ``seed``) with the statistics of :func:`sparsity_table`.
+
+    One seed's vectors are held in memory at a time.
     """
-    vectors = language_vectors(init_dir, adapter_dirs)
-    matrix = cosine_matrix(vectors)
-    if collapse_seeds:
-        matrix = average_over_seeds(matrix)
-    out = Path(out_dir)
-    return {
-        "cosine": write_cosine_csv(matrix, out / "cosine.csv"),
-        "sparsity": write_csv(sparsity_table(vectors, thresholds), out / "sparsity.csv"),
-        "log_magnitude_histogram": write_csv(
-            log_magnitude_histogram(vectors), out / "log_magnitude_histogram.csv"
-        ),
-        "value_histogram": write_csv(value_histogram(vectors), out / "value_histogram.csv"),
-    }
+    languages, by_seed = _seed_folders(adapter_dirs)
+    matrices, tables = [], []
+    for seed, folders in by_seed.items():
+        vectors = language_vectors(init_dir, {lang: folders[lang] for lang in languages})
+        matrices.append(cosine_matrix(vectors))
+        tables.append(_seed_sparsity(vectors, seed))
+        log.info(
+            "seed %s: %d language vectors of %d values",
+            seed,
+            len(vectors),
+            next(iter(vectors.values())).numel(),
+        )
+    cosine = write_cosine_csv(average_cosine_matrices(matrices), cosine_csv)
+    sparsity = write_csv(pd.concat(tables, ignore_index=True), sparsity_csv)
+    return cosine, sparsity

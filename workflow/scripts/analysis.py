@@ -1,8 +1,8 @@
-from langarith.evaluate import write_vector_analysis
+from langarith.analysis import write_analysis
 from langarith.scripting import rule_step
 
 with rule_step(snakemake):
-    write_vector_analysis(
+    write_analysis(
         snakemake.input.init,
         dict(snakemake.params.adapters),
         snakemake.output.cosine,

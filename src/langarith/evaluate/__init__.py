@@ -1,17 +1,21 @@
-"""Evaluation: λ search on validation data, test scores, one tidy CSV per job.
+"""Evaluation: planned jobs, λ search on validation data, test scores, one CSV per job.
 
-* :func:`run_job` runs one planned job (:class:`langarith.scenarios.ScoreJob`) and
-  writes ``results/scores/<scenario>/<model>/<task>/<target>/seed<seed>.csv``.
+* :mod:`~langarith.evaluate.scenarios`: one planner per scenario in a registry
+  (:data:`~langarith.evaluate.scenarios.SCENARIOS`), :func:`plan_jobs` and the rules'
+  input functions; :mod:`~langarith.evaluate.jobs`: the :class:`ScoreJob` record.
+* :func:`run_job` runs one planned job and writes
+  ``results/scores/<scenario>/<model>/<task>/<target>/seed<seed>.csv``.
 * :func:`execute` is the job's logic without a model: validation, choices, then test.
 * :class:`LambdaGridEngine` is the fast engine: one model, merged weights written in
-  place, length-sorted batches, ``torch.inference_mode()``, cached scores.
-* :func:`search_lambda` / :func:`best_lambda`: the full grid or coarse-to-fine.
+  place through the merge registry, length-sorted batches, ``torch.inference_mode()``,
+  cached scores.
+* :func:`search_lambda` / :func:`best_lambda`: the full grid or coarse-to-fine, and the
+  one rule that picks λ from a validation curve (ties go to the larger λ).
 * :data:`SCORE_COLUMNS`, :func:`write_scores`, :func:`read_scores`: the CSV format.
 * :func:`read_score_frame` / :func:`seed_summary`: test scores over seeds (mean, std).
-* :func:`write_vector_analysis`: cosine and sparsity tables of a backbone's adapters.
 
-Heavy modules (torch, transformers) load on first use, so that planning code and the
-command line stay fast.
+Heavy modules (torch, transformers) load on first use of their names here, so that
+planning code and the command line stay fast.
 """
 
 from __future__ import annotations
@@ -21,33 +25,41 @@ from typing import Any
 
 __all__ = [
     "SCORE_COLUMNS",
+    "Baseline",
+    "Curve",
     "LambdaGridEngine",
     "Point",
+    "ScoreJob",
     "ScoreRow",
     "best_lambda",
     "execute",
+    "find_job",
+    "plan_jobs",
+    "read_score_frame",
     "read_scores",
     "register_cli",
     "run_job",
     "search_lambda",
     "seed_summary",
-    "read_score_frame",
     "write_scores",
-    "write_vector_analysis",
 ]
 
 _LAZY = {
-    "SCORE_COLUMNS": "langarith.evaluate.scores",
-    "ScoreRow": "langarith.evaluate.scores",
-    "read_scores": "langarith.evaluate.scores",
-    "write_scores": "langarith.evaluate.scores",
+    "SCORE_COLUMNS": "langarith.evaluate.score_files",
+    "ScoreRow": "langarith.evaluate.score_files",
+    "read_scores": "langarith.evaluate.score_files",
+    "write_scores": "langarith.evaluate.score_files",
+    "Baseline": "langarith.evaluate.jobs",
+    "Curve": "langarith.evaluate.jobs",
+    "ScoreJob": "langarith.evaluate.jobs",
+    "find_job": "langarith.evaluate.scenarios",
+    "plan_jobs": "langarith.evaluate.scenarios",
     "best_lambda": "langarith.evaluate.search",
     "search_lambda": "langarith.evaluate.search",
-    "LambdaGridEngine": "langarith.evaluate.engine",
-    "Point": "langarith.evaluate.engine",
+    "LambdaGridEngine": "langarith.evaluate.lambda_engine",
+    "Point": "langarith.evaluate.lambda_engine",
     "execute": "langarith.evaluate.runner",
     "run_job": "langarith.evaluate.runner",
-    "write_vector_analysis": "langarith.evaluate.vectors",
     "seed_summary": "langarith.evaluate.summary",
     "read_score_frame": "langarith.evaluate.summary",
     "register_cli": "langarith.evaluate.cli",

@@ -5,7 +5,9 @@
         --target es --seed 1 [--out FILE] [--device cpu]
 
 ``run`` plans the job exactly as the workflow does and runs it in the current
-directory, where the workflow's inputs must already exist.
+directory, where the workflow's inputs must already exist. The runner (torch) is
+loaded through the package's lazy attribute ``langarith.evaluate.run_job`` when a job
+runs, not when the command line is built.
 """
 
 from __future__ import annotations
@@ -14,13 +16,13 @@ import argparse
 from collections import Counter
 from pathlib import Path
 
-from langarith.plan import RELATED_TSV
+from langarith import evaluate
+from langarith.config import load_config
+from langarith.evaluate.scenarios import find_job, plan_jobs
+from langarith.paths import RELATED_TSV
 
 
 def _cli_plan(args: argparse.Namespace) -> int:
-    from langarith.config import load_config
-    from langarith.scenarios import plan_jobs
-
     config = load_config(args.config)
     jobs = plan_jobs(config)
     counts = Counter(job.scenario for job in jobs)
@@ -31,13 +33,10 @@ def _cli_plan(args: argparse.Namespace) -> int:
 
 
 def _cli_run(args: argparse.Namespace) -> int:
-    from langarith.config import load_config
-    from langarith.evaluate.runner import run_job
-    from langarith.scenarios import find_job
-
     config = load_config(args.config)
     job = find_job(config, args.scenario, args.model, args.task, args.target, args.seed)
-    out = run_job(job, output=args.out, related_tsv=RELATED_TSV, device=args.device)
+    # the package attribute loads the runner (torch) only now, so `--help` stays fast
+    out = evaluate.run_job(job, output=args.out, related_tsv=RELATED_TSV, device=args.device)
     print(f"wrote {out}")
     return 0
 

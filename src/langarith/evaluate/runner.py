@@ -18,13 +18,18 @@ from os import PathLike
 from pathlib import Path
 from typing import Any
 
+import torch
+from tqdm.auto import tqdm
+
 from langarith import LangarithError
-from langarith.evaluate.engine import LambdaGridEngine, Point
-from langarith.evaluate.scores import ScoreRow, read_scores, write_scores
+from langarith.data import read_split
+from langarith.evaluate.jobs import Curve, ScoreJob
+from langarith.evaluate.lambda_engine import LambdaGridEngine, Point
+from langarith.evaluate.score_files import ScoreRow, read_scores, write_scores
 from langarith.evaluate.search import best_lambda, search_lambda
+from langarith.merge import get_method
 from langarith.metrics import TASK_METRICS
 from langarith.related import read_related_table
-from langarith.scenarios import Curve, ScoreJob
 
 __all__ = ["Choice", "curve_point", "execute", "run_job"]
 
@@ -43,14 +48,23 @@ class Choice:
 
 
 def curve_point(curve: Curve, lam: float) -> Point:
-    """The merge a curve evaluates at λ."""
+    """The merge a curve evaluates at λ.
+
+    ``linear``: LA(first, second) = λθ_first + (1 − λ)θ_second. Any other registered
+    merge method with a ``lam`` parameter (``ties``): every adapter at weight 1, λ as
+    that parameter, and the curve's ``top_k`` where the method has one.
+    """
     if curve.merge == "linear":
         return Point.pair(curve.adapters[0], curve.adapters[1], lam)
-    if curve.merge == "ties":
-        if curve.top_k is None:
-            raise LangarithError(f"TIES curve {curve.method} has no top_k")
-        return Point.ties(curve.adapters, lam, curve.top_k)
-    raise LangarithError(f"Unknown merge {curve.merge!r} in curve {curve.method}")
+    method = get_method(curve.merge)
+    if "lam" not in method.param_names:
+        raise LangarithError(
+            f"Curve {curve.method}: merge method {curve.merge!r} has no λ parameter to search"
+        )
+    if "top_k" in method.param_names and curve.top_k is None:
+        raise LangarithError(f"{curve.merge} curve {curve.method} has no top_k")
+    top_k = None if curve.top_k is None else float(curve.top_k)
+    return Point(curve.merge, tuple((label, 1.0) for label in curve.adapters), float(lam), top_k)
 
 
 def _rows(
@@ -81,28 +95,12 @@ def _rows(
     ]
 
 
-def execute(
-    job: ScoreJob,
-    validation: Scorer,
-    open_test: Callable[[], Scorer],
-) -> list[ScoreRow]:
-    """Evaluate a job's plan: all validation first, choices, then test.
-
-    Args:
-        job: the plan (baselines, curves, MIX candidates).
-        validation: metrics of a point on the validation split.
-        open_test: called once, after every choice is made; returns the test scorer.
-
-    Returns the score rows: the validation curves whole, the baselines on both splits,
-    each curve's chosen λ on test, and ``MIX`` (the better of ``job.mix`` by its best
-    validation score; on equal scores the one listed first).
-    """
-    main = TASK_METRICS[job.kind]
-    rows: list[ScoreRow] = []
-
-    # 1. validation only
-    baseline_val = {b: validation(Point.single(b.adapter)) for b in job.baselines}
+def _search_curves(
+    job: ScoreJob, validation: Scorer, main: str
+) -> tuple[list[Choice], list[ScoreRow]]:
+    """Each curve's λ search on validation data: its choice and its whole curve as rows."""
     choices: list[Choice] = []
+    rows: list[ScoreRow] = []
     for curve in job.curves:
         metrics_at: dict[float, Mapping[str, float]] = {}
 
@@ -124,16 +122,59 @@ def execute(
                 "validation",
                 metrics_at[point_lam],
             )
-    mixed: Choice | None = None
-    if job.mix:
-        candidates = [c for c in choices if c.curve.method in job.mix]
-        if not candidates:
-            raise LangarithError(f"MIX of {job.mix} has no such curve in the job")
-        order = {method: i for i, method in enumerate(job.mix)}
-        mixed = max(
-            candidates,
-            key=lambda c: (float(c.validation[main]), -order[c.curve.method]),
-        )
+    return choices, rows
+
+
+def _pick_mix(job: ScoreJob, choices: list[Choice], main: str) -> Choice | None:
+    """``MIX``: the better of ``job.mix`` by validation score; on a tie the one listed first."""
+    if not job.mix:
+        return None
+    candidates = [c for c in choices if c.curve.method in job.mix]
+    if not candidates:
+        raise LangarithError(f"MIX of {job.mix} has no such curve in the job")
+    order = {method: i for i, method in enumerate(job.mix)}
+    return max(candidates, key=lambda c: (float(c.validation[main]), -order[c.curve.method]))
+
+
+def _test_rows(
+    job: ScoreJob, choices: list[Choice], mixed: Choice | None, test: Scorer
+) -> list[ScoreRow]:
+    """Test scores of the baselines, of each curve at its chosen λ, and of ``MIX``."""
+    rows: list[ScoreRow] = []
+    for baseline in job.baselines:
+        metrics = test(Point.single(baseline.adapter))
+        rows += _rows(job, baseline.method, (baseline.adapter,), None, None, "test", metrics)
+    for choice in choices:
+        metrics = test(curve_point(choice.curve, choice.lam))
+        curve = choice.curve
+        rows += _rows(job, curve.method, curve.adapters, choice.lam, curve.top_k, "test", metrics)
+        if choice is mixed:
+            rows += _rows(job, "MIX", curve.adapters, choice.lam, curve.top_k, "test", metrics)
+    return rows
+
+
+def execute(
+    job: ScoreJob,
+    validation: Scorer,
+    open_test: Callable[[], Scorer],
+) -> list[ScoreRow]:
+    """Evaluate a job's plan: all validation first, choices, then test.
+
+    Args:
+        job: the plan (baselines, curves, MIX candidates).
+        validation: metrics of a point on the validation split.
+        open_test: called once, after every choice is made; returns the test scorer.
+
+    Returns the score rows: the validation curves whole, the baselines on both splits,
+    each curve's chosen λ on test, and ``MIX`` (the better of ``job.mix`` by its best
+    validation score; on equal scores the one listed first).
+    """
+    main = TASK_METRICS[job.kind]
+
+    # 1. validation only
+    baseline_val = {b: validation(Point.single(b.adapter)) for b in job.baselines}
+    choices, rows = _search_curves(job, validation, main)
+    mixed = _pick_mix(job, choices, main)
     for baseline, metrics in baseline_val.items():
         rows += _rows(job, baseline.method, (baseline.adapter,), None, None, "validation", metrics)
     if mixed is not None:
@@ -148,17 +189,7 @@ def execute(
         )
 
     # 2. every choice is fixed: now, and only now, the test split
-    test = open_test()
-    for baseline in job.baselines:
-        metrics = test(Point.single(baseline.adapter))
-        rows += _rows(job, baseline.method, (baseline.adapter,), None, None, "test", metrics)
-    for choice in choices:
-        metrics = test(curve_point(choice.curve, choice.lam))
-        curve = choice.curve
-        rows += _rows(job, curve.method, curve.adapters, choice.lam, curve.top_k, "test", metrics)
-        if choice is mixed:
-            rows += _rows(job, "MIX", curve.adapters, choice.lam, curve.top_k, "test", metrics)
-    return rows
+    return rows + _test_rows(job, choices, mixed, open_test())
 
 
 def _check_related(job: ScoreJob, related_tsv: str | PathLike[str]) -> None:
@@ -202,49 +233,17 @@ def _reused_rows(job: ScoreJob) -> list[ScoreRow]:
     return rows
 
 
-def run_job(
-    job: ScoreJob | Mapping[str, Any],
-    *,
-    output: str | PathLike[str] | None = None,
-    related_tsv: str | PathLike[str] | None = None,
-    device: str | None = None,
-    threads: int | None = None,
-    engine: LambdaGridEngine | None = None,
-) -> Path:
-    """Run one planned evaluation job and write its score CSV.
-
-    Args:
-        job: a :class:`~langarith.scenarios.ScoreJob` or its ``to_dict()``.
-        output: the CSV to write (default ``job.output``).
-        related_tsv: ``results/related_languages.tsv``; required when the job has a
-            related language, which must agree with the table.
-        device: evaluation device (default: CUDA when available).
-        threads: CPU threads for torch (default: torch's choice).
-        engine: an already loaded engine (tests); by default one is loaded from the
-            job's folders.
-    """
-    import torch
-    from tqdm.auto import tqdm
-
-    from langarith.data import read_split
-
-    if not isinstance(job, ScoreJob):
-        job = ScoreJob.from_dict(job)
-    output = Path(output or job.output)
-    started = time.perf_counter()
-    if threads:
-        torch.set_num_threads(int(threads))
-    if job.related is not None:
-        if related_tsv is None:
-            raise LangarithError(f"Job {output} needs the related-language table")
-        _check_related(job, related_tsv)
-    reused = _reused_rows(job) if job.reuse else []
+def _job_engine(job: ScoreJob, device: str | None) -> LambdaGridEngine:
+    """Load the job's model and only the adapters its baselines and curves use."""
     used = job.labels_used()
     dirs = {label: folder for label, folder in job.adapters if label in used}
-    if engine is None:
-        engine = LambdaGridEngine.load(
-            job.backbone, job.task_adapter, job.init, dirs, job.kind, device=device
-        )
+    return LambdaGridEngine.load(
+        job.backbone, job.task_adapter, job.init, dirs, job.kind, device=device
+    )
+
+
+def _score_rows(job: ScoreJob, engine: LambdaGridEngine) -> list[ScoreRow]:
+    """:func:`execute` on the job's data: validation encoded now, test only when opened."""
 
     def encoded(split: str):
         rows = read_split(job.data, split)
@@ -265,10 +264,46 @@ def run_job(
         return lambda point: engine.score(point, test_split)
 
     try:
-        rows = execute(job, validation, open_test)
+        return execute(job, validation, open_test)
     finally:
         bar.close()
-    write_scores(reused + rows, output)
+
+
+def run_job(
+    job: ScoreJob | Mapping[str, Any],
+    *,
+    output: str | PathLike[str] | None = None,
+    related_tsv: str | PathLike[str] | None = None,
+    device: str | None = None,
+    threads: int | None = None,
+    engine: LambdaGridEngine | None = None,
+) -> Path:
+    """Run one planned evaluation job and write its score CSV.
+
+    Args:
+        job: a :class:`~langarith.evaluate.jobs.ScoreJob` or its ``to_dict()``.
+        output: the CSV to write (default ``job.output``).
+        related_tsv: ``results/related_languages.tsv``; required when the job has a
+            related language, which must agree with the table.
+        device: evaluation device (default: CUDA when available).
+        threads: CPU threads for torch (default: torch's choice).
+        engine: an already loaded engine (tests); by default one is loaded from the
+            job's folders.
+    """
+    if not isinstance(job, ScoreJob):
+        job = ScoreJob.from_dict(job)
+    output = Path(output or job.output)
+    started = time.perf_counter()
+    if threads:
+        torch.set_num_threads(int(threads))
+    if job.related is not None:
+        if related_tsv is None:
+            raise LangarithError(f"Job {output} needs the related-language table")
+        _check_related(job, related_tsv)
+    reused = _reused_rows(job) if job.reuse else []
+    if engine is None:
+        engine = _job_engine(job, device)
+    write_scores(reused + _score_rows(job, engine), output)
     log.info(
         "%s/%s/%s/%s/seed%d: %d forward passes (%.1f s), weight fills %.2f s, total %.1f s -> %s",
         job.scenario,

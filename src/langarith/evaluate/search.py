@@ -7,10 +7,13 @@ evaluations. Both searches here only ever see a *validation* scoring function: t
 caller evaluates test data once the choice is made (see
 :mod:`langarith.evaluate.runner`), so test data cannot influence λ.
 
-Ties are broken towards the larger λ: of equally good points the one closest to the
-first adapter of the pair wins. With ``LA(T, x)`` that keeps the target's own adapter
-when merging does not help (the "fail-safe" of ECAI §4.3), with ``LA(en, rel)`` the
-English proxy.
+:func:`best_lambda` is the project's one rule for picking λ from a validation curve;
+the evaluation jobs use it and so does the report when it recomputes a choice (via
+:func:`best_lambda_of` for parallel sequences). Ties are broken towards the larger λ:
+of equally good points the one closest to the first adapter of the pair wins. With
+``LA(T, x)`` that keeps the target's own adapter when merging does not help (the
+"fail-safe" of ECAI §4.3), with ``LA(en, rel)`` the English proxy. Scores count as
+equal only when they are equal floats (no tolerance), as they are on the same split.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ __all__ = [
     "COARSE_STEP",
     "SEARCH_MODES",
     "best_lambda",
+    "best_lambda_of",
     "coarse_points",
     "refine_points",
     "search_lambda",
@@ -39,13 +43,36 @@ _EPS = 1e-9
 
 
 def best_lambda(curve: Mapping[float, float]) -> float:
-    """The λ with the highest score; equal scores go to the larger λ."""
+    """The λ with the highest validation score; equal scores go to the larger λ.
+
+    Args:
+        curve: λ → validation score (higher is better), e.g. what
+            :func:`search_lambda` returns.
+
+    Raises :class:`~langarith.LangarithError` for an empty curve or a score that is
+    not a finite number (a NaN would otherwise win or lose arbitrarily).
+    """
     if not curve:
         raise LangarithError("Cannot choose λ from an empty validation curve")
     for lam, score in curve.items():
         if not math.isfinite(score):
             raise LangarithError(f"Validation score at λ={lam} is {score}; cannot choose λ")
     return max(curve, key=lambda lam: (curve[lam], lam))
+
+
+def best_lambda_of(lambdas: Sequence[float], scores: Sequence[float]) -> float:
+    """:func:`best_lambda` of a curve given as two parallel sequences (e.g. table columns).
+
+    Each λ may appear once; a repeated λ is refused rather than silently overwritten.
+    """
+    lams = [float(lam) for lam in lambdas]
+    values = [float(score) for score in scores]
+    if len(lams) != len(values):
+        raise LangarithError(f"Got {len(lams)} λ values for {len(values)} scores")
+    curve = dict(zip(lams, values, strict=True))
+    if len(curve) != len(lams):
+        raise LangarithError(f"A validation curve lists some λ more than once: {sorted(lams)}")
+    return best_lambda(curve)
 
 
 def coarse_points(grid: Sequence[float], coarse_step: float = COARSE_STEP) -> list[float]:

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from os import PathLike
 
 from langarith import LangarithError
-from langarith.evaluate.scores import SCORE_COLUMNS, read_scores
+from langarith.evaluate.score_files import SCORE_COLUMNS, read_scores
 
 __all__ = ["GROUP_COLUMNS", "read_score_frame", "seed_summary"]
 

@@ -38,20 +38,22 @@ import torch
 
 from langarith import LangarithError
 from langarith.metrics import TASK_METRICS, exact_match_score, f1_score
+from langarith.task_kinds import TASK_KINDS
+from langarith.train.task_features import DEFAULT_LABELS, encode_task
 
 __all__ = [
     "DEFAULT_MAX_BATCH",
     "DEFAULT_MAX_TOKENS",
     "GPU_MAX_TOKENS",
-    "KINDS",
     "EncodedSplit",
     "entity_f1",
+    "entity_keys",
     "encode_split",
     "fixed_batches",
     "length_batches",
+    "tag_tables",
 ]
 
-KINDS = ("ner", "nli", "qa")
 #: Padded tokens per batch of :func:`length_batches` on a CPU: small enough that sorting
 #: leaves little padding and activations stay in cache, large enough to keep 2 cores
 #: busy. On the demo's 300-row splits (2 threads) 2048 was the fastest of 256 to 32768:
@@ -144,7 +146,7 @@ def _pad_batch(
 # ----------------------------------------------------------------------------- NER F1
 
 
-def _tag_tables(labels: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+def tag_tables(labels: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     """Per label id: prefix code (0 O, 1 B, 2 I) and type code (0 for O)."""
     prefix = np.zeros(len(labels), dtype=np.int8)
     types: dict[str, int] = {}
@@ -163,7 +165,7 @@ def _tag_tables(labels: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     return prefix, type_code
 
 
-def _entity_keys(prefix: np.ndarray, types: np.ndarray, n_types: int) -> np.ndarray:
+def entity_keys(prefix: np.ndarray, types: np.ndarray, n_types: int) -> np.ndarray:
     """Entities of a flat IOB2 sequence (sentences separated by O) as unique int64 keys.
 
     ``n_types`` is one more than the largest type code of the *label table*, not of this
@@ -248,7 +250,7 @@ def _features(encoded: Any) -> dict[str, list[list[int]]]:
     return features
 
 
-def _encode_nli(rows: Sequence[Mapping[str, Any]], encoded: Any) -> dict:
+def _encode_nli(rows: Sequence[Mapping[str, Any]], encoded: Any, labels: Any = None) -> dict:
     gold = np.asarray([int(r["label"]) for r in rows], dtype=np.int64)
     return {"features": _features(encoded), "gold": gold}
 
@@ -285,7 +287,7 @@ def _encode_ner(rows: Sequence[Mapping[str, Any]], encoded: Any, labels: Sequenc
     }
 
 
-def _encode_qa(rows: Sequence[Mapping[str, Any]], encoded: Any) -> dict:
+def _encode_qa(rows: Sequence[Mapping[str, Any]], encoded: Any, labels: Any = None) -> dict:
     references = {
         str(r["id"]): [str(t) for t in (r.get("answers") or {}).get("text", [])] or [""]
         for r in rows
@@ -307,6 +309,14 @@ def _context_mask(offsets: list[list[tuple[int, int] | None]], index: np.ndarray
             if off is not None:
                 mask[row, p] = True
     return torch.from_numpy(mask)
+
+
+#: Per kind: (rows, encoded features, labels) → the split's features, gold data and maps.
+_ENCODERS: dict[str, Callable[..., dict]] = {
+    "nli": _encode_nli,
+    "ner": _encode_ner,
+    "qa": _encode_qa,
+}
 
 
 def encode_split(
@@ -339,12 +349,10 @@ def encode_split(
             default: :data:`DEFAULT_MAX_TOKENS`, :data:`GPU_MAX_TOKENS` on CUDA).
         sort: ``False`` for :func:`fixed_batches` of ``batch_size`` in dataset order.
     """
-    if kind not in KINDS:
-        raise LangarithError(f"Unknown task kind {kind!r}. Must be one of {list(KINDS)}")
+    if kind not in TASK_KINDS:
+        raise LangarithError(f"Unknown task kind {kind!r}. Must be one of {list(TASK_KINDS)}")
     if not rows:
         raise LangarithError(f"The {name} split has no rows to evaluate")
-    from langarith.train.task_features import DEFAULT_LABELS, encode_task
-
     device = torch.device(device)
     if max_tokens is None:
         max_tokens = GPU_MAX_TOKENS if device.type == "cuda" else DEFAULT_MAX_TOKENS
@@ -353,21 +361,14 @@ def encode_split(
     encoded = encode_task(
         kind, rows, tokenizer, labels=labels, max_length=max_length, doc_stride=doc_stride
     )
-    if kind == "nli":
-        data = _encode_nli(rows, encoded)
-    elif kind == "ner":
-        data = _encode_ner(rows, encoded, labels)
+    data = _ENCODERS[kind](rows, encoded, labels)
+    lengths = [len(ids) for ids in data["features"]["input_ids"]]
+    if sort:
+        index_batches = length_batches(lengths, max_tokens=max_tokens, max_batch=max_batch)
     else:
-        data = _encode_qa(rows, encoded)
-    features = data["features"]
-    lengths = [len(ids) for ids in features["input_ids"]]
-    index_batches = (
-        length_batches(lengths, max_tokens=max_tokens, max_batch=max_batch)
-        if sort
-        else fixed_batches(len(lengths), batch_size)
-    )
+        index_batches = fixed_batches(len(lengths), batch_size)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    batches = [_pad_batch(features, index, pad_id, device) for index in index_batches]
+    batches = [_pad_batch(data["features"], index, pad_id, device) for index in index_batches]
     reduce, finish = _SCORERS[kind](data, labels, len(lengths))
     return EncodedSplit(
         name=name,
@@ -406,7 +407,7 @@ def _ner_scorer(data: dict, labels: Sequence[str] | None, n: int):
     if labels is None:
         raise LangarithError("NER evaluation needs the head's label names")
     labels = list(labels)
-    prefix_of, type_of = _tag_tables(labels)
+    prefix_of, type_of = tag_tables(labels)
     label_id = {label: i for i, label in enumerate(labels)}
     outside = label_id.get("O")
     if outside is None:
@@ -423,7 +424,7 @@ def _ner_scorer(data: dict, labels: Sequence[str] | None, n: int):
             gold_flat[offset + j] = label_id[tag]
         offset += len(sentence) + 1
     n_types = int(type_of.max()) + 1
-    gold_keys = _entity_keys(prefix_of[gold_flat], type_of[gold_flat], n_types)
+    gold_keys = entity_keys(prefix_of[gold_flat], type_of[gold_flat], n_types)
     word_feature, word_position, word_flat = (
         data["word_feature"],
         data["word_position"],
@@ -449,15 +450,67 @@ def _ner_scorer(data: dict, labels: Sequence[str] | None, n: int):
         for batch, pred in parts:
             rows, positions, targets = gather(batch)
             pred_flat[targets] = pred[rows, positions]
-        pred_keys = _entity_keys(prefix_of[pred_flat], type_of[pred_flat], n_types)
+        pred_keys = entity_keys(prefix_of[pred_flat], type_of[pred_flat], n_types)
         return {"f1": entity_f1(gold_keys, pred_keys)}
 
     return reduce, finish
 
 
+def _best_spans(output: Any, real: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+    """Best span of each window, as ``qa_predictions`` picks it: among the ``N_BEST``
+    highest start and end logits of the window, the pair in the context with end ≥
+    start, at most ``MAX_ANSWER_TOKENS`` long, and the highest sum.
+
+    Returns one row per window: (score, start position, end position), on the CPU;
+    the score is −inf where a window has no valid span.
+    """
+    start = output.start_logits.double().masked_fill(~real, -math.inf)
+    end = output.end_logits.double().masked_fill(~real, -math.inf)
+    k = min(N_BEST, start.shape[1])
+    s_val, s_idx = start.topk(k, dim=1)
+    e_val, e_idx = end.topk(k, dim=1)
+    s_ok = context.gather(1, s_idx) & torch.isfinite(s_val)
+    e_ok = context.gather(1, e_idx) & torch.isfinite(e_val)
+    length = e_idx[:, None, :] - s_idx[:, :, None]
+    ok = s_ok[:, :, None] & e_ok[:, None, :] & (length >= 0) & (length < MAX_ANSWER_TOKENS)
+    scores = (s_val[:, :, None] + e_val[:, None, :]).masked_fill(~ok, -math.inf)
+    best, flat = scores.reshape(start.shape[0], -1).max(dim=1)  # first max: top ranks
+    first = s_idx.gather(1, torch.div(flat, k, rounding_mode="floor")[:, None])[:, 0]
+    last = e_idx.gather(1, (flat % k)[:, None])[:, 0]
+    return torch.stack([best, first.double(), last.double()], dim=1).cpu()
+
+
+def _squad_scorer(references: Mapping[str, list[str]]) -> Callable[..., dict[str, float]]:
+    """``squad_scores`` with each question's (EM, F1) of an answer remembered.
+
+    Along a λ grid most answers repeat, and normalising them is most of the scoring
+    time. The sums run in the same order as in ``squad_scores``, so the result is the
+    same float.
+    """
+    answered: dict[tuple[str, str], tuple[float, float]] = {}
+
+    def squad(predictions: Mapping[str, str]) -> dict[str, float]:
+        em_total = f1_total = 0.0
+        for qid, answers in references.items():
+            key = (qid, predictions.get(qid, ""))
+            if key not in answered:
+                answered[key] = (
+                    max(exact_match_score(key[1], ref) for ref in answers),
+                    max(f1_score(key[1], ref) for ref in answers),
+                )
+            em, f1 = answered[key]
+            em_total += em
+            f1_total += f1
+        n_questions = len(references)
+        return {"exact_match": 100.0 * em_total / n_questions, "f1": 100.0 * f1_total / n_questions}
+
+    return squad
+
+
 def _qa_scorer(data: dict, labels: Sequence[str] | None, n: int):
     offsets, example = data["offsets"], data["example"]
-    ids, contexts, references = data["ids"], data["contexts"], data["references"]
+    ids, contexts = data["ids"], data["contexts"]
+    squad = _squad_scorer(data["references"])
 
     def context_mask(batch: Batch, width: int, device: torch.device) -> torch.Tensor:
         if "qa_context" not in batch.extra:
@@ -465,25 +518,10 @@ def _qa_scorer(data: dict, labels: Sequence[str] | None, n: int):
         return batch.extra["qa_context"]
 
     def reduce(output: Any, batch: Batch) -> tuple[Batch, torch.Tensor]:
-        """Best span of each window, as ``qa_predictions`` picks it: among the
-        ``N_BEST`` highest start and end logits of the window, the pair in the context
-        with end ≥ start, at most ``MAX_ANSWER_TOKENS`` long, and the highest sum."""
         real = batch.inputs["attention_mask"].bool()
-        start = output.start_logits.double().masked_fill(~real, -math.inf)
-        end = output.end_logits.double().masked_fill(~real, -math.inf)
-        k = min(N_BEST, start.shape[1])
-        s_val, s_idx = start.topk(k, dim=1)
-        e_val, e_idx = end.topk(k, dim=1)
-        context = context_mask(batch, start.shape[1], start.device)
-        s_ok = context.gather(1, s_idx) & torch.isfinite(s_val)
-        e_ok = context.gather(1, e_idx) & torch.isfinite(e_val)
-        length = e_idx[:, None, :] - s_idx[:, :, None]
-        ok = s_ok[:, :, None] & e_ok[:, None, :] & (length >= 0) & (length < MAX_ANSWER_TOKENS)
-        scores = (s_val[:, :, None] + e_val[:, None, :]).masked_fill(~ok, -math.inf)
-        best, flat = scores.reshape(len(batch.index), -1).max(dim=1)  # first max: top ranks
-        first = s_idx.gather(1, torch.div(flat, k, rounding_mode="floor")[:, None])[:, 0]
-        last = e_idx.gather(1, (flat % k)[:, None])[:, 0]
-        return batch, torch.stack([best, first.double(), last.double()], dim=1).cpu()
+        logits = output.start_logits
+        context = context_mask(batch, logits.shape[1], logits.device)
+        return batch, _best_spans(output, real, context)
 
     def finish(parts: list[tuple[Batch, torch.Tensor]]) -> dict[str, float]:
         best: dict[int, tuple[float, int, int, int]] = {}  # example -> score, feature, s, e
@@ -501,26 +539,6 @@ def _qa_scorer(data: dict, labels: Sequence[str] | None, n: int):
             end_char = offsets[feature][e][1]  # type: ignore[index]
             predictions[ids[ex]] = contexts[ex][start_char:end_char]
         return squad(predictions)
-
-    # squad_scores, with each question's (EM, F1) of an answer remembered: along a λ grid
-    # most answers repeat, and normalising them is most of the scoring time. The sums
-    # run in the same order as in squad_scores, so the result is the same float.
-    answered: dict[tuple[str, str], tuple[float, float]] = {}
-
-    def squad(predictions: Mapping[str, str]) -> dict[str, float]:
-        em_total = f1_total = 0.0
-        for qid, answers in references.items():
-            key = (qid, predictions.get(qid, ""))
-            if key not in answered:
-                answered[key] = (
-                    max(exact_match_score(key[1], ref) for ref in answers),
-                    max(f1_score(key[1], ref) for ref in answers),
-                )
-            em, f1 = answered[key]
-            em_total += em
-            f1_total += f1
-        n_questions = len(references)
-        return {"exact_match": 100.0 * em_total / n_questions, "f1": 100.0 * f1_total / n_questions}
 
     return reduce, finish
 

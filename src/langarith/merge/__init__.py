@@ -10,7 +10,7 @@
 
 from langarith.merge.base import WEIGHT_SUM_TOLERANCE, MergeMethod, ParamSpec
 from langarith.merge.cli import register_cli
-from langarith.merge.engine import LanguageVectorSet, live_adapter_parameters
+from langarith.merge.in_place import LanguageVectorSet, live_adapter_parameters
 from langarith.merge.registry import MERGE_METHODS, get_method
 from langarith.merge.states import merge_adapters, merge_states
 

@@ -4,6 +4,12 @@ A merge method is a pure function over tensors of one parameter name (mergekit's
 habit): it never sees a model, a file or a whole state. Methods that need a statistic
 over all parameters of an adapter first (TIES' global top-k threshold) declare a
 ``prepare`` step that computes it once; its result is passed to every per-tensor call.
+
+The λ grid needs a second form of the same method: an *in-place* one that writes the
+merge of adapters already held on the evaluation device into an existing tensor, with
+no new tensors per point (see :mod:`langarith.merge.in_place`). A method supplies it as
+``in_place`` (:class:`InPlaceFn`); without one, :meth:`MergeMethod.writer` falls back to
+``prepare`` + ``merge_tensor`` and a copy. Both forms compute the same numbers.
 """
 
 from __future__ import annotations
@@ -17,7 +23,16 @@ import torch
 
 from langarith import LangarithError
 
-__all__ = ["MergeMethod", "ParamSpec", "PrepareFn", "TensorMergeFn", "WEIGHT_SUM_TOLERANCE"]
+__all__ = [
+    "WEIGHT_SUM_TOLERANCE",
+    "HeldAdapters",
+    "InPlaceFn",
+    "MergeMethod",
+    "ParamSpec",
+    "PrepareFn",
+    "TensorMergeFn",
+    "TensorWriter",
+]
 
 #: How far the weights of a method with ``weights_sum_to_one`` may be from 1.
 WEIGHT_SUM_TOLERANCE = 1e-6
@@ -55,6 +70,40 @@ class PrepareFn(Protocol):
         weights: Sequence[float],
         **params: Any,
     ) -> dict[str, Any]: ...
+
+
+class HeldAdapters(Protocol):
+    """θ_init and the adapters θᵢ held once on a device (a :class:`LanguageVectorSet`).
+
+    Attributes:
+        names: the normalised parameter names, sorted; every state has exactly these.
+        init: θ_init by name (``None`` when it was not loaded).
+        thetas: the adapters by name, in the order of the weights.
+        memo: what in-place forms keep between fills of the same set (e.g. TIES' trim
+            thresholds), keyed by the method's own names.
+    """
+
+    names: list[str]
+    init: dict[str, torch.Tensor] | None
+    thetas: list[dict[str, torch.Tensor]]
+    memo: dict[str, Any]
+
+
+#: ``write(name, buf)``: overwrite ``buf`` with the merged tensor of parameter ``name``.
+TensorWriter = Callable[[str, torch.Tensor], None]
+
+
+class InPlaceFn(Protocol):
+    """``in_place(held, weights, **params) -> write`` for one merge of held adapters.
+
+    Work shared by all names (coefficients, thresholds, the merged τ of TIES) happens
+    once here; ``write`` then fills one parameter's buffer, in the held dtype, without
+    allocating where the method allows.
+    """
+
+    def __call__(
+        self, held: HeldAdapters, weights: Sequence[float], **params: Any
+    ) -> TensorWriter: ...
 
 
 @dataclass(frozen=True)
@@ -124,6 +173,8 @@ class MergeMethod:
         default_weights: weights used when the caller gives none, as a function of the
             number of adapters; ``None`` = weights are required.
         prepare: optional global step over all names (see :class:`PrepareFn`).
+        in_place: optional in-place form for adapters held on a device (see
+            :class:`InPlaceFn`); the λ engine uses it through :meth:`writer`.
         description: one sentence on what it computes.
     """
 
@@ -136,6 +187,7 @@ class MergeMethod:
     weights_sum_to_one: bool = False
     default_weights: Callable[[int], list[float]] | None = None
     prepare: PrepareFn | None = None
+    in_place: InPlaceFn | None = None
     description: str = ""
 
     @property
@@ -189,3 +241,24 @@ class MergeMethod:
                     "Use 'task-arithmetic' for weights that do not sum to 1"
                 )
         return values
+
+    def writer(
+        self, held: HeldAdapters, weights: Sequence[float], params: Mapping[str, float]
+    ) -> TensorWriter:
+        """The per-name writer of this merge of ``held`` (weights and params resolved).
+
+        The method's :attr:`in_place` form when it has one; otherwise its ``prepare``
+        step once and :attr:`merge_tensor` per name, copied into the buffer.
+        """
+        if self.in_place is not None:
+            return self.in_place(held, weights, **params)
+        extra: dict[str, Any] = {}
+        if self.prepare is not None:
+            extra = self.prepare(held.init, held.thetas, weights, **params)
+
+        def write(name: str, buf: torch.Tensor) -> None:
+            init = None if held.init is None else held.init[name]
+            thetas = [theta[name] for theta in held.thetas]
+            buf.copy_(self.merge_tensor(init, thetas, weights, **params, **extra))
+
+        return write

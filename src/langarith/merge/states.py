@@ -28,10 +28,11 @@ from langarith.adapter_io import (
     same_init,
     write_adapter,
 )
+from langarith.merge.base import MergeMethod
 from langarith.merge.registry import get_method
 from langarith.provenance import versions
 
-__all__ = ["COMPUTE_DTYPE", "merge_adapters", "merge_states"]
+__all__ = ["COMPUTE_DTYPE", "merge_adapters", "merge_states", "read_mergeable"]
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +113,61 @@ def _describe(adapter: LoadedAdapter) -> dict[str, Any]:
     }
 
 
+def read_mergeable(
+    adapter_dirs: Sequence[str | PathLike[str]], init_dir: str | PathLike[str] | None
+) -> tuple[list[LoadedAdapter], LoadedAdapter | None, bool]:
+    """Read the adapters and θ_init and check that they can be merged.
+
+    Same architecture, backbone, names and shapes as θ_init (or the first adapter) and,
+    where ``metadata.json`` records it, the same θ_init checksum. Returns them and
+    whether a recorded checksum confirmed the shared init. Used by
+    :func:`merge_adapters` and by the λ engine's :class:`LanguageVectorSet`.
+    """
+    adapters = [read_adapter(d) for d in adapter_dirs]
+    init = read_adapter(init_dir) if init_dir is not None else None
+    check_compatible(adapters, init)
+    verified = False
+    for other in adapters[1:]:
+        verified = same_init(adapters[0], other, init) or verified
+    if len(adapters) == 1 and init is not None:
+        verified = same_init(adapters[0], adapters[0], init)
+    if not verified:
+        log.info("no init_sha256 recorded in the adapters' metadata; shared θ_init not verified")
+    return adapters, init, verified
+
+
+def _merge_metadata(
+    spec: MergeMethod,
+    adapters: Sequence[LoadedAdapter],
+    init: LoadedAdapter | None,
+    weights: Sequence[float],
+    resolved: Mapping[str, float],
+    verified: bool,
+) -> dict[str, Any]:
+    """``metadata.json`` of a merged folder (without the wall time, added last)."""
+    recorded = {a.init_sha256 for a in adapters}
+    if init is not None:
+        init_sha: str | None = init.sha256
+    elif len(recorded) == 1:
+        init_sha = recorded.pop()
+    else:
+        init_sha = None
+    return {
+        "kind": "merged_language_adapter",
+        "method": spec.name,
+        "reference": spec.reference,
+        "reference_url": spec.reference_url,
+        "inputs": [_describe(a) for a in adapters],
+        "init": _describe(init) if init is not None else None,
+        "weights": weights,
+        "params": resolved,
+        "init_sha256": init_sha,
+        "init_verified": verified,
+        "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
+        "versions": versions(),
+    }
+
+
 def merge_adapters(
     method: str,
     adapter_dirs: Sequence[str | PathLike[str]],
@@ -156,16 +212,7 @@ def merge_adapters(
             f"Merge method {spec.name!r} works on language vectors τ = θ − θ_init and needs "
             "the shared init adapter (init_dir / --init)"
         )
-    adapters = [read_adapter(d) for d in adapter_dirs]
-    init = read_adapter(init_dir) if init_dir is not None else None
-    check_compatible(adapters, init)
-    verified = False
-    for other in adapters[1:]:
-        verified = same_init(adapters[0], other, init) or verified
-    if len(adapters) == 1 and init is not None:
-        verified = same_init(adapters[0], adapters[0], init)
-    if not verified:
-        log.info("no init_sha256 recorded in the adapters' metadata; shared θ_init not verified")
+    adapters, init, verified = read_mergeable(adapter_dirs, init_dir)
     log.info(
         "merging %d adapter(s) with %s, weights %s, %s", len(adapters), spec.name, weights, resolved
     )
@@ -176,28 +223,8 @@ def merge_adapters(
         init.state if init is not None else None,
         **resolved,
     )
-    recorded = {a.init_sha256 for a in adapters}
-    if init is not None:
-        init_sha: str | None = init.sha256
-    elif len(recorded) == 1:
-        init_sha = recorded.pop()
-    else:
-        init_sha = None
-    metadata = {
-        "kind": "merged_language_adapter",
-        "method": spec.name,
-        "reference": spec.reference,
-        "reference_url": spec.reference_url,
-        "inputs": [_describe(a) for a in adapters],
-        "init": _describe(init) if init is not None else None,
-        "weights": weights,
-        "params": resolved,
-        "init_sha256": init_sha,
-        "init_verified": verified,
-        "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
-        "versions": versions(),
-        "wall_time_s": round(time.perf_counter() - started, 3),
-    }
+    metadata = _merge_metadata(spec, adapters, init, weights, resolved, verified)
+    metadata["wall_time_s"] = round(time.perf_counter() - started, 3)
     out = write_adapter(
         adapters[0], merged, out_dir, name=name, metadata=metadata, weights_format=weights_format
     )

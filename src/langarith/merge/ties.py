@@ -18,6 +18,10 @@ election (default 1; a negative weight flips a vector's signs). Scaling does not
 which entries of a vector are largest, so the trim mask is taken from the unscaled τᵢ;
 this is the same as scaling first and keeps the mask identical for every weight.
 
+In place (:func:`ties_in_place`, the λ engine) the trim thresholds of the held adapters
+are computed once per ``top_k`` and τ_merged once per (``top_k``, weights), because a λ
+grid only rescales it; each point then writes θ_init + λ·τ_merged.
+
 Klimaszewski et al. (2024, appendix E) compare TIES with ``top_k`` 20 and 80 and λ in
 [0.8, 1.8] against plain language arithmetic.
 """
@@ -31,13 +35,14 @@ from typing import Any
 import torch
 
 from langarith import LangarithError
-from langarith.merge.base import MergeMethod, ParamSpec
+from langarith.merge.base import HeldAdapters, MergeMethod, ParamSpec, TensorWriter
 
 __all__ = [
     "METHOD",
     "disjoint_merge",
     "keep_count",
     "ties",
+    "ties_in_place",
     "ties_prepare",
     "ties_threshold",
     "trim",
@@ -130,6 +135,48 @@ def ties_prepare(
     return {"thresholds": thresholds}
 
 
+def _merged_tau(
+    held: HeldAdapters, weights: Sequence[float], top_k: float
+) -> dict[str, torch.Tensor]:
+    """τ_merged of the held adapters, remembered for the last (top_k, weights) only."""
+    key = (top_k, tuple(weights))
+    last = held.memo.get("ties_merged")
+    if last is not None and last[0] == key:
+        return last[1]
+    thresholds = held.memo.setdefault("ties_thresholds", {})
+    if top_k not in thresholds:
+        thresholds[top_k] = ties_prepare(held.init, held.thetas, weights, top_k=top_k)["thresholds"]
+    held.memo.pop("ties_merged", None)  # a failure leaves no stale τ_merged behind
+    assert held.init is not None
+    merged = {}
+    for name in held.names:
+        taus = [theta[name] - held.init[name] for theta in held.thetas]
+        trimmed = [
+            trim(tau, threshold) * w
+            for tau, threshold, w in zip(taus, thresholds[top_k], weights, strict=True)
+        ]
+        merged[name] = disjoint_merge(trimmed)
+    held.memo["ties_merged"] = (key, merged)
+    return merged
+
+
+def ties_in_place(
+    held: HeldAdapters, weights: Sequence[float], *, lam: float, top_k: float, **_: Any
+) -> TensorWriter:
+    """θ_init + λ·τ_merged of the held adapters (λ = 0 writes θ_init bit for bit)."""
+    if held.init is None:
+        raise LangarithError("ties needs θ_init (the shared init adapter)")
+    init = held.init
+    merged = _merged_tau(held, weights, top_k)
+
+    def write(name: str, buf: torch.Tensor) -> None:
+        buf.copy_(init[name])
+        if lam != 0:
+            buf.add_(merged[name], alpha=lam)
+
+    return write
+
+
 METHOD = MergeMethod(
     name="ties",
     reference=(
@@ -160,5 +207,6 @@ METHOD = MergeMethod(
     ),
     default_weights=lambda n: [1.0] * n,
     prepare=ties_prepare,
+    in_place=ties_in_place,
     description="trim to top-k % (global per vector), elect signs, disjoint mean, θ_init + λτ",
 )

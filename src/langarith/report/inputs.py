@@ -98,9 +98,9 @@ def expected_score_paths(config: Mapping[str, Any]) -> list[str]:
 
 def _upstream_score_outputs(config: Mapping[str, Any]) -> list[str] | None:
     try:
-        module = importlib.import_module("langarith.scenarios")
+        module = importlib.import_module("langarith.evaluate.scenarios")
     except ModuleNotFoundError as err:
-        if err.name == "langarith.scenarios":
+        if err.name == "langarith.evaluate.scenarios":
             return None
         raise
     function = getattr(module, "score_outputs", None)

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from langarith import LangarithError
-from langarith.evaluate.scores import SCORE_COLUMNS
+from langarith.evaluate.score_files import SCORE_COLUMNS
 
 __all__ = [
     "KEY_COLUMNS",

@@ -40,7 +40,6 @@ _LAZY = {
     "predict_task": "langarith.train.task_features",
     "evaluate_task": "langarith.train.task_features",
     "EncodedTask": "langarith.train.task_features",
-    "TASKS": "langarith.train.task_features",
     "TASK_METRIC": "langarith.train.task_features",
     "LANG_ADAPTER_NAME": "langarith.modeling",
     "build_adapter_config": "langarith.modeling",

@@ -33,14 +33,12 @@ import numpy as np
 import torch
 
 from langarith import LangarithError, metrics
+from langarith.task_kinds import TASK_KINDS, TASK_MAX_LENGTH
 
 log = logging.getLogger(__name__)
 
-TASKS = ("ner", "nli", "qa")
 #: Metric that selects checkpoints and is reported per task (higher is better).
 TASK_METRIC = {"ner": "f1", "nli": "accuracy", "qa": "f1"}
-#: Default max_length per task (the settings of the papers' MAD-X setup).
-TASK_MAX_LENGTH = {"ner": 128, "nli": 128, "qa": 384}
 #: WikiANN IOB2 tags and XNLI classes, used when a manifest has no ``labels`` list.
 DEFAULT_LABELS = {
     "ner": ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC"],
@@ -50,8 +48,8 @@ DEFAULT_LABELS = {
 
 def check_task(task: str) -> str:
     """Validate a task name early with a message listing the allowed ones."""
-    if task not in TASKS:
-        raise LangarithError(f"Task {task!r} is unknown; allowed: {', '.join(TASKS)}.")
+    if task not in TASK_KINDS:
+        raise LangarithError(f"Task {task!r} is unknown; allowed: {', '.join(TASK_KINDS)}.")
     return task
 
 
@@ -492,8 +490,6 @@ def evaluate_task(
 
 __all__ = [
     "DEFAULT_LABELS",
-    "TASKS",
-    "TASK_MAX_LENGTH",
     "TASK_METRIC",
     "EncodedTask",
     "check_task",

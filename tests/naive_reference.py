@@ -1,5 +1,7 @@
 """The naive λ loop, kept as a reference for tests and ``benchmarks/lambda_grid.py``.
 
+Test code, kept out of the package (the benchmark puts ``tests/`` on ``sys.path``).
+
 For each λ it does what a straightforward script would: build a fresh model from the
 backbone folder, load the task adapter and both language adapters from disk, average
 them with the ``adapters`` library (``average_adapter``, which leaves the invertible
@@ -17,10 +19,12 @@ from os import PathLike
 from typing import Any
 
 import torch
+from adapters.composition import Stack
 
 from langarith.adapter_io import load_adapter_into
 from langarith.evaluate.model import LANG_SLOT, load_task_model
 from langarith.modeling import quiet_transformers
+from langarith.train.task_features import encode_task, evaluate_task
 
 __all__ = ["naive_lambda_scores"]
 
@@ -59,10 +63,6 @@ def naive_lambda_scores(
     Returns (λ → metrics, seconds of the λ loop). The features are built once, before
     the clock starts, as the engine's are.
     """
-    from adapters.composition import Stack
-
-    from langarith.train.task_features import encode_task, evaluate_task
-
     probe = load_task_model(backbone_dir, task_adapter_dir, init_dir, kind, device=device)
     labels, tokenizer = probe.labels, probe.tokenizer
     encoded = encode_task(

@@ -8,15 +8,15 @@ adapter *into* the parameters of a model that already has an adapter of the same
 architecture loaded (``copy_`` under ``torch.no_grad()``, no new parameter objects, so
 optimisers, hooks and ``torch.compile`` caches stay valid).
 
-Linear and task arithmetic are computed as (1 − Σwᵢ)·θ_init + Σ wᵢ θᵢ, which is
-θ_init + Σ wᵢ τᵢ rearranged: terms with coefficient 0 are skipped, so weights (1, 0)
-write θ_A bit for bit and all-zero task-arithmetic weights write θ_init bit for bit,
-also in float32. For ``linear`` the θ_init coefficient is 0 by definition.
+What is written is each registered method's in-place form (``MergeMethod.in_place``):
+linear and task arithmetic as (1 − Σwᵢ)·θ_init + Σ wᵢ θᵢ with zero terms skipped (so
+weights (1, 0) write θ_A bit for bit), TIES as θ_init + λ·τ_merged with τ_merged kept
+while only λ changes. A new method is merged in place by registering it; this module
+has no per-method code.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from os import PathLike
 from typing import Any
@@ -24,13 +24,11 @@ from typing import Any
 import torch
 
 from langarith import LangarithError
-from langarith.adapter_io import check_compatible, normalise_name, read_adapter, same_init
+from langarith.adapter_io import normalise_name
 from langarith.merge.registry import get_method
-from langarith.merge.ties import disjoint_merge, ties_threshold, trim
+from langarith.merge.states import read_mergeable
 
 __all__ = ["LanguageVectorSet", "live_adapter_parameters"]
-
-_LINEAR_FAMILY = ("linear", "task-arithmetic")
 
 
 class LanguageVectorSet:
@@ -73,9 +71,8 @@ class LanguageVectorSet:
             self._check_like(reference, init, "θ_init")
         self.init = None if init is None else self._place(init)
         self.thetas = [self._place(state) for state in thetas]
-        self._thresholds: dict[float, list[torch.Tensor]] = {}
-        self._ties_key: tuple[float, tuple[float, ...]] | None = None
-        self._ties_cache: dict[str, torch.Tensor] = {}
+        #: what merge methods keep between fills (see HeldAdapters.memo)
+        self.memo: dict[str, Any] = {}
         self._scratch: dict[str, torch.Tensor] = {}
 
     @classmethod
@@ -96,13 +93,7 @@ class LanguageVectorSet:
         else:
             dirs = list(adapter_dirs)
             labels = [str(d) for d in dirs]
-        adapters = [read_adapter(d) for d in dirs]
-        init = read_adapter(init_dir) if init_dir is not None else None
-        check_compatible(adapters, init)
-        for other in adapters[1:]:
-            same_init(adapters[0], other, init)
-        if len(adapters) == 1 and init is not None:
-            same_init(adapters[0], adapters[0], init)
+        adapters, init, _ = read_mergeable(dirs, init_dir)
         return cls(
             None if init is None else init.state,
             [a.state for a in adapters],
@@ -171,39 +162,6 @@ class LanguageVectorSet:
             buf = self._scratch[name] = torch.empty_like(self.thetas[0][name])
         return buf
 
-    def _linear_terms(
-        self, method: str, weights: Sequence[float]
-    ) -> list[tuple[float, dict[str, torch.Tensor]]]:
-        """(coefficient, state) pairs of (1 − Σwᵢ)·θ_init + Σ wᵢ θᵢ, zero terms left out."""
-        terms: list[tuple[float, dict[str, torch.Tensor]]] = []
-        if method == "task-arithmetic":
-            if self.init is None:
-                raise LangarithError("task-arithmetic needs θ_init; build the set with init")
-            c_init = math.fsum([1.0, *(-w for w in weights)])
-            if c_init != 0:
-                terms.append((c_init, self.init))
-        terms.extend((w, theta) for w, theta in zip(weights, self.thetas, strict=True) if w != 0)
-        return terms
-
-    def _ties_tau(self, weights: Sequence[float], top_k: float) -> dict[str, torch.Tensor]:
-        """τ_merged for these weights and top_k; cached because λ only scales it."""
-        key = (top_k, tuple(weights))
-        if self._ties_key == key:
-            return self._ties_cache
-        if top_k not in self._thresholds:
-            self._thresholds[top_k] = [
-                ties_threshold((self.tau(i, n) for n in self.names), top_k)
-                for i in range(len(self.thetas))
-            ]
-        thresholds = self._thresholds[top_k]
-        self._ties_key = None
-        self._ties_cache = {}
-        for name in self.names:
-            trimmed = [trim(self.tau(i, name), thresholds[i]) * w for i, w in enumerate(weights)]
-            self._ties_cache[name] = disjoint_merge(trimmed)
-        self._ties_key = key
-        return self._ties_cache
-
     @torch.no_grad()
     def fill(
         self,
@@ -214,6 +172,10 @@ class LanguageVectorSet:
         **params: Any,
     ) -> None:
         """Write the merge of the held adapters into ``out`` in place.
+
+        The arithmetic is the registered method's own in-place form
+        (:meth:`~langarith.merge.base.MergeMethod.writer`); this only validates, picks
+        a buffer per name and copies it into the target when they differ.
 
         Args:
             method: a key of :data:`~langarith.merge.MERGE_METHODS`.
@@ -229,44 +191,13 @@ class LanguageVectorSet:
         if spec.needs_init and self.init is None:
             raise LangarithError(f"Merge method {spec.name!r} needs θ_init")
         self._check_targets(out)
-        if spec.name in _LINEAR_FAMILY:
-            terms = self._linear_terms(spec.name, weights)
-            for name in self.names:
-                target = out[name]
-                buf = self._buffer(name, target)
-                if not terms:
-                    buf.zero_()
-                for i, (coef, state) in enumerate(terms):
-                    if i == 0:
-                        buf.copy_(state[name])
-                        if coef != 1:
-                            buf.mul_(coef)
-                    else:
-                        buf.add_(state[name], alpha=coef)
-                if buf is not target:
-                    target.copy_(buf)
-        elif spec.name == "ties":
-            assert self.init is not None
-            merged = self._ties_tau(weights, resolved["top_k"])
-            lam = resolved["lam"]
-            for name in self.names:
-                target = out[name]
-                buf = self._buffer(name, target)
-                buf.copy_(self.init[name])
-                if lam != 0:
-                    buf.add_(merged[name], alpha=lam)
-                if buf is not target:
-                    target.copy_(buf)
-        else:  # any other registered method: its per-tensor function, then copy
-            extra: dict[str, Any] = {}
-            if spec.prepare is not None:
-                extra = spec.prepare(self.init, self.thetas, weights, **resolved)
-            for name in self.names:
-                init = None if self.init is None else self.init[name]
-                result = spec.merge_tensor(
-                    init, [t[name] for t in self.thetas], weights, **resolved, **extra
-                )
-                out[name].copy_(result)
+        write = spec.writer(self, weights, resolved)
+        for name in self.names:
+            target = out[name]
+            buf = self._buffer(name, target)
+            write(name, buf)
+            if buf is not target:
+                target.copy_(buf)
 
     def fill_linear(
         self, target_params: Mapping[str, torch.Tensor], weights: Sequence[float]

@@ -1,6 +1,8 @@
 """A tiny, self-made evaluation setup: backbone, θ_init, language and task adapters, data.
 
-Tests and ``benchmarks/lambda_grid.py`` need a complete job's inputs without running the
+Test code, kept out of the package: the tests import it from ``tests/`` (their rootdir)
+and ``benchmarks/lambda_grid.py`` puts ``tests/`` on ``sys.path``. Tests and the
+benchmark need a complete job's inputs without running the
 workflow. :func:`build_toy_setup` makes them in seconds, laid out like the workflow's
 paths under ``root``:
 
@@ -28,8 +30,18 @@ from os import PathLike
 from pathlib import Path
 
 import torch
+from adapters import AutoAdapterModel, SeqBnConfig
+from adapters.composition import Stack
+from transformers import AutoTokenizer, BertConfig, BertForMaskedLM
 
-from langarith import plan
+from langarith import paths
+from langarith.adapter_io import load_adapter_into, read_adapter, weights_sha256, write_adapter
+from langarith.backbone import train_tokenizer
+from langarith.data import NER_LABELS, NLI_LABELS, prepare_demo_dataset, read_split
+from langarith.evaluate.model import LANG_SLOT
+from langarith.io import atomic_dir
+from langarith.modeling import quiet_transformers
+from langarith.train.language_adapter import init_language_adapter
 
 __all__ = ["TOY_DATASETS", "ToySetup", "build_toy_setup"]
 
@@ -57,16 +69,12 @@ class ToySetup:
 
 
 def _toy_tokenizer(texts: Sequence[str], vocab_size: int):
-    from langarith.backbone import train_tokenizer
-
     tokenizer = train_tokenizer(texts, arch="bert", vocab_size=vocab_size, min_frequency=1)
     tokenizer.model_max_length = 512
     return tokenizer
 
 
 def _perturbed(init_dir: Path, out_dir: Path, shared: dict, lang_seed: int, scale: float) -> None:
-    from langarith.adapter_io import read_adapter, weights_sha256, write_adapter
-
     init = read_adapter(init_dir)
     generator = torch.Generator().manual_seed(lang_seed)
     state = {}
@@ -93,8 +101,6 @@ def _balance_classifier(
     the classes and sit near decision boundaries, so small language-vector changes flip
     some of them (the engine tests rely on λ mattering).
     """
-    from transformers import AutoTokenizer
-
     tokenizer = AutoTokenizer.from_pretrained(str(backbone), local_files_only=True)
     batch = tokenizer(
         [p for p, _ in pairs], [h for _, h in pairs], padding=True, truncation=True,
@@ -117,15 +123,6 @@ def _task_adapter(
     seed: int,
     calibration: Sequence[tuple[str, str]] = (),
 ) -> None:
-    from adapters import AutoAdapterModel, SeqBnConfig
-    from adapters.composition import Stack
-
-    from langarith.adapter_io import load_adapter_into
-    from langarith.data import NER_LABELS, NLI_LABELS
-    from langarith.evaluate.model import LANG_SLOT
-    from langarith.io import atomic_dir
-    from langarith.modeling import quiet_transformers
-
     torch.manual_seed(seed)
     with quiet_transformers():
         model = AutoAdapterModel.from_pretrained(str(backbone), local_files_only=True)
@@ -177,24 +174,19 @@ def build_toy_setup(
         scale: size of the random language directions, relative to 1.
         seed: seed of every random choice.
     """
-    from transformers import BertConfig, BertForMaskedLM
-
-    from langarith.data import prepare_demo_dataset, read_split
-    from langarith.train.language_adapter import init_language_adapter
-
     root = Path(root)
     model = TOY_MODEL
     setup = ToySetup(
         root=root,
-        backbone=root / plan.BACKBONE_DIR.format(model=model),
-        init=root / plan.INIT_DIR.format(model=model),
+        backbone=root / paths.BACKBONE_DIR.format(model=model),
+        init=root / paths.INIT_DIR.format(model=model),
     )
     options = {"task_train_rows": 1, "task_validation_rows": rows, "task_test_rows": rows}
     texts: list[str] = []
     for kind in kinds:
         dataset = TOY_DATASETS[kind]
         for lang in targets:
-            folder = root / plan.DATA_DIR.format(dataset=dataset, lang=lang)
+            folder = root / paths.DATA_DIR.format(dataset=dataset, lang=lang)
             if not (folder / "manifest.json").is_file():
                 prepare_demo_dataset(dataset, lang, folder, options=options)
             setup.data[(kind, lang)] = folder
@@ -219,8 +211,6 @@ def build_toy_setup(
             pad_token_id=tokenizer.pad_token_id,
             initializer_range=0.3,  # large random weights: outputs that depend on the input
         )
-        from langarith.io import atomic_dir
-
         with atomic_dir(setup.backbone) as tmp:
             BertForMaskedLM(config).save_pretrained(tmp)
             tokenizer.save_pretrained(tmp)
@@ -231,8 +221,6 @@ def build_toy_setup(
             adapter_config={"architecture": "seq_bn_inv", "reduction_factor": 2},
             seed=seed,
         )
-    from langarith.adapter_io import read_adapter
-
     init_state = read_adapter(setup.init).state
     generator = torch.Generator().manual_seed(seed + 1000)
     shared = {
@@ -240,12 +228,12 @@ def build_toy_setup(
         for name, t in init_state.items()
     }
     for i, lang in enumerate(languages):
-        folder = root / plan.LANG_ADAPTER_DIR.format(model=model, lang=lang, seed=TOY_SEED)
+        folder = root / paths.LANG_ADAPTER_DIR.format(model=model, lang=lang, seed=TOY_SEED)
         if not (folder / "adapter_config.json").is_file():
             _perturbed(setup.init, folder, shared, seed * 100 + i + 1, scale)
         setup.lang[lang] = folder
     for kind in kinds:
-        folder = root / plan.TASK_ADAPTER_DIR.format(model=model, task=kind, seed=TOY_SEED)
+        folder = root / paths.TASK_ADAPTER_DIR.format(model=model, task=kind, seed=TOY_SEED)
         if not (folder / "head_config.json").is_file():
             pairs = [
                 (row["premise"], row["hypothesis"])

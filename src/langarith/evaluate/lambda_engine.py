@@ -8,7 +8,8 @@ from point to point. :class:`LambdaGridEngine` therefore
 * reads θ_init and the adapters of the job once and keeps them on the evaluation device
   (:class:`~langarith.merge.LanguageVectorSet`);
 * writes each point's merged weights straight into the slot's live parameters
-  (``copy_``, no new modules, no reload);
+  (``copy_``, no new modules, no reload), with the in-place form of the point's
+  registered merge method;
 * encodes each split once, in length-sorted dynamic batches already on the device
   (:func:`~langarith.evaluate.tasks.encode_split`);
 * runs the forward passes under ``torch.inference_mode()``;
@@ -19,7 +20,6 @@ from point to point. :class:`LambdaGridEngine` therefore
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -37,15 +37,14 @@ __all__ = ["LambdaGridEngine", "Point"]
 
 log = logging.getLogger(__name__)
 
-_MERGES = ("linear", "ties")
-
 
 @dataclass(frozen=True)
 class Point:
     """One set of language-adapter weights to evaluate.
 
     Attributes:
-        merge: ``linear`` (Σ wᵢθᵢ, weights summing to 1: a single adapter, or
+        merge: a registered merge method (:data:`~langarith.merge.MERGE_METHODS`):
+            ``linear`` (Σ wᵢθᵢ, weights summing to 1: a single adapter, or
             LA(A, B) = λθ_A + (1 − λ)θ_B = θ_init + λτ_A + (1 − λ)τ_B) or ``ties``
             (θ_init + λ·TIES(τ…) with ``top_k``).
         weights: (adapter label, weight) pairs; labels not listed weigh 0.
@@ -71,16 +70,21 @@ class Point:
     def ties(cls, labels: Sequence[str], lam: float, top_k: float) -> Point:
         return cls("ties", tuple((label, 1.0) for label in labels), float(lam), float(top_k))
 
+    def params(self) -> dict[str, float]:
+        """The merge method's parameters this point sets (``lam``, ``top_k``)."""
+        given = {"lam": self.lam, "top_k": self.top_k}
+        return {name: float(value) for name, value in given.items() if value is not None}
+
     def key(self) -> tuple:
         """Identity of the merged weights: zero weights dropped, order-free, rounded.
 
         ``LA(en, it)`` at λ = 1 and the single adapter ``en`` have the same key, because
-        the merge writes exactly θ_en for both.
+        the merge writes exactly θ_en for both; two TIES points differ by λ (to 12
+        decimals) or top-k.
         """
         weights = tuple(sorted((label, round(w, 12)) for label, w in self.weights if w != 0))
-        if self.merge == "linear":
-            return ("linear", weights)
-        return ("ties", weights, round(float(self.lam or 0.0), 12), float(self.top_k or 0.0))
+        params = tuple((name, round(value, 12)) for name, value in self.params().items())
+        return (self.merge, weights, *params)
 
 
 class LambdaGridEngine:
@@ -183,21 +187,18 @@ class LambdaGridEngine:
         return [float(given.get(label, 0.0)) for label in self.vectors.labels]
 
     def apply(self, point: Point) -> None:
-        """Write the point's merged language adapter into the live parameters."""
+        """Write the point's merged language adapter into the live parameters.
+
+        The merge is the registered method's in-place form
+        (:meth:`LanguageVectorSet.fill`); a point equal to the one in the model is free.
+        """
         key = point.key()
         if key == self._current:
             return
-        if point.merge not in _MERGES:
-            raise LangarithError(f"Unknown merge {point.merge!r}. Must be one of {list(_MERGES)}")
         started = time.perf_counter()
         weights = self._full_weights(point)
         self._current = None  # a failed fill leaves weights of no known point
-        if point.merge == "linear":
-            if not math.isclose(sum(weights), 1.0, abs_tol=1e-9):
-                raise LangarithError(f"Linear point weights must sum to 1, got {point.weights}")
-            self.vectors.fill("linear", weights, out=self.live)
-        else:
-            self.vectors.fill("ties", weights, out=self.live, lam=point.lam, top_k=point.top_k)
+        self.vectors.fill(point.merge, weights, out=self.live, **point.params())
         self._current = key
         self.fill_seconds += time.perf_counter() - started
 
@@ -223,6 +224,10 @@ class LambdaGridEngine:
             self.apply(point)
             self._cache[key] = self.run(split)
         return dict(self._cache[key])
+
+    def clear_cache(self) -> None:
+        """Forget every cached score (benchmarks re-time points they already scored)."""
+        self._cache.clear()
 
     def bare_pass(self, split: EncodedSplit) -> float:
         """Seconds of the forward passes alone over ``split`` (no scoring): the limit."""

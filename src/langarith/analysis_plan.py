@@ -1,0 +1,44 @@
+"""Which adapters the language-vector analysis of a backbone reads: planning, no torch.
+
+The analysis stage (:func:`langarith.analysis.write_analysis`, rule
+``language_vector_analysis``) compares every language adapter of one backbone, every
+seed. The rules need its inputs and outputs while Snakemake builds the DAG, before any
+job runs, so they come from here rather than from :mod:`langarith.analysis`, which
+imports torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from langarith import plan
+from langarith.paths import ANALYSIS_COSINE, ANALYSIS_SPARSITY, INIT_DIR, LANG_ADAPTER_DIR
+
+__all__ = ["analysis_adapters", "analysis_inputs", "analysis_outputs"]
+
+
+def analysis_adapters(config: Mapping[str, Any], model: str) -> dict[str, str]:
+    """``<lang>/seed<s>`` → folder of every language adapter of a backbone."""
+    return {
+        f"{lang}/seed{seed}": LANG_ADAPTER_DIR.format(model=model, lang=lang, seed=seed)
+        for lang in config["languages"]
+        for seed in config["seeds"]
+    }
+
+
+def analysis_inputs(config: Mapping[str, Any], model: str) -> dict[str, Any]:
+    """Named inputs of the analysis rule of one backbone: θ_init and every adapter."""
+    return {
+        "init": INIT_DIR.format(model=model),
+        "adapters": list(analysis_adapters(config, model).values()),
+    }
+
+
+def analysis_outputs(config: Mapping[str, Any]) -> list[str]:
+    """The cosine and sparsity tables of every backbone (for ``rule all``)."""
+    return [
+        path.format(model=model)
+        for model in plan.model_names(config)
+        for path in (ANALYSIS_COSINE, ANALYSIS_SPARSITY)
+    ]

@@ -1,0 +1,128 @@
+"""The record of one evaluation job: what it merges, what it evaluates, where it writes.
+
+A :class:`ScoreJob` is plain data, so that it can travel as a Snakemake param and as
+JSON: the planners of :mod:`langarith.evaluate.scenarios` build it from the config
+(no torch), and :func:`langarith.evaluate.run_job` executes it. ``Baseline`` and
+``Curve`` are the two kinds of thing a job scores: one adapter as it is, or a λ search
+between two adapters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from langarith.paths import RELATED_TSV
+from langarith.task_kinds import DOC_STRIDE
+
+__all__ = ["Baseline", "Curve", "ScoreJob"]
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """A single adapter evaluated as it is (``pEA``, ``pRA``, ``T``)."""
+
+    method: str
+    adapter: str
+
+
+@dataclass(frozen=True)
+class Curve:
+    """A λ search between two adapters.
+
+    ``merge`` ``linear``: LA(first, second) = θ_init + λτ_first + (1 − λ)τ_second.
+    ``merge`` ``ties``: θ_init + λ·TIES(τ_first, τ_second) with ``top_k``.
+    """
+
+    method: str
+    adapters: tuple[str, str]
+    grid: tuple[float, ...]
+    merge: str = "linear"
+    top_k: float | None = None
+
+
+@dataclass(frozen=True)
+class ScoreJob:
+    """Everything one evaluation job needs, as plain values (it is a Snakemake param).
+
+    Attributes:
+        scenario, model, task, target, seed: the job's identity (its output path).
+        kind: task kind (``ner``, ``nli``, ``qa``).
+        backbone, task_adapter, init, data: input folders.
+        adapters: (label, folder) of every language adapter the job merges.
+        baselines: single adapters evaluated as they are.
+        curves: λ searches.
+        mix: methods among ``curves`` of which ``MIX`` takes the better by validation.
+        related: the target's related language (``None`` when the job needs none); the
+            job checks it against ``results/related_languages.tsv``.
+        reuse: a zero-shot score CSV whose ``reuse_methods`` rows are copied.
+        search: ``full`` or ``coarse_to_fine`` (config ``lambda_search``).
+        max_length, doc_stride: input lengths of the task adapter.
+        output: the score CSV.
+    """
+
+    scenario: str
+    model: str
+    task: str
+    target: str
+    seed: int
+    kind: str
+    backbone: str
+    task_adapter: str
+    init: str
+    data: str
+    adapters: tuple[tuple[str, str], ...]
+    baselines: tuple[Baseline, ...] = ()
+    curves: tuple[Curve, ...] = ()
+    mix: tuple[str, ...] = ()
+    related: str | None = None
+    reuse: str | None = None
+    reuse_methods: tuple[str, ...] = ()
+    search: str = "full"
+    max_length: int = 128
+    doc_stride: int = DOC_STRIDE
+    output: str = field(default="")
+
+    @property
+    def adapter_dirs(self) -> dict[str, str]:
+        return dict(self.adapters)
+
+    def inputs(self) -> dict[str, Any]:
+        """Named inputs of the job's rule."""
+        named: dict[str, Any] = {
+            "backbone": self.backbone,
+            "task_adapter": self.task_adapter,
+            "init": self.init,
+            "data": self.data,
+            "adapters": sorted({folder for _, folder in self.adapters}),
+        }
+        if self.related is not None:
+            named["related"] = RELATED_TSV
+        if self.reuse is not None:
+            named["reuse"] = self.reuse
+        return named
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain lists and dicts (for Snakemake params and JSON)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ScoreJob:
+        values = dict(data)
+        values["adapters"] = tuple(tuple(pair) for pair in values["adapters"])
+        values["baselines"] = tuple(Baseline(**b) for b in values.get("baselines", ()))
+        values["curves"] = tuple(
+            Curve(**{**c, "adapters": tuple(c["adapters"]), "grid": tuple(c["grid"])})
+            for c in values.get("curves", ())
+        )
+        for key in ("mix", "reuse_methods"):
+            values[key] = tuple(values.get(key, ()))
+        return cls(**values)
+
+    def labels_used(self) -> set[str]:
+        """Adapter labels the job actually scores (it loads only these)."""
+        used = {b.adapter for b in self.baselines}
+        for curve in self.curves:
+            used.update(curve.adapters)
+        return used

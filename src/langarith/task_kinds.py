@@ -1,0 +1,20 @@
+"""The task kinds a task adapter can have, and their default input lengths.
+
+Training (``langarith.train``) and evaluation (``langarith.evaluate``) must agree on
+both: a task adapter evaluated with other lengths than it was trained with would see
+inputs cut differently. This module is the one place they are written, below both
+stages, so neither imports the other for a constant. The config schema's ``kind`` enum
+is tested against :data:`TASK_KINDS`.
+"""
+
+from __future__ import annotations
+
+__all__ = ["DOC_STRIDE", "TASK_KINDS", "TASK_MAX_LENGTH"]
+
+#: ``tasks.<task>.kind`` values: token tagging, sentence-pair classification, extractive QA.
+TASK_KINDS: tuple[str, ...] = ("ner", "nli", "qa")
+#: Longest input in sub-tokens when ``task_adapter.per_task`` does not say (the papers'
+#: MAD-X settings).
+TASK_MAX_LENGTH: dict[str, int] = {"ner": 128, "nli": 128, "qa": 384}
+#: Overlap of QA context windows, in sub-tokens, when ``task_adapter.per_task`` does not say.
+DOC_STRIDE = 128
