@@ -17,7 +17,8 @@ from collections.abc import Callable
 
 from langarith import LangarithError, __version__
 
-#: Modules that contribute subcommands, in the order of the pipeline.
+#: Modules that contribute subcommands, in the order of the pipeline (the analysis stage
+#: runs only as a rule and has none).
 CLI_MODULES = (
     "langarith.config",
     "langarith.data",
@@ -26,7 +27,6 @@ CLI_MODULES = (
     "langarith.train",
     "langarith.merge",
     "langarith.evaluate",
-    "langarith.analysis",
     "langarith.report",
 )
 
@@ -41,9 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in CLI_MODULES:
-        register = getattr(importlib.import_module(name), "register_cli", None)
-        if register is not None:  # e.g. langarith.analysis runs only as a rule
-            register(subparsers)
+        importlib.import_module(name).register_cli(subparsers)
     return parser
 
 

@@ -26,6 +26,7 @@ from typing import Any
 import yaml
 
 from langarith import LangarithError, settings
+from langarith.data import DATASETS, DEMO_LANGUAGES, dataset_covers
 
 #: Default location of the schema, relative to the repository root.
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
@@ -103,8 +104,6 @@ def task_targets(config: Mapping[str, Any], task: str) -> tuple[list[str], list[
     evaluation dataset covers; the others are returned as ``skipped`` so that the
     workflow can log them (XQuAD has no bg, fr, sw, ur) instead of failing.
     """
-    from langarith.data import dataset_covers
-
     spec = config["tasks"][task]
     if spec.get("targets"):
         return list(spec["targets"]), []
@@ -201,8 +200,6 @@ def _check_grids(config: Mapping[str, Any], problems: list[str]) -> None:
 
 def _check_tasks(config: Mapping[str, Any], problems: list[str]) -> None:
     """Each task needs known datasets, a source-language training split, covered targets."""
-    from langarith.data import DATASETS
-
     tasks = config.get("tasks") or {}
     for task, spec in tasks.items():
         where = f"tasks.{task}"
@@ -219,8 +216,6 @@ def _check_task_training_data(
     where: str, spec: Mapping[str, Any], tasks: Mapping[str, Any], source: str, problems: list[str]
 ) -> None:
     """A task trains its own adapter on source-language data, or reuses another task's."""
-    from langarith.data import DATASETS, dataset_covers
-
     if spec.get("adapter_from"):
         if spec["adapter_from"] not in tasks:
             problems.append(
@@ -238,8 +233,6 @@ def _check_task_training_data(
 
 def _check_task_targets(where: str, spec: Mapping[str, Any], problems: list[str]) -> None:
     """Explicit targets must be covered by the evaluation dataset (defaults skip instead)."""
-    from langarith.data import DATASETS, dataset_covers
-
     eval_dataset = spec.get("eval_dataset")
     if eval_dataset not in DATASETS:
         return
@@ -306,8 +299,6 @@ def _check_token_budget(config: Mapping[str, Any], problems: list[str]) -> None:
 
 def _check_data(config: Mapping[str, Any], base_dir: Path, problems: list[str]) -> None:
     """Local dataset files must exist; the demo generator only knows some languages."""
-    from langarith.data import DATASETS, DEMO_LANGUAGES
-
     data = config.get("data") or {}
     for dataset, per_lang in (data.get("local_paths") or {}).items():
         if dataset not in DATASETS:

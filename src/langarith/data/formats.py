@@ -22,6 +22,7 @@ from typing import Any
 
 from langarith import LangarithError
 from langarith.data import coverage
+from langarith.data.shards import shards_checksum
 from langarith.io import atomic_dir, read_json, sha256_file, write_json
 
 log = logging.getLogger(__name__)
@@ -548,8 +549,6 @@ def verify_dataset(data_dir: Path | str) -> dict[str, Any]:
     Raises ``LangarithError`` naming the first file (split or shard) that is missing,
     truncated or changed, so a damaged download is never trained on silently.
     """
-    from langarith.data.shards import shards_checksum
-
     data_dir = Path(data_dir)
     manifest = read_manifest(data_dir)
     sums: dict[str, str] = {}
