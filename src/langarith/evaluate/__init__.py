@@ -7,7 +7,6 @@
   place, length-sorted batches, ``torch.inference_mode()``, cached scores.
 * :func:`search_lambda` / :func:`best_lambda`: the full grid or coarse-to-fine.
 * :data:`SCORE_COLUMNS`, :func:`write_scores`, :func:`read_scores`: the CSV format.
-* :func:`read_score_frame` / :func:`seed_summary`: test scores over seeds (mean, std).
 * :func:`write_vector_analysis`: cosine and sparsity tables of a backbone's adapters.
 
 Heavy modules (torch, transformers) load on first use, so that planning code and the
@@ -30,8 +29,6 @@ __all__ = [
     "register_cli",
     "run_job",
     "search_lambda",
-    "seed_summary",
-    "read_score_frame",
     "write_scores",
     "write_vector_analysis",
 ]
@@ -48,8 +45,6 @@ _LAZY = {
     "execute": "langarith.evaluate.runner",
     "run_job": "langarith.evaluate.runner",
     "write_vector_analysis": "langarith.evaluate.vectors",
-    "seed_summary": "langarith.evaluate.summary",
-    "read_score_frame": "langarith.evaluate.summary",
     "register_cli": "langarith.evaluate.cli",
 }
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from langarith import LangarithError
-from langarith.report.render import format_mean_std, format_number
+from langarith.report.render import format_fixed, format_mean_std
 from langarith.report.scores import find_score_files, read_scores
 from langarith.report.tables import (
     LAYOUTS,
@@ -83,9 +83,9 @@ def summary(
             mine = gains[(gains["model"] == model) & (gains["task"] == task)]
             for gain in mine.itertuples(index=False):
                 label = f"{method_label(gain.method, gain.top_k, gain.budget)} − {gain.baseline}"
-                low, high = (format_number(v, decimals) for v in (gain.ci_low, gain.ci_high))
+                low, high = (format_fixed(v, decimals) for v in (gain.ci_low, gain.ci_high))
                 mark = " *" if gain.real else ""
-                row[label] = f"{format_number(gain.gain, decimals)} [{low}, {high}]{mark}"
+                row[label] = f"{format_fixed(gain.gain, decimals)} [{low}, {high}]{mark}"
         rows.append(row)
     if not rows:
         raise LangarithError(f"no complete {scenario} averages in {results}")

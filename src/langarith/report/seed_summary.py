@@ -4,13 +4,16 @@ Every score CSV holds one seed. :func:`seed_summary` stacks the test rows of man
 them and aggregates over seeds, per (scenario, model, task, target, method, adapters,
 top_k, metric): ``mean``, ``std`` (sample standard deviation, ``ddof=1``; empty for a
 single seed), ``seeds`` (how many) and ``lambda_mean`` (the mean chosen λ; empty for
-single adapters). The report stage builds its tables from this.
+single adapters). It reads the files exactly as written (method names unchanged), for a
+quick look at raw results; the tables' own reader is :mod:`langarith.report.scores`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from os import PathLike
+
+import pandas as pd
 
 from langarith import LangarithError
 from langarith.evaluate.scores import SCORE_COLUMNS, read_scores
@@ -21,10 +24,8 @@ __all__ = ["GROUP_COLUMNS", "read_score_frame", "seed_summary"]
 GROUP_COLUMNS = ("scenario", "model", "task", "target", "method", "adapters", "top_k", "metric")
 
 
-def read_score_frame(paths: Iterable[str | PathLike[str]]):
-    """All rows of the given score CSVs as one pandas DataFrame (columns SCORE_COLUMNS)."""
-    import pandas as pd
-
+def read_score_frame(paths: Iterable[str | PathLike[str]]) -> pd.DataFrame:
+    """All rows of the given score CSVs as one DataFrame (columns ``SCORE_COLUMNS``)."""
     records = [row.as_record() for path in paths for row in read_scores(path)]
     frame = pd.DataFrame.from_records(records, columns=list(SCORE_COLUMNS))
     for column in ("lambda", "top_k", "score"):
@@ -33,10 +34,8 @@ def read_score_frame(paths: Iterable[str | PathLike[str]]):
     return frame
 
 
-def seed_summary(frame):
+def seed_summary(frame: pd.DataFrame) -> pd.DataFrame:
     """Mean and standard deviation over seeds of the test scores in ``frame``."""
-    import pandas as pd
-
     missing = set(SCORE_COLUMNS) - set(frame.columns)
     if missing:
         raise LangarithError(f"Score frame lacks the column(s) {sorted(missing)}")
