@@ -26,7 +26,6 @@ for spec in report_rules():
     rule:
         name:
             spec.name
-        localrule: True
         input:
             unpack(spec.input_function(config)),
         output:
@@ -37,6 +36,7 @@ for spec in report_rules():
             spec.benchmark
         wildcard_constraints:
             **spec.constraints,
+        localrule: True
         conda:
             "../envs/report.yaml"
         threads: 1

@@ -501,25 +501,3 @@ def test_vector_analysis_tables(toy, tmp_path):
     assert len(rows) == 2 * len(toy.lang)
     assert {"label", "language", "seed", "n_params", "frac_zero"} <= set(rows.columns)
     assert set(rows["seed"]) == {1, 2} and set(rows["language"]) == set(toy.lang)
-
-
-def test_seed_summary_means_and_stds(tmp_path):
-    from langarith.evaluate.summary import read_score_frame, seed_summary
-
-    paths = []
-    for seed, (la, pea) in {1: (60.0, 50.0), 2: (64.0, 52.0)}.items():
-        rows = [
-            ScoreRow("zero_shot", "m", "ner", "es", seed, "LA", "en,it", 0.4 + 0.2 * seed, None,
-                     "test", "f1", la),
-            ScoreRow("zero_shot", "m", "ner", "es", seed, "LA", "en,it", 0.5, None,
-                     "validation", "f1", 99.0),
-            ScoreRow("zero_shot", "m", "ner", "es", seed, "pEA", "en", None, None, "test", "f1",
-                     pea),
-        ]  # fmt: skip
-        paths.append(write_scores(rows, tmp_path / f"seed{seed}.csv"))
-    summary = seed_summary(read_score_frame(paths)).set_index("method")
-    assert summary.loc["LA", "mean"] == 62.0 and summary.loc["pEA", "mean"] == 51.0
-    assert summary.loc["LA", "std"] == pytest.approx(np.std([60, 64], ddof=1))
-    assert summary.loc["LA", "seeds"] == 2
-    assert summary.loc["LA", "lambda_mean"] == pytest.approx(0.7)
-    assert np.isnan(summary.loc["pEA", "lambda_mean"]) and np.isnan(summary.loc["pEA", "top_k"])
