@@ -153,15 +153,7 @@ def lambda_curves_figure(
     curve at λ=1 and λ=0) and each seed's chosen λ as a triangle.
     """
     method = method or (LAYOUTS[scenario].lambda_methods or ("LA",))[0]
-    scoped = scores[
-        (scores["scenario"] == scenario) & (scores["model"] == model) & (scores["task"] == task)
-    ]
-    if scoped.empty:
-        raise LangarithError(
-            f"no {scenario} scores for model {model!r} and task {task!r}; found "
-            f"{sorted(set(zip(scores['model'], scores['task'], strict=True)))}"
-        )
-    scoped = select_metric(scoped)
+    scoped = _lambda_scores(scores, scenario, model, task)
     metric = scoped["metric"].iloc[0]
     valid = scoped[scoped["split"] == "validation"]
     curves = valid[(valid["method"] == method) & valid["lambda"].notna()]
@@ -177,11 +169,34 @@ def lambda_curves_figure(
     axes = figure.subplots(n_rows, n_cols, squeeze=False).ravel()
     for ax in axes[len(targets) :]:
         figure.delaxes(ax)
-    n_seeds = curves["seed"].nunique()
     for i, (ax, target) in enumerate(zip(axes, targets, strict=False)):
         _draw_lambda_axis(ax, curves, valid, chosen, target, method)
         if i % n_cols == 0:
             ax.set_ylabel(f"validation {metric}", fontsize=8)
+    _lambda_legend(figure, method, curves["seed"].nunique())
+    figure.suptitle(
+        f"λ interpolation ({scenario.replace('_', '-')}, {task}, {model}): validation {metric} "
+        f"of {method}(A, B) = θ_init + λ·τ_A + (1−λ)·τ_B",
+        fontsize=10,
+    )
+    return figure
+
+
+def _lambda_scores(scores: pd.DataFrame, scenario: str, model: str, task: str) -> pd.DataFrame:
+    """One scenario's scores of one model and task, in the task's primary metric."""
+    scoped = scores[
+        (scores["scenario"] == scenario) & (scores["model"] == model) & (scores["task"] == task)
+    ]
+    if scoped.empty:
+        raise LangarithError(
+            f"no {scenario} scores for model {model!r} and task {task!r}; found "
+            f"{sorted(set(zip(scores['model'], scores['task'], strict=True)))}"
+        )
+    return select_metric(scoped)
+
+
+def _lambda_legend(figure: Figure, method: str, n_seeds: int) -> None:
+    """One legend below all panels: the curve, the two adapters alone, the chosen λ."""
     from matplotlib.lines import Line2D
 
     handles = [
@@ -191,12 +206,6 @@ def lambda_curves_figure(
         Line2D([], [], color="black", marker="v", ls="none", label="λ chosen on validation"),
     ]
     figure.legend(handles=handles, loc="outside lower center", ncols=4, fontsize=8, frameon=False)
-    figure.suptitle(
-        f"λ interpolation ({scenario.replace('_', '-')}, {task}, {model}): validation {metric} "
-        f"of {method}(A, B) = θ_init + λ·τ_A + (1−λ)·τ_B",
-        fontsize=10,
-    )
-    return figure
 
 
 def _draw_lambda_axis(ax, curves, valid, chosen, target, method) -> None:
@@ -362,6 +371,11 @@ def sparsity_figure(path: str | PathLike[str], model: str) -> Figure:
         return _sparsity_histogram(frame, model, log_scale=True)
     if {"bin_lo", "bin_hi", "density"} <= set(frame.columns):
         return _sparsity_histogram(frame, model, log_scale=False)
+    return _sparsity_summary(frame, path, model)
+
+
+def _sparsity_summary(frame: pd.DataFrame, path: str | PathLike[str], model: str) -> Figure:
+    """The summary table drawn as a cumulative share (left) and |τ| quantiles (right)."""
     below = sorted(
         (float(c.removeprefix("frac_below_")), c)
         for c in frame.columns
@@ -473,35 +487,7 @@ def token_budget_figure(
     used_seen = False
     for ax, target in zip(axes, targets, strict=False):
         rows = points[points["target"] == target]
-        for i, method in enumerate(methods):
-            color = _color(method, i)
-            style = "-" if method == "T" else ":"
-            budgeted = rows[(rows["method"] == method) & rows["budget"].notna()]
-            stats = budgeted.groupby("budget")["score"].agg(["mean", "std"]).sort_index()
-            if len(stats):
-                x = np.asarray(stats.index, dtype=float)
-                if seen_mean is not None:
-                    known = [seen_mean.get((model, target, b), math.nan) for b in x]
-                    if all(np.isfinite(known)):
-                        x, used_seen = np.asarray(known, dtype=float), True
-                dodge = 10 ** (0.015 * (i - (len(methods) - 1) / 2))  # keep error bars apart
-                ax.errorbar(
-                    x * dodge,
-                    stats["mean"],
-                    yerr=stats["std"].fillna(0),
-                    color=color,
-                    ls=style,
-                    marker="o",
-                    ms=4,
-                    lw=1.8,
-                    capsize=3,
-                    label=method,
-                )
-            full = rows[(rows["method"] == method) & rows["budget"].isna()]
-            if len(full):
-                ax.axhline(
-                    full["score"].mean(), color=color, ls="--", lw=1, label=f"{method}, full corpus"
-                )
+        used_seen |= _draw_budget_axis(ax, rows, methods, seen_mean, model, target)
         ax.set_xscale("log")
         ax.set_title(f"target {target}", fontsize=10)
         ax.set_ylabel(f"test {metric}", fontsize=8)
@@ -515,6 +501,48 @@ def token_budget_figure(
         fontsize=10,
     )
     return figure
+
+
+def _draw_budget_axis(
+    ax: Any,
+    rows: pd.DataFrame,
+    methods: list[str],
+    seen_mean: pd.Series | None,
+    model: str,
+    target: str,
+) -> bool:
+    """One target's panel; True when its x values are the tokens the adapters saw."""
+    used_seen = False
+    for i, method in enumerate(methods):
+        color = _color(method, i)
+        style = "-" if method == "T" else ":"
+        budgeted = rows[(rows["method"] == method) & rows["budget"].notna()]
+        stats = budgeted.groupby("budget")["score"].agg(["mean", "std"]).sort_index()
+        if len(stats):
+            x = np.asarray(stats.index, dtype=float)
+            if seen_mean is not None:
+                known = [seen_mean.get((model, target, b), math.nan) for b in x]
+                if all(np.isfinite(known)):
+                    x, used_seen = np.asarray(known, dtype=float), True
+            dodge = 10 ** (0.015 * (i - (len(methods) - 1) / 2))  # keep error bars apart
+            ax.errorbar(
+                x * dodge,
+                stats["mean"],
+                yerr=stats["std"].fillna(0),
+                color=color,
+                ls=style,
+                marker="o",
+                ms=4,
+                lw=1.8,
+                capsize=3,
+                label=method,
+            )
+        full = rows[(rows["method"] == method) & rows["budget"].isna()]
+        if len(full):
+            ax.axhline(
+                full["score"].mean(), color=color, ls="--", lw=1, label=f"{method}, full corpus"
+            )
+    return used_seen
 
 
 # --------------------------------------------------------------------------- registry

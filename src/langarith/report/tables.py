@@ -77,6 +77,7 @@ __all__ = [
     "BETTER_PROXY",
     "LAYOUTS",
     "SCENARIO_TABLES",
+    "ScenarioLayout",
     "TABLES",
     "BuiltTable",
     "TableRequest",
