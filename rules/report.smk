@@ -4,6 +4,8 @@
 # table or a figure adds its rule. Every output is registered with report(), so
 # `snakemake --report report.zip` gives a browsable report. The jobs are seconds of
 # pandas and matplotlib: they run locally, not as cluster jobs.
+# Inside the loop, only directives read when the rule is defined may use `spec`; the
+# script path is formatted when a job runs, so it takes the kind from the params.
 from langarith.report.rules import report_rules
 
 
@@ -46,4 +48,4 @@ for spec in report_rules():
         params:
             **spec.params(config),
         script:
-            f"../workflow/scripts/report_{spec.kind}s.py"
+            "../workflow/scripts/report_{params.kind}s.py"

@@ -59,11 +59,16 @@ class ReportRule:
         return benchmark(self.pattern)
 
     def params(self, config: Config) -> dict[str, Any]:
-        """The script's parameters: which table and its options, or which figure."""
+        """The script's parameters: which table and its options, or which figure.
+
+        ``kind`` names the script (``report_{kind}s.py``): a rule defined in a loop
+        formats its script path when the job runs, after the loop has moved on, so the
+        path must come from the rule's own params, not from the loop variable.
+        """
         if self.kind == "table":
             options = self.options(config) if self.options else {}
-            return {"table": self.registry_name, "options": options}
-        return {"figure": self.registry_name}
+            return {"kind": "table", "table": self.registry_name, "options": options}
+        return {"kind": "figure", "figure": self.registry_name}
 
     def input_function(self, config: Config) -> Callable[[Any], dict[str, list[str]]]:
         """The rule's input function (for ``unpack``), bound to a config."""
