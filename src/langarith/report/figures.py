@@ -39,6 +39,7 @@ from langarith.paths import ANALYSIS_COSINE, ANALYSIS_SPARSITY, FIGURE
 from langarith.plan import model_names
 from langarith.report.inputs import (
     BUDGET_SCENARIOS,
+    Config,
     budget_adapter_dirs,
     budget_settings,
     budget_targets,
@@ -546,9 +547,6 @@ def _draw_budget_axis(
 
 
 # --------------------------------------------------------------------------- registry
-Config = Mapping[str, Any]
-
-
 @dataclasses.dataclass(frozen=True)
 class FigureRequest:
     """What a figure's drawing gets: its named inputs, the model and (maybe) the task."""

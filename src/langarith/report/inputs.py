@@ -20,12 +20,16 @@ from langarith.plan import model_names
 
 __all__ = [
     "BUDGET_SCENARIOS",
+    "Config",
     "budget_adapter_dirs",
     "budget_settings",
     "budget_targets",
     "configured_scenarios",
     "score_paths",
 ]
+
+#: A loaded config, as the rules and planners see it.
+Config = Mapping[str, Any]
 
 #: Scenarios whose scores hold the token-budget adapters (``pt@budget1000``).
 BUDGET_SCENARIOS = ("low_resource", "token_budget")

@@ -16,11 +16,11 @@ from typing import Any
 
 from langarith.paths import FIGURE, TABLE, benchmark, log
 from langarith.report.figures import FIGURES, FigureSpec, figure_outputs
+from langarith.report.inputs import Config
 from langarith.report.tables import TABLES, TableSpec, table_outputs
 
 __all__ = ["ReportRule", "report_outputs", "report_rules"]
 
-Config = Mapping[str, Any]
 #: A rule's input function: (config, wildcards) → named input files.
 RuleInputs = Callable[[Config, Mapping[str, str]], dict[str, list[str]]]
 

@@ -48,6 +48,7 @@ from langarith.related import read_related_frame
 from langarith.report import paper as paper_numbers
 from langarith.report.inputs import (
     BUDGET_SCENARIOS,
+    Config,
     budget_adapter_dirs,
     budget_settings,
     budget_targets,
@@ -1017,9 +1018,6 @@ def build_paper_comparison(request: TableRequest) -> BuiltTable:
 
 
 # --------------------------------------------------------------------------- registry
-Config = Mapping[str, Any]
-
-
 def scenario_inputs(config: Config, table: str) -> dict[str, list[str]]:
     """A scenario table reads that scenario's scores."""
     return {"scores": score_paths(config, [table])}
