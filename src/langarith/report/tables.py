@@ -22,10 +22,10 @@ Every table is one builder function (``build_*``, a :class:`TableRequest` in, a
 workflow's rule reads and when a config wants the table; the report rules are
 generated from that registry (``rules/report.smk``).
 
-Baselines (``ScenarioLayout.comparisons``): zero-shot LA against each proxy and against the *better
-proxy* of each (target, seed), a stronger baseline than either proxy alone; the
-enhancement and low-resource methods against the target's own adapter T; TIES against
-LA.
+Baselines (``ScenarioLayout.comparisons``): zero-shot LA against each proxy and
+against the *better proxy* of each (target, seed), a stronger baseline than either
+proxy alone; the enhancement and low-resource methods against the target's own
+adapter T; TIES against LA.
 """
 
 from __future__ import annotations
