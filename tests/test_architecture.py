@@ -44,7 +44,6 @@ LAYERS: dict[str, int] = {
     "langarith.train": 5,
     "langarith.merge": 6,
     "langarith.evaluate": 7,
-    "langarith.scenarios": 7,
     "langarith.analysis": 8,
     "langarith.analysis_plan": 8,
     "langarith.report": 9,

@@ -28,7 +28,6 @@ from langarith.evaluate.lambda_engine import LambdaGridEngine, Point
 from langarith.evaluate.runner import curve_point, execute, run_job
 from langarith.evaluate.score_files import SCORE_COLUMNS, ScoreRow, read_scores, write_scores
 from langarith.evaluate.search import best_lambda, best_lambda_of, coarse_points, search_lambda
-from langarith.evaluate.summary import read_score_frame, seed_summary
 from langarith.evaluate.tasks import (
     encode_split,
     entity_f1,
@@ -499,26 +498,3 @@ def test_ner_decoder_labels_words_by_their_first_subtoken(toy):
     score, expected = run(8)  # words cut off by max_length are predicted O
     assert score < 100.0
     assert score == pytest.approx(expected, abs=1e-9)
-
-
-# ----------------------------------------------------------------------------- summary
-
-
-def test_seed_summary_means_and_stds(tmp_path):
-    paths = []
-    for seed, (la, pea) in {1: (60.0, 50.0), 2: (64.0, 52.0)}.items():
-        rows = [
-            ScoreRow("zero_shot", "m", "ner", "es", seed, "LA", "en,it", 0.4 + 0.2 * seed, None,
-                     "test", "f1", la),
-            ScoreRow("zero_shot", "m", "ner", "es", seed, "LA", "en,it", 0.5, None,
-                     "validation", "f1", 99.0),
-            ScoreRow("zero_shot", "m", "ner", "es", seed, "pEA", "en", None, None, "test", "f1",
-                     pea),
-        ]  # fmt: skip
-        paths.append(write_scores(rows, tmp_path / f"seed{seed}.csv"))
-    summary = seed_summary(read_score_frame(paths)).set_index("method")
-    assert summary.loc["LA", "mean"] == 62.0 and summary.loc["pEA", "mean"] == 51.0
-    assert summary.loc["LA", "std"] == pytest.approx(np.std([60, 64], ddof=1))
-    assert summary.loc["LA", "seeds"] == 2
-    assert summary.loc["LA", "lambda_mean"] == pytest.approx(0.7)
-    assert np.isnan(summary.loc["pEA", "lambda_mean"]) and np.isnan(summary.loc["pEA", "top_k"])

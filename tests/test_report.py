@@ -1,7 +1,7 @@
 """Tables, figures, statistics and the report rules, on synthetic score CSVs.
 
 The fixtures write score files in the evaluation's format (docs/interfaces.md,
-``langarith.evaluate.scores``): validation rows hold each merge's whole λ curve, test
+``langarith.evaluate.score_files``): validation rows hold each merge's whole λ curve, test
 rows the λ chosen on validation and the single-adapter baselines. Every score is a
 known function of its key, and the expected table values are recomputed here from the
 rows the generator wrote, independently of the report code.
@@ -18,17 +18,22 @@ import sys
 import zipfile
 import zlib
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from docutils.core import publish_parts
+from jinja2 import Environment, StrictUndefined
+from report_toys import TOY_FIGURE, TOY_TABLE
 
 from langarith import LangarithError
-from langarith.report import inputs as report_inputs
-from langarith.report import paper
+from langarith.evaluate.scenarios import plan_jobs, score_outputs
+from langarith.report import figures, inputs, paper, rules, tables
 from langarith.report.cli import register_cli, summary
 from langarith.report.figures import (
+    FIGURES,
     cosine_figure,
     lambda_curves_figure,
     sparsity_figure,
@@ -38,12 +43,19 @@ from langarith.report.figures import (
 from langarith.report.scores import (
     adapter_languages,
     canonical_method,
+    chosen_points,
     parse_budget,
     primary_metric,
     read_scores,
 )
 from langarith.report.stats import bootstrap_ci, mean_std
-from langarith.report.tables import gains_table, scenario_points, write_table
+from langarith.report.tables import (
+    SCENARIO_TABLES,
+    TABLES,
+    gains_table,
+    scenario_points,
+    write_table,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 COLUMNS = [
@@ -706,12 +718,12 @@ def test_summary_prints_the_zero_shot_averages(synthetic, capsys):
 # --------------------------------------------------------------------------- workflow side
 def test_report_outputs_of_the_demo_config():
     config = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())
-    assert "figures/token_budget_nli_tinybert.png" in report_inputs.report_outputs(config)
+    assert "figures/token_budget_nli_tinybert.png" in rules.report_outputs(config)
     # XNLI has no Portuguese: a token-budget study on pt with nli has no target.
     config["token_budget"]["languages"] = ["pt"]
-    assert "figures/token_budget_nli_tinybert.png" not in report_inputs.report_outputs(config)
+    assert "figures/token_budget_nli_tinybert.png" not in rules.report_outputs(config)
     config["token_budget"]["languages"] = ["de"]
-    outputs = report_inputs.report_outputs(config)
+    outputs = rules.report_outputs(config)
     for name in (
         "zero_shot.csv",
         "zero_shot.tex",
@@ -732,49 +744,70 @@ def test_report_outputs_of_the_demo_config():
         "token_budget_nli_tinybert",
     ):
         assert f"figures/{name}.png" in outputs and f"figures/{name}.pdf" in outputs
-    scores = report_inputs.table_inputs(config, "zero_shot")["scores"]
+    scores = tables.table_inputs(config, "zero_shot")["scores"]
     assert scores and all(
         re.fullmatch(r"results/scores/zero_shot/\w+/\w+/\w+/seed\d+\.csv", p) for p in scores
     )
-    budget = report_inputs.table_inputs(config, "token_budget")
+    budget = tables.table_inputs(config, "token_budget")
     assert budget["adapters"] and all("/budget" in p for p in budget["adapters"])
     assert budget["scores"] and all("/low_resource/" in p for p in budget["scores"])
 
 
-def test_score_path_pattern_agrees_with_the_evaluation_plan():
-    """The pattern used while langarith.scenarios was missing lists the same files."""
-    scenarios = pytest.importorskip("langarith.evaluate.scenarios")
+def test_score_paths_are_the_evaluation_plan():
+    """The report asks for exactly the score files the evaluation stage plans."""
     config = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())
-    assert set(report_inputs.expected_score_paths(config)) == set(scenarios.score_outputs(config))
-
-
-def _rule_blocks(text: str) -> dict[str, str]:
-    parts = re.split(r"^rule (\w+):\n", text, flags=re.MULTILINE)
-    return dict(zip(parts[1::2], parts[2::2], strict=True))
+    assert inputs.score_paths(config) == [str(p) for p in score_outputs(config)]
+    assert set(inputs.score_paths(config, ["romance"])) == {
+        p for p in score_outputs(config) if "/romance/" in p
+    }
 
 
 def test_report_rules_register_outputs_with_captions():
+    """Each generated rule: a captioned report() output, a log and a benchmark."""
+    specs = rules.report_rules()
+    names = [spec.name for spec in specs]
+    assert len(names) == len(set(names)) == 9
+    for spec in specs:
+        assert (ROOT / "workflow" / "report" / spec.caption).is_file(), spec.caption
+        assert spec.category in ("Tables", "Figures")
+        assert spec.log.startswith("logs/") and spec.benchmark.startswith("benchmarks/")
+        assert set(spec.outputs()) == set(spec.formats)
+    scenario_rule = next(spec for spec in specs if spec.name == "scenario_table")
+    assert scenario_rule.constraints == {"scenario": "|".join(SCENARIO_TABLES)}
+    assert scenario_rule.outputs()["tex"] == "results/tables/{scenario}.tex"
     text = (ROOT / "rules" / "report.smk").read_text()
-    blocks = _rule_blocks(text)
-    assert len(blocks) >= 8
-    for name, block in blocks.items():
-        for directive in ("log:", "benchmark:", "resources:", "conda:", "script:"):
-            assert directive in block, f"rule {name} lacks {directive}"
-        assert "report(" in block, f"rule {name} registers nothing in the report"
-        for caption in re.findall(r'caption="([^"]+)"', block):
-            assert (ROOT / "rules" / caption).resolve().is_file(), caption
-        assert re.search(r'category="(Tables|Figures)"', block), name
+    for directive in ("log:", "benchmark:", "resources:", "conda:", "script:", "report("):
+        assert directive in text, directive
     assert (ROOT / "workflow" / "report" / "workflow.rst").is_file()
 
 
+def _schema_enums(node: object) -> list[list]:
+    """Every ``enum`` list anywhere in a JSON schema."""
+    if isinstance(node, dict):
+        found = [node["enum"]] if isinstance(node.get("enum"), list) else []
+        return found + [e for value in node.values() for e in _schema_enums(value)]
+    if isinstance(node, list):
+        return [e for value in node for e in _schema_enums(value)]
+    return []
+
+
+def test_the_schema_agrees_with_the_registries():
+    """A schema enum of table or figure names lists exactly the registered ones.
+
+    Today the schema names no table or figure (nothing to keep in step); the check
+    starts to bite when it does. Each scenario the schema allows has a table.
+    """
+    schema = yaml.safe_load((ROOT / "workflow" / "schemas" / "config.schema.yaml").read_text())
+    only_tables = set(TABLES) - set(SCENARIO_TABLES)
+    for enum in _schema_enums(schema):
+        if set(enum) & only_tables:
+            assert set(enum) == set(TABLES), enum
+        if set(enum) & set(FIGURES):
+            assert set(enum) == set(FIGURES), enum
+    assert set(schema["properties"]["scenarios"]["properties"]) == set(SCENARIO_TABLES)
+
+
 def test_captions_render_without_rst_errors():
-    from types import SimpleNamespace
-
-    from docutils.core import publish_parts
-    from jinja2 import Environment, StrictUndefined
-
-    from langarith.report.tables import SCENARIO_TABLES
-
     env = Environment(undefined=StrictUndefined)
     captions = sorted((ROOT / "workflow" / "report").glob("*.rst"))
     assert len(captions) >= 9
@@ -795,11 +828,105 @@ def test_report_scripts_are_thin():
         assert len(lines) <= 12 and any("rule_step(snakemake)" in line for line in lines)
 
 
+# --------------------------------------------------------------------------- registries
+@pytest.fixture
+def toys(monkeypatch):
+    """The toy table and figure of tests/report_toys.py, registered for one test."""
+    monkeypatch.setitem(TABLES, "toy", TOY_TABLE)
+    monkeypatch.setitem(FIGURES, "toy", TOY_FIGURE)
+    yield
+    assert "toy" in TABLES  # removed by monkeypatch after the test
+
+
+def test_a_toy_table_and_figure_are_written_from_score_files(toys, synthetic, tmp_path):
+    out = {"csv": tmp_path / "toy.csv", "md": tmp_path / "toy.md"}
+    write_table("toy", {"scores": synthetic["paths"]}, out)
+    table = pd.read_csv(out["csv"])
+    truth = synthetic["truth"]
+    expected = truth[truth["split"] == "test"].groupby("method").size()
+    assert dict(zip(table["method"], table["size"], strict=True)) == expected.to_dict()
+    assert out["md"].read_text().startswith("# Toy")
+    pictures = {"png": tmp_path / "toy_tinybert.png", "pdf": tmp_path / "toy_tinybert.pdf"}
+    figure = write_figure("toy", {"scores": synthetic["paths"]}, pictures, model="tinybert")
+    assert figure.axes[0].get_title() == "toy tinybert"
+    assert pictures["png"].stat().st_size > 1000 and pictures["pdf"].is_file()
+
+
+def test_a_toy_table_and_figure_are_in_the_outputs_and_rules(toys):
+    config = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())
+    outputs = rules.report_outputs(config)
+    assert {"results/tables/toy.csv", "results/tables/toy.md"} <= set(outputs)
+    assert "results/tables/toy.tex" not in outputs
+    assert {"figures/toy_tinybert.png", "figures/toy_tinyxlmr.pdf"} <= set(outputs)
+    by_name = {spec.name: spec for spec in rules.report_rules()}
+    assert by_name["toy_table"].outputs() == {
+        "csv": "results/tables/toy.csv",
+        "md": "results/tables/toy.md",
+    }
+    assert by_name["toy_figure"].pattern == "figures/toy_{model}.{ext}"
+    assert by_name["toy_table"].params(config) == {"kind": "table", "table": "toy", "options": {}}
+
+
+def test_a_toy_table_and_figure_are_planned_by_snakemake(tmp_path):
+    """A Snakefile that registers the toys plans their rules (``snakemake -n``)."""
+    config = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    rows = [row for row in _plan_rows(config) if row["scenario"] == "zero_shot"]
+    write_rows(tmp_path / "results", rows)
+    (tmp_path / "Snakefile").write_text(
+        f"import sys\nsys.path.insert(0, {str(ROOT / 'tests')!r})\n"
+        "import report_toys\n\nreport_toys.register()\n\n"
+        'configfile: "config.yaml"\n\n'
+        f'include: "{ROOT}/rules/common.smk"\n'
+        f'include: "{ROOT}/rules/report.smk"\n\n'
+        'rule all:\n    input:\n        "results/tables/toy.md",\n'
+        '        "figures/toy_tinybert.png",\n'
+    )
+    command = [sys.executable, "-m", "snakemake", "-n", "--directory", str(tmp_path)]
+    command += ["--snakefile", str(tmp_path / "Snakefile")]
+    run = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    assert run.returncode == 0, run.stderr[-4000:]
+    plan = run.stdout + run.stderr
+    assert "rule toy_table:" in plan and "rule toy_figure:" in plan
+    assert "output: figures/toy_tinybert.png, figures/toy_tinybert.pdf" in plan
+    assert "log: logs/tables/toy.log" in plan
+
+
+def test_write_table_and_figure_name_the_registered_ones(tmp_path):
+    with pytest.raises(LangarithError, match="Unknown table 'nope'.*paper_comparison"):
+        write_table("nope", {}, {"csv": tmp_path / "a.csv", "md": tmp_path / "a.md"})
+    with pytest.raises(LangarithError, match="Unknown figure 'nope'.*token_budget"):
+        write_figure("nope", {}, {"png": tmp_path / "a.png"}, model="m")
+
+
+def test_a_test_curve_takes_the_larger_lambda_of_tied_validation_scores():
+    """The report chooses λ as the evaluation does (evaluate.search.best_lambda)."""
+    rows = []
+    for lam, valid, test in ((0.3, 70.0, 10.0), (0.5, 60.0, 20.0), (0.7, 70.0, 30.0)):
+        for split, score in (("validation", valid), ("test", test)):
+            rows.append(
+                {
+                    "scenario": "zero_shot",
+                    "model": "m",
+                    "task": "ner",
+                    "metric": "f1",
+                    "method": "LA",
+                    "top_k": np.nan,
+                    "budget": np.nan,
+                    "target": "es",
+                    "seed": 1,
+                    "split": split,
+                    "lambda": lam,
+                    "score": score,
+                }
+            )
+    picked = chosen_points(pd.DataFrame(rows))
+    assert picked[["lambda", "score"]].values.tolist() == [[0.7, 30.0]]
+
+
 # --------------------------------------------------------------------------- slow: report
 def _plan_rows(config) -> list[dict]:
     """Synthetic rows for every evaluation job the evaluation stage plans for a config."""
-    from langarith.evaluate.scenarios import plan_jobs
-
     related = {t: RELATED.get(t, "es") for t in config["evaluation_languages"] + ["pt"]}
     rows = []
     for job in plan_jobs(config, related=related):
@@ -823,13 +950,12 @@ def _plan_rows(config) -> list[dict]:
 @pytest.mark.slow
 def test_report_rules_build_the_report_from_synthetic_results(tmp_path):
     """Run the report rules alone on synthetic results and build ``report.zip``."""
-    pytest.importorskip("langarith.evaluate.scenarios")
     config = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())
     config["seeds"] = [1, 2]
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     results = tmp_path / "results"
     rows = [r for r in _plan_rows(config)]
-    wanted = set(report_inputs.score_paths(config))
+    wanted = set(inputs.score_paths(config))
     written = write_rows(results, rows)
     assert {str(p.relative_to(tmp_path)) for p in written} >= wanted
     models = [m["name"] for m in config["models"]]
@@ -838,7 +964,7 @@ def test_report_rules_build_the_report_from_synthetic_results(tmp_path):
         for lang in config["token_budget"]["languages"]:
             write_budget_metadata(results, models=[model], seeds=config["seeds"], lang=lang)
     write_related(results)
-    for folder in report_inputs.budget_adapter_dirs(config):
+    for folder in inputs.budget_adapter_dirs(config):
         assert (tmp_path / folder / "metadata.json").is_file(), folder
     (tmp_path / "Snakefile").write_text(
         f'configfile: "config.yaml"\n'
@@ -861,7 +987,7 @@ def test_report_rules_build_the_report_from_synthetic_results(tmp_path):
     ]
     run = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
     assert run.returncode == 0, run.stderr[-4000:]
-    for path in report_inputs.report_outputs(config):
+    for path in rules.report_outputs(config):
         assert (tmp_path / path).is_file(), path
     run = subprocess.run(
         [*command, "--report", str(tmp_path / "report.zip")],
@@ -885,7 +1011,7 @@ def test_demo_run_report_holds_the_figures(tmp_path):
     if "rules/report.smk" not in snakefile:
         pytest.skip("the Snakefile does not include rules/report.smk yet")
     config = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())
-    missing = [p for p in report_inputs.report_outputs(config) if not (ROOT / p).exists()]
+    missing = [p for p in rules.report_outputs(config) if not (ROOT / p).exists()]
     if missing:
         pytest.skip(f"no finished demo run ({len(missing)} outputs missing, e.g. {missing[0]})")
     if shutil.which("dot") is None:
@@ -909,6 +1035,6 @@ def test_demo_run_report_holds_the_figures(tmp_path):
     )
     assert run.returncode == 0, run.stderr[-4000:]
     names = zipfile.ZipFile(out).namelist()
-    for path in report_inputs.figure_outputs(config):
+    for path in figures.figure_outputs(config):
         if path.endswith(".png"):
             assert any(n.endswith(Path(path).name) for n in names), path

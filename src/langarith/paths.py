@@ -52,11 +52,11 @@ FIGURE = "figures/{name}.{ext}"
 #: delete them when a job fails and a re-started job resumes.
 CHECKPOINT_ROOT = ".checkpoints"
 
-_ROOTS = ("results/", "resources/", "figures/")
+_ROOTS = ("results/", "resources/")
 
 
 def _stem(pattern: str) -> str:
-    """An artifact pattern without its top folder and file extension."""
+    """An artifact pattern without ``results/`` or ``resources/`` and its file extension."""
     for root in _ROOTS:
         if pattern.startswith(root):
             pattern = pattern[len(root) :]

@@ -12,7 +12,6 @@
 * :func:`search_lambda` / :func:`best_lambda`: the full grid or coarse-to-fine, and the
   one rule that picks λ from a validation curve (ties go to the larger λ).
 * :data:`SCORE_COLUMNS`, :func:`write_scores`, :func:`read_scores`: the CSV format.
-* :func:`read_score_frame` / :func:`seed_summary`: test scores over seeds (mean, std).
 
 Heavy modules (torch, transformers) load on first use of their names here, so that
 planning code and the command line stay fast.
@@ -35,12 +34,10 @@ __all__ = [
     "execute",
     "find_job",
     "plan_jobs",
-    "read_score_frame",
     "read_scores",
     "register_cli",
     "run_job",
     "search_lambda",
-    "seed_summary",
     "write_scores",
 ]
 
@@ -60,8 +57,6 @@ _LAZY = {
     "Point": "langarith.evaluate.lambda_engine",
     "execute": "langarith.evaluate.runner",
     "run_job": "langarith.evaluate.runner",
-    "seed_summary": "langarith.evaluate.summary",
-    "read_score_frame": "langarith.evaluate.summary",
     "register_cli": "langarith.evaluate.cli",
 }
 

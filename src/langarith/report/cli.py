@@ -14,10 +14,11 @@ from pathlib import Path
 import pandas as pd
 
 from langarith import LangarithError
-from langarith.report.render import format_mean_std, format_number
+from langarith.report.render import format_fixed, format_mean_std
 from langarith.report.scores import find_score_files, read_scores
 from langarith.report.tables import (
     LAYOUTS,
+    ScenarioLayout,
     gains_table,
     method_label,
     scenario_points,
@@ -63,30 +64,10 @@ def summary(
         else pd.DataFrame()
     )
     avg = long[long["target"] == "AVG"]
-    rows = []
-    for (model, task, metric), block in avg.groupby(["model", "task", "metric"], sort=True):
-        row = {
-            "model": model,
-            "task": task,
-            "metric": metric,
-            "langs": int(block["n_targets"].max()),
-            "seeds": int(block["n_seeds"].max()),
-        }
-        for cell in block.itertuples(index=False):
-            label = method_label(cell.method, cell.top_k, cell.budget)
-            if cell.partner:
-                label += f" (+{cell.partner})"
-            row[label] = format_mean_std(cell.mean, cell.std, decimals)
-            if cell.method in layout.lambda_methods and pd.notna(cell.lambda_mean):
-                row[f"λ* {label}"] = format_mean_std(cell.lambda_mean, cell.lambda_std)
-        if not gains.empty:
-            mine = gains[(gains["model"] == model) & (gains["task"] == task)]
-            for gain in mine.itertuples(index=False):
-                label = f"{method_label(gain.method, gain.top_k, gain.budget)} − {gain.baseline}"
-                low, high = (format_number(v, decimals) for v in (gain.ci_low, gain.ci_high))
-                mark = " *" if gain.real else ""
-                row[label] = f"{format_number(gain.gain, decimals)} [{low}, {high}]{mark}"
-        rows.append(row)
+    rows = [
+        _summary_row(block, gains, layout, decimals)
+        for _, block in avg.groupby(["model", "task", "metric"], sort=True)
+    ]
     if not rows:
         raise LangarithError(f"no complete {scenario} averages in {results}")
     table = pd.DataFrame(rows)
@@ -102,6 +83,37 @@ def summary(
     if tables.exists():
         lines += ["", f"Per-language table: {tables}"]
     return "\n".join(lines)
+
+
+def _summary_row(
+    block: pd.DataFrame, gains: pd.DataFrame, layout: ScenarioLayout, decimals: int
+) -> dict[str, object]:
+    """One model and task: each method's average, its λ*, and each gain with its CI."""
+    first = block.iloc[0]
+    model, task = first["model"], first["task"]
+    row: dict[str, object] = {
+        "model": model,
+        "task": task,
+        "metric": first["metric"],
+        "langs": int(block["n_targets"].max()),
+        "seeds": int(block["n_seeds"].max()),
+    }
+    for cell in block.itertuples(index=False):
+        label = method_label(cell.method, cell.top_k, cell.budget)
+        if cell.partner:
+            label += f" (+{cell.partner})"
+        row[label] = format_mean_std(cell.mean, cell.std, decimals)
+        if cell.method in layout.lambda_methods and pd.notna(cell.lambda_mean):
+            row[f"λ* {label}"] = format_mean_std(cell.lambda_mean, cell.lambda_std)
+    if gains.empty:
+        return row
+    mine = gains[(gains["model"] == model) & (gains["task"] == task)]
+    for gain in mine.itertuples(index=False):
+        label = f"{method_label(gain.method, gain.top_k, gain.budget)} − {gain.baseline}"
+        low, high = (format_fixed(v, decimals) for v in (gain.ci_low, gain.ci_high))
+        mark = " *" if gain.real else ""
+        row[label] = f"{format_fixed(gain.gain, decimals)} [{low}, {high}]{mark}"
+    return row
 
 
 def _cli_summary(args: argparse.Namespace) -> int:

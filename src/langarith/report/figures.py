@@ -12,31 +12,54 @@
 
 Figures are drawn on :class:`matplotlib.figure.Figure` objects (no pyplot state, no
 display needed) and saved with fixed metadata so reruns give the same files.
+
+Every figure kind is one drawing function and one entry of :data:`FIGURES`, which also
+says what the workflow's rule reads and for which models (and tasks) a config wants
+it; the report rules are generated from that registry (``rules/report.smk``).
+matplotlib is imported where a figure is drawn, so that importing the registry (the
+``langarith`` command line, Snakemake parsing the rules) does not load it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from os import PathLike
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import matplotlib
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
 
 from langarith import LangarithError
 from langarith.io import atomic_file
+from langarith.paths import ANALYSIS_COSINE, ANALYSIS_SPARSITY, FIGURE
+from langarith.plan import model_names
+from langarith.report.inputs import (
+    BUDGET_SCENARIOS,
+    Config,
+    budget_adapter_dirs,
+    budget_settings,
+    budget_targets,
+    configured_scenarios,
+    score_paths,
+)
+from langarith.report.render import named_paths, path_list
 from langarith.report.scores import adapter_languages, chosen_points, read_scores, select_metric
 from langarith.report.tables import LAYOUTS, read_tokens_seen, token_budget_points
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 __all__ = [
     "FIGURES",
+    "FigureRequest",
+    "FigureSpec",
     "cosine_figure",
+    "figure_outputs",
+    "figure_spec",
     "lambda_curves_figure",
     "save_figure",
     "sparsity_figure",
@@ -45,8 +68,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-FIGURES = ("lambda_curves", "cosine_similarity", "sparsity", "token_budget")
 
 #: One colour per method, the same in every figure (violet/green as the papers' Figure 4).
 METHOD_COLORS = {
@@ -97,6 +118,13 @@ def save_figure(figure: Figure, png: str | PathLike[str], pdf: str | PathLike[st
             figure.savefig(handle, format="pdf", metadata={"CreationDate": None, "Creator": None})
 
 
+def _new_figure(**kwargs: Any) -> Figure:
+    """A pyplot-free matplotlib figure (matplotlib loads here, on the first drawing)."""
+    from matplotlib.figure import Figure
+
+    return Figure(layout="constrained", **kwargs)
+
+
 def _grid(n: int, max_cols: int = 4) -> tuple[int, int]:
     """Rows and columns for n panels: at most ``max_cols`` wide, rows filled evenly."""
     rows = max(1, math.ceil(n / max_cols))
@@ -126,15 +154,7 @@ def lambda_curves_figure(
     curve at λ=1 and λ=0) and each seed's chosen λ as a triangle.
     """
     method = method or (LAYOUTS[scenario].lambda_methods or ("LA",))[0]
-    scoped = scores[
-        (scores["scenario"] == scenario) & (scores["model"] == model) & (scores["task"] == task)
-    ]
-    if scoped.empty:
-        raise LangarithError(
-            f"no {scenario} scores for model {model!r} and task {task!r}; found "
-            f"{sorted(set(zip(scores['model'], scores['task'], strict=True)))}"
-        )
-    scoped = select_metric(scoped)
+    scoped = _lambda_scores(scores, scenario, model, task)
     metric = scoped["metric"].iloc[0]
     valid = scoped[scoped["split"] == "validation"]
     curves = valid[(valid["method"] == method) & valid["lambda"].notna()]
@@ -146,15 +166,40 @@ def lambda_curves_figure(
     chosen = chosen_points(scoped[scoped["method"] == method])
     targets = sorted(set(curves["target"]))
     n_rows, n_cols = _grid(len(targets))
-    figure = Figure(figsize=(3.3 * n_cols, 2.7 * n_rows + 1.1), layout="constrained")
+    figure = _new_figure(figsize=(3.3 * n_cols, 2.7 * n_rows + 1.1))
     axes = figure.subplots(n_rows, n_cols, squeeze=False).ravel()
     for ax in axes[len(targets) :]:
         figure.delaxes(ax)
-    n_seeds = curves["seed"].nunique()
     for i, (ax, target) in enumerate(zip(axes, targets, strict=False)):
         _draw_lambda_axis(ax, curves, valid, chosen, target, method)
         if i % n_cols == 0:
             ax.set_ylabel(f"validation {metric}", fontsize=8)
+    _lambda_legend(figure, method, curves["seed"].nunique())
+    figure.suptitle(
+        f"λ interpolation ({scenario.replace('_', '-')}, {task}, {model}): validation {metric} "
+        f"of {method}(A, B) = θ_init + λ·τ_A + (1−λ)·τ_B",
+        fontsize=10,
+    )
+    return figure
+
+
+def _lambda_scores(scores: pd.DataFrame, scenario: str, model: str, task: str) -> pd.DataFrame:
+    """One scenario's scores of one model and task, in the task's primary metric."""
+    scoped = scores[
+        (scores["scenario"] == scenario) & (scores["model"] == model) & (scores["task"] == task)
+    ]
+    if scoped.empty:
+        raise LangarithError(
+            f"no {scenario} scores for model {model!r} and task {task!r}; found "
+            f"{sorted(set(zip(scores['model'], scores['task'], strict=True)))}"
+        )
+    return select_metric(scoped)
+
+
+def _lambda_legend(figure: Figure, method: str, n_seeds: int) -> None:
+    """One legend below all panels: the curve, the two adapters alone, the chosen λ."""
+    from matplotlib.lines import Line2D
+
     handles = [
         Line2D([], [], color=_color(method), lw=2, label=f"{method}, mean over {n_seeds} seed(s)"),
         Line2D([], [], color=_color("pEA"), ls="--", label="first adapter alone (λ = 1)"),
@@ -162,12 +207,6 @@ def lambda_curves_figure(
         Line2D([], [], color="black", marker="v", ls="none", label="λ chosen on validation"),
     ]
     figure.legend(handles=handles, loc="outside lower center", ncols=4, fontsize=8, frameon=False)
-    figure.suptitle(
-        f"λ interpolation ({scenario.replace('_', '-')}, {task}, {model}): validation {metric} "
-        f"of {method}(A, B) = θ_init + λ·τ_A + (1−λ)·τ_B",
-        fontsize=10,
-    )
-    return figure
 
 
 def _draw_lambda_axis(ax, curves, valid, chosen, target, method) -> None:
@@ -264,9 +303,11 @@ def cosine_figure(path: str | PathLike[str], model: str) -> Figure:
     if vmax - vmin < 1e-9:
         vmin, vmax = vmin - 0.05, vmax + 0.05
     size = max(4.5, 0.55 * len(langs) + 2.0)
-    figure = Figure(figsize=(size + 1.0, size), layout="constrained")
+    figure = _new_figure(figsize=(size + 1.0, size))
     ax = figure.subplots()
-    cmap = matplotlib.colormaps["viridis"].with_extremes(bad="#d9d9d9")
+    from matplotlib import colormaps
+
+    cmap = colormaps["viridis"].with_extremes(bad="#d9d9d9")
     shown = np.ma.masked_array(values, mask=np.eye(len(langs), dtype=bool) | ~np.isfinite(values))
     image = ax.imshow(shown, cmap=cmap, vmin=vmin, vmax=vmax)
     ax.set_xticks(range(len(langs)), langs)
@@ -331,6 +372,11 @@ def sparsity_figure(path: str | PathLike[str], model: str) -> Figure:
         return _sparsity_histogram(frame, model, log_scale=True)
     if {"bin_lo", "bin_hi", "density"} <= set(frame.columns):
         return _sparsity_histogram(frame, model, log_scale=False)
+    return _sparsity_summary(frame, path, model)
+
+
+def _sparsity_summary(frame: pd.DataFrame, path: str | PathLike[str], model: str) -> Figure:
+    """The summary table drawn as a cumulative share (left) and |τ| quantiles (right)."""
     below = sorted(
         (float(c.removeprefix("frac_below_")), c)
         for c in frame.columns
@@ -348,7 +394,7 @@ def sparsity_figure(path: str | PathLike[str], model: str) -> Figure:
         )
     numeric = [c for _, c in below + quantiles] + [c for c in ("max_abs",) if c in frame.columns]
     per_lang = frame.groupby("lang", sort=True)[numeric].mean()
-    figure = Figure(figsize=(10, 4.2), layout="constrained")
+    figure = _new_figure(figsize=(10, 4.2))
     left, right = figure.subplots(1, 2)
     for i, (lang, row) in enumerate(per_lang.iterrows()):
         color = _LANG_COLORS[i % len(_LANG_COLORS)]
@@ -386,7 +432,7 @@ def sparsity_figure(path: str | PathLike[str], model: str) -> Figure:
 def _sparsity_histogram(frame: pd.DataFrame, model: str, *, log_scale: bool) -> Figure:
     lo, hi = ("log10_lo", "log10_hi") if log_scale else ("bin_lo", "bin_hi")
     value = next(c for c in ("fraction", "density", "count") if c in frame.columns)
-    figure = Figure(figsize=(7, 4.2), layout="constrained")
+    figure = _new_figure(figsize=(7, 4.2))
     ax = figure.subplots()
     for i, (lang, group) in enumerate(frame.groupby("lang", sort=True)):
         mean = group.groupby([lo, hi], sort=True)[value].mean().reset_index()
@@ -433,7 +479,7 @@ def token_budget_figure(
     metric = points["metric"].iloc[0]
     targets = sorted(set(points["target"]))
     n_rows, n_cols = _grid(len(targets), max_cols=3)
-    figure = Figure(figsize=(max(6.5, 4.2 * n_cols), 3.4 * n_rows + 1.0), layout="constrained")
+    figure = _new_figure(figsize=(max(6.5, 4.2 * n_cols), 3.4 * n_rows + 1.0))
     axes = figure.subplots(n_rows, n_cols, squeeze=False).ravel()
     for ax in axes[len(targets) :]:
         figure.delaxes(ax)
@@ -442,35 +488,7 @@ def token_budget_figure(
     used_seen = False
     for ax, target in zip(axes, targets, strict=False):
         rows = points[points["target"] == target]
-        for i, method in enumerate(methods):
-            color = _color(method, i)
-            style = "-" if method == "T" else ":"
-            budgeted = rows[(rows["method"] == method) & rows["budget"].notna()]
-            stats = budgeted.groupby("budget")["score"].agg(["mean", "std"]).sort_index()
-            if len(stats):
-                x = np.asarray(stats.index, dtype=float)
-                if seen_mean is not None:
-                    known = [seen_mean.get((model, target, b), math.nan) for b in x]
-                    if all(np.isfinite(known)):
-                        x, used_seen = np.asarray(known, dtype=float), True
-                dodge = 10 ** (0.015 * (i - (len(methods) - 1) / 2))  # keep error bars apart
-                ax.errorbar(
-                    x * dodge,
-                    stats["mean"],
-                    yerr=stats["std"].fillna(0),
-                    color=color,
-                    ls=style,
-                    marker="o",
-                    ms=4,
-                    lw=1.8,
-                    capsize=3,
-                    label=method,
-                )
-            full = rows[(rows["method"] == method) & rows["budget"].isna()]
-            if len(full):
-                ax.axhline(
-                    full["score"].mean(), color=color, ls="--", lw=1, label=f"{method}, full corpus"
-                )
+        used_seen |= _draw_budget_axis(ax, rows, methods, seen_mean, model, target)
         ax.set_xscale("log")
         ax.set_title(f"target {target}", fontsize=10)
         ax.set_ylabel(f"test {metric}", fontsize=8)
@@ -486,24 +504,222 @@ def token_budget_figure(
     return figure
 
 
-# --------------------------------------------------------------------------- dispatch
-def _as_mapping(obj: object) -> dict[str, Any]:
-    if isinstance(obj, Mapping):
-        return dict(obj)
-    items = getattr(obj, "items", None)
-    if items is None:
-        raise LangarithError(f"expected named inputs/outputs, got {type(obj).__name__}")
-    return dict(items())
+def _draw_budget_axis(
+    ax: Any,
+    rows: pd.DataFrame,
+    methods: list[str],
+    seen_mean: pd.Series | None,
+    model: str,
+    target: str,
+) -> bool:
+    """One target's panel; True when its x values are the tokens the adapters saw."""
+    used_seen = False
+    for i, method in enumerate(methods):
+        color = _color(method, i)
+        style = "-" if method == "T" else ":"
+        budgeted = rows[(rows["method"] == method) & rows["budget"].notna()]
+        stats = budgeted.groupby("budget")["score"].agg(["mean", "std"]).sort_index()
+        if len(stats):
+            x = np.asarray(stats.index, dtype=float)
+            if seen_mean is not None:
+                known = [seen_mean.get((model, target, b), math.nan) for b in x]
+                if all(np.isfinite(known)):
+                    x, used_seen = np.asarray(known, dtype=float), True
+            dodge = 10 ** (0.015 * (i - (len(methods) - 1) / 2))  # keep error bars apart
+            ax.errorbar(
+                x * dodge,
+                stats["mean"],
+                yerr=stats["std"].fillna(0),
+                color=color,
+                ls=style,
+                marker="o",
+                ms=4,
+                lw=1.8,
+                capsize=3,
+                label=method,
+            )
+        full = rows[(rows["method"] == method) & rows["budget"].isna()]
+        if len(full):
+            ax.axhline(
+                full["score"].mean(), color=color, ls="--", lw=1, label=f"{method}, full corpus"
+            )
+    return used_seen
 
 
-def _list(value: object) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, str | PathLike):
-        return [str(value)]
-    return [str(v) for v in value]  # type: ignore[union-attr]
+# --------------------------------------------------------------------------- registry
+@dataclasses.dataclass(frozen=True)
+class FigureRequest:
+    """What a figure's drawing gets: its named inputs, the model and (maybe) the task."""
+
+    name: str
+    inputs: Mapping[str, list[str]]
+    model: str
+    task: str | None = None
+
+    def paths(self, key: str) -> list[str]:
+        """The files of one named input (empty when the rule gives none)."""
+        return list(self.inputs.get(key) or [])
+
+    def scores(self) -> pd.DataFrame:
+        """The score files read into one table."""
+        return read_scores(self.paths("scores"))
+
+    def first(self, key: str) -> str:
+        """The single file of a one-file input (an analysis CSV)."""
+        paths = self.paths(key)
+        if not paths:
+            raise LangarithError(f"figure {self.name!r} needs the input {key!r}")
+        return paths[0]
 
 
+def draw_lambda_curves(request: FigureRequest) -> Figure:
+    """Zero-shot validation score against λ (:func:`lambda_curves_figure`)."""
+    return lambda_curves_figure(request.scores(), str(request.task), request.model)
+
+
+def draw_cosine_similarity(request: FigureRequest) -> Figure:
+    """Cosine similarity between language vectors (:func:`cosine_figure`)."""
+    return cosine_figure(request.first("cosine"), request.model)
+
+
+def draw_sparsity(request: FigureRequest) -> Figure:
+    """Magnitudes of language-vector entries (:func:`sparsity_figure`)."""
+    return sparsity_figure(request.first("sparsity"), request.model)
+
+
+def draw_token_budget(request: FigureRequest) -> Figure:
+    """Score against training tokens (:func:`token_budget_figure`)."""
+    return token_budget_figure(
+        request.scores(), str(request.task), request.model, request.paths("adapters")
+    )
+
+
+def lambda_curve_inputs(config: Config, model: str, task: str | None) -> dict[str, list[str]]:
+    """λ curves read the zero-shot scores of one model and task."""
+    return {"scores": score_paths(config, ["zero_shot"], model=model, task=task)}
+
+
+def cosine_inputs(config: Config, model: str, task: str | None) -> dict[str, list[str]]:
+    """The cosine heatmap reads the analysis stage's cosine CSV of the model."""
+    return {"cosine": [ANALYSIS_COSINE.format(model=model)]}
+
+
+def sparsity_inputs(config: Config, model: str, task: str | None) -> dict[str, list[str]]:
+    """The sparsity figure reads the analysis stage's sparsity CSV of the model."""
+    return {"sparsity": [ANALYSIS_SPARSITY.format(model=model)]}
+
+
+def token_budget_figure_inputs(
+    config: Config, model: str, task: str | None
+) -> dict[str, list[str]]:
+    """Budget scores of one model and task, and the adapters' recorded tokens."""
+    return {
+        "scores": score_paths(config, BUDGET_SCENARIOS, model=model, task=task),
+        "adapters": budget_adapter_dirs(config, model=model, task=task),
+    }
+
+
+def zero_shot_tasks(config: Config) -> list[str]:
+    """λ curves are drawn for the zero-shot scenario's tasks."""
+    return list(configured_scenarios(config).get("zero_shot", {}).get("tasks") or [])
+
+
+def budget_tasks(config: Config) -> list[str]:
+    """Token-budget figures are drawn for budget tasks that have a target language."""
+    tasks = budget_settings(config).get("tasks") or []
+    return [task for task in tasks if budget_targets(config, task)]
+
+
+@dataclasses.dataclass(frozen=True)
+class FigureSpec:
+    """One figure kind of the report: its drawing and what the workflow's rule needs.
+
+    A figure ``x`` is drawn per model (``x_{model}``) or, with ``tasks`` set, per task
+    and model (``x_{task}_{model}``, for the tasks ``tasks(config)`` returns); its rule
+    is ``x_figure``.
+    """
+
+    draw: Callable[[FigureRequest], Figure]
+    inputs: Callable[[Config, str, str | None], dict[str, list[str]]]
+    caption: str
+    subcategory: str
+    tasks: Callable[[Config], list[str]] | None = None
+    mem_mb: int = 2000
+    runtime: int = 10
+
+    def stem(self, name: str) -> str:
+        """The file name without extension, with Snakemake wildcards."""
+        return f"{name}_{{task}}_{{model}}" if self.tasks else f"{name}_{{model}}"
+
+    def labels(self, name: str) -> dict[str, str]:
+        """The figure's labels in the Snakemake report."""
+        if self.tasks:
+            return {"task": "{task}", "model": "{model}"}
+        return {"figure": name.replace("_", " "), "model": "{model}"}
+
+    def instances(self, config: Config) -> list[dict[str, str]]:
+        """The wildcards of every figure of this kind a config ends with."""
+        models = model_names(config)
+        if self.tasks is None:
+            return [{"model": model} for model in models]
+        return [{"task": task, "model": model} for task in self.tasks(config) for model in models]
+
+
+#: Every figure kind, in the order a config's outputs list them. Adding a figure: a
+#: ``draw_x(request) -> Figure`` function and one line here.
+FIGURES: dict[str, FigureSpec] = {
+    "lambda_curves": FigureSpec(
+        draw_lambda_curves,
+        lambda_curve_inputs,
+        "lambda_curves.rst",
+        "λ curves",
+        tasks=zero_shot_tasks,
+    ),
+    "cosine_similarity": FigureSpec(
+        draw_cosine_similarity,
+        cosine_inputs,
+        "cosine_similarity.rst",
+        "Language vectors",
+        mem_mb=1000,
+        runtime=5,
+    ),
+    "sparsity": FigureSpec(
+        draw_sparsity,
+        sparsity_inputs,
+        "sparsity.rst",
+        "Language vectors",
+        mem_mb=1000,
+        runtime=5,
+    ),
+    "token_budget": FigureSpec(
+        draw_token_budget,
+        token_budget_figure_inputs,
+        "token_budget.rst",
+        "Token budget",
+        tasks=budget_tasks,
+    ),
+}
+
+
+def figure_spec(figure: str) -> FigureSpec:
+    """The registry entry of a figure kind, or an error that lists the known ones."""
+    try:
+        return FIGURES[figure]
+    except KeyError:
+        raise LangarithError(f"Unknown figure {figure!r}. Must be one of {list(FIGURES)}") from None
+
+
+def figure_outputs(config: Config) -> list[str]:
+    """Figures a config ends with (PNG and PDF each)."""
+    stems = [
+        spec.stem(name).format(**wildcards)
+        for name, spec in FIGURES.items()
+        for wildcards in spec.instances(config)
+    ]
+    return [FIGURE.format(name=stem, ext=ext) for stem in stems for ext in ("png", "pdf")]
+
+
+# --------------------------------------------------------------------------- writing
 def write_figure(
     figure: str,
     inputs: Mapping[str, Any] | Any,
@@ -515,31 +731,22 @@ def write_figure(
     """Draw one figure and save it: the entry point of the Snakemake figure rules.
 
     Args:
-        figure: one of :data:`FIGURES`.
+        figure: a name in :data:`FIGURES`.
         inputs: named inputs: ``scores`` (λ curves, token budget), ``cosine``,
             ``sparsity``, ``adapters`` (token-budget adapter folders, optional).
         outputs: named outputs ``png`` and ``pdf``.
-        model, task: what the figure shows (task for λ curves and token budget).
+        model, task: what the figure shows (task for the per-task figures).
 
     Returns the figure (tests inspect its axes).
     """
-    inputs, outputs = _as_mapping(inputs), _as_mapping(outputs)
+    outputs = named_paths(outputs)
     if "png" not in outputs:
         raise LangarithError(f"figure {figure!r} needs the output 'png'")
-    if figure in ("lambda_curves", "token_budget") and not task:
+    spec = figure_spec(figure)
+    if spec.tasks is not None and not task:
         raise LangarithError(f"figure {figure!r} needs a task")
-    if figure == "lambda_curves":
-        drawn = lambda_curves_figure(read_scores(_list(inputs.get("scores"))), task, model)
-    elif figure == "cosine_similarity":
-        drawn = cosine_figure(_list(inputs.get("cosine"))[0], model)
-    elif figure == "sparsity":
-        drawn = sparsity_figure(_list(inputs.get("sparsity"))[0], model)
-    elif figure == "token_budget":
-        drawn = token_budget_figure(
-            read_scores(_list(inputs.get("scores"))), task, model, _list(inputs.get("adapters"))
-        )
-    else:
-        raise LangarithError(f"Unknown figure {figure!r}. Must be one of {list(FIGURES)}")
+    named = {key: path_list(value) for key, value in named_paths(inputs).items()}
+    drawn = spec.draw(FigureRequest(figure, named, model, task))
     save_figure(drawn, outputs["png"], outputs.get("pdf"))
     log.info("figure %s: %s", figure, outputs["png"])
     return drawn

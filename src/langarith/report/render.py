@@ -2,23 +2,31 @@
 
 Markdown and LaTeX are written from a *display* frame (strings, already formatted);
 the CSV is the tidy numeric frame a program reads. All files are written atomically.
+
+Numbers in display frames have fixed decimals (:func:`format_fixed`); the score CSVs'
+own shortest-round-trip format is :func:`langarith.evaluate.score_files.format_number`, a
+different rule for a different reader.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from os import PathLike
+from typing import Any
 
 import pandas as pd
 
+from langarith import LangarithError
 from langarith.io import atomic_file
 
 __all__ = [
+    "format_fixed",
     "format_mean_std",
-    "format_number",
     "latex_table",
     "markdown_table",
+    "named_paths",
+    "path_list",
     "write_csv",
     "write_text",
 ]
@@ -45,8 +53,11 @@ def _missing(value: object) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
-def format_number(value: object, decimals: int = 2) -> str:
-    """A number with fixed decimals; missing values print as an en dash."""
+def format_fixed(value: object, decimals: int = 2) -> str:
+    """A number with ``decimals`` fixed decimals, for tables people read.
+
+    Missing values print as an en dash, so a gap in a table is visible, not blank.
+    """
     if _missing(value):
         return "–"
     return f"{float(value):.{decimals}f}"
@@ -57,7 +68,7 @@ def format_mean_std(mean: object, std: object, decimals: int = 2) -> str:
     if _missing(mean):
         return "–"
     if _missing(std):
-        return format_number(mean, decimals)
+        return format_fixed(mean, decimals)
     return f"{float(mean):.{decimals}f} ± {float(std):.{decimals}f}"
 
 
@@ -135,3 +146,28 @@ def write_text(text: str, path: str | PathLike[str]) -> None:
     """Write text atomically (UTF-8)."""
     with atomic_file(path, "w") as handle:
         handle.write(text)
+
+
+def path_list(value: object) -> list[str]:
+    """One named input or output as a list of paths (a single path, a list, or None)."""
+    if value is None:
+        return []
+    if isinstance(value, str | PathLike):
+        return [str(value)]
+    return [str(v) for v in value]  # type: ignore[attr-defined]
+
+
+def named_paths(obj: Mapping[str, Any] | Any) -> dict[str, Any]:
+    """Named inputs or outputs as a dict: a mapping, or Snakemake's ``Namedlist``.
+
+    Tests pass plain dicts; the rules' scripts pass ``snakemake.input``/``output``,
+    which only offer ``items()``.
+    """
+    if obj is None:
+        return {}
+    if isinstance(obj, Mapping):
+        return dict(obj)
+    items = getattr(obj, "items", None)
+    if items is None:
+        raise LangarithError(f"expected named inputs/outputs, got {type(obj).__name__}")
+    return dict(items())

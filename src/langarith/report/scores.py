@@ -27,6 +27,7 @@ import pandas as pd
 
 from langarith import LangarithError
 from langarith.evaluate.score_files import SCORE_COLUMNS
+from langarith.evaluate.search import best_lambda
 
 __all__ = [
     "KEY_COLUMNS",
@@ -274,8 +275,9 @@ def chosen_points(scores: pd.DataFrame) -> pd.DataFrame:
 
     Test rows are the chosen λ and the baselines; when a file holds several test rows
     for one method (a whole test curve), the one at the validation curve's best λ is
-    taken (ties: the λ closest to 0.5, then the smallest), so that test data never
-    chooses λ. Columns: the key columns, ``target``, ``seed``, ``score``, ``lambda``.
+    taken (ties: the larger λ, the evaluation's own rule,
+    :func:`langarith.evaluate.search.best_lambda`), so that test data never chooses λ.
+    Columns: the key columns, ``target``, ``seed``, ``score``, ``lambda``.
     """
     test = scores[scores["split"] == "test"]
     validation = scores[scores["split"] == "validation"]
@@ -285,12 +287,13 @@ def chosen_points(scores: pd.DataFrame) -> pd.DataFrame:
         if len(group) == 1 or group["lambda"].nunique(dropna=True) <= 1:
             pick = group.iloc[0]
         else:
-            best = _best_lambda(validation, dict(zip(keys, key, strict=True)))
-            if best is None:
+            curve = _validation_curve(validation, dict(zip(keys, key, strict=True)))
+            if not curve:
                 raise LangarithError(
                     f"{len(group)} test rows for {dict(zip(keys, key, strict=True))} and no "
                     "validation curve to choose λ from; test rows must be the chosen λ only"
                 )
+            best = best_lambda(curve)
             pick = group.iloc[int(np.argmin(np.abs(group["lambda"].to_numpy() - best)))]
         rows.append(
             {
@@ -302,7 +305,8 @@ def chosen_points(scores: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=[*keys, "score", "lambda"])
 
 
-def _best_lambda(validation: pd.DataFrame, key: dict) -> float | None:
+def _validation_curve(validation: pd.DataFrame, key: dict) -> dict[float, float]:
+    """The validation curve (λ → score) of one row key, empty when there is none."""
     mask = np.ones(len(validation), dtype=bool)
     for column, value in key.items():
         column_values = validation[column]
@@ -311,16 +315,4 @@ def _best_lambda(validation: pd.DataFrame, key: dict) -> float | None:
         else:
             mask &= (column_values == value).to_numpy()
     curve = validation[mask].dropna(subset=["lambda"])
-    if curve.empty:
-        return None
-    return best_lambda(curve["lambda"].to_numpy(), curve["score"].to_numpy())
-
-
-def best_lambda(lambdas: Sequence[float], scores: Sequence[float]) -> float:
-    """The λ with the highest score; ties go to the λ closest to 0.5, then the smallest."""
-    lambdas = np.asarray(lambdas, dtype=float)
-    scores = np.asarray(scores, dtype=float)
-    top = np.nanmax(scores)
-    candidates = lambdas[np.isclose(scores, top, rtol=0, atol=1e-12)]
-    order = sorted(candidates, key=lambda x: (abs(x - 0.5), x))
-    return float(order[0])
+    return dict(zip(curve["lambda"].astype(float), curve["score"].astype(float), strict=True))

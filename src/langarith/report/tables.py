@@ -17,10 +17,15 @@ How seeds are aggregated
   languages and seeds (:mod:`langarith.report.stats`); a gain whose interval excludes
   0 is marked as real.
 
-Baselines (``COMPARISONS``): zero-shot LA against each proxy and against the *better
-proxy* of each (target, seed), a stronger baseline than either proxy alone; the
-enhancement and low-resource methods against the target's own adapter T; TIES against
-LA.
+Every table is one builder function (``build_*``, a :class:`TableRequest` in, a
+:class:`BuiltTable` out) and one entry of :data:`TABLES`, which also says what the
+workflow's rule reads and when a config wants the table; the report rules are
+generated from that registry (``rules/report.smk``).
+
+Baselines (``ScenarioLayout.comparisons``): zero-shot LA against each proxy and
+against the *better proxy* of each (target, seed), a stronger baseline than either
+proxy alone; the enhancement and low-resource methods against the target's own
+adapter T; TIES against LA.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -38,13 +43,26 @@ import pandas as pd
 
 from langarith import LangarithError
 from langarith.io import read_json
+from langarith.paths import RELATED_TSV, TABLE
 from langarith.related import read_related_frame
 from langarith.report import paper as paper_numbers
+from langarith.report.inputs import (
+    BUDGET_SCENARIOS,
+    Config,
+    budget_adapter_dirs,
+    budget_settings,
+    budget_targets,
+    configured_scenarios,
+    score_paths,
+)
+from langarith.report.paper import paper_backbones
 from langarith.report.render import (
+    format_fixed,
     format_mean_std,
-    format_number,
     latex_table,
     markdown_table,
+    named_paths,
+    path_list,
     write_csv,
     write_text,
 )
@@ -59,19 +77,25 @@ from langarith.report.stats import DEFAULT_RESAMPLES, DEFAULT_SEED, bootstrap_ci
 __all__ = [
     "BETTER_PROXY",
     "LAYOUTS",
-    "PAPER_STYLE_TABLES",
     "SCENARIO_TABLES",
+    "ScenarioLayout",
     "TABLES",
+    "BuiltTable",
+    "TableRequest",
+    "TableSpec",
     "aggregate",
     "gains_table",
     "method_label",
     "paper_comparison_table",
+    "read_tokens_seen",
     "scenario_points",
     "scenario_table",
     "score_decimals",
+    "table_inputs",
+    "table_outputs",
+    "table_spec",
     "token_budget_points",
     "token_budget_table",
-    "read_tokens_seen",
     "write_table",
 ]
 
@@ -125,10 +149,6 @@ LAYOUTS: dict[str, ScenarioLayout] = {
 }
 #: Tables with one row per (method, target) built from one scenario's scores.
 SCENARIO_TABLES = tuple(LAYOUTS)
-#: Every table this module writes.
-TABLES = (*SCENARIO_TABLES, "gains", "related_languages", "token_budget", "paper_comparison")
-#: Tables that also get a LaTeX version.
-PAPER_STYLE_TABLES = SCENARIO_TABLES
 
 _CELL_KEYS = ["scenario", "model", "task", "metric", "method", "top_k", "budget", "partner"]
 _GAIN_COLUMNS = [
@@ -426,9 +446,9 @@ def _gains_display(gains: pd.DataFrame, decimals: int) -> pd.DataFrame:
                 for m, k, b in zip(gains["method"], gains["top_k"], gains["budget"], strict=True)
             ],
             "Baseline": gains["baseline"],
-            "Gain": [format_number(g, decimals) for g in gains["gain"]],
+            "Gain": [format_fixed(g, decimals) for g in gains["gain"]],
             "95% CI": [
-                f"[{format_number(lo, decimals)}, {format_number(hi, decimals)}]"
+                f"[{format_fixed(lo, decimals)}, {format_fixed(hi, decimals)}]"
                 for lo, hi in zip(gains["ci_low"], gains["ci_high"], strict=True)
             ],
             "Languages × seeds": [
@@ -513,7 +533,7 @@ def _romance_wide(table: pd.DataFrame, decimals: int) -> pd.DataFrame:
         means = cells["mean"].dropna()
         row["best l2"] = str(means.idxmax()) if len(means) else "–"
         row["best − worst"] = (
-            format_number(means.max() - means.min(), decimals) if len(means) else "–"
+            format_fixed(means.max() - means.min(), decimals) if len(means) else "–"
         )
         rows.append(row)
     return pd.DataFrame(rows)
@@ -547,7 +567,7 @@ def _related_markdown(frame: pd.DataFrame) -> str:
         if column == "overridden" or column.startswith("agrees_"):
             display[column] = display[column].map({True: "yes", False: "no"}).fillna("–")
     if "distance" in display.columns:
-        display["distance"] = [format_number(d, 3) for d in display["distance"]]
+        display["distance"] = [format_fixed(d, 3) for d in display["distance"]]
     lines = [
         "# Related languages",
         "",
@@ -783,32 +803,38 @@ def _fill_run(row: dict[str, Any], long: pd.DataFrame, papers: pd.DataFrame, pub
     if cell["metric"] != pub.metric:
         notes.append(f"run metric {cell['metric']} vs paper {pub.metric}")
     if pub.language == "AVG":
-        langs = papers[
-            (papers["paper"] == pub.paper)
-            & (papers["table"] == pub.table)
-            & (papers["model"] == pub.model)
-            & (papers["task"] == pub.task)
-            & (papers["method"] == pub.method)
-            & (papers["language"] != "AVG")
-        ]["language"]
-        run_langs = set(
-            long[
-                (long["scenario"] == pub.scenario)
-                & (long["model"] == row["run_model"])
-                & (long["task"] == pub.task)
-                & (long["method"] == pub.method)
-                & _same(long["top_k"], top_k)
-                & (long["target"] != "AVG")
-            ]["target"]
-        )
-        if len(langs) and set(langs) != run_langs:
-            row["comparable"] = False
-            notes.append(
-                f"AVG over other languages: run {sorted(run_langs)}, paper {sorted(set(langs))}"
-            )
-        elif not len(langs):
-            notes.append("the paper does not list the languages of this average")
+        notes += _check_average_languages(row, long, papers, pub, top_k)
     row["note"] = "; ".join(notes)
+
+
+def _check_average_languages(
+    row: dict[str, Any], long: pd.DataFrame, papers: pd.DataFrame, pub: Any, top_k: float
+) -> list[str]:
+    """Notes on a published AVG: comparable only over the same languages as the paper's."""
+    langs = papers[
+        (papers["paper"] == pub.paper)
+        & (papers["table"] == pub.table)
+        & (papers["model"] == pub.model)
+        & (papers["task"] == pub.task)
+        & (papers["method"] == pub.method)
+        & (papers["language"] != "AVG")
+    ]["language"]
+    run_langs = set(
+        long[
+            (long["scenario"] == pub.scenario)
+            & (long["model"] == row["run_model"])
+            & (long["task"] == pub.task)
+            & (long["method"] == pub.method)
+            & _same(long["top_k"], top_k)
+            & (long["target"] != "AVG")
+        ]["target"]
+    )
+    if len(langs) and set(langs) != run_langs:
+        row["comparable"] = False
+        return [f"AVG over other languages: run {sorted(run_langs)}, paper {sorted(set(langs))}"]
+    if not len(langs):
+        return ["the paper does not list the languages of this average"]
+    return []
 
 
 def _paper_comparison_markdown(table: pd.DataFrame, backbones: Mapping[str, str]) -> str:
@@ -846,12 +872,12 @@ def _paper_comparison_markdown(table: pd.DataFrame, backbones: Mapping[str, str]
                 for m, k, p in zip(shown["method"], shown["top_k"], shown["partner"], strict=True)
             ],
             "Language": shown["language"],
-            "Paper score": [format_number(s, decimals) for s in shown["paper_score"]],
+            "Paper score": [format_fixed(s, decimals) for s in shown["paper_score"]],
             "Run": [
                 format_mean_std(m, s, decimals)
                 for m, s in zip(shown["run_mean"], shown["run_std"], strict=True)
             ],
-            "Run − paper": [format_number(d, decimals) for d in shown["difference"]],
+            "Run − paper": [format_fixed(d, decimals) for d in shown["difference"]],
             "Comparable": ["yes" if c else "no" for c in shown["comparable"]],
             "Note": shown["note"],
         }
@@ -859,24 +885,305 @@ def _paper_comparison_markdown(table: pd.DataFrame, backbones: Mapping[str, str]
     return "\n".join(lines) + "\n" + markdown_table(display)
 
 
+# --------------------------------------------------------------------------- builders
+@dataclasses.dataclass(frozen=True)
+class TableRequest:
+    """What a table builder gets: the table's name, its named inputs and the options."""
+
+    name: str
+    inputs: Mapping[str, list[str]]
+    backbones: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    n_resamples: int = DEFAULT_RESAMPLES
+    seed: int = DEFAULT_SEED
+
+    def paths(self, key: str) -> list[str]:
+        """The files of one named input (empty when the rule gives none)."""
+        return list(self.inputs.get(key) or [])
+
+    def optional_scores(self) -> pd.DataFrame | None:
+        """The score files read into one table, or None when there are none."""
+        paths = self.paths("scores")
+        return read_scores(paths) if paths else None
+
+    def scores(self) -> pd.DataFrame:
+        """The score files read into one table; a table that needs them has them."""
+        scores = self.optional_scores()
+        if scores is None:
+            raise LangarithError(f"table {self.name!r} needs score files (input 'scores')")
+        return scores
+
+
+@dataclasses.dataclass(frozen=True)
+class BuiltTable:
+    """A table as written: the tidy frame (CSV), Markdown and, for papers' tables, LaTeX."""
+
+    frame: pd.DataFrame
+    markdown: str
+    latex: str | None = None
+
+
+def _gains_markdown(gains: pd.DataFrame, decimals: int) -> str:
+    if gains.empty:
+        return ""
+    return (
+        "\n## Gain over the baseline (bootstrap 95% CI over languages and seeds)\n\n"
+        + markdown_table(_gains_display(gains, decimals))
+    )
+
+
+def build_scenario_table(request: TableRequest) -> BuiltTable:
+    """One scenario's table in the papers' layout (``request.name`` is the scenario)."""
+    scenario = request.name
+    scores = request.scores()
+    long = scenario_table(scores, scenario)
+    decimals = score_decimals(long["mean"])
+    layout = LAYOUTS[scenario]
+    if scenario == "romance":
+        wide, breaks = _romance_wide(long, decimals), []
+        gains = pd.DataFrame()
+    else:
+        wide, breaks = _wide(long, layout, decimals)
+        points = scenario_points(scores, scenario)
+        gains = gains_table(points, scenario, n_resamples=request.n_resamples, seed=request.seed)
+    notes = _notes(long, scenario)
+    markdown = f"# {layout.title}\n\n{notes}\n\n" + markdown_table(wide)
+    latex = latex_table(
+        wide, caption=f"{layout.title}. {notes}", label=f"tab:{scenario}", midrules_after=breaks
+    )
+    return BuiltTable(long, markdown + _gains_markdown(gains, decimals), latex)
+
+
+def build_gains(request: TableRequest) -> BuiltTable:
+    """Every scenario's gains over its baselines in one table."""
+    scores = request.scores()
+    present = set(scores["scenario"])
+    frames = [
+        gains_table(
+            scenario_points(scores, scenario),
+            scenario,
+            n_resamples=request.n_resamples,
+            seed=request.seed,
+        )
+        for scenario in SCENARIO_TABLES
+        if LAYOUTS[scenario].comparisons and scenario in present
+    ]
+    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=_GAIN_COLUMNS)
+    markdown = (
+        "# Gains over the baselines\n\nPaired gain (method − baseline on the same language "
+        "and seed, test split), its mean over languages and seeds, and a crossed bootstrap "
+        f"95% confidence interval ({request.n_resamples} resamples of languages and seeds, "
+        f"random seed {request.seed}). 'Real' means the interval excludes 0.\n\n"
+        + markdown_table(_gains_display(frame, score_decimals(scores["score"])))
+    )
+    return BuiltTable(frame, markdown)
+
+
+def build_related_languages(request: TableRequest) -> BuiltTable:
+    """The related language of each target, as ``results/related_languages.tsv`` has it."""
+    related = request.paths("related")
+    if not related:
+        raise LangarithError("table 'related_languages' needs input 'related' (the TSV)")
+    frame = read_related_frame(related[0])
+    return BuiltTable(frame, _related_markdown(frame))
+
+
+def _tokens_seen_markdown(frame: pd.DataFrame) -> str:
+    seen = frame.dropna(subset=["tokens_seen"])
+    if seen.empty:
+        return ""
+    display = seen[["model", "target", "budget", "tokens_seen"]].drop_duplicates()
+    display = display.assign(
+        budget=[_tokens(b) for b in display["budget"]],
+        tokens_seen=[f"{t:,.0f}" for t in display["tokens_seen"]],
+    )
+    return "\n## Tokens seen in training (mean over seeds)\n\n" + markdown_table(display)
+
+
+def build_token_budget(request: TableRequest) -> BuiltTable:
+    """Score against the language adapter's training-token budget."""
+    frame = token_budget_table(request.scores(), request.paths("adapters"))
+    markdown = (
+        "# Score against the language adapter's token budget\n\n"
+        "Test split, mean ± std over seeds; columns are the adapter's training-token "
+        "budget ('full corpus': the adapter trained on all text).\n\n"
+        + markdown_table(_token_budget_wide(frame, score_decimals(frame["mean"])))
+    )
+    return BuiltTable(frame, markdown + _tokens_seen_markdown(frame))
+
+
+def build_paper_comparison(request: TableRequest) -> BuiltTable:
+    """The run's averages next to the published numbers."""
+    frame = paper_comparison_table(request.optional_scores(), request.backbones)
+    return BuiltTable(frame, _paper_comparison_markdown(frame, request.backbones))
+
+
+# --------------------------------------------------------------------------- registry
+def scenario_inputs(config: Config, table: str) -> dict[str, list[str]]:
+    """A scenario table reads that scenario's scores."""
+    return {"scores": score_paths(config, [table])}
+
+
+def ties_inputs(config: Config, table: str) -> dict[str, list[str]]:
+    """TIES compares with LA: its scores plus the zero-shot scores of the TIES tasks."""
+    tasks = configured_scenarios(config).get(table, {}).get("tasks") or []
+    zero_shot = [p for t in tasks for p in score_paths(config, ["zero_shot"], task=t)]
+    return {"scores": list(dict.fromkeys(score_paths(config, [table]) + zero_shot))}
+
+
+def all_scenario_inputs(config: Config, table: str) -> dict[str, list[str]]:
+    """Tables over every scenario read the scores of all scenario tables."""
+    return {"scores": score_paths(config, list(SCENARIO_TABLES))}
+
+
+def related_inputs(config: Config, table: str) -> dict[str, list[str]]:
+    """The related-languages table reads the TSV the ``related_languages`` rule writes."""
+    return {"related": [RELATED_TSV]}
+
+
+def token_budget_inputs(config: Config, table: str) -> dict[str, list[str]]:
+    """Budget scores, and the adapters whose metadata records the tokens they saw."""
+    return {
+        "scores": score_paths(config, BUDGET_SCENARIOS),
+        "adapters": budget_adapter_dirs(config),
+    }
+
+
+def scenario_wanted(config: Config, table: str) -> bool:
+    """A scenario's table is made when the config runs the scenario and it has scores."""
+    return table in configured_scenarios(config) and bool(score_paths(config, [table]))
+
+
+def gains_wanted(config: Config, table: str) -> bool:
+    """Gains exist when a scenario with a baseline comparison is configured."""
+    configured = configured_scenarios(config)
+    return any(s in configured for s in SCENARIO_TABLES if LAYOUTS[s].comparisons)
+
+
+def always_wanted(config: Config, table: str) -> bool:
+    """Tables every run ends with."""
+    return True
+
+
+def token_budget_wanted(config: Config, table: str) -> bool:
+    """The token-budget table needs a budget task with a target among its languages."""
+    tasks = budget_settings(config).get("tasks") or []
+    return any(budget_targets(config, task) for task in tasks)
+
+
+def no_options(config: Config) -> dict[str, Any]:
+    """Most tables take no options from the config."""
+    return {}
+
+
+def paper_options(config: Config) -> dict[str, Any]:
+    """The paper comparison matches the run's backbones to the papers' models."""
+    return {"backbones": paper_backbones(config)}
+
+
+@dataclasses.dataclass(frozen=True)
+class TableSpec:
+    """One table of the report: its builder and what the workflow's rule needs.
+
+    ``rule``/``stem`` are set for tables that share one rule with a wildcard (the
+    scenario tables: rule ``scenario_table``, files ``{scenario}.csv``); by default a
+    table ``x`` has rule ``x_table`` and files ``x.csv``, ``x.md`` (and ``x.tex``).
+    """
+
+    build: Callable[[TableRequest], BuiltTable]
+    inputs: Callable[[Config, str], dict[str, list[str]]]
+    wanted: Callable[[Config, str], bool]
+    caption: str
+    subcategory: str
+    latex: bool = False
+    options: Callable[[Config], dict[str, Any]] = no_options
+    rule: str = ""
+    stem: str = ""
+    mem_mb: int = 2000
+    runtime: int = 10
+
+    @property
+    def formats(self) -> tuple[str, ...]:
+        """The file formats written, the first one shown in the Snakemake report."""
+        return ("csv", "md", "tex") if self.latex else ("csv", "md")
+
+
+_SCENARIO_TABLE = TableSpec(
+    build_scenario_table,
+    scenario_inputs,
+    scenario_wanted,
+    caption="scenario_table.rst",
+    subcategory="Scenarios",
+    latex=True,
+    rule="scenario_table",
+    stem="{scenario}",
+)
+
+#: Every table the report writes, in the order a config's outputs list them. Adding a
+#: table: a ``build_x(request) -> BuiltTable`` function and one line here.
+TABLES: dict[str, TableSpec] = {
+    **dict.fromkeys(SCENARIO_TABLES, _SCENARIO_TABLE),
+    "ties": dataclasses.replace(_SCENARIO_TABLE, inputs=ties_inputs),
+    "gains": TableSpec(build_gains, all_scenario_inputs, gains_wanted, "gains.rst", "Gains"),
+    "related_languages": TableSpec(
+        build_related_languages,
+        related_inputs,
+        always_wanted,
+        "related_languages.rst",
+        "Related languages",
+        mem_mb=1000,
+        runtime=5,
+    ),
+    "token_budget": TableSpec(
+        build_token_budget,
+        token_budget_inputs,
+        token_budget_wanted,
+        "token_budget_table.rst",
+        "Token budget",
+    ),
+    "paper_comparison": TableSpec(
+        build_paper_comparison,
+        all_scenario_inputs,
+        always_wanted,
+        "paper_comparison.rst",
+        "Paper comparison",
+        options=paper_options,
+    ),
+}
+
+
+def table_spec(table: str) -> TableSpec:
+    """The registry entry of a table, or an error that lists the known tables."""
+    try:
+        return TABLES[table]
+    except KeyError:
+        raise LangarithError(f"Unknown table {table!r}. Must be one of {list(TABLES)}") from None
+
+
+def table_inputs(config: Config, table: str) -> dict[str, list[str]]:
+    """Named inputs of one table's rule (``scores``, ``related``, ``adapters``)."""
+    return table_spec(table).inputs(config, table)
+
+
+def table_outputs(config: Config) -> dict[str, dict[str, str]]:
+    """Tables a config ends with: name → {format: path}."""
+    return {
+        name: {ext: TABLE.format(table=name, ext=ext) for ext in spec.formats}
+        for name, spec in TABLES.items()
+        if spec.wanted(config, name)
+    }
+
+
 # --------------------------------------------------------------------------- writing
-def _paths(value: object) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, str | PathLike):
-        return [str(value)]
-    return [str(v) for v in value]  # type: ignore[union-attr]
-
-
-def _as_mapping(obj: object) -> dict[str, Any]:
-    if obj is None:
-        return {}
-    if isinstance(obj, Mapping):
-        return dict(obj)
-    items = getattr(obj, "items", None)
-    if items is None:
-        raise LangarithError(f"expected named inputs/outputs, got {type(obj).__name__}")
-    return dict(items())
+def _write_built(table: str, built: BuiltTable, outputs: Mapping[str, Any]) -> list[Path]:
+    if "tex" in outputs and built.latex is None:
+        raise LangarithError(f"table {table!r} has no LaTeX version; drop the 'tex' output")
+    write_csv(built.frame, outputs["csv"])
+    write_text(built.markdown, outputs["md"])
+    written = [Path(outputs["csv"]), Path(outputs["md"])]
+    if "tex" in outputs:
+        write_text(built.latex or "", outputs["tex"])
+        written.append(Path(outputs["tex"]))
+    return written
 
 
 def write_table(
@@ -891,7 +1198,7 @@ def write_table(
     """Build one table and write it: the entry point of the Snakemake table rules.
 
     Args:
-        table: one of :data:`TABLES`.
+        table: a name in :data:`TABLES`.
         inputs: named inputs: ``scores`` (score CSVs), ``related`` (the related-languages
             TSV), ``adapters`` (token-budget adapter folders); each table uses its own.
         outputs: named outputs ``csv`` and ``md`` (and ``tex`` for the paper-style ones).
@@ -900,105 +1207,14 @@ def write_table(
 
     Returns the paths written.
     """
-    if table not in TABLES:
-        raise LangarithError(f"Unknown table {table!r}. Must be one of {list(TABLES)}")
-    inputs, outputs = _as_mapping(inputs), _as_mapping(outputs)
+    spec = table_spec(table)
+    outputs = named_paths(outputs)
     missing = [k for k in ("csv", "md") if k not in outputs]
     if missing:
         raise LangarithError(f"table {table!r} needs the outputs {missing}")
-    score_paths = _paths(inputs.get("scores"))
-    scores = read_scores(score_paths) if score_paths else None
+    named = {key: path_list(value) for key, value in named_paths(inputs).items()}
+    request = TableRequest(table, named, dict(backbones or {}), n_resamples, seed)
+    written = _write_built(table, spec.build(request), outputs)
     title = table.replace("_", " ").capitalize()
-    tex_text = None
-    if table in SCENARIO_TABLES:
-        if scores is None:
-            raise LangarithError(f"table {table!r} needs score files (input 'scores')")
-        long = scenario_table(scores, table)
-        decimals = score_decimals(long["mean"])
-        layout = LAYOUTS[table]
-        if table == "romance":
-            wide, breaks = _romance_wide(long, decimals), []
-            gains = pd.DataFrame()
-        else:
-            wide, breaks = _wide(long, layout, decimals)
-            gains = gains_table(
-                scenario_points(scores, table), table, n_resamples=n_resamples, seed=seed
-            )
-        notes = _notes(long, table)
-        md = f"# {layout.title}\n\n{notes}\n\n" + markdown_table(wide)
-        if not gains.empty:
-            md += (
-                "\n## Gain over the baseline (bootstrap 95% CI over languages and seeds)\n\n"
-                + markdown_table(_gains_display(gains, decimals))
-            )
-        tex_text = latex_table(
-            wide,
-            caption=f"{layout.title}. {notes}",
-            label=f"tab:{table}",
-            midrules_after=breaks,
-        )
-        frame = long
-    elif table == "gains":
-        if scores is None:
-            raise LangarithError("table 'gains' needs score files (input 'scores')")
-        frames = []
-        for scenario in SCENARIO_TABLES:
-            if not LAYOUTS[scenario].comparisons or scenario not in set(scores["scenario"]):
-                continue
-            frames.append(
-                gains_table(
-                    scenario_points(scores, scenario), scenario, n_resamples=n_resamples, seed=seed
-                )
-            )
-        frame = (
-            pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=_GAIN_COLUMNS)
-        )
-        decimals = score_decimals(scores["score"])
-        md = (
-            "# Gains over the baselines\n\nPaired gain (method − baseline on the same language "
-            "and seed, test split), its mean over languages and seeds, and a crossed bootstrap "
-            f"95% confidence interval ({n_resamples} resamples of languages and seeds, random "
-            f"seed {seed}). 'Real' means the interval excludes 0.\n\n"
-            + markdown_table(_gains_display(frame, decimals))
-        )
-    elif table == "related_languages":
-        related = _paths(inputs.get("related"))
-        if not related:
-            raise LangarithError("table 'related_languages' needs input 'related' (the TSV)")
-        frame = read_related_frame(related[0])
-        md = _related_markdown(frame)
-    elif table == "token_budget":
-        if scores is None:
-            raise LangarithError("table 'token_budget' needs score files (input 'scores')")
-        frame = token_budget_table(scores, _paths(inputs.get("adapters")))
-        decimals = score_decimals(frame["mean"])
-        md = (
-            "# Score against the language adapter's token budget\n\n"
-            "Test split, mean ± std over seeds; columns are the adapter's training-token "
-            "budget ('full corpus': the adapter trained on all text).\n\n"
-            + markdown_table(_token_budget_wide(frame, decimals))
-        )
-        seen = frame.dropna(subset=["tokens_seen"])
-        if not seen.empty:
-            seen_display = seen[["model", "target", "budget", "tokens_seen"]].drop_duplicates()
-            seen_display = seen_display.assign(
-                budget=[_tokens(b) for b in seen_display["budget"]],
-                tokens_seen=[f"{t:,.0f}" for t in seen_display["tokens_seen"]],
-            )
-            md += "\n## Tokens seen in training (mean over seeds)\n\n" + markdown_table(
-                seen_display
-            )
-    else:  # paper_comparison
-        frame = paper_comparison_table(scores, backbones)
-        md = _paper_comparison_markdown(frame, backbones or {})
-    written = []
-    write_csv(frame, outputs["csv"])
-    write_text(md, outputs["md"])
-    written += [Path(outputs["csv"]), Path(outputs["md"])]
-    if "tex" in outputs:
-        if tex_text is None:
-            raise LangarithError(f"table {table!r} has no LaTeX version; drop the 'tex' output")
-        write_text(tex_text, outputs["tex"])
-        written.append(Path(outputs["tex"]))
     log.info("table %s: %s", title, ", ".join(map(str, written)))
     return written
