@@ -18,7 +18,8 @@ plan.prepare_environment(config, Path(workflow.basedir))
 # typed training settings. Either stops the dry run with one message.
 try:
     validate_schema(
-        config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"
+        config,
+        Path(str(workflow.current_basedir)).parent / "workflow/schemas/config.schema.yaml",
     )
     check_config(config, base_dir=Path(workflow.basedir))
 except LangarithError as err:

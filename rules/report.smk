@@ -5,7 +5,7 @@
 # `snakemake --report report.zip` gives a browsable report. The jobs are seconds of
 # pandas and matplotlib: they run locally, not as cluster jobs.
 # Inside the loop, only directives read when the rule is defined may use `spec`; the
-# script path is formatted when a job runs, so it takes the kind from the params.
+# script path is formatted when a job runs, so it takes its name from the params.
 from langarith.report.rules import report_rules
 
 
@@ -48,4 +48,4 @@ for spec in report_rules():
         params:
             **spec.params(config),
         script:
-            "../workflow/scripts/report_{params.kind}s.py"
+            "../workflow/scripts/{params.script}.py"

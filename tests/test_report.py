@@ -864,7 +864,11 @@ def test_a_toy_table_and_figure_are_in_the_outputs_and_rules(toys):
         "md": "results/tables/toy.md",
     }
     assert by_name["toy_figure"].pattern == "figures/toy_{model}.{ext}"
-    assert by_name["toy_table"].params(config) == {"kind": "table", "table": "toy", "options": {}}
+    assert by_name["toy_table"].params(config) == {
+        "script": "report_tables",
+        "table": "toy",
+        "options": {},
+    }
 
 
 def test_a_toy_table_and_figure_are_planned_by_snakemake(tmp_path):

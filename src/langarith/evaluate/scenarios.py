@@ -67,6 +67,7 @@ from langarith.paths import (
     SCORE_CSV,
     TASK_ADAPTER_DIR,
 )
+from langarith.registry import lookup
 from langarith.related import pick_related
 from langarith.task_kinds import DOC_STRIDE, TASK_MAX_LENGTH
 
@@ -332,12 +333,7 @@ def register_scenario(
 
 
 def _scenario(name: str) -> Scenario:
-    try:
-        return SCENARIOS[name]
-    except KeyError:
-        raise LangarithError(
-            f"Unknown scenario {name!r}. Must be one of {list(SCENARIOS)}"
-        ) from None
+    return lookup(SCENARIOS, name, "scenario")
 
 
 # ----------------------------------------------------------------------------- planners

@@ -6,9 +6,9 @@ one place and the config schema's list can be tested against it.
 
 from __future__ import annotations
 
-from langarith import LangarithError
 from langarith.merge import linear, task_arithmetic, ties
 from langarith.merge.base import MergeMethod
+from langarith.registry import lookup
 
 __all__ = ["MERGE_METHODS", "get_method"]
 
@@ -19,9 +19,4 @@ MERGE_METHODS: dict[str, MergeMethod] = {
 
 def get_method(name: str) -> MergeMethod:
     """The registered method called ``name``; unknown names list the valid ones."""
-    try:
-        return MERGE_METHODS[name]
-    except (KeyError, TypeError):
-        raise LangarithError(
-            f"Unknown merge method {name!r}. Must be one of {sorted(MERGE_METHODS)}"
-        ) from None
+    return lookup(MERGE_METHODS, name, "merge method")

@@ -37,6 +37,7 @@ from langarith import LangarithError
 from langarith.io import atomic_file
 from langarith.paths import ANALYSIS_COSINE, ANALYSIS_SPARSITY, FIGURE
 from langarith.plan import model_names
+from langarith.registry import lookup
 from langarith.report.inputs import (
     BUDGET_SCENARIOS,
     Config,
@@ -703,10 +704,7 @@ FIGURES: dict[str, FigureSpec] = {
 
 def figure_spec(figure: str) -> FigureSpec:
     """The registry entry of a figure kind, or an error that lists the known ones."""
-    try:
-        return FIGURES[figure]
-    except KeyError:
-        raise LangarithError(f"Unknown figure {figure!r}. Must be one of {list(FIGURES)}") from None
+    return lookup(FIGURES, figure, "figure")
 
 
 def figure_outputs(config: Config) -> list[str]:

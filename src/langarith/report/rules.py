@@ -61,14 +61,17 @@ class ReportRule:
     def params(self, config: Config) -> dict[str, Any]:
         """The script's parameters: which table and its options, or which figure.
 
-        ``kind`` names the script (``report_{kind}s.py``): a rule defined in a loop
-        formats its script path when the job runs, after the loop has moved on, so the
-        path must come from the rule's own params, not from the loop variable.
+        ``script`` names the script (``workflow/scripts/<script>.py``): a rule defined
+        in a loop formats its script path when the job runs, after the loop has moved
+        on, so the path must come from the rule's own params, not from the loop
+        variable. (Not the bare kind: ``figure`` is a prefix of the output paths, which
+        ``snakemake --lint`` reads as a hard-coded path.)
         """
+        script = f"report_{self.kind}s"
         if self.kind == "table":
             options = self.options(config) if self.options else {}
-            return {"kind": "table", "table": self.registry_name, "options": options}
-        return {"kind": "figure", "figure": self.registry_name}
+            return {"script": script, "table": self.registry_name, "options": options}
+        return {"script": script, "figure": self.registry_name}
 
     def input_function(self, config: Config) -> Callable[[Any], dict[str, list[str]]]:
         """The rule's input function (for ``unpack``), bound to a config."""

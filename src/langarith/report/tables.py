@@ -44,6 +44,7 @@ import pandas as pd
 from langarith import LangarithError
 from langarith.io import read_json
 from langarith.paths import RELATED_TSV, TABLE
+from langarith.registry import lookup
 from langarith.related import read_related_frame
 from langarith.report import paper as paper_numbers
 from langarith.report.inputs import (
@@ -1153,10 +1154,7 @@ TABLES: dict[str, TableSpec] = {
 
 def table_spec(table: str) -> TableSpec:
     """The registry entry of a table, or an error that lists the known tables."""
-    try:
-        return TABLES[table]
-    except KeyError:
-        raise LangarithError(f"Unknown table {table!r}. Must be one of {list(TABLES)}") from None
+    return lookup(TABLES, table, "table")
 
 
 def table_inputs(config: Config, table: str) -> dict[str, list[str]]:
