@@ -13,8 +13,10 @@ import dataclasses
 import json
 from pathlib import Path
 
+import adapters
 import pytest
 import torch
+import transformers
 from tiny import TINY_BERT
 
 from langarith import LangarithError
@@ -36,9 +38,6 @@ from langarith.merge import (
 )
 from langarith.merge.base import MergeMethod
 from langarith.merge.ties import keep_count
-
-adapters = pytest.importorskip("adapters")
-transformers = pytest.importorskip("transformers")
 
 
 def _adapter_config() -> object:
