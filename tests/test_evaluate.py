@@ -314,6 +314,12 @@ def test_engine_scores_equal_the_naive_reload_loop(toy, kind):
     split = engine.encode("validation", rows, **_lengths(kind))
     scores = {lam: engine.score(Point.pair("en", "it", lam), split) for lam in lambdas}
     assert scores == naive
+    # the benchmark's load-once loop (one model, language adapters re-merged per λ)
+    once, _ = naive_lambda_scores(
+        toy.backbone, toy.task[kind], toy.init, toy.lang["en"], toy.lang["it"], kind, rows,
+        [1.0, 0.35, 0.0], load_once=True, **_lengths(kind),
+    )  # fmt: skip
+    assert once == naive
     assert len({round(s[split.main_metric], 9) for s in scores.values()}) > 1  # λ matters
     # the single adapter and λ = 1 are one evaluation
     passes = engine.forward_passes
