@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import math
 
+import adapters
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+import transformers
 from tiny import TINY_BERT
 
 from langarith import LangarithError
@@ -128,8 +130,6 @@ def test_histograms_cover_every_entry() -> None:
 
 @pytest.fixture(scope="module")
 def adapter_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
-    adapters = pytest.importorskip("adapters")
-    transformers = pytest.importorskip("transformers")
     root = tmp_path_factory.mktemp("analysis")
     torch.manual_seed(0)
     model = transformers.BertModel(transformers.BertConfig(**TINY_BERT))

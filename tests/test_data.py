@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import hashlib
 import json
 import logging
 import time
@@ -106,6 +107,12 @@ def test_write_read_and_manifest(tmp_path: Path) -> None:
     }
     sums = {s: e["sha256"] for s, e in manifest["splits"].items()}
     assert manifest["checksum"] == combined_checksum(sums)
+    # the same checksums with hashlib, straight from the files and the documented format
+    for split in ("train", "validation", "test"):
+        digest = hashlib.sha256((out / f"{split}.jsonl").read_bytes()).hexdigest()
+        assert sums[split] == digest, split
+    lines = "".join(f"{split} {sums[split]}\n" for split in ("test", "train", "validation"))
+    assert manifest["checksum"] == hashlib.sha256(lines.encode("utf-8")).hexdigest()
     assert read_split(out, "test") == [{"id": "c", "premise": "P.", "hypothesis": "H.", "label": 2}]
     assert len(list(iter_split(out, "train"))) == 3
     assert verify_dataset(out)["checksum"] == manifest["checksum"]

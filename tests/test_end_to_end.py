@@ -13,10 +13,14 @@ import shutil
 import zipfile
 from pathlib import Path
 
+import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
 from snakemake_runs import run_snakemake
+
+from langarith.evaluate.search import best_lambda
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "config" / "test.yaml"
@@ -95,23 +99,127 @@ def test_task_adapters_are_adapterhub_folders_with_heads(run_dir):
         assert task in model.heads
 
 
-def test_scores_hold_the_validation_curve_and_the_chosen_test_point(run_dir):
-    frame = pd.read_csv(run_dir / "results/scores/zero_shot/tinybert/ner/es/seed1.csv")
-    la = frame[frame["method"] == "LA"]
-    validation = la[la["split"] == "validation"]
-    assert sorted(validation["lambda"]) == [0.0, 0.25, 0.5, 0.75, 1.0]
-    test = la[la["split"] == "test"]
-    assert len(test) == 1
-    best = validation.loc[validation["score"].idxmax(), "lambda"]
-    assert test["lambda"].iloc[0] == best or validation["score"].nunique() < len(validation)
-    assert set(frame["method"]) >= {"pEA", "pRA", "LA"}
+MAIN_METRIC = {"ner": "f1", "nli": "accuracy"}  # config/test.yaml's tasks, by hand
 
 
-def test_tables_figures_and_related_languages(run_dir):
-    for table in ("zero_shot", "enhancement", "ties", "token_budget", "paper_comparison"):
-        assert (run_dir / f"results/tables/{table}.csv").exists(), table
-    for figure in ("lambda_curves_ner_tinybert", "cosine_similarity_tinybert", "sparsity_tinybert"):
-        assert (run_dir / f"figures/{figure}.png").stat().st_size > 5000, figure
+def _score_rows(run_dir: Path) -> pd.DataFrame:
+    paths = sorted((run_dir / "results/scores").rglob("*.csv"))
+    assert len(paths) == 13  # 6 zero-shot, 3 enhancement, 3 TIES, 1 token budget
+    frame = pd.concat([pd.read_csv(p) for p in paths], ignore_index=True)
+    return frame[frame["metric"] == frame["task"].map(MAIN_METRIC)]
+
+
+def _curves(frame: pd.DataFrame):
+    """(scenario, ..., method, adapters, top_k) → (validation curve λ → score, test rows)."""
+    keys = ["scenario", "model", "task", "target", "seed", "method", "adapters", "top_k"]
+    for key, group in frame[frame["lambda"].notna()].groupby(keys, dropna=False):
+        validation = group[group["split"] == "validation"]
+        curve = dict(zip(validation["lambda"], validation["score"], strict=True))
+        assert len(curve) == len(validation), key  # one row per λ
+        yield dict(zip(keys, key, strict=True)), curve, group[group["split"] == "test"]
+
+
+def test_every_curve_takes_the_searchs_lambda_on_test(run_dir):
+    """Each curve's test row sits at best_lambda of its validation curve (ties: larger λ)."""
+    frame = _score_rows(run_dir)
+    la = frame[(frame["scenario"] == "zero_shot") & (frame["method"] == "LA")]
+    for _, group in la[la["split"] == "validation"].groupby(["task", "target"]):
+        assert sorted(group["lambda"]) == [0.0, 0.25, 0.5, 0.75, 1.0]
+    checked = tied = 0
+    for key, curve, test in _curves(frame):
+        assert len(test) == 1, key
+        assert test["lambda"].iloc[0] == best_lambda(curve), (key, curve)
+        checked += 1
+        tied += max(curve.values()) == sorted(curve.values())[-2] if len(curve) > 1 else 0
+    # LA: 6 zero-shot + 3 copied into TIES; enhancement: 2 x 3 + 3 MIX; token budget: 2
+    # (no MIX); TIES: 3
+    assert checked == 6 + 3 + 6 + 3 + 2 + 3
+    assert tied > 0  # curves with equal best scores, where the tie rule decides, are checked
+    assert set(frame["method"]) >= {"pEA", "pRA", "LA", "T", "LA(T,en)", "LA(T,REL)", "MIX"}
+
+
+def test_ties_rows_cover_the_configured_grid_and_test_the_best_point(run_dir):
+    config = yaml.safe_load(CONFIG.read_text())["scenarios"]["ties"]
+    assert config["lambda_grid"] == {"start": 0.8, "stop": 1.8, "step": 0.5}
+    assert config["top_k"] == [20]
+    frame = _score_rows(run_dir)
+    ties = frame[(frame["scenario"] == "ties") & (frame["method"] == "TIES")]
+    for target in ("es", "ru", "bg"):
+        rows = ties[ties["target"] == target]
+        validation = rows[rows["split"] == "validation"]
+        points = set(zip(validation["lambda"], validation["top_k"], strict=True))
+        assert points == {(0.8, 20.0), (1.3, 20.0), (1.8, 20.0)}
+        assert len(validation) == 3
+        curve = dict(zip(validation["lambda"], validation["score"], strict=True))
+        best = max(curve, key=lambda lam: (curve[lam], lam))  # the search's rule, by hand
+        test = rows[rows["split"] == "test"]
+        assert list(zip(test["lambda"], test["top_k"], strict=True)) == [(best, 20.0)]
+        # the LA curve of the comparison is the zero-shot job's, copied
+        zero = frame[(frame["scenario"] == "zero_shot") & (frame["task"] == "ner")]
+        zero = zero[(zero["target"] == target) & (zero["method"] == "LA")]
+        copied = frame[(frame["scenario"] == "ties") & (frame["target"] == target)]
+        copied = copied[copied["method"] == "LA"]
+        columns = ["lambda", "split", "score"]
+        assert copied[columns].values.tolist() == zero[columns].values.tolist()
+
+
+def _top_k(value) -> float | None:
+    return None if pd.isna(value) else float(value)
+
+
+def _expected_cells(frame: pd.DataFrame, scenario: str) -> dict:
+    """(task, method, top_k, target) → (mean score, mean λ) over seeds of the test rows."""
+    test = frame[(frame["scenario"] == scenario) & (frame["split"] == "test")]
+    cells = {}
+    keys = ["task", "method", "top_k", "target"]
+    for key, group in test.groupby(keys, dropna=False):
+        per_seed = group.groupby("seed")[["score", "lambda"]].mean()
+        task, method, top_k, target = key
+        cells[(task, method, _top_k(top_k), target)] = (
+            per_seed["score"].mean(),
+            per_seed["lambda"].mean(),
+        )
+    return cells
+
+
+@pytest.mark.parametrize("scenario", ["zero_shot", "enhancement", "ties"])
+def test_tables_hold_the_mean_test_score_at_the_chosen_lambda(run_dir, scenario):
+    frame = _score_rows(run_dir)
+    expected = _expected_cells(frame, scenario)
+    table = pd.read_csv(run_dir / f"results/tables/{scenario}.csv")
+    cells = table[table["target"] != "AVG"]
+    got = {
+        (row.task, row.method, _top_k(row.top_k), row.target): (row.mean, row.lambda_mean)
+        for row in cells.itertuples()
+    }
+    assert set(got) == set(expected)
+    for key, (mean, lam) in expected.items():
+        assert got[key][0] == pytest.approx(mean, abs=1e-9), key
+        assert (np.isnan(lam) and np.isnan(got[key][1])) or got[key][1] == pytest.approx(lam)
+    # AVG: the mean over the targets (one seed)
+    for row in table[table["target"] == "AVG"].itertuples():
+        cell = (row.task, row.method, _top_k(row.top_k))
+        means = [m for (t, meth, k, _), (m, _) in expected.items() if (t, meth, k) == cell]
+        assert row.n_targets == len(means) == 3
+        assert row.mean == pytest.approx(np.mean(means), abs=1e-9)
+    assert any(m > 0 for m, _ in expected.values()) or scenario != "zero_shot"
+
+
+def test_figures_and_related_languages(run_dir):
+    for figure in (
+        "lambda_curves_ner_tinybert",
+        "lambda_curves_nli_tinybert",
+        "cosine_similarity_tinybert",
+        "sparsity_tinybert",
+        "token_budget_nli_tinybert",
+    ):
+        png = run_dir / f"figures/{figure}.png"
+        pixels = plt.imread(png)[..., :3]
+        assert pixels.shape[0] > 200 and pixels.shape[1] > 200, figure
+        inked = (pixels < 0.9).any(axis=-1).mean()  # not a blank canvas
+        colours = len(np.unique(pixels.reshape(-1, 3).round(2), axis=0))
+        assert 0.01 < inked < 0.9 and colours > 10, (figure, inked, colours)
+        assert (run_dir / f"figures/{figure}.pdf").read_bytes().startswith(b"%PDF"), figure
     related = pd.read_csv(run_dir / "results/related_languages.tsv", sep="\t")
     assert dict(zip(related["target"], related["related"], strict=True))["ru"] == "bg"
 

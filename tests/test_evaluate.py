@@ -313,6 +313,12 @@ def test_engine_scores_equal_the_naive_reload_loop(toy, kind):
     split = engine.encode("validation", rows, **_lengths(kind))
     scores = {lam: engine.score(Point.pair("en", "it", lam), split) for lam in lambdas}
     assert scores == naive
+    # the benchmark's load-once loop (one model, language adapters re-merged per λ)
+    once, _ = naive_lambda_scores(
+        toy.backbone, toy.task[kind], toy.init, toy.lang["en"], toy.lang["it"], kind, rows,
+        [1.0, 0.35, 0.0], load_once=True, **_lengths(kind),
+    )  # fmt: skip
+    assert once == naive
     assert len({round(s[split.main_metric], 9) for s in scores.values()}) > 1  # λ matters
     # the single adapter and λ = 1 are one evaluation
     passes = engine.forward_passes
@@ -430,6 +436,135 @@ def test_enhancement_and_ties_jobs_end_to_end(toy, tmp_path):
     # T equals both curves at λ = 1 (the target's own adapter), bit for bit
     t_val = val[("T", None)]
     assert val[("LA(T,en)", 1.0)] == val[("LA(T,REL)", 1.0)] == t_val
+
+
+# ----------------------------------------------------------------------------- caches
+
+TIES_GRID = (0.8, 1.3, 1.8)
+TIES_TOP_K = (20.0, 80.0)
+
+
+def _splits(toy, kind: str) -> dict[str, list]:
+    """Validation and test rows of the toy target; the two splits share no row."""
+    folder = toy.data_dir(kind, "es")
+    rows = {split: read_split(folder, split) for split in ("validation", "test")}
+    texts = {split: {" ".join(r["tokens"]) for r in rows[split]} for split in rows}
+    assert rows["validation"] and rows["test"]
+    assert not texts["validation"] & texts["test"]
+    return rows
+
+
+def _fresh_score(toy, kind: str, point: Point, split: str, rows) -> dict[str, float]:
+    """A new engine, knowing nothing but this point and this split."""
+    engine = LambdaGridEngine.load(
+        toy.backbone, toy.task[kind], toy.init, {"en": toy.lang["en"], "it": toy.lang["it"]}, kind
+    )
+    return engine.score(point, engine.encode(split, rows, **_lengths(kind)))
+
+
+def _naive(toy, kind: str, rows, lambdas) -> dict[float, dict[str, float]]:
+    scores, _ = naive_lambda_scores(
+        toy.backbone, toy.task[kind], toy.init, toy.lang["en"], toy.lang["it"], kind, rows,
+        lambdas, **_lengths(kind),
+    )  # fmt: skip
+    return scores
+
+
+def test_one_engine_in_sequence_scores_every_point_and_split_as_a_fresh_one(toy):
+    """Caches keyed by split, TIES λ and top-k: nothing leaks from one point to the next.
+
+    One engine scores TIES (λ 0.8/1.3/1.8 × top-k 20/80) interleaved with linear points,
+    each on validation and then on test. Every score must equal a fresh engine's for
+    that point and split (TIES) or the naive reload loop's (linear).
+    """
+    kind = "ner"
+    rows = _splits(toy, kind)
+    linear = (0.0, 0.35, 1.0)
+    ties = [Point.ties(("en", "it"), lam, top_k) for top_k in TIES_TOP_K for lam in TIES_GRID]
+    pairs = [Point.pair("en", "it", lam) for lam in linear]
+    # TIES top-k 20, a linear point, more TIES, ...: top-k 80 right after top-k 20
+    sequence = [ties[0], pairs[0], ties[1], ties[2], ties[3], pairs[1], ties[4], ties[5], pairs[2]]
+    engine = LambdaGridEngine.load(
+        toy.backbone, toy.task[kind], toy.init, {"en": toy.lang["en"], "it": toy.lang["it"]}, kind
+    )
+    encoded = {split: engine.encode(split, rows[split], **_lengths(kind)) for split in rows}
+    got = {}
+    for point in sequence:
+        for split in ("validation", "test"):
+            got[(point, split)] = engine.score(point, encoded[split])
+    assert engine.forward_passes == 2 * len(sequence)  # every (point, split) evaluated once
+
+    expected = {}
+    for point in ties:
+        for split in rows:
+            expected[(point, split)] = _fresh_score(toy, kind, point, split, rows[split])
+    for split in rows:
+        naive = _naive(toy, kind, rows[split], linear)
+        for lam, point in zip(linear, pairs, strict=True):
+            expected[(point, split)] = naive[lam]
+    assert got == expected
+
+    # the points and splits really differ, so a cache that mixes them up cannot pass
+    f1 = {key: scores["f1"] for key, scores in expected.items()}
+    for split in rows:
+        for top_k in TIES_TOP_K:
+            curve = [f1[(Point.ties(("en", "it"), lam, top_k), split)] for lam in TIES_GRID]
+            assert len(set(curve)) == len(TIES_GRID), (split, top_k, curve)
+        by_top_k = [
+            [f1[(Point.ties(("en", "it"), lam, top_k), split)] for lam in TIES_GRID]
+            for top_k in TIES_TOP_K
+        ]
+        assert by_top_k[0] != by_top_k[1]
+    assert all(f1[(p, "validation")] != f1[(p, "test")] for p in sequence)
+
+
+def test_run_job_rows_equal_the_naive_loop_on_each_split(toy, tmp_path):
+    """The score CSV of a job: validation rows are the naive loop on validation, test rows
+    the naive loop on test at the λ chosen (by the search's rule) on validation."""
+    kind = "ner"
+    rows = _splits(toy, kind)
+    grid = (0.0, 0.25, 0.5, 0.75, 1.0)
+    job = _job(
+        toy, "zero_shot", kind,
+        baselines=(Baseline("pEA", "en"), Baseline("pRA", "it")),
+        curves=(
+            Curve("LA", ("en", "it"), grid),
+            *(Curve("TIES", ("en", "it"), TIES_GRID, merge="ties", top_k=k) for k in TIES_TOP_K),
+        ),
+        output=str(tmp_path / "scores.csv"),
+    )  # fmt: skip
+    written = read_scores(run_job(job))
+    naive = {split: _naive(toy, kind, rows[split], grid) for split in rows}
+    chosen = best_lambda({lam: naive["validation"][lam]["f1"] for lam in grid})
+
+    def table(method: str, split: str, top_k=None) -> dict:
+        return {
+            (r.lam, r.metric): r.score
+            for r in written
+            if r.method == method and r.split == split and r.top_k == top_k
+        }
+
+    assert table("LA", "validation") == {
+        (lam, "f1"): naive["validation"][lam]["f1"] for lam in grid
+    }
+    assert table("LA", "test") == {(chosen, "f1"): naive["test"][chosen]["f1"]}
+    for split in rows:  # pEA is λ = 1, pRA λ = 0 of the same pair
+        assert table("pEA", split) == {(None, "f1"): naive[split][1.0]["f1"]}
+        assert table("pRA", split) == {(None, "f1"): naive[split][0.0]["f1"]}
+    for top_k in TIES_TOP_K:
+        fresh = {
+            (lam, split): _fresh_score(
+                toy, kind, Point.ties(("en", "it"), lam, top_k), split, rows[split]
+            )["f1"]
+            for lam in TIES_GRID
+            for split in rows
+        }
+        val = {lam: fresh[(lam, "validation")] for lam in TIES_GRID}
+        assert table("TIES", "validation", top_k) == {(lam, "f1"): val[lam] for lam in TIES_GRID}
+        best = best_lambda(val)
+        assert table("TIES", "test", top_k) == {(best, "f1"): fresh[(best, "test")]}
+    # a test score differs from the validation score of the same point
+    assert naive["test"][chosen]["f1"] != naive["validation"][chosen]["f1"]
 
 
 # ----------------------------------------------------------------------------- decoders

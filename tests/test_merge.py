@@ -13,8 +13,10 @@ import dataclasses
 import json
 from pathlib import Path
 
+import adapters
 import pytest
 import torch
+import transformers
 from tiny import TINY_BERT
 
 from langarith import LangarithError
@@ -36,9 +38,6 @@ from langarith.merge import (
 )
 from langarith.merge.base import MergeMethod
 from langarith.merge.ties import keep_count
-
-adapters = pytest.importorskip("adapters")
-transformers = pytest.importorskip("transformers")
 
 
 def _adapter_config() -> object:
@@ -385,6 +384,8 @@ def test_engine_fills_live_parameters_in_place(bank) -> None:
     for name, param in params.items():
         assert torch.equal(param.detach(), state[name])
         torch.testing.assert_close(param.detach(), reference[name], rtol=0, atol=1e-6)
+        by_hand = init[name] + 0.3 * (en[name] - init[name]) + 0.7 * (es[name] - init[name])
+        torch.testing.assert_close(param.detach(), by_hand, rtol=0, atol=1e-6)
     live_now = dict(model.named_parameters())
     assert {n: (id(p), p.data_ptr()) for n, p in params.items()} == before
     assert all(any(p is q for q in live_now.values()) for p in params.values())
@@ -398,12 +399,58 @@ def test_engine_fills_live_parameters_in_place(bank) -> None:
 
     vectors.fill("ties", None, out=params, lam=1.3, top_k=20)
     ties_ref = merge_states("ties", [en, es], None, init, lam=1.3, top_k=20)
+    by_hand = _ties_by_hand(init, [en, es], lam=1.3, top_k=20)
     for name, param in params.items():
         torch.testing.assert_close(param.detach(), ties_ref[name], rtol=0, atol=1e-6)
+        torch.testing.assert_close(param.detach(), by_hand[name], rtol=0, atol=1e-6)
         assert torch.equal(param.detach(), vectors.state_for(None, "ties", lam=1.3, top_k=20)[name])
     with torch.no_grad():
         logits = model(input_ids=torch.tensor([[1, 2, 3]])).logits
     assert torch.isfinite(logits).all()
+
+
+def _ties_by_hand(init, thetas, *, lam: float, top_k: float) -> dict[str, torch.Tensor]:
+    """TIES written out in float64 from its definition, without the package's helpers.
+
+    Per vector: keep the ⌈D·top_k/100⌉ largest |τ| over all its D entries (ties at the
+    threshold kept); per entry: the sign of the kept values' sum, the mean of the kept
+    values of that sign; θ_init + λ·mean.
+    """
+    names = sorted(init)
+    taus = [{n: theta[n].double() - init[n].double() for n in names} for theta in thetas]
+    kept = []
+    for tau in taus:
+        flat = torch.cat([tau[n].reshape(-1).abs() for n in names])
+        count = -(-flat.numel() * int(top_k) // 100)  # ceil for an integer top_k
+        threshold = flat.sort(descending=True).values[count - 1]
+        kept.append({n: torch.where(tau[n].abs() >= threshold, tau[n], 0.0) for n in names})
+    merged = {}
+    for n in names:
+        stack = torch.stack([k[n] for k in kept])
+        sign = torch.sign(stack.sum(dim=0))
+        agree = (stack != 0) & (torch.sign(stack) == sign)
+        mean = (stack * agree).sum(dim=0) / agree.sum(dim=0).clamp(min=1)
+        merged[n] = (init[n].double() + lam * mean).to(init[n].dtype)
+    return merged
+
+
+def test_ties_in_place_follows_lambda_and_top_k_in_any_order(bank) -> None:
+    """One set filled over a TIES grid (top-k 20, then 80, then 20 again): each fill is
+    TIES by hand for its own λ and top-k, whatever the set remembers between fills."""
+    vectors = LanguageVectorSet.from_dirs(bank["init"], {"en": bank["en"], "es": bank["es"]})
+    init, en, es = _states(bank, "init", "en", "es")
+    out = {n: torch.empty_like(vectors.thetas[0][n]) for n in vectors.names}
+    filled = {}
+    for top_k, lam in [(20, 0.8), (20, 1.8), (80, 0.8), (80, 1.3), (20, 1.3)]:
+        vectors.fill("ties", None, out=out, lam=lam, top_k=top_k)
+        filled[(top_k, lam)] = {n: t.clone() for n, t in out.items()}
+        by_hand = _ties_by_hand(init, [en, es], lam=lam, top_k=top_k)
+        for n in vectors.names:
+            torch.testing.assert_close(out[n], by_hand[n], rtol=0, atol=1e-6)
+    # top-k and λ both change the weights (so a mix-up cannot pass unnoticed)
+    name = vectors.names[0]
+    assert not torch.allclose(filled[(20, 0.8)][name], filled[(80, 0.8)][name])
+    assert not torch.allclose(filled[(20, 0.8)][name], filled[(20, 1.8)][name])
 
 
 def _written(vectors, method, weights, params) -> dict[str, torch.Tensor]:
@@ -461,6 +508,8 @@ def test_a_registered_method_is_merged_in_place(bank, halfway_method) -> None:
     expected = merge_states("task-arithmetic", [en, es], [0.5, 0.5], init)
     for name in vectors.names:
         torch.testing.assert_close(state[name], expected[name], rtol=0, atol=1e-6)
+        by_hand = init[name] + 0.5 * (en[name] - init[name]) + 0.5 * (es[name] - init[name])
+        torch.testing.assert_close(state[name], by_hand, rtol=0, atol=1e-6)
     with pytest.raises(LangarithError, match="needs explicit weights"):
         vectors.state_for(None, halfway_method)
 

@@ -63,7 +63,8 @@ def test_unknown_code_in_pick_related() -> None:
 
 def test_features_match_lang2vec_get_features() -> None:
     """Reading the npz files directly gives lang2vec's own vectors."""
-    l2v = pytest.importorskip("lang2vec.lang2vec")
+    import lang2vec.lang2vec as l2v  # a required dependency; slow to import (~2 s)
+
     uriel = related._uriel()
     langs = ["spa", "arb"]
     got = l2v.get_features(langs, "syntax_knn+phonology_knn+inventory_knn")

@@ -321,7 +321,63 @@ def test_dry_run_plans_every_score_and_analysis_table(tmp_path, demo):
     assert result.returncode == 0, out[-3000:]
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", out, flags=re.MULTILINE))
     assert int(counts["lambda_grid"]) == len(plan_jobs(demo))
+    # by hand: 2 models x 2 seeds x (13 zero-shot + 13 enhancement + 6 TIES + 2 romance
+    # + 1 token-budget NLI es) jobs
+    assert int(counts["lambda_grid"]) == 4 * (13 + 13 + 6 + 2 + 1) == 140
     assert int(counts["language_vector_analysis"]) == 2
+
+
+def test_the_test_config_plans_the_hand_written_jobs():
+    """config/test.yaml, job by job, written out by hand (related: es→pt, ru→bg, bg→ru)."""
+    config = _load("test.yaml")
+    grid = (0.0, 0.25, 0.5, 0.75, 1.0)
+    related = {"es": "pt", "ru": "bg", "bg": "ru"}
+    expected = []
+    for task in ("ner", "nli"):
+        for target in ("es", "ru", "bg"):
+            rel = related[target]
+            expected.append((
+                f"results/scores/zero_shot/tinybert/{task}/{target}/seed1.csv",
+                [("pEA", "en"), ("pRA", rel)], [("LA", ("en", rel), grid, None)], None,
+            ))  # fmt: skip
+    for target in ("es", "ru", "bg"):
+        rel = related[target]
+        expected.append((
+            f"results/scores/enhancement/tinybert/ner/{target}/seed1.csv",
+            [("T", target)],
+            [("LA(T,en)", (target, "en"), grid, None), ("LA(T,REL)", (target, rel), grid, None)],
+            None,
+        ))  # fmt: skip
+    expected.append((
+        "results/scores/low_resource/tinybert/nli/es/seed1.csv",
+        [("T", "es/budget2000")],
+        [("LA(T,en)", ("es/budget2000", "en"), grid, None),
+         ("LA(T,REL)", ("es/budget2000", "pt"), grid, None)],
+        None,
+    ))  # fmt: skip
+    for target in ("es", "ru", "bg"):
+        expected.append((
+            f"results/scores/ties/tinybert/ner/{target}/seed1.csv",
+            [], [("TIES", ("en", related[target]), (0.8, 1.3, 1.8), 20.0)],
+            f"results/scores/zero_shot/tinybert/ner/{target}/seed1.csv",
+        ))  # fmt: skip
+    planned = [
+        (
+            job.output,
+            [(b.method, b.adapter) for b in job.baselines],
+            [(c.method, c.adapters, tuple(c.grid), c.top_k) for c in job.curves],
+            job.reuse,
+        )
+        for job in plan_jobs(config, related=related)
+    ]
+    assert sorted(planned) == sorted(expected)
+    job = find_job(config, "zero_shot", "tinybert", "nli", "ru", 1, related=related)
+    assert dict(job.adapters) == {
+        "en": "results/adapters/tinybert/lang/en/seed1",
+        "bg": "results/adapters/tinybert/lang/bg/seed1",
+    }
+    assert job.task_adapter == "results/adapters/tinybert/task/nli/seed1"
+    assert job.data == "resources/data/xnli/ru"
 
 
 def test_cli_plan_counts_the_jobs(capsys):

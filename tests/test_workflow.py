@@ -23,7 +23,22 @@ def paper_config() -> dict:
     return load_config(ROOT / "config" / "config.yaml")
 
 
+PAPER_LANGUAGES = "en ar bg de el es fr hi ru sw tr ur vi zh fa it ca pt ro as".split()
+PAPER_TARGETS = "ar bg de el es fr hi ru sw tr ur vi zh".split()
+#: every (dataset, language) the paper's config downloads, written out by hand: Wikipedia
+#: of all 20 languages, WikiANN and XNLI of English (task training) and the 13 targets,
+#: SQuAD (English), XQuAD of the targets it covers (not bg fr sw ur), IndicXNLI as.
+PAPER_DATASETS = (
+    {("wikipedia", lang) for lang in PAPER_LANGUAGES}
+    | {(dataset, lang) for dataset in ("wikiann", "xnli") for lang in ["en", *PAPER_TARGETS]}
+    | {("squad", "en"), ("indicxnli", "as")}
+    | {("xquad", lang) for lang in PAPER_TARGETS if lang not in ("bg", "fr", "sw", "ur")}
+)
+
+
 def test_paper_data_requests_cover_the_papers_datasets(paper_config):
+    assert sorted(plan.dataset_requests(paper_config)) == sorted(PAPER_DATASETS)
+    assert len(PAPER_DATASETS) == 20 + 14 + 14 + 1 + 1 + 9
     wanted = set(plan.dataset_requests(paper_config))
     for lang in paper_config["languages"]:
         assert ("wikipedia", lang) in wanted
@@ -41,6 +56,7 @@ def test_paper_dry_run_holds_the_real_download_dag(tmp_path, paper_config):
     out = result.stdout + result.stderr
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", out, flags=re.MULTILINE))
     assert int(counts["prepare_dataset"]) == len(plan.dataset_requests(paper_config))
+    assert int(counts["prepare_dataset"]) == len(PAPER_DATASETS) == 59
     assert int(counts["related_languages"]) == 1
     assert int(counts["backbone"]) == 2
     assert int(counts["train_language_adapter"]) == 2 * 20 * 3
