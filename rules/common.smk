@@ -2,10 +2,8 @@
 # The planning logic lives in the package (langarith.config, langarith.plan).
 import sys
 
-from langarith import LangarithError
-from langarith import analysis_plan, paths
+from langarith import LangarithError, analysis_plan, paths, plan
 from langarith.evaluate import scenarios
-from langarith import plan
 from langarith.config import check_config, validate_schema
 from langarith.report import report_outputs
 
@@ -17,10 +15,8 @@ plan.prepare_environment(config, Path(workflow.basedir))
 # langarith.config.AS_WRITTEN); then the checks a schema cannot express, including the
 # typed training settings. Either stops the dry run with one message.
 try:
-    validate_schema(
-        config,
-        Path(str(workflow.current_basedir)).parent / "workflow/schemas/config.schema.yaml",
-    )
+    SCHEMA = Path(str(workflow.current_basedir)).parent / "workflow/schemas"
+    validate_schema(config, SCHEMA / "config.schema.yaml")
     check_config(config, base_dir=Path(workflow.basedir))
 except LangarithError as err:
     sys.exit(f"Config error: {err}")
