@@ -73,6 +73,9 @@ def _fault_config() -> dict:
     cfg["models"][0]["demo"]["pretrain_steps"] = 5
     cfg["data"]["demo"]["wikipedia_train_docs"] = 100
     cfg["tasks"] = {"nli": cfg["tasks"]["nli"]}
+    # per_task may only name configured tasks (a misspelt task name is refused)
+    per_task = cfg["task_adapter"].get("per_task") or {}
+    cfg["task_adapter"]["per_task"] = {k: v for k, v in per_task.items() if k in cfg["tasks"]}
     cfg["scenarios"] = {"zero_shot": {"tasks": ["nli"]}}
     cfg.pop("token_budget", None)
     cfg["language_adapter"]["training"].update(
