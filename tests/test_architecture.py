@@ -29,6 +29,7 @@ LAYERS: dict[str, int] = {
     "langarith.settings": 0,
     "langarith.scripting": 0,
     "langarith.registry": 0,
+    "langarith.lazy": 0,
     "langarith.provenance": 0,
     "langarith.cli_options": 0,
     "langarith.task_kinds": 0,

@@ -17,33 +17,24 @@ does not import torch.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
 from langarith.backbone.cli import register_cli
+from langarith.lazy import lazy_getattr
 
 _LAZY = {
-    "ARCHS": "archs",
-    "train_tokenizer": "tokenizer",
-    "DEMO_SPEC": "demo",
-    "build_demo_backbone": "demo",
-    "pretrain_cycle": "demo",
-    "fetch_hub_backbone": "hub",
-    "backbone_fingerprint": "folder",
-    "check_backbone_dir": "folder",
-    "load_backbone": "folder",
-    "load_tokenizer": "folder",
+    "ARCHS": "langarith.backbone.archs",
+    "train_tokenizer": "langarith.backbone.tokenizer",
+    "DEMO_SPEC": "langarith.backbone.demo",
+    "build_demo_backbone": "langarith.backbone.demo",
+    "pretrain_cycle": "langarith.backbone.demo",
+    "fetch_hub_backbone": "langarith.backbone.hub",
+    "backbone_fingerprint": "langarith.backbone.folder",
+    "check_backbone_dir": "langarith.backbone.folder",
+    "load_backbone": "langarith.backbone.folder",
+    "load_tokenizer": "langarith.backbone.folder",
 }
 
 
-def __getattr__(name: str) -> Any:
-    """Import the submodule that defines ``name`` on first use."""
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'langarith.backbone' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"langarith.backbone.{module}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _LAZY)
 
 
 __all__ = ["register_cli", *_LAZY]

@@ -19,8 +19,7 @@ planning code and the command line stay fast.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from langarith.lazy import lazy_getattr
 
 __all__ = [
     "SCORE_COLUMNS",
@@ -61,8 +60,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'langarith.evaluate' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+__getattr__ = lazy_getattr(__name__, _LAZY)

@@ -18,9 +18,7 @@ the command line parser does not import torch.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
+from langarith.lazy import lazy_getattr
 from langarith.train.cli import register_cli
 
 _LAZY = {
@@ -54,14 +52,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    """Import the module that defines ``name`` on first use."""
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'langarith.train' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _LAZY)
 
 
 __all__ = ["register_cli", *_LAZY]
