@@ -52,6 +52,17 @@ def test_paper_config_has_the_papers_setup():
     assert cfg["task_adapter"]["training"]["epochs"] == 100
 
 
+def test_task_adapter_follows_the_authors_scripts():
+    """lang_adapter.py of mklimasz/language-arithmetic: pfeiffer (seq_bn), 16, gelu_new;
+    the paper config says so and the settings default to it (the demo inherits it)."""
+    paper = load_config(ROOT / "config" / "config.yaml")
+    expected = {"architecture": "seq_bn", "reduction_factor": 16, "non_linearity": "gelu_new"}
+    assert settings.task_settings(paper).adapter_config.as_dict() == expected
+    assert settings.TaskAdapterConfig.defaults() == expected
+    demo = load_config(ROOT / "config" / "demo.yaml")
+    assert settings.task_settings(demo).adapter_config.non_linearity == "gelu_new"
+
+
 def test_grid_has_no_float_drift():
     assert grid({"start": 0, "stop": 1, "step": 0.05})[6] == 0.3
     assert grid({"start": 0, "stop": 1, "step": 0.2}) == [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]

@@ -313,7 +313,12 @@ class LanguageAdapterConfig(Settings):
 
 @dataclass(frozen=True)
 class TaskAdapterConfig(Settings):
-    """``task_adapter.adapter_config``: the task adapter's bottleneck (Pfeiffer, as MAD-X)."""
+    """``task_adapter.adapter_config``: the task adapter's bottleneck (Pfeiffer, as MAD-X).
+
+    The defaults are the authors' released setting (``mklimasz/language-arithmetic``,
+    ``examples/pytorch/lang-arithmetic/lang_adapter.py``: ``pfeiffer``, reduction factor
+    16, ``gelu_new``); ``seq_bn`` is the ``pfeiffer`` config's name in ``adapters``.
+    """
 
     what: ClassVar[str] = "task-adapter config"
 
@@ -321,7 +326,7 @@ class TaskAdapterConfig(Settings):
     reduction_factor: int | float = setting(
         16, number(0, low_open=True), "hidden size / bottleneck size"
     )
-    non_linearity: str = setting("relu", text(), "activation inside the bottleneck")
+    non_linearity: str = setting("gelu_new", text(), "activation inside the bottleneck")
 
 
 @dataclass(frozen=True)
