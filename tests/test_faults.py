@@ -21,6 +21,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import json
+import math
 import os
 import re
 import shutil
@@ -48,6 +49,13 @@ from langarith.backbone import build_demo_backbone
 from langarith.data import prepare_demo_dataset
 from langarith.io import atomic_dir, write_json
 from langarith.train import init_language_adapter, train_language_adapter
+from langarith.training.loop import (
+    DeviceSetup,
+    LoopConfig,
+    LoopResult,
+    TrainingInterrupted,
+    run_training_loop,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "config" / "test.yaml"
@@ -697,3 +705,127 @@ def test_checkpoint_half_written_by_a_killed_process_is_cleaned_up(tiny, tmp_pat
     )
     assert json.loads((out / "metadata.json").read_text())["resumed_from_step"] is None
     assert list(checkpoint.parent.iterdir()) == []
+
+
+# ----------------------------------------------------------------------------- non-finite losses
+# The shared loop on a toy regression, CPU only: bf16 autocast on the CPU stands for the
+# GPU's mixed precision (the policy depends on the autocast dtype, not on the device), and
+# a toy loss function injects NaN at chosen steps.
+
+
+def _toy_run(
+    tmp_path: Path,
+    *,
+    nan_steps: set[int],
+    setup: DeviceSetup,
+    max_steps: int = 10,
+    limit: int = 100,
+    stop_after: int | None = None,
+    name: str = "run",
+    seen: dict[int, torch.Tensor] | None = None,
+) -> LoopResult:
+    """Train a 4→1 linear map; the loss of step ``s`` (1-based) is NaN when ``s`` is in
+    ``nan_steps``. ``seen`` collects the weights each step starts from."""
+    torch.manual_seed(0)
+    model = torch.nn.Linear(4, 1)
+    params = dict(model.named_parameters())
+    target = torch.tensor([[1.0], [-2.0], [0.5], [3.0]])
+
+    def loss_of(k: int) -> tuple[torch.Tensor, int]:
+        if seen is not None:
+            seen[k + 1] = model.weight.detach().clone()
+        x = torch.randn(8, 4, generator=torch.Generator().manual_seed(k))
+        loss = ((model(x).float() - x @ target) ** 2).mean()
+        return (loss * float("nan") if k + 1 in nan_steps else loss), 8
+
+    def evaluate() -> dict[str, float]:
+        x = torch.randn(16, 4, generator=torch.Generator().manual_seed(10**6))
+        return {"loss": float(((model(x).float() - x @ target) ** 2).mean())}
+
+    cfg = LoopConfig(
+        seed=0,
+        max_steps=max_steps,
+        lr=0.05,
+        eval_every=2,
+        checkpoint_every=2,
+        stop_after_steps=stop_after,
+        max_nonfinite_in_row=limit,
+    )
+    return run_training_loop(
+        model,
+        params,
+        loss_of,
+        evaluate,
+        cfg,
+        setup=setup,
+        checkpoint_dir=tmp_path / name,
+        config_hash="toy",
+    )
+
+
+BF16_CPU = DeviceSetup(torch.device("cpu"), torch.bfloat16, False)
+FP16_SCALED_CPU = DeviceSetup(torch.device("cpu"), torch.bfloat16, True)
+FP32_CPU = DeviceSetup(torch.device("cpu"), None, False)
+
+
+def test_nonfinite_loss_under_mixed_precision_skips_the_step_and_counts_it(tmp_path):
+    seen: dict[int, torch.Tensor] = {}
+    result = _toy_run(tmp_path, nan_steps={3, 7, 8}, setup=BF16_CPU, seen=seen)
+    assert result.steps == 10
+    assert result.nonfinite_steps == 3 and result.skipped_steps == [3, 7, 8]
+    # a skipped step changes no weight: step 4 starts where step 3 started
+    assert torch.equal(seen[4], seen[3]) and torch.equal(seen[9], seen[7])
+    assert not torch.equal(seen[3], seen[2])  # the other steps do train
+    assert [h["nonfinite_steps"] for h in result.history] == [0, 1, 1, 3, 3]
+    assert all(math.isfinite(h["loss"]) for h in result.history)
+    assert result.units_processed == 7 * 8  # skipped steps train on nothing
+    clean = _toy_run(tmp_path, nan_steps=set(), setup=BF16_CPU, name="clean")
+    assert clean.nonfinite_steps == 0 and clean.units_processed == 10 * 8
+
+
+def test_nonfinite_steps_in_a_row_stop_the_run_only_at_the_limit(tmp_path):
+    # four in a row, a good step, four more: never five in a row
+    gaps = _toy_run(tmp_path, nan_steps={2, 3, 4, 5, 7, 8, 9, 10}, setup=BF16_CPU, limit=5)
+    assert gaps.nonfinite_steps == 8
+    with pytest.raises(LangarithError, match=r"5 non-finite losses in a row \(steps 4-8, "):
+        _toy_run(tmp_path, nan_steps={4, 5, 6, 7, 8}, setup=BF16_CPU, limit=5, name="dies")
+    with pytest.raises(LangarithError, match="max_nonfinite_in_row=5"):
+        _toy_run(tmp_path, nan_steps={4, 5, 6, 7, 8}, setup=BF16_CPU, limit=5, name="dies2")
+
+
+def test_nonfinite_loss_in_fp32_stops_at_once(tmp_path):
+    with pytest.raises(LangarithError, match="loss became nan at step 3"):
+        _toy_run(tmp_path, nan_steps={3}, setup=FP32_CPU)
+
+
+def test_skipped_step_backs_off_the_gradient_scale(tmp_path):
+    """With a GradScaler (fp16 on CUDA; here the CPU's), a skipped step halves the scale
+    as the scaler does on non-finite gradients."""
+    scale = {}
+    for name, nan_steps in (("skipped", {4}), ("clean", set())):
+        with pytest.raises(TrainingInterrupted):  # checkpoint at step 4, then stop
+            _toy_run(tmp_path, nan_steps=nan_steps, setup=FP16_SCALED_CPU, stop_after=4, name=name)
+        optim = torch.load(tmp_path / name / "optim.pt", weights_only=True)
+        scale[name] = float(optim["scaler"]["scale"])
+    assert scale["skipped"] == scale["clean"] / 2
+
+
+def test_resume_after_skipped_steps_is_exact(tmp_path):
+    """Counters travel in the checkpoint: a run killed between skipped steps ends with the
+    weights and counts of an uninterrupted one, and a streak keeps counting."""
+    whole = _toy_run(tmp_path, nan_steps={3, 4, 9}, setup=BF16_CPU, name="whole")
+    with pytest.raises(TrainingInterrupted):
+        _toy_run(tmp_path, nan_steps={3, 4, 9}, setup=BF16_CPU, stop_after=4, name="cut")
+    resumed = _toy_run(tmp_path, nan_steps={3, 4, 9}, setup=BF16_CPU, name="cut")
+    assert resumed.resumed_from_step == 4
+    assert resumed.nonfinite_steps == whole.nonfinite_steps == 3
+    assert resumed.skipped_steps == whole.skipped_steps == [3, 4, 9]
+    assert resumed.history == whole.history
+    for name, tensor in whole.best_state.items():
+        assert torch.equal(resumed.best_state[name], tensor)
+    # killed inside a streak (steps 3, 4 skipped, checkpoint at 4): the third in a row
+    # after the resume reaches the limit 3
+    with pytest.raises(TrainingInterrupted):
+        _toy_run(tmp_path, nan_steps={3, 4, 5}, setup=BF16_CPU, limit=3, stop_after=4, name="s")
+    with pytest.raises(LangarithError, match="3 non-finite losses in a row"):
+        _toy_run(tmp_path, nan_steps={3, 4, 5}, setup=BF16_CPU, limit=3, name="s")

@@ -11,8 +11,9 @@ the plain mapping the training functions take today (same keys, same values: a v
 stored as written, an ``int`` stays an ``int``), so switching them over changes no
 hash and no number.
 
-Volatile keys: ``stop_after_steps``, ``checkpoint_every`` and ``eval_batch_size`` (of
-both adapter kinds) only steer *how* a run executes, not *what* it computes; the
+Volatile keys: ``stop_after_steps``, ``checkpoint_every``, ``eval_batch_size`` and
+``max_nonfinite_in_row`` (of both adapter kinds) only steer *how* a run executes, not
+*what* it computes (a run either ends with the same weights or stops); the
 training code leaves them out of a checkpoint's config hash (``VOLATILE_KEYS`` here,
 re-exported as ``VOLATILE_HPARAMS`` by ``langarith.training.hparams``), so changing
 them resumes a run instead of restarting it. Every other key changes the result.
@@ -32,7 +33,9 @@ from typing import Any, ClassVar, Self
 from langarith import LangarithError
 
 #: Keys that do not change a run's result (see the module docstring).
-VOLATILE_KEYS = frozenset({"stop_after_steps", "checkpoint_every", "eval_batch_size"})
+VOLATILE_KEYS = frozenset(
+    {"stop_after_steps", "checkpoint_every", "eval_batch_size", "max_nonfinite_in_row"}
+)
 
 #: Upper bound of every count (steps, sizes, rows): larger values are typos (``1e12``).
 MAX_COUNT = 10**9
@@ -367,6 +370,9 @@ class LanguageAdapterSettings(Settings):
     )
     fp16: bool = setting(False, flag(), "fp16 autocast on CUDA (ignored on CPU)")
     bf16: bool = setting(False, flag(), "bf16 autocast on CUDA (ignored on CPU)")
+    max_nonfinite_in_row: int = setting(
+        100, count(), "fp16/bf16: skipped non-finite steps in a row that stop the run; volatile"
+    )
     stop_after_steps: int | None = setting(
         None, count(optional=True), "test hook: stop after N steps; volatile"
     )
@@ -424,6 +430,9 @@ class TaskAdapterSettings(Settings):
     )
     fp16: bool = setting(False, flag(), "fp16 autocast on CUDA (ignored on CPU)")
     bf16: bool = setting(False, flag(), "bf16 autocast on CUDA (ignored on CPU)")
+    max_nonfinite_in_row: int = setting(
+        100, count(), "fp16/bf16: skipped non-finite steps in a row that stop the run; volatile"
+    )
     stop_after_steps: int | None = setting(
         None, count(optional=True), "test hook: stop after N steps; volatile"
     )

@@ -235,6 +235,7 @@ def _loop_config(hp: dict[str, Any], task: str, seed: int, max_steps: int, eval_
         metric=TASK_METRIC[task],
         unit="ex",
         desc=f"task {task} seed {seed}",
+        max_nonfinite_in_row=int(hp["max_nonfinite_in_row"]),
     )
 
 
@@ -443,6 +444,8 @@ def _metadata(
         "best_step": result.best_step,
         "eval_history": result.history,
         "resumed_from_step": result.resumed_from_step,
+        "nonfinite_steps": result.nonfinite_steps,
+        "skipped_steps": result.skipped_steps,
         "train_seconds": round(result.train_seconds, 2),
         "versions": versions(),
         "created_utc": utc_now(),

@@ -50,6 +50,9 @@ class LoopState:
     history: list[dict] = field(default_factory=list)
     units_processed: int = 0
     train_seconds: float = 0.0
+    nonfinite_steps: int = 0  # steps skipped for a non-finite loss (mixed precision)
+    nonfinite_in_row: int = 0  # consecutive skipped steps up to the current one
+    skipped_steps: list[int] = field(default_factory=list)  # the first 1000 of them
 
 
 @dataclass
@@ -133,6 +136,9 @@ def _write_checkpoint_files(
             "history": state.history,
             "units_processed": state.units_processed,
             "train_seconds": state.train_seconds,
+            "nonfinite_steps": state.nonfinite_steps,
+            "nonfinite_in_row": state.nonfinite_in_row,
+            "skipped_steps": state.skipped_steps,
             "rng": rng_json,
             "created_utc": utc_now(),
         },
@@ -211,6 +217,10 @@ def restore_checkpoint(
         history=saved["history"],
         units_processed=saved["units_processed"],
         train_seconds=saved["train_seconds"],
+        # checkpoints written before skipped steps were counted have none
+        nonfinite_steps=int(saved.get("nonfinite_steps", 0)),
+        nonfinite_in_row=int(saved.get("nonfinite_in_row", 0)),
+        skipped_steps=[int(x) for x in saved.get("skipped_steps", [])],
     )
     return state, best
 

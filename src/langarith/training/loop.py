@@ -4,6 +4,15 @@ Plain PyTorch: gradient accumulation, AdamW, linear warm-up/decay, autocast + Gr
 on CUDA, periodic evaluation, best-weights tracking, a NaN guard and resumable
 checkpoints. Everything random in it is derived from the seed and the micro-batch
 counter (:mod:`langarith.training.seeding`), so a resumed run is exact.
+
+The NaN guard depends on the precision. In fp32 a non-finite loss means the run has
+diverged, and the first one stops it. Under fp16/bf16 autocast an overflow in one batch
+is an accident of the number format, not a verdict on the run: the step is skipped as
+``torch.amp.GradScaler`` skips a step with non-finite gradients (no optimizer or
+scheduler update; with a scaler, the scale is backed off), counted, logged and
+recorded (``LoopResult.nonfinite_steps``, and ``nonfinite_steps`` in each evaluation's
+history entry); only ``max_nonfinite_in_row`` skipped steps in a row stop the run, as
+the authors' Trainer-based scripts would keep going where the first one stopped ours.
 """
 
 from __future__ import annotations
@@ -13,7 +22,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +55,9 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+#: Step numbers of skipped steps kept in the state (the count is always exact).
+SKIPPED_STEPS_KEPT = 1000
 
 #: ``micro_batch_loss(k)`` → (loss, units): builds micro-batch ``k`` and runs the forward pass.
 MicroBatchLoss = Callable[[int], tuple[torch.Tensor, int]]
@@ -129,6 +141,7 @@ class LoopConfig:
     metric: str = "loss"
     unit: str = "tok"
     desc: str = "train"
+    max_nonfinite_in_row: int = 100
 
 
 @dataclass
@@ -143,6 +156,8 @@ class LoopResult:
     units_processed: int
     train_seconds: float
     resumed_from_step: int | None
+    nonfinite_steps: int = 0
+    skipped_steps: list[int] = field(default_factory=list)
 
 
 def resolve_warmup(hparams: Mapping[str, Any], max_steps: int) -> int:
@@ -234,11 +249,13 @@ class _Run:
         self.resumed_from = self.state.step
         log.info("Resuming %s from checkpoint at step %d", self.cfg.desc, self.state.step)
 
-    def train_step(self, micro_batch_loss: MicroBatchLoss) -> tuple[float, int]:
+    def train_step(self, micro_batch_loss: MicroBatchLoss) -> tuple[float | None, int]:
         """One optimizer step over ``grad_accum`` micro-batches; returns (mean loss, units).
 
         The global torch RNG is seeded from ``(seed, "dropout", k)`` before micro-batch
-        ``k``, so dropout is a function of ``k`` and survives a resume.
+        ``k``, so dropout is a function of ``k`` and survives a resume. Under mixed
+        precision a non-finite loss (or, without a scaler, gradient norm) skips the step:
+        the loss is ``None`` and no units count.
         """
         cfg, opt = self.cfg, self.optimization
         opt.optimizer.zero_grad(set_to_none=True)
@@ -248,21 +265,60 @@ class _Run:
             torch.manual_seed(derive_seed(cfg.seed, "dropout", k))
             with self.setup.autocast():
                 loss, units = micro_batch_loss(k)
-            _assert_finite(loss, self.state.step + 1, cfg.desc)
+            if not _finite(loss):
+                if self.setup.autocast_dtype is None:
+                    _stop_diverged(loss, self.state.step + 1, cfg.desc)
+                return self._skip(f"loss {float(loss.detach()):.4g}"), 0
             opt.scaler.scale(loss / cfg.grad_accum).backward()
             step_loss += float(loss.detach()) / cfg.grad_accum
-            self.state.units_processed += units
             step_units += units
         if cfg.max_grad_norm:
             opt.scaler.unscale_(opt.optimizer)
-            torch.nn.utils.clip_grad_norm_(list(self.params.values()), cfg.max_grad_norm)
+            norm = torch.nn.utils.clip_grad_norm_(list(self.params.values()), cfg.max_grad_norm)
+            # with a scaler, scaler.step below skips a non-finite step itself
+            mixed_unscaled = self.setup.autocast_dtype is not None and not opt.scaler.is_enabled()
+            if mixed_unscaled and not _finite(norm):
+                return self._skip(f"gradient norm {float(norm):.4g}"), 0
         opt.scaler.step(opt.optimizer)
         opt.scaler.update()
         opt.scheduler.step()
         self.state.step += 1
+        self.state.units_processed += step_units
+        self.state.nonfinite_in_row = 0
         return step_loss, step_units
 
-    def evaluate(self, evaluate: Evaluate, step_loss: float) -> None:
+    def _skip(self, what: str) -> None:
+        """Skip the current step as GradScaler skips one: gradients dropped, no optimizer
+        or scheduler update, the scale backed off; counted, and fatal only after
+        ``max_nonfinite_in_row`` in a row."""
+        cfg, state, opt = self.cfg, self.state, self.optimization
+        opt.optimizer.zero_grad(set_to_none=True)
+        if opt.scaler.is_enabled():
+            opt.scaler.update(opt.scaler.get_scale() * opt.scaler.get_backoff_factor())
+        state.step += 1
+        state.nonfinite_steps += 1
+        state.nonfinite_in_row += 1
+        if len(state.skipped_steps) < SKIPPED_STEPS_KEPT:
+            state.skipped_steps.append(state.step)
+        log.warning(
+            "%s step %d: non-finite %s under %s autocast; step skipped (%d in a row, %d in all)",
+            cfg.desc,
+            state.step,
+            what,
+            self.setup.autocast_dtype,
+            state.nonfinite_in_row,
+            state.nonfinite_steps,
+        )
+        if state.nonfinite_in_row >= cfg.max_nonfinite_in_row:
+            raise LangarithError(
+                f"{cfg.desc}: {state.nonfinite_in_row} non-finite losses in a row (steps "
+                f"{state.step - state.nonfinite_in_row + 1}-{state.step}, "
+                f"max_nonfinite_in_row={cfg.max_nonfinite_in_row}); training diverged (lower "
+                "lr, use bf16 or fp32, or check the data). No output was written."
+            )
+        return None
+
+    def evaluate(self, evaluate: Evaluate, step_loss: float | None) -> None:
         """Validate, record the metrics and keep a copy of the weights if they are the best."""
         cfg, state = self.cfg, self.state
         self.model.eval()
@@ -275,7 +331,14 @@ class _Run:
                 f"{cfg.desc}: validation {cfg.metric} is {score} at step {state.step}; "
                 "training diverged. No output was written."
             )
-        state.history.append({"step": state.step, "train_loss": step_loss, **metrics})
+        state.history.append(
+            {
+                "step": state.step,
+                "train_loss": step_loss,
+                "nonfinite_steps": state.nonfinite_steps,
+                **metrics,
+            }
+        )
         log.info("%s step %d: %s", cfg.desc, state.step, metrics)
         if state.best_score is None or _is_better(score, state.best_score, cfg.higher_is_better):
             state.best_score, state.best_step = score, state.step
@@ -306,6 +369,8 @@ class _Run:
             units_processed=state.units_processed,
             train_seconds=state.train_seconds,
             resumed_from_step=self.resumed_from,
+            nonfinite_steps=state.nonfinite_steps,
+            skipped_steps=list(state.skipped_steps),
         )
 
 
@@ -320,14 +385,16 @@ class _Progress:
         self.running: float | None = None
         self.window_units, self.window_start = 0, time.perf_counter()
 
-    def update(self, step_loss: float, units: int) -> None:
-        """Show one finished step."""
+    def update(self, step_loss: float | None, units: int) -> None:
+        """Show one finished (or skipped: ``step_loss`` None) step."""
         self.window_units += units
-        loss = step_loss if self.running is None else 0.9 * self.running + 0.1 * step_loss
-        self.running = loss
+        if step_loss is not None:
+            loss = step_loss if self.running is None else 0.9 * self.running + 0.1 * step_loss
+            self.running = loss
         now = time.perf_counter()
         speed = self.window_units / max(now - self.window_start, 1e-9)
-        self.bar.set_postfix(loss=f"{loss:.4f}", **{f"{self.unit}/s": f"{speed:.0f}"})
+        shown = "nan" if self.running is None else f"{self.running:.4f}"
+        self.bar.set_postfix(loss=shown, **{f"{self.unit}/s": f"{speed:.0f}"})
         self.bar.update(1)
         if now - self.window_start > 10:
             self.window_units, self.window_start = 0, now
@@ -342,9 +409,13 @@ def _is_better(score: float, best: float, higher_is_better: bool) -> bool:
     return score > best if higher_is_better else score < best
 
 
-def _assert_finite(loss: torch.Tensor, step: int, what: str) -> None:
-    """Stop at the first non-finite loss: nothing after it could be trusted."""
-    if not torch.isfinite(loss.detach()).all():
+def _finite(value: torch.Tensor) -> bool:
+    return bool(torch.isfinite(value.detach()).all())
+
+
+def _stop_diverged(loss: torch.Tensor, step: int, what: str) -> None:
+    """In fp32 the first non-finite loss stops the run: nothing after it could be trusted."""
+    if not _finite(loss):
         raise LangarithError(
             f"{what}: the loss became {float(loss.detach()):.4g} at step {step}; training "
             "diverged (lower lr, use fp32, or check the data). No output was written."
