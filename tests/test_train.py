@@ -492,6 +492,24 @@ def test_task_adapter_trains_saves_and_reloads(world, tmp_path, arch, task):
     assert 0 <= metrics[TASK_METRIC[task]] <= 100
 
 
+def test_task_adapter_from_chunked_features_is_the_same(world, tmp_path, monkeypatch):
+    """QA rows streamed and encoded 7 at a time (features on disk, validation scored
+    chunk by chunk) train the adapter that one chunk of all rows trains; the feature
+    store is gone afterwards."""
+    bb, en, data = world["bert"]["backbone"], world["bert"]["en"], world["tasks"]["qa"]
+    hp = {**TASK_HP, "max_length": 32, "doc_stride": 8}  # contexts overflow into windows
+    monkeypatch.setattr(task_adapter, "FEATURE_CHUNK_ROWS", 10**6)
+    whole = train_task_adapter(bb, en, data, "qa", tmp_path / "whole", seed=0, hparams=hp)
+    monkeypatch.setattr(task_adapter, "FEATURE_CHUNK_ROWS", 7)
+    chunked = train_task_adapter(bb, en, data, "qa", tmp_path / "chunked", seed=0, hparams=hp)
+    assert _equal(_weights(whole), _weights(chunked))
+    metas = [json.loads((d / "metadata.json").read_text()) for d in (whole, chunked)]
+    for key in ("eval_history", "train_features", "validation_features", "data"):
+        assert metas[0][key] == metas[1][key]
+    assert metas[1]["train_features"] > metas[1]["data"]["train"]["rows"] == 30
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["chunked", "whole"]
+
+
 def test_task_resume_is_exact(world, tmp_path):
     bb, en, data = world["bert"]["backbone"], world["bert"]["en"], world["tasks"]["nli"]
     hp = {**TASK_HP, "max_steps": 5, "checkpoint_every": 2}
@@ -555,7 +573,7 @@ def test_chance_level_task_adapter_is_reported(world, tmp_path, monkeypatch, cap
     assert chance_warning("ner", 0.0, []) and chance_warning("ner", 12.5, []) is None
     assert chance_warning("qa", 0.0, []) is None
 
-    monkeypatch.setattr(task_adapter, "evaluate_task", lambda *a, **k: {"accuracy": 100 / 3})
+    monkeypatch.setattr(task_adapter, "evaluate_chunks", lambda *a, **k: {"accuracy": 100 / 3})
     bb, en, data = world["bert"]["backbone"], world["bert"]["en"], world["tasks"]["nli"]
     with caplog.at_level(logging.WARNING, logger="langarith.train.task_adapter"):
         train_task_adapter(

@@ -4,13 +4,25 @@ MAD-X's recipe, which language arithmetic relies on: a task adapter learns the t
 top of ``Stack(lang, task)`` with the English language adapter frozen below it. At test
 time the language adapter is swapped for the target's (or a merge of several), and the
 task adapter is reused unchanged. The head is saved together with the task adapter.
+
+Memory stays bounded whatever the dataset's size: the training rows are streamed from
+disk and encoded :data:`~langarith.train.task_features.FEATURE_CHUNK_ROWS` at a time into
+an on-disk :class:`~langarith.train.feature_store.FeatureStore` (a hidden folder next to
+the output, removed at the end), from which batches are drawn; the validation rows are
+streamed and encoded a chunk at a time at each evaluation (for SQuAD's 10.6k questions
+that re-tokenisation costs seconds, next to minutes of forward passes).
 """
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import logging
 import math
+import shutil
+import tempfile
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,17 +43,19 @@ from langarith.modeling import (
 )
 from langarith.provenance import utc_now, versions
 from langarith.settings import TaskAdapterConfig, TaskAdapterSettings
+from langarith.train.feature_store import FeatureStore
 from langarith.train.task_features import (
     DEFAULT_LABELS,
+    FEATURE_CHUNK_ROWS,
     TASK_METRIC,
     EncodedTask,
     check_task,
-    encode_task,
-    evaluate_task,
+    evaluate_chunks,
+    iter_encoded,
 )
 from langarith.training.checkpoints import remove_checkpoint
 from langarith.training.hparams import hash_hparams
-from langarith.training.inputs import data_checksum, read_data_manifest, read_rows
+from langarith.training.inputs import data_checksum, iter_rows, read_data_manifest
 from langarith.training.loop import (
     DeviceSetup,
     LoopConfig,
@@ -105,7 +119,7 @@ def _add_head(model, task: str, labels: list[str]) -> None:
         model.add_qa_head(task, num_labels=2)
 
 
-def chance_warning(task: str, best: float, valid_rows: list[dict]) -> str | None:
+def chance_warning(task: str, best: float, valid_rows: Iterable[dict]) -> str | None:
     """A warning text when the best validation score is no better than chance, else None.
 
     NER entity F1 0 means no entity was ever right (usually: everything tagged "O"); NLI
@@ -122,7 +136,7 @@ def chance_warning(task: str, best: float, valid_rows: list[dict]) -> str | None
         counts: dict[Any, int] = {}
         for row in valid_rows:
             counts[row.get("label")] = counts.get(row.get("label"), 0) + 1
-        majority = 100.0 * max(counts.values()) / len(valid_rows)
+        majority = 100.0 * max(counts.values()) / sum(counts.values())
         if best <= majority + 1.0:
             return (
                 f"the best NLI accuracy {best:.1f} is at the majority-class rate "
@@ -142,48 +156,91 @@ def _task_hparams(task: str, hparams: dict[str, Any] | None) -> dict[str, Any]:
 
 
 @dataclass
+class _ValidationSplit:
+    """The validation rows, streamed from disk and encoded a chunk at a time whenever
+    they are scored (:meth:`chunks`); only their counts stay in memory."""
+
+    task: str
+    folder: Path
+    max_rows: int | None
+    tokenizer: Any
+    encoding: dict[str, Any]
+    n_rows: int = 0
+    n_features: int = 0
+
+    def rows(self) -> Iterator[dict]:
+        """The split's rows, cut to ``max_eval_rows``."""
+        return itertools.islice(iter_rows(self.folder, "validation"), self.max_rows)
+
+    def chunks(self) -> Iterator[tuple[list[dict], EncodedTask]]:
+        """``(rows, features)`` chunks of :func:`~langarith.train.task_features.iter_encoded`."""
+        return iter_encoded(
+            self.task, self.rows(), self.tokenizer, chunk_rows=FEATURE_CHUNK_ROWS, **self.encoding
+        )
+
+    def count(self) -> None:
+        """Encode once up front: counts for metadata.json, and bad rows fail before training."""
+        for rows, encoded in self.chunks():
+            self.n_rows += len(rows)
+            self.n_features += len(encoded)
+        if not self.n_rows:
+            raise LangarithError(
+                f"The validation split in {self.folder} is empty; the best {self.task} "
+                "checkpoint is chosen on it."
+            )
+
+
+@dataclass
 class _TaskData:
-    """The rows and model features of both splits, and the label names."""
+    """The training features (on disk), the validation split (streamed) and the labels."""
 
     dirs: dict[str, Path]
     labels: list[str]
-    train_rows: list[dict]
-    valid_rows: list[dict]
-    train: EncodedTask
-    valid: EncodedTask
-
-
-def _read_task_rows(
-    task: str, dirs: dict[str, Path], hp: dict[str, Any]
-) -> tuple[list[str], list[dict], list[dict]]:
-    """(labels, train rows, validation rows), cut to ``max_train_rows``/``max_eval_rows``;
-    an empty split is an error."""
-    labels = _labels(task, read_data_manifest(dirs["train"]))
-    train_rows = read_rows(dirs["train"], "train")[: hp["max_train_rows"]]
-    valid_rows = read_rows(dirs["validation"], "validation")[: hp["max_eval_rows"]]
-    if not train_rows:
-        raise LangarithError(f"The train split in {dirs['train']} is empty; {task} needs examples.")
-    if not valid_rows:
-        raise LangarithError(
-            f"The validation split in {dirs['validation']} is empty; the best {task} checkpoint "
-            "is chosen on it."
-        )
-    return labels, train_rows, valid_rows
+    train: FeatureStore
+    valid: _ValidationSplit
 
 
 def _encode(
     task: str,
     dirs: dict[str, Path],
-    rows: tuple[list[str], list[dict], list[dict]],
     tokenizer,
     hp: dict[str, Any],
+    store_dir: Path,
 ) -> _TaskData:
-    """Model features of both splits, built exactly as evaluation builds them."""
-    labels, train_rows, valid_rows = rows
-    kwargs = {"labels": labels, "max_length": hp["max_length"], "doc_stride": int(hp["doc_stride"])}
-    train = encode_task(task, train_rows, tokenizer, **kwargs)
-    valid = encode_task(task, valid_rows, tokenizer, **kwargs)
-    return _TaskData(dirs, labels, train_rows, valid_rows, train, valid)
+    """Model features of both splits, built exactly as evaluation builds them: the
+    training split into a :class:`FeatureStore` in ``store_dir``, chunk by chunk."""
+    labels = _labels(task, read_data_manifest(dirs["train"]))
+    encoding = {
+        "labels": labels,
+        "max_length": hp["max_length"],
+        "doc_stride": int(hp["doc_stride"]),
+    }
+    train_rows = itertools.islice(iter_rows(dirs["train"], "train"), hp["max_train_rows"])
+    first = next(train_rows, None)
+    if first is None:
+        raise LangarithError(f"The train split in {dirs['train']} is empty; {task} needs examples.")
+    valid = _ValidationSplit(task, dirs["validation"], hp["max_eval_rows"], tokenizer, encoding)
+    valid.count()
+    chunks = iter_encoded(
+        task,
+        itertools.chain([first], train_rows),
+        tokenizer,
+        chunk_rows=FEATURE_CHUNK_ROWS,
+        **encoding,
+    )
+    return _TaskData(dirs, labels, FeatureStore.write(chunks, store_dir), valid)
+
+
+@contextlib.contextmanager
+def _feature_dir(out_dir: Path) -> Iterator[Path]:
+    """A hidden temporary folder next to ``out_dir`` for the training features, removed
+    on exit; folders left by a killed run of the same output are removed first."""
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    prefix = f".{out_dir.name}.features-"
+    for stale in out_dir.parent.glob(f"{prefix}*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    with tempfile.TemporaryDirectory(prefix=prefix, dir=out_dir.parent) as tmp:
+        yield Path(tmp) / "train"
 
 
 def _task_model(backbone_dir, lang_adapter_dir: Path, task: str, hp: dict[str, Any], labels, seed):
@@ -239,7 +296,7 @@ def _loop_config(hp: dict[str, Any], task: str, seed: int, max_steps: int, eval_
     )
 
 
-def _report(task: str, seed: int, result: LoopResult, valid_rows: list[dict], out_dir: Path):
+def _report(task: str, seed: int, result: LoopResult, valid_rows: Iterable[dict], out_dir: Path):
     """Log the outcome, with a warning when the adapter learnt nothing."""
     note = chance_warning(task, result.best_score, valid_rows)
     if note is not None:
@@ -323,11 +380,10 @@ def _run_task(
         return model(**batch).loss, len(indices)
 
     def evaluate() -> dict[str, float]:
-        return evaluate_task(
+        return evaluate_chunks(
             model,
             task,
-            data.valid,
-            rows=data.valid_rows,
+            data.valid.chunks(),
             labels=data.labels,
             batch_size=int(hp["eval_batch_size"] or 2 * batch_size),
             device=setup.device,
@@ -375,26 +431,25 @@ def train_task_adapter(
 
     backbone = backbone_fingerprint(backbone_dir)
     lang_meta = _lang_adapter_meta(lang_adapter_dir, backbone)
-    rows = _read_task_rows(task, dirs, hp)
     tokenizer = load_tokenizer(backbone_dir)
-    data = _encode(task, dirs, rows, tokenizer, hp)
-
-    model, params = _task_model(backbone_dir, lang_adapter_dir, task, hp, data.labels, seed)
-    setup = device_and_dtype(bool(hp["fp16"]), bool(hp["bf16"]))
-    model.to(setup.device)
-    lang_info = _lang_adapter_info(lang_adapter_dir, lang_meta)
-    result = _run_task(
-        model,
-        params,
-        task,
-        data,
-        hp=hp,
-        seed=seed,
-        setup=setup,
-        pad_id=int(tokenizer.pad_token_id),
-        checkpoint_dir=checkpoint_dir,
-        config_hash=_config_hash(task, backbone, lang_info, dirs, seed, hp),
-    )
+    with _feature_dir(out_dir) as store_dir:
+        data = _encode(task, dirs, tokenizer, hp, store_dir)
+        model, params = _task_model(backbone_dir, lang_adapter_dir, task, hp, data.labels, seed)
+        setup = device_and_dtype(bool(hp["fp16"]), bool(hp["bf16"]))
+        model.to(setup.device)
+        lang_info = _lang_adapter_info(lang_adapter_dir, lang_meta)
+        result = _run_task(
+            model,
+            params,
+            task,
+            data,
+            hp=hp,
+            seed=seed,
+            setup=setup,
+            pad_id=int(tokenizer.pad_token_id),
+            checkpoint_dir=checkpoint_dir,
+            config_hash=_config_hash(task, backbone, lang_info, dirs, seed, hp),
+        )
     load_state_into(params, result.best_state)
     model.to("cpu")
     with atomic_dir(out_dir) as tmp:
@@ -403,7 +458,7 @@ def train_task_adapter(
         meta["wall_time_s"] = round(time.perf_counter() - started, 2)
         write_json(tmp / "metadata.json", meta)
     remove_checkpoint(checkpoint_dir)
-    _report(task, seed, result, data.valid_rows, out_dir)
+    _report(task, seed, result, data.valid.rows(), out_dir)
     return out_dir
 
 
@@ -430,12 +485,12 @@ def _metadata(
             split: {
                 "dir": str(data.dirs[split]),
                 "checksum": data_checksum(data.dirs[split]),
-                "rows": len(rows),
+                "rows": rows,
             }
-            for split, rows in (("train", data.train_rows), ("validation", data.valid_rows))
+            for split, rows in (("train", data.train.n_rows), ("validation", data.valid.n_rows))
         },
         "train_features": len(data.train),
-        "validation_features": len(data.valid),
+        "validation_features": data.valid.n_features,
         "hparams": hp,
         "steps": result.steps,
         "epochs": round(result.steps * batch_size * grad_accum / len(data.train), 3),

@@ -7,6 +7,11 @@ So both use these functions:
 
 * feature builders :func:`encode_ner`, :func:`encode_nli`, :func:`encode_qa` →
   :class:`EncodedTask` (unpadded lists; :meth:`EncodedTask.batch` pads per batch);
+  :func:`iter_encoded` runs them on :data:`FEATURE_CHUNK_ROWS` rows at a time, so no
+  step holds a whole dataset's features (SQuAD's 88k questions make ~89k windows of
+  384 tokens with their offsets: gigabytes as Python lists); :func:`encode_task`
+  concatenates the chunks for the small evaluation splits, and
+  :func:`evaluate_chunks` scores a split chunk by chunk;
 * post-processing :func:`ner_predictions` (first sub-token → word tags) and
   :func:`qa_predictions` (best span within ``max_answer_len`` over all windows);
 * :func:`predict_task` / :func:`evaluate_task` (metrics of :mod:`langarith.metrics`:
@@ -24,8 +29,9 @@ marks an answer that is not fully inside a window with the [CLS] position.
 from __future__ import annotations
 
 import collections
+import itertools
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +45,11 @@ log = logging.getLogger(__name__)
 
 #: Metric that selects checkpoints and is reported per task (higher is better).
 TASK_METRIC = {"ner": "f1", "nli": "accuracy", "qa": "f1"}
+#: Rows encoded at once by :func:`iter_encoded`. A chunk of SQuAD (about 1.03 windows a
+#: question) is ~1,000 features of 384 tokens: tens of MB as Python lists, against
+#: gigabytes for the whole training split; large enough that the tokenizer's batching
+#: keeps its speed.
+FEATURE_CHUNK_ROWS = 1000
 #: WikiANN IOB2 tags and XNLI classes, used when a manifest has no ``labels`` list.
 DEFAULT_LABELS = {
     "ner": ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC"],
@@ -307,6 +318,84 @@ def encode_qa(
     )
 
 
+def _encode_rows(
+    task: str,
+    rows: Sequence[dict],
+    tokenizer,
+    labels: Sequence[str] | None,
+    max_length: int | None,
+    doc_stride: int,
+) -> EncodedTask:
+    """The feature builder of ``task`` on ``rows``, with the task's default max_length."""
+    max_length = int(max_length or TASK_MAX_LENGTH[task])
+    if task == "ner":
+        return encode_ner(rows, tokenizer, list(labels or DEFAULT_LABELS["ner"]), max_length)
+    if task == "nli":
+        return encode_nli(rows, tokenizer, max_length)
+    return encode_qa(rows, tokenizer, max_length, doc_stride)
+
+
+def iter_encoded(
+    task: str,
+    rows: Iterable[dict],
+    tokenizer,
+    *,
+    labels: Sequence[str] | None = None,
+    max_length: int | None = None,
+    doc_stride: int = 128,
+    chunk_rows: int = FEATURE_CHUNK_ROWS,
+) -> Iterator[tuple[list[dict], EncodedTask]]:
+    """``(rows, features)`` of consecutive chunks of at most ``chunk_rows`` rows.
+
+    Every feature depends on its own row only (a QA row's windows stay in its chunk),
+    so the chunks are exactly the slices of the features of all rows at once; each
+    chunk's ``example_index`` counts from its own first row. ``rows`` may be a stream:
+    it is read one chunk ahead, never whole.
+    """
+    check_task(task)
+    if chunk_rows < 1:
+        raise LangarithError(f"chunk_rows={chunk_rows} must be at least 1.")
+    stream = iter(rows)
+    while chunk := list(itertools.islice(stream, chunk_rows)):
+        yield chunk, _encode_rows(task, chunk, tokenizer, labels, max_length, doc_stride)
+
+
+def concat_encoded(parts: Iterable[EncodedTask]) -> EncodedTask:
+    """One :class:`EncodedTask` of chunks in order (``example_index`` shifted to count
+    over all their rows); what encoding all rows at once gives."""
+    parts = list(parts)
+    if not parts:
+        raise LangarithError("No features to concatenate: the split has no rows.")
+    first = parts[0]
+    rows_before, example_index = 0, []
+    for part in parts:
+        example_index += [rows_before + i for i in part.example_index]
+        rows_before += _rows_in(part)
+
+    def joined(name: str) -> list | None:
+        values = [getattr(part, name) for part in parts]
+        return None if values[0] is None else list(itertools.chain.from_iterable(values))
+
+    return EncodedTask(
+        task=first.task,
+        input_ids=joined("input_ids"),
+        attention_mask=joined("attention_mask"),
+        token_type_ids=joined("token_type_ids"),
+        example_index=example_index,
+        labels=joined("labels"),
+        word_ids=joined("word_ids"),
+        num_words=joined("num_words"),
+        start_positions=joined("start_positions"),
+        end_positions=joined("end_positions"),
+        offset_mapping=joined("offset_mapping"),
+    )
+
+
+def _rows_in(part: EncodedTask) -> int:
+    """Rows a chunk's features come from (every row has at least one feature)."""
+    return max(part.example_index) + 1 if part.example_index else 0
+
+
 def encode_task(
     task: str,
     rows: Sequence[dict],
@@ -315,15 +404,24 @@ def encode_task(
     labels: Sequence[str] | None = None,
     max_length: int | None = None,
     doc_stride: int = 128,
+    chunk_rows: int = FEATURE_CHUNK_ROWS,
 ) -> EncodedTask:
-    """Dispatch to the feature builder of ``task`` with its default max_length."""
-    check_task(task)
-    max_length = int(max_length or TASK_MAX_LENGTH[task])
-    if task == "ner":
-        return encode_ner(rows, tokenizer, list(labels or DEFAULT_LABELS["ner"]), max_length)
-    if task == "nli":
-        return encode_nli(rows, tokenizer, max_length)
-    return encode_qa(rows, tokenizer, max_length, doc_stride)
+    """Features of all ``rows`` (for splits small enough to hold, as the λ engine's),
+    built :data:`FEATURE_CHUNK_ROWS` rows at a time so the tokenizer's per-row objects
+    never exist for the whole split at once."""
+    chunks = iter_encoded(
+        task,
+        rows,
+        tokenizer,
+        labels=labels,
+        max_length=max_length,
+        doc_stride=doc_stride,
+        chunk_rows=chunk_rows,
+    )
+    parts = [features for _, features in chunks]
+    if not parts:
+        return _encode_rows(task, [], tokenizer, labels, max_length, doc_stride)
+    return parts[0] if len(parts) == 1 else concat_encoded(parts)
 
 
 # ----------------------------------------------------------------------------- predictions
@@ -403,7 +501,14 @@ def score_nli(true: Sequence[int], pred: Sequence[int]) -> dict[str, float]:
 
 def score_qa(preds: dict[str, str], rows: Sequence[dict]) -> dict[str, float]:
     """SQuAD F1 and exact match in percent (max over the reference answers)."""
-    refs = {str(r["id"]): list((r.get("answers") or {}).get("text") or []) for r in rows}
+    return _squad(preds, _qa_references(rows))
+
+
+def _qa_references(rows: Iterable[dict]) -> dict[str, list[str]]:
+    return {str(r["id"]): list((r.get("answers") or {}).get("text") or []) for r in rows}
+
+
+def _squad(preds: dict[str, str], refs: dict[str, list[str]]) -> dict[str, float]:
     scores = metrics.squad_scores(preds, refs)
     return {"f1": float(scores["f1"]), "exact_match": float(scores["exact_match"])}
 
@@ -476,28 +581,83 @@ def evaluate_task(
 ) -> dict[str, float]:
     """Metric dict of ``model`` on ``rows`` (encoded as ``encoded``): NER ``{"f1"}``,
     NLI ``{"accuracy"}``, QA ``{"f1", "exact_match"}`` — percent, higher is better."""
-    raw = predict_task(model, task, encoded, batch_size=batch_size, device=device, pad_id=pad_id)
+    return evaluate_chunks(
+        model,
+        task,
+        [(list(rows), encoded)],
+        labels=labels,
+        batch_size=batch_size,
+        device=device,
+        max_answer_len=max_answer_len,
+        pad_id=pad_id,
+    )
+
+
+def evaluate_chunks(
+    model,
+    task: str,
+    chunks: Iterable[tuple[Sequence[dict], EncodedTask]],
+    *,
+    labels: Sequence[str] | None = None,
+    batch_size: int = 32,
+    device: torch.device | str | None = None,
+    max_answer_len: int = 30,
+    pad_id: int | None = None,
+) -> dict[str, float]:
+    """:func:`evaluate_task` over ``(rows, features)`` chunks (:func:`iter_encoded`),
+    one chunk in memory at a time; only the per-row predictions and gold answers (words
+    and strings, not features) are kept until the split's metric is computed, so the
+    result equals scoring all rows at once."""
+    check_task(task)
+    labels = list(labels or DEFAULT_LABELS.get(task, []))
+    true_tags: list[list[str]] = []
+    pred_tags: list[list[str]] = []
+    gold: list[int] = []
+    classes: list[int] = []
+    answers: dict[str, str] = {}
+    references: dict[str, list[str]] = {}
+    seen = False
+    for rows, encoded in chunks:
+        seen = True
+        raw = predict_task(
+            model, task, encoded, batch_size=batch_size, device=device, pad_id=pad_id
+        )
+        if task == "ner":
+            pred_tags += ner_predictions(raw, encoded, labels)
+            true_tags += [
+                [labels[t] if isinstance(t, int) else str(t) for t in r["ner_tags"]] for r in rows
+            ]
+        elif task == "nli":
+            classes += raw
+            gold += [int(r["label"]) for r in rows]
+        else:
+            starts, ends = raw
+            answers.update(qa_predictions(starts, ends, encoded, rows, max_answer_len))
+            references.update(_qa_references(rows))
+        del raw, encoded
+    if not seen:
+        raise LangarithError(f"No {task} rows to evaluate.")
     if task == "ner":
-        labels = list(labels or DEFAULT_LABELS["ner"])
-        pred = ner_predictions(raw, encoded, labels)
-        true = [[labels[t] if isinstance(t, int) else str(t) for t in r["ner_tags"]] for r in rows]
-        return score_ner(true, pred)
+        return score_ner(true_tags, pred_tags)
     if task == "nli":
-        return score_nli([int(r["label"]) for r in rows], raw)
-    starts, ends = raw
-    return score_qa(qa_predictions(starts, ends, encoded, rows, max_answer_len), rows)
+        return score_nli(gold, classes)
+    return _squad(answers, references)
 
 
 __all__ = [
     "DEFAULT_LABELS",
+    "FEATURE_CHUNK_ROWS",
     "TASK_METRIC",
     "EncodedTask",
     "check_task",
+    "concat_encoded",
     "encode_ner",
     "encode_nli",
     "encode_qa",
     "encode_task",
+    "evaluate_chunks",
     "evaluate_task",
+    "iter_encoded",
     "ner_predictions",
     "predict_task",
     "qa_predictions",

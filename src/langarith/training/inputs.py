@@ -9,20 +9,26 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 from langarith import LangarithError
-from langarith.data import read_manifest, read_split
+from langarith.data import iter_split, read_manifest
 from langarith.data.formats import MANIFEST
 from langarith.io import sha256_file
 
-__all__ = ["data_checksum", "read_data_manifest", "read_rows"]
+__all__ = ["data_checksum", "iter_rows", "read_data_manifest", "read_rows"]
 
 log = logging.getLogger(__name__)
 
 
 def read_rows(data_dir: Path | str, split: str) -> list[dict]:
     """Rows of ``<data_dir>/<split>.jsonl``, with a clear error for a missing folder/split."""
+    return list(iter_rows(data_dir, split))
+
+
+def iter_rows(data_dir: Path | str, split: str) -> Iterator[dict]:
+    """:func:`read_rows` one row at a time (the folder and split are checked at once)."""
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
         raise LangarithError(f"Data folder {data_dir} does not exist; prepare the dataset first.")
@@ -33,7 +39,7 @@ def read_rows(data_dir: Path | str, split: str) -> list[dict]:
             f"Split {split!r} is missing in {data_dir}: no {path.name}; "
             f"available splits: {present or 'none'}."
         )
-    return list(read_split(data_dir, split))
+    return iter_split(data_dir, split)
 
 
 def _sharded(data_dir: Path, split: str) -> bool:
