@@ -28,6 +28,7 @@ CLI_MODULES = (
     "langarith.merge",
     "langarith.evaluate",
     "langarith.report",
+    "langarith.cost",
 )
 
 
