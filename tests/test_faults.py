@@ -723,6 +723,7 @@ def _toy_run(
     stop_after: int | None = None,
     name: str = "run",
     seen: dict[int, torch.Tensor] | None = None,
+    inf_grad_steps: frozenset[int] = frozenset(),
 ) -> LoopResult:
     """Train a 4→1 linear map; the loss of step ``s`` (1-based) is NaN when ``s`` is in
     ``nan_steps``. ``seen`` collects the weights each step starts from."""
@@ -735,7 +736,10 @@ def _toy_run(
         if seen is not None:
             seen[k + 1] = model.weight.detach().clone()
         x = torch.randn(8, 4, generator=torch.Generator().manual_seed(k))
-        loss = ((model(x).float() - x @ target) ** 2).mean()
+        out = model(x).float()
+        if k + 1 in inf_grad_steps:
+            out = _InfiniteGradient.apply(out)
+        loss = ((out - x @ target) ** 2).mean()
         return (loss * float("nan") if k + 1 in nan_steps else loss), 8
 
     def evaluate() -> dict[str, float]:
@@ -763,6 +767,19 @@ def _toy_run(
     )
 
 
+class _InfiniteGradient(torch.autograd.Function):
+    """The identity forward; an infinite gradient backward (a finite loss that still
+    overflows, as fp16 activations can)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.clone()
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad * float("inf")
+
+
 BF16_CPU = DeviceSetup(torch.device("cpu"), torch.bfloat16, False)
 FP16_SCALED_CPU = DeviceSetup(torch.device("cpu"), torch.bfloat16, True)
 FP32_CPU = DeviceSetup(torch.device("cpu"), None, False)
@@ -781,6 +798,17 @@ def test_nonfinite_loss_under_mixed_precision_skips_the_step_and_counts_it(tmp_p
     assert result.units_processed == 7 * 8  # skipped steps train on nothing
     clean = _toy_run(tmp_path, nan_steps=set(), setup=BF16_CPU, name="clean")
     assert clean.nonfinite_steps == 0 and clean.units_processed == 10 * 8
+
+
+def test_nonfinite_gradient_without_a_scaler_skips_the_step(tmp_path):
+    """bf16 has no GradScaler to catch an overflow in the backward pass; the loop's
+    gradient-norm check does."""
+    seen: dict[int, torch.Tensor] = {}
+    result = _toy_run(
+        tmp_path, nan_steps=set(), setup=BF16_CPU, seen=seen, inf_grad_steps=frozenset({5})
+    )
+    assert result.skipped_steps == [5] and torch.equal(seen[6], seen[5])
+    assert all(torch.isfinite(t).all() for t in result.best_state.values())
 
 
 def test_nonfinite_steps_in_a_row_stop_the_run_only_at_the_limit(tmp_path):
