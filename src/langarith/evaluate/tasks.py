@@ -1,7 +1,10 @@
 """Encoding a split once, batching it by length, and scoring model outputs fast.
 
 A λ grid runs the same data through the model 21 times or more, so everything that does
-not depend on the adapter weights happens once per split (:func:`encode_split`): the
+not depend on the adapter weights happens once per split (:func:`encode_split`), and the
+split stays resident for the whole grid (evaluation splits are at most ~10k rows; the
+features are built ``FEATURE_CHUNK_ROWS`` rows at a time, so the tokenizer never holds
+the whole split): the
 features (``langarith.train.task_features.encode_task``, the same as in task-adapter training),
 the map from sub-tokens back to words or characters, the gold labels, and the batches
 themselves, already padded and on the device. What is left per λ is the forward pass,
