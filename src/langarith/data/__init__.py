@@ -39,6 +39,7 @@ from langarith.data.formats import (
     read_split,
     split_files,
     verify_dataset,
+    verify_manifest,
     write_dataset,
 )
 from langarith.data.real import allowed_real_options, prepare_real_dataset
@@ -65,6 +66,7 @@ __all__ = [
     "register_cli",
     "split_files",
     "verify_dataset",
+    "verify_manifest",
     "write_dataset",
 ]
 
