@@ -57,9 +57,9 @@ def test_atomic_dir_without_a_kind_replaces_only_an_empty_folder(tmp_path: Path)
     with atomic_dir(final) as tmp:
         (tmp / "new.txt").write_text("new")
     assert (final / "new.txt").read_text() == "new"
-    with pytest.raises(LangarithError, match=r"Refusing to write .*data: it is a folder that is not"):
-        with atomic_dir(final) as tmp:
-            (tmp / "other.txt").write_text("x")
+    refusal = r"Refusing to write .*data: it is a folder that is not"
+    with pytest.raises(LangarithError, match=refusal), atomic_dir(final) as tmp:
+        (tmp / "other.txt").write_text("x")
     assert sorted(p.name for p in final.iterdir()) == ["new.txt"]
     assert _siblings(final) == ["data"]
 

@@ -160,9 +160,7 @@ def test_task_arithmetic_negation_and_three_way(bank, tmp_path) -> None:
     negated = merge_states("task-arithmetic", [en], [-1.0], init)
     fr_dir = tmp_path / "fr"  # a copy of fr that records its init (methods over τ need it)
     shutil.copytree(bank["fr"], fr_dir)
-    (fr_dir / "metadata.json").write_text(
-        json.dumps({"init_sha256": weights_sha256(bank["init"])})
-    )
+    (fr_dir / "metadata.json").write_text(json.dumps({"init_sha256": weights_sha256(bank["init"])}))
     three = merge_adapters(
         "task-arithmetic",
         [bank["en"], bank["es"], fr_dir],

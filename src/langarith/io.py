@@ -132,6 +132,12 @@ class OutputKind:
     header: str | None = None
 
 
+#: What the atomic writers assume without a kind: a folder replaces only an empty
+#: folder, a file replaces any file (never a folder).
+_ANY_FOLDER = OutputKind("folder")
+_ANY_FILE = OutputKind("file", is_dir=False)
+
+
 def _refusal(final: Path, why: str) -> LangarithError:
     """The one line of a refused output: the path, why, and what to do."""
     return LangarithError(
@@ -339,7 +345,7 @@ def atomic_dir(
     ``final`` must pass :func:`check_replaceable` with ``kind`` and ``protect``, both
     before the block and again right before the swap.
     """
-    final = Path(final)
+    final, kind = Path(final), kind or _ANY_FOLDER
     check_replaceable(final, kind, protect)
     _make_parent(final)
     tmp = _temp_sibling(final)
@@ -392,7 +398,7 @@ def atomic_file(
     """
     if mode not in ("w", "wt", "wb"):
         raise ValueError(f"atomic_file mode must be 'w', 'wt' or 'wb', not {mode!r}")
-    final = Path(final)
+    final, kind = Path(final), kind or _ANY_FILE
     check_replaceable(final, kind, protect)
     _make_parent(final)
     tmp = _temp_sibling(final)
