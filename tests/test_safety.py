@@ -249,7 +249,7 @@ def test_atomic_file_never_deletes_a_folder(tmp_path) -> None:
     assert snapshot(tmp_path) == before
 
 
-def test_data_and_backbone_outputs_follow_the_rule(tmp_path) -> None:
+def test_data_and_backbone_outputs_follow_the_rule(tmp_path, capsys) -> None:
     mine = user_folder(tmp_path / "mine")
     before = snapshot(tmp_path)
     with pytest.raises(LangarithError, match="not an earlier dataset folder"):
@@ -258,6 +258,9 @@ def test_data_and_backbone_outputs_follow_the_rule(tmp_path) -> None:
         build_demo_backbone([tmp_path / "corpus"], mine, arch="bert")
     with pytest.raises(LangarithError, match="contains an input"):
         build_demo_backbone([mine / "notes"], mine, arch="bert")
+    code = main(["data", "prepare", "--dataset", "xnli", "--lang", "es", "--demo",
+                 "--out", str(mine)])  # fmt: skip
+    refused(capsys, code, str(mine), "not an earlier dataset folder")
     assert snapshot(tmp_path) == before
     data = tmp_path / "xnli" / "es"
     options = {"task_train_rows": 2, "task_validation_rows": 2, "task_test_rows": 2}
@@ -271,17 +274,24 @@ def test_data_and_backbone_outputs_follow_the_rule(tmp_path) -> None:
 # ----------------------------------------------------------------------------- checkpoints
 
 
-def test_training_refuses_a_checkpoint_dir_or_out_holding_other_files(toy, tmp_path) -> None:
+def test_training_refuses_a_checkpoint_dir_or_out_holding_other_files(
+    toy, tmp_path, capsys
+) -> None:
     ckpt = user_folder(tmp_path / "ckpt")
-    before = snapshot(tmp_path)
+    mine = user_folder(tmp_path / "mine")
     data = toy.data[("nli", "es")]
+    before = snapshot(tmp_path)
     with pytest.raises(LangarithError, match=r"ckpt: it is not an earlier training checkpoint"):
         train_language_adapter(
             toy.backbone, toy.init, data, tmp_path / "out", seed=1, checkpoint_dir=ckpt
         )
     with pytest.raises(LangarithError, match=r"mine: it is not an earlier language adapter"):
-        train_language_adapter(toy.backbone, toy.init, data, user_folder(tmp_path / "mine"), seed=1)
-    before = snapshot(tmp_path)
+        train_language_adapter(toy.backbone, toy.init, data, mine, seed=1)
+    code = main(
+        ["train", "language", "--backbone", str(toy.backbone), "--init", str(toy.init),
+         "--data", str(data), "--out", str(tmp_path / "o"), "--checkpoint-dir", str(ckpt)]
+    )  # fmt: skip
+    refused(capsys, code, str(ckpt), "not an earlier training checkpoint")
     with pytest.raises(LangarithError, match="it is an input of this command"):
         train_task_adapter(toy.backbone, toy.lang["en"], data, "nli", toy.lang["en"], seed=1)
     with pytest.raises(LangarithError, match="contains an input of this command"):
