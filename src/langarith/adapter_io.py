@@ -11,11 +11,15 @@ Writing goes the other way: a merged state gets the name substituted back and is
 written next to a copy of a template's config, so the ``adapters`` library can
 ``load_adapter`` it onto the backbone. Weights are written as safetensors by default
 (``adapter.safetensors``; the project stores tensors without pickles). The ``adapters``
-1.3.0 loader reads that file only with ``load_adapter(..., use_safetensors=True)``;
-:func:`load_adapter_into` picks the flag from the folder's content.
+1.3.0 loader reads that file only with ``load_adapter(..., use_safetensors=True)``, so
+:func:`finish_adapter_folder` writes ``pytorch_adapter.bin`` of the same plain tensors
+beside it (and the head's twin), which its default call reads with
+``weights_only=True``; :func:`load_adapter_into` picks the flag from the folder's content.
 
 Folders are checked loudly: :func:`check_compatible` says *what* differs (config keys,
-backbone, parameter names, shapes) instead of letting a merge fail deep inside torch.
+backbone, parameter names, shapes) instead of letting a merge fail deep inside torch;
+:func:`read_adapter` checks the weights against the checksums ``metadata.json`` records
+(:func:`verify_adapter_files`) and their shapes against ``adapter_config.json``.
 """
 
 from __future__ import annotations
@@ -205,11 +209,7 @@ def find_adapter_files(folder: str | PathLike[str]) -> AdapterFiles:
             f"(found: {sorted(p.name for p in path.iterdir()) or 'nothing'})"
         )
     safe, pickled = path / SAFE_WEIGHTS_NAME, path / WEIGHTS_NAME
-    if safe.is_file():
-        if pickled.is_file():
-            log.warning(
-                "%s has both %s and %s; reading %s", path, safe.name, pickled.name, safe.name
-            )
+    if safe.is_file():  # the .bin beside it is its twin for adapters' default loader
         weights, fmt = safe, "safetensors"
     elif pickled.is_file():
         weights, fmt = pickled, "bin"
