@@ -25,8 +25,9 @@ def write_dataset(
         "created_utc": "2024-01-01T00:00:00+00:00",
         "options": {},
         "splits": info,
+        # as docs/interfaces.md fixes it: sha256 of "<split> <sha256>\n" sorted by split
         "checksum": hashlib.sha256(
-            "".join(info[s]["sha256"] for s in sorted(info)).encode()
+            "".join(f"{s} {info[s]['sha256']}\n" for s in sorted(info)).encode()
         ).hexdigest(),
     }
     if labels is not None:

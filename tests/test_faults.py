@@ -47,7 +47,7 @@ from langarith import LangarithError
 from langarith.adapter_io import read_adapter, write_adapter
 from langarith.backbone import build_demo_backbone
 from langarith.data import prepare_demo_dataset
-from langarith.io import atomic_dir, write_json
+from langarith.io import OutputKind, atomic_dir, write_json
 from langarith.train import init_language_adapter, train_language_adapter
 from langarith.training.loop import (
     DeviceSetup,
@@ -447,6 +447,10 @@ def _siblings(path: Path) -> list[str]:
     return sorted(p.name for p in path.parent.iterdir())
 
 
+#: An output kind the atomic-writer tests replace: a folder marked by its metadata.json.
+_EARLIER = OutputKind("test output", record="metadata.json")
+
+
 @pytest.mark.parametrize(
     ("error", "headline"),
     [
@@ -456,6 +460,7 @@ def _siblings(path: Path) -> list[str]:
     ids=["ENOSPC", "EDQUOT"],
 )
 def test_atomic_dir_disk_full_keeps_the_previous_folder(tmp_path, error, headline):
+    """The folder is an earlier output (:data:`_EARLIER`), so it may be replaced."""
 
     final = tmp_path / "adapter"
     final.mkdir()
@@ -463,7 +468,7 @@ def test_atomic_dir_disk_full_keeps_the_previous_folder(tmp_path, error, headlin
     (final / "metadata.json").write_text('{"old": true}')
     old = _folder_bytes(final)
 
-    with pytest.raises(LangarithError) as caught, atomic_dir(final) as tmp:
+    with pytest.raises(LangarithError) as caught, atomic_dir(final, _EARLIER) as tmp:
         (tmp / "weights.bin").write_bytes(b"half of the new")
         raise error
     message = str(caught.value)
@@ -478,7 +483,7 @@ def test_atomic_dir_disk_full_keeps_the_previous_folder(tmp_path, error, headlin
         raise error
     assert not fresh.exists() and _siblings(final) == ["adapter"]
 
-    with pytest.raises(OSError) as other, atomic_dir(final):  # other errors stay as they are
+    with pytest.raises(OSError) as other, atomic_dir(final, _EARLIER):  # other errors as they are
         raise PermissionError(errno.EACCES, "denied")
     assert not isinstance(other.value, LangarithError)
 
@@ -635,6 +640,7 @@ def test_atomic_dir_puts_the_old_folder_back_when_the_swap_fails(tmp_path, monke
     final = tmp_path / "adapter"
     final.mkdir()
     (final / "weights.bin").write_bytes(b"old")
+    (final / "metadata.json").write_text("{}")  # an earlier output (_EARLIER)
     real_rename = Path.rename
 
     def rename(self, target):
@@ -643,12 +649,13 @@ def test_atomic_dir_puts_the_old_folder_back_when_the_swap_fails(tmp_path, monke
         return real_rename(self, target)
 
     monkeypatch.setattr(Path, "rename", rename)
-    with pytest.raises(OSError, match="I/O error"), atomic_dir(final) as tmp:
+    with pytest.raises(OSError, match="I/O error"), atomic_dir(final, _EARLIER) as tmp:
         (tmp / "weights.bin").write_bytes(b"new")
+        (tmp / "metadata.json").write_text("{}")
     assert (final / "weights.bin").read_bytes() == b"old"
     assert _siblings(final) == ["adapter"]
     monkeypatch.undo()
-    with atomic_dir(final) as tmp:
+    with atomic_dir(final, _EARLIER) as tmp:
         (tmp / "weights.bin").write_bytes(b"new")
     assert (final / "weights.bin").read_bytes() == b"new" and _siblings(final) == ["adapter"]
 

@@ -9,7 +9,15 @@ from pathlib import Path
 import pytest
 
 from langarith import LangarithError
-from langarith.io import atomic_dir, atomic_file, read_json, sha256_file, sha256_json, write_json
+from langarith.io import (
+    OutputKind,
+    atomic_dir,
+    atomic_file,
+    read_json,
+    sha256_file,
+    sha256_json,
+    write_json,
+)
 from langarith.provenance import versions
 
 
@@ -27,13 +35,33 @@ def test_atomic_dir_moves_complete_folder_into_place(tmp_path: Path) -> None:
     assert _siblings(final) == ["data"]
 
 
-def test_atomic_dir_replaces_existing_folder(tmp_path: Path) -> None:
+#: An output kind for these tests: marked by meta.json, holding only .txt files.
+TXT_KIND = OutputKind(
+    "text folder", record="meta.json", allowed=lambda n: n == "meta.json" or n.endswith(".txt")
+)
+
+
+def test_atomic_dir_replaces_an_earlier_output_of_its_kind(tmp_path: Path) -> None:
     final = tmp_path / "data"
     final.mkdir()
     (final / "old.txt").write_text("old")
-    with atomic_dir(final) as tmp:
+    (final / "meta.json").write_text("{}")
+    with atomic_dir(final, TXT_KIND) as tmp:
         (tmp / "new.txt").write_text("new")
     assert sorted(p.name for p in final.iterdir()) == ["new.txt"]
+
+
+def test_atomic_dir_without_a_kind_replaces_only_an_empty_folder(tmp_path: Path) -> None:
+    final = tmp_path / "data"
+    final.mkdir()
+    with atomic_dir(final) as tmp:
+        (tmp / "new.txt").write_text("new")
+    assert (final / "new.txt").read_text() == "new"
+    refusal = r"Refusing to write .*data: it is a folder that is not"
+    with pytest.raises(LangarithError, match=refusal), atomic_dir(final) as tmp:
+        (tmp / "other.txt").write_text("x")
+    assert sorted(p.name for p in final.iterdir()) == ["new.txt"]
+    assert _siblings(final) == ["data"]
 
 
 def test_atomic_dir_failure_leaves_nothing_and_keeps_old(tmp_path: Path) -> None:
@@ -47,7 +75,8 @@ def test_atomic_dir_failure_leaves_nothing_and_keeps_old(tmp_path: Path) -> None
     old = tmp_path / "old"
     old.mkdir()
     (old / "keep.txt").write_text("keep")
-    with pytest.raises(KeyError), atomic_dir(old) as tmp:
+    (old / "meta.json").write_text("{}")
+    with pytest.raises(KeyError), atomic_dir(old, TXT_KIND) as tmp:
         raise KeyError("x")
     assert (old / "keep.txt").read_text() == "keep"
     assert _siblings(old) == ["old"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import shutil
 from pathlib import Path
 
 import adapters
@@ -157,9 +158,12 @@ def test_linear_merge_matches_hand_sum_on_every_tensor(bank, tmp_path) -> None:
 def test_task_arithmetic_negation_and_three_way(bank, tmp_path) -> None:
     init, en, es, fr = _states(bank, "init", "en", "es", "fr")
     negated = merge_states("task-arithmetic", [en], [-1.0], init)
+    fr_dir = tmp_path / "fr"  # a copy of fr that records its init (methods over τ need it)
+    shutil.copytree(bank["fr"], fr_dir)
+    (fr_dir / "metadata.json").write_text(json.dumps({"init_sha256": weights_sha256(bank["init"])}))
     three = merge_adapters(
         "task-arithmetic",
-        [bank["en"], bank["es"], bank["fr"]],
+        [bank["en"], bank["es"], fr_dir],
         [1.0, 0.5, -0.25],
         init_dir=bank["init"],
         out_dir=tmp_path / "three",

@@ -254,14 +254,19 @@ def test_adapterhub_round_trip(world):
         "adapter.safetensors",
         "adapter_config.json",
         "metadata.json",
+        "pytorch_adapter.bin",
     ]
-    model = AutoModelForMaskedLM.from_pretrained(bb)
-    adapters.init(model)
-    name = model.load_adapter(str(out), load_as="xx", use_safetensors=True)
-    assert name == "xx"
-    params = dict(model.named_parameters())
-    for key, tensor in saved.items():
-        assert torch.equal(params[key.replace(".lang.", ".xx.")], tensor)
+    for use_safetensors in (True, False):
+        model = AutoModelForMaskedLM.from_pretrained(bb)
+        adapters.init(model)
+        if use_safetensors:
+            name = model.load_adapter(str(out), load_as="xx", use_safetensors=True)
+        else:  # the call the adapters docs show: default arguments read the .bin twin
+            name = model.load_adapter(str(out), load_as="xx")
+        assert name == "xx"
+        params = dict(model.named_parameters())
+        for key, tensor in saved.items():
+            assert torch.equal(params[key.replace(".lang.", ".xx.")], tensor)
     config = json.loads((out / "adapter_config.json").read_text())["config"]
     assert config["inv_adapter"] == "nice" and config["reduction_factor"] == 2
     assert config["non_linearity"] == "gelu_new"
@@ -462,7 +467,14 @@ def test_task_adapter_trains_saves_and_reloads(world, tmp_path, arch, task):
         "head_config.json",
         "model_head.safetensors",
         "metadata.json",
+        "pytorch_adapter.bin",
+        "pytorch_model_head.bin",
     }
+    plain = adapters.AutoAdapterModel.from_pretrained(bb)  # the adapters docs' default call
+    assert plain.load_adapter(str(out)) == task and task in plain.heads
+    loaded = dict(plain.named_parameters())
+    for key, tensor in _weights(out).items():
+        assert torch.equal(loaded[key], tensor)
     meta = json.loads((out / "metadata.json").read_text())
     assert meta["task"] == task and meta["steps"] == 4 and meta["metric"] == TASK_METRIC[task]
     assert meta["lang_adapter"]["language"] == "en"

@@ -35,7 +35,13 @@ from adapters.composition import Stack
 from transformers import AutoTokenizer, BertConfig, BertForMaskedLM
 
 from langarith import paths
-from langarith.adapter_io import load_adapter_into, read_adapter, weights_sha256, write_adapter
+from langarith.adapter_io import (
+    finish_adapter_folder,
+    load_adapter_into,
+    read_adapter,
+    weights_sha256,
+    write_adapter,
+)
 from langarith.backbone import train_tokenizer
 from langarith.data import NER_LABELS, NLI_LABELS, prepare_demo_dataset, read_split
 from langarith.evaluate.model import LANG_SLOT
@@ -147,6 +153,7 @@ def _task_adapter(
         _balance_classifier(model, backbone, kind, calibration)
     with atomic_dir(out_dir) as tmp:
         model.save_adapter(str(tmp), kind, with_head=True, use_safetensors=True)
+        finish_adapter_folder(tmp, {"kind": "task_adapter", "task": kind})
 
 
 def build_toy_setup(

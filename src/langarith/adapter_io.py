@@ -11,11 +11,15 @@ Writing goes the other way: a merged state gets the name substituted back and is
 written next to a copy of a template's config, so the ``adapters`` library can
 ``load_adapter`` it onto the backbone. Weights are written as safetensors by default
 (``adapter.safetensors``; the project stores tensors without pickles). The ``adapters``
-1.3.0 loader reads that file only with ``load_adapter(..., use_safetensors=True)``;
-:func:`load_adapter_into` picks the flag from the folder's content.
+1.3.0 loader reads that file only with ``load_adapter(..., use_safetensors=True)``, so
+:func:`finish_adapter_folder` writes ``pytorch_adapter.bin`` of the same plain tensors
+beside it (and the head's twin), which its default call reads with
+``weights_only=True``; :func:`load_adapter_into` picks the flag from the folder's content.
 
 Folders are checked loudly: :func:`check_compatible` says *what* differs (config keys,
-backbone, parameter names, shapes) instead of letting a merge fail deep inside torch.
+backbone, parameter names, shapes) instead of letting a merge fail deep inside torch;
+:func:`read_adapter` checks the weights against the checksums ``metadata.json`` records
+(:func:`verify_adapter_files`) and their shapes against ``adapter_config.json``.
 """
 
 from __future__ import annotations
@@ -23,7 +27,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Mapping, Sequence
+import pickle
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
@@ -33,11 +39,19 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from langarith import LangarithError
-from langarith.io import atomic_dir, read_json, sha256_file, write_json
+from langarith.io import OutputKind, atomic_dir, read_json, sha256_file, write_json
 
 __all__ = [
+    "ADAPTER_FILES",
+    "ADAPTER_OUTPUT",
     "BACKBONE_KEYS",
     "CONFIG_NAME",
+    "HEAD_SAFE_WEIGHTS_NAME",
+    "HEAD_WEIGHTS_NAME",
+    "INIT_OUTPUT",
+    "LANGUAGE_OUTPUT",
+    "MERGED_OUTPUT",
+    "TASK_OUTPUT",
     "METADATA_NAME",
     "PLACEHOLDER",
     "SAFE_WEIGHTS_NAME",
@@ -47,11 +61,13 @@ __all__ = [
     "adapter_checksum",
     "check_compatible",
     "denormalise_name",
+    "finish_adapter_folder",
     "find_adapter_files",
     "load_adapter_into",
     "normalise_name",
     "read_adapter",
     "same_init",
+    "verify_adapter_files",
     "weights_sha256",
     "write_adapter",
 ]
@@ -62,8 +78,43 @@ log = logging.getLogger(__name__)
 CONFIG_NAME = "adapter_config.json"
 WEIGHTS_NAME = "pytorch_adapter.bin"
 SAFE_WEIGHTS_NAME = "adapter.safetensors"
+#: Head files of a task adapter folder (``save_adapter(..., with_head=True)``).
+HEAD_CONFIG_NAME = "head_config.json"
+HEAD_WEIGHTS_NAME = "pytorch_model_head.bin"
+HEAD_SAFE_WEIGHTS_NAME = "model_head.safetensors"
 #: Provenance written by this project next to the AdapterHub files.
 METADATA_NAME = "metadata.json"
+
+#: safetensors file → the torch file ``adapters`` reads by default, written beside it.
+_BIN_TWINS = {SAFE_WEIGHTS_NAME: WEIGHTS_NAME, HEAD_SAFE_WEIGHTS_NAME: HEAD_WEIGHTS_NAME}
+
+#: Every file an adapter folder written by the workflow may hold.
+ADAPTER_FILES = frozenset(
+    {
+        CONFIG_NAME,
+        SAFE_WEIGHTS_NAME,
+        WEIGHTS_NAME,
+        HEAD_CONFIG_NAME,
+        HEAD_SAFE_WEIGHTS_NAME,
+        HEAD_WEIGHTS_NAME,
+        METADATA_NAME,
+    }
+)
+
+
+def _adapter_kind(label: str, *kinds: str) -> OutputKind:
+    """An adapter folder output: recognised by its metadata.json ``kind``."""
+    return OutputKind(
+        label, record=METADATA_NAME, record_kinds=kinds, allowed=ADAPTER_FILES.__contains__
+    )
+
+
+#: Output kinds of the adapter folders (see :func:`langarith.io.check_replaceable`).
+ADAPTER_OUTPUT = _adapter_kind("adapter folder")
+INIT_OUTPUT = _adapter_kind("language-adapter init", "language_adapter_init")
+LANGUAGE_OUTPUT = _adapter_kind("language adapter", "language_adapter")
+TASK_OUTPUT = _adapter_kind("task adapter", "task_adapter")
+MERGED_OUTPUT = _adapter_kind("merged adapter", "merged_language_adapter")
 
 #: Stands in for the adapter's name inside normalised parameter names.
 PLACEHOLDER = "{adapter}"
@@ -158,11 +209,7 @@ def find_adapter_files(folder: str | PathLike[str]) -> AdapterFiles:
             f"(found: {sorted(p.name for p in path.iterdir()) or 'nothing'})"
         )
     safe, pickled = path / SAFE_WEIGHTS_NAME, path / WEIGHTS_NAME
-    if safe.is_file():
-        if pickled.is_file():
-            log.warning(
-                "%s has both %s and %s; reading %s", path, safe.name, pickled.name, safe.name
-            )
+    if safe.is_file():  # the .bin beside it is its twin for adapters' default loader
         weights, fmt = safe, "safetensors"
     elif pickled.is_file():
         weights, fmt = pickled, "bin"
@@ -211,16 +258,47 @@ class LoadedAdapter:
         return str(value) if value else None
 
 
+_PICKLE_STARTS = (b"\x80", b"PK\x03\x04")  # a pickle (protocol 2+), a torch.save zip
+
+
+def _starts_like_pickle(path: Path) -> bool:
+    """Whether a file begins like a pickle or a ``torch.save`` archive."""
+    with open(path, "rb") as handle:
+        return handle.read(4).startswith(_PICKLE_STARTS)
+
+
+def _pickle_refusal(path: Path) -> LangarithError:
+    return LangarithError(
+        f"Adapter weights {path} hold pickled Python objects: pickle files are not loaded; "
+        f"convert to safetensors ({SAFE_WEIGHTS_NAME} of plain tensors)"
+    )
+
+
 def _load_weights(files: AdapterFiles) -> dict[str, torch.Tensor]:
-    """Load the raw state of a weights file; never executes pickled code."""
+    """Load the raw state of a weights file; never executes pickled code.
+
+    A ``.bin`` is read with ``weights_only=True``: plain tensors load, any other pickled
+    object is refused as a pickle (so is a pickle saved under the safetensors name).
+    """
     hint = "the file is truncated or corrupt; re-save or re-train the adapter"
     try:
         if files.fmt == "safetensors":
+            if _starts_like_pickle(files.weights):
+                raise _pickle_refusal(files.weights)
             raw = load_file(str(files.weights), device="cpu")
         else:
             raw = torch.load(files.weights, map_location="cpu", weights_only=True)
-    # torch raises RuntimeError/EOFError/UnpicklingError/BadZipFile, safetensors its own
-    # SafetensorError; all of them mean the same thing to a user: the file is unusable.
+    except LangarithError:
+        raise
+    except pickle.UnpicklingError as err:
+        if "weights only load failed" in str(err).lower() and _starts_like_pickle(files.weights):
+            raise _pickle_refusal(files.weights) from None
+        raise LangarithError(
+            f"Cannot read adapter weights {files.weights}: {hint} "
+            f"({type(err).__name__}: {str(err).strip()[:200]})"
+        ) from None
+    # torch raises RuntimeError/EOFError/BadZipFile, safetensors its own SafetensorError;
+    # all of them mean the same thing to a user: the file is unusable.
     except Exception as err:
         raise LangarithError(
             f"Cannot read adapter weights {files.weights}: {hint} "
@@ -234,6 +312,92 @@ def _load_weights(files: AdapterFiles) -> dict[str, torch.Tensor]:
             f"(got {type(raw).__name__})"
         )
     return dict(raw)
+
+
+def verify_adapter_files(files: AdapterFiles, metadata: Mapping[str, Any] | None) -> bool:
+    """Check the weight files of a folder against the checksums its metadata records.
+
+    ``weights_sha256`` covers the file the project reads (``adapter.safetensors``, or
+    ``pytorch_adapter.bin`` in a folder without one); ``weights_files`` maps every weight
+    file written (the ``.bin`` twins and the head files too) to its sha256, and each of
+    them that is present is checked. A mismatch raises a
+    :class:`~langarith.LangarithError` naming the file. Returns whether anything was
+    recorded to check (folders from elsewhere may have no metadata).
+    """
+    if not metadata:
+        return False
+    expected: dict[Path, str] = {}
+    recorded = metadata.get("weights_files")
+    if isinstance(recorded, Mapping):
+        for name, digest in recorded.items():
+            if (files.folder / str(name)).is_file():
+                expected[files.folder / str(name)] = str(digest)
+    if metadata.get("weights_sha256"):
+        expected.setdefault(files.weights, str(metadata["weights_sha256"]))
+    for path, digest in expected.items():
+        actual = sha256_file(path)
+        if actual != digest:
+            raise LangarithError(
+                f"Adapter weights {path} do not match the sha256 recorded in "
+                f"{files.folder / METADATA_NAME} ({actual[:12]}… vs {digest[:12]}…): the "
+                "file was changed or damaged after it was written; restore or re-make it"
+            )
+    return bool(expected)
+
+
+_LAYER = re.compile(r"\.layer\.(\d+)\.")
+
+
+def _factor(value: Any, key: str) -> float | None:
+    """A reduction factor from the config (a number, or a per-layer mapping)."""
+    if isinstance(value, Mapping):
+        match = _LAYER.search(key)
+        value = (
+            value.get(match.group(1)) if match and match.group(1) in value else value.get("default")
+        )
+    return float(value) if isinstance(value, (int, float)) and value > 0 else None
+
+
+def _expected_shapes(config: Mapping[str, Any], key: str) -> tuple[int, ...] | None:
+    """The shape the adapter config implies for a parameter (None: not derivable here).
+
+    Covers the bottleneck projections (``hidden_size // reduction_factor``, at least 1,
+    as ``adapters`` builds them) and the NICE invertible adapter's first layers.
+    """
+    hidden = config.get("hidden_size")
+    inner = config.get("config")
+    if not isinstance(hidden, int) or not isinstance(inner, Mapping) or inner.get("phm_layer"):
+        return None
+    if key.endswith((".adapter_down.0.weight", ".adapter_up.weight")) and "adapters." in key:
+        factor = _factor(inner.get("reduction_factor"), key)
+        if factor is None:
+            return None
+        down = max(1, int(hidden // factor))
+        return (down, hidden) if key.endswith("adapter_down.0.weight") else (hidden, down)
+    if inner.get("inv_adapter") == "nice" and re.search(
+        r"invertible_adapters\.[^.]+\.[FG]\.0\.weight$", key
+    ):
+        factor = _factor(inner.get("inv_adapter_reduction_factor"), key)
+        if factor is None:
+            return None
+        width = hidden - hidden // 2 if ".F." in key else hidden // 2
+        return (int(width // factor), width)
+    return None
+
+
+def _check_config_shapes(path: Path, config: Mapping[str, Any], state: Mapping[str, Any]) -> None:
+    """Refuse weights whose shapes disagree with their own adapter_config.json."""
+    wrong = []
+    for key, tensor in state.items():
+        expected = _expected_shapes(config, key)
+        if expected is not None and tuple(tensor.shape) != expected:
+            wrong.append(f"{key}: {tuple(tensor.shape)}, config implies {expected}")
+    if wrong:
+        raise LangarithError(
+            f"Adapter weights in {path} do not fit its {CONFIG_NAME} (reduction factor or "
+            f"hidden size differ): {_listed(wrong)}; the config was edited or belongs to "
+            "other weights"
+        )
 
 
 def read_adapter(folder: str | PathLike[str] | LoadedAdapter) -> LoadedAdapter:
@@ -280,6 +444,8 @@ def read_adapter(folder: str | PathLike[str] | LoadedAdapter) -> LoadedAdapter:
         metadata = read_json(files.metadata, "Adapter metadata")
         if not isinstance(metadata, dict):
             raise LangarithError(f"Adapter metadata {files.metadata} is not a JSON object")
+    verify_adapter_files(files, metadata)
+    _check_config_shapes(files.folder, config, state)
     return LoadedAdapter(Path(folder), name, config, state, files, metadata)
 
 
@@ -493,6 +659,33 @@ def _to_template(
     return out
 
 
+def finish_adapter_folder(
+    folder: str | PathLike[str], metadata: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """Complete an adapter folder being written: ``.bin`` twins, checksums, metadata.
+
+    ``adapters`` 1.3.0 reads ``pytorch_adapter.bin`` (and ``pytorch_model_head.bin``)
+    when ``load_adapter(path)`` is called with its default arguments, so each
+    safetensors file gets a twin of the same plain tensors written with ``torch.save``
+    (loadable with ``weights_only=True``). ``metadata.json`` is then written with
+    ``weights_sha256`` (the file the project reads, see :func:`verify_adapter_files`)
+    and ``weights_files`` (every weight file and its sha256). Returns the metadata.
+    """
+    folder = Path(folder)
+    for safe, twin in _BIN_TWINS.items():
+        if (folder / safe).is_file():
+            tensors = {k: v.contiguous() for k, v in load_file(str(folder / safe)).items()}
+            torch.save(tensors, folder / twin)
+    names = [*_BIN_TWINS, *_BIN_TWINS.values()]
+    recorded = {n: sha256_file(folder / n) for n in sorted(names) if (folder / n).is_file()}
+    main = SAFE_WEIGHTS_NAME if SAFE_WEIGHTS_NAME in recorded else WEIGHTS_NAME
+    meta = dict(metadata or {})
+    meta["weights_sha256"] = recorded.get(main)
+    meta["weights_files"] = recorded
+    write_json(folder / METADATA_NAME, meta)
+    return meta
+
+
 def write_adapter(
     template_dir: str | PathLike[str] | LoadedAdapter,
     state: Mapping[str, torch.Tensor],
@@ -501,6 +694,8 @@ def write_adapter(
     metadata: Mapping[str, Any] | None = None,
     *,
     weights_format: str = "safetensors",
+    kind: OutputKind = ADAPTER_OUTPUT,
+    protect: Iterable[str | PathLike[str]] = (),
 ) -> Path:
     """Write ``state`` (normalised names) as an AdapterHub folder that ``adapters`` loads.
 
@@ -510,13 +705,14 @@ def write_adapter(
             cast to its dtypes.
         state: tensors by normalised name (any device, any floating dtype).
         out_dir: the folder to create; built under a temporary name and renamed into
-            place, replacing an existing folder only on success.
+            place. It may replace only an earlier output of ``kind`` (the replace rule
+            of :func:`langarith.io.check_replaceable`), never a path in ``protect``.
         name: adapter name stored in the config and the parameter names; default: the
             template's name.
-        metadata: written as ``metadata.json`` when given.
-        weights_format: ``"safetensors"`` (default; ``adapter.safetensors``, load with
-            ``use_safetensors=True`` or :func:`load_adapter_into`) or ``"bin"``
-            (``pytorch_adapter.bin``, the format ``load_adapter`` reads by default).
+        metadata: written as ``metadata.json`` (with the weights' checksums added).
+        weights_format: ``"safetensors"`` (default; ``adapter.safetensors`` and its
+            ``pytorch_adapter.bin`` twin, so ``load_adapter(dir)`` works with its default
+            arguments) or ``"bin"`` (``pytorch_adapter.bin`` only).
 
     Returns the final folder.
     """
@@ -531,15 +727,14 @@ def write_adapter(
     config = dict(template.config)
     config["name"] = name
     named = {denormalise_name(key, name): tensor for key, tensor in tensors.items()}
-    with atomic_dir(out_dir) as tmp:
+    with atomic_dir(out_dir, kind, protect) as tmp:
         with open(tmp / CONFIG_NAME, "w", encoding="utf-8") as handle:
             json.dump(config, handle, indent=2, sort_keys=True)
         if weights_format == "safetensors":
             save_file(named, str(tmp / SAFE_WEIGHTS_NAME), metadata={"format": "pt"})
         else:
             torch.save(named, tmp / WEIGHTS_NAME)
-        if metadata is not None:
-            write_json(tmp / METADATA_NAME, dict(metadata))
+        finish_adapter_folder(tmp, metadata)
     return Path(out_dir)
 
 
@@ -557,9 +752,10 @@ def load_adapter_into(
     merging). ``adapters`` 1.3.0 reads ``adapter.safetensors`` only when asked with
     ``use_safetensors=True`` (and then falls back to ``pytorch_adapter.bin``), so the
     flag is set from the folder's content. ``with_head=False`` for language adapters,
-    which have no head; task adapters bring theirs.
+    which have no head; task adapters bring theirs. The folder is read and checked first
+    (:func:`read_adapter`: recorded checksums, shapes against the config).
     """
-    files = find_adapter_files(folder)
+    files = read_adapter(folder).files
     return str(
         model.load_adapter(
             str(files.folder),

@@ -15,16 +15,21 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 from langarith import LangarithError
 
 __all__ = [
+    "OutputKind",
     "atomic_dir",
     "atomic_file",
+    "check_replaceable",
+    "default_file_mode",
     "discarded_on_failure",
+    "apply_default_modes",
     "read_json",
     "sha256_file",
     "sha256_json",
@@ -99,6 +104,186 @@ def _disk_full_error(final: Path, cause: BaseException) -> LangarithError:
     )
 
 
+# --- the replace rule ------------------------------------------------------------------
+
+
+def _any_name(name: str) -> bool:
+    """Every file name is allowed (the default of :class:`OutputKind`)."""
+    return True
+
+
+@dataclass(frozen=True)
+class OutputKind:
+    """One kind of output and how an earlier output of that kind is recognised.
+
+    An output may replace only a missing path or an earlier output of the same kind
+    (:func:`check_replaceable`). A folder output is recognised by its ``record`` file
+    (``metadata.json``, ``manifest.json``, ``state.json``), a JSON object whose ``kind``
+    entry is one of ``record_kinds`` (any, when empty), and by holding nothing but
+    files whose names ``allowed`` accepts: a folder with anything else in it is never
+    replaced. A file output is recognised by its first line (``header``).
+    """
+
+    label: str
+    is_dir: bool = True
+    record: str | None = None
+    record_kinds: tuple[str, ...] = ()
+    allowed: Callable[[str], bool] = _any_name
+    header: str | None = None
+
+
+#: What the atomic writers assume without a kind: a folder replaces only an empty
+#: folder, a file replaces any file (never a folder).
+_ANY_FOLDER = OutputKind("folder")
+_ANY_FILE = OutputKind("file", is_dir=False)
+
+
+def _refusal(final: Path, why: str) -> LangarithError:
+    """The one line of a refused output: the path, why, and what to do."""
+    return LangarithError(
+        f"Refusing to write {final}: {why}. Nothing was changed; choose a new path or "
+        "move that one away first."
+    )
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    """Whether ``path`` is ``folder`` or lies inside it (both resolved)."""
+    return path == folder or folder in path.parents
+
+
+def _check_parent(final: Path) -> None:
+    """A missing output can be created: its nearest existing parent is a writable folder."""
+    probe = final.parent
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise _refusal(final, f"{probe} is a file, not a folder")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise _refusal(final, f"the folder {probe} is not writable (read-only or not yours)")
+
+
+def _folder_problem(final: Path, kind: OutputKind) -> str | None:
+    """Why the existing folder ``final`` is not an earlier output of ``kind`` (None: it is)."""
+    entries = sorted(final.iterdir())
+    if not entries:
+        return None
+    if kind.record is None:
+        return "it is a folder that is not empty"
+    record = final / kind.record
+    try:
+        content = json.loads(record.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        content = None
+    if not isinstance(content, dict):
+        return f"it is not an earlier {kind.label} (no readable {kind.record} in it)"
+    if kind.record_kinds and content.get("kind") not in kind.record_kinds:
+        return (
+            f"it is not an earlier {kind.label} ({kind.record} says kind "
+            f"{content.get('kind')!r}, expected one of {list(kind.record_kinds)})"
+        )
+    foreign = [p.name for p in entries if not p.is_file() or not kind.allowed(p.name)]
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (
+            f" and {len(foreign) - 5} more" if len(foreign) > 5 else ""
+        )
+        return f"it holds files the workflow did not write ({shown})"
+    return None
+
+
+def _file_problem(final: Path, kind: OutputKind) -> str | None:
+    """Why the existing file ``final`` is not an earlier output of ``kind`` (None: it is)."""
+    if kind.header is None:
+        return None
+    try:
+        with open(final, "rb") as handle:
+            first = handle.readline(len(kind.header.encode("utf-8")) + 2)
+    except OSError as err:
+        return f"it cannot be read ({err.strerror})"
+    if first.decode("utf-8", errors="replace").rstrip("\r\n") != kind.header:
+        return f"it is not an earlier {kind.label} (its first line is not the table header)"
+    return None
+
+
+def check_replaceable(
+    final: Path | str, kind: OutputKind | None = None, protect: Iterable[Path | str] = ()
+) -> None:
+    """Refuse, with one line naming ``final`` and why, an output that would destroy data.
+
+    The rule for every command and rule: an output may replace only a missing path or
+    an earlier output of the same ``kind`` (see :class:`OutputKind`; without a kind,
+    only an empty folder or, for files, a file), never the current folder or one that
+    contains it, never one of the paths in ``protect`` (the command's inputs) or a
+    folder that contains one, and never a symbolic link. A missing path needs a
+    writable parent. Called by :func:`atomic_dir` and :func:`atomic_file` right before
+    the swap, and by long commands once more at their start, so that a refusal comes
+    before hours of work.
+    """
+    final = Path(final)
+    target = Path(os.path.abspath(final))
+    here = Path.cwd().resolve()
+    if final.is_symlink():
+        raise _refusal(final, "it is a symbolic link")
+    resolved = target.resolve()
+    if _inside(here, resolved):
+        raise _refusal(final, "it is the current folder or contains it")
+    for item in protect:
+        source = Path(os.path.abspath(item)).resolve()
+        if source == resolved:
+            raise _refusal(final, f"it is an input of this command ({item})")
+        if _inside(source, resolved):
+            raise _refusal(final, f"it contains an input of this command ({item})")
+    if not final.exists():
+        _check_parent(target)
+        return
+    is_dir = kind.is_dir if kind is not None else final.is_dir()
+    if final.is_dir() != is_dir:
+        found, wanted = ("a folder", "a file") if final.is_dir() else ("a file", "a folder")
+        raise _refusal(final, f"it is {found}, and this output is {wanted}")
+    if kind is None:
+        problem = "it is a folder that is not empty" if is_dir and any(final.iterdir()) else None
+    else:
+        problem = _folder_problem(final, kind) if is_dir else _file_problem(final, kind)
+    if problem is not None:
+        raise _refusal(final, problem)
+
+
+# --- file modes ------------------------------------------------------------------------
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it where the system allows."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)  # portable fallback: read by setting, then restore at once
+    os.umask(mask)
+    return mask
+
+
+def default_file_mode() -> int:
+    """The mode a plain ``open(..., "w")`` gives a new file: ``0o666`` minus the umask."""
+    return 0o666 & ~_umask()
+
+
+def apply_default_modes(path: Path | str) -> None:
+    """Give ``path`` (and, for a folder, everything in it) the umask's default mode.
+
+    Some writers create files with mode 0600 (safetensors' ``save_file``, temporary
+    files), which a group on a shared cluster cannot read; outputs should look as if
+    written with ``open``.
+    """
+    path = Path(path)
+    mask = _umask()
+    items = [path, *path.rglob("*")] if path.is_dir() else [path]
+    for item in items:
+        if item.is_symlink():
+            continue
+        os.chmod(item, (0o777 if item.is_dir() else 0o666) & ~mask)
+
+
 @contextlib.contextmanager
 def discarded_on_failure(tmp: Path | str, final: Path | str) -> Iterator[None]:
     """Remove the temporary ``tmp`` (file or folder) if the block raises, and re-raise.
@@ -119,6 +304,17 @@ def discarded_on_failure(tmp: Path | str, final: Path | str) -> Iterator[None]:
         raise
 
 
+def _make_parent(final: Path) -> None:
+    """Create the folder that will hold ``final``; failing that, one clear line."""
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise LangarithError(
+            f"Cannot create the folder {final.parent} for {final}: {err.strerror or err}; "
+            "check that the path is mounted and writable"
+        ) from None
+
+
 def _temp_sibling(final: Path) -> Path:
     """The temporary name next to ``final``: hidden, and unique per process."""
     return final.with_name(f".{final.name}.tmp-{os.getpid()}")
@@ -133,24 +329,32 @@ def _remove(path: Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_dir(final: Path | str) -> Iterator[Path]:
+def atomic_dir(
+    final: Path | str, kind: OutputKind | None = None, protect: Iterable[Path | str] = ()
+) -> Iterator[Path]:
     """Build a folder under a temporary name and move it to ``final`` on success.
 
     Yields the temporary sibling ``.<name>.tmp-<pid>`` (created empty). When the block
-    ends normally, the temporary folder is renamed into place (an existing ``final`` is
-    moved aside first and deleted only afterwards); when it raises, the temporary folder
-    is removed and the error goes on, so a failed rule leaves nothing that looks
-    finished. A write that fails because the
+    ends normally, the files get the umask's default mode and the temporary folder is
+    renamed into place (an existing ``final`` is moved aside first and deleted only
+    afterwards); when it raises, the temporary folder is removed and the error goes on,
+    so a failed rule leaves nothing that looks finished. A write that fails because the
     disk or the quota is full becomes a :class:`~langarith.LangarithError` naming
     ``final`` (the previous ``final``, if any, is kept).
+
+    ``final`` must pass :func:`check_replaceable` with ``kind`` and ``protect``, both
+    before the block and again right before the swap.
     """
-    final = Path(final)
-    final.parent.mkdir(parents=True, exist_ok=True)
+    final, kind = Path(final), kind or _ANY_FOLDER
+    check_replaceable(final, kind, protect)
+    _make_parent(final)
     tmp = _temp_sibling(final)
     _remove(tmp)  # left over by a crashed process that had the same pid
     tmp.mkdir()
     with discarded_on_failure(tmp, final):
         yield tmp
+        apply_default_modes(tmp)
+        check_replaceable(final, kind, protect)
     _swap_into_place(tmp, final)
 
 
@@ -177,28 +381,36 @@ def _swap_into_place(tmp: Path, final: Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_file(final: Path | str, mode: str = "w") -> Iterator[IO[Any]]:
+def atomic_file(
+    final: Path | str,
+    mode: str = "w",
+    kind: OutputKind | None = None,
+    protect: Iterable[Path | str] = (),
+) -> Iterator[IO[Any]]:
     """Write one file under a temporary name and move it to ``final`` on success.
 
     Yields the open file (``mode`` ``"w"``/``"wt"`` for UTF-8 text, ``"wb"`` for
     bytes). The data is flushed and synced before the rename, so ``final`` is either
     the old file or the complete new one; on an exception the temporary file is
     removed and the error goes on (a full disk or quota as a
-    :class:`~langarith.LangarithError` naming ``final``).
+    :class:`~langarith.LangarithError` naming ``final``). ``final`` must pass
+    :func:`check_replaceable` (a folder is never replaced by a file).
     """
     if mode not in ("w", "wt", "wb"):
         raise ValueError(f"atomic_file mode must be 'w', 'wt' or 'wb', not {mode!r}")
-    final = Path(final)
-    final.parent.mkdir(parents=True, exist_ok=True)
+    final, kind = Path(final), kind or _ANY_FILE
+    check_replaceable(final, kind, protect)
+    _make_parent(final)
     tmp = _temp_sibling(final)
     _remove(tmp)
     encoding = None if "b" in mode else "utf-8"
-    with discarded_on_failure(tmp, final), open(tmp, mode, encoding=encoding) as handle:
-        yield handle
-        handle.flush()
-        os.fsync(handle.fileno())
-    if final.is_dir() and not final.is_symlink():
-        shutil.rmtree(final)
+    with discarded_on_failure(tmp, final):
+        with open(tmp, mode, encoding=encoding) as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        apply_default_modes(tmp)
+        check_replaceable(final, kind, protect)
     os.replace(tmp, final)
 
 

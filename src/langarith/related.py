@@ -86,7 +86,7 @@ import pandas as pd
 import yaml
 
 from langarith import LangarithError
-from langarith.io import atomic_file
+from langarith.io import OutputKind, atomic_file, check_replaceable
 
 __all__ = [
     "ISO639_1_TO_3",
@@ -98,6 +98,7 @@ __all__ = [
     "paper_related_languages",
     "pick_related",
     "register_cli",
+    "related_table_kind",
     "write_related_table",
 ]
 
@@ -409,11 +410,17 @@ def _cell(value: object) -> str:
     return str(value)
 
 
+def related_table_kind() -> OutputKind:
+    """The TSV as an output: an earlier one is recognised by its header line."""
+    return OutputKind("related-languages table", is_dir=False, header="\t".join(TABLE_COLUMNS))
+
+
 def write_related_table(picks: Sequence[RelatedPick], path: Path | str) -> Path:
     """Write the picks as a TSV (columns :data:`TABLE_COLUMNS`), atomically.
 
     Booleans are ``true``/``false``; a paper column and its ``agrees_`` column are
-    empty for targets the paper does not list.
+    empty for targets the paper does not list. ``path`` may replace only a missing path
+    or an earlier table (:func:`langarith.io.check_replaceable`).
     """
     path = Path(path)
     lines = ["\t".join(TABLE_COLUMNS)]
@@ -429,7 +436,7 @@ def write_related_table(picks: Sequence[RelatedPick], path: Path | str) -> Path:
             pick.agrees_ecai,
         ]
         lines.append("\t".join(_cell(value) for value in row))
-    with atomic_file(path) as handle:
+    with atomic_file(path, "w", related_table_kind()) as handle:
         handle.write("\n".join(lines) + "\n")
     return path
 
@@ -503,6 +510,8 @@ def _parse_override(text: str) -> tuple[str, str]:
 
 def _cli_related(args: argparse.Namespace) -> int:
     overrides = dict(_parse_override(item) for item in args.override or [])
+    if args.out is not None:  # refuse a path that must not be replaced before any work
+        check_replaceable(args.out, related_table_kind())
     picks = pick_related(_split_codes(args.targets), _split_codes(args.pool), overrides)
     for pick in picks:
         print(f"{pick.target}\t{pick.related}\t{pick.distance:.4f}")

@@ -19,8 +19,9 @@ from transformers import BertConfig, BertForMaskedLM, XLMRobertaConfig, XLMRober
 
 from langarith import LangarithError
 from langarith.backbone.archs import ARCHS
+from langarith.backbone.folder import BACKBONE_OUTPUT
 from langarith.backbone.tokenizer import train_tokenizer
-from langarith.io import atomic_dir, sha256_file, write_json
+from langarith.io import atomic_dir, check_replaceable, sha256_file, write_json
 from langarith.provenance import utc_now, versions
 from langarith.settings import DemoBackboneSettings
 from langarith.training.inputs import data_checksum, read_data_manifest, read_rows
@@ -344,8 +345,9 @@ def build_demo_backbone(
         {**(spec or {}), "arch": arch}, where="demo backbone spec"
     ).spec()
     started = time.perf_counter()
-    corpora = _read_corpora(corpus_dirs)
     out_dir = Path(out_dir)
+    check_replaceable(out_dir, BACKBONE_OUTPUT, corpus_dirs)
+    corpora = _read_corpora(corpus_dirs)
     tokenizer = _demo_tokenizer(corpora, spec, arch)
     blocks, valid_blocks = _demo_blocks(corpora, tokenizer, int(spec["seq_len"]))
 
@@ -356,7 +358,7 @@ def build_demo_backbone(
     stats = _pretrain(model, tokenizer, blocks, valid_blocks, spec, seed)
     model.to("cpu").eval()
 
-    with atomic_dir(out_dir) as tmp:
+    with atomic_dir(out_dir, BACKBONE_OUTPUT, corpus_dirs) as tmp:
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
         langs = [c[0] for c in corpora]

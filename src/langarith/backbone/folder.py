@@ -16,9 +16,27 @@ from transformers import (
 )
 
 from langarith import LangarithError
-from langarith.io import read_json, sha256_file
+from langarith.io import OutputKind, read_json, sha256_file
 
-__all__ = ["backbone_fingerprint", "check_backbone_dir", "load_backbone", "load_tokenizer"]
+__all__ = [
+    "BACKBONE_OUTPUT",
+    "backbone_fingerprint",
+    "check_backbone_dir",
+    "load_backbone",
+    "load_tokenizer",
+]
+
+#: Files ``save_pretrained`` writes for a model and its tokenizer, and metadata.json.
+_BACKBONE_SUFFIXES = (".json", ".safetensors", ".txt", ".model", ".bin")
+
+#: A backbone folder as an output: recognised by the metadata.json the backbone stage
+#: writes (kind ``demo`` or ``hub``) and holding only model and tokenizer files.
+BACKBONE_OUTPUT = OutputKind(
+    "backbone folder",
+    record="metadata.json",
+    record_kinds=("demo", "hub"),
+    allowed=lambda name: name.endswith(_BACKBONE_SUFFIXES),
+)
 
 
 def backbone_fingerprint(backbone_dir: Path | str) -> dict[str, str]:

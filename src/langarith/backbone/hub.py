@@ -9,7 +9,8 @@ from pathlib import Path
 from transformers import AutoModelForMaskedLM, AutoTokenizer
 
 from langarith import LangarithError
-from langarith.io import atomic_dir, sha256_file, write_json
+from langarith.backbone.folder import BACKBONE_OUTPUT
+from langarith.io import atomic_dir, check_replaceable, sha256_file, write_json
 from langarith.provenance import utc_now, versions
 
 __all__ = ["fetch_hub_backbone"]
@@ -46,6 +47,8 @@ def fetch_hub_backbone(
         raise LangarithError(
             f"Local backbone path {path} is not a folder; fix `path:` in the config."
         )
+    protect = [path] if path is not None else []
+    check_replaceable(out_dir, BACKBONE_OUTPUT, protect)
     started = time.perf_counter()
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, revision=revision)
@@ -62,7 +65,7 @@ def fetch_hub_backbone(
             f"Backbone {hub_name!r} has no fast tokenizer; the NER and QA feature builders "
             "need offsets/word ids from a fast tokenizer."
         )
-    with atomic_dir(out_dir) as tmp:
+    with atomic_dir(out_dir, BACKBONE_OUTPUT) as tmp:
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
         write_json(

@@ -39,9 +39,12 @@ from langarith.data.formats import (
     read_split,
     split_files,
     verify_dataset,
+    verify_manifest,
     write_dataset,
 )
 from langarith.data.real import allowed_real_options, prepare_real_dataset
+from langarith.data.shards import DATASET_OUTPUT
+from langarith.io import check_replaceable
 
 __all__ = [
     "DATASETS",
@@ -65,6 +68,7 @@ __all__ = [
     "register_cli",
     "split_files",
     "verify_dataset",
+    "verify_manifest",
     "write_dataset",
 ]
 
@@ -79,9 +83,17 @@ def prepare_dataset(
     demo: bool,
     options: dict[str, Any] | None = None,
 ) -> Path:
-    """Real or demo preparation behind one call, for the Snakemake script and the CLI."""
+    """Real or demo preparation behind one call, for the Snakemake script and the CLI.
+
+    The output is checked against the replace rule first (never a local source folder
+    given as ``local_path``/``hub_path`` or cache, never a folder with other files), so
+    a refusal comes before any download.
+    """
+    options = options or {}
+    sources = [options[k] for k in ("local_path", "hub_path", "cache_dir") if options.get(k)]
+    check_replaceable(out_dir, DATASET_OUTPUT, [str(s) for s in sources])
     prepare = prepare_demo_dataset if demo else prepare_real_dataset
-    return prepare(dataset, lang, out_dir, options=options or {})
+    return prepare(dataset, lang, out_dir, options=options)
 
 
 def _parse_option(text: str) -> tuple[str, Any]:

@@ -22,7 +22,7 @@ from typing import Any
 
 from langarith import LangarithError
 from langarith.data import coverage
-from langarith.data.shards import shards_checksum
+from langarith.data.shards import DATASET_OUTPUT, shards_checksum
 from langarith.io import atomic_dir, read_json, sha256_file, write_json
 
 log = logging.getLogger(__name__)
@@ -367,7 +367,7 @@ def write_dataset(
         )
     out_dir = Path(out_dir)
     entries: dict[str, dict[str, int | str]] = {}
-    with atomic_dir(out_dir) as tmp:
+    with atomic_dir(out_dir, DATASET_OUTPUT) as tmp:
         for split in spec.splits:
             path = tmp / f"{split}.jsonl"
             rows = tokens = 0
@@ -486,36 +486,56 @@ def _check_shard(path: Path, shard: Mapping[str, Any]) -> None:
         )
 
 
-def _iter_file(path: Path) -> Iterator[dict[str, Any]]:
+def _iter_file(path: Path, spec: DatasetSpec | None = None) -> Iterator[dict[str, Any]]:
+    """The rows of one JSON-lines file; with ``spec``, each checked by :func:`check_row`.
+
+    Lines are decoded one at a time, so bytes that are not UTF-8 and malformed rows
+    (a ``text`` that is missing or not a string, ...) are refused with their line number.
+    """
     if not path.is_file():
         raise LangarithError(f"{path} is missing; rerun the data preparation step")
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
             try:
-                yield json.loads(line)
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                raise LangarithError(
+                    f"{path} line {number} is not UTF-8 text (byte {err.start + 1}: "
+                    f"{raw[err.start : err.start + 1]!r}); rerun the data preparation step"
+                ) from None
+            try:
+                row = json.loads(line)
             except json.JSONDecodeError as err:
                 raise LangarithError(
                     f"{path} line {number} is not valid JSON ({err.msg}); the file is "
                     "corrupt or truncated: rerun the data preparation step"
                 ) from None
+            yield row if spec is None else check_row(spec, row, f"{path} line {number}")
+
+
+def _row_spec(data_dir: Path) -> DatasetSpec | None:
+    """The spec whose fields every row of ``data_dir`` must have (None: unknown dataset)."""
+    return DATASETS.get(str(read_manifest(data_dir).get("dataset")))
 
 
 def iter_split(data_dir: Path | str, split: str) -> Iterator[dict[str, Any]]:
     """Rows of one split, one at a time (for corpora too big to hold in memory).
 
     A sharded split is read shard after shard, in order; each shard is checked
-    against its recorded sha256 before its rows are read.
+    against its recorded sha256 before its rows are read. Every row is checked against
+    the dataset's fields (:func:`check_row`), naming the file and line of a bad one.
     """
     data_dir = Path(data_dir)
     entry = _split_entry(data_dir, split)
+    spec = _row_spec(data_dir)
     shards = entry.get("shards")
     if not shards:
-        yield from _iter_file(data_dir / f"{split}.jsonl")
+        yield from _iter_file(data_dir / f"{split}.jsonl", spec)
         return
     for shard in shards:
         path = data_dir / str(shard["file"])
         _check_shard(path, shard)
-        yield from _iter_file(path)
+        yield from _iter_file(path, spec)
 
 
 def read_split(data_dir: Path | str, split: str) -> list[dict[str, Any]]:
@@ -541,6 +561,42 @@ def _verify_file(path: Path, entry: Mapping[str, Any]) -> str:
             "truncated or changed; rerun the data preparation step"
         )
     return digest
+
+
+def verify_manifest(data_dir: Path | str, splits: Iterable[str] | None = None) -> dict[str, Any]:
+    """Check the files of ``splits`` (default: all) against the manifest; return it.
+
+    The one check training runs before it reads a data folder (and ``langarith data
+    verify`` runs on all splits): every file's row count and sha256, every shard, and
+    the manifest's overall checksum over the split checksums it records. Raises
+    ``LangarithError`` naming the first file that is missing, truncated or changed
+    after the manifest was written, so edited data is never trained on under the
+    manifest's clean checksum.
+    """
+    data_dir = Path(data_dir)
+    manifest = read_manifest(data_dir)
+    wanted = list(manifest["splits"]) if splits is None else list(splits)
+    for split in wanted:
+        entry = _split_entry(data_dir, split)
+        shards = entry.get("shards")
+        if not shards:
+            _verify_file(data_dir / f"{split}.jsonl", entry)
+            continue
+        for shard in shards:
+            _verify_file(data_dir / str(shard["file"]), shard)
+        total = sum(int(shard["rows"]) for shard in shards)
+        if shards_checksum(shards) != entry.get("sha256") or total != entry.get("rows"):
+            raise LangarithError(
+                f"{data_dir / MANIFEST}: split {split!r} does not match its shard list "
+                f"({total} rows); rerun the data preparation step"
+            )
+    recorded = {split: str(entry.get("sha256")) for split, entry in manifest["splits"].items()}
+    if combined_checksum(recorded) != manifest.get("checksum"):
+        raise LangarithError(
+            f"{data_dir / MANIFEST}: overall checksum does not match the split checksums; "
+            "the manifest was edited: rerun the data preparation step"
+        )
+    return manifest
 
 
 def verify_dataset(data_dir: Path | str) -> dict[str, Any]:

@@ -32,12 +32,20 @@ from pathlib import Path
 from typing import IO, Any
 
 from langarith import LangarithError
-from langarith.io import atomic_dir, read_json, sha256_file, write_json
+from langarith.io import OutputKind, atomic_dir, read_json, sha256_file, write_json
 
 log = logging.getLogger(__name__)
 
 #: Documents per train shard when the option ``shard_docs`` is not given: about 150 MB
 #: of English Wikipedia text, so a resume loses at most a few minutes of download.
+#: A dataset folder as an output: recognised by its manifest.json and holding nothing
+#: but that and ``.jsonl`` split files (see :func:`langarith.io.check_replaceable`).
+DATASET_OUTPUT = OutputKind(
+    "dataset folder",
+    record="manifest.json",
+    allowed=lambda name: name == "manifest.json" or name.endswith(".jsonl"),
+)
+
 DEFAULT_SHARD_DOCS = 50_000
 PROGRESS = "progress.json"
 _PROGRESS_VERSION = 1
@@ -292,7 +300,7 @@ def write_sharded_corpus(
     else:
         _stream(work, progress, events, shard_docs, check, desc)
     entries = _split_entries(progress)
-    with atomic_dir(out_dir) as tmp:
+    with atomic_dir(out_dir, DATASET_OUTPUT) as tmp:
         for shard in progress.shards:
             _link_or_copy(work / str(shard["file"]), tmp / str(shard["file"]))
         _link_or_copy(work / "validation.jsonl", tmp / "validation.jsonl")

@@ -25,8 +25,9 @@ from langarith import LangarithError
 from langarith.data import read_split
 from langarith.evaluate.jobs import Curve, ScoreJob
 from langarith.evaluate.lambda_engine import LambdaGridEngine, Point
-from langarith.evaluate.score_files import ScoreRow, read_scores, write_scores
+from langarith.evaluate.score_files import ScoreRow, read_scores, score_file_kind, write_scores
 from langarith.evaluate.search import best_lambda, search_lambda
+from langarith.io import check_replaceable
 from langarith.merge import get_method
 from langarith.metrics import TASK_METRICS
 from langarith.related import read_related_table
@@ -293,6 +294,7 @@ def run_job(
     if not isinstance(job, ScoreJob):
         job = ScoreJob.from_dict(job)
     output = Path(output or job.output)
+    check_replaceable(output, score_file_kind())  # before the work, not only at the end
     started = time.perf_counter()
     if threads:
         torch.set_num_threads(int(threads))

@@ -36,9 +36,16 @@ from os import PathLike
 from pathlib import Path
 
 from langarith import LangarithError
-from langarith.io import atomic_file
+from langarith.io import OutputKind, atomic_file
 
-__all__ = ["SCORE_COLUMNS", "ScoreRow", "format_number", "read_scores", "write_scores"]
+__all__ = [
+    "SCORE_COLUMNS",
+    "ScoreRow",
+    "format_number",
+    "read_scores",
+    "score_file_kind",
+    "write_scores",
+]
 
 #: Column order of every score CSV.
 SCORE_COLUMNS: tuple[str, ...] = (
@@ -128,10 +135,18 @@ def format_number(value: float | None) -> str:
     return repr(value)
 
 
+def score_file_kind() -> OutputKind:
+    """A score CSV as an output: an earlier one is recognised by its header line."""
+    return OutputKind("score table", is_dir=False, header=",".join(SCORE_COLUMNS))
+
+
 def write_scores(rows: Iterable[ScoreRow], path: str | PathLike[str]) -> Path:
-    """Write rows as CSV (header :data:`SCORE_COLUMNS`) atomically: temp file, then rename."""
+    """Write rows as CSV (header :data:`SCORE_COLUMNS`) atomically: temp file, then rename.
+
+    ``path`` may replace only a missing path or an earlier score CSV.
+    """
     path = Path(path)
-    with atomic_file(path, "w") as handle:
+    with atomic_file(path, "w", score_file_kind()) as handle:
         writer = csv.DictWriter(handle, fieldnames=SCORE_COLUMNS, lineterminator="\n")
         writer.writeheader()
         for row in rows:

@@ -74,7 +74,12 @@ def register_cli(subparsers: Any) -> None:
             help=f"{spec.help}; {spec.describe_range()}, default {spec.default:g} "
             f"(methods: {', '.join(users)})",
         )
-    parser.add_argument("--out", required=True, help="folder to write (replaced atomically)")
+    parser.add_argument(
+        "--out",
+        required=True,
+        help="folder to write: a new path, or an earlier merged adapter (never an input "
+        "or a folder with other files)",
+    )
     parser.add_argument("--name", default="merged", help="adapter name stored in the folder")
     parser.add_argument(
         "--format",

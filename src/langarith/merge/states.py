@@ -22,12 +22,14 @@ import torch
 
 from langarith import LangarithError
 from langarith.adapter_io import (
+    MERGED_OUTPUT,
     LoadedAdapter,
     check_compatible,
     read_adapter,
     same_init,
     write_adapter,
 )
+from langarith.io import check_replaceable
 from langarith.merge.base import MergeMethod
 from langarith.merge.registry import get_method
 from langarith.provenance import versions
@@ -114,25 +116,46 @@ def _describe(adapter: LoadedAdapter) -> dict[str, Any]:
 
 
 def read_mergeable(
-    adapter_dirs: Sequence[str | PathLike[str]], init_dir: str | PathLike[str] | None
+    adapter_dirs: Sequence[str | PathLike[str]],
+    init_dir: str | PathLike[str] | None,
+    *,
+    require_init_record: bool = False,
 ) -> tuple[list[LoadedAdapter], LoadedAdapter | None, bool]:
     """Read the adapters and θ_init and check that they can be merged.
 
-    Same architecture, backbone, names and shapes as θ_init (or the first adapter) and,
-    where ``metadata.json`` records it, the same θ_init checksum. Returns them and
-    whether a recorded checksum confirmed the shared init. Used by
+    Every folder is read with its recorded checksums verified
+    (:func:`~langarith.adapter_io.read_adapter`). Same architecture, backbone, names and
+    shapes as θ_init (or the first adapter) and, where ``metadata.json`` records it, the
+    same θ_init checksum. Returns them and whether the shared init is *verified*: every
+    adapter records ``init_sha256`` and all of them agree (with each other, and with the
+    init folder's weights when it is given). With ``require_init_record`` (methods over
+    τ = θ − θ_init) an adapter without ``init_sha256`` is refused. Used by
     :func:`merge_adapters` and by the λ engine's :class:`LanguageVectorSet`.
     """
     adapters = [read_adapter(d) for d in adapter_dirs]
     init = read_adapter(init_dir) if init_dir is not None else None
     check_compatible(adapters, init)
-    verified = False
+    unrecorded = [a for a in adapters if not a.init_sha256]
+    if require_init_record and unrecorded:
+        raise LangarithError(
+            f"Adapter {unrecorded[0].path} records no init_sha256 in its metadata.json, so it "
+            "cannot be checked that it was trained from the given θ_init; this method "
+            "subtracts θ_init and is meaningless otherwise. Use adapters written by "
+            "`langarith train language` (or add their init's checksum), or a linear merge"
+        )
     for other in adapters[1:]:
-        verified = same_init(adapters[0], other, init) or verified
-    if len(adapters) == 1 and init is not None:
-        verified = same_init(adapters[0], adapters[0], init)
+        same_init(adapters[0], other, init)  # raises on any recorded disagreement
+    if init is not None:
+        for adapter in adapters:
+            same_init(adapter, adapter, init)
+    verified = not unrecorded and (init is not None or len(adapters) > 1)
     if not verified:
-        log.info("no init_sha256 recorded in the adapters' metadata; shared θ_init not verified")
+        log.warning(
+            "shared θ_init NOT verified: %s",
+            "no init to compare with"
+            if not unrecorded
+            else f"{len(unrecorded)} adapter(s) record no init_sha256 (e.g. {unrecorded[0].path})",
+        )
     return adapters, init, verified
 
 
@@ -190,7 +213,9 @@ def merge_adapters(
         method: a key of :data:`~langarith.merge.MERGE_METHODS`.
         adapter_dirs: the adapters θᵢ to merge, in the order of ``weights``.
         weights: one per adapter (``None`` = the method's default, if any).
-        out_dir: folder to write; replaced atomically.
+        out_dir: folder to write, atomically; it may replace only a missing path or an
+            earlier merged adapter (never an input, a folder holding one, or a folder
+            with other files; see :func:`langarith.io.check_replaceable`).
         init_dir: θ_init folder; required by methods over language vectors.
         name: adapter name stored in the new folder (``load_adapter`` uses it unless
             ``load_as`` is given).
@@ -212,7 +237,11 @@ def merge_adapters(
             f"Merge method {spec.name!r} works on language vectors τ = θ − θ_init and needs "
             "the shared init adapter (init_dir / --init)"
         )
-    adapters, init, verified = read_mergeable(adapter_dirs, init_dir)
+    protect = [*adapter_dirs, *([init_dir] if init_dir is not None else [])]
+    check_replaceable(out_dir, MERGED_OUTPUT, protect)
+    adapters, init, verified = read_mergeable(
+        adapter_dirs, init_dir, require_init_record=spec.needs_init
+    )
     log.info(
         "merging %d adapter(s) with %s, weights %s, %s", len(adapters), spec.name, weights, resolved
     )
@@ -226,7 +255,14 @@ def merge_adapters(
     metadata = _merge_metadata(spec, adapters, init, weights, resolved, verified)
     metadata["wall_time_s"] = round(time.perf_counter() - started, 3)
     out = write_adapter(
-        adapters[0], merged, out_dir, name=name, metadata=metadata, weights_format=weights_format
+        adapters[0],
+        merged,
+        out_dir,
+        name=name,
+        metadata=metadata,
+        weights_format=weights_format,
+        kind=MERGED_OUTPUT,
+        protect=protect,
     )
     log.info("wrote merged adapter %s", out)
     return out

@@ -24,9 +24,14 @@ import adapters
 import torch
 
 from langarith import LangarithError
-from langarith.adapter_io import SAFE_WEIGHTS_NAME
+from langarith.adapter_io import (
+    INIT_OUTPUT,
+    LANGUAGE_OUTPUT,
+    SAFE_WEIGHTS_NAME,
+    finish_adapter_folder,
+)
 from langarith.backbone.folder import backbone_fingerprint, load_backbone
-from langarith.io import atomic_dir, read_json, sha256_file, sha256_json, write_json
+from langarith.io import atomic_dir, check_replaceable, read_json, sha256_file, sha256_json
 from langarith.modeling import (
     LANG_ADAPTER_NAME,
     build_adapter_config,
@@ -37,7 +42,7 @@ from langarith.modeling import (
 )
 from langarith.provenance import utc_now, versions
 from langarith.settings import LanguageAdapterConfig, LanguageAdapterSettings
-from langarith.training.checkpoints import remove_checkpoint
+from langarith.training.checkpoints import check_checkpoint_dir, remove_checkpoint
 from langarith.training.hparams import hash_hparams
 from langarith.training.inputs import data_checksum, read_data_manifest, read_rows
 from langarith.training.loop import (
@@ -97,16 +102,17 @@ def init_language_adapter(
     language adapter records, so a shared init can be verified later.
     """
     out_dir = Path(out_dir)
+    check_replaceable(out_dir, INIT_OUTPUT, [backbone_dir])
     backbone = backbone_fingerprint(backbone_dir)
     config = build_adapter_config(adapter_config, LANG_ADAPTER_CONFIG)
     model, _ = load_backbone(backbone_dir)
     adapters.init(model)
     seed_everything(seed)
     model.add_adapter(LANG_ADAPTER_NAME, config=config)
-    with atomic_dir(out_dir) as tmp:
+    with atomic_dir(out_dir, INIT_OUTPUT, [backbone_dir]) as tmp:
         save_language_adapter(model, tmp)
-        write_json(
-            tmp / "metadata.json",
+        finish_adapter_folder(
+            tmp,
             {
                 "kind": "language_adapter_init",
                 "adapter_name": LANG_ADAPTER_NAME,
@@ -399,6 +405,9 @@ def train_language_adapter(
     init_dir, data_dir, out_dir = Path(init_dir), Path(data_dir), Path(out_dir)
     checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
     started = time.perf_counter()
+    inputs = [Path(backbone_dir), init_dir, data_dir]
+    check_replaceable(out_dir, LANGUAGE_OUTPUT, [*inputs, *[d for d in [checkpoint_dir] if d]])
+    check_checkpoint_dir(checkpoint_dir, [*inputs, out_dir])
 
     backbone = backbone_fingerprint(backbone_dir)
     init_sha = _verified_init(init_dir, backbone)
@@ -407,6 +416,7 @@ def train_language_adapter(
     packed, valid = _pack_corpus(corpus, tokenizer, hp, _usable_positions(model.config))
 
     cfg = _loop_config(hp, seed, corpus.lang)
+    config_hash = _config_hash(backbone, init_sha, data_dir, seed, hp)
     result, stream = _run_mlm(
         model,
         tokenizer,
@@ -417,22 +427,18 @@ def train_language_adapter(
         setup=setup,
         cfg=cfg,
         checkpoint_dir=checkpoint_dir,
-        config_hash=_config_hash(backbone, init_sha, data_dir, seed, hp),
+        config_hash=config_hash,
     )
     coverage = _coverage(packed, stream, result.steps * cfg.grad_accum * int(hp["batch_size"]))
 
     load_state_into(params, result.best_state)
     model.to("cpu")
-    with atomic_dir(out_dir) as tmp:
+    with atomic_dir(out_dir, LANGUAGE_OUTPUT, inputs) as tmp:
         save_language_adapter(model, tmp)
         meta = _metadata(corpus, backbone, seed, init_dir, init_sha, hp, result, packed)
-        meta.update(
-            coverage,
-            wall_time_s=round(time.perf_counter() - started, 2),
-            weights_sha256=sha256_file(tmp / SAFE_WEIGHTS_NAME),
-        )
-        write_json(tmp / "metadata.json", meta)
-    remove_checkpoint(checkpoint_dir)
+        meta.update(coverage, wall_time_s=round(time.perf_counter() - started, 2))
+        finish_adapter_folder(tmp, meta)  # adds weights_sha256 and the .bin twin
+    remove_checkpoint(checkpoint_dir, config_hash)
     log.info(
         "Language adapter %s seed %d: best val loss %.4f at step %d -> %s",
         *(corpus.lang, seed, result.best_score, result.best_step, out_dir),

@@ -30,9 +30,9 @@ from typing import Any
 import torch
 
 from langarith import LangarithError
-from langarith.adapter_io import SAFE_WEIGHTS_NAME
+from langarith.adapter_io import SAFE_WEIGHTS_NAME, TASK_OUTPUT, finish_adapter_folder
 from langarith.backbone.folder import backbone_fingerprint, load_tokenizer
-from langarith.io import atomic_dir, read_json, sha256_file, sha256_json, write_json
+from langarith.io import atomic_dir, check_replaceable, read_json, sha256_file, sha256_json
 from langarith.modeling import (
     LANG_ADAPTER_NAME,
     activate_task_stack,
@@ -53,7 +53,7 @@ from langarith.train.task_features import (
     evaluate_chunks,
     iter_encoded,
 )
-from langarith.training.checkpoints import remove_checkpoint
+from langarith.training.checkpoints import check_checkpoint_dir, remove_checkpoint
 from langarith.training.hparams import hash_hparams
 from langarith.training.inputs import data_checksum, iter_rows, read_data_manifest
 from langarith.training.loop import (
@@ -428,6 +428,9 @@ def train_task_adapter(
     lang_adapter_dir, out_dir = Path(lang_adapter_dir), Path(out_dir)
     checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
     started = time.perf_counter()
+    inputs = [Path(backbone_dir), lang_adapter_dir, *dirs.values()]
+    check_replaceable(out_dir, TASK_OUTPUT, [*inputs, *[d for d in [checkpoint_dir] if d]])
+    check_checkpoint_dir(checkpoint_dir, [*inputs, out_dir])
 
     backbone = backbone_fingerprint(backbone_dir)
     lang_meta = _lang_adapter_meta(lang_adapter_dir, backbone)
@@ -438,6 +441,7 @@ def train_task_adapter(
         setup = device_and_dtype(bool(hp["fp16"]), bool(hp["bf16"]))
         model.to(setup.device)
         lang_info = _lang_adapter_info(lang_adapter_dir, lang_meta)
+        config_hash = _config_hash(task, backbone, lang_info, dirs, seed, hp)
         result = _run_task(
             model,
             params,
@@ -448,16 +452,16 @@ def train_task_adapter(
             setup=setup,
             pad_id=int(tokenizer.pad_token_id),
             checkpoint_dir=checkpoint_dir,
-            config_hash=_config_hash(task, backbone, lang_info, dirs, seed, hp),
+            config_hash=config_hash,
         )
     load_state_into(params, result.best_state)
     model.to("cpu")
-    with atomic_dir(out_dir) as tmp:
+    with atomic_dir(out_dir, TASK_OUTPUT, inputs) as tmp:
         model.save_adapter(str(tmp), task, with_head=True, use_safetensors=True)
         meta = _metadata(task, seed, backbone, lang_info, data, hp, result)
         meta["wall_time_s"] = round(time.perf_counter() - started, 2)
-        write_json(tmp / "metadata.json", meta)
-    remove_checkpoint(checkpoint_dir)
+        finish_adapter_folder(tmp, meta)  # adds the checksums and the .bin twins
+    remove_checkpoint(checkpoint_dir, config_hash)
     _report(task, seed, result, data.valid.rows(), out_dir)
     return out_dir
 

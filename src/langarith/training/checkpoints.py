@@ -8,16 +8,24 @@ run needs to end with exactly the weights of an uninterrupted one.
 Checkpoints are written into a temporary sibling and swapped in with two renames, so a
 crash at any moment leaves either the old or the new checkpoint (possibly under the
 ``.old`` name, which :func:`find_checkpoint` also accepts).
+
+The checkpoint folder belongs to the run only as far as its files go: a run starts only
+on a missing or empty folder or an earlier checkpoint (:data:`CHECKPOINT_OUTPUT`: a
+``state.json`` and nothing but :data:`CHECKPOINT_FILES`), and :func:`remove_checkpoint`
+deletes only those files. A checkpoint made with other inputs or settings is never
+deleted before the new run has one of its own: the new run's first checkpoint replaces
+it, and a run that ends (or dies) before writing one leaves it in place.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import random
 import shutil
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,11 +34,23 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from langarith.io import discarded_on_failure, read_json, write_json
+from langarith.io import (
+    OutputKind,
+    apply_default_modes,
+    check_replaceable,
+    discarded_on_failure,
+    read_json,
+    write_json,
+)
 from langarith.provenance import utc_now
 
+log = logging.getLogger(__name__)
+
 __all__ = [
+    "CHECKPOINT_FILES",
+    "CHECKPOINT_OUTPUT",
     "LoopState",
+    "check_checkpoint_dir",
     "Optimization",
     "find_checkpoint",
     "read_checkpoint_state",
@@ -38,6 +58,25 @@ __all__ = [
     "restore_checkpoint",
     "save_checkpoint",
 ]
+
+
+#: The files of one checkpoint (see :func:`_write_checkpoint_files`).
+CHECKPOINT_FILES = frozenset({"weights.safetensors", "best.safetensors", "optim.pt", "state.json"})
+
+#: A checkpoint folder as an output (see :func:`langarith.io.check_replaceable`).
+CHECKPOINT_OUTPUT = OutputKind(
+    "training checkpoint", record="state.json", allowed=CHECKPOINT_FILES.__contains__
+)
+
+
+def check_checkpoint_dir(checkpoint_dir: Path | str | None, protect: Sequence[Path | str]) -> None:
+    """Refuse, before training, a checkpoint folder the run must not take over.
+
+    It must be missing, empty or an earlier checkpoint, and must neither be nor contain
+    one of ``protect`` (the run's inputs and its output folder).
+    """
+    if checkpoint_dir is not None:
+        check_replaceable(checkpoint_dir, CHECKPOINT_OUTPUT, protect)
 
 
 @dataclass
@@ -160,6 +199,7 @@ def save_checkpoint(
     previous checkpoint, so the run can still resume from there.
     """
     checkpoint_dir = Path(checkpoint_dir)
+    check_replaceable(checkpoint_dir, CHECKPOINT_OUTPUT)
     checkpoint_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = checkpoint_dir.parent / f".{checkpoint_dir.name}.tmp-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
@@ -172,6 +212,7 @@ def save_checkpoint(
             best=best,
             optimization=optimization,
         )
+        apply_default_modes(tmp)
     old = checkpoint_dir.parent / f".{checkpoint_dir.name}.old"
     if checkpoint_dir.exists():
         if old.exists():
@@ -230,13 +271,39 @@ def read_checkpoint_state(found: Path) -> dict:
     return read_json(found / "state.json", "Checkpoint state")
 
 
-def remove_checkpoint(checkpoint_dir: Path | None) -> None:
-    """Delete a finished run's checkpoint (and any leftovers of an interrupted swap)."""
+def _remove_checkpoint_files(folder: Path) -> None:
+    """Delete the :data:`CHECKPOINT_FILES` in ``folder``, then the folder if it is empty."""
+    if not folder.is_dir() or folder.is_symlink():
+        return
+    for name in CHECKPOINT_FILES:
+        with contextlib.suppress(FileNotFoundError):
+            (folder / name).unlink()
+    with contextlib.suppress(OSError):
+        folder.rmdir()  # only when nothing else is left in it
+
+
+def remove_checkpoint(checkpoint_dir: Path | None, config_hash: str | None = None) -> None:
+    """Delete a finished run's checkpoint files (and leftovers of an interrupted swap).
+
+    Only the checkpoint's own files go; the folder is removed when that leaves it empty.
+    With ``config_hash``, a checkpoint made with other inputs or settings (which this
+    run never replaced, see the module docstring) is kept.
+    """
     if checkpoint_dir is None:
         return
     checkpoint_dir = Path(checkpoint_dir).absolute()
-    shutil.rmtree(checkpoint_dir, ignore_errors=True)
-    shutil.rmtree(checkpoint_dir.parent / f".{checkpoint_dir.name}.old", ignore_errors=True)
+    found = find_checkpoint(checkpoint_dir)
+    if config_hash is not None and found is not None:
+        saved = read_json(found / "state.json", "Checkpoint state")
+        if isinstance(saved, dict) and saved.get("config_hash") != config_hash:
+            log.warning(
+                "Kept the checkpoint %s: it was made with other inputs or settings and this "
+                "run wrote none of its own; delete it if it is no longer needed",
+                found,
+            )
+            return
+    _remove_checkpoint_files(checkpoint_dir)
+    _remove_checkpoint_files(checkpoint_dir.parent / f".{checkpoint_dir.name}.old")
     # Half-written checkpoints of a process killed (SIGKILL, OOM) inside save_checkpoint.
     if checkpoint_dir.parent.is_dir():
         for partial in checkpoint_dir.parent.iterdir():

@@ -1,8 +1,12 @@
 """The dataset folders a training run reads (written by :mod:`langarith.data`).
 
 Training checks the folder and the split itself before reading, so that the message
-says which split is missing and which ones exist; and it records the dataset checksum
-in the config hash (a changed dataset never resumes an old checkpoint).
+says which split is missing and which ones exist; verifies the split's files against
+the folder's manifest (:func:`langarith.data.verify_manifest`), so a file edited after
+the manifest was written is refused rather than trained on under the manifest's clean
+checksum; reads rows checked field by field (file and line of a bad one); and records
+the dataset checksum in the config hash (a changed dataset never resumes an old
+checkpoint).
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from langarith import LangarithError
-from langarith.data import iter_split, read_manifest
+from langarith.data import iter_split, read_manifest, verify_manifest
 from langarith.data.formats import MANIFEST
 from langarith.io import sha256_file
 
@@ -23,12 +27,16 @@ log = logging.getLogger(__name__)
 
 
 def read_rows(data_dir: Path | str, split: str) -> list[dict]:
-    """Rows of ``<data_dir>/<split>.jsonl``, with a clear error for a missing folder/split."""
+    """Rows of ``<data_dir>/<split>.jsonl``, verified against the manifest first.
+
+    A missing folder or split, a file that no longer matches the manifest, bytes that
+    are not UTF-8 and rows without the dataset's fields are errors naming the file.
+    """
     return list(iter_rows(data_dir, split))
 
 
 def iter_rows(data_dir: Path | str, split: str) -> Iterator[dict]:
-    """:func:`read_rows` one row at a time (the folder and split are checked at once)."""
+    """:func:`read_rows` one row at a time (the folder, split and manifest are checked at once)."""
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
         raise LangarithError(f"Data folder {data_dir} does not exist; prepare the dataset first.")
@@ -39,6 +47,8 @@ def iter_rows(data_dir: Path | str, split: str) -> Iterator[dict]:
             f"Split {split!r} is missing in {data_dir}: no {path.name}; "
             f"available splits: {present or 'none'}."
         )
+    if (data_dir / MANIFEST).exists():
+        verify_manifest(data_dir, [split])
     return iter_split(data_dir, split)
 
 

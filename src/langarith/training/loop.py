@@ -36,7 +36,6 @@ from langarith.training.checkpoints import (
     Optimization,
     find_checkpoint,
     read_checkpoint_state,
-    remove_checkpoint,
     restore_checkpoint,
     save_checkpoint,
 )
@@ -240,8 +239,11 @@ class _Run:
             return
         saved = read_checkpoint_state(found)
         if saved.get("config_hash") != config_hash:
-            log.warning("Checkpoint %s was made with other inputs/hparams; starting fresh", found)
-            remove_checkpoint(Path(checkpoint_dir))
+            log.warning(
+                "Checkpoint %s was made with other inputs/hparams; starting fresh. It is kept "
+                "until this run writes its first checkpoint, which replaces it",
+                found,
+            )
             return
         self.state, self.best_state = restore_checkpoint(
             found, saved, self.params, self.optimization
