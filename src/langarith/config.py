@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import copy
 import math
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -26,25 +27,15 @@ from typing import Any
 import yaml
 
 from langarith import LangarithError, settings
+from langarith import languages as language_codes
 from langarith.data import DATASETS, DEMO_LANGUAGES, dataset_covers
 
 #: Default location of the schema, relative to the repository root.
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
 
-#: ISO 639-1 codes (the papers' language codes), plus the 639-3 code of Assamese's
-#: neighbours that have no two-letter code are not needed: every language the papers
-#: use has one.
-ISO_639_1 = frozenset(
-    """
-    aa ab ae af ak am an ar as av ay az ba be bg bh bi bm bn bo br bs ca ce ch co cr cs
-    cu cv cy da de dv dz ee el en eo es et eu fa ff fi fj fo fr fy ga gd gl gn gu gv ha
-    he hi ho hr ht hu hy hz ia id ie ig ii ik io is it iu ja jv ka kg ki kj kk kl km kn
-    ko kr ks ku kv kw ky la lb lg li ln lo lt lu lv mg mh mi mk ml mn mr ms mt my na nb
-    nd ne ng nl nn no nr nv ny oc oj om or os pa pi pl ps pt qu rm rn ro ru rw sa sc sd
-    se sg si sk sl sm sn so sq sr ss st su sv sw ta te tg th ti tk tl tn to tr ts tt tw
-    ty ug uk ur uz ve vi vo wa wo xh yi yo za zh zu
-    """.split()
-)
+#: ISO 639-1 codes (the papers' language codes); see :mod:`langarith.languages`, which
+#: also accepts the ISO 639-3 code of a language without a two-letter one.
+ISO_639_1 = language_codes.ISO_639_1
 
 
 class ConfigError(LangarithError):
@@ -76,12 +67,11 @@ def _check_range(name: str, spec: Mapping[str, Any] | None, problems: list[str])
 
 
 def _check_languages(name: str, langs: Iterable[str] | None, problems: list[str]) -> None:
+    """ISO 639-1 codes, or ISO 639-3 where a language has no 639-1 code (langarith.languages)."""
     for i, lang in enumerate(langs or []):
-        if lang not in ISO_639_1:
-            problems.append(
-                f"unknown language code {lang!r} in {name}[{i}]; use an ISO 639-1 code "
-                "as the papers do (e.g. en, es, sw, as)"
-            )
+        problem = language_codes.code_problem(lang)
+        if problem:
+            problems.append(f"unknown language code {lang!r} in {name}[{i}]; {problem}")
 
 
 #: What the subset checks of adapter languages call the allowed set.
@@ -139,7 +129,35 @@ def check_config(config: Mapping[str, Any], *, base_dir: Path | None = None) -> 
     _check_settings(config, problems)
     if problems:
         unique = list(dict.fromkeys(problems))
-        raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(unique))
+        if len(unique) == 1:
+            raise ConfigError(f"invalid configuration: {unique[0]}")
+        raise ConfigError(
+            f"invalid configuration ({len(unique)} problems):\n  - " + "\n  - ".join(unique)
+        )
+
+
+def config_warnings(config: Mapping[str, Any]) -> list[str]:
+    """What a valid config silently leaves out, one sentence each (logged at dry run).
+
+    The enhancement scenario enhances a target's *own* adapter, so a target without
+    one (not in ``languages``) has no enhancement job; the planner skips it, and the
+    user should hear which scenario is skipped for which target before the run.
+    """
+    found = []
+    adapters = set(_adapter_languages(config))
+    enhancement = (config.get("scenarios") or {}).get("enhancement")
+    tasks = config.get("tasks") or {}
+    for task in (enhancement or {}).get("tasks") or []:
+        if task not in tasks:
+            continue
+        for target in task_targets(config, task)[0]:
+            if target not in adapters:
+                found.append(
+                    f"scenarios.enhancement: target {target!r} of task {task!r} has no "
+                    f"language adapter (it is not in languages), so its enhancement "
+                    f"scenario is skipped; add {target!r} to languages to run it"
+                )
+    return found
 
 
 def _source(config: Mapping[str, Any]) -> str:
@@ -161,7 +179,7 @@ def _check_required_lists(config: Mapping[str, Any], problems: list[str]) -> Non
 
 
 def _check_language_codes(config: Mapping[str, Any], problems: list[str]) -> None:
-    """Codes must be real ISO 639-1 codes, and the source language needs an adapter.
+    """Codes must be known (:mod:`langarith.languages`); the source language needs an adapter.
 
     The schema's pattern accepts any two letters; a typo such as ``xx`` would only fail
     when its dataset is downloaded. Task adapters stack on the source language adapter.
@@ -237,7 +255,7 @@ def _check_task_targets(where: str, spec: Mapping[str, Any], problems: list[str]
     if eval_dataset not in DATASETS:
         return
     for lang in spec.get("targets") or []:
-        if lang in ISO_639_1 and not dataset_covers(eval_dataset, lang):
+        if language_codes.known_code(lang) and not dataset_covers(eval_dataset, lang):
             covered = sorted(DATASETS[eval_dataset].languages)
             problems.append(
                 f"{where}: dataset {eval_dataset!r} has no split for language "
@@ -314,7 +332,7 @@ def _check_data(config: Mapping[str, Any], base_dir: Path, problems: list[str]) 
         return
     used = set(_adapter_languages(config)) | set(config.get("evaluation_languages") or [])
     for lang in sorted(used - set(DEMO_LANGUAGES)):
-        if lang in ISO_639_1:
+        if language_codes.known_code(lang):
             problems.append(
                 f"data.source is demo, but the offline demo generator has no "
                 f"language {lang!r}; it supports {sorted(DEMO_LANGUAGES)}"
@@ -465,15 +483,56 @@ def _unknown_key_message(error: Any, where: str) -> str | None:
     return None
 
 
+def read_config_file(path: Path | str) -> dict[str, Any]:
+    """The mapping a YAML config file holds; one :class:`ConfigError` line for anything else.
+
+    A missing file, a folder, an unreadable file, bytes that are not UTF-8, broken YAML
+    and a document that is not a mapping (a list, a number) each get their own sentence
+    naming the file, never a traceback.
+    """
+    path = Path(path)
+    name = str(path)
+    if not path.exists():
+        raise ConfigError(f"config file {name!r} does not exist")
+    if path.is_dir():
+        raise ConfigError(f"config file {name!r} is a folder; give the path of a YAML file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except PermissionError:
+        raise ConfigError(f"config file {name!r} cannot be read (permission denied)") from None
+    except UnicodeDecodeError as err:
+        raise ConfigError(
+            f"config file {name!r} is not UTF-8 text (byte {err.start}); save it as UTF-8"
+        ) from None
+    try:
+        config = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        reason = getattr(err, "problem", None) or " ".join(str(err).split())
+        raise ConfigError(f"config file {name!r} is not valid YAML{at}: {reason}") from None
+    if config is None:
+        return {}
+    if not isinstance(config, dict):
+        raise ConfigError(
+            f"config file {name!r} holds a {_yaml_kind(config)}, not a mapping of settings "
+            "(models:, languages:, ...); see config/config.yaml"
+        )
+    return config
+
+
+def _yaml_kind(value: object) -> str:
+    if isinstance(value, list):
+        return "list"
+    if isinstance(value, str):
+        return "text"
+    return "single value" if not isinstance(value, Mapping) else "mapping"
+
+
 def load_config(path: Path | str, *, base_dir: Path | None = None) -> dict[str, Any]:
     """Load a config file, validate it against the schema and run the semantic checks."""
     path = Path(path)
-    if not path.exists():
-        raise ConfigError(f"config file {str(path)!r} does not exist")
-    try:
-        config = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as err:
-        raise ConfigError(f"config file {str(path)!r} is not valid YAML: {err}") from None
+    config = read_config_file(path)
     validate_schema(config)
     check_config(config, base_dir=base_dir or path.resolve().parent.parent)
     return config
@@ -481,6 +540,8 @@ def load_config(path: Path | str, *, base_dir: Path | None = None) -> dict[str, 
 
 def _cli_check(args: argparse.Namespace) -> int:
     config = load_config(args.config)
+    for warning in config_warnings(config):
+        print(f"langarith config: warning: {warning}", file=sys.stderr)
     n_targets = {task: len(task_targets(config, task)[0]) for task in config["tasks"]}
     print(
         f"{args.config}: valid ({len(config['models'])} models, "
