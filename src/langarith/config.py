@@ -117,6 +117,7 @@ def check_config(config: Mapping[str, Any], *, base_dir: Path | None = None) -> 
     """
     base_dir = base_dir or Path.cwd()
     problems: list[str] = []
+    _check_finite({k: v for k, v in config.items() if k not in _TYPED_SECTIONS}, "", problems)
     _check_required_lists(config, problems)
     _check_language_codes(config, problems)
     _check_models(config, base_dir, problems)
@@ -166,6 +167,26 @@ def _source(config: Mapping[str, Any]) -> str:
 
 def _adapter_languages(config: Mapping[str, Any]) -> list[str]:
     return list(config.get("languages") or [])
+
+
+#: Sections checked by the typed settings (:mod:`langarith.settings`), which refuse
+#: non-finite numbers themselves, with the key's range.
+_TYPED_SECTIONS = ("language_adapter", "task_adapter", "models")
+
+
+def _check_finite(node: Any, where: str, problems: list[str]) -> None:
+    """Every number must be finite: JSON-schema bounds let YAML's ``.nan`` through
+    (NaN compares false with every bound), and ``.inf`` passes an open-ended range."""
+    if isinstance(node, float) and not math.isfinite(node):
+        problems.append(
+            f"{where or 'the config'} is {settings.show_value(node)}; numbers must be finite"
+        )
+    elif isinstance(node, Mapping):
+        for key, value in node.items():
+            _check_finite(value, f"{where}.{key}" if where else str(key), problems)
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            _check_finite(value, f"{where}[{i}]", problems)
 
 
 def _check_required_lists(config: Mapping[str, Any], problems: list[str]) -> None:
@@ -392,15 +413,37 @@ AS_WRITTEN: tuple[tuple[str, ...], ...] = (
 )
 
 
+def strict_validator(schema: Mapping[str, Any]) -> Any:
+    """A JSON-schema validator whose ``integer`` is a Python int, never a float or a bool.
+
+    jsonschema counts ``1.0`` as an integer; the typed settings do not, and a seed of
+    ``1.0`` would name a path ``seed1.0``. YAML's ``true`` is a bool, not 1, in both.
+    """
+    import jsonschema
+
+    base = jsonschema.Draft202012Validator
+    checker = base.TYPE_CHECKER.redefine(
+        "integer", lambda _, value: isinstance(value, int) and not isinstance(value, bool)
+    )
+    return jsonschema.validators.extend(base, type_checker=checker)(schema)
+
+
 def validate_schema(config: dict[str, Any], schema_path: Path = SCHEMA_PATH) -> None:
     """Validate against the JSON schema and fill its defaults, except in :data:`AS_WRITTEN`.
 
-    The one validation the Snakefile and ``langarith config check`` both use; a
-    problem is raised as :class:`ConfigError` with one sentence naming the key.
+    The one validation the Snakefile and ``langarith config check`` both use: first
+    with :func:`strict_validator` (whole numbers must be written as such), then with
+    Snakemake's ``validate()``, which fills the defaults. A problem is raised as
+    :class:`ConfigError` with one sentence naming the key, the value and what is allowed.
     """
+    import jsonschema
     from snakemake.exceptions import WorkflowError
     from snakemake.utils import validate
 
+    schema = yaml.safe_load(Path(schema_path).read_text(encoding="utf-8"))
+    best = jsonschema.exceptions.best_match(strict_validator(schema).iter_errors(config))
+    if best is not None:
+        raise ConfigError(validation_message(best))
     kept = [
         (path, copy.deepcopy(value))
         for path in AS_WRITTEN
@@ -441,13 +484,60 @@ def schema_error_message(err: BaseException) -> str:
     )
     if not isinstance(cause, jsonschema.ValidationError):
         return f"invalid configuration: {str(err).splitlines()[0]}"
-    best = jsonschema.exceptions.best_match([cause]) or cause
+    return validation_message(jsonschema.exceptions.best_match([cause]) or cause)
+
+
+def validation_message(best: Any) -> str:
+    """One sentence for a jsonschema ``ValidationError``: the key, the value, what is allowed."""
     where = dotted_path(best.absolute_path)
     if best.validator == "additionalProperties" and best.validator_value is False:
         unknown = _unknown_key_message(best, where)
         if unknown:
             return f"invalid configuration: {unknown}"
+    expected = _expected(best.schema) if best.validator in _RANGE_VALIDATORS else None
+    if expected and where:
+        shown = settings.show_value(best.instance)
+        return f"invalid configuration: {where} is {shown}; it must be {expected}{_yaml_hint(best)}"
     return f"invalid configuration at {where or 'top level'}: {best.message}{_yaml_hint(best)}"
+
+
+#: Validators whose failure is a value of the wrong type or out of range.
+_RANGE_VALIDATORS = frozenset(
+    {"type", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "enum", "pattern"}
+)
+
+
+def _expected(schema: Mapping[str, Any]) -> str | None:
+    """What a schema node allows, in words: 'a whole number from 1 to 1,000,000,000'."""
+    types = schema.get("type", [])
+    types = [types] if isinstance(types, str) else list(types)
+    optional = " or null" if "null" in types else ""
+    if "enum" in schema:
+        return "one of " + ", ".join(str(v) for v in schema["enum"]) + optional
+    if "boolean" in types:
+        return "true or false" + optional
+    if "string" in types:
+        pattern = schema.get("pattern")
+        return ("text" + (f" matching {pattern}" if pattern else "")) + optional
+    if "integer" in types:
+        kind = "a whole number"
+    elif "number" in types:
+        kind = "a finite number"
+    else:
+        return None
+    low = schema.get("minimum", schema.get("exclusiveMinimum"))
+    high = schema.get("maximum", schema.get("exclusiveMaximum"))
+    low_open, high_open = "exclusiveMinimum" in schema, "exclusiveMaximum" in schema
+    if low is not None and high is not None:
+        if not low_open and not high_open:
+            return f"{kind} from {low:,} to {high:,}{optional}"
+        left, right = "(" if low_open else "[", ")" if high_open else "]"
+        return f"{kind} in {left}{low:g}, {high:g}{right}{optional}"
+    if low is not None:
+        return f"{kind} {'>' if low_open else '>='} {low:g}{optional}"
+    if high is not None:
+        return f"{kind} {'<' if high_open else '<='} {high:g}{optional}"
+    return kind + optional
 
 
 def _yaml_hint(error: Any) -> str:
