@@ -726,3 +726,28 @@ def test_enhancement_target_without_an_adapter_is_warned_at_dry_run(tmp_path):
     dry = _dry_run(tmp_path, cfg)
     assert dry.returncode == 0, dry.stderr
     assert "Config warning: scenarios.enhancement: target 'de'" in dry.stderr
+
+
+@pytest.mark.parametrize(
+    ("command", "value", "expected"),
+    [
+        ("language", "lr=.nan", "hparams.lr is .nan; it must be a number in (0, 1]"),
+        ("language", "lr=0", "hparams.lr is 0; it must be a number in (0, 1]"),
+        ("language", "lr=-1", "hparams.lr is -1"),
+        ("task", "max_steps=20.5", "hparams.max_steps is 20.5; it must be a whole number"),
+    ],
+)
+def test_training_settings_from_the_cli_get_one_line(tmp_path, capsys, command, value, expected):
+    """lr <= 0 or NaN given on the command line stops before anything is loaded."""
+    from langarith import cli
+
+    inputs = ["--backbone", str(tmp_path / "b"), "--out", str(tmp_path / "o")]
+    if command == "language":
+        inputs += ["--init", str(tmp_path / "i"), "--data", str(tmp_path / "d")]
+    else:
+        inputs += ["--lang-adapter", str(tmp_path / "l"), "--task", "ner"]
+        inputs += ["--data", str(tmp_path / "d")]
+    assert cli.main(["train", command, *inputs, "--set", value]) == 1
+    err = capsys.readouterr().err
+    assert expected in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
