@@ -506,6 +506,7 @@ BAD_VALUES = [
     (("token_budget", "tokens"), "[10000000000000]", "token_budget.tokens[0] is 10000000000000"),
     (("task_adapter", "per_task"), "{ner: {max_lenght: 5}}", "did you mean 'max_length'?"),
     (("data", "demo", "sed"), "1", "unknown key 'sed' in data.demo; did you mean 'seed'?"),
+    (("data", "revisions"), "{wikiane: main}", "data.revisions names dataset 'wikiane'"),
 ]
 
 

@@ -339,11 +339,17 @@ def _check_token_budget(config: Mapping[str, Any], problems: list[str]) -> None:
 def _check_data(config: Mapping[str, Any], base_dir: Path, problems: list[str]) -> None:
     """Local dataset files must exist; the demo generator only knows some languages."""
     data = config.get("data") or {}
+    for dataset in data.get("revisions") or {}:
+        if dataset not in DATASETS:
+            problems.append(
+                f"data.revisions names dataset {dataset!r}; allowed: {sorted(DATASETS)}"
+            )
     for dataset, per_lang in (data.get("local_paths") or {}).items():
         if dataset not in DATASETS:
             problems.append(
                 f"data.local_paths names dataset {dataset!r}; allowed: {sorted(DATASETS)}"
             )
+        _check_languages(f"data.local_paths.{dataset}", list(per_lang or {}), problems)
         for lang, path in (per_lang or {}).items():
             if not (base_dir / Path(path).expanduser()).exists():
                 problems.append(
