@@ -4,7 +4,7 @@ import sys
 
 from langarith import LangarithError, analysis_plan, paths, plan
 from langarith.evaluate import scenarios
-from langarith.config import check_config, validate_schema
+from langarith.config import check_config, config_warnings, validate_schema
 from langarith.report import report_outputs
 
 # Offline first (a missing model or dataset fails at once instead of hanging), and
@@ -20,6 +20,8 @@ try:
     check_config(config, base_dir=Path(workflow.basedir))
 except LangarithError as err:
     sys.exit(f"Config error: {err}")
+for _warning in config_warnings(config):
+    print(f"Config warning: {_warning}", file=sys.stderr)
 
 
 wildcard_constraints:

@@ -33,6 +33,8 @@ LAYERS: dict[str, int] = {
     "langarith.provenance": 0,
     "langarith.cli_options": 0,
     "langarith.task_kinds": 0,
+    "langarith.languages": 0,
+    "langarith.user_errors": 0,
     "langarith.data": 1,
     "langarith.metrics": 1,
     "langarith.config": 2,

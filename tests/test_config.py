@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
+import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -264,7 +267,7 @@ def test_cli_check_names_bad_setting(tmp_path, path, literal, expected):
         (("language_adapter", "training", "lrr"), "1e-4", "unknown key 'lrr'"),
         (("langauges",), "[en]", "unknown key 'langauges'"),
         (("language_adapter", "training", "max_steps"), "true", "training.max_steps"),
-        (("language_adapter", "training", "lr"), ".nan", "language_adapter.training.lr is nan"),
+        (("language_adapter", "training", "lr"), ".nan", "language_adapter.training.lr is .nan"),
     ],
 )
 def test_dry_run_names_bad_setting(tmp_path, path, literal, expected):
@@ -442,7 +445,7 @@ def test_training_sections_stay_as_written(name):
         ({"batch_size": 16.0}, "batch_size is 16.0"),
         ({"fp16": "yes"}, "fp16 is 'yes'; it must be true or false"),
         ({"mlm_probability": 1}, "mlm_probability is 1; it must be a number in (0, 1)"),
-        ({"lr": float("inf")}, "lr is inf; it must be a finite number > 0"),
+        ({"lr": float("inf")}, "lr is .inf; it must be a number in (0, 1]"),
         ({"eval_every": -1}, "eval_every is -1"),
         ({"max_grad_norm": True}, "max_grad_norm is true"),
     ],
@@ -495,3 +498,268 @@ def test_exponent_without_a_dot_gets_the_yaml_hint(tmp_path: Path) -> None:
     bad.write_text(text.replace("lr: 3.0e-3, block_size", "lr: 3e-3, block_size"))
     with pytest.raises(ConfigError, match=r"write it with a dot: 3\.0e-3"):
         load_config(bad)
+
+
+# ----------------------------------------------------------------------------- issue 11
+
+#: More bad values, each named with its value and allowed range in one line.
+BAD_VALUES = [
+    (("language_adapter", "training", "max_steps"), "-5", "max_steps is -5; it must be a whole"),
+    (("language_adapter", "training", "max_steps"), "true", "max_steps is true; it must be"),
+    (("language_adapter", "training", "max_steps"), "1.0e12", "from 1 to 1,000,000,000"),
+    (("language_adapter", "training", "lr"), "2.0", "lr is 2.0; it must be a finite number in"),
+    (("task_adapter", "training", "weight_decay"), ".inf", "weight_decay is .inf"),
+    (("language_adapter", "adapter_config", "reduction_factor"), "0", "reduction_factor is 0"),
+    (("seeds",), "[-1]", "seeds[0] is -1; it must be a whole number from 0"),
+    (("threads",), "{train: 0}", "threads.train is 0"),
+    (("data", "demo", "local_structure"), ".nan", "data.demo.local_structure is .nan"),
+    (("lambda_grid", "start"), ".nan", "lambda_grid.start is .nan; numbers must be finite"),
+    (("token_budget", "tokens"), "[10000000000000]", "token_budget.tokens[0] is 10000000000000"),
+    (("task_adapter", "per_task"), "{ner: {max_lenght: 5}}", "did you mean 'max_length'?"),
+    (("data", "demo", "sed"), "1", "unknown key 'sed' in data.demo; did you mean 'seed'?"),
+    (("data", "revisions"), "{wikiane: main}", "data.revisions names dataset 'wikiane'"),
+]
+
+
+@pytest.mark.parametrize(("path", "literal", "expected"), BAD_VALUES)
+def test_every_setting_has_a_type_and_range(tmp_path, path, literal, expected):
+    config_file = _config_file(tmp_path, _with(_load("test.yaml"), path, literal))
+    with pytest.raises(ConfigError) as err:
+        load_config(config_file, base_dir=ROOT)
+    assert expected in str(err.value)
+    assert len(str(err.value).splitlines()) == 1
+
+
+def _resolve(schema: dict, node: dict) -> dict:
+    """A schema node with its ``$ref`` merged in (the node's own keys win)."""
+    ref = node.get("$ref")
+    if not ref:
+        return node
+    target = schema["definitions"][ref.rsplit("/", 1)[-1]]
+    return {**_resolve(schema, target), **{k: v for k, v in node.items() if k != "$ref"}}
+
+
+#: Values probed at every key: types, bounds and the values just beyond them.
+_PROBES = [True, False, None, "x", "", 0, 1, -1, 2, 7, 8, 16, 100, 200, 0.5, 1.0, 1.5, 2.5]
+_PROBES += [10**9, 10**9 + 1, 10**12, 10**12 + 1, 2**32 - 1, 2**32, 65536, 65537, 1e6, 1e6 + 1]
+_PROBES += [float("nan"), float("inf"), "bert", "xlmr", "seq_bn", {}, {"en": 2}, {"en": -1}]
+
+
+@pytest.mark.parametrize(
+    ("definition", "kind", "leave_out"),
+    [
+        ("language_training", settings.LanguageAdapterSettings, ()),
+        ("task_training", settings.TaskAdapterSettings, ("adapter_config",)),
+        ("language_adapter_config", settings.LanguageAdapterConfig, ()),
+        ("task_adapter_config", settings.TaskAdapterConfig, ()),
+        ("demo_backbone", settings.DemoBackboneSettings, ()),
+    ],
+)
+def test_schema_and_settings_accept_the_same_values(definition, kind, leave_out):
+    """One key = one schema entry + one settings field, and both draw the same line.
+
+    Every key is probed with types, bounds and values just beyond them; a value passes
+    the config check only if both the schema (plus the finite-number rule) and the
+    typed settings accept it, so a disagreement would let one path (snakemake -n, or
+    the CLI/Python settings) through with a value the other refuses.
+    """
+    from langarith.config import strict_validator
+
+    schema = _schema()
+    properties = schema["definitions"][definition]["properties"]
+    disagree = []
+    for f in dataclasses.fields(kind):
+        if f.name in leave_out:
+            continue
+        node = _resolve(schema, properties[f.name])
+        validator = strict_validator({**node, "definitions": schema["definitions"]})
+        for value in _PROBES:
+            schema_ok = validator.is_valid(value) and not (
+                isinstance(value, float) and not math.isfinite(value)
+            )
+            settings_ok = f.metadata["check"](value) is None
+            if schema_ok != settings_ok:
+                disagree.append((f.name, value, schema_ok, settings_ok))
+    assert disagree == []
+
+
+CONFIG_FILES = [
+    ("list.yaml", b"- a\n- b\n", "holds a list, not a mapping"),
+    ("scalar.yaml", b"42\n", "holds a single value, not a mapping"),
+    ("latin1.yaml", b"models: caf\xe9\n", "is not UTF-8 text"),
+    ("broken.yaml", b"models: [\n", "is not valid YAML at line 2"),
+    ("missing.yaml", None, "does not exist"),
+    ("folder.yaml", "dir", "is a folder"),
+]
+
+
+@pytest.mark.parametrize(("name", "content", "expected"), CONFIG_FILES)
+def test_config_check_gives_one_line_for_a_file_that_is_no_config(
+    tmp_path, name, content, expected
+):
+    path = tmp_path / name
+    if content == "dir":
+        path.mkdir()
+    elif content is not None:
+        path.write_bytes(content)
+    result = subprocess.run(
+        [sys.executable, "-c", CLI, "config", "check", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert expected in result.stderr and str(path) in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_debug_flag_and_variable_show_the_traceback(tmp_path):
+    path = tmp_path / "list.yaml"
+    path.write_text("- a\n")
+    for args, env in ((["--debug"], {}), ([], {"LANGARITH_DEBUG": "1"})):
+        result = subprocess.run(
+            [sys.executable, "-c", CLI, *args, "config", "check", str(path)],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+            env={**os.environ, **env},
+        )
+        assert result.returncode == 1
+        assert "Traceback" in result.stderr and "holds a list" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (PermissionError(13, "Permission denied", "/mnt/ro/out.tsv"), "/mnt/ro/out.tsv: perm"),
+        (FileNotFoundError(2, "No such file or directory", "/nowhere/x"), "/nowhere/x: no such"),
+        (IsADirectoryError(21, "Is a directory", "/tmp"), "/tmp: is a directory"),
+        (OSError(30, "Read-only file system", "/mnt/ro"), "/mnt/ro: read-only file system"),
+    ],
+)
+def test_cli_prints_expected_os_errors_as_one_line(monkeypatch, capsys, error, expected):
+    from langarith import cli
+    from langarith import config as config_module
+
+    def fail(args):
+        raise error
+
+    monkeypatch.setattr(config_module, "_cli_check", fail)
+    monkeypatch.delenv("LANGARITH_DEBUG", raising=False)
+    assert cli.main(["config", "check", "x.yaml"]) == 1
+    err = capsys.readouterr().err
+    assert expected in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+    assert cli.main(["--debug", "config", "check", "x.yaml"]) == 1
+    assert "Traceback" in capsys.readouterr().err
+
+
+def test_a_bug_keeps_its_traceback(monkeypatch):
+    from langarith import cli
+    from langarith import config as config_module
+
+    def fail(args):
+        raise KeyError("bug")
+
+    monkeypatch.setattr(config_module, "_cli_check", fail)
+    with pytest.raises(KeyError):
+        cli.main(["config", "check", "x.yaml"])
+
+
+def test_rule_scripts_log_user_errors_as_one_line(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from langarith.scripting import rule_step
+
+    log = tmp_path / "logs" / "rule.log"
+    job = SimpleNamespace(log=[str(log)], rule="toy", threads=1, wildcards={})
+    monkeypatch.delenv("LANGARITH_DEBUG", raising=False)
+    with pytest.raises(SystemExit) as exit_info, rule_step(job):
+        raise PermissionError(13, "Permission denied", "/mnt/ro/x")
+    assert str(exit_info.value) == "rule toy: /mnt/ro/x: permission denied"
+    assert "Traceback" not in log.read_text()
+    monkeypatch.setenv("LANGARITH_DEBUG", "1")
+    with pytest.raises(SystemExit), rule_step(job):
+        raise PermissionError(13, "Permission denied", "/mnt/ro/x")
+    assert "Traceback" in log.read_text()
+
+
+# ----------------------------------------------------------------------------- language codes
+def test_iso_639_3_codes_without_a_639_1_code_are_accepted():
+    cfg = _load("config.yaml")
+    cfg["languages"] += ["ace", "pcm"]
+    cfg["evaluation_languages"] += ["ace"]
+    validate_schema(cfg)
+    check_config(cfg, base_dir=ROOT)
+
+
+@pytest.mark.parametrize(("code", "two"), [("eng", "en"), ("aym", "ay"), ("fre", "fr")])
+def test_three_letter_code_of_a_two_letter_language_names_the_code_to_write(code, two):
+    message = _broken(_load("config.yaml"), lambda c: c["languages"].append(code))
+    assert f"unknown language code {code!r} in languages" in message
+    assert f"it has the ISO 639-1 code {two!r}; write {two!r}" in message
+
+
+def test_language_code_lists_cover_iso_639():
+    from langarith import languages
+
+    assert len(languages.ISO_639_1) == 184
+    assert {"ace", "pcm", "arb", "swh"} <= languages.iso639_3_only()
+    assert not {"eng", "spa", "aym"} & languages.iso639_3_only()
+    assert languages.three_letter_of("ay") == "aym" and languages.two_letter_for("deu") == "de"
+    assert languages.known_code("as") and not languages.known_code("xx")
+
+
+# ----------------------------------------------------------------------------- warnings
+def test_enhancement_target_without_an_adapter_is_warned_at_dry_run(tmp_path):
+    from langarith.config import config_warnings
+
+    cfg = _load("test.yaml")
+    cfg["evaluation_languages"].append("de")
+    warnings = config_warnings(cfg)
+    assert warnings == [
+        "scenarios.enhancement: target 'de' of task 'ner' has no language adapter (it is "
+        "not in languages), so its enhancement scenario is skipped; add 'de' to languages "
+        "to run it"
+    ]
+    assert config_warnings(_load("test.yaml")) == []
+    result = subprocess.run(
+        [sys.executable, "-c", CLI, "config", "check", str(_config_file(tmp_path, cfg))],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 0
+    assert "warning: scenarios.enhancement: target 'de' of task 'ner'" in result.stderr
+    dry = _dry_run(tmp_path, cfg)
+    assert dry.returncode == 0, dry.stderr
+    assert "Config warning: scenarios.enhancement: target 'de'" in dry.stderr
+
+
+@pytest.mark.parametrize(
+    ("command", "value", "expected"),
+    [
+        ("language", "lr=.nan", "hparams.lr is .nan; it must be a number in (0, 1]"),
+        ("language", "lr=0", "hparams.lr is 0; it must be a number in (0, 1]"),
+        ("language", "lr=-1", "hparams.lr is -1"),
+        ("task", "max_steps=20.5", "hparams.max_steps is 20.5; it must be a whole number"),
+    ],
+)
+def test_training_settings_from_the_cli_get_one_line(tmp_path, capsys, command, value, expected):
+    """lr <= 0 or NaN given on the command line stops before anything is loaded."""
+    from langarith import cli
+
+    inputs = ["--backbone", str(tmp_path / "b"), "--out", str(tmp_path / "o")]
+    if command == "language":
+        inputs += ["--init", str(tmp_path / "i"), "--data", str(tmp_path / "d")]
+    else:
+        inputs += ["--lang-adapter", str(tmp_path / "l"), "--task", "ner"]
+        inputs += ["--data", str(tmp_path / "d")]
+    assert cli.main(["train", command, *inputs, "--set", value]) == 1
+    err = capsys.readouterr().err
+    assert expected in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1

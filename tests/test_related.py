@@ -200,3 +200,13 @@ def test_cli_errors(capsys) -> None:
     assert "'xx'" in capsys.readouterr().err
     assert cli.main(["related", "--targets", "es", "--pool", "fr", "--override", "es"]) == 1
     assert "TARGET=RELATED" in capsys.readouterr().err
+
+
+def test_iso3_accepts_639_3_codes_and_refuses_a_second_spelling() -> None:
+    """ISO 639-3 where no 639-1 code exists (as the config check); ``eng`` is ``en``."""
+    assert related.iso3("ay") == "aym"  # a 639-1 code outside the project's table
+    assert related.iso3("ace") == "ace"
+    with pytest.raises(LangarithError, match="has the ISO 639-1 code 'en'; write 'en'"):
+        related.iso3("eng")
+    with pytest.raises(LangarithError, match="write 'ay'"):
+        related.iso3("aym")

@@ -43,6 +43,7 @@ from langarith.report.scores import (
     adapter_languages,
     canonical_method,
     chosen_points,
+    find_score_files,
     parse_budget,
     primary_metric,
     read_scores,
@@ -53,6 +54,7 @@ from langarith.report.tables import (
     TABLES,
     gains_table,
     scenario_points,
+    scenario_table,
     write_table,
 )
 
@@ -1056,3 +1058,191 @@ def test_report_rules_build_the_report_from_synthetic_results(tmp_path):
     assert len(shown) > 10
     for path in shown:  # every table (its CSV) and every figure (its PNG) is in the report
         assert any(n.endswith(Path(path).name) for n in names), path
+
+
+# --------------------------------------------------------------------------- issue 11
+def _one_file(root: Path, seed: int = 1) -> Path:
+    """A valid zero-shot score file (pEA, pRA, LA curve) at its workflow path."""
+    rows = job_rows(
+        "zero_shot",
+        "m",
+        "ner",
+        "de",
+        seed,
+        baselines=[("pEA", "en"), ("pRA", "es")],
+        curves=[("LA", ("en", "es"), GRID, None)],
+    )
+    (path,) = write_rows(root, rows)
+    return path
+
+
+def _edit_line(path: Path, line: int, column: str, value: str) -> None:
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    frame.loc[line - 2, column] = value
+    frame.to_csv(path, index=False)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("1000000000.0", r"line 3: score 1e\+09 is outside 0-100"),
+        ("-0.5", "line 3: score -0.5 is outside 0-100"),
+        ("100.5", "line 3: score 100.5 is outside 0-100"),
+        ("inf", "line 3: score inf is outside 0-100"),
+    ],
+)
+def test_scores_outside_0_100_are_refused_naming_file_and_row(tmp_path, value, expected):
+    path = _one_file(tmp_path)
+    _edit_line(path, 3, "score", value)
+    with pytest.raises(LangarithError, match=expected) as err:
+        read_scores([path])
+    assert str(path) in str(err.value)
+
+
+def test_small_scores_are_not_rescaled(tmp_path):
+    """Scores are 0-100: a run whose means are all below 1.5 is shown as it is."""
+    path = _one_file(tmp_path)
+    frame = pd.read_csv(path)
+    frame["score"] = frame["score"] / 100
+    frame.to_csv(path, index=False)
+    long = scenario_table(read_scores([path]), "zero_shot")
+    truth = frame[(frame["split"] == "test") & (frame["method"] == "pEA")]["score"].iloc[0]
+    avg = long[(long["method"] == "pEA") & (long["target"] == "AVG")]["mean"].iloc[0]
+    assert avg == pytest.approx(truth)
+    assert tables.score_decimals([0.5, 0.7]) == 2
+    papers = pd.DataFrame(
+        [
+            dict(
+                paper="acl",
+                table="Table 1",
+                scenario="zero_shot",
+                model="mbert",
+                task="ner",
+                method="pEA",
+                top_k="",
+                partner="",
+                language="de",
+                metric="f1",
+                score=60.0,
+            )
+        ]
+    )
+    compared = tables.paper_comparison_table(
+        read_scores([path]), {"m": "mbert"}, papers=papers
+    ).iloc[0]
+    assert compared["run_mean"] == pytest.approx(truth)  # not x 100
+    assert "scaled" not in compared["note"]
+
+
+def test_conflicting_duplicate_rows_are_refused_identical_ones_collapsed(tmp_path):
+    path = _one_file(tmp_path)
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join([*lines, lines[1]]) + "\n")
+    once = read_scores([_one_file(tmp_path / "clean")])
+    assert len(read_scores([path])) == len(once)
+    assert len(read_scores([path, path])) == len(once)
+    _edit_line(path, len(lines) + 1, "score", "12.5")
+    with pytest.raises(LangarithError, match=r"line 2 and .* line \d+ score the same point"):
+        read_scores([path])
+
+
+def test_a_row_whose_seed_disagrees_with_the_file_name_is_refused(tmp_path):
+    path = _one_file(tmp_path, seed=1)
+    _edit_line(path, 4, "seed", "2")
+    with pytest.raises(LangarithError, match="line 4: seed 2 disagrees with the file name seed1"):
+        read_scores([path])
+    copy = _one_file(tmp_path / "other", seed=2)
+    renamed = copy.with_name("seed3.csv")
+    copy.rename(renamed)
+    with pytest.raises(LangarithError, match="seed 2 disagrees with the file name seed3.csv"):
+        read_scores([renamed])
+
+
+@pytest.mark.parametrize(
+    ("damage", "expected"),
+    [
+        (lambda b: b[:-4], "ends in the middle of line"),
+        (lambda b: b.rstrip(b"\n"), "ends in the middle of line"),
+        (lambda b: b.replace(b"\n", b",x\n", 3).replace(b",x\n", b"\n", 2), "has 13 values"),
+        (lambda b: b + b"zero_shot,m,ner\n", "has 3 values where the header has 12"),
+        (lambda b: b[:200] + b"\xff\xfe" + b[200:], "is not UTF-8 text"),
+        (lambda b: b"", "is empty"),
+    ],
+)
+def test_damaged_score_files_are_refused(tmp_path, damage, expected):
+    path = _one_file(tmp_path)
+    path.write_bytes(damage(path.read_bytes()))
+    with pytest.raises(LangarithError, match=expected) as err:
+        read_scores([path])
+    assert str(path) in str(err.value)
+
+
+def test_truncated_file_is_not_read_as_a_short_score(tmp_path):
+    """The issue's case: a file cut mid-row read its last score 12.5 as 1."""
+    path = _one_file(tmp_path)
+    _edit_line(path, len(path.read_text().splitlines()), "score", "12.5")
+    path.write_bytes(path.read_bytes()[:-4])  # "...,1" left of "12.5\n"
+    assert path.read_bytes().endswith(b",1")
+    with pytest.raises(LangarithError, match="cut short"):
+        read_scores([path])
+
+
+def _nan_run(root: Path) -> None:
+    """Zero-shot scores of 3 languages x 3 seeds in which LA has no score for ru."""
+    rows = []
+    for seed in (1, 2, 3):
+        for target in ("de", "es", "ru"):
+            rel = RELATED[target]
+            rows += job_rows(
+                "zero_shot",
+                "m",
+                "ner",
+                target,
+                seed,
+                baselines=[("pEA", "en"), ("pRA", rel)],
+                curves=[("LA", ("en", rel), GRID, None)],
+            )
+    for row in rows:
+        if row["method"] == "LA" and row["target"] == "ru" and row["split"] == "test":
+            row["score"] = float("nan")
+    write_rows(root, rows)
+
+
+def test_nan_rows_make_the_language_count_match_what_was_averaged(tmp_path):
+    _nan_run(tmp_path)
+    scores = read_scores(find_score_files(tmp_path, ["zero_shot"]))
+    long = scenario_table(scores, "zero_shot")
+    avg = long[long["target"] == "AVG"].set_index("method")
+    assert (avg.at["LA", "n_targets"], avg.at["LA", "of_targets"]) == (2, 3)
+    assert (avg.at["pEA", "n_targets"], avg.at["pEA", "of_targets"]) == (3, 3)
+    gains = gains_table(scenario_points(scores, "zero_shot"), "zero_shot", n_resamples=200)
+    la = gains[gains["method"] == "LA"]
+    assert len(la) and not la["complete"].any() and not la["real"].any()
+    assert (la["n_targets"] == 2).all() and (la["of_targets"] == 3).all()
+    text = summary(tmp_path, n_resamples=200)
+    la_cells = [line for line in text.splitlines() if line.startswith("m ")]
+    assert la_cells and "(2 of 3 languages)" in la_cells[0]
+    assert " *" not in la_cells[0]
+    table = tables.build_scenario_table(
+        SimpleNamespace(name="zero_shot", scores=lambda: scores, n_resamples=200, seed=0)
+    )
+    assert "(2 of 3 languages)" in table.markdown and "not tested (2 of 3 languages)" in (
+        table.markdown
+    )
+
+
+def test_summary_cli_gives_one_line_for_a_damaged_score_file(tmp_path):
+    path = _one_file(tmp_path)
+    path.write_bytes(path.read_bytes().replace(b"pEA", b"p\xe9A", 1))
+    cli = "import sys; from langarith.cli import main; sys.exit(main(sys.argv[1:]))"
+    result = subprocess.run(
+        [sys.executable, "-c", cli, "summary", "--results", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert "is not UTF-8 text" in result.stderr and str(path) in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

@@ -13,9 +13,11 @@ import argparse
 import importlib
 import logging
 import sys
+import traceback
 from collections.abc import Callable
 
-from langarith import LangarithError, __version__
+from langarith import __version__
+from langarith.user_errors import DEBUG_VARIABLE, USER_ERRORS, debug_wanted, error_line
 
 #: Modules that contribute subcommands, in the order of the pipeline (the analysis stage
 #: runs only as a rule and has none).
@@ -40,6 +42,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"langarith {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help=f"show the traceback of an error (or set {DEBUG_VARIABLE}=1)",
+    )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in CLI_MODULES:
         importlib.import_module(name).register_cli(subparsers)
@@ -56,7 +63,12 @@ def resolve_handler(func: Callable[[argparse.Namespace], int] | str) -> Callable
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one command; a LangarithError becomes a one-line message and exit code 1."""
+    """Run one command; a user error becomes one line on stderr and exit code 1.
+
+    User errors are :class:`LangarithError` and the OS errors of :func:`error_line`;
+    with ``--debug`` (or ``LANGARITH_DEBUG=1``) their traceback is printed as well.
+    Anything else is a bug and keeps its traceback.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -68,8 +80,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(resolve_handler(args.func)(args) or 0)
-    except LangarithError as err:
-        print(f"langarith {args.command}: error: {err}", file=sys.stderr)
+    except USER_ERRORS as err:
+        line = error_line(err)
+        if line is None:
+            raise
+        if debug_wanted(args):
+            traceback.print_exception(err, file=sys.stderr)
+        print(f"langarith {args.command}: error: {line}", file=sys.stderr)
         return 1
 
 

@@ -31,6 +31,12 @@ def load_settings(path: Path | str | None, sets: Sequence[str] = ()) -> dict[str
             loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
         except FileNotFoundError as err:
             raise LangarithError(f"Settings file {path} does not exist.") from err
+        except IsADirectoryError as err:
+            raise LangarithError(f"Settings file {path} is a folder, not a YAML file.") from err
+        except UnicodeDecodeError as err:
+            raise LangarithError(
+                f"Settings file {path} is not UTF-8 text (byte {err.start}); save it as UTF-8."
+            ) from err
         except yaml.YAMLError as err:
             raise LangarithError(f"Settings file {path} is not valid YAML/JSON ({err}).") from err
         if loaded is None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import copy
 import math
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -26,25 +27,15 @@ from typing import Any
 import yaml
 
 from langarith import LangarithError, settings
+from langarith import languages as language_codes
 from langarith.data import DATASETS, DEMO_LANGUAGES, dataset_covers
 
 #: Default location of the schema, relative to the repository root.
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
 
-#: ISO 639-1 codes (the papers' language codes), plus the 639-3 code of Assamese's
-#: neighbours that have no two-letter code are not needed: every language the papers
-#: use has one.
-ISO_639_1 = frozenset(
-    """
-    aa ab ae af ak am an ar as av ay az ba be bg bh bi bm bn bo br bs ca ce ch co cr cs
-    cu cv cy da de dv dz ee el en eo es et eu fa ff fi fj fo fr fy ga gd gl gn gu gv ha
-    he hi ho hr ht hu hy hz ia id ie ig ii ik io is it iu ja jv ka kg ki kj kk kl km kn
-    ko kr ks ku kv kw ky la lb lg li ln lo lt lu lv mg mh mi mk ml mn mr ms mt my na nb
-    nd ne ng nl nn no nr nv ny oc oj om or os pa pi pl ps pt qu rm rn ro ru rw sa sc sd
-    se sg si sk sl sm sn so sq sr ss st su sv sw ta te tg th ti tk tl tn to tr ts tt tw
-    ty ug uk ur uz ve vi vo wa wo xh yi yo za zh zu
-    """.split()
-)
+#: ISO 639-1 codes (the papers' language codes); see :mod:`langarith.languages`, which
+#: also accepts the ISO 639-3 code of a language without a two-letter one.
+ISO_639_1 = language_codes.ISO_639_1
 
 
 class ConfigError(LangarithError):
@@ -76,12 +67,11 @@ def _check_range(name: str, spec: Mapping[str, Any] | None, problems: list[str])
 
 
 def _check_languages(name: str, langs: Iterable[str] | None, problems: list[str]) -> None:
+    """ISO 639-1 codes, or ISO 639-3 where a language has no 639-1 code (langarith.languages)."""
     for i, lang in enumerate(langs or []):
-        if lang not in ISO_639_1:
-            problems.append(
-                f"unknown language code {lang!r} in {name}[{i}]; use an ISO 639-1 code "
-                "as the papers do (e.g. en, es, sw, as)"
-            )
+        problem = language_codes.code_problem(lang)
+        if problem:
+            problems.append(f"unknown language code {lang!r} in {name}[{i}]; {problem}")
 
 
 #: What the subset checks of adapter languages call the allowed set.
@@ -127,6 +117,7 @@ def check_config(config: Mapping[str, Any], *, base_dir: Path | None = None) -> 
     """
     base_dir = base_dir or Path.cwd()
     problems: list[str] = []
+    _check_finite({k: v for k, v in config.items() if k not in _TYPED_SECTIONS}, "", problems)
     _check_required_lists(config, problems)
     _check_language_codes(config, problems)
     _check_models(config, base_dir, problems)
@@ -139,7 +130,35 @@ def check_config(config: Mapping[str, Any], *, base_dir: Path | None = None) -> 
     _check_settings(config, problems)
     if problems:
         unique = list(dict.fromkeys(problems))
-        raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(unique))
+        if len(unique) == 1:
+            raise ConfigError(f"invalid configuration: {unique[0]}")
+        raise ConfigError(
+            f"invalid configuration ({len(unique)} problems):\n  - " + "\n  - ".join(unique)
+        )
+
+
+def config_warnings(config: Mapping[str, Any]) -> list[str]:
+    """What a valid config silently leaves out, one sentence each (logged at dry run).
+
+    The enhancement scenario enhances a target's *own* adapter, so a target without
+    one (not in ``languages``) has no enhancement job; the planner skips it, and the
+    user should hear which scenario is skipped for which target before the run.
+    """
+    found = []
+    adapters = set(_adapter_languages(config))
+    enhancement = (config.get("scenarios") or {}).get("enhancement")
+    tasks = config.get("tasks") or {}
+    for task in (enhancement or {}).get("tasks") or []:
+        if task not in tasks:
+            continue
+        for target in task_targets(config, task)[0]:
+            if target not in adapters:
+                found.append(
+                    f"scenarios.enhancement: target {target!r} of task {task!r} has no "
+                    f"language adapter (it is not in languages), so its enhancement "
+                    f"scenario is skipped; add {target!r} to languages to run it"
+                )
+    return found
 
 
 def _source(config: Mapping[str, Any]) -> str:
@@ -148,6 +167,26 @@ def _source(config: Mapping[str, Any]) -> str:
 
 def _adapter_languages(config: Mapping[str, Any]) -> list[str]:
     return list(config.get("languages") or [])
+
+
+#: Sections checked by the typed settings (:mod:`langarith.settings`), which refuse
+#: non-finite numbers themselves, with the key's range.
+_TYPED_SECTIONS = ("language_adapter", "task_adapter", "models")
+
+
+def _check_finite(node: Any, where: str, problems: list[str]) -> None:
+    """Every number must be finite: JSON-schema bounds let YAML's ``.nan`` through
+    (NaN compares false with every bound), and ``.inf`` passes an open-ended range."""
+    if isinstance(node, float) and not math.isfinite(node):
+        problems.append(
+            f"{where or 'the config'} is {settings.show_value(node)}; numbers must be finite"
+        )
+    elif isinstance(node, Mapping):
+        for key, value in node.items():
+            _check_finite(value, f"{where}.{key}" if where else str(key), problems)
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            _check_finite(value, f"{where}[{i}]", problems)
 
 
 def _check_required_lists(config: Mapping[str, Any], problems: list[str]) -> None:
@@ -161,7 +200,7 @@ def _check_required_lists(config: Mapping[str, Any], problems: list[str]) -> Non
 
 
 def _check_language_codes(config: Mapping[str, Any], problems: list[str]) -> None:
-    """Codes must be real ISO 639-1 codes, and the source language needs an adapter.
+    """Codes must be known (:mod:`langarith.languages`); the source language needs an adapter.
 
     The schema's pattern accepts any two letters; a typo such as ``xx`` would only fail
     when its dataset is downloaded. Task adapters stack on the source language adapter.
@@ -237,7 +276,7 @@ def _check_task_targets(where: str, spec: Mapping[str, Any], problems: list[str]
     if eval_dataset not in DATASETS:
         return
     for lang in spec.get("targets") or []:
-        if lang in ISO_639_1 and not dataset_covers(eval_dataset, lang):
+        if language_codes.known_code(lang) and not dataset_covers(eval_dataset, lang):
             covered = sorted(DATASETS[eval_dataset].languages)
             problems.append(
                 f"{where}: dataset {eval_dataset!r} has no split for language "
@@ -300,11 +339,17 @@ def _check_token_budget(config: Mapping[str, Any], problems: list[str]) -> None:
 def _check_data(config: Mapping[str, Any], base_dir: Path, problems: list[str]) -> None:
     """Local dataset files must exist; the demo generator only knows some languages."""
     data = config.get("data") or {}
+    for dataset in data.get("revisions") or {}:
+        if dataset not in DATASETS:
+            problems.append(
+                f"data.revisions names dataset {dataset!r}; allowed: {sorted(DATASETS)}"
+            )
     for dataset, per_lang in (data.get("local_paths") or {}).items():
         if dataset not in DATASETS:
             problems.append(
                 f"data.local_paths names dataset {dataset!r}; allowed: {sorted(DATASETS)}"
             )
+        _check_languages(f"data.local_paths.{dataset}", list(per_lang or {}), problems)
         for lang, path in (per_lang or {}).items():
             if not (base_dir / Path(path).expanduser()).exists():
                 problems.append(
@@ -314,7 +359,7 @@ def _check_data(config: Mapping[str, Any], base_dir: Path, problems: list[str]) 
         return
     used = set(_adapter_languages(config)) | set(config.get("evaluation_languages") or [])
     for lang in sorted(used - set(DEMO_LANGUAGES)):
-        if lang in ISO_639_1:
+        if language_codes.known_code(lang):
             problems.append(
                 f"data.source is demo, but the offline demo generator has no "
                 f"language {lang!r}; it supports {sorted(DEMO_LANGUAGES)}"
@@ -374,15 +419,37 @@ AS_WRITTEN: tuple[tuple[str, ...], ...] = (
 )
 
 
+def strict_validator(schema: Mapping[str, Any]) -> Any:
+    """A JSON-schema validator whose ``integer`` is a Python int, never a float or a bool.
+
+    jsonschema counts ``1.0`` as an integer; the typed settings do not, and a seed of
+    ``1.0`` would name a path ``seed1.0``. YAML's ``true`` is a bool, not 1, in both.
+    """
+    import jsonschema
+
+    base = jsonschema.Draft202012Validator
+    checker = base.TYPE_CHECKER.redefine(
+        "integer", lambda _, value: isinstance(value, int) and not isinstance(value, bool)
+    )
+    return jsonschema.validators.extend(base, type_checker=checker)(schema)
+
+
 def validate_schema(config: dict[str, Any], schema_path: Path = SCHEMA_PATH) -> None:
     """Validate against the JSON schema and fill its defaults, except in :data:`AS_WRITTEN`.
 
-    The one validation the Snakefile and ``langarith config check`` both use; a
-    problem is raised as :class:`ConfigError` with one sentence naming the key.
+    The one validation the Snakefile and ``langarith config check`` both use: first
+    with :func:`strict_validator` (whole numbers must be written as such), then with
+    Snakemake's ``validate()``, which fills the defaults. A problem is raised as
+    :class:`ConfigError` with one sentence naming the key, the value and what is allowed.
     """
+    import jsonschema
     from snakemake.exceptions import WorkflowError
     from snakemake.utils import validate
 
+    schema = yaml.safe_load(Path(schema_path).read_text(encoding="utf-8"))
+    best = jsonschema.exceptions.best_match(strict_validator(schema).iter_errors(config))
+    if best is not None:
+        raise ConfigError(validation_message(best))
     kept = [
         (path, copy.deepcopy(value))
         for path in AS_WRITTEN
@@ -423,13 +490,60 @@ def schema_error_message(err: BaseException) -> str:
     )
     if not isinstance(cause, jsonschema.ValidationError):
         return f"invalid configuration: {str(err).splitlines()[0]}"
-    best = jsonschema.exceptions.best_match([cause]) or cause
+    return validation_message(jsonschema.exceptions.best_match([cause]) or cause)
+
+
+def validation_message(best: Any) -> str:
+    """One sentence for a jsonschema ``ValidationError``: the key, the value, what is allowed."""
     where = dotted_path(best.absolute_path)
     if best.validator == "additionalProperties" and best.validator_value is False:
         unknown = _unknown_key_message(best, where)
         if unknown:
             return f"invalid configuration: {unknown}"
+    expected = _expected(best.schema) if best.validator in _RANGE_VALIDATORS else None
+    if expected and where:
+        shown = settings.show_value(best.instance)
+        return f"invalid configuration: {where} is {shown}; it must be {expected}{_yaml_hint(best)}"
     return f"invalid configuration at {where or 'top level'}: {best.message}{_yaml_hint(best)}"
+
+
+#: Validators whose failure is a value of the wrong type or out of range.
+_RANGE_VALIDATORS = frozenset(
+    {"type", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "enum", "pattern"}
+)
+
+
+def _expected(schema: Mapping[str, Any]) -> str | None:
+    """What a schema node allows, in words: 'a whole number from 1 to 1,000,000,000'."""
+    types = schema.get("type", [])
+    types = [types] if isinstance(types, str) else list(types)
+    optional = " or null" if "null" in types else ""
+    if "enum" in schema:
+        return "one of " + ", ".join(str(v) for v in schema["enum"]) + optional
+    if "boolean" in types:
+        return "true or false" + optional
+    if "string" in types:
+        pattern = schema.get("pattern")
+        return ("text" + (f" matching {pattern}" if pattern else "")) + optional
+    if "integer" in types:
+        kind = "a whole number"
+    elif "number" in types:
+        kind = "a finite number"
+    else:
+        return None
+    low = schema.get("minimum", schema.get("exclusiveMinimum"))
+    high = schema.get("maximum", schema.get("exclusiveMaximum"))
+    low_open, high_open = "exclusiveMinimum" in schema, "exclusiveMaximum" in schema
+    if low is not None and high is not None:
+        if not low_open and not high_open:
+            return f"{kind} from {low:,} to {high:,}{optional}"
+        left, right = "(" if low_open else "[", ")" if high_open else "]"
+        return f"{kind} in {left}{low:g}, {high:g}{right}{optional}"
+    if low is not None:
+        return f"{kind} {'>' if low_open else '>='} {low:g}{optional}"
+    if high is not None:
+        return f"{kind} {'<' if high_open else '<='} {high:g}{optional}"
+    return kind + optional
 
 
 def _yaml_hint(error: Any) -> str:
@@ -465,15 +579,56 @@ def _unknown_key_message(error: Any, where: str) -> str | None:
     return None
 
 
+def read_config_file(path: Path | str) -> dict[str, Any]:
+    """The mapping a YAML config file holds; one :class:`ConfigError` line for anything else.
+
+    A missing file, a folder, an unreadable file, bytes that are not UTF-8, broken YAML
+    and a document that is not a mapping (a list, a number) each get their own sentence
+    naming the file, never a traceback.
+    """
+    path = Path(path)
+    name = str(path)
+    if not path.exists():
+        raise ConfigError(f"config file {name!r} does not exist")
+    if path.is_dir():
+        raise ConfigError(f"config file {name!r} is a folder; give the path of a YAML file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except PermissionError:
+        raise ConfigError(f"config file {name!r} cannot be read (permission denied)") from None
+    except UnicodeDecodeError as err:
+        raise ConfigError(
+            f"config file {name!r} is not UTF-8 text (byte {err.start}); save it as UTF-8"
+        ) from None
+    try:
+        config = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        reason = getattr(err, "problem", None) or " ".join(str(err).split())
+        raise ConfigError(f"config file {name!r} is not valid YAML{at}: {reason}") from None
+    if config is None:
+        return {}
+    if not isinstance(config, dict):
+        raise ConfigError(
+            f"config file {name!r} holds a {_yaml_kind(config)}, not a mapping of settings "
+            "(models:, languages:, ...); see config/config.yaml"
+        )
+    return config
+
+
+def _yaml_kind(value: object) -> str:
+    if isinstance(value, list):
+        return "list"
+    if isinstance(value, str):
+        return "text"
+    return "single value" if not isinstance(value, Mapping) else "mapping"
+
+
 def load_config(path: Path | str, *, base_dir: Path | None = None) -> dict[str, Any]:
     """Load a config file, validate it against the schema and run the semantic checks."""
     path = Path(path)
-    if not path.exists():
-        raise ConfigError(f"config file {str(path)!r} does not exist")
-    try:
-        config = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as err:
-        raise ConfigError(f"config file {str(path)!r} is not valid YAML: {err}") from None
+    config = read_config_file(path)
     validate_schema(config)
     check_config(config, base_dir=base_dir or path.resolve().parent.parent)
     return config
@@ -481,6 +636,8 @@ def load_config(path: Path | str, *, base_dir: Path | None = None) -> dict[str, 
 
 def _cli_check(args: argparse.Namespace) -> int:
     config = load_config(args.config)
+    for warning in config_warnings(config):
+        print(f"langarith config: warning: {warning}", file=sys.stderr)
     n_targets = {task: len(task_targets(config, task)[0]) for task in config["tasks"]}
     print(
         f"{args.config}: valid ({len(config['models'])} models, "

@@ -86,6 +86,7 @@ import pandas as pd
 import yaml
 
 from langarith import LangarithError
+from langarith import languages as language_codes
 from langarith.io import OutputKind, atomic_file, check_replaceable
 
 __all__ = [
@@ -236,14 +237,24 @@ def _has_data(code: str) -> bool:
 def iso3(lang: str) -> str:
     """ISO 639-3 code used to look ``lang`` up in URIEL.
 
-    Accepts the ISO 639-1 codes of :data:`ISO639_1_TO_3` (the project's codes) and any
-    ISO 639-3 code for which URIEL has geographic and typological data.
+    Accepts the ISO 639-1 codes of :data:`ISO639_1_TO_3` (the project's codes), any
+    other ISO 639-1 code whose ISO 639-3 code URIEL has data for (``ay`` -> ``aym``), and
+    the ISO 639-3 code of a language without a 639-1 code (``ace``, ``pcm``) that URIEL
+    has data for. A three-letter code of a language with a two-letter one (``eng``) is
+    refused with the code to write, as the config check does (:mod:`langarith.languages`).
     """
     if not isinstance(lang, str):
         raise LangarithError(f"language code must be a string, got {lang!r}")
     code = lang.strip().lower()
     if code in ISO639_1_TO_3:
         return ISO639_1_TO_3[code]
+    two = language_codes.two_letter_for(code)
+    if two:
+        raise LangarithError(
+            f"language code {lang!r} has the ISO 639-1 code {two!r}; write {two!r}"
+        )
+    if code in language_codes.ISO_639_1 and _has_data(language_codes.three_letter_of(code)):
+        return language_codes.three_letter_of(code)
     if len(code) == 3 and _has_data(code):
         return code
     known = ", ".join(sorted(ISO639_1_TO_3))

@@ -2,8 +2,10 @@
 
 A Snakemake script runs inside the ``snakemake`` process object; :func:`rule_step`
 sends the package's logging to the rule's ``log:`` file (and stderr), and turns a
-:class:`~langarith.LangarithError` into a one-line message and exit status 1 instead
-of a traceback, since those errors are about the user's input, not a bug.
+:class:`~langarith.LangarithError` or an expected OS error (a missing or read-only
+path, :mod:`langarith.user_errors`) into a one-line message and exit status 1 instead
+of a traceback, since those errors are about the user's input, not a bug; with
+``LANGARITH_DEBUG=1`` the traceback goes to the log as well.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from langarith import LangarithError
+from langarith.user_errors import USER_ERRORS, debug_wanted, error_line
 
 
 def _limit_threads(threads: int) -> None:
@@ -49,6 +51,9 @@ def rule_step(snakemake: Any) -> Iterator[logging.Logger]:
     logger.info("rule %s, wildcards %s", snakemake.rule, dict(snakemake.wildcards.items()))
     try:
         yield logger
-    except LangarithError as err:
-        logger.error("%s", err)
-        sys.exit(f"rule {snakemake.rule}: {err}")
+    except USER_ERRORS as err:
+        line = error_line(err)
+        if line is None:
+            raise
+        logger.error("%s", line, exc_info=err if debug_wanted() else None)
+        sys.exit(f"rule {snakemake.rule}: {line}")

@@ -41,6 +41,13 @@ VOLATILE_KEYS = frozenset(
 MAX_COUNT = 10**9
 #: Upper bound of a token budget: more text than any Wikipedia holds.
 MAX_TOKENS = 10**12
+#: Seeds are 0 to 2^32-1: paths write them as ``seed<N>`` and NumPy takes 32 bits.
+MAX_SEED = 2**32 - 1
+#: A learning rate above 1 (or a weight decay above 1) is a typo, not a setting.
+MAX_LR = 1.0
+#: Largest bottleneck reduction factor and gradient-clipping norm accepted.
+MAX_REDUCTION = 65536
+MAX_GRAD_NORM = 1e6
 
 #: A check returns what a value should be, or ``None`` when the value is fine.
 Check = Callable[[Any], str | None]
@@ -76,11 +83,9 @@ def count(low: int = 1, high: int = MAX_COUNT, *, optional: bool = False) -> Che
     return check
 
 
-def integer() -> Check:
-    """Any whole number (seeds)."""
-    return lambda value: (
-        None if isinstance(value, int) and not isinstance(value, bool) else "a whole number"
-    )
+def seed() -> Check:
+    """A seed: a whole number from 0 to :data:`MAX_SEED`."""
+    return count(0, MAX_SEED)
 
 
 def number(
@@ -160,13 +165,20 @@ def nested(kind: type[Settings], doc: str) -> Any:
     return field(default_factory=kind, metadata={"nested": kind, "doc": doc})
 
 
-def _show(value: Any) -> str:
-    """A value as the user wrote it in YAML (true, null), not as Python prints it."""
+def show_value(value: Any) -> str:
+    """A value as the user wrote it in YAML (true, null, .nan), not as Python prints it."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if value is None:
         return "null"
+    if isinstance(value, float) and not math.isfinite(value):
+        return ".nan" if math.isnan(value) else (".inf" if value > 0 else "-.inf")
+    if isinstance(value, float) and value.is_integer() and abs(value) >= 1e6:
+        return f"{value:g}"
     return repr(value)
+
+
+_show = show_value
 
 
 # ----------------------------------------------------------------------------- base
@@ -308,10 +320,10 @@ class LanguageAdapterConfig(Settings):
 
     architecture: str = setting("seq_bn_inv", text(), "adapters config name (MAD-X invertible)")
     reduction_factor: int | float = setting(
-        2, number(0, low_open=True), "hidden size / bottleneck size"
+        2, number(0, MAX_REDUCTION, low_open=True), "hidden size / bottleneck size"
     )
     non_linearity: str = setting("gelu_new", text(), "activation inside the bottleneck")
-    init_seed: int = setting(0, integer(), "seed of the shared initialisation θ_init")
+    init_seed: int = setting(0, seed(), "seed of the shared initialisation θ_init")
 
 
 @dataclass(frozen=True)
@@ -327,7 +339,7 @@ class TaskAdapterConfig(Settings):
 
     architecture: str = setting("seq_bn", text(), "adapters config name (Pfeiffer bottleneck)")
     reduction_factor: int | float = setting(
-        16, number(0, low_open=True), "hidden size / bottleneck size"
+        16, number(0, MAX_REDUCTION, low_open=True), "hidden size / bottleneck size"
     )
     non_linearity: str = setting("gelu_new", text(), "activation inside the bottleneck")
 
@@ -344,14 +356,16 @@ class LanguageAdapterSettings(Settings):
     max_steps: int = setting(1000, count(), "optimizer steps")
     batch_size: int = setting(16, count(), "blocks per micro-batch")
     grad_accum: int = setting(1, count(), "micro-batches per step (effective batch)")
-    lr: float = setting(1e-4, number(0, low_open=True), "peak learning rate (AdamW)")
+    lr: float = setting(1e-4, number(0, MAX_LR, low_open=True), "peak learning rate (AdamW)")
     warmup_steps: int = setting(0, count(0), "linear warm-up steps (or warmup_ratio)")
     warmup_ratio: float = setting(
         0.0, number(0, 1, high_open=True), "warm-up as a fraction of max_steps"
     )
-    weight_decay: float = setting(0.0, number(0), "AdamW weight decay")
+    weight_decay: float = setting(0.0, number(0, 1), "AdamW weight decay")
     max_grad_norm: float | None = setting(
-        1.0, number(0, low_open=True, optional=True), "gradient clipping (null: none)"
+        1.0,
+        number(0, MAX_GRAD_NORM, low_open=True, optional=True),
+        "gradient clipping (null: none)",
     )
     block_size: int = setting(128, count(), "tokens per packed block incl. [CLS] and [SEP]")
     mlm_probability: float = setting(
@@ -398,14 +412,16 @@ class TaskAdapterSettings(Settings):
     )
     batch_size: int = setting(16, count(), "examples per micro-batch")
     grad_accum: int = setting(1, count(), "micro-batches per step (effective batch)")
-    lr: float = setting(1e-4, number(0, low_open=True), "peak learning rate (AdamW)")
+    lr: float = setting(1e-4, number(0, MAX_LR, low_open=True), "peak learning rate (AdamW)")
     warmup_steps: int = setting(0, count(0), "linear warm-up steps (or warmup_ratio)")
     warmup_ratio: float = setting(
         0.0, number(0, 1, high_open=True), "warm-up as a fraction of the training steps"
     )
-    weight_decay: float = setting(0.0, number(0), "AdamW weight decay")
+    weight_decay: float = setting(0.0, number(0, 1), "AdamW weight decay")
     max_grad_norm: float | None = setting(
-        1.0, number(0, low_open=True, optional=True), "gradient clipping (null: none)"
+        1.0,
+        number(0, MAX_GRAD_NORM, low_open=True, optional=True),
+        "gradient clipping (null: none)",
     )
     max_length: int | None = setting(
         None, count(optional=True), "tokens per example (null: ner 128, nli 128, qa 384)"
@@ -455,7 +471,7 @@ class DemoBackboneSettings(Settings):
     what: ClassVar[str] = "demo backbone"
 
     arch: str = required(text(("bert", "xlmr")), "bert or xlmr")
-    seed: int = setting(0, integer(), "seed of the weights and the pre-training order")
+    seed: int = setting(0, seed(), "seed of the weights and the pre-training order")
     vocab_size: int = setting(4000, count(100), "target vocabulary of the trained tokenizer")
     min_frequency: int = setting(2, count(), "tokenizer: ignore rarer pairs/pieces")
     tokenizer_max_lines_per_lang: int = setting(
@@ -470,11 +486,11 @@ class DemoBackboneSettings(Settings):
     pretrain_steps: int = setting(1000, count(0), "MLM pre-training steps")
     batch_size: int = setting(16, count(), "blocks per pre-training batch")
     seq_len: int = setting(128, count(8), "tokens per pre-training block")
-    lr: float = setting(2e-3, number(0, low_open=True), "peak learning rate (AdamW)")
+    lr: float = setting(2e-3, number(0, MAX_LR, low_open=True), "peak learning rate (AdamW)")
     warmup_ratio: float = setting(
         0.06, number(0, 1, high_open=True), "warm-up as a fraction of pretrain_steps"
     )
-    weight_decay: float = setting(0.01, number(0), "AdamW weight decay")
+    weight_decay: float = setting(0.01, number(0, 1), "AdamW weight decay")
     mlm_probability: float = setting(
         0.15, number(0, 1, low_open=True, high_open=True), "share of tokens masked"
     )
@@ -570,6 +586,7 @@ def demo_backbone_settings(model: Mapping[str, Any], where: str) -> DemoBackbone
 
 __all__ = [
     "MAX_COUNT",
+    "MAX_SEED",
     "MAX_TOKENS",
     "VOLATILE_KEYS",
     "DemoBackboneSettings",
@@ -580,6 +597,7 @@ __all__ = [
     "TaskAdapterConfig",
     "TaskAdapterSettings",
     "demo_backbone_settings",
+    "show_value",
     "language_adapter_config",
     "language_settings",
     "task_settings",

@@ -367,7 +367,8 @@ def _plan_zero_shot(ctx: JobContext) -> JobPlan:
 def _plan_enhancement(ctx: JobContext) -> JobPlan | None:
     """T, LA(T,en), LA(T,REL) and MIX, for targets with an adapter of their own."""
     if ctx.target not in ctx.languages:
-        log.info("enhancement: %s has no language adapter of its own; skipped", ctx.target)
+        # warned once at config load (langarith.config.config_warnings)
+        log.debug("enhancement: %s has no language adapter of its own; skipped", ctx.target)
         return None
     rel = ctx.related()
     adapters = {ctx.target: ctx.lang_dir(ctx.target), ctx.source: ctx.lang_dir(ctx.source)}

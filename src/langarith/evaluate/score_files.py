@@ -22,15 +22,21 @@ top_k      TIES' top-k percentage; empty for other methods
 split      ``validation`` (the whole evaluated curve) or ``test`` (the chosen λ
            and the single-adapter baselines only)
 metric     ``f1``, ``accuracy`` or ``exact_match``
-score      0-100
+score      0-100 (:data:`SCORE_RANGE`; a value outside is refused on reading)
 =========  ===================================================================
+
+Reading checks that a file is whole before any value is used
+(:func:`read_score_records`): UTF-8 text, a final newline (a file cut mid-row would
+otherwise read its last value short, ``12.5`` as ``1``) and as many values on every
+row as the header has; each refusal names the file and the line.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
@@ -40,12 +46,18 @@ from langarith.io import OutputKind, atomic_file
 
 __all__ = [
     "SCORE_COLUMNS",
+    "SCORE_RANGE",
     "ScoreRow",
     "format_number",
+    "read_score_records",
     "read_scores",
     "score_file_kind",
+    "score_problem",
     "write_scores",
 ]
+
+#: Every metric is a percentage (F1, accuracy, exact match, all x 100).
+SCORE_RANGE = (0.0, 100.0)
 
 #: Column order of every score CSV.
 SCORE_COLUMNS: tuple[str, ...] = (
@@ -62,6 +74,14 @@ SCORE_COLUMNS: tuple[str, ...] = (
     "metric",
     "score",
 )
+
+
+def score_problem(value: float) -> str | None:
+    """Why ``value`` cannot be a score (outside :data:`SCORE_RANGE`), or None."""
+    low, high = SCORE_RANGE
+    if not math.isnan(value) and not low <= value <= high:
+        return f"score {value:g} is outside {low:g}-{high:g} (metrics are percentages)"
+    return None
 
 
 @dataclass(frozen=True)
@@ -154,16 +174,72 @@ def write_scores(rows: Iterable[ScoreRow], path: str | PathLike[str]) -> Path:
     return path
 
 
-def read_scores(path: str | PathLike[str]) -> list[ScoreRow]:
-    """Read a score CSV back; a file with other columns is refused, naming them."""
+def read_score_records(path: str | PathLike[str]) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """The header and every row (with its line number) of a score CSV that is whole.
+
+    Refused with one line naming the file (and the line): a missing file or a folder,
+    bytes that are not UTF-8, an empty file, a file that does not end with a newline
+    (cut short mid-row) and a row with another number of values than the header.
+    Blank lines are skipped.
+    """
     path = Path(path)
-    if not path.is_file():
-        raise LangarithError(f"Score file {path} does not exist; run its evaluation job first")
-    with open(path, encoding="utf-8", newline="") as handle:
-        reader = csv.DictReader(handle)
-        header: Sequence[str] = reader.fieldnames or []
-        if tuple(header) != SCORE_COLUMNS:
+    rerun = "rerun the evaluation that writes it"
+    if not path.exists():
+        raise LangarithError(
+            f"score file {path} does not exist; run the evaluation that writes it first"
+        )
+    if path.is_dir():
+        raise LangarithError(f"score file {path} is a folder, not a CSV file")
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data[: err.start].count(b"\n") + 1
+        raise LangarithError(
+            f"score file {path} line {line} is not UTF-8 text (byte {err.start}); "
+            f"the file is damaged: {rerun}"
+        ) from None
+    if not text.strip():
+        raise LangarithError(f"score file {path} is empty; {rerun}")
+    if not text.endswith("\n"):
+        last = text.count("\n") + 1
+        raise LangarithError(
+            f"score file {path} ends in the middle of line {last} (no final newline): "
+            f"it was cut short; {rerun}"
+        )
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader)
+        rows = [(reader.line_num, row) for row in reader if row]
+    except csv.Error as err:
+        raise LangarithError(
+            f"score file {path} line {reader.line_num} is not valid CSV ({err}); {rerun}"
+        ) from None
+    for line, row in rows:
+        if len(row) != len(header):
             raise LangarithError(
-                f"Score file {path} has columns {list(header)}; expected {list(SCORE_COLUMNS)}"
+                f"score file {path} line {line} has {len(row)} values where the header has "
+                f"{len(header)}; the file is damaged: {rerun}"
             )
-        return [ScoreRow.from_record(record) for record in reader]
+    return header, rows
+
+
+def read_scores(path: str | PathLike[str]) -> list[ScoreRow]:
+    """Read a score CSV back; a file with other columns, or a bad score, is refused."""
+    path = Path(path)
+    header, rows = read_score_records(path)
+    if tuple(header) != SCORE_COLUMNS:
+        raise LangarithError(
+            f"Score file {path} has columns {list(header)}; expected {list(SCORE_COLUMNS)}"
+        )
+    out = []
+    for line, values in rows:
+        try:
+            row = ScoreRow.from_record(dict(zip(header, values, strict=True)))
+        except ValueError as err:
+            raise LangarithError(f"score file {path} line {line}: {err}") from None
+        problem = score_problem(row.score)
+        if problem:
+            raise LangarithError(f"score file {path} line {line}: {problem}")
+        out.append(row)
+    return out

@@ -19,6 +19,7 @@ from langarith.report.scores import find_score_files, read_scores
 from langarith.report.tables import (
     LAYOUTS,
     ScenarioLayout,
+    coverage_note,
     gains_table,
     method_label,
     scenario_points,
@@ -75,7 +76,8 @@ def summary(
         layout.title,
         "Test split; AVG over languages per seed, then mean ± std over seeds; λ* chosen on "
         "validation; gains are paired with a bootstrap 95% CI over languages and seeds "
-        "(* = the interval excludes 0).",
+        "(* = the interval excludes 0; no * for a gain over fewer languages than the "
+        "table's, where scores were missing).",
         "",
         plain_table(table),
     ]
@@ -95,14 +97,16 @@ def _summary_row(
         "model": model,
         "task": task,
         "metric": first["metric"],
-        "langs": int(block["n_targets"].max()),
+        "langs": int(block["of_targets"].max()),
         "seeds": int(block["n_seeds"].max()),
     }
     for cell in block.itertuples(index=False):
         label = method_label(cell.method, cell.top_k, cell.budget)
         if cell.partner:
             label += f" (+{cell.partner})"
-        row[label] = format_mean_std(cell.mean, cell.std, decimals)
+        row[label] = format_mean_std(cell.mean, cell.std, decimals) + coverage_note(
+            cell.n_targets, cell.of_targets
+        )
         if cell.method in layout.lambda_methods and pd.notna(cell.lambda_mean):
             row[f"λ* {label}"] = format_mean_std(cell.lambda_mean, cell.lambda_std)
     if gains.empty:
@@ -111,7 +115,7 @@ def _summary_row(
     for gain in mine.itertuples(index=False):
         label = f"{method_label(gain.method, gain.top_k, gain.budget)} − {gain.baseline}"
         low, high = (format_fixed(v, decimals) for v in (gain.ci_low, gain.ci_high))
-        mark = " *" if gain.real else ""
+        mark = " *" if gain.real else coverage_note(gain.n_targets, gain.of_targets)
         row[label] = f"{format_fixed(gain.gain, decimals)} [{low}, {high}]{mark}"
     return row
 

@@ -8,9 +8,14 @@ holds one row per evaluated point::
 Validation rows hold the whole λ curve of a merge method; test rows hold the chosen λ
 and the baselines. This module is tolerant about spelling (``LA(T, en)`` and
 ``la(t,en)`` are one method, ``valid``/``dev`` are the validation split, ``seed`` may be
-``"seed42"``) but explicit about content: a file without a required column, or with a
-score that is not a number, raises :class:`~langarith.LangarithError` naming the file
-and what is missing.
+``"seed42"``) but explicit about content, checked once when a file is read: a file
+that is damaged (not UTF-8, cut short mid-row, a row of the wrong length), lacks a
+required column, holds a score that is not a number or lies outside 0-100, or a row
+whose seed disagrees with the file name raises :class:`~langarith.LangarithError`
+naming the file and the line. Scores are 0-100 throughout; nothing is rescaled. A
+point scored twice with different scores is refused; identical repeats are collapsed
+(a file listed twice is harmless). Rows without a score (empty or NaN) are dropped
+with a warning, and the tables count the languages that were averaged.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from langarith import LangarithError
-from langarith.evaluate.score_files import SCORE_COLUMNS
+from langarith.evaluate.score_files import SCORE_COLUMNS, read_score_records, score_problem
 from langarith.evaluate.search import best_lambda
 
 __all__ = [
@@ -138,48 +143,90 @@ def adapter_languages(adapters: object) -> list[str]:
     return langs
 
 
-def _seed(value: object, path: Path) -> int:
+def _seed(value: object, path: Path, line: int) -> int:
     match = re.search(r"\d+", str(value))
     if not match:
-        raise LangarithError(f"score file {path}: seed {value!r} is not a number")
+        raise LangarithError(f"score file {path} line {line}: seed {value!r} is not a number")
     return int(match.group())
 
 
+#: Cells read as "no score" (the spellings pandas reads as missing).
+_MISSING = frozenset({"", "nan", "NaN", "NA", "N/A", "n/a", "null", "NULL", "None", "<NA>"})
+#: ``.../scores/<scenario>/<model>/<task>/<target>/seed<s>.csv``: what the path says.
+_SEED_FILE = re.compile(r"seed(\d+)\.csv")
+_PATH_COLUMNS = ("scenario", "model", "task", "target")
+
+
 def _read_one(path: Path) -> pd.DataFrame:
-    try:
-        frame = pd.read_csv(path, dtype={"adapters": str, "method": str, "target": str})
-    except FileNotFoundError:
-        raise LangarithError(
-            f"score file {path} does not exist; run the evaluation that writes it first"
-        ) from None
-    except pd.errors.EmptyDataError:
-        raise LangarithError(
-            f"score file {path} is empty; rerun the evaluation that writes it"
-        ) from None
-    except pd.errors.ParserError as err:
-        raise LangarithError(f"score file {path} is not a valid CSV ({err})") from None
+    """One score file, checked once here: whole, numeric, 0-100, and as its path says.
+
+    :func:`~langarith.evaluate.score_files.read_score_records` refuses a damaged file
+    (not UTF-8, cut short, a row of the wrong length); here a score that is not a
+    number or lies outside 0-100, and a row whose seed (or scenario, model, task,
+    target) disagrees with the file's path, are refused naming the file and line.
+    """
+    header, records = read_score_records(path)
+    frame = pd.DataFrame([values for _, values in records], columns=header, dtype=object)
     frame.columns = [str(c).strip().lower() for c in frame.columns]
+    frame["line"] = [line for line, _ in records]
     missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
     if missing:
         raise LangarithError(
-            f"score file {path} lacks the column(s) {missing}; it has {list(frame.columns)}. "
+            f"score file {path} lacks the column(s) {missing}; it has {list(header)}. "
             f"Score files need {list(REQUIRED_COLUMNS)} (optional: {list(OPTIONAL_COLUMNS)})"
         )
     for column, default in OPTIONAL_COLUMNS.items():
         if column not in frame.columns:
             frame[column] = default
-    scores = pd.to_numeric(frame["score"], errors="coerce")
-    bad = frame.loc[scores.isna() & frame["score"].notna(), "score"]
+    text = frame["score"].astype(str).str.strip()
+    scores = pd.to_numeric(text.where(~text.isin(_MISSING)), errors="coerce")
+    bad = frame[scores.isna() & ~text.isin(_MISSING)]
     if len(bad):
         raise LangarithError(
-            f"score file {path}: score {bad.iloc[0]!r} is not a number; scores must be numeric"
+            f"score file {path} line {bad['line'].iloc[0]}: score {bad['score'].iloc[0]!r} "
+            "is not a number; scores must be numeric"
         )
-    frame["score"] = scores
-    frame["seed"] = [_seed(v, path) for v in frame["seed"]]
-    frame["lambda"] = pd.to_numeric(frame["lambda"], errors="coerce")
-    frame["top_k"] = pd.to_numeric(frame["top_k"], errors="coerce")
+    for line, value in zip(frame["line"], scores, strict=True):
+        problem = score_problem(float(value))
+        if problem:
+            raise LangarithError(f"score file {path} line {line}: {problem}")
+    frame["score"] = scores.astype(float)
+    frame["seed"] = [_seed(v, path, n) for v, n in zip(frame["seed"], frame["line"], strict=True)]
+    _check_against_path(frame, path)
+    for column in ("lambda", "top_k"):
+        cells = frame[column].astype(str).str.strip()
+        frame[column] = pd.to_numeric(cells.where(~cells.isin(_MISSING)), errors="coerce")
+    for column in ("adapters", "method", "target"):
+        frame[column] = frame[column].where(~frame[column].isin(_MISSING - {"NA"}), math.nan)
     frame["source"] = str(path)
     return frame
+
+
+def _check_against_path(frame: pd.DataFrame, path: Path) -> None:
+    """Rows must be what their file's name says: ``seed<s>.csv`` and, under ``scores/``,
+    the scenario, model, task and target folders (a copied or renamed file would
+    otherwise count its rows twice, under the wrong seed)."""
+    name = _SEED_FILE.fullmatch(path.name)
+    if name:
+        wrong = frame[frame["seed"] != int(name.group(1))]
+        if len(wrong):
+            raise LangarithError(
+                f"score file {path} line {wrong['line'].iloc[0]}: seed {wrong['seed'].iloc[0]} "
+                f"disagrees with the file name {path.name}; the file was copied or renamed, "
+                "rerun the evaluation that writes it"
+            )
+    parts = path.parts
+    if len(parts) < 6 or parts[-6] != "scores":
+        return
+    for column, folder in zip(_PATH_COLUMNS, parts[-5:-1], strict=True):
+        cells = frame[column].astype(str).str.strip()
+        wrong = frame[cells.str.lower() != folder.lower()]
+        if len(wrong):
+            raise LangarithError(
+                f"score file {path} line {wrong['line'].iloc[0]}: {column} "
+                f"{wrong[column].iloc[0]!r} disagrees with the folder {folder!r} of its path; "
+                "rerun the evaluation that writes it"
+            )
 
 
 def read_scores(paths: Iterable[str | PathLike[str]]) -> pd.DataFrame:
@@ -222,7 +269,49 @@ def read_scores(paths: Iterable[str | PathLike[str]]) -> pd.DataFrame:
     frame["top_k"] = frame["top_k"].fillna(pd.Series(topk_in_name, index=frame.index))
     frame.loc[frame["method"] != "TIES", "top_k"] = math.nan
     frame["adapters"] = frame["adapters"].fillna("").astype(str)
-    return frame.reset_index(drop=True)
+    return _without_duplicates(frame).reset_index(drop=True)
+
+
+#: What makes two score rows the same evaluated point.
+_POINT_COLUMNS = (
+    "scenario",
+    "model",
+    "task",
+    "target",
+    "seed",
+    "method",
+    "adapters",
+    "lambda",
+    "top_k",
+    "budget",
+    "split",
+    "metric",
+)
+
+
+def _without_duplicates(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per evaluated point: identical repeats collapse, conflicting ones are refused.
+
+    A point scored twice with the same score (a file listed twice, a job's rows
+    written twice) is kept once; with different scores no row can be trusted over the
+    other, so the error names both places.
+    """
+    keys = list(_POINT_COLUMNS)
+    repeated = frame[frame.duplicated(subset=keys, keep=False)]
+    if repeated.empty:
+        return frame
+    for _, group in repeated.groupby(keys, sort=False, dropna=False):
+        if group["score"].nunique() > 1:
+            first, second = group.iloc[0], group.iloc[1]
+            raise LangarithError(
+                f"score file {first['source']} line {first['line']} and "
+                f"{second['source']} line {second['line']} score the same point "
+                f"({first['method_name']}, target {first['target']}, seed {first['seed']}, "
+                f"λ {first['lambda']}, {first['split']}) differently "
+                f"({first['score']:g} vs {second['score']:g}); remove the wrong one"
+            )
+    log.info("collapsing %d repeated identical score row(s)", int(frame.duplicated(keys).sum()))
+    return frame.drop_duplicates(subset=keys, keep="first")
 
 
 def find_score_files(

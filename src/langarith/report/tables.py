@@ -162,16 +162,19 @@ _GAIN_COLUMNS = [
     "budget",
     "baseline",
     "n_targets",
+    "of_targets",
     "n_seeds",
     "gain",
     "ci_low",
     "ci_high",
     "real",
+    "complete",
 ]
 _LONG_COLUMNS = [
     *_CELL_KEYS,
     "target",
     "n_targets",
+    "of_targets",
     "n_seeds",
     "mean",
     "std",
@@ -202,11 +205,21 @@ def _tokens(value: float) -> str:
     return f"{value:g}"
 
 
-def score_decimals(values: Iterable[float]) -> int:
-    """2 decimals for scores in 0-100, 4 for scores in 0-1."""
-    array = np.asarray(list(values), dtype=float)
-    array = array[np.isfinite(array)]
-    return 2 if array.size == 0 or np.abs(array).max() > 1.5 else 4
+#: Decimals of a score: metrics are 0-100 throughout (a value outside is refused when
+#: the score file is read), so nothing is rescaled or guessed from magnitudes.
+SCORE_DECIMALS = 2
+
+
+def score_decimals(values: Iterable[float] = ()) -> int:
+    """Decimals of scores in tables: always :data:`SCORE_DECIMALS` (scores are 0-100)."""
+    return SCORE_DECIMALS
+
+
+def coverage_note(n_targets: int, of_targets: int) -> str:
+    """`` (2 of 3 languages)`` when an average left languages out, else empty."""
+    if pd.isna(n_targets) or pd.isna(of_targets) or int(n_targets) >= int(of_targets):
+        return ""
+    return f" ({int(n_targets)} of {int(of_targets)} languages)"
 
 
 def _order(values: Iterable[str], preferred: Sequence[str] = ()) -> list[str]:
@@ -302,9 +315,11 @@ def aggregate(points: pd.DataFrame) -> pd.DataFrame:
     points = points.copy()
     if "partner" not in points.columns:
         points["partner"] = ""
+    languages = _languages_per_block(points)
     rows = []
     for key, group in points.groupby(_CELL_KEYS, sort=False, dropna=False):
         base = dict(zip(_CELL_KEYS, key, strict=True))
+        of_targets = languages[(base["scenario"], base["model"], base["task"], base["metric"])]
         for target, cell in group.groupby("target", sort=True):
             mean, std = mean_std(cell["score"])
             lam_mean, lam_std = mean_std(cell["lambda"])
@@ -313,6 +328,7 @@ def aggregate(points: pd.DataFrame) -> pd.DataFrame:
                     **base,
                     "target": target,
                     "n_targets": 1,
+                    "of_targets": 1,
                     "n_seeds": int(cell["seed"].nunique()),
                     "mean": mean,
                     "std": std,
@@ -341,6 +357,7 @@ def aggregate(points: pd.DataFrame) -> pd.DataFrame:
                 **base,
                 "target": "AVG",
                 "n_targets": len(complete),
+                "of_targets": of_targets,
                 "n_seeds": len(per_seed),
                 "mean": mean,
                 "std": std,
@@ -349,6 +366,19 @@ def aggregate(points: pd.DataFrame) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows, columns=_LONG_COLUMNS)
+
+
+_BLOCK_KEYS = ["scenario", "model", "task", "metric"]
+
+
+def _languages_per_block(points: pd.DataFrame) -> dict[tuple, int]:
+    """Languages with any score per (scenario, model, task, metric): the table's columns.
+
+    An AVG over fewer (a method whose rows were NaN for a language) says so with
+    ``n_targets`` < ``of_targets`` instead of passing for an average over all of them.
+    """
+    counts = points.groupby(_BLOCK_KEYS, sort=False, dropna=False)["target"].nunique()
+    return {tuple(key): int(n) for key, n in counts.items()}
 
 
 def scenario_table(scores: pd.DataFrame, scenario: str) -> pd.DataFrame:
@@ -398,11 +428,14 @@ def gains_table(
 
     Gains are paired: method minus baseline on the same (target, seed). Columns:
     ``scenario, model, task, metric, method, top_k, budget, baseline, n_targets,
-    n_seeds, gain, ci_low, ci_high, real`` (``real``: the interval excludes 0).
+    n_seeds, gain, ci_low, ci_high, real, complete`` (``real``: the interval excludes 0
+    and the gain covers every language and seed of the table, ``complete``; a gain
+    over fewer, after NaN rows were dropped, gets no verdict).
     """
     layout = LAYOUTS[scenario]
     rows = []
     for (model, task, metric), group in points.groupby(["model", "task", "metric"], sort=True):
+        all_targets, all_seeds = group["target"].nunique(), group["seed"].nunique()
         for method, baseline in layout.comparisons:
             variants = group[group["method"] == method]
             for (top_k, budget), method_pts in variants.groupby(
@@ -415,6 +448,13 @@ def gains_table(
                 if matrix.empty:
                     continue
                 ci = bootstrap_ci(matrix, n_resamples=n_resamples, seed=seed)
+                # A star only for a gain over every language and seed of the table: over
+                # fewer (NaN rows dropped) it would test another set than the AVG shows.
+                complete = (
+                    bool(np.isfinite(matrix.to_numpy()).all())
+                    and ci.n_targets == all_targets
+                    and ci.n_seeds == all_seeds
+                )
                 rows.append(
                     {
                         "scenario": scenario,
@@ -426,11 +466,13 @@ def gains_table(
                         "budget": budget,
                         "baseline": baseline,
                         "n_targets": ci.n_targets,
+                        "of_targets": all_targets,
                         "n_seeds": ci.n_seeds,
                         "gain": ci.mean,
                         "ci_low": ci.low,
                         "ci_high": ci.high,
-                        "real": ci.excludes_zero,
+                        "real": ci.excludes_zero and complete,
+                        "complete": complete,
                     }
                 )
     return pd.DataFrame(rows, columns=_GAIN_COLUMNS)
@@ -455,9 +497,24 @@ def _gains_display(gains: pd.DataFrame, decimals: int) -> pd.DataFrame:
             "Languages × seeds": [
                 f"{t} × {s}" for t, s in zip(gains["n_targets"], gains["n_seeds"], strict=True)
             ],
-            "Real?": ["yes" if r else "no" for r in gains["real"]],
+            "Real?": [
+                _verdict(r, c, t, o)
+                for r, c, t, o in zip(
+                    gains["real"],
+                    gains.get("complete", pd.Series(True, index=gains.index)),
+                    gains["n_targets"],
+                    gains.get("of_targets", gains["n_targets"]),
+                    strict=True,
+                )
+            ],
         }
     )
+
+
+def _verdict(real: bool, complete: bool, n_targets: int, of_targets: int) -> str:
+    if not complete:
+        return f"not tested{coverage_note(n_targets, of_targets) or ' (missing scores)'}"
+    return "yes" if real else "no"
 
 
 # --------------------------------------------------------------------------- display
@@ -489,6 +546,7 @@ def _wide(table: pd.DataFrame, layout: ScenarioLayout, decimals: int) -> tuple[p
                     label += f" (+{key.partner})"
                 score = {
                     t: format_mean_std(cells.at[t, "mean"], cells.at[t, "std"], decimals)
+                    + coverage_note(cells.at[t, "n_targets"], cells.at[t, "of_targets"])
                     if t in cells.index
                     else "–"
                     for t in [*targets, "AVG"]
@@ -552,7 +610,9 @@ def _notes(table: pd.DataFrame, scenario: str) -> str:
     )
     if scenario != "romance":
         text += (
-            "AVG: the mean over languages for each seed, then mean ± std over seeds. "
+            "AVG: the mean over languages for each seed, then mean ± std over seeds "
+            "(an AVG over fewer languages than the table's, where scores were missing, "
+            "says '(2 of 3 languages)'). "
             "λ*: the λ chosen on the validation split (mean ± std over seeds; in AVG over "
             "languages and seeds)."
         )
@@ -789,18 +849,15 @@ def _fill_run(row: dict[str, Any], long: pd.DataFrame, papers: pd.DataFrame, pub
         row["note"] = "not in the run"
         return
     cell = match.iloc[0]
-    scale = 100.0 if score_decimals(long["mean"]) == 4 else 1.0
     row.update(
-        run_mean=cell["mean"] * scale,
-        run_std=cell["std"] * scale,
+        run_mean=cell["mean"],
+        run_std=cell["std"],
         run_seeds=int(cell["n_seeds"]),
         run_languages=int(cell["n_targets"]),
-        difference=cell["mean"] * scale - float(pub.score),
+        difference=cell["mean"] - float(pub.score),
         comparable=True,
     )
     notes = []
-    if scale != 1.0:
-        notes.append("run scores scaled from 0-1 to 0-100")
     if cell["metric"] != pub.metric:
         notes.append(f"run metric {cell['metric']} vs paper {pub.metric}")
     if pub.language == "AVG":
