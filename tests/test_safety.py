@@ -425,6 +425,19 @@ def test_ties_refuses_inputs_without_init_record_linear_says_unchecked(
     assert "shared θ_init NOT verified" in caplog.text and "record no init_sha256" in caplog.text
 
 
+def test_lambda_engine_set_refuses_ties_over_inputs_without_init_record(bank) -> None:
+    """The λ engine's in-place TIES refuses what merge_adapters refuses; linear still fills."""
+    _without_metadata(bank["es"])
+    held = LanguageVectorSet.from_dirs(bank["init"], {"en": bank["en"], "es": bank["es"]})
+    out = {name: torch.zeros_like(t) for name, t in held.thetas[0].items()}
+    with pytest.raises(LangarithError, match=r"'ties' subtracts θ_init.*es records no init_sha256"):
+        held.fill("ties", [0.5, 0.5], out=out, lam=1.0, top_k=20)
+    held.fill("linear", [0.5, 0.5], out=out)
+    name = held.names[0]
+    expected = 0.5 * held.thetas[0][name] + 0.5 * held.thetas[1][name]
+    assert torch.allclose(out[name], expected)
+
+
 def test_init_verified_only_when_every_input_records_it(bank, tmp_path) -> None:
     out = merge_adapters(
         "ties", [bank["en"], bank["es"]], [0.5, 0.5], init_dir=bank["init"],

@@ -53,6 +53,7 @@ class LanguageVectorSet:
         labels: Sequence[str] | None = None,
         device: str | torch.device = "cpu",
         dtype: torch.dtype = torch.float32,
+        unrecorded_init: Sequence[str] = (),
     ) -> None:
         if not thetas:
             raise LangarithError("LanguageVectorSet needs at least one adapter")
@@ -74,6 +75,8 @@ class LanguageVectorSet:
         #: what merge methods keep between fills (see HeldAdapters.memo)
         self.memo: dict[str, Any] = {}
         self._scratch: dict[str, torch.Tensor] = {}
+        #: folders that record no init_sha256: methods over τ = θ − θ_init refuse them
+        self.unrecorded_init: list[str] = list(unrecorded_init)
 
     @classmethod
     def from_dirs(
@@ -100,6 +103,7 @@ class LanguageVectorSet:
             labels=labels,
             device=device,
             dtype=dtype,
+            unrecorded_init=[str(a.path) for a in adapters if not a.init_sha256],
         )
 
     # --- set-up helpers ------------------------------------------------------------
@@ -190,6 +194,13 @@ class LanguageVectorSet:
         weights = spec.resolve_weights(weights, len(self.thetas))
         if spec.needs_init and self.init is None:
             raise LangarithError(f"Merge method {spec.name!r} needs θ_init")
+        if spec.needs_init and self.unrecorded_init:
+            raise LangarithError(
+                f"Merge method {spec.name!r} subtracts θ_init, but adapter "
+                f"{self.unrecorded_init[0]} records no init_sha256 in its metadata.json, so "
+                "it cannot be checked that it was trained from this θ_init; use adapters "
+                "written by `langarith train language`, or a linear merge"
+            )
         self._check_targets(out)
         write = spec.writer(self, weights, resolved)
         for name in self.names:
