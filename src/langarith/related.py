@@ -141,6 +141,7 @@ TABLE_COLUMNS = (
     "related",
     "distance",
     "overridden",
+    "uriel",
     "paper_acl",
     "agrees_acl",
     "paper_ecai",
@@ -307,7 +308,12 @@ def paper_related_languages() -> dict[str, dict[str, str]]:
 
 @dataclasses.dataclass(frozen=True)
 class RelatedPick:
-    """The related language chosen for one target, with the papers' choices beside it."""
+    """The related language chosen for one target, with the papers' choices beside it.
+
+    ``related`` is what the runs use (an override when the config gives one); ``uriel``
+    is the URIEL pick either way, so a setup that uses a paper's pairs still reports
+    which language URIEL would have chosen.
+    """
 
     target: str
     related: str
@@ -315,6 +321,7 @@ class RelatedPick:
     overridden: bool
     paper_acl: str | None
     paper_ecai: str | None
+    uriel: str = ""
 
     @property
     def agrees_acl(self) -> bool | None:
@@ -375,17 +382,14 @@ def pick_related(
     picks = []
     for target in target_list:
         code = iso3(target)
-        if target in fixed:
-            related, overridden = fixed[target], True
-        else:
-            candidates = [lang for lang in pool_list if iso3(lang) != code]
-            if not candidates:
-                raise LangarithError(
-                    f"no related language for {target!r}: the pool ({', '.join(pool_list)}) "
-                    "holds no other language"
-                )
-            related = min(candidates, key=lambda lang: (_distance3(code, iso3(lang)), lang))
-            overridden = False
+        candidates = [lang for lang in pool_list if iso3(lang) != code]
+        if not candidates:
+            raise LangarithError(
+                f"no related language for {target!r}: the pool ({', '.join(pool_list)}) "
+                "holds no other language"
+            )
+        uriel = min(candidates, key=lambda lang: (_distance3(code, iso3(lang)), lang))
+        related, overridden = (fixed[target], True) if target in fixed else (uriel, False)
         picks.append(
             RelatedPick(
                 target=target,
@@ -394,6 +398,7 @@ def pick_related(
                 overridden=overridden,
                 paper_acl=papers["acl"].get(target),
                 paper_ecai=papers["ecai"].get(target),
+                uriel=uriel,
             )
         )
     return picks
@@ -413,7 +418,8 @@ def write_related_table(picks: Sequence[RelatedPick], path: Path | str) -> Path:
     """Write the picks as a TSV (columns :data:`TABLE_COLUMNS`), atomically.
 
     Booleans are ``true``/``false``; a paper column and its ``agrees_`` column are
-    empty for targets the paper does not list.
+    empty for targets the paper does not list. ``related`` is the language the runs
+    use, ``uriel`` the URIEL pick (they differ only where an override replaced it).
     """
     path = Path(path)
     lines = ["\t".join(TABLE_COLUMNS)]
@@ -423,6 +429,7 @@ def write_related_table(picks: Sequence[RelatedPick], path: Path | str) -> Path:
             pick.related,
             pick.distance,
             pick.overridden,
+            pick.uriel,
             pick.paper_acl,
             pick.agrees_acl,
             pick.paper_ecai,
@@ -455,7 +462,7 @@ def read_related_frame(path: str | PathLike[str]) -> pd.DataFrame:
         raise LangarithError(
             f"Related-language table {path} lacks the column(s) {missing}; it has "
             f"{list(frame.columns)}. Expected target, related, distance, overridden, "
-            "paper_acl, agrees_acl, paper_ecai, agrees_ecai"
+            "uriel, paper_acl, agrees_acl, paper_ecai, agrees_ecai"
         )
     for column in frame.columns:
         if column == "overridden" or column.startswith("agrees_"):

@@ -35,7 +35,7 @@ import pandas as pd
 
 from langarith import LangarithError
 from langarith.io import atomic_file
-from langarith.paths import ANALYSIS_COSINE, ANALYSIS_SPARSITY, FIGURE
+from langarith.paths import ANALYSIS_COSINE, ANALYSIS_SPARSITY, FIGURE, in_setup
 from langarith.plan import model_names
 from langarith.registry import lookup
 from langarith.report.inputs import (
@@ -714,7 +714,11 @@ def figure_outputs(config: Config) -> list[str]:
         for name, spec in FIGURES.items()
         for wildcards in spec.instances(config)
     ]
-    return [FIGURE.format(name=stem, ext=ext) for stem in stems for ext in ("png", "pdf")]
+    return [
+        in_setup(FIGURE.format(name=stem, ext=ext), config)
+        for stem in stems
+        for ext in ("png", "pdf")
+    ]
 
 
 # --------------------------------------------------------------------------- writing

@@ -43,7 +43,7 @@ import pandas as pd
 
 from langarith import LangarithError
 from langarith.io import read_json
-from langarith.paths import RELATED_TSV, TABLE
+from langarith.paths import RELATED_TSV, TABLE, in_setup
 from langarith.registry import lookup
 from langarith.related import read_related_frame
 from langarith.report import paper as paper_numbers
@@ -572,18 +572,27 @@ def _related_markdown(frame: pd.DataFrame) -> str:
     lines = [
         "# Related languages",
         "",
-        "For each target language, the language whose adapter is merged with it, by URIEL "
-        "distance (mean of genetic, geographic and featural distances), and whether the pick "
-        "agrees with the papers' lists (ACL Appendix A, Table 2; ECAI Appendix B, Table 5).",
+        "For each target language, the language whose adapter is merged with it "
+        "(`related`: the config's override where it gives one, else the URIEL pick), the "
+        "URIEL pick itself (`uriel`: nearest pool language by the mean of genetic, "
+        "geographic and featural distances) and the papers' pairs (ACL Appendix A, "
+        "Table 2; ECAI Appendix B, Table 5).",
         "",
     ]
     for paper in ("acl", "ecai"):
-        column = f"agrees_{paper}"
+        column, listed = f"agrees_{paper}", f"paper_{paper}"
         if column in frame.columns:
             known = frame[column].dropna()
             lines.append(
-                f"- Agrees with the {paper.upper()} list for {int(known.sum())} of {len(known)} "
-                "targets the paper lists."
+                f"- The run's pairs agree with the {paper.upper()} list for {int(known.sum())} "
+                f"of {len(known)} targets the paper lists."
+            )
+        if "uriel" in frame.columns and listed in frame.columns:
+            given = frame[frame[listed].fillna("").astype(str) != ""]
+            uriel_agrees = int((given["uriel"] == given[listed]).sum())
+            lines.append(
+                f"- URIEL's picks agree with the {paper.upper()} list for {uriel_agrees} of "
+                f"{len(given)}."
             )
     if "overridden" in frame.columns:
         lines.append(f"- Overridden in the config: {int(frame['overridden'].fillna(False).sum())}.")
@@ -1038,7 +1047,7 @@ def all_scenario_inputs(config: Config, table: str) -> dict[str, list[str]]:
 
 def related_inputs(config: Config, table: str) -> dict[str, list[str]]:
     """The related-languages table reads the TSV the ``related_languages`` rule writes."""
-    return {"related": [RELATED_TSV]}
+    return {"related": [in_setup(RELATED_TSV, config)]}
 
 
 def token_budget_inputs(config: Config, table: str) -> dict[str, list[str]]:
@@ -1165,7 +1174,7 @@ def table_inputs(config: Config, table: str) -> dict[str, list[str]]:
 def table_outputs(config: Config) -> dict[str, dict[str, str]]:
     """Tables a config ends with: name → {format: path}."""
     return {
-        name: {ext: TABLE.format(table=name, ext=ext) for ext in spec.formats}
+        name: {ext: in_setup(TABLE.format(table=name, ext=ext), config) for ext in spec.formats}
         for name, spec in TABLES.items()
         if spec.wanted(config, name)
     }
