@@ -24,7 +24,7 @@ def _load(name: str) -> dict:
     return yaml.safe_load((ROOT / "config" / name).read_text())
 
 
-@pytest.fixture(params=["config.yaml", "demo.yaml"])
+@pytest.fixture(params=["config.yaml", "ecai.yaml", "demo.yaml"])
 def config(request) -> dict:
     cfg = _load(request.param)
     validate_schema(cfg)

@@ -122,7 +122,7 @@ def test_demo_config_job_counts(demo, demo_jobs):
 
 def test_every_job_writes_its_own_csv(paper_jobs):
     for job in paper_jobs:
-        assert job.output == SCORE_CSV.format(
+        assert job.output == "results/acl/" + SCORE_CSV.removeprefix("results/").format(
             scenario=job.scenario,
             model=job.model,
             task=job.task,
@@ -214,7 +214,7 @@ def test_ties_against_linear_reuses_the_zero_shot_curve(paper):
         ("TIES", "ties", 80.0),
     ]
     assert job.curves[0].grid == pytest.approx([0.8 + 0.1 * i for i in range(11)])
-    assert job.reuse == "results/scores/zero_shot/xlmr/ner/de/seed42.csv"
+    assert job.reuse == "results/acl/scores/zero_shot/xlmr/ner/de/seed42.csv"
     assert job.reuse_methods == ("LA",)
     assert job.inputs()["reuse"] == job.reuse
     # without a zero-shot NER job the LA curve is computed in the TIES job itself
