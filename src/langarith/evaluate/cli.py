@@ -36,7 +36,9 @@ def _cli_run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     job = find_job(config, args.scenario, args.model, args.task, args.target, args.seed)
     # the package attribute loads the runner (torch) only now, so `--help` stays fast
-    out = evaluate.run_job(job, output=args.out, related_tsv=in_setup(RELATED_TSV, config), device=args.device)
+    out = evaluate.run_job(
+        job, output=args.out, related_tsv=in_setup(RELATED_TSV, config), device=args.device
+    )
     print(f"wrote {out}")
     return 0
 

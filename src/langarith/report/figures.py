@@ -79,6 +79,7 @@ METHOD_COLORS = {
     "LA(T,en)": "#1b9e77",
     "LA(T,REL)": "#d95f02",
     "MIX": "#555555",
+    "MIX-val": "#999999",
     "TIES": "#e7298a",
 }
 _OTHER_COLORS = ("#66a61e", "#e6ab02", "#a6761d", "#1f78b4", "#b2df8a", "#fb9a99")
