@@ -27,7 +27,7 @@ from docutils.core import publish_parts
 from jinja2 import Environment, StrictUndefined
 from report_toys import TOY_FIGURE, TOY_TABLE
 
-from langarith import LangarithError
+from langarith import LangarithError, related
 from langarith.evaluate.scenarios import plan_jobs, score_outputs
 from langarith.report import inputs, paper, rules, tables
 from langarith.report.cli import register_cli, summary
@@ -575,7 +575,9 @@ def test_paper_numbers_are_consistent_and_sourced():
     assert look.loc[("acl", "Table 3", "xlmr", "ner", "AVG", "TIES", "20"), "score"] == 52.94
     assert look.loc[("ecai", "Table 4", "xlmr", "ner", "AVG", "TIES", "80"), "score"] == 59.88
     # Every printed AVG is the mean of its row's per-language numbers (one flagged exception).
-    scores = numbers[numbers["metric"].isin(["f1", "accuracy"]) & (numbers["partner"] == "")]
+    scores = numbers[
+        numbers["metric"].isin(["f1", "accuracy"]) & (numbers["scenario"] != "romance")
+    ]
     for key, group in scores.groupby(["paper", "table", "model", "task", "method", "top_k"]):
         langs, avg = group[group["language"] != "AVG"], group[group["language"] == "AVG"]
         if len(langs) and len(avg):
@@ -605,34 +607,54 @@ def test_paper_comparison_demo_states_the_setup_differs(synthetic, tmp_path):
     assert paper.paper_backbones(real) == {"mbert": "mbert", "xlmr": "xlmr"}
 
 
-def test_paper_comparison_matches_a_paper_run(tmp_path):
+ECAI_POOL = "ar bg de el es fr hi ru sw tr ur vi zh fa it".split()
+
+
+def _paper_run(tmp_path, partner_of, seeds=(1, 2)):
+    """Zero-shot QA scores of xlmr on XQuAD's languages with the given partners."""
     targets = "ar de el es hi ru tr vi zh".split()  # XQuAD's languages in the papers
     rows = []
-    for seed in (1, 2):
+    for seed in seeds:
         for t in targets:
+            rel = partner_of(t)
             rows += job_rows(
                 "zero_shot",
                 "xlmr",
                 "qa",
                 t,
                 seed,
-                baselines=[("pEA", "en"), ("pRA", "es")],
-                curves=[("LA", ("en", "es"), GRID, None)],
+                baselines=[("pEA", "en"), ("pRA", rel)],
+                curves=[("LA", ("en", rel), GRID, None)],
             )
         for t in targets[:3]:
             rows += job_rows("zero_shot", "xlmr", "nli", t, seed, baselines=[("pEA", "en")])
-    paths = write_rows(tmp_path, rows)
+    return rows, write_rows(tmp_path, rows)
+
+
+def _comparison(tmp_path, paths, pool):
     out = {"csv": tmp_path / "pc.csv", "md": tmp_path / "pc.md"}
-    write_table("paper_comparison", {"scores": paths}, out, backbones={"xlmr": "xlmr"})
-    table = pd.read_csv(out["csv"], keep_default_na=False, na_values=[""])
-    row = table[
-        (table["paper"] == "ecai")
-        & (table["table"] == "Table 1")
-        & (table["paper_model"] == "xlmr")
-        & (table["task"] == "qa")
-        & (table["method"] == "LA")
-        & (table["language"] == "AVG")
+    pools = {"zero_shot": pool, "enhancement": pool, "ties": pool, "romance": []}
+    write_table(
+        "paper_comparison", {"scores": paths}, out, backbones={"xlmr": "xlmr"}, run_pools=pools
+    )
+    return pd.read_csv(out["csv"], keep_default_na=False, na_values=[""]), out["md"].read_text()
+
+
+def _row(table, paper_table, task, method, language, model="xlmr"):
+    return table[
+        (table["paper_table"] == paper_table)
+        & (table["paper_model"] == model)
+        & (table["task"] == task)
+        & (table["method"] == method)
+        & (table["language"] == language)
     ].iloc[0]
+
+
+def test_paper_comparison_matches_a_paper_run(tmp_path):
+    ecai = related.paper_related_languages()["ecai"]
+    rows, paths = _paper_run(tmp_path, ecai.get)
+    table, md = _comparison(tmp_path, paths, ECAI_POOL)
+    row = _row(table, "ECAI Table 1", "qa", "LA", "AVG")
     truth = pd.DataFrame(rows, columns=COLUMNS)
     run = truth[
         (truth["split"] == "test")
@@ -642,16 +664,42 @@ def test_paper_comparison_matches_a_paper_run(tmp_path):
     ]
     assert row["run_mean"] == pytest.approx(run["score"].mean())
     assert row["difference"] == pytest.approx(run["score"].mean() - 68.43)
-    assert row["comparable"]
-    nli = table[
-        (table["task"] == "nli")
-        & (table["method"] == "pEA")
-        & (table["language"] == "AVG")
-        & (table["paper_model"] == "xlmr")
-    ].iloc[0]
-    assert not nli["comparable"] and "other languages" in nli["note"]
+    assert row["comparable"] and pd.isna(row["why_not"])
+    ar = _row(table, "ECAI Table 1", "qa", "pRA", "ar")
+    assert ar["run_partner"] == "fa" and ar["comparable"]
+    nli = _row(table, "ECAI Table 1", "nli", "pEA", "AVG")
+    assert not nli["comparable"] and "other languages" in nli["why_not"]
     mbert = table[table["paper_model"] == "mbert"]
-    assert mbert["run_mean"].isna().all()
+    assert mbert["run_mean"].isna().all() and mbert["why_not"].str.contains("mbert").all()
+    assert "Why not" in md and "ECAI Table 1" in md
+
+
+def test_paper_comparison_says_why_other_partners_pools_and_seeds_do_not_compare(tmp_path):
+    acl = related.paper_related_languages()["acl"]
+    _, paths = _paper_run(tmp_path, acl.get)
+    acl_pool = ECAI_POOL[:13]
+    table, _ = _comparison(tmp_path, paths, acl_pool)
+    la = _row(table, "ECAI Table 1", "qa", "LA", "AVG")
+    assert not la["comparable"]
+    assert "other partners" in la["why_not"] and "ar (run sw, paper fa)" in la["why_not"]
+    assert "other pool: the run lacks fa it" in la["why_not"]
+    # pEA uses no related language: neither partner nor pool matters
+    pea = _row(table, "ECAI Table 1", "qa", "pEA", "de")
+    assert pea["comparable"], pea["why_not"]
+    de = _row(table, "ECAI Table 1", "qa", "LA", "de")  # de -> fr in both papers
+    assert "other partners" not in de["why_not"] and "other pool" in de["why_not"]
+    # ACL Table 3 states three runs: two seeds are not comparable
+    ties = tables.paper_comparison_table(
+        read_scores(paths),
+        {"xlmr": "xlmr"},
+        papers=paper.load().assign(
+            scenario=lambda f: f["scenario"].where(f["table"] != "Table 3", "zero_shot"),
+            task=lambda f: f["task"].where(f["table"] != "Table 3", "qa"),
+        ),
+        run_pools={"zero_shot": acl_pool},
+    )
+    pick = ties[(ties["paper_table"] == "ACL Table 3") & (ties["method"] == "LA")].iloc[0]
+    assert "2 seeds, the paper 3" in pick["why_not"] and not pick["comparable"]
 
 
 # --------------------------------------------------------------------------- figures

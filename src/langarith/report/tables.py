@@ -44,6 +44,7 @@ import pandas as pd
 from langarith import LangarithError
 from langarith.io import read_json
 from langarith.paths import RELATED_TSV, TABLE, in_setup
+from langarith.plan import related_pool as related_pool_of
 from langarith.registry import lookup
 from langarith.related import read_related_frame
 from langarith.report import paper as paper_numbers
@@ -755,11 +756,18 @@ def _token_budget_wide(table: pd.DataFrame, decimals: int) -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------- paper comparison
+#: Methods whose number depends on the related language (and so on the pool it is
+#: drawn from); the paper's MIX chooses between LA(T,en) and LA(T,REL).
+PARTNER_METHODS = ("pRA", "LA", "LA(T,REL)", MIX_ORACLE, "TIES")
+
+
 def paper_comparison_table(
     scores: pd.DataFrame | None,
     backbones: Mapping[str, str] | None,
     *,
     papers: pd.DataFrame | None = None,
+    run_pools: Mapping[str, Sequence[str]] | None = None,
+    source: str = "en",
 ) -> pd.DataFrame:
     """The run's averages next to the published numbers, with the difference.
 
@@ -768,23 +776,38 @@ def paper_comparison_table(
         backbones: run model name → paper model key (``mbert``/``xlmr``) for backbones
             that are the papers' hub models; empty for the demo, whose setup differs.
         papers: the published numbers (default: ``paper_numbers.csv`` of the package).
+        run_pools: scenario → the languages the run drew partners from (the config's
+            related pool; the Romance pool for ``romance``); ``None``: not known, and
+            rows whose number depends on the pool are then not comparable.
+        source: the source language (never a partner).
 
     Every published score row is listed (cosine values and text-quoted gains are left
-    out). ``run_*`` columns are filled where the run has the same scenario, backbone,
-    task, method and language; ``comparable`` is False where the setup differs, e.g.
-    a different backbone, or an AVG over a different set of languages.
+    out), with ``paper_table`` (e.g. ``ECAI Table 2``). ``run_*`` columns are filled
+    where the run has the same scenario, backbone, task, method and language. A row is
+    ``comparable`` only if, besides, the setups agree: for methods that use a related
+    language (:data:`PARTNER_METHODS`) the run's partner of every language and its pool
+    equal the paper's (``partner``, ``pool`` of ``paper_numbers.csv``); an AVG averages
+    the same languages; the number of seeds equals the paper's where the paper states
+    it; and MIX is the paper's definition (the run's ``MIX`` is the oracle of
+    :func:`with_mix_variants`; ``MIX-val`` is never compared). ``why_not`` says which
+    of these fail.
     """
     papers = paper_numbers.load() if papers is None else papers
+    for column in ("pool", "seeds"):
+        if column not in papers.columns:
+            papers = papers.assign(**{column: ""})
     published = papers[papers["metric"].isin(["f1", "accuracy"])].copy()
     backbones = dict(backbones or {})
     run_model_of = {paper: run for run, paper in backbones.items()}
     long = _run_long_tables(scores, set(published["scenario"])) if backbones else pd.DataFrame()
+    partners = _run_partners(scores, source) if backbones else {}
     rows = []
     for pub in published.itertuples(index=False):
         run_model = run_model_of.get(pub.model, "")
         row = {
             "paper": pub.paper,
             "table": pub.table,
+            "paper_table": f"{str(pub.paper).upper()} {pub.table}",
             "scenario": pub.scenario,
             "paper_model": pub.model,
             "run_model": run_model,
@@ -800,17 +823,111 @@ def paper_comparison_table(
             "run_seeds": math.nan,
             "run_languages": math.nan,
             "difference": math.nan,
+            "run_partner": "",
             "comparable": False,
+            "why_not": "",
             "note": "",
         }
         if not backbones:
-            row["note"] = "setup differs: the run's backbones are not the papers' models"
+            row["why_not"] = "setup differs: the run's backbones are not the papers' models"
         elif not run_model:
-            row["note"] = f"the run has no backbone with the papers' {pub.model} hub model"
+            row["why_not"] = f"the run has no backbone with the papers' {pub.model} hub model"
         else:
             _fill_run(row, long, papers, pub)
+            _check_setup(row, pub, papers, partners, run_pools)
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _run_partners(scores: pd.DataFrame | None, source: str) -> dict[tuple, str]:
+    """(scenario, model, task, target) → the related language the run merged or used.
+
+    Read from the ``adapters`` of the run's pRA, LA, LA(T,REL) and TIES rows: the
+    adapter that is neither the target nor the source language.
+    """
+    if scores is None or scores.empty:
+        return {}
+    rows = scores[scores["method"].isin(["pRA", "LA", "LA(T,REL)", "TIES"])]
+    found: dict[tuple, set[str]] = {}
+    for row in rows[["scenario", "model", "task", "target", "adapters"]].itertuples(index=False):
+        langs = [x for x in adapter_languages(row.adapters) if x not in (row.target, source)]
+        found.setdefault((row.scenario, row.model, row.task, row.target), set()).update(langs)
+    return {key: "+".join(sorted(langs)) for key, langs in found.items() if langs}
+
+
+def _paper_partners(papers: pd.DataFrame, pub: Any) -> dict[str, str]:
+    """language → the paper's partner for the per-language numbers behind ``pub``."""
+    same = papers[
+        (papers["paper"] == pub.paper)
+        & (papers["table"] == pub.table)
+        & (papers["model"] == pub.model)
+        & (papers["task"] == pub.task)
+        & (papers["method"] == pub.method)
+        & (papers["language"] != "AVG")
+    ]
+    return dict(zip(same["language"], same["partner"], strict=True))
+
+
+def _check_setup(
+    row: dict[str, Any],
+    pub: Any,
+    papers: pd.DataFrame,
+    partners: Mapping[tuple, str],
+    run_pools: Mapping[str, Sequence[str]] | None,
+) -> None:
+    """Mark ``row`` not comparable, with ``why_not``, where the setups differ."""
+    why = [row["why_not"]] if row["why_not"] else []
+    if math.isnan(row["run_mean"]):
+        why.append(row["note"] or "not in the run")
+        row["note"] = ""
+    elif not row["comparable"]:  # _fill_run found an AVG over other languages
+        why.append(row["note"])
+        row["note"] = ""
+    uses_partner = pub.method in PARTNER_METHODS and pub.scenario != "romance"
+    if uses_partner:
+        key = (pub.scenario, row["run_model"], pub.task)
+        if pub.scenario == "ties" and not any(k[:3] == key for k in partners):
+            key = ("zero_shot", row["run_model"], pub.task)  # LA borrowed from zero-shot
+        wanted = (
+            _paper_partners(papers, pub) if pub.language == "AVG" else {pub.language: pub.partner}
+        )
+        if pub.language != "AVG":
+            row["run_partner"] = partners.get((*key, pub.language), "")
+        differ = [
+            f"{lang} (run {partners.get((*key, lang), '?')}, paper {rel})"
+            for lang, rel in sorted(wanted.items())
+            if rel and partners.get((*key, lang), "") != rel
+        ]
+        if differ and not math.isnan(row["run_mean"]):
+            why.append("other partners: " + ", ".join(differ))
+        if not any(wanted.values()) and not math.isnan(row["run_mean"]):
+            why.append("the paper does not list the partners of this number")
+    if (uses_partner or pub.scenario == "romance") and str(pub.pool).strip():
+        paper_pool = set(str(pub.pool).split())
+        run_pool = None if run_pools is None else run_pools.get(pub.scenario)
+        if run_pool is None:
+            why.append("the run's pool is not known")
+        elif set(run_pool) != paper_pool:
+            extra, missing = sorted(set(run_pool) - paper_pool), sorted(paper_pool - set(run_pool))
+            why.append(
+                "other pool:"
+                + (f" the run adds {' '.join(extra)}" if extra else "")
+                + (f" the run lacks {' '.join(missing)}" if missing else "")
+            )
+    seeds = str(pub.seeds).strip()
+    if seeds and not math.isnan(row["run_mean"]) and int(float(seeds)) != row["run_seeds"]:
+        why.append(f"{row['run_seeds']} seeds, the paper {int(float(seeds))}")
+    elif not seeds and not math.isnan(row["run_mean"]):
+        notes = [row["note"]] if row["note"] else []
+        row["note"] = "; ".join([*notes, "the paper does not state its number of runs"])
+    if pub.method == MIX_ORACLE and not math.isnan(row["run_mean"]):
+        notes = [row["note"]] if row["note"] else []
+        row["note"] = "; ".join(
+            [*notes, "MIX as the paper: better arm by seed-averaged test score (oracle)"]
+        )
+    why = [w for w in why if w]
+    row["why_not"] = "; ".join(dict.fromkeys(why))
+    row["comparable"] = not why
 
 
 def _run_long_tables(scores: pd.DataFrame | None, scenarios: set[str]) -> pd.DataFrame:
@@ -830,6 +947,8 @@ def _fill_run(row: dict[str, Any], long: pd.DataFrame, papers: pd.DataFrame, pub
         row["note"] = "no scores of this scenario in the run"
         return
     top_k = float(pub.top_k) if str(pub.top_k).strip() not in ("", "nan") else math.nan
+    # a table's partner column is the Romance l2; other partners are checked afterwards
+    partner = pub.partner if pub.scenario == "romance" and isinstance(pub.partner, str) else ""
     match = long[
         (long["scenario"] == pub.scenario)
         & (long["model"] == row["run_model"])
@@ -837,7 +956,7 @@ def _fill_run(row: dict[str, Any], long: pd.DataFrame, papers: pd.DataFrame, pub
         & (long["method"] == pub.method)
         & _same(long["top_k"], top_k)
         & long["budget"].isna()
-        & (long["partner"] == (pub.partner if isinstance(pub.partner, str) else ""))
+        & (long["partner"] == partner)
         & (long["target"] == pub.language)
     ]
     if match.empty:
@@ -909,16 +1028,19 @@ def _paper_comparison_markdown(table: pd.DataFrame, backbones: Mapping[str, str]
             "Backbones matched to the papers' models: "
             + ", ".join(f"{run} = {paper}" for run, paper in backbones.items())
             + ". Difference = run − paper (test split; run mean ± std over seeds). "
-            "Rows marked not comparable average over a different set of languages.",
+            "A row is comparable when the scenario, model, task, method and language "
+            "match and so do the related language (partner) of every language, the pool "
+            "it is drawn from, the languages of an AVG, the number of seeds (where the "
+            "paper states it) and the MIX definition (the paper's MIX is an oracle "
+            "ceiling: the better arm by seed-averaged test score; MIX-val is never "
+            "compared). 'Why not' names what differs.",
             "",
         ]
         shown = table[table["run_mean"].notna() | (table["language"] == "AVG")]
     decimals = 2
     display = pd.DataFrame(
         {
-            "Paper": [
-                f"{p.upper()} {t}" for p, t in zip(shown["paper"], shown["table"], strict=True)
-            ],
+            "Paper": shown["paper_table"],
             "Scenario": shown["scenario"],
             "Model": shown["paper_model"],
             "Task": shown["task"],
@@ -935,6 +1057,7 @@ def _paper_comparison_markdown(table: pd.DataFrame, backbones: Mapping[str, str]
             ],
             "Run − paper": [format_fixed(d, decimals) for d in shown["difference"]],
             "Comparable": ["yes" if c else "no" for c in shown["comparable"]],
+            "Why not": shown["why_not"],
             "Note": shown["note"],
         }
     )
@@ -951,6 +1074,8 @@ class TableRequest:
     backbones: Mapping[str, str] = dataclasses.field(default_factory=dict)
     n_resamples: int = DEFAULT_RESAMPLES
     seed: int = DEFAULT_SEED
+    run_pools: Mapping[str, Sequence[str]] | None = None
+    source: str = "en"
 
     def paths(self, key: str) -> list[str]:
         """The files of one named input (empty when the rule gives none)."""
@@ -1069,7 +1194,12 @@ def build_token_budget(request: TableRequest) -> BuiltTable:
 
 def build_paper_comparison(request: TableRequest) -> BuiltTable:
     """The run's averages next to the published numbers."""
-    frame = paper_comparison_table(request.optional_scores(), request.backbones)
+    frame = paper_comparison_table(
+        request.optional_scores(),
+        request.backbones,
+        run_pools=request.run_pools,
+        source=request.source,
+    )
     return BuiltTable(frame, _paper_comparison_markdown(frame, request.backbones))
 
 
@@ -1132,8 +1262,16 @@ def no_options(config: Config) -> dict[str, Any]:
 
 
 def paper_options(config: Config) -> dict[str, Any]:
-    """The paper comparison matches the run's backbones to the papers' models."""
-    return {"backbones": paper_backbones(config)}
+    """The paper comparison matches the run's backbones, pools and source to the papers'."""
+    romance = configured_scenarios(config).get("romance") or {}
+    related_pool = related_pool_of(config)
+    pools = {s: related_pool for s in ("zero_shot", "enhancement", "low_resource", "ties")}
+    pools["romance"] = [str(lang) for lang in romance.get("pool") or []]
+    return {
+        "backbones": paper_backbones(config),
+        "run_pools": pools,
+        "source": str(config.get("source_language", "en")),
+    }
 
 
 @dataclasses.dataclass(frozen=True)
@@ -1247,6 +1385,8 @@ def write_table(
     backbones: Mapping[str, str] | None = None,
     n_resamples: int = DEFAULT_RESAMPLES,
     seed: int = DEFAULT_SEED,
+    run_pools: Mapping[str, Sequence[str]] | None = None,
+    source: str = "en",
 ) -> list[Path]:
     """Build one table and write it: the entry point of the Snakemake table rules.
 
@@ -1256,6 +1396,8 @@ def write_table(
             TSV), ``adapters`` (token-budget adapter folders); each table uses its own.
         outputs: named outputs ``csv`` and ``md`` (and ``tex`` for the paper-style ones).
         backbones: run model → paper model, for ``paper_comparison`` (empty: demo).
+        run_pools, source: the run's pools per scenario and its source language, for
+            ``paper_comparison`` (see :func:`paper_comparison_table`).
         n_resamples, seed: of the bootstrap intervals.
 
     Returns the paths written.
@@ -1266,7 +1408,10 @@ def write_table(
     if missing:
         raise LangarithError(f"table {table!r} needs the outputs {missing}")
     named = {key: path_list(value) for key, value in named_paths(inputs).items()}
-    request = TableRequest(table, named, dict(backbones or {}), n_resamples, seed)
+    pools = None if run_pools is None else {k: list(v) for k, v in dict(run_pools).items()}
+    request = TableRequest(
+        table, named, dict(backbones or {}), n_resamples, seed, run_pools=pools, source=source
+    )
     written = _write_built(table, spec.build(request), outputs)
     title = table.replace("_", " ").capitalize()
     log.info("table %s: %s", title, ", ".join(map(str, written)))
