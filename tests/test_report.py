@@ -35,6 +35,7 @@ from langarith.report.figures import (
     FIGURES,
     cosine_figure,
     lambda_curves_figure,
+    relative_bars_figure,
     sparsity_figure,
     token_budget_figure,
     write_figure,
@@ -807,6 +808,7 @@ def test_report_outputs_of_the_demo_config():
         "related_languages.md",
         "token_budget.csv",
         "paper_comparison.md",
+        "lambda_subgrids.md",
     ):
         assert f"results/tables/{name}" in outputs
     assert "results/tables/low_resource.csv" not in outputs  # not a demo scenario
@@ -815,6 +817,8 @@ def test_report_outputs_of_the_demo_config():
         "cosine_similarity_tinybert",
         "sparsity_tinyxlmr",
         "token_budget_nli_tinybert",
+        "zero_shot_bars_ner_tinybert",
+        "enhancement_bars_qa_tinyxlmr",
     ):
         assert f"figures/{name}.png" in outputs and f"figures/{name}.pdf" in outputs
     scores = tables.table_inputs(config, "zero_shot")["scores"]
@@ -839,7 +843,10 @@ def test_report_rules_register_outputs_with_captions():
     """Each generated rule: a captioned report() output, a log and a benchmark."""
     specs = rules.report_rules()
     names = [spec.name for spec in specs]
-    assert len(names) == len(set(names)) == 9
+    assert len(names) == len(set(names)) == len(TABLES) - len(SCENARIO_TABLES) + 1 + len(FIGURES)
+    assert {"lambda_subgrids_table", "zero_shot_bars_figure", "enhancement_bars_figure"} <= set(
+        names
+    )
     for spec in specs:
         assert (ROOT / "workflow" / "report" / spec.caption).is_file(), spec.caption
         assert spec.category in ("Tables", "Figures")
@@ -1130,3 +1137,80 @@ def test_report_rules_build_the_report_from_synthetic_results(tmp_path):
     assert len(shown) > 10
     for path in shown:  # every table (its CSV) and every figure (its PNG) is in the report
         assert any(n.endswith(Path(path).name) for n in names), path
+
+
+# --------------------------------------------------------------------------- new paper figures
+def test_relative_differences_are_those_of_the_papers_bar_charts(synthetic, tmp_path):
+    truth = synthetic["truth"]
+    test = truth[(truth["split"] == "test") & (truth["model"] == "tinybert")]
+    test = test[(test["task"] == "ner")]
+    means = test.groupby(["scenario", "method", "target"])["score"].mean()
+    points = tables.scenario_points(synthetic["scores"], "zero_shot")
+    points = points[(points["model"] == "tinybert") & (points["task"] == "ner")]
+    zs = tables.relative_differences(points, "zero_shot").drop_duplicates("target")
+    for target, value in zip(zs["target"], zs["relative"], strict=True):
+        better = max(means[("zero_shot", "pEA", target)], means[("zero_shot", "pRA", target)])
+        expected = 100 * (means[("zero_shot", "LA", target)] - better) / better
+        assert value == pytest.approx(expected)
+    points = tables.scenario_points(synthetic["scores"], "enhancement")
+    points = points[(points["model"] == "tinybert") & (points["task"] == "ner")]
+    enh = tables.relative_differences(points, "enhancement")
+    assert set(enh["method"]) == {"T", "LA(T,en)", "LA(T,REL)"}  # no MIX bars
+    es = enh[enh["target"] == "es"].iloc[0]["relative"]
+    best = max(means[("enhancement", "LA(T,en)", "es")], means[("enhancement", "LA(T,REL)", "es")])
+    t = means[("enhancement", "T", "es")]
+    assert es == pytest.approx(100 * (best - t) / t)
+
+    for name in ("zero_shot_bars", "enhancement_bars"):
+        out = {"png": tmp_path / f"{name}.png", "pdf": tmp_path / f"{name}.pdf"}
+        figure = write_figure(
+            name, {"scores": synthetic["paths"]}, out, model="tinybert", task="ner"
+        )
+        labels = [t.get_text() for t in figure.axes[0].texts]
+        assert len(labels) == 3 and all(label.endswith("%") for label in labels)
+        assert _pixels_vary(out["png"])
+    assert f"{zs['relative'].iloc[0]:+.1f}%" in [
+        t.get_text()
+        for t in relative_bars_figure(synthetic["scores"], "zero_shot", "tinybert", "ner")
+        .axes[0]
+        .texts
+    ]
+
+
+def test_lambda_subgrids_from_the_runs_own_curves(synthetic, tmp_path):
+    out = {"csv": tmp_path / "lg.csv", "md": tmp_path / "lg.md"}
+    write_table("lambda_subgrids", {"scores": synthetic["paths"]}, out)
+    table = pd.read_csv(out["csv"])
+    truth = synthetic["truth"]
+    valid = truth[
+        (truth["scenario"] == "zero_shot")
+        & (truth["split"] == "validation")
+        & (truth["method"] == "LA")
+        & (truth["model"] == "tinyxlmr")
+        & (truth["task"] == "nli")
+        & (truth["target"] == "de")
+    ]
+    expected = {}
+    for _, curve in valid.groupby("seed"):
+        points = dict(zip(curve["lambda"].astype(float), curve["score"], strict=True))
+        full = max(points.values())
+        coarse = {lam: v for lam, v in points.items() if round(lam / 0.2, 6) % 1 == 0}
+        best = max(coarse, key=lambda lam: (coarse[lam], lam))
+        expected.setdefault("step 0.2", []).append(full - coarse[best])
+        expected.setdefault("λ = 0.5", []).append(full - points[0.5])
+        expected.setdefault("full", []).append(0.0)
+    cell = table[
+        (table["model"] == "tinyxlmr") & (table["task"] == "nli") & (table["target"] == "de")
+    ]
+    by = cell.set_index("choice")
+    assert by.loc["step 0.2", "validation_loss"] == pytest.approx(np.mean(expected["step 0.2"]))
+    assert by.loc["λ = 0.5", "validation_loss"] == pytest.approx(np.mean(expected["λ = 0.5"]))
+    full = by.loc[[c for c in by.index if c.startswith("full grid")][0]]
+    assert full["validation_loss"] == 0 and full["gain_kept"] == pytest.approx(1.0)
+    assert full["n_lambdas"] == 21 and by.loc["step 0.1", "n_lambdas"] == 11
+    assert by.loc["step 0.2", "n_lambdas"] == 6 and by.loc["λ = 0.5", "n_lambdas"] == 1
+    assert (by["validation_loss"] >= 0).all()
+    # the run wrote a test row at the full grid's choice only
+    assert np.isfinite(full["test"])
+    md = out["md"].read_text()
+    assert "Gain kept" in md and "step 0.1" in md and "λ = 0.5" in md

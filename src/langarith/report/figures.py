@@ -49,7 +49,13 @@ from langarith.report.inputs import (
 )
 from langarith.report.render import named_paths, path_list
 from langarith.report.scores import adapter_languages, chosen_points, read_scores, select_metric
-from langarith.report.tables import LAYOUTS, read_tokens_seen, token_budget_points
+from langarith.report.tables import (
+    LAYOUTS,
+    read_tokens_seen,
+    relative_differences,
+    scenario_points,
+    token_budget_points,
+)
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -62,6 +68,7 @@ __all__ = [
     "figure_outputs",
     "figure_spec",
     "lambda_curves_figure",
+    "relative_bars_figure",
     "save_figure",
     "sparsity_figure",
     "token_budget_figure",
@@ -131,6 +138,52 @@ def _grid(n: int, max_cols: int = 4) -> tuple[int, int]:
     """Rows and columns for n panels: at most ``max_cols`` wide, rows filled evenly."""
     rows = max(1, math.ceil(n / max_cols))
     return rows, max(1, math.ceil(n / rows))
+
+
+# --------------------------------------------------------------------------- relative bars
+def relative_bars_figure(scores: pd.DataFrame, scenario: str, model: str, task: str) -> Figure:
+    """ACL Figures 2, 6 (zero-shot) and 3, 7 (enhancement): bars per language.
+
+    Bars are the test scores (mean over seeds) of the scenario's methods of
+    :func:`~langarith.report.tables.relative_differences`; the number above each
+    language is the *relative* difference (%) of its best merge to its reference: LA
+    against the better proxy (zero-shot), the better of LA(T,en) and LA(T,REL) against
+    T (enhancement), as the papers print them.
+    """
+    scoped = scores[(scores["model"] == model) & (scores["task"] == task)]
+    points = scenario_points(scoped, scenario)
+    frame = relative_differences(points, scenario)
+    if frame.empty:
+        raise LangarithError(f"no {scenario} scores of {model}/{task} to draw bars from")
+    methods = [m for m in frame.attrs["methods"] if m in set(frame["method"])]
+    targets = list(dict.fromkeys(frame["target"]))
+    width = 0.8 / max(1, len(methods))
+    figure = _new_figure(figsize=(max(5.0, 0.9 * len(targets) + 1.5), 3.4))
+    ax = figure.subplots()
+    x = np.arange(len(targets))
+    cells = frame.set_index(["method", "target"])
+    for i, method in enumerate(methods):
+        heights = [cells["mean"].get((method, t), np.nan) for t in targets]
+        ax.bar(x + (i - (len(methods) - 1) / 2) * width, heights, width, label=method,
+               color=_color(method, i))  # fmt: skip
+    top = frame.groupby("target")["mean"].max()
+    relative = frame.drop_duplicates("target").set_index("target")["relative"]
+    for xi, target in zip(x, targets, strict=True):
+        value = relative.get(target, np.nan)
+        if np.isfinite(value):
+            ax.annotate(f"{value:+.1f}%", (xi, top[target]), ha="center", va="bottom", fontsize=7,
+                        xytext=(0, 2), textcoords="offset points")  # fmt: skip
+    ax.set_xticks(x, targets)
+    ax.set_ylabel(f"test {frame['metric'].iloc[0]}", fontsize=8)
+    low = np.nanmin(frame["mean"].to_numpy())
+    ax.set_ylim(bottom=max(0.0, low - 0.1 * abs(low)))
+    ax.legend(fontsize=7, ncols=len(methods), loc="lower right")
+    ax.set_title(
+        f"{scenario.replace('_', '-')} {task} ({model}): relative difference of "
+        f"{frame.attrs['best']} to {frame.attrs['reference']}",
+        fontsize=9,
+    )
+    return figure
 
 
 # --------------------------------------------------------------------------- λ curves
@@ -579,6 +632,16 @@ def draw_lambda_curves(request: FigureRequest) -> Figure:
     return lambda_curves_figure(request.scores(), str(request.task), request.model)
 
 
+def draw_zero_shot_bars(request: FigureRequest) -> Figure:
+    """ACL Figures 2 and 6 (:func:`relative_bars_figure`)."""
+    return relative_bars_figure(request.scores(), "zero_shot", request.model, str(request.task))
+
+
+def draw_enhancement_bars(request: FigureRequest) -> Figure:
+    """ACL Figures 3 and 7 (:func:`relative_bars_figure`)."""
+    return relative_bars_figure(request.scores(), "enhancement", request.model, str(request.task))
+
+
 def draw_cosine_similarity(request: FigureRequest) -> Figure:
     """Cosine similarity between language vectors (:func:`cosine_figure`)."""
     return cosine_figure(request.first("cosine"), request.model)
@@ -599,6 +662,11 @@ def draw_token_budget(request: FigureRequest) -> Figure:
 def lambda_curve_inputs(config: Config, model: str, task: str | None) -> dict[str, list[str]]:
     """λ curves read the zero-shot scores of one model and task."""
     return {"scores": score_paths(config, ["zero_shot"], model=model, task=task)}
+
+
+def enhancement_bar_inputs(config: Config, model: str, task: str | None) -> dict[str, list[str]]:
+    """The enhancement bars read the enhancement scores of one model and task."""
+    return {"scores": score_paths(config, ["enhancement"], model=model, task=task)}
 
 
 def cosine_inputs(config: Config, model: str, task: str | None) -> dict[str, list[str]]:
@@ -624,6 +692,11 @@ def token_budget_figure_inputs(
 def zero_shot_tasks(config: Config) -> list[str]:
     """λ curves are drawn for the zero-shot scenario's tasks."""
     return list(configured_scenarios(config).get("zero_shot", {}).get("tasks") or [])
+
+
+def enhancement_tasks(config: Config) -> list[str]:
+    """Enhancement bars are drawn for the enhancement scenario's tasks."""
+    return list(configured_scenarios(config).get("enhancement", {}).get("tasks") or [])
 
 
 def budget_tasks(config: Config) -> list[str]:
@@ -676,6 +749,20 @@ FIGURES: dict[str, FigureSpec] = {
         "lambda_curves.rst",
         "λ curves",
         tasks=zero_shot_tasks,
+    ),
+    "zero_shot_bars": FigureSpec(
+        draw_zero_shot_bars,
+        lambda_curve_inputs,
+        "zero_shot_bars.rst",
+        "Relative differences",
+        tasks=zero_shot_tasks,
+    ),
+    "enhancement_bars": FigureSpec(
+        draw_enhancement_bars,
+        enhancement_bar_inputs,
+        "enhancement_bars.rst",
+        "Relative differences",
+        tasks=enhancement_tasks,
     ),
     "cosine_similarity": FigureSpec(
         draw_cosine_similarity,

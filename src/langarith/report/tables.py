@@ -42,6 +42,7 @@ import numpy as np
 import pandas as pd
 
 from langarith import LangarithError
+from langarith.evaluate.search import best_lambda
 from langarith.io import read_json
 from langarith.paths import RELATED_TSV, TABLE, in_setup
 from langarith.plan import related_pool as related_pool_of
@@ -93,7 +94,9 @@ __all__ = [
     "method_label",
     "with_mix_variants",
     "paper_comparison_table",
+    "lambda_subgrid_table",
     "read_tokens_seen",
+    "relative_differences",
     "scenario_points",
     "scenario_table",
     "score_decimals",
@@ -403,6 +406,181 @@ def scenario_table(scores: pd.DataFrame, scenario: str) -> pd.DataFrame:
         kind="stable",
     )
     return table.drop(columns=["_rank", "_avg"]).reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- relative
+#: ACL Figures 2/6 and 3/7: the methods drawn, the merges whose best is compared, and
+#: the reference (the better of its methods per language).
+RELATIVE_LAYOUTS = {
+    "zero_shot": (("pEA", "pRA", "LA"), ("LA",), ("pEA", "pRA")),
+    "enhancement": (("T", "LA(T,en)", "LA(T,REL)"), ("LA(T,en)", "LA(T,REL)"), ("T",)),
+}
+
+
+def relative_differences(points: pd.DataFrame, scenario: str) -> pd.DataFrame:
+    """Per language: each method's mean test score and the relative difference (%).
+
+    ``relative`` = 100 · (best merge − reference) / reference, on seed means, where
+    the reference is the better proxy (zero-shot) or T (enhancement) and the best merge
+    is LA (zero-shot) or the better of LA(T,en) and LA(T,REL) (enhancement, as ACL
+    Figure 3: "a better LA setup"). Columns ``method, target, metric, mean, relative``;
+    ``attrs`` names the methods, the best merge and the reference.
+    """
+    if scenario not in RELATIVE_LAYOUTS:
+        raise LangarithError(f"no relative-difference layout for {scenario!r}")
+    methods, merges, references = RELATIVE_LAYOUTS[scenario]
+    shown = points[points["method"].isin(methods) & points["budget"].isna()]
+    means = shown.groupby(["method", "target", "metric"], as_index=False)["score"].mean()
+    means = means.rename(columns={"score": "mean"})
+    wide = means.pivot_table(index="target", columns="method", values="mean")
+    best = wide[[m for m in merges if m in wide]].max(axis=1) if wide.size else pd.Series()
+    ref = wide[[m for m in references if m in wide]].max(axis=1) if wide.size else pd.Series()
+    relative = (100.0 * (best - ref) / ref).rename("relative")
+    frame = means.merge(relative, left_on="target", right_index=True, how="left")
+    frame["_rank"] = [methods.index(m) for m in frame["method"]]
+    frame = frame.sort_values(["target", "_rank"]).drop(columns="_rank").reset_index(drop=True)
+    frame.attrs.update(
+        methods=list(methods),
+        best="LA" if scenario == "zero_shot" else "the better LA",
+        reference="the better proxy" if scenario == "zero_shot" else "T",
+    )
+    return frame
+
+
+# --------------------------------------------------------------------------- λ sub-grids
+#: ACL §5.1 / ECAI §5.1: coarser λ grids than the paper's 0.05, and the fixed λ = 0.5.
+SUBGRID_STEPS = (0.1, 0.2)
+FIXED_LAMBDA = 0.5
+_SUBGRID_COLUMNS = [
+    "model", "task", "target", "choice", "n_lambdas", "n_seeds", "lambda_mean",
+    "validation", "validation_loss", "gain", "gain_kept", "test",
+]  # fmt: skip
+
+
+def _on_step(lam: float, step: float) -> bool:
+    return abs(lam / step - round(lam / step)) < 1e-6
+
+
+def _subgrid_choices(curve: Mapping[float, float]) -> list[tuple[str, list[float]]]:
+    full = sorted(curve)
+    choices = [(f"full grid ({len(full)} λ)", full)]
+    for step in SUBGRID_STEPS:
+        sub = [lam for lam in full if _on_step(lam, step)]
+        if sub and len(sub) < len(full):
+            choices.append((f"step {step:g}", sub))
+    if any(abs(lam - FIXED_LAMBDA) < 1e-9 for lam in full):
+        choices.append(
+            (f"λ = {FIXED_LAMBDA:g}", [lam for lam in full if abs(lam - FIXED_LAMBDA) < 1e-9])
+        )
+    return choices
+
+
+def lambda_subgrid_table(scores: pd.DataFrame, method: str = "LA") -> pd.DataFrame:
+    """What a coarser λ grid or a fixed λ = 0.5 loses, from the run's own zero-shot curves.
+
+    For each (model, task, target, seed) the validation curve of ``method`` is searched
+    on the full grid, on its sub-grids of step 0.1 and 0.2, and taken at λ = 0.5; each
+    choice's validation score is compared with the full grid's (``validation_loss``)
+    and its gain over the better single adapter (the curve's ends, λ = 0 and λ = 1)
+    with the full grid's gain (``gain_kept`` = its gain / the full grid's, over the
+    languages' means). ``test`` is the test score at the chosen λ where the run wrote
+    a test row there (it writes one at the full grid's choice). Rows per target (mean
+    over seeds) and ``AVG`` (mean over targets).
+    """
+    scoped = select_metric(
+        scores[(scores["scenario"] == "zero_shot") & (scores["method"] == method)]
+    )
+    valid = scoped[(scoped["split"] == "validation") & scoped["lambda"].notna()]
+    if valid.empty:
+        raise LangarithError(
+            f"no zero-shot validation λ curves of {method}; the evaluation writes one "
+            "validation row per λ (lambda_search: full)"
+        )
+    test = scoped[(scoped["split"] == "test") & scoped["lambda"].notna()]
+    test_at = {
+        (model, task, target, seed, round(float(lam), 6)): float(score)
+        for model, task, target, seed, lam, score in zip(
+            test["model"], test["task"], test["target"], test["seed"], test["lambda"],
+            test["score"], strict=True,
+        )
+    }  # fmt: skip
+    rows = []
+    for (model, task, target, seed), group in valid.groupby(["model", "task", "target", "seed"]):
+        curve = dict(zip(group["lambda"].astype(float), group["score"].astype(float), strict=True))
+        ends = [curve[lam] for lam in (0.0, 1.0) if lam in curve]
+        full_best = curve[best_lambda(curve)]
+        for choice, lams in _subgrid_choices(curve):
+            lam = best_lambda({x: curve[x] for x in lams})
+            rows.append(
+                dict(model=model, task=task, target=target, seed=seed, choice=choice,
+                     n_lambdas=len(lams), lam=lam, validation=curve[lam],
+                     validation_loss=full_best - curve[lam],
+                     gain=curve[lam] - max(ends) if ends else math.nan,
+                     full_gain=full_best - max(ends) if ends else math.nan,
+                     test=test_at.get((model, task, target, seed, round(lam, 6)), math.nan))
+            )  # fmt: skip
+    points = pd.DataFrame(rows)
+    order = list(dict.fromkeys(points["choice"]))
+    out = []
+    keys = ["model", "task", "choice"]
+    for (model, task, choice), group in points.groupby(keys, sort=False):
+        per_target = group.groupby("target").agg(
+            n_lambdas=("n_lambdas", "first"), n_seeds=("seed", "nunique"),
+            lambda_mean=("lam", "mean"), validation=("validation", "mean"),
+            validation_loss=("validation_loss", "mean"), gain=("gain", "mean"),
+            full_gain=("full_gain", "mean"), test=("test", "mean"),
+        )  # fmt: skip
+        per_target.loc["AVG"] = per_target.mean(numeric_only=True)
+        per_target.loc["AVG", "n_seeds"] = group["seed"].nunique()
+        per_target.loc["AVG", "n_lambdas"] = group["n_lambdas"].iloc[0]
+        for target, cell in per_target.iterrows():
+            full = cell["full_gain"]
+            out.append(
+                dict(model=model, task=task, target=target, choice=choice,
+                     n_lambdas=int(cell["n_lambdas"]), n_seeds=int(cell["n_seeds"]),
+                     lambda_mean=cell["lambda_mean"], validation=cell["validation"],
+                     validation_loss=cell["validation_loss"], gain=cell["gain"],
+                     gain_kept=cell["gain"] / full if full > 0 else math.nan,
+                     test=cell["test"])
+            )  # fmt: skip
+    frame = pd.DataFrame(out, columns=_SUBGRID_COLUMNS)
+    frame["_c"] = [order.index(c) for c in frame["choice"]]
+    frame["_avg"] = frame["target"] == "AVG"
+    frame = frame.sort_values(["task", "model", "_avg", "target", "_c"], kind="stable")
+    return frame.drop(columns=["_c", "_avg"]).reset_index(drop=True)
+
+
+def _subgrid_markdown(frame: pd.DataFrame) -> str:
+    avg = frame[frame["target"] == "AVG"]
+    display = pd.DataFrame(
+        {
+            "Task": avg["task"],
+            "Model": avg["model"],
+            "λ choice": avg["choice"],
+            "λ evaluated": avg["n_lambdas"],
+            "mean λ*": [format_fixed(x, 2) for x in avg["lambda_mean"]],
+            "Validation": [format_fixed(x, 2) for x in avg["validation"]],
+            "Loss vs full grid": [format_fixed(x, 2) for x in avg["validation_loss"]],
+            "Gain over better single adapter": [format_fixed(x, 2) for x in avg["gain"]],
+            "Gain kept": ["–" if _isnan(float(x)) else f"{100 * x:.0f}%" for x in avg["gain_kept"]],
+        }
+    )
+    return (
+        "# λ on coarser grids and at λ = 0.5 (ACL §5.1, ECAI §5.1)\n\n"
+        "From the run's own zero-shot validation curves of LA(en, rel): λ chosen on the "
+        "full grid, on its sub-grids of step 0.1 and 0.2, and fixed at 0.5. 'Loss' is the "
+        "validation score lost against the full grid; 'gain' is over the better single "
+        "adapter (the curve's ends, λ = 0 and 1), and 'gain kept' is that gain as a share "
+        "of the full grid's. Mean over seeds, then over languages (AVG); the CSV has every "
+        "language, and the test score where the run wrote one at that λ.\n\n"
+        + markdown_table(display)
+    )
+
+
+def build_lambda_subgrids(request: TableRequest) -> BuiltTable:
+    """ACL §5.1: a coarser λ grid or λ = 0.5 against the full grid, from the run's curves."""
+    frame = lambda_subgrid_table(request.scores())
+    return BuiltTable(frame, _subgrid_markdown(frame))
 
 
 # --------------------------------------------------------------------------- gains
@@ -1221,6 +1399,17 @@ def all_scenario_inputs(config: Config, table: str) -> dict[str, list[str]]:
     return {"scores": score_paths(config, list(SCENARIO_TABLES))}
 
 
+def zero_shot_inputs(config: Config, table: str) -> dict[str, list[str]]:
+    """Tables of the zero-shot λ curves read the zero-shot scores."""
+    return {"scores": score_paths(config, ["zero_shot"])}
+
+
+def zero_shot_wanted(config: Config, table: str) -> bool:
+    """Made when the config runs the zero-shot scenario with a full λ curve."""
+    full = str(config.get("lambda_search") or "full") == "full"
+    return full and scenario_wanted(config, "zero_shot")
+
+
 def related_inputs(config: Config, table: str) -> dict[str, list[str]]:
     """The related-languages table reads the TSV the ``related_languages`` rule writes."""
     return {"related": [in_setup(RELATED_TSV, config)]}
@@ -1333,6 +1522,13 @@ TABLES: dict[str, TableSpec] = {
         token_budget_wanted,
         "token_budget_table.rst",
         "Token budget",
+    ),
+    "lambda_subgrids": TableSpec(
+        build_lambda_subgrids,
+        zero_shot_inputs,
+        zero_shot_wanted,
+        "lambda_subgrids.rst",
+        "λ grids",
     ),
     "paper_comparison": TableSpec(
         build_paper_comparison,
