@@ -35,6 +35,8 @@ from langarith.report.figures import (
     FIGURES,
     cosine_figure,
     lambda_curves_figure,
+    paper_cosine_figure,
+    paper_cosine_matrix,
     relative_bars_figure,
     sparsity_figure,
     token_budget_figure,
@@ -819,6 +821,7 @@ def test_report_outputs_of_the_demo_config():
         "token_budget_nli_tinybert",
         "zero_shot_bars_ner_tinybert",
         "enhancement_bars_qa_tinyxlmr",
+        "cosine_paper_tinybert",
     ):
         assert f"figures/{name}.png" in outputs and f"figures/{name}.pdf" in outputs
     scores = tables.table_inputs(config, "zero_shot")["scores"]
@@ -1214,3 +1217,20 @@ def test_lambda_subgrids_from_the_runs_own_curves(synthetic, tmp_path):
     assert np.isfinite(full["test"])
     md = out["md"].read_text()
     assert "Gain kept" in md and "step 0.1" in md and "λ = 0.5" in md
+
+
+def test_the_papers_cosine_matrix_beside_the_runs(synthetic, tmp_path):
+    matrix, asymmetric = paper_cosine_matrix()
+    assert list(matrix.index) == "ar bg de el es fr hi ru sw tr ur vi zh".split()
+    assert (matrix.to_numpy() == matrix.to_numpy().T).all()
+    assert matrix.loc["es", "fr"] == 0.31 and matrix.loc["bg", "ru"] == 0.30
+    assert len(asymmetric) == 8 and "zh-ru (column 0.24, row 0.20)" in asymmetric
+    cosine, _ = write_analysis(tmp_path, "tinybert")
+    figure = paper_cosine_figure(cosine, "tinybert")
+    heatmaps = [ax for ax in figure.axes if ax.get_title()]
+    assert len(heatmaps) == 2
+    assert "8 of 12" in heatmaps[0].get_title() and "tinybert" in heatmaps[1].get_title()
+    assert len(heatmaps[0].texts) == 13 * 13 and len(heatmaps[1].texts) == 49
+    out = {"png": tmp_path / "cp.png", "pdf": tmp_path / "cp.pdf"}
+    write_figure("cosine_paper", {"cosine": cosine}, out, model="tinybert")
+    assert _pixels_vary(out["png"])

@@ -38,6 +38,7 @@ from langarith.io import atomic_file
 from langarith.paths import ANALYSIS_COSINE, ANALYSIS_SPARSITY, FIGURE, in_setup
 from langarith.plan import model_names
 from langarith.registry import lookup
+from langarith.report import paper as paper_numbers
 from langarith.report.inputs import (
     BUDGET_SCENARIOS,
     Config,
@@ -68,6 +69,8 @@ __all__ = [
     "figure_outputs",
     "figure_spec",
     "lambda_curves_figure",
+    "paper_cosine_figure",
+    "paper_cosine_matrix",
     "relative_bars_figure",
     "save_figure",
     "sparsity_figure",
@@ -350,6 +353,20 @@ def read_cosine(path: str | PathLike[str]) -> pd.DataFrame:
 def cosine_figure(path: str | PathLike[str], model: str) -> Figure:
     """Heatmap of cosine similarity between language vectors, values in the cells."""
     matrix = read_cosine(path)
+    size = max(4.5, 0.55 * len(matrix.index) + 2.0)
+    figure = _new_figure(figsize=(size + 1.0, size))
+    ax = figure.subplots()
+    vmin, vmax = _cosine_axis(figure, ax, matrix)
+    ax.set_title(
+        f"Cosine similarity between language vectors τ = θ − θ_init ({model})\n"
+        f"off-diagonal range {vmin:.2f} to {vmax:.2f}; task vectors: 0.01 to 0.03 (Ilharco et al.)",
+        fontsize=9,
+    )
+    return figure
+
+
+def _cosine_axis(figure: Figure, ax: Any, matrix: pd.DataFrame) -> tuple[float, float]:
+    """Draw a cosine matrix with its values on ``ax``; returns the colour range used."""
     langs = list(matrix.index)
     values = matrix.to_numpy(dtype=float)
     off = values[~np.eye(len(langs), dtype=bool)]
@@ -357,9 +374,6 @@ def cosine_figure(path: str | PathLike[str], model: str) -> Figure:
     vmin, vmax = (float(off.min()), float(off.max())) if off.size else (0.0, 1.0)
     if vmax - vmin < 1e-9:
         vmin, vmax = vmin - 0.05, vmax + 0.05
-    size = max(4.5, 0.55 * len(langs) + 2.0)
-    figure = _new_figure(figsize=(size + 1.0, size))
-    ax = figure.subplots()
     from matplotlib import colormaps
 
     cmap = colormaps["viridis"].with_extremes(bad="#d9d9d9")
@@ -385,11 +399,60 @@ def cosine_figure(path: str | PathLike[str], model: str) -> Figure:
     colorbar.set_label(
         "cosine similarity (colours span the off-diagonal range; diagonal grey)", fontsize=8
     )
-    ax.set_title(
-        f"Cosine similarity between language vectors τ = θ − θ_init ({model})\n"
-        f"off-diagonal range {vmin:.2f} to {vmax:.2f}; task vectors: 0.01 to 0.03 (Ilharco et al.)",
-        fontsize=9,
+    return vmin, vmax
+
+
+#: The zh *row* of ACL Figure 10 as the seed text prints it (ar … vi). The figure's zh
+#: *column* differs from it in 8 of 12 cells; paper_numbers.csv keeps the column (upper
+#: triangle) and this row is kept here only to say where the printed matrix is not
+#: symmetric.
+ACL_FIGURE10_ZH_ROW = {
+    "ar": 0.21, "bg": 0.22, "de": 0.22, "el": 0.23, "es": 0.22, "fr": 0.22,
+    "hi": 0.24, "ru": 0.20, "sw": 0.22, "tr": 0.21, "ur": 0.25, "vi": 0.21,
+}  # fmt: skip
+
+
+def paper_cosine_matrix() -> tuple[pd.DataFrame, list[str]]:
+    """ACL Figure 10 as a symmetric matrix, and the zh pairs where the print is not.
+
+    Built from the upper triangle in ``paper_numbers.csv``; the second value lists
+    ``zh-xx (column c, row r)`` for every cell where the printed zh row differs.
+    """
+    numbers = paper_numbers.load()
+    rows = numbers[(numbers["table"] == "Figure 10") & (numbers["metric"] == "cosine")]
+    langs = sorted(set(rows["language"]) | set(rows["partner"]))
+    matrix = pd.DataFrame(np.eye(len(langs)), index=langs, columns=langs)
+    for a, b, value in zip(rows["language"], rows["partner"], rows["score"], strict=True):
+        matrix.loc[a, b] = matrix.loc[b, a] = float(value)
+    asymmetric = [
+        f"zh-{lang} (column {matrix.loc[lang, 'zh']:.2f}, row {row:.2f})"
+        for lang, row in ACL_FIGURE10_ZH_ROW.items()
+        if lang in matrix.index and abs(matrix.loc[lang, "zh"] - row) > 1e-9
+    ]
+    return matrix, asymmetric
+
+
+def paper_cosine_figure(path: str | PathLike[str], model: str) -> Figure:
+    """ACL Figure 10's published matrix beside the run's (Appendix E).
+
+    The paper's matrix is symmetrised from its upper triangle; the title says in how
+    many zh cells the printed matrix is not symmetric. The run's is averaged over seeds.
+    """
+    paper_matrix, asymmetric = paper_cosine_matrix()
+    run = read_cosine(path)
+    size = max(4.5, 0.5 * max(len(paper_matrix), len(run)) + 2.0)
+    figure = _new_figure(figsize=(2 * size + 2.0, size + 0.8))
+    left, right = figure.subplots(1, 2)
+    _cosine_axis(figure, left, paper_matrix)
+    left.set_title(
+        "ACL Figure 10 (backbone not stated), symmetrised from the upper triangle;\n"
+        f"the printed zh row differs from the zh column in {len(asymmetric)} of "
+        f"{len(ACL_FIGURE10_ZH_ROW)} cells",
+        fontsize=8,
     )
+    _cosine_axis(figure, right, run)
+    right.set_title(f"this run ({model}), mean over seeds", fontsize=8)
+    figure.suptitle("Cosine similarity between language vectors: paper and run", fontsize=10)
     return figure
 
 
@@ -647,6 +710,11 @@ def draw_cosine_similarity(request: FigureRequest) -> Figure:
     return cosine_figure(request.first("cosine"), request.model)
 
 
+def draw_cosine_paper(request: FigureRequest) -> Figure:
+    """ACL Figure 10 beside the run's matrix (:func:`paper_cosine_figure`)."""
+    return paper_cosine_figure(request.first("cosine"), request.model)
+
+
 def draw_sparsity(request: FigureRequest) -> Figure:
     """Magnitudes of language-vector entries (:func:`sparsity_figure`)."""
     return sparsity_figure(request.first("sparsity"), request.model)
@@ -768,6 +836,14 @@ FIGURES: dict[str, FigureSpec] = {
         draw_cosine_similarity,
         cosine_inputs,
         "cosine_similarity.rst",
+        "Language vectors",
+        mem_mb=1000,
+        runtime=5,
+    ),
+    "cosine_paper": FigureSpec(
+        draw_cosine_paper,
+        cosine_inputs,
+        "cosine_paper.rst",
         "Language vectors",
         mem_mb=1000,
         runtime=5,
