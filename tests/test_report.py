@@ -38,6 +38,7 @@ from langarith.report.figures import (
     paper_cosine_figure,
     paper_cosine_matrix,
     relative_bars_figure,
+    vector_cosines_figure,
     sparsity_figure,
     token_budget_figure,
     write_figure,
@@ -272,6 +273,14 @@ def write_analysis(root: Path, model: str) -> tuple[Path, Path]:
             spars.append(row)
     sparsity = root / "analysis" / model / "sparsity.csv"
     pd.DataFrame(spars).to_csv(sparsity, index=False)
+    tasks = pd.DataFrame(
+        {
+            "lang_a": ["ner", "ner", "nli"],
+            "lang_b": ["nli", "qa", "qa"],
+            "cosine": [0.02, 0.01, 0.03],
+        }
+    )
+    tasks.to_csv(root / "analysis" / model / "task_cosine.csv", index=False)
     return cosine, sparsity
 
 
@@ -822,6 +831,7 @@ def test_report_outputs_of_the_demo_config():
         "zero_shot_bars_ner_tinybert",
         "enhancement_bars_qa_tinyxlmr",
         "cosine_paper_tinybert",
+        "vector_cosines_tinyxlmr",
     ):
         assert f"figures/{name}.png" in outputs and f"figures/{name}.pdf" in outputs
     scores = tables.table_inputs(config, "zero_shot")["scores"]
@@ -1234,3 +1244,29 @@ def test_the_papers_cosine_matrix_beside_the_runs(synthetic, tmp_path):
     out = {"png": tmp_path / "cp.png", "pdf": tmp_path / "cp.pdf"}
     write_figure("cosine_paper", {"cosine": cosine}, out, model="tinybert")
     assert _pixels_vary(out["png"])
+
+
+def test_language_against_task_vector_cosines(synthetic, tmp_path):
+    cosine, _ = write_analysis(tmp_path, "tinybert")
+    tasks = tmp_path / "task_cosine.csv"
+    pd.DataFrame(
+        {
+            "lang_a": ["ner", "ner", "nli"],
+            "lang_b": ["nli", "qa", "qa"],
+            "cosine": [0.02, 0.01, 0.03],
+        }
+    ).to_csv(tasks, index=False)
+    figure = vector_cosines_figure(cosine, tasks, "tinybert")
+    ax = figure.axes[0]
+    from matplotlib.collections import PathCollection
+
+    dots = [c.get_offsets() for c in ax.collections if isinstance(c, PathCollection)]
+    assert sorted(len(d) for d in dots) == [3, 21]  # 3 task pairs, 7 languages: 21 pairs
+    labels = {t.get_text() for t in ax.texts}
+    assert {"ner-nli", "ner-qa", "nli-qa"} <= labels
+    assert "papers' language vectors" in labels and "Ilharco et al.'s task vectors" in labels
+    out = {"png": tmp_path / "vc.png", "pdf": tmp_path / "vc.pdf"}
+    write_figure("vector_cosines", {"cosine": cosine, "task_cosine": tasks}, out, model="tinybert")
+    assert _pixels_vary(out["png"])
+    one_task = {"tasks": {"ner": {}}, "models": [{"name": "m", "demo": {}}], "seeds": [1]}
+    assert FIGURES["vector_cosines"].instances(one_task) == []

@@ -19,6 +19,7 @@ from typing import Any
 __all__ = [
     "ANALYSIS_COSINE",
     "ANALYSIS_SPARSITY",
+    "ANALYSIS_TASK_COSINE",
     "BACKBONE_DIR",
     "BUDGET_ADAPTER_DIR",
     "CHECKPOINT_ROOT",
@@ -50,6 +51,7 @@ TASK_ADAPTER_DIR = "results/adapters/{model}/task/{task}/seed{seed}"
 SCORE_CSV = "results/scores/{scenario}/{model}/{task}/{target}/seed{seed}.csv"
 ANALYSIS_COSINE = "results/analysis/{model}/cosine.csv"
 ANALYSIS_SPARSITY = "results/analysis/{model}/sparsity.csv"
+ANALYSIS_TASK_COSINE = "results/analysis/{model}/task_cosine.csv"
 TABLE = "results/tables/{table}.{ext}"
 FIGURE = "figures/{name}.{ext}"
 

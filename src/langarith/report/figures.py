@@ -34,8 +34,15 @@ import numpy as np
 import pandas as pd
 
 from langarith import LangarithError
+from langarith.analysis_plan import has_task_vectors
 from langarith.io import atomic_file
-from langarith.paths import ANALYSIS_COSINE, ANALYSIS_SPARSITY, FIGURE, in_setup
+from langarith.paths import (
+    ANALYSIS_COSINE,
+    ANALYSIS_SPARSITY,
+    ANALYSIS_TASK_COSINE,
+    FIGURE,
+    in_setup,
+)
 from langarith.plan import model_names
 from langarith.registry import lookup
 from langarith.report import paper as paper_numbers
@@ -72,6 +79,7 @@ __all__ = [
     "paper_cosine_figure",
     "paper_cosine_matrix",
     "relative_bars_figure",
+    "vector_cosines_figure",
     "save_figure",
     "sparsity_figure",
     "token_budget_figure",
@@ -432,6 +440,58 @@ def paper_cosine_matrix() -> tuple[pd.DataFrame, list[str]]:
     return matrix, asymmetric
 
 
+#: Reference ranges of the Appendix E contrast: the papers' language vectors (ACL
+#: Figure 10, off-diagonal) and Ilharco et al.'s task vectors.
+PAPER_LANGUAGE_COSINES = (0.19, 0.31)
+ILHARCO_TASK_COSINES = (0.01, 0.03)
+
+
+def _off_diagonal(matrix: pd.DataFrame) -> list[tuple[str, float]]:
+    labels = list(matrix.index)
+    return [
+        (f"{a}-{b}", float(matrix.loc[a, b]))
+        for i, a in enumerate(labels)
+        for b in labels[i + 1 :]
+        if np.isfinite(matrix.loc[a, b])
+    ]
+
+
+def vector_cosines_figure(
+    language_csv: str | PathLike[str], task_csv: str | PathLike[str], model: str
+) -> Figure:
+    """Appendix E's contrast from the run: language-vector against task-vector cosines.
+
+    Each dot is one pair (mean over seeds); shaded bands are the papers' language
+    vectors (ACL Figure 10: 0.19-0.31) and Ilharco et al.'s task vectors (0.01-0.03).
+    """
+    language = _off_diagonal(read_cosine(language_csv))
+    tasks = _off_diagonal(read_cosine(task_csv))
+    figure = _new_figure(figsize=(6.0, 4.0))
+    ax = figure.subplots()
+    for x, (pairs, color) in enumerate(((language, _color("LA")), (tasks, _color("T")))):
+        values = np.array([v for _, v in pairs], dtype=float)
+        jitter = np.linspace(-0.15, 0.15, len(values)) if len(values) > 1 else np.zeros(1)
+        ax.scatter(x + jitter[: len(values)], values, s=14, color=color, alpha=0.8, zorder=3)
+        if len(values):
+            ax.hlines(values.mean(), x - 0.25, x + 0.25, color="black", lw=1.5, zorder=4)
+    for label, value in tasks:
+        ax.annotate(label, (1.18, value), fontsize=7, va="center")
+    for (low, high), text, color in (
+        (PAPER_LANGUAGE_COSINES, "papers' language vectors", _color("LA")),
+        (ILHARCO_TASK_COSINES, "Ilharco et al.'s task vectors", _color("T")),
+    ):
+        ax.axhspan(low, high, color=color, alpha=0.12, lw=0)
+        ax.annotate(text, (-0.45, high), fontsize=7, va="bottom", color=color)
+    ax.set_xticks(
+        [0, 1], [f"language vectors ({len(language)} pairs)", f"task vectors ({len(tasks)} pairs)"]
+    )
+    ax.set_xlim(-0.5, 1.6)
+    ax.set_ylabel("cosine similarity (mean over seeds)", fontsize=8)
+    ax.set_title(f"Language and task vectors τ = θ − θ_init ({model})", fontsize=9)
+    ax.grid(axis="y", alpha=0.3)
+    return figure
+
+
 def paper_cosine_figure(path: str | PathLike[str], model: str) -> Figure:
     """ACL Figure 10's published matrix beside the run's (Appendix E).
 
@@ -710,6 +770,13 @@ def draw_cosine_similarity(request: FigureRequest) -> Figure:
     return cosine_figure(request.first("cosine"), request.model)
 
 
+def draw_vector_cosines(request: FigureRequest) -> Figure:
+    """Language against task vectors (:func:`vector_cosines_figure`)."""
+    return vector_cosines_figure(
+        request.first("cosine"), request.first("task_cosine"), request.model
+    )
+
+
 def draw_cosine_paper(request: FigureRequest) -> Figure:
     """ACL Figure 10 beside the run's matrix (:func:`paper_cosine_figure`)."""
     return paper_cosine_figure(request.first("cosine"), request.model)
@@ -740,6 +807,14 @@ def enhancement_bar_inputs(config: Config, model: str, task: str | None) -> dict
 def cosine_inputs(config: Config, model: str, task: str | None) -> dict[str, list[str]]:
     """The cosine heatmap reads the analysis stage's cosine CSV of the model."""
     return {"cosine": [ANALYSIS_COSINE.format(model=model)]}
+
+
+def vector_cosine_inputs(config: Config, model: str, task: str | None) -> dict[str, list[str]]:
+    """The language vectors' and the task vectors' cosine CSVs of the model."""
+    return {
+        "cosine": [ANALYSIS_COSINE.format(model=model)],
+        "task_cosine": [ANALYSIS_TASK_COSINE.format(model=model)],
+    }
 
 
 def sparsity_inputs(config: Config, model: str, task: str | None) -> dict[str, list[str]]:
@@ -789,6 +864,7 @@ class FigureSpec:
     tasks: Callable[[Config], list[str]] | None = None
     mem_mb: int = 2000
     runtime: int = 10
+    wanted: Callable[[Config], bool] | None = None
 
     def stem(self, name: str) -> str:
         """The file name without extension, with Snakemake wildcards."""
@@ -802,6 +878,8 @@ class FigureSpec:
 
     def instances(self, config: Config) -> list[dict[str, str]]:
         """The wildcards of every figure of this kind a config ends with."""
+        if self.wanted is not None and not self.wanted(config):
+            return []
         models = model_names(config)
         if self.tasks is None:
             return [{"model": model} for model in models]
@@ -839,6 +917,15 @@ FIGURES: dict[str, FigureSpec] = {
         "Language vectors",
         mem_mb=1000,
         runtime=5,
+    ),
+    "vector_cosines": FigureSpec(
+        draw_vector_cosines,
+        vector_cosine_inputs,
+        "vector_cosines.rst",
+        "Language vectors",
+        mem_mb=1000,
+        runtime=5,
+        wanted=has_task_vectors,
     ),
     "cosine_paper": FigureSpec(
         draw_cosine_paper,
