@@ -38,9 +38,9 @@ from langarith.report.figures import (
     paper_cosine_figure,
     paper_cosine_matrix,
     relative_bars_figure,
-    vector_cosines_figure,
     sparsity_figure,
     token_budget_figure,
+    vector_cosines_figure,
     write_figure,
 )
 from langarith.report.scores import (

@@ -197,3 +197,20 @@ def test_in_setup_moves_only_a_setups_own_artifacts():
     moved = paths.in_setup(paths.SCORE_CSV, acl)
     assert paths.in_setup(moved, acl) == moved  # idempotent
     assert paths.in_setup(paths.SCORE_CSV, {}) == paths.SCORE_CSV  # demo, tests
+
+
+def test_the_demo_dry_run_plans_the_new_paper_tables_and_figures(tmp_path):
+    result = run_snakemake("-n", configfile="config/demo.yaml", directory=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = result.output
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", out, flags=re.MULTILINE))
+    assert int(counts["task_vector_analysis"]) == 2  # one per backbone
+    for path in (
+        "results/tables/lambda_subgrids.md",
+        "results/analysis/tinybert/task_cosine.csv",
+        "figures/zero_shot_bars_ner_tinybert.png",
+        "figures/enhancement_bars_nli_tinyxlmr.pdf",
+        "figures/cosine_paper_tinybert.png",
+        "figures/vector_cosines_tinyxlmr.png",
+    ):
+        assert path in out, path
