@@ -712,6 +712,20 @@ def test_paper_comparison_says_why_other_partners_pools_and_seeds_do_not_compare
     )
     pick = ties[(ties["paper_table"] == "ACL Table 3") & (ties["method"] == "LA")].iloc[0]
     assert "2 seeds, the paper 3" in pick["why_not"] and not pick["comparable"]
+    # three seeds, the ACL pairs and pool: comparable, partners from ACL Table 2
+    _, paths = _paper_run(tmp_path / "three", acl.get, seeds=(1, 2, 3))
+    ties = tables.paper_comparison_table(
+        read_scores(paths),
+        {"xlmr": "xlmr"},
+        papers=paper.load().assign(
+            scenario=lambda f: f["scenario"].where(f["table"] != "Table 3", "zero_shot"),
+            task=lambda f: f["task"].where(f["table"] != "Table 3", "qa"),
+        ),
+        run_pools={"zero_shot": acl_pool},
+    )
+    pick = ties[(ties["paper_table"] == "ACL Table 3") & (ties["method"] == "LA")].iloc[0]
+    assert pick["comparable"], pick["why_not"]
+    assert "partners: the paper's related-language table" in pick["note"]
 
 
 # --------------------------------------------------------------------------- figures

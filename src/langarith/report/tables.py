@@ -47,7 +47,7 @@ from langarith.io import read_json
 from langarith.paths import RELATED_TSV, TABLE, in_setup
 from langarith.plan import related_pool as related_pool_of
 from langarith.registry import lookup
-from langarith.related import read_related_frame
+from langarith.related import paper_related_languages, read_related_frame
 from langarith.report import paper as paper_numbers
 from langarith.report.inputs import (
     BUDGET_SCENARIOS,
@@ -1071,6 +1071,10 @@ def _check_setup(
         )
         if pub.language != "AVG":
             row["run_partner"] = partners.get((*key, pub.language), "")
+        elif not any(wanted.values()):  # an AVG printed alone (ACL Table 3, ECAI Table 4)
+            listed = paper_related_languages().get(str(pub.paper), {})
+            ran = {lang: rel for lang, rel in listed.items() if (*key, lang) in partners}
+            wanted = ran or listed
         differ = [
             f"{lang} (run {partners.get((*key, lang), '?')}, paper {rel})"
             for lang, rel in sorted(wanted.items())
@@ -1080,6 +1084,9 @@ def _check_setup(
             why.append("other partners: " + ", ".join(differ))
         if not any(wanted.values()) and not math.isnan(row["run_mean"]):
             why.append("the paper does not list the partners of this number")
+        elif pub.language == "AVG" and not _paper_partners(papers, pub):
+            notes = [row["note"]] if row["note"] else []
+            row["note"] = "; ".join([*notes, "partners: the paper's related-language table"])
     if (uses_partner or pub.scenario == "romance") and str(pub.pool).strip():
         paper_pool = set(str(pub.pool).split())
         run_pool = None if run_pools is None else run_pools.get(pub.scenario)
