@@ -495,3 +495,11 @@ def test_exponent_without_a_dot_gets_the_yaml_hint(tmp_path: Path) -> None:
     bad.write_text(text.replace("lr: 3.0e-3, block_size", "lr: 3e-3, block_size"))
     with pytest.raises(ConfigError, match=r"write it with a dot: 3\.0e-3"):
         load_config(bad)
+
+
+@pytest.mark.parametrize("name", ["adapters", "scores", "Acl", "a/b"])
+def test_a_setup_name_cannot_clash_with_results_folders(name):
+    config = _load("config.yaml")
+    config["setup"] = name
+    with pytest.raises(ConfigError, match="setup"):
+        validate_schema(config)
