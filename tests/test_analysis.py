@@ -259,3 +259,23 @@ def test_task_vectors_redraw_each_adapters_init_from_its_seed(tmp_path) -> None:
     bad.write_text("{}")
     with pytest.raises(LangarithError, match="cannot be rebuilt"):
         task_vectors(setup.backbone, {"ner/seed3": tmp_path / "ner3"})
+
+
+def test_a_task_adapters_init_does_not_depend_on_the_language_adapter_below(tmp_path) -> None:
+    """Training draws θ_init with a language adapter loaded; the analysis without one."""
+    from toy_setup import build_toy_setup
+
+    from langarith.modeling import LANG_ADAPTER_NAME, load_adapter_model, load_language_adapter
+    from langarith.train.task_adapter import add_task_adapter
+
+    setup = build_toy_setup(tmp_path / "toy")
+    config = {"architecture": "seq_bn", "reduction_factor": 16}
+    states = []
+    for with_lang in (True, False):
+        model = load_adapter_model(setup.backbone)
+        if with_lang:
+            load_language_adapter(model, setup.lang["en"], name=LANG_ADAPTER_NAME)
+        add_task_adapter(model, "ner", config, 5)
+        states.append({k: v for k, v in model.state_dict().items() if ".ner." in k})
+    assert sorted(states[0]) == sorted(states[1]) and states[0]
+    assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
