@@ -11,11 +11,11 @@ rule lambda_grid:
     input:
         unpack(lambda wc: scenarios.job_inputs(config, wc)),
     output:
-        paths.SCORE_CSV,
+        paths.in_setup(paths.SCORE_CSV, config),
     log:
-        paths.log(paths.SCORE_CSV),
+        paths.log(paths.in_setup(paths.SCORE_CSV, config)),
     benchmark:
-        paths.benchmark(paths.SCORE_CSV)
+        paths.benchmark(paths.in_setup(paths.SCORE_CSV, config))
     wildcard_constraints:
         scenario="|".join(scenarios.SCENARIOS),
         target="[a-z]{2,3}",

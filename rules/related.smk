@@ -3,11 +3,11 @@
 
 rule related_languages:
     output:
-        paths.RELATED_TSV,
+        paths.in_setup(paths.RELATED_TSV, config),
     log:
-        paths.log(paths.RELATED_TSV),
+        paths.log(paths.in_setup(paths.RELATED_TSV, config)),
     benchmark:
-        paths.benchmark(paths.RELATED_TSV)
+        paths.benchmark(paths.in_setup(paths.RELATED_TSV, config))
     conda:
         "../envs/data.yaml"
     threads: 1

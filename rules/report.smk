@@ -23,7 +23,7 @@ def report_rule_outputs(spec):
     return outputs
 
 
-for spec in report_rules():
+for spec in report_rules(config):
 
     rule:
         name:

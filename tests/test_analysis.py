@@ -196,3 +196,86 @@ def test_write_analysis_needs_every_language_for_every_seed(adapter_dirs, tmp_pa
     assert not (tmp_path / "c.csv").exists()
     with pytest.raises(LangarithError, match="No language adapters"):
         write_analysis(root / "init", {}, tmp_path / "c.csv", tmp_path / "s.csv")
+
+
+def test_task_vectors_redraw_each_adapters_init_from_its_seed(tmp_path) -> None:
+    """τ of a task adapter is θ − the θ_init its seed draws, so known τ come back."""
+    import json
+
+    from toy_setup import build_toy_setup
+
+    from langarith.analysis import task_vectors, write_task_cosine
+    from langarith.modeling import load_adapter_model
+    from langarith.train.task_adapter import add_task_adapter
+
+    setup = build_toy_setup(tmp_path / "toy")
+    config = {"architecture": "seq_bn", "reduction_factor": 16}
+    gen = torch.Generator().manual_seed(0)
+    shared = None
+    taus: dict[str, torch.Tensor] = {}
+    dirs = {}
+    for seed in (3, 4):
+        for task in ("ner", "nli"):
+            model = load_adapter_model(setup.backbone)
+            add_task_adapter(model, task, config, seed)
+            params = sorted((n, p) for n, p in model.named_parameters() if f".{task}." in n)
+            if shared is None:
+                shared = [torch.randn(p.shape, generator=gen) for _, p in params]
+            with torch.no_grad():  # τ = a shared direction (seed 3 only) + a task's own
+                own = [torch.randn(p.shape, generator=gen) for _, p in params]
+                for (_, param), s, o in zip(params, shared, own, strict=True):
+                    param.add_(o + (s if seed == 3 else 0))
+            taus[f"{task}/seed{seed}"] = torch.cat(
+                [
+                    (o + (s if seed == 3 else 0)).reshape(-1)
+                    for s, o in zip(shared, own, strict=True)
+                ]
+            )
+            out = tmp_path / f"{task}{seed}"
+            model.save_adapter(str(out), task, with_head=False, use_safetensors=True)
+            meta = {"seed": seed, "hparams": {"adapter_config": config}}
+            (out / "metadata.json").write_text(json.dumps(meta))
+            dirs[f"{task}/seed{seed}"] = out
+    vectors = task_vectors(setup.backbone, dirs)
+    for label, tau in taus.items():
+        # parameter order: sorted normalised names equal sorted parameter names here
+        assert torch.allclose(vectors[label], tau, atol=1e-5), label
+    csv = write_task_cosine(setup.backbone, dirs, tmp_path / "task_cosine.csv")
+    table = pd.read_csv(csv)
+    pair = table[(table["lang_a"] == "ner") & (table["lang_b"] == "nli")]["cosine"].iloc[0]
+    expected = np.mean(
+        [
+            float(
+                torch.nn.functional.cosine_similarity(
+                    taus[f"ner/seed{s}"], taus[f"nli/seed{s}"], dim=0
+                )
+            )
+            for s in (3, 4)
+        ]
+    )
+    assert pair == pytest.approx(expected, abs=1e-5)
+    assert 0.2 < pair < 0.45  # seed 3 shares a direction (~0.5), seed 4 does not (~0)
+    bad = tmp_path / "ner3" / "metadata.json"
+    bad.write_text("{}")
+    with pytest.raises(LangarithError, match="cannot be rebuilt"):
+        task_vectors(setup.backbone, {"ner/seed3": tmp_path / "ner3"})
+
+
+def test_a_task_adapters_init_does_not_depend_on_the_language_adapter_below(tmp_path) -> None:
+    """Training draws θ_init with a language adapter loaded; the analysis without one."""
+    from toy_setup import build_toy_setup
+
+    from langarith.modeling import LANG_ADAPTER_NAME, load_adapter_model, load_language_adapter
+    from langarith.train.task_adapter import add_task_adapter
+
+    setup = build_toy_setup(tmp_path / "toy")
+    config = {"architecture": "seq_bn", "reduction_factor": 16}
+    states = []
+    for with_lang in (True, False):
+        model = load_adapter_model(setup.backbone)
+        if with_lang:
+            load_language_adapter(model, setup.lang["en"], name=LANG_ADAPTER_NAME)
+        add_task_adapter(model, "ner", config, 5)
+        states.append({k: v for k, v in model.state_dict().items() if ".ner." in k})
+    assert sorted(states[0]) == sorted(states[1]) and states[0]
+    assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])

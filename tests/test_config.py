@@ -27,7 +27,7 @@ def _load(name: str) -> dict:
     return yaml.safe_load((ROOT / "config" / name).read_text())
 
 
-@pytest.fixture(params=["config.yaml", "demo.yaml"])
+@pytest.fixture(params=["config.yaml", "ecai.yaml", "demo.yaml"])
 def config(request) -> dict:
     cfg = _load(request.param)
     validate_schema(cfg)
@@ -763,3 +763,11 @@ def test_training_settings_from_the_cli_get_one_line(tmp_path, capsys, command, 
     err = capsys.readouterr().err
     assert expected in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("name", ["adapters", "scores", "Acl", "a/b"])
+def test_a_setup_name_cannot_clash_with_results_folders(name):
+    config = _load("config.yaml")
+    config["setup"] = name
+    with pytest.raises(ConfigError, match="setup"):
+        validate_schema(config)

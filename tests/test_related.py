@@ -171,13 +171,15 @@ def test_bad_overrides(overrides: dict[str, str], match: str) -> None:
 
 
 def test_write_related_table(tmp_path) -> None:
-    picks = related.pick_related(["es", "sw", "as"], ["es", "fr", "it", "ar", "hi"], {"es": "it"})
+    picks = related.pick_related(["es", "sw", "as"], ["es", "fr", "it", "ar", "hi"], {"es": "fr"})
     out = related.write_related_table(picks, tmp_path / "sub" / "related.tsv")
     lines = out.read_text(encoding="utf-8").splitlines()
     assert lines[0].split("\t") == list(related.TABLE_COLUMNS)
-    assert lines[1].split("\t")[:4] == ["es", "it", f"{picks[0].distance:.4f}", "true"]
-    assert lines[1].split("\t")[4:] == ["fr", "false", "it", "true"]
-    assert lines[3].split("\t")[4:] == ["", "", "", ""]  # as: in neither paper
+    assert lines[1].split("\t")[:4] == ["es", "fr", f"{picks[0].distance:.4f}", "true"]
+    # the URIEL pick (it) stays beside the override (fr, the ACL pair)
+    assert lines[1].split("\t")[4:] == ["it", "fr", "true", "it", "false"]
+    assert lines[2].split("\t")[1] == lines[2].split("\t")[4]  # not overridden: the same
+    assert lines[3].split("\t")[5:] == ["", "", "", ""]  # as: in neither paper
     assert sorted(p.name for p in out.parent.iterdir()) == ["related.tsv"]  # no temp left
     table = pd.read_csv(out, sep="\t")
     assert table["overridden"].tolist() == [True, False, False]

@@ -27,7 +27,7 @@ from docutils.core import publish_parts
 from jinja2 import Environment, StrictUndefined
 from report_toys import TOY_FIGURE, TOY_TABLE
 
-from langarith import LangarithError
+from langarith import LangarithError, related
 from langarith.evaluate.scenarios import plan_jobs, score_outputs
 from langarith.report import inputs, paper, rules, tables
 from langarith.report.cli import register_cli, summary
@@ -35,8 +35,12 @@ from langarith.report.figures import (
     FIGURES,
     cosine_figure,
     lambda_curves_figure,
+    paper_cosine_figure,
+    paper_cosine_matrix,
+    relative_bars_figure,
     sparsity_figure,
     token_budget_figure,
+    vector_cosines_figure,
     write_figure,
 )
 from langarith.report.scores import (
@@ -271,6 +275,14 @@ def write_analysis(root: Path, model: str) -> tuple[Path, Path]:
             spars.append(row)
     sparsity = root / "analysis" / model / "sparsity.csv"
     pd.DataFrame(spars).to_csv(sparsity, index=False)
+    tasks = pd.DataFrame(
+        {
+            "lang_a": ["ner", "ner", "nli"],
+            "lang_b": ["nli", "qa", "qa"],
+            "cosine": [0.02, 0.01, 0.03],
+        }
+    )
+    tasks.to_csv(root / "analysis" / model / "task_cosine.csv", index=False)
     return cosine, sparsity
 
 
@@ -467,15 +479,24 @@ def test_enhancement_ties_and_low_resource_tables(synthetic, tmp_path):
         }
         write_table(name, {"scores": synthetic["paths"]}, out, n_resamples=500)
     enh = pd.read_csv(tmp_path / "enhancement.csv")
-    assert set(enh["method"]) == {"T", "LA(T,en)", "LA(T,REL)", "MIX"}
+    assert set(enh["method"]) == {"T", "LA(T,en)", "LA(T,REL)", "MIX-val", "MIX"}
+    # MIX-val is the score files' MIX (chosen by validation per seed)
     _, avg, std, _ = _expected(truth, "enhancement", "tinyxlmr", "nli", "MIX")
     row = enh[
         (enh["model"] == "tinyxlmr")
         & (enh["task"] == "nli")
-        & (enh["method"] == "MIX")
+        & (enh["method"] == "MIX-val")
         & (enh["target"] == "AVG")
     ].iloc[0]
     assert (row["mean"], row["std"]) == (pytest.approx(avg), pytest.approx(std))
+    # MIX (the paper's) is, per target, the arm with the better seed-averaged test score
+    cells = enh[(enh["target"] != "AVG") & (enh["model"] == "tinyxlmr") & (enh["task"] == "nli")]
+    by = cells.set_index(["method", "target"])["mean"]
+    for target in set(cells["target"]):
+        arms = max(by[("LA(T,en)", target)], by[("LA(T,REL)", target)])
+        assert by[("MIX", target)] == pytest.approx(arms)
+        assert by[("MIX", target)] >= by[("MIX-val", target)] - 1e-9
+    assert "oracle ceiling" in (tmp_path / "enhancement.md").read_text()
 
     ties = pd.read_csv(tmp_path / "ties.csv")
     assert sorted(ties["top_k"].dropna().unique()) == [20.0, 80.0]
@@ -489,6 +510,23 @@ def test_enhancement_ties_and_low_resource_tables(synthetic, tmp_path):
     assert sorted(low["budget"].dropna().unique()) == [1000.0, 10000.0]
     assert low["budget"].isna().any()  # the full-corpus adapter
     assert "@ 1k tokens" in (tmp_path / "low_resource.md").read_text()
+
+
+def test_mix_oracle_takes_the_arm_with_the_better_mean_test_score():
+    rows = []
+    # target de: LA(T,en) wins seed 1 by a little, LA(T,REL) wins seed 2 by a lot
+    for seed, en, rel, val in ((1, 60.0, 59.0, "LA(T,en)"), (2, 50.0, 58.0, "LA(T,en)")):
+        for method, score in (("LA(T,en)", en), ("LA(T,REL)", rel), ("MIX", {"LA(T,en)": en}[val])):
+            rows.append(
+                dict(scenario="enhancement", model="m", task="ner", metric="f1", method=method,
+                     top_k=np.nan, budget=np.nan, target="de", seed=seed, score=score,
+                     partner="", **{"lambda": 0.5})
+            )  # fmt: skip
+    points = tables.with_mix_variants(pd.DataFrame(rows))
+    mix = points[points["method"] == "MIX"].sort_values("seed")
+    assert mix["score"].tolist() == [59.0, 58.0]  # LA(T,REL): mean 58.5 > 55.0
+    assert points[points["method"] == "MIX-val"]["score"].tolist() == [60.0, 50.0]
+    assert tables.LAYOUTS["enhancement"].methods[-2:] == ("MIX-val", "MIX")
 
 
 def test_romance_table_pivots_l2(synthetic, tmp_path):
@@ -551,7 +589,9 @@ def test_paper_numbers_are_consistent_and_sourced():
     assert look.loc[("acl", "Table 3", "xlmr", "ner", "AVG", "TIES", "20"), "score"] == 52.94
     assert look.loc[("ecai", "Table 4", "xlmr", "ner", "AVG", "TIES", "80"), "score"] == 59.88
     # Every printed AVG is the mean of its row's per-language numbers (one flagged exception).
-    scores = numbers[numbers["metric"].isin(["f1", "accuracy"]) & (numbers["partner"] == "")]
+    scores = numbers[
+        numbers["metric"].isin(["f1", "accuracy"]) & (numbers["scenario"] != "romance")
+    ]
     for key, group in scores.groupby(["paper", "table", "model", "task", "method", "top_k"]):
         langs, avg = group[group["language"] != "AVG"], group[group["language"] == "AVG"]
         if len(langs) and len(avg):
@@ -581,34 +621,54 @@ def test_paper_comparison_demo_states_the_setup_differs(synthetic, tmp_path):
     assert paper.paper_backbones(real) == {"mbert": "mbert", "xlmr": "xlmr"}
 
 
-def test_paper_comparison_matches_a_paper_run(tmp_path):
+ECAI_POOL = "ar bg de el es fr hi ru sw tr ur vi zh fa it".split()
+
+
+def _paper_run(tmp_path, partner_of, seeds=(1, 2)):
+    """Zero-shot QA scores of xlmr on XQuAD's languages with the given partners."""
     targets = "ar de el es hi ru tr vi zh".split()  # XQuAD's languages in the papers
     rows = []
-    for seed in (1, 2):
+    for seed in seeds:
         for t in targets:
+            rel = partner_of(t)
             rows += job_rows(
                 "zero_shot",
                 "xlmr",
                 "qa",
                 t,
                 seed,
-                baselines=[("pEA", "en"), ("pRA", "es")],
-                curves=[("LA", ("en", "es"), GRID, None)],
+                baselines=[("pEA", "en"), ("pRA", rel)],
+                curves=[("LA", ("en", rel), GRID, None)],
             )
         for t in targets[:3]:
             rows += job_rows("zero_shot", "xlmr", "nli", t, seed, baselines=[("pEA", "en")])
-    paths = write_rows(tmp_path, rows)
+    return rows, write_rows(tmp_path, rows)
+
+
+def _comparison(tmp_path, paths, pool):
     out = {"csv": tmp_path / "pc.csv", "md": tmp_path / "pc.md"}
-    write_table("paper_comparison", {"scores": paths}, out, backbones={"xlmr": "xlmr"})
-    table = pd.read_csv(out["csv"], keep_default_na=False, na_values=[""])
-    row = table[
-        (table["paper"] == "ecai")
-        & (table["table"] == "Table 1")
-        & (table["paper_model"] == "xlmr")
-        & (table["task"] == "qa")
-        & (table["method"] == "LA")
-        & (table["language"] == "AVG")
+    pools = {"zero_shot": pool, "enhancement": pool, "ties": pool, "romance": []}
+    write_table(
+        "paper_comparison", {"scores": paths}, out, backbones={"xlmr": "xlmr"}, run_pools=pools
+    )
+    return pd.read_csv(out["csv"], keep_default_na=False, na_values=[""]), out["md"].read_text()
+
+
+def _row(table, paper_table, task, method, language, model="xlmr"):
+    return table[
+        (table["paper_table"] == paper_table)
+        & (table["paper_model"] == model)
+        & (table["task"] == task)
+        & (table["method"] == method)
+        & (table["language"] == language)
     ].iloc[0]
+
+
+def test_paper_comparison_matches_a_paper_run(tmp_path):
+    ecai = related.paper_related_languages()["ecai"]
+    rows, paths = _paper_run(tmp_path, ecai.get)
+    table, md = _comparison(tmp_path, paths, ECAI_POOL)
+    row = _row(table, "ECAI Table 1", "qa", "LA", "AVG")
     truth = pd.DataFrame(rows, columns=COLUMNS)
     run = truth[
         (truth["split"] == "test")
@@ -618,16 +678,56 @@ def test_paper_comparison_matches_a_paper_run(tmp_path):
     ]
     assert row["run_mean"] == pytest.approx(run["score"].mean())
     assert row["difference"] == pytest.approx(run["score"].mean() - 68.43)
-    assert row["comparable"]
-    nli = table[
-        (table["task"] == "nli")
-        & (table["method"] == "pEA")
-        & (table["language"] == "AVG")
-        & (table["paper_model"] == "xlmr")
-    ].iloc[0]
-    assert not nli["comparable"] and "other languages" in nli["note"]
+    assert row["comparable"] and pd.isna(row["why_not"])
+    ar = _row(table, "ECAI Table 1", "qa", "pRA", "ar")
+    assert ar["run_partner"] == "fa" and ar["comparable"]
+    nli = _row(table, "ECAI Table 1", "nli", "pEA", "AVG")
+    assert not nli["comparable"] and "other languages" in nli["why_not"]
     mbert = table[table["paper_model"] == "mbert"]
-    assert mbert["run_mean"].isna().all()
+    assert mbert["run_mean"].isna().all() and mbert["why_not"].str.contains("mbert").all()
+    assert "Why not" in md and "ECAI Table 1" in md
+
+
+def test_paper_comparison_says_why_other_partners_pools_and_seeds_do_not_compare(tmp_path):
+    acl = related.paper_related_languages()["acl"]
+    _, paths = _paper_run(tmp_path, acl.get)
+    acl_pool = ECAI_POOL[:13]
+    table, _ = _comparison(tmp_path, paths, acl_pool)
+    la = _row(table, "ECAI Table 1", "qa", "LA", "AVG")
+    assert not la["comparable"]
+    assert "other partners" in la["why_not"] and "ar (run sw, paper fa)" in la["why_not"]
+    assert "other pool: the run lacks fa it" in la["why_not"]
+    # pEA uses no related language: neither partner nor pool matters
+    pea = _row(table, "ECAI Table 1", "qa", "pEA", "de")
+    assert pea["comparable"], pea["why_not"]
+    de = _row(table, "ECAI Table 1", "qa", "LA", "de")  # de -> fr in both papers
+    assert "other partners" not in de["why_not"] and "other pool" in de["why_not"]
+    # ACL Table 3 states three runs: two seeds are not comparable
+    ties = tables.paper_comparison_table(
+        read_scores(paths),
+        {"xlmr": "xlmr"},
+        papers=paper.load().assign(
+            scenario=lambda f: f["scenario"].where(f["table"] != "Table 3", "zero_shot"),
+            task=lambda f: f["task"].where(f["table"] != "Table 3", "qa"),
+        ),
+        run_pools={"zero_shot": acl_pool},
+    )
+    pick = ties[(ties["paper_table"] == "ACL Table 3") & (ties["method"] == "LA")].iloc[0]
+    assert "2 seeds, the paper 3" in pick["why_not"] and not pick["comparable"]
+    # three seeds, the ACL pairs and pool: comparable, partners from ACL Table 2
+    _, paths = _paper_run(tmp_path / "three", acl.get, seeds=(1, 2, 3))
+    ties = tables.paper_comparison_table(
+        read_scores(paths),
+        {"xlmr": "xlmr"},
+        papers=paper.load().assign(
+            scenario=lambda f: f["scenario"].where(f["table"] != "Table 3", "zero_shot"),
+            task=lambda f: f["task"].where(f["table"] != "Table 3", "qa"),
+        ),
+        run_pools={"zero_shot": acl_pool},
+    )
+    pick = ties[(ties["paper_table"] == "ACL Table 3") & (ties["method"] == "LA")].iloc[0]
+    assert pick["comparable"], pick["why_not"]
+    assert "partners: the paper's related-language table" in pick["note"]
 
 
 # --------------------------------------------------------------------------- figures
@@ -735,6 +835,7 @@ def test_report_outputs_of_the_demo_config():
         "related_languages.md",
         "token_budget.csv",
         "paper_comparison.md",
+        "lambda_subgrids.md",
     ):
         assert f"results/tables/{name}" in outputs
     assert "results/tables/low_resource.csv" not in outputs  # not a demo scenario
@@ -743,6 +844,10 @@ def test_report_outputs_of_the_demo_config():
         "cosine_similarity_tinybert",
         "sparsity_tinyxlmr",
         "token_budget_nli_tinybert",
+        "zero_shot_bars_ner_tinybert",
+        "enhancement_bars_qa_tinyxlmr",
+        "cosine_paper_tinybert",
+        "vector_cosines_tinyxlmr",
     ):
         assert f"figures/{name}.png" in outputs and f"figures/{name}.pdf" in outputs
     scores = tables.table_inputs(config, "zero_shot")["scores"]
@@ -767,7 +872,10 @@ def test_report_rules_register_outputs_with_captions():
     """Each generated rule: a captioned report() output, a log and a benchmark."""
     specs = rules.report_rules()
     names = [spec.name for spec in specs]
-    assert len(names) == len(set(names)) == 9
+    assert len(names) == len(set(names)) == len(TABLES) - len(SCENARIO_TABLES) + 1 + len(FIGURES)
+    assert {"lambda_subgrids_table", "zero_shot_bars_figure", "enhancement_bars_figure"} <= set(
+        names
+    )
     for spec in specs:
         assert (ROOT / "workflow" / "report" / spec.caption).is_file(), spec.caption
         assert spec.category in ("Tables", "Figures")
@@ -1246,3 +1354,123 @@ def test_summary_cli_gives_one_line_for_a_damaged_score_file(tmp_path):
     assert "is not UTF-8 text" in result.stderr and str(path) in result.stderr
     assert "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+# --------------------------------------------------------------------------- new paper figures
+def test_relative_differences_are_those_of_the_papers_bar_charts(synthetic, tmp_path):
+    truth = synthetic["truth"]
+    test = truth[(truth["split"] == "test") & (truth["model"] == "tinybert")]
+    test = test[(test["task"] == "ner")]
+    means = test.groupby(["scenario", "method", "target"])["score"].mean()
+    points = tables.scenario_points(synthetic["scores"], "zero_shot")
+    points = points[(points["model"] == "tinybert") & (points["task"] == "ner")]
+    zs = tables.relative_differences(points, "zero_shot").drop_duplicates("target")
+    for target, value in zip(zs["target"], zs["relative"], strict=True):
+        better = max(means[("zero_shot", "pEA", target)], means[("zero_shot", "pRA", target)])
+        expected = 100 * (means[("zero_shot", "LA", target)] - better) / better
+        assert value == pytest.approx(expected)
+    points = tables.scenario_points(synthetic["scores"], "enhancement")
+    points = points[(points["model"] == "tinybert") & (points["task"] == "ner")]
+    enh = tables.relative_differences(points, "enhancement")
+    assert set(enh["method"]) == {"T", "LA(T,en)", "LA(T,REL)"}  # no MIX bars
+    es = enh[enh["target"] == "es"].iloc[0]["relative"]
+    best = max(means[("enhancement", "LA(T,en)", "es")], means[("enhancement", "LA(T,REL)", "es")])
+    t = means[("enhancement", "T", "es")]
+    assert es == pytest.approx(100 * (best - t) / t)
+
+    for name in ("zero_shot_bars", "enhancement_bars"):
+        out = {"png": tmp_path / f"{name}.png", "pdf": tmp_path / f"{name}.pdf"}
+        figure = write_figure(
+            name, {"scores": synthetic["paths"]}, out, model="tinybert", task="ner"
+        )
+        labels = [t.get_text() for t in figure.axes[0].texts]
+        assert len(labels) == 3 and all(label.endswith("%") for label in labels)
+        assert _pixels_vary(out["png"])
+    assert f"{zs['relative'].iloc[0]:+.1f}%" in [
+        t.get_text()
+        for t in relative_bars_figure(synthetic["scores"], "zero_shot", "tinybert", "ner")
+        .axes[0]
+        .texts
+    ]
+
+
+def test_lambda_subgrids_from_the_runs_own_curves(synthetic, tmp_path):
+    out = {"csv": tmp_path / "lg.csv", "md": tmp_path / "lg.md"}
+    write_table("lambda_subgrids", {"scores": synthetic["paths"]}, out)
+    table = pd.read_csv(out["csv"])
+    truth = synthetic["truth"]
+    valid = truth[
+        (truth["scenario"] == "zero_shot")
+        & (truth["split"] == "validation")
+        & (truth["method"] == "LA")
+        & (truth["model"] == "tinyxlmr")
+        & (truth["task"] == "nli")
+        & (truth["target"] == "de")
+    ]
+    expected = {}
+    for _, curve in valid.groupby("seed"):
+        points = dict(zip(curve["lambda"].astype(float), curve["score"], strict=True))
+        full = max(points.values())
+        coarse = {lam: v for lam, v in points.items() if round(lam / 0.2, 6) % 1 == 0}
+        best = max(coarse, key=lambda lam: (coarse[lam], lam))
+        expected.setdefault("step 0.2", []).append(full - coarse[best])
+        expected.setdefault("λ = 0.5", []).append(full - points[0.5])
+        expected.setdefault("full", []).append(0.0)
+    cell = table[
+        (table["model"] == "tinyxlmr") & (table["task"] == "nli") & (table["target"] == "de")
+    ]
+    by = cell.set_index("choice")
+    assert by.loc["step 0.2", "validation_loss"] == pytest.approx(np.mean(expected["step 0.2"]))
+    assert by.loc["λ = 0.5", "validation_loss"] == pytest.approx(np.mean(expected["λ = 0.5"]))
+    full = by.loc[[c for c in by.index if c.startswith("full grid")][0]]
+    assert full["validation_loss"] == 0 and full["gain_kept"] == pytest.approx(1.0)
+    assert full["n_lambdas"] == 21 and by.loc["step 0.1", "n_lambdas"] == 11
+    assert by.loc["step 0.2", "n_lambdas"] == 6 and by.loc["λ = 0.5", "n_lambdas"] == 1
+    assert (by["validation_loss"] >= 0).all()
+    # the run wrote a test row at the full grid's choice only
+    assert np.isfinite(full["test"])
+    md = out["md"].read_text()
+    assert "Gain kept" in md and "step 0.1" in md and "λ = 0.5" in md
+
+
+def test_the_papers_cosine_matrix_beside_the_runs(synthetic, tmp_path):
+    matrix, asymmetric = paper_cosine_matrix()
+    assert list(matrix.index) == "ar bg de el es fr hi ru sw tr ur vi zh".split()
+    assert (matrix.to_numpy() == matrix.to_numpy().T).all()
+    assert matrix.loc["es", "fr"] == 0.31 and matrix.loc["bg", "ru"] == 0.30
+    assert len(asymmetric) == 8 and "zh-ru (column 0.24, row 0.20)" in asymmetric
+    cosine, _ = write_analysis(tmp_path, "tinybert")
+    figure = paper_cosine_figure(cosine, "tinybert")
+    heatmaps = [ax for ax in figure.axes if ax.get_title()]
+    assert len(heatmaps) == 2
+    assert "8 of 12" in heatmaps[0].get_title() and "tinybert" in heatmaps[1].get_title()
+    assert len(heatmaps[0].texts) == 13 * 13 and len(heatmaps[1].texts) == 49
+    out = {"png": tmp_path / "cp.png", "pdf": tmp_path / "cp.pdf"}
+    write_figure("cosine_paper", {"cosine": cosine}, out, model="tinybert")
+    assert _pixels_vary(out["png"])
+
+
+def test_language_against_task_vector_cosines(synthetic, tmp_path):
+    cosine, _ = write_analysis(tmp_path, "tinybert")
+    tasks = tmp_path / "task_cosine.csv"
+    pd.DataFrame(
+        {
+            "lang_a": ["ner", "ner", "nli"],
+            "lang_b": ["nli", "qa", "qa"],
+            "cosine": [0.02, 0.01, 0.03],
+        }
+    ).to_csv(tasks, index=False)
+    figure = vector_cosines_figure(cosine, tasks, "tinybert")
+    ax = figure.axes[0]
+    from matplotlib.collections import PathCollection
+
+    dots = [c.get_offsets() for c in ax.collections if isinstance(c, PathCollection)]
+    assert sorted(len(d) for d in dots) == [3, 21]  # 3 task pairs, 7 languages: 21 pairs
+    labels = {t.get_text() for t in ax.texts}
+    assert {"ner-nli", "ner-qa", "nli-qa"} <= labels
+    assert "papers' language vectors" in labels and "Ilharco et al.'s task vectors" in labels
+    out = {"png": tmp_path / "vc.png", "pdf": tmp_path / "vc.pdf"}
+    write_figure("vector_cosines", {"cosine": cosine, "task_cosine": tasks}, out, model="tinybert")
+    assert _pixels_vary(out["png"])
+    one_task = {"tasks": {"ner": {}}, "models": [{"name": "m", "demo": {}}], "seeds": [1]}
+    assert FIGURES["vector_cosines"].instances(one_task) == []

@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from langarith import LangarithError, plan
-from langarith.analysis_plan import analysis_adapters, analysis_outputs
+from langarith.analysis_plan import analysis_adapters, analysis_outputs, task_analysis_adapters
 from langarith.cli import main
 from langarith.config import task_targets
 from langarith.evaluate import scenarios
@@ -122,7 +122,7 @@ def test_demo_config_job_counts(demo, demo_jobs):
 
 def test_every_job_writes_its_own_csv(paper_jobs):
     for job in paper_jobs:
-        assert job.output == SCORE_CSV.format(
+        assert job.output == "results/acl/" + SCORE_CSV.removeprefix("results/").format(
             scenario=job.scenario,
             model=job.model,
             task=job.task,
@@ -214,7 +214,7 @@ def test_ties_against_linear_reuses_the_zero_shot_curve(paper):
         ("TIES", "ties", 80.0),
     ]
     assert job.curves[0].grid == pytest.approx([0.8 + 0.1 * i for i in range(11)])
-    assert job.reuse == "results/scores/zero_shot/xlmr/ner/de/seed42.csv"
+    assert job.reuse == "results/acl/scores/zero_shot/xlmr/ner/de/seed42.csv"
     assert job.reuse_methods == ("LA",)
     assert job.inputs()["reuse"] == job.reuse
     # without a zero-shot NER job the LA curve is computed in the TIES job itself
@@ -268,12 +268,19 @@ def test_analysis_covers_every_language_and_seed(demo):
     assert analysis_outputs(demo) == [
         "results/analysis/tinybert/cosine.csv",
         "results/analysis/tinybert/sparsity.csv",
+        "results/analysis/tinybert/task_cosine.csv",
         "results/analysis/tinyxlmr/cosine.csv",
         "results/analysis/tinyxlmr/sparsity.csv",
+        "results/analysis/tinyxlmr/task_cosine.csv",
     ]
     labelled = analysis_adapters(demo, "tinybert")
     assert len(labelled) == len(demo["languages"]) * len(demo["seeds"])
     assert labelled["es/seed2"] == "results/adapters/tinybert/lang/es/seed2"
+    tasks = task_analysis_adapters(demo, "tinyxlmr")
+    assert len(tasks) == 3 * len(demo["seeds"])  # ner, nli, qa
+    assert tasks["nli/seed1"] == "results/adapters/tinyxlmr/task/nli/seed1"
+    one_task = {**demo, "tasks": {"ner": demo["tasks"]["ner"]}}
+    assert not any(p.endswith("task_cosine.csv") for p in analysis_outputs(one_task))
 
 
 def test_related_language_that_is_english_is_refused(demo):

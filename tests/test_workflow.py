@@ -61,6 +61,8 @@ def test_paper_dry_run_holds_the_real_download_dag(tmp_path, paper_config):
     assert int(counts["backbone"]) == 2
     assert int(counts["train_language_adapter"]) == 2 * 20 * 3
     assert "resources/data/xquad/es" in out and "resources/data/xquad/bg" not in out
+    assert "results/acl/scores/zero_shot/xlmr/ner/ar/seed42.csv" in out
+    assert "results/acl/related_languages.tsv" in out and "results/ecai/" not in out
 
 
 def test_lint_is_clean(tmp_path):
@@ -131,3 +133,84 @@ def test_jobs_take_the_configured_threads(tmp_path):
     text = "\n".join(p.read_text() for p in (ROOT / "rules").glob("*.smk"))
     fixed = re.findall(r"^\s+threads: (\d+)$", text, flags=re.MULTILINE)
     assert set(fixed) <= {"1"}, "heavy rules take threads from get_threads(stage)"
+
+
+#: The papers' related pairs that the setups must use (ACL Table 2, ECAI Table 5).
+ACL_PAIRS = {"ar": "sw", "el": "es", "vi": "ru", "zh": "ar", "bg": "ru", "hi": "ur"}
+ECAI_PAIRS = {"ar": "fa", "el": "de", "es": "it", "fr": "it", "tr": "de", "vi": "zh"}
+
+
+@pytest.mark.parametrize(
+    ("configfile", "setup", "pairs"),
+    [("config/config.yaml", "acl", ACL_PAIRS), ("config/ecai.yaml", "ecai", ECAI_PAIRS)],
+)
+def test_each_paper_setup_plans_its_papers_pairs(configfile, setup, pairs):
+    from langarith.evaluate.scenarios import plan_jobs, related_languages
+
+    config = load_config(ROOT / configfile)
+    assert config["setup"] == setup
+    related = related_languages(config)
+    assert {target: related[target] for target in pairs} == pairs
+    jobs = plan_jobs(config, ["zero_shot", "enhancement"])
+    for job in jobs:
+        assert job.output.startswith(f"results/{setup}/scores/")
+        assert job.related == pairs.get(job.target, job.related)
+        assert all(not folder.startswith(f"results/{setup}/") for _, folder in job.adapters)
+
+
+def test_the_ecai_setup_differs_from_the_acl_one_only_in_pool_pairs_and_folder():
+    acl = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    ecai = yaml.safe_load((ROOT / "config" / "ecai.yaml").read_text())
+    assert set(ecai["related"]["pool"]) - set(acl["related"]["pool"]) == {"fa", "it"}
+    for key in set(acl) | set(ecai):
+        if key not in ("setup", "related"):
+            assert acl.get(key) == ecai.get(key), key
+
+
+def test_the_ecai_dry_run_shares_adapters_and_keeps_its_results_apart(tmp_path):
+    result = run_snakemake(
+        "-n", "--rerun-triggers", "mtime", configfile="config/ecai.yaml", directory=tmp_path
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = result.output
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", out, flags=re.MULTILINE))
+    assert int(counts["related_languages"]) == 1
+    assert int(counts["train_language_adapter"]) == 2 * 20 * 3
+    assert "results/ecai/related_languages.tsv" in out
+    assert "results/ecai/scores/zero_shot/xlmr/ner/ar/seed42.csv" in out
+    assert "results/ecai/tables/paper_comparison.csv" in out
+    assert "figures/ecai/" in out
+    assert "results/adapters/xlmr/lang/fa/seed42" in out
+    assert "results/scores/" not in out and "results/acl/" not in out
+
+
+def test_in_setup_moves_only_a_setups_own_artifacts():
+    from langarith import paths
+
+    acl = {"setup": "acl"}
+    assert paths.in_setup(paths.SCORE_CSV, acl).startswith("results/acl/scores/")
+    assert paths.in_setup(paths.RELATED_TSV, acl) == "results/acl/related_languages.tsv"
+    assert paths.in_setup("results/tables/gains.md", acl) == "results/acl/tables/gains.md"
+    assert paths.in_setup("figures/x_{model}.{ext}", acl) == "figures/acl/x_{model}.{ext}"
+    for shared in (paths.LANG_ADAPTER_DIR, paths.TASK_ADAPTER_DIR, paths.ANALYSIS_COSINE):
+        assert paths.in_setup(shared, acl) == shared
+    moved = paths.in_setup(paths.SCORE_CSV, acl)
+    assert paths.in_setup(moved, acl) == moved  # idempotent
+    assert paths.in_setup(paths.SCORE_CSV, {}) == paths.SCORE_CSV  # demo, tests
+
+
+def test_the_demo_dry_run_plans_the_new_paper_tables_and_figures(tmp_path):
+    result = run_snakemake("-n", configfile="config/demo.yaml", directory=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = result.output
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", out, flags=re.MULTILINE))
+    assert int(counts["task_vector_analysis"]) == 2  # one per backbone
+    for path in (
+        "results/tables/lambda_subgrids.md",
+        "results/analysis/tinybert/task_cosine.csv",
+        "figures/zero_shot_bars_ner_tinybert.png",
+        "figures/enhancement_bars_nli_tinyxlmr.pdf",
+        "figures/cosine_paper_tinybert.png",
+        "figures/vector_cosines_tinyxlmr.png",
+    ):
+        assert path in out, path

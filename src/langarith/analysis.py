@@ -34,6 +34,7 @@ import torch
 from langarith import LangarithError
 from langarith.adapter_io import check_compatible, read_adapter, same_init
 from langarith.io import atomic_file
+from langarith.train.task_adapter import task_adapter_init_state
 
 __all__ = [
     "average_cosine_matrices",
@@ -44,10 +45,12 @@ __all__ = [
     "log_magnitude_histogram",
     "sparsity_table",
     "split_seed_label",
+    "task_vectors",
     "value_histogram",
     "write_cosine_csv",
     "write_analysis",
     "write_csv",
+    "write_task_cosine",
 ]
 
 log = logging.getLogger(__name__)
@@ -393,3 +396,56 @@ def write_analysis(
     cosine = write_cosine_csv(average_cosine_matrices(matrices), cosine_csv)
     sparsity = write_csv(pd.concat(tables, ignore_index=True), sparsity_csv)
     return cosine, sparsity
+
+
+def task_vectors(
+    backbone_dir: str | PathLike[str],
+    task_dirs: Mapping[str, str | PathLike[str]],
+    *,
+    dtype: torch.dtype = torch.float32,
+) -> dict[str, torch.Tensor]:
+    """τ = θ − θ_init of each task adapter, flattened over its parameters (sorted names).
+
+    Task adapters start from random weights drawn from their seed, not from a shared
+    saved θ_init, so each one's θ_init is drawn again
+    (:func:`langarith.train.task_adapter.task_adapter_init_state`). The heads are left
+    out: they have no adapter counterpart in the language vectors.
+    """
+    if not task_dirs:
+        raise LangarithError("No task adapter folders given for the task-vector analysis")
+    vectors: dict[str, torch.Tensor] = {}
+    for label, folder in task_dirs.items():
+        adapter = read_adapter(folder)
+        init = task_adapter_init_state(backbone_dir, folder)
+        vectors[label] = torch.cat(
+            [
+                (adapter.state[n].double() - init[n].double()).reshape(-1).to(dtype)
+                for n in sorted(init)
+            ]
+        )
+    return vectors
+
+
+def write_task_cosine(
+    backbone_dir: str | PathLike[str],
+    task_dirs: Mapping[str, str | PathLike[str]],
+    cosine_csv: str | PathLike[str],
+) -> Path:
+    """The cosine of task vectors (ACL Appendix E's contrast), as :func:`write_analysis`.
+
+    ``task_dirs`` maps ``task/seed<s>`` labels to task adapter folders (every task for
+    every seed); writes ``lang_a, lang_b, cosine`` (here: tasks), computed per seed and
+    averaged over seeds. Ilharco et al. find task vectors nearly orthogonal (0.01-0.03);
+    the papers find language vectors at 0.19-0.31.
+    """
+    tasks, by_seed = _seed_folders(task_dirs)
+    if len(tasks) < 2:
+        raise LangarithError(
+            f"The task-vector analysis needs at least two tasks with adapters; got {tasks}"
+        )
+    matrices = []
+    for seed, folders in by_seed.items():
+        vectors = task_vectors(backbone_dir, {task: folders[task] for task in tasks})
+        matrices.append(cosine_matrix(vectors))
+        log.info("seed %s: %d task vectors", seed, len(vectors))
+    return write_cosine_csv(average_cosine_matrices(matrices), cosine_csv)

@@ -13,9 +13,13 @@ mirror an artifact's path under ``logs/`` and ``benchmarks/`` (:func:`log` and
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 __all__ = [
     "ANALYSIS_COSINE",
     "ANALYSIS_SPARSITY",
+    "ANALYSIS_TASK_COSINE",
     "BACKBONE_DIR",
     "BUDGET_ADAPTER_DIR",
     "CHECKPOINT_ROOT",
@@ -29,7 +33,9 @@ __all__ = [
     "TASK_ADAPTER_DIR",
     "benchmark",
     "checkpoint",
+    "in_setup",
     "log",
+    "setup_name",
 ]
 
 # resources/: inputs the study starts from
@@ -45,6 +51,7 @@ TASK_ADAPTER_DIR = "results/adapters/{model}/task/{task}/seed{seed}"
 SCORE_CSV = "results/scores/{scenario}/{model}/{task}/{target}/seed{seed}.csv"
 ANALYSIS_COSINE = "results/analysis/{model}/cosine.csv"
 ANALYSIS_SPARSITY = "results/analysis/{model}/sparsity.csv"
+ANALYSIS_TASK_COSINE = "results/analysis/{model}/task_cosine.csv"
 TABLE = "results/tables/{table}.{ext}"
 FIGURE = "figures/{name}.{ext}"
 
@@ -53,6 +60,34 @@ FIGURE = "figures/{name}.{ext}"
 CHECKPOINT_ROOT = ".checkpoints"
 
 _ROOTS = ("results/", "resources/")
+
+#: Artifacts that differ between two setups sharing one results tree (a setup's pool
+#: and related pairs change its related table, scores, tables and figures); adapters,
+#: backbones, data and the analysis of language vectors are shared.
+_SETUP_SCOPED = (RELATED_TSV, "results/scores/", "results/tables/", "figures/")
+
+
+def setup_name(config: Mapping[str, Any]) -> str:
+    """The config's ``setup`` (e.g. ``acl``, ``ecai``), or ``""`` when it has none."""
+    return str(config.get("setup") or "").strip()
+
+
+def in_setup(pattern: str, config: Mapping[str, Any]) -> str:
+    """``pattern`` inside the config's setup folder, when it is a per-setup artifact.
+
+    A config naming a ``setup`` (``config/config.yaml``: ``acl``, ``config/ecai.yaml``:
+    ``ecai``) keeps its related table, scores, tables and figures under
+    ``results/<setup>/`` and ``figures/<setup>/``, so that the papers' two setups, which
+    share adapters but not partners, live side by side in one results tree. Without a
+    ``setup`` (demo, tests, a user's own config) the patterns are unchanged. Shared
+    artifacts (adapters, data, backbones, analysis) are returned as they are; so is a
+    pattern or path already inside a setup folder.
+    """
+    name = setup_name(config)
+    if not name or not pattern.startswith(_SETUP_SCOPED):
+        return pattern
+    root, _, rest = pattern.partition("/")
+    return f"{root}/{name}/{rest}"
 
 
 def _stem(pattern: str) -> str:

@@ -22,6 +22,7 @@ from langarith.paths import (
     LANG_ADAPTER_DIR,
     RELATED_TSV,
     TASK_ADAPTER_DIR,
+    in_setup,
 )
 
 log = logging.getLogger(__name__)
@@ -140,7 +141,7 @@ def final_targets(config: Mapping[str, Any]) -> list[str]:
     """Everything ``rule all`` asks for, stage by stage."""
     return (
         data_outputs(config)
-        + [RELATED_TSV]
+        + [in_setup(RELATED_TSV, config)]
         + backbone_outputs(config)
         + language_adapter_outputs(config)
         + task_adapter_outputs(config)

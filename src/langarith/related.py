@@ -53,7 +53,13 @@ so we kept the simplest 9-match definition, which also matches the ECAI list bes
 * ECAI list (pool adds fa, it; Appendix B, Table 5, which the paper describes as a
   trade-off between relatedness and available adapters, not a URIEL query): **10/13**
   match. Ours vs the paper: el -> bg (paper de), fr -> es (paper it), tr -> bg
-  (paper de).
+  (paper de). Table 5 publishes all 13 pairs: its second block (ru..zh) is the last
+  line of the seed text, without a final newline.
+
+Both counts are computed, not copied: :func:`agreement_summary` on these pools, checked
+by ``tests/test_related.py``. The papers' setups (``config/config.yaml``,
+``config/ecai.yaml``) use the papers' pairs through ``related.overrides``; the table
+keeps the URIEL pick beside them (column ``uriel``).
 
 Codes
 -----
@@ -143,6 +149,7 @@ TABLE_COLUMNS = (
     "related",
     "distance",
     "overridden",
+    "uriel",
     "paper_acl",
     "agrees_acl",
     "paper_ecai",
@@ -319,7 +326,12 @@ def paper_related_languages() -> dict[str, dict[str, str]]:
 
 @dataclasses.dataclass(frozen=True)
 class RelatedPick:
-    """The related language chosen for one target, with the papers' choices beside it."""
+    """The related language chosen for one target, with the papers' choices beside it.
+
+    ``related`` is what the runs use (an override when the config gives one); ``uriel``
+    is the URIEL pick either way, so a setup that uses a paper's pairs still reports
+    which language URIEL would have chosen.
+    """
 
     target: str
     related: str
@@ -327,6 +339,7 @@ class RelatedPick:
     overridden: bool
     paper_acl: str | None
     paper_ecai: str | None
+    uriel: str = ""
 
     @property
     def agrees_acl(self) -> bool | None:
@@ -387,17 +400,14 @@ def pick_related(
     picks = []
     for target in target_list:
         code = iso3(target)
-        if target in fixed:
-            related, overridden = fixed[target], True
-        else:
-            candidates = [lang for lang in pool_list if iso3(lang) != code]
-            if not candidates:
-                raise LangarithError(
-                    f"no related language for {target!r}: the pool ({', '.join(pool_list)}) "
-                    "holds no other language"
-                )
-            related = min(candidates, key=lambda lang: (_distance3(code, iso3(lang)), lang))
-            overridden = False
+        candidates = [lang for lang in pool_list if iso3(lang) != code]
+        if not candidates:
+            raise LangarithError(
+                f"no related language for {target!r}: the pool ({', '.join(pool_list)}) "
+                "holds no other language"
+            )
+        uriel = min(candidates, key=lambda lang: (_distance3(code, iso3(lang)), lang))
+        related, overridden = (fixed[target], True) if target in fixed else (uriel, False)
         picks.append(
             RelatedPick(
                 target=target,
@@ -406,6 +416,7 @@ def pick_related(
                 overridden=overridden,
                 paper_acl=papers["acl"].get(target),
                 paper_ecai=papers["ecai"].get(target),
+                uriel=uriel,
             )
         )
     return picks
@@ -430,8 +441,10 @@ def write_related_table(picks: Sequence[RelatedPick], path: Path | str) -> Path:
     """Write the picks as a TSV (columns :data:`TABLE_COLUMNS`), atomically.
 
     Booleans are ``true``/``false``; a paper column and its ``agrees_`` column are
-    empty for targets the paper does not list. ``path`` may replace only a missing path
-    or an earlier table (:func:`langarith.io.check_replaceable`).
+    empty for targets the paper does not list. ``related`` is the language the runs
+    use, ``uriel`` the URIEL pick (they differ only where an override replaced it).
+    ``path`` may replace only a missing path or an earlier table
+    (:func:`langarith.io.check_replaceable`).
     """
     path = Path(path)
     lines = ["\t".join(TABLE_COLUMNS)]
@@ -441,6 +454,7 @@ def write_related_table(picks: Sequence[RelatedPick], path: Path | str) -> Path:
             pick.related,
             pick.distance,
             pick.overridden,
+            pick.uriel,
             pick.paper_acl,
             pick.agrees_acl,
             pick.paper_ecai,
@@ -473,7 +487,7 @@ def read_related_frame(path: str | PathLike[str]) -> pd.DataFrame:
         raise LangarithError(
             f"Related-language table {path} lacks the column(s) {missing}; it has "
             f"{list(frame.columns)}. Expected target, related, distance, overridden, "
-            "paper_acl, agrees_acl, paper_ecai, agrees_ecai"
+            "uriel, paper_acl, agrees_acl, paper_ecai, agrees_ecai"
         )
     for column in frame.columns:
         if column == "overridden" or column.startswith("agrees_"):

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from langarith import LangarithError, plan
-from langarith.analysis_plan import analysis_outputs
+from langarith.analysis_plan import has_task_vectors
 from langarith.config import load_config, trained_tasks
 from langarith.cost.sizes import (
     BYTES_PER_PARAM,
@@ -154,7 +154,8 @@ def job_counts(config: Mapping[str, Any], score_jobs: list | None = None) -> dic
         * seeds,
         "train_task_adapter": len(plan.task_adapter_outputs(config)),
         "lambda_grid": len(plan_jobs(config) if score_jobs is None else score_jobs),
-        "language_vector_analysis": len(analysis_outputs(config)) // 2,
+        "language_vector_analysis": len(models),
+        "task_vector_analysis": len(models) if has_task_vectors(config) else 0,
     }
     counts.update(_report_jobs(config))
     return {rule: n for rule, n in counts.items() if n}

@@ -19,7 +19,7 @@ from pathlib import Path
 from langarith import evaluate
 from langarith.config import load_config
 from langarith.evaluate.scenarios import find_job, plan_jobs
-from langarith.paths import RELATED_TSV
+from langarith.paths import RELATED_TSV, in_setup
 
 
 def _cli_plan(args: argparse.Namespace) -> int:
@@ -36,7 +36,9 @@ def _cli_run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     job = find_job(config, args.scenario, args.model, args.task, args.target, args.seed)
     # the package attribute loads the runner (torch) only now, so `--help` stays fast
-    out = evaluate.run_job(job, output=args.out, related_tsv=RELATED_TSV, device=args.device)
+    out = evaluate.run_job(
+        job, output=args.out, related_tsv=in_setup(RELATED_TSV, config), device=args.device
+    )
     print(f"wrote {out}")
     return 0
 

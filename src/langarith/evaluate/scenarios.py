@@ -64,8 +64,10 @@ from langarith.paths import (
     DATA_DIR,
     INIT_DIR,
     LANG_ADAPTER_DIR,
+    RELATED_TSV,
     SCORE_CSV,
     TASK_ADAPTER_DIR,
+    in_setup,
 )
 from langarith.registry import lookup
 from langarith.related import pick_related
@@ -264,10 +266,11 @@ class JobContext:
         return BUDGET_ADAPTER_DIR.format(model=self.model, lang=lang, tokens=tokens, seed=self.seed)
 
     def score_csv(self, scenario: str) -> str:
-        """The score CSV of this (model, task, target, seed) in ``scenario``."""
-        return SCORE_CSV.format(
+        """The score CSV of this (model, task, target, seed) in ``scenario`` (in the setup)."""
+        path = SCORE_CSV.format(
             scenario=scenario, model=self.model, task=self.task, target=self.target, seed=self.seed
         )
+        return in_setup(path, self.config)
 
 
 @dataclass(frozen=True)
@@ -580,8 +583,14 @@ def _wildcard_job(config: Mapping[str, Any], wildcards: Any) -> ScoreJob:
 
 
 def job_inputs(config: Mapping[str, Any], wildcards: Any) -> dict[str, Any]:
-    """Named inputs of the ``lambda_grid`` rule for its wildcards (use with ``unpack``)."""
-    return _wildcard_job(config, wildcards).inputs()
+    """Named inputs of the ``lambda_grid`` rule for its wildcards (use with ``unpack``).
+
+    The related table is the setup's (:func:`langarith.paths.in_setup`).
+    """
+    named = _wildcard_job(config, wildcards).inputs()
+    if "related" in named:
+        named["related"] = in_setup(RELATED_TSV, config)
+    return named
 
 
 def job_params(config: Mapping[str, Any], wildcards: Any) -> dict[str, Any]:

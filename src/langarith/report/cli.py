@@ -137,7 +137,7 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
         "--results",
         type=Path,
         default=Path("results"),
-        help="the run's results folder (default: results)",
+        help="the run's results folder (default: results; a paper setup's: results/acl)",
     )
     parser.add_argument(
         "--scenario",

@@ -34,10 +34,18 @@ import numpy as np
 import pandas as pd
 
 from langarith import LangarithError
+from langarith.analysis_plan import has_task_vectors
 from langarith.io import atomic_file
-from langarith.paths import ANALYSIS_COSINE, ANALYSIS_SPARSITY, FIGURE
+from langarith.paths import (
+    ANALYSIS_COSINE,
+    ANALYSIS_SPARSITY,
+    ANALYSIS_TASK_COSINE,
+    FIGURE,
+    in_setup,
+)
 from langarith.plan import model_names
 from langarith.registry import lookup
+from langarith.report import paper as paper_numbers
 from langarith.report.inputs import (
     BUDGET_SCENARIOS,
     Config,
@@ -49,7 +57,13 @@ from langarith.report.inputs import (
 )
 from langarith.report.render import named_paths, path_list
 from langarith.report.scores import adapter_languages, chosen_points, read_scores, select_metric
-from langarith.report.tables import LAYOUTS, read_tokens_seen, token_budget_points
+from langarith.report.tables import (
+    LAYOUTS,
+    read_tokens_seen,
+    relative_differences,
+    scenario_points,
+    token_budget_points,
+)
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -62,6 +76,10 @@ __all__ = [
     "figure_outputs",
     "figure_spec",
     "lambda_curves_figure",
+    "paper_cosine_figure",
+    "paper_cosine_matrix",
+    "relative_bars_figure",
+    "vector_cosines_figure",
     "save_figure",
     "sparsity_figure",
     "token_budget_figure",
@@ -79,6 +97,7 @@ METHOD_COLORS = {
     "LA(T,en)": "#1b9e77",
     "LA(T,REL)": "#d95f02",
     "MIX": "#555555",
+    "MIX-val": "#999999",
     "TIES": "#e7298a",
 }
 _OTHER_COLORS = ("#66a61e", "#e6ab02", "#a6761d", "#1f78b4", "#b2df8a", "#fb9a99")
@@ -130,6 +149,52 @@ def _grid(n: int, max_cols: int = 4) -> tuple[int, int]:
     """Rows and columns for n panels: at most ``max_cols`` wide, rows filled evenly."""
     rows = max(1, math.ceil(n / max_cols))
     return rows, max(1, math.ceil(n / rows))
+
+
+# --------------------------------------------------------------------------- relative bars
+def relative_bars_figure(scores: pd.DataFrame, scenario: str, model: str, task: str) -> Figure:
+    """ACL Figures 2, 6 (zero-shot) and 3, 7 (enhancement): bars per language.
+
+    Bars are the test scores (mean over seeds) of the scenario's methods of
+    :func:`~langarith.report.tables.relative_differences`; the number above each
+    language is the *relative* difference (%) of its best merge to its reference: LA
+    against the better proxy (zero-shot), the better of LA(T,en) and LA(T,REL) against
+    T (enhancement), as the papers print them.
+    """
+    scoped = scores[(scores["model"] == model) & (scores["task"] == task)]
+    points = scenario_points(scoped, scenario)
+    frame = relative_differences(points, scenario)
+    if frame.empty:
+        raise LangarithError(f"no {scenario} scores of {model}/{task} to draw bars from")
+    methods = [m for m in frame.attrs["methods"] if m in set(frame["method"])]
+    targets = list(dict.fromkeys(frame["target"]))
+    width = 0.8 / max(1, len(methods))
+    figure = _new_figure(figsize=(max(5.0, 0.9 * len(targets) + 1.5), 3.4))
+    ax = figure.subplots()
+    x = np.arange(len(targets))
+    cells = frame.set_index(["method", "target"])
+    for i, method in enumerate(methods):
+        heights = [cells["mean"].get((method, t), np.nan) for t in targets]
+        ax.bar(x + (i - (len(methods) - 1) / 2) * width, heights, width, label=method,
+               color=_color(method, i))  # fmt: skip
+    top = frame.groupby("target")["mean"].max()
+    relative = frame.drop_duplicates("target").set_index("target")["relative"]
+    for xi, target in zip(x, targets, strict=True):
+        value = relative.get(target, np.nan)
+        if np.isfinite(value):
+            ax.annotate(f"{value:+.1f}%", (xi, top[target]), ha="center", va="bottom", fontsize=7,
+                        xytext=(0, 2), textcoords="offset points")  # fmt: skip
+    ax.set_xticks(x, targets)
+    ax.set_ylabel(f"test {frame['metric'].iloc[0]}", fontsize=8)
+    low = np.nanmin(frame["mean"].to_numpy())
+    ax.set_ylim(bottom=max(0.0, low - 0.1 * abs(low)))
+    ax.legend(fontsize=7, ncols=len(methods), loc="lower right")
+    ax.set_title(
+        f"{scenario.replace('_', '-')} {task} ({model}): relative difference of "
+        f"{frame.attrs['best']} to {frame.attrs['reference']}",
+        fontsize=9,
+    )
+    return figure
 
 
 # --------------------------------------------------------------------------- λ curves
@@ -296,6 +361,20 @@ def read_cosine(path: str | PathLike[str]) -> pd.DataFrame:
 def cosine_figure(path: str | PathLike[str], model: str) -> Figure:
     """Heatmap of cosine similarity between language vectors, values in the cells."""
     matrix = read_cosine(path)
+    size = max(4.5, 0.55 * len(matrix.index) + 2.0)
+    figure = _new_figure(figsize=(size + 1.0, size))
+    ax = figure.subplots()
+    vmin, vmax = _cosine_axis(figure, ax, matrix)
+    ax.set_title(
+        f"Cosine similarity between language vectors τ = θ − θ_init ({model})\n"
+        f"off-diagonal range {vmin:.2f} to {vmax:.2f}; task vectors: 0.01 to 0.03 (Ilharco et al.)",
+        fontsize=9,
+    )
+    return figure
+
+
+def _cosine_axis(figure: Figure, ax: Any, matrix: pd.DataFrame) -> tuple[float, float]:
+    """Draw a cosine matrix with its values on ``ax``; returns the colour range used."""
     langs = list(matrix.index)
     values = matrix.to_numpy(dtype=float)
     off = values[~np.eye(len(langs), dtype=bool)]
@@ -303,9 +382,6 @@ def cosine_figure(path: str | PathLike[str], model: str) -> Figure:
     vmin, vmax = (float(off.min()), float(off.max())) if off.size else (0.0, 1.0)
     if vmax - vmin < 1e-9:
         vmin, vmax = vmin - 0.05, vmax + 0.05
-    size = max(4.5, 0.55 * len(langs) + 2.0)
-    figure = _new_figure(figsize=(size + 1.0, size))
-    ax = figure.subplots()
     from matplotlib import colormaps
 
     cmap = colormaps["viridis"].with_extremes(bad="#d9d9d9")
@@ -331,11 +407,112 @@ def cosine_figure(path: str | PathLike[str], model: str) -> Figure:
     colorbar.set_label(
         "cosine similarity (colours span the off-diagonal range; diagonal grey)", fontsize=8
     )
-    ax.set_title(
-        f"Cosine similarity between language vectors τ = θ − θ_init ({model})\n"
-        f"off-diagonal range {vmin:.2f} to {vmax:.2f}; task vectors: 0.01 to 0.03 (Ilharco et al.)",
-        fontsize=9,
+    return vmin, vmax
+
+
+#: The zh *row* of ACL Figure 10 as the seed text prints it (ar … vi). The figure's zh
+#: *column* differs from it in 8 of 12 cells; paper_numbers.csv keeps the column (upper
+#: triangle) and this row is kept here only to say where the printed matrix is not
+#: symmetric.
+ACL_FIGURE10_ZH_ROW = {
+    "ar": 0.21, "bg": 0.22, "de": 0.22, "el": 0.23, "es": 0.22, "fr": 0.22,
+    "hi": 0.24, "ru": 0.20, "sw": 0.22, "tr": 0.21, "ur": 0.25, "vi": 0.21,
+}  # fmt: skip
+
+
+def paper_cosine_matrix() -> tuple[pd.DataFrame, list[str]]:
+    """ACL Figure 10 as a symmetric matrix, and the zh pairs where the print is not.
+
+    Built from the upper triangle in ``paper_numbers.csv``; the second value lists
+    ``zh-xx (column c, row r)`` for every cell where the printed zh row differs.
+    """
+    numbers = paper_numbers.load()
+    rows = numbers[(numbers["table"] == "Figure 10") & (numbers["metric"] == "cosine")]
+    langs = sorted(set(rows["language"]) | set(rows["partner"]))
+    matrix = pd.DataFrame(np.eye(len(langs)), index=langs, columns=langs)
+    for a, b, value in zip(rows["language"], rows["partner"], rows["score"], strict=True):
+        matrix.loc[a, b] = matrix.loc[b, a] = float(value)
+    asymmetric = [
+        f"zh-{lang} (column {matrix.loc[lang, 'zh']:.2f}, row {row:.2f})"
+        for lang, row in ACL_FIGURE10_ZH_ROW.items()
+        if lang in matrix.index and abs(matrix.loc[lang, "zh"] - row) > 1e-9
+    ]
+    return matrix, asymmetric
+
+
+#: Reference ranges of the Appendix E contrast: the papers' language vectors (ACL
+#: Figure 10, off-diagonal) and Ilharco et al.'s task vectors.
+PAPER_LANGUAGE_COSINES = (0.19, 0.31)
+ILHARCO_TASK_COSINES = (0.01, 0.03)
+
+
+def _off_diagonal(matrix: pd.DataFrame) -> list[tuple[str, float]]:
+    labels = list(matrix.index)
+    return [
+        (f"{a}-{b}", float(matrix.loc[a, b]))
+        for i, a in enumerate(labels)
+        for b in labels[i + 1 :]
+        if np.isfinite(matrix.loc[a, b])
+    ]
+
+
+def vector_cosines_figure(
+    language_csv: str | PathLike[str], task_csv: str | PathLike[str], model: str
+) -> Figure:
+    """Appendix E's contrast from the run: language-vector against task-vector cosines.
+
+    Each dot is one pair (mean over seeds); shaded bands are the papers' language
+    vectors (ACL Figure 10: 0.19-0.31) and Ilharco et al.'s task vectors (0.01-0.03).
+    """
+    language = _off_diagonal(read_cosine(language_csv))
+    tasks = _off_diagonal(read_cosine(task_csv))
+    figure = _new_figure(figsize=(6.0, 4.0))
+    ax = figure.subplots()
+    for x, (pairs, color) in enumerate(((language, _color("LA")), (tasks, _color("T")))):
+        values = np.array([v for _, v in pairs], dtype=float)
+        jitter = np.linspace(-0.15, 0.15, len(values)) if len(values) > 1 else np.zeros(1)
+        ax.scatter(x + jitter[: len(values)], values, s=14, color=color, alpha=0.8, zorder=3)
+        if len(values):
+            ax.hlines(values.mean(), x - 0.25, x + 0.25, color="black", lw=1.5, zorder=4)
+    for label, value in tasks:
+        ax.annotate(label, (1.18, value), fontsize=7, va="center")
+    for (low, high), text, color in (
+        (PAPER_LANGUAGE_COSINES, "papers' language vectors", _color("LA")),
+        (ILHARCO_TASK_COSINES, "Ilharco et al.'s task vectors", _color("T")),
+    ):
+        ax.axhspan(low, high, color=color, alpha=0.12, lw=0)
+        ax.annotate(text, (-0.45, high), fontsize=7, va="bottom", color=color)
+    ax.set_xticks(
+        [0, 1], [f"language vectors ({len(language)} pairs)", f"task vectors ({len(tasks)} pairs)"]
     )
+    ax.set_xlim(-0.5, 1.6)
+    ax.set_ylabel("cosine similarity (mean over seeds)", fontsize=8)
+    ax.set_title(f"Language and task vectors τ = θ − θ_init ({model})", fontsize=9)
+    ax.grid(axis="y", alpha=0.3)
+    return figure
+
+
+def paper_cosine_figure(path: str | PathLike[str], model: str) -> Figure:
+    """ACL Figure 10's published matrix beside the run's (Appendix E).
+
+    The paper's matrix is symmetrised from its upper triangle; the title says in how
+    many zh cells the printed matrix is not symmetric. The run's is averaged over seeds.
+    """
+    paper_matrix, asymmetric = paper_cosine_matrix()
+    run = read_cosine(path)
+    size = max(4.5, 0.5 * max(len(paper_matrix), len(run)) + 2.0)
+    figure = _new_figure(figsize=(2 * size + 2.0, size + 0.8))
+    left, right = figure.subplots(1, 2)
+    _cosine_axis(figure, left, paper_matrix)
+    left.set_title(
+        "ACL Figure 10 (backbone not stated), symmetrised from the upper triangle;\n"
+        f"the printed zh row differs from the zh column in {len(asymmetric)} of "
+        f"{len(ACL_FIGURE10_ZH_ROW)} cells",
+        fontsize=8,
+    )
+    _cosine_axis(figure, right, run)
+    right.set_title(f"this run ({model}), mean over seeds", fontsize=8)
+    figure.suptitle("Cosine similarity between language vectors: paper and run", fontsize=10)
     return figure
 
 
@@ -578,9 +755,31 @@ def draw_lambda_curves(request: FigureRequest) -> Figure:
     return lambda_curves_figure(request.scores(), str(request.task), request.model)
 
 
+def draw_zero_shot_bars(request: FigureRequest) -> Figure:
+    """ACL Figures 2 and 6 (:func:`relative_bars_figure`)."""
+    return relative_bars_figure(request.scores(), "zero_shot", request.model, str(request.task))
+
+
+def draw_enhancement_bars(request: FigureRequest) -> Figure:
+    """ACL Figures 3 and 7 (:func:`relative_bars_figure`)."""
+    return relative_bars_figure(request.scores(), "enhancement", request.model, str(request.task))
+
+
 def draw_cosine_similarity(request: FigureRequest) -> Figure:
     """Cosine similarity between language vectors (:func:`cosine_figure`)."""
     return cosine_figure(request.first("cosine"), request.model)
+
+
+def draw_vector_cosines(request: FigureRequest) -> Figure:
+    """Language against task vectors (:func:`vector_cosines_figure`)."""
+    return vector_cosines_figure(
+        request.first("cosine"), request.first("task_cosine"), request.model
+    )
+
+
+def draw_cosine_paper(request: FigureRequest) -> Figure:
+    """ACL Figure 10 beside the run's matrix (:func:`paper_cosine_figure`)."""
+    return paper_cosine_figure(request.first("cosine"), request.model)
 
 
 def draw_sparsity(request: FigureRequest) -> Figure:
@@ -600,9 +799,22 @@ def lambda_curve_inputs(config: Config, model: str, task: str | None) -> dict[st
     return {"scores": score_paths(config, ["zero_shot"], model=model, task=task)}
 
 
+def enhancement_bar_inputs(config: Config, model: str, task: str | None) -> dict[str, list[str]]:
+    """The enhancement bars read the enhancement scores of one model and task."""
+    return {"scores": score_paths(config, ["enhancement"], model=model, task=task)}
+
+
 def cosine_inputs(config: Config, model: str, task: str | None) -> dict[str, list[str]]:
     """The cosine heatmap reads the analysis stage's cosine CSV of the model."""
     return {"cosine": [ANALYSIS_COSINE.format(model=model)]}
+
+
+def vector_cosine_inputs(config: Config, model: str, task: str | None) -> dict[str, list[str]]:
+    """The language vectors' and the task vectors' cosine CSVs of the model."""
+    return {
+        "cosine": [ANALYSIS_COSINE.format(model=model)],
+        "task_cosine": [ANALYSIS_TASK_COSINE.format(model=model)],
+    }
 
 
 def sparsity_inputs(config: Config, model: str, task: str | None) -> dict[str, list[str]]:
@@ -623,6 +835,11 @@ def token_budget_figure_inputs(
 def zero_shot_tasks(config: Config) -> list[str]:
     """λ curves are drawn for the zero-shot scenario's tasks."""
     return list(configured_scenarios(config).get("zero_shot", {}).get("tasks") or [])
+
+
+def enhancement_tasks(config: Config) -> list[str]:
+    """Enhancement bars are drawn for the enhancement scenario's tasks."""
+    return list(configured_scenarios(config).get("enhancement", {}).get("tasks") or [])
 
 
 def budget_tasks(config: Config) -> list[str]:
@@ -647,6 +864,7 @@ class FigureSpec:
     tasks: Callable[[Config], list[str]] | None = None
     mem_mb: int = 2000
     runtime: int = 10
+    wanted: Callable[[Config], bool] | None = None
 
     def stem(self, name: str) -> str:
         """The file name without extension, with Snakemake wildcards."""
@@ -660,6 +878,8 @@ class FigureSpec:
 
     def instances(self, config: Config) -> list[dict[str, str]]:
         """The wildcards of every figure of this kind a config ends with."""
+        if self.wanted is not None and not self.wanted(config):
+            return []
         models = model_names(config)
         if self.tasks is None:
             return [{"model": model} for model in models]
@@ -676,10 +896,41 @@ FIGURES: dict[str, FigureSpec] = {
         "λ curves",
         tasks=zero_shot_tasks,
     ),
+    "zero_shot_bars": FigureSpec(
+        draw_zero_shot_bars,
+        lambda_curve_inputs,
+        "zero_shot_bars.rst",
+        "Relative differences",
+        tasks=zero_shot_tasks,
+    ),
+    "enhancement_bars": FigureSpec(
+        draw_enhancement_bars,
+        enhancement_bar_inputs,
+        "enhancement_bars.rst",
+        "Relative differences",
+        tasks=enhancement_tasks,
+    ),
     "cosine_similarity": FigureSpec(
         draw_cosine_similarity,
         cosine_inputs,
         "cosine_similarity.rst",
+        "Language vectors",
+        mem_mb=1000,
+        runtime=5,
+    ),
+    "vector_cosines": FigureSpec(
+        draw_vector_cosines,
+        vector_cosine_inputs,
+        "vector_cosines.rst",
+        "Language vectors",
+        mem_mb=1000,
+        runtime=5,
+        wanted=has_task_vectors,
+    ),
+    "cosine_paper": FigureSpec(
+        draw_cosine_paper,
+        cosine_inputs,
+        "cosine_paper.rst",
         "Language vectors",
         mem_mb=1000,
         runtime=5,
@@ -714,7 +965,11 @@ def figure_outputs(config: Config) -> list[str]:
         for name, spec in FIGURES.items()
         for wildcards in spec.instances(config)
     ]
-    return [FIGURE.format(name=stem, ext=ext) for stem in stems for ext in ("png", "pdf")]
+    return [
+        in_setup(FIGURE.format(name=stem, ext=ext), config)
+        for stem in stems
+        for ext in ("png", "pdf")
+    ]
 
 
 # --------------------------------------------------------------------------- writing

@@ -18,9 +18,18 @@
 ``task``, ``language``, ``method``, ``partner``, ``top_k``
     ``language`` is the evaluated language or ``AVG``; ``method`` is spelt as in the
     evaluation writes them (pEA, pRA, LA, T, LA(T,en), LA(T,REL), MIX, TIES, and
-    LA(T,l2) for the Romance tables' LA(l1, l2)); ``partner`` is that l2 (and the
-    second language of a cosine);
-    ``top_k`` the TIES percentage.
+    LA(T,l2) for the Romance tables' LA(l1, l2)); ``partner`` is that l2, the related
+    language of a per-language pRA, LA, LA(T,REL), MIX or TIES number (ECAI Table 5 for
+    the ECAI tables), and the second language of a cosine; ``top_k`` the TIES
+    percentage. ``MIX`` is the paper's: per language the better of LA(T,en) and
+    LA(T,REL) by seed-averaged test score (ECAI Table 2 equals it in all 70 cells).
+``pool``
+    the languages a related language was drawn from (space-separated): the ACL pool
+    (the 13 evaluation languages, ACL Table 2), the ECAI pool (adds fa and it, ECAI
+    Table 5), or the Romance pool of the Romance tables; empty for cosines and gains.
+``seeds``
+    the number of runs a number averages where the paper says so (ACL Tables 1 and
+    3: "three runs"); empty where it does not.
 ``metric``, ``score``
     ``f1``/``accuracy`` on 0-100 as printed; ``f1_gain`` for gains quoted in the text;
     ``cosine``.
@@ -53,6 +62,8 @@ COLUMNS = (
     "method",
     "partner",
     "top_k",
+    "pool",
+    "seeds",
     "metric",
     "score",
     "note",

@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from langarith.paths import FIGURE, TABLE, benchmark, log
+from langarith.paths import FIGURE, TABLE, benchmark, in_setup, log
 from langarith.report.figures import FIGURES, FigureSpec, figure_outputs
 from langarith.report.inputs import Config
 from langarith.report.tables import TABLES, TableSpec, table_outputs
@@ -145,9 +145,12 @@ def figure_rules() -> list[ReportRule]:
     return [_figure_rule(name, spec) for name, spec in FIGURES.items()]
 
 
-def report_rules() -> list[ReportRule]:
-    """Every report rule: tables, then figures."""
-    return table_rules() + figure_rules()
+def report_rules(config: Config | None = None) -> list[ReportRule]:
+    """Every report rule: tables, then figures (outputs in the config's setup folder)."""
+    found = table_rules() + figure_rules()
+    if config is None:
+        return found
+    return [dataclasses.replace(r, pattern=in_setup(r.pattern, config)) for r in found]
 
 
 def report_outputs(config: Config) -> list[str]:

@@ -42,10 +42,12 @@ import numpy as np
 import pandas as pd
 
 from langarith import LangarithError
+from langarith.evaluate.search import best_lambda
 from langarith.io import read_json
-from langarith.paths import RELATED_TSV, TABLE
+from langarith.paths import RELATED_TSV, TABLE, in_setup
+from langarith.plan import related_pool as related_pool_of
 from langarith.registry import lookup
-from langarith.related import read_related_frame
+from langarith.related import paper_related_languages, read_related_frame
 from langarith.report import paper as paper_numbers
 from langarith.report.inputs import (
     BUDGET_SCENARIOS,
@@ -78,6 +80,9 @@ from langarith.report.stats import DEFAULT_RESAMPLES, DEFAULT_SEED, bootstrap_ci
 __all__ = [
     "BETTER_PROXY",
     "LAYOUTS",
+    "MIX_ARMS",
+    "MIX_ORACLE",
+    "MIX_VALIDATION",
     "SCENARIO_TABLES",
     "ScenarioLayout",
     "TABLES",
@@ -87,8 +92,11 @@ __all__ = [
     "aggregate",
     "gains_table",
     "method_label",
+    "with_mix_variants",
     "paper_comparison_table",
+    "lambda_subgrid_table",
     "read_tokens_seen",
+    "relative_differences",
     "scenario_points",
     "scenario_table",
     "score_decimals",
@@ -104,6 +112,16 @@ log = logging.getLogger(__name__)
 
 #: The virtual baseline "better of pEA and pRA", taken per (target, seed).
 BETTER_PROXY = "better proxy"
+
+#: The two merges MIX chooses between (ECAI Table 2).
+MIX_ARMS = ("LA(T,en)", "LA(T,REL)")
+#: MIX as the ECAI paper reports it: per language, the better of :data:`MIX_ARMS` by the
+#: seed-averaged *test* score (its Table 2 equals that in all 70 cells). Test data
+#: chooses, so it is an oracle ceiling, not a method one could run.
+MIX_ORACLE = "MIX"
+#: MIX as the evaluation runs it: per language and seed, the better arm by validation
+#: score (the honest protocol; the score files call it ``MIX``).
+MIX_VALIDATION = "MIX-val"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -125,14 +143,14 @@ LAYOUTS: dict[str, ScenarioLayout] = {
     ),
     "enhancement": ScenarioLayout(
         "Enhancement of the target language's own adapter T",
-        ("T", "LA(T,en)", "LA(T,REL)", "MIX"),
-        (("LA(T,en)", "T"), ("LA(T,REL)", "T"), ("MIX", "T")),
+        ("T", "LA(T,en)", "LA(T,REL)", MIX_VALIDATION, MIX_ORACLE),
+        (("LA(T,en)", "T"), ("LA(T,REL)", "T"), (MIX_VALIDATION, "T"), (MIX_ORACLE, "T")),
         ("LA(T,en)", "LA(T,REL)"),
     ),
     "low_resource": ScenarioLayout(
         "Low-resource: adapters of languages with little text",
-        ("T", "LA(T,en)", "LA(T,REL)", "MIX"),
-        (("LA(T,en)", "T"), ("LA(T,REL)", "T"), ("MIX", "T")),
+        ("T", "LA(T,en)", "LA(T,REL)", MIX_VALIDATION, MIX_ORACLE),
+        (("LA(T,en)", "T"), ("LA(T,REL)", "T"), (MIX_VALIDATION, "T"), (MIX_ORACLE, "T")),
         ("LA(T,en)", "LA(T,REL)"),
     ),
     "romance": ScenarioLayout(
@@ -254,7 +272,33 @@ def scenario_points(scores: pd.DataFrame, scenario: str) -> pd.DataFrame:
         return _romance_points(scoped)
     points = chosen_points(select_metric(scoped))
     points["partner"] = ""
+    if MIX_ORACLE in LAYOUTS[scenario].methods:
+        points = with_mix_variants(points)
     return points
+
+
+def with_mix_variants(points: pd.DataFrame) -> pd.DataFrame:
+    """The score files' MIX renamed ``MIX-val``, and the paper's oracle ``MIX`` added.
+
+    ``MIX-val`` is what the evaluation wrote (per seed, the better arm by validation).
+    ``MIX`` is the ECAI paper's: per (model, task, target, budget), the arm of
+    :data:`MIX_ARMS` with the higher mean test score over seeds, with that arm's
+    per-seed points (ties: the first arm). It is a ceiling, since test data chooses.
+    """
+    points = points.copy()
+    points.loc[points["method"] == MIX_ORACLE, "method"] = MIX_VALIDATION
+    arms = points[points["method"].isin(MIX_ARMS)]
+    cell = [c for c in points.columns if c not in ("method", "seed", "score", "lambda")]
+    chosen = []
+    for _, group in arms.groupby(cell, sort=False, dropna=False):
+        means = group.groupby("method")["score"].mean()
+        if len(means) < len(MIX_ARMS):
+            continue
+        best = max(MIX_ARMS, key=lambda arm: (means[arm], -MIX_ARMS.index(arm)))
+        chosen.append(group[group["method"] == best].assign(method=MIX_ORACLE))
+    if not chosen:
+        return points
+    return pd.concat([points, *chosen], ignore_index=True)
 
 
 def _with_borrowed_la(scores: pd.DataFrame, ties: pd.DataFrame) -> pd.DataFrame:
@@ -392,6 +436,181 @@ def scenario_table(scores: pd.DataFrame, scenario: str) -> pd.DataFrame:
         kind="stable",
     )
     return table.drop(columns=["_rank", "_avg"]).reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- relative
+#: ACL Figures 2/6 and 3/7: the methods drawn, the merges whose best is compared, and
+#: the reference (the better of its methods per language).
+RELATIVE_LAYOUTS = {
+    "zero_shot": (("pEA", "pRA", "LA"), ("LA",), ("pEA", "pRA")),
+    "enhancement": (("T", "LA(T,en)", "LA(T,REL)"), ("LA(T,en)", "LA(T,REL)"), ("T",)),
+}
+
+
+def relative_differences(points: pd.DataFrame, scenario: str) -> pd.DataFrame:
+    """Per language: each method's mean test score and the relative difference (%).
+
+    ``relative`` = 100 · (best merge − reference) / reference, on seed means, where
+    the reference is the better proxy (zero-shot) or T (enhancement) and the best merge
+    is LA (zero-shot) or the better of LA(T,en) and LA(T,REL) (enhancement, as ACL
+    Figure 3: "a better LA setup"). Columns ``method, target, metric, mean, relative``;
+    ``attrs`` names the methods, the best merge and the reference.
+    """
+    if scenario not in RELATIVE_LAYOUTS:
+        raise LangarithError(f"no relative-difference layout for {scenario!r}")
+    methods, merges, references = RELATIVE_LAYOUTS[scenario]
+    shown = points[points["method"].isin(methods) & points["budget"].isna()]
+    means = shown.groupby(["method", "target", "metric"], as_index=False)["score"].mean()
+    means = means.rename(columns={"score": "mean"})
+    wide = means.pivot_table(index="target", columns="method", values="mean")
+    best = wide[[m for m in merges if m in wide]].max(axis=1) if wide.size else pd.Series()
+    ref = wide[[m for m in references if m in wide]].max(axis=1) if wide.size else pd.Series()
+    relative = (100.0 * (best - ref) / ref).rename("relative")
+    frame = means.merge(relative, left_on="target", right_index=True, how="left")
+    frame["_rank"] = [methods.index(m) for m in frame["method"]]
+    frame = frame.sort_values(["target", "_rank"]).drop(columns="_rank").reset_index(drop=True)
+    frame.attrs.update(
+        methods=list(methods),
+        best="LA" if scenario == "zero_shot" else "the better LA",
+        reference="the better proxy" if scenario == "zero_shot" else "T",
+    )
+    return frame
+
+
+# --------------------------------------------------------------------------- λ sub-grids
+#: ACL §5.1 / ECAI §5.1: coarser λ grids than the paper's 0.05, and the fixed λ = 0.5.
+SUBGRID_STEPS = (0.1, 0.2)
+FIXED_LAMBDA = 0.5
+_SUBGRID_COLUMNS = [
+    "model", "task", "target", "choice", "n_lambdas", "n_seeds", "lambda_mean",
+    "validation", "validation_loss", "gain", "gain_kept", "test",
+]  # fmt: skip
+
+
+def _on_step(lam: float, step: float) -> bool:
+    return abs(lam / step - round(lam / step)) < 1e-6
+
+
+def _subgrid_choices(curve: Mapping[float, float]) -> list[tuple[str, list[float]]]:
+    full = sorted(curve)
+    choices = [(f"full grid ({len(full)} λ)", full)]
+    for step in SUBGRID_STEPS:
+        sub = [lam for lam in full if _on_step(lam, step)]
+        if sub and len(sub) < len(full):
+            choices.append((f"step {step:g}", sub))
+    if any(abs(lam - FIXED_LAMBDA) < 1e-9 for lam in full):
+        choices.append(
+            (f"λ = {FIXED_LAMBDA:g}", [lam for lam in full if abs(lam - FIXED_LAMBDA) < 1e-9])
+        )
+    return choices
+
+
+def lambda_subgrid_table(scores: pd.DataFrame, method: str = "LA") -> pd.DataFrame:
+    """What a coarser λ grid or a fixed λ = 0.5 loses, from the run's own zero-shot curves.
+
+    For each (model, task, target, seed) the validation curve of ``method`` is searched
+    on the full grid, on its sub-grids of step 0.1 and 0.2, and taken at λ = 0.5; each
+    choice's validation score is compared with the full grid's (``validation_loss``)
+    and its gain over the better single adapter (the curve's ends, λ = 0 and λ = 1)
+    with the full grid's gain (``gain_kept`` = its gain / the full grid's, over the
+    languages' means). ``test`` is the test score at the chosen λ where the run wrote
+    a test row there (it writes one at the full grid's choice). Rows per target (mean
+    over seeds) and ``AVG`` (mean over targets).
+    """
+    scoped = select_metric(
+        scores[(scores["scenario"] == "zero_shot") & (scores["method"] == method)]
+    )
+    valid = scoped[(scoped["split"] == "validation") & scoped["lambda"].notna()]
+    if valid.empty:
+        raise LangarithError(
+            f"no zero-shot validation λ curves of {method}; the evaluation writes one "
+            "validation row per λ (lambda_search: full)"
+        )
+    test = scoped[(scoped["split"] == "test") & scoped["lambda"].notna()]
+    test_at = {
+        (model, task, target, seed, round(float(lam), 6)): float(score)
+        for model, task, target, seed, lam, score in zip(
+            test["model"], test["task"], test["target"], test["seed"], test["lambda"],
+            test["score"], strict=True,
+        )
+    }  # fmt: skip
+    rows = []
+    for (model, task, target, seed), group in valid.groupby(["model", "task", "target", "seed"]):
+        curve = dict(zip(group["lambda"].astype(float), group["score"].astype(float), strict=True))
+        ends = [curve[lam] for lam in (0.0, 1.0) if lam in curve]
+        full_best = curve[best_lambda(curve)]
+        for choice, lams in _subgrid_choices(curve):
+            lam = best_lambda({x: curve[x] for x in lams})
+            rows.append(
+                dict(model=model, task=task, target=target, seed=seed, choice=choice,
+                     n_lambdas=len(lams), lam=lam, validation=curve[lam],
+                     validation_loss=full_best - curve[lam],
+                     gain=curve[lam] - max(ends) if ends else math.nan,
+                     full_gain=full_best - max(ends) if ends else math.nan,
+                     test=test_at.get((model, task, target, seed, round(lam, 6)), math.nan))
+            )  # fmt: skip
+    points = pd.DataFrame(rows)
+    order = list(dict.fromkeys(points["choice"]))
+    out = []
+    keys = ["model", "task", "choice"]
+    for (model, task, choice), group in points.groupby(keys, sort=False):
+        per_target = group.groupby("target").agg(
+            n_lambdas=("n_lambdas", "first"), n_seeds=("seed", "nunique"),
+            lambda_mean=("lam", "mean"), validation=("validation", "mean"),
+            validation_loss=("validation_loss", "mean"), gain=("gain", "mean"),
+            full_gain=("full_gain", "mean"), test=("test", "mean"),
+        )  # fmt: skip
+        per_target.loc["AVG"] = per_target.mean(numeric_only=True)
+        per_target.loc["AVG", "n_seeds"] = group["seed"].nunique()
+        per_target.loc["AVG", "n_lambdas"] = group["n_lambdas"].iloc[0]
+        for target, cell in per_target.iterrows():
+            full = cell["full_gain"]
+            out.append(
+                dict(model=model, task=task, target=target, choice=choice,
+                     n_lambdas=int(cell["n_lambdas"]), n_seeds=int(cell["n_seeds"]),
+                     lambda_mean=cell["lambda_mean"], validation=cell["validation"],
+                     validation_loss=cell["validation_loss"], gain=cell["gain"],
+                     gain_kept=cell["gain"] / full if full > 0 else math.nan,
+                     test=cell["test"])
+            )  # fmt: skip
+    frame = pd.DataFrame(out, columns=_SUBGRID_COLUMNS)
+    frame["_c"] = [order.index(c) for c in frame["choice"]]
+    frame["_avg"] = frame["target"] == "AVG"
+    frame = frame.sort_values(["task", "model", "_avg", "target", "_c"], kind="stable")
+    return frame.drop(columns=["_c", "_avg"]).reset_index(drop=True)
+
+
+def _subgrid_markdown(frame: pd.DataFrame) -> str:
+    avg = frame[frame["target"] == "AVG"]
+    display = pd.DataFrame(
+        {
+            "Task": avg["task"],
+            "Model": avg["model"],
+            "λ choice": avg["choice"],
+            "λ evaluated": avg["n_lambdas"],
+            "mean λ*": [format_fixed(x, 2) for x in avg["lambda_mean"]],
+            "Validation": [format_fixed(x, 2) for x in avg["validation"]],
+            "Loss vs full grid": [format_fixed(x, 2) for x in avg["validation_loss"]],
+            "Gain over better single adapter": [format_fixed(x, 2) for x in avg["gain"]],
+            "Gain kept": ["–" if _isnan(float(x)) else f"{100 * x:.0f}%" for x in avg["gain_kept"]],
+        }
+    )
+    return (
+        "# λ on coarser grids and at λ = 0.5 (ACL §5.1, ECAI §5.1)\n\n"
+        "From the run's own zero-shot validation curves of LA(en, rel): λ chosen on the "
+        "full grid, on its sub-grids of step 0.1 and 0.2, and fixed at 0.5. 'Loss' is the "
+        "validation score lost against the full grid; 'gain' is over the better single "
+        "adapter (the curve's ends, λ = 0 and 1), and 'gain kept' is that gain as a share "
+        "of the full grid's. Mean over seeds, then over languages (AVG); the CSV has every "
+        "language, and the test score where the run wrote one at that λ.\n\n"
+        + markdown_table(display)
+    )
+
+
+def build_lambda_subgrids(request: TableRequest) -> BuiltTable:
+    """ACL §5.1: a coarser λ grid or λ = 0.5 against the full grid, from the run's curves."""
+    frame = lambda_subgrid_table(request.scores())
+    return BuiltTable(frame, _subgrid_markdown(frame))
 
 
 # --------------------------------------------------------------------------- gains
@@ -618,6 +837,12 @@ def _notes(table: pd.DataFrame, scenario: str) -> str:
         )
     else:
         text += "Columns are the second language l2 of LA(l1, l2); the λ is chosen on validation."
+    if MIX_ORACLE in LAYOUTS[scenario].methods and (table["method"] == MIX_ORACLE).any():
+        text += (
+            f" {MIX_VALIDATION}: per language and seed, the better of LA(T,en) and LA(T,REL) "
+            f"by validation score. {MIX_ORACLE} (as ECAI Table 2): per language, the better "
+            "of the two by the seed-averaged test score, an oracle ceiling, not a method."
+        )
     return text
 
 
@@ -632,18 +857,27 @@ def _related_markdown(frame: pd.DataFrame) -> str:
     lines = [
         "# Related languages",
         "",
-        "For each target language, the language whose adapter is merged with it, by URIEL "
-        "distance (mean of genetic, geographic and featural distances), and whether the pick "
-        "agrees with the papers' lists (ACL Appendix A, Table 2; ECAI Appendix B, Table 5).",
+        "For each target language, the language whose adapter is merged with it "
+        "(`related`: the config's override where it gives one, else the URIEL pick), the "
+        "URIEL pick itself (`uriel`: nearest pool language by the mean of genetic, "
+        "geographic and featural distances) and the papers' pairs (ACL Appendix A, "
+        "Table 2; ECAI Appendix B, Table 5).",
         "",
     ]
     for paper in ("acl", "ecai"):
-        column = f"agrees_{paper}"
+        column, listed = f"agrees_{paper}", f"paper_{paper}"
         if column in frame.columns:
             known = frame[column].dropna()
             lines.append(
-                f"- Agrees with the {paper.upper()} list for {int(known.sum())} of {len(known)} "
-                "targets the paper lists."
+                f"- The run's pairs agree with the {paper.upper()} list for {int(known.sum())} "
+                f"of {len(known)} targets the paper lists."
+            )
+        if "uriel" in frame.columns and listed in frame.columns:
+            given = frame[frame[listed].fillna("").astype(str) != ""]
+            uriel_agrees = int((given["uriel"] == given[listed]).sum())
+            lines.append(
+                f"- URIEL's picks agree with the {paper.upper()} list for {uriel_agrees} of "
+                f"{len(given)}."
             )
     if "overridden" in frame.columns:
         lines.append(f"- Overridden in the config: {int(frame['overridden'].fillna(False).sum())}.")
@@ -760,11 +994,18 @@ def _token_budget_wide(table: pd.DataFrame, decimals: int) -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------- paper comparison
+#: Methods whose number depends on the related language (and so on the pool it is
+#: drawn from); the paper's MIX chooses between LA(T,en) and LA(T,REL).
+PARTNER_METHODS = ("pRA", "LA", "LA(T,REL)", MIX_ORACLE, "TIES")
+
+
 def paper_comparison_table(
     scores: pd.DataFrame | None,
     backbones: Mapping[str, str] | None,
     *,
     papers: pd.DataFrame | None = None,
+    run_pools: Mapping[str, Sequence[str]] | None = None,
+    source: str = "en",
 ) -> pd.DataFrame:
     """The run's averages next to the published numbers, with the difference.
 
@@ -773,23 +1014,38 @@ def paper_comparison_table(
         backbones: run model name → paper model key (``mbert``/``xlmr``) for backbones
             that are the papers' hub models; empty for the demo, whose setup differs.
         papers: the published numbers (default: ``paper_numbers.csv`` of the package).
+        run_pools: scenario → the languages the run drew partners from (the config's
+            related pool; the Romance pool for ``romance``); ``None``: not known, and
+            rows whose number depends on the pool are then not comparable.
+        source: the source language (never a partner).
 
     Every published score row is listed (cosine values and text-quoted gains are left
-    out). ``run_*`` columns are filled where the run has the same scenario, backbone,
-    task, method and language; ``comparable`` is False where the setup differs, e.g.
-    a different backbone, or an AVG over a different set of languages.
+    out), with ``paper_table`` (e.g. ``ECAI Table 2``). ``run_*`` columns are filled
+    where the run has the same scenario, backbone, task, method and language. A row is
+    ``comparable`` only if, besides, the setups agree: for methods that use a related
+    language (:data:`PARTNER_METHODS`) the run's partner of every language and its pool
+    equal the paper's (``partner``, ``pool`` of ``paper_numbers.csv``); an AVG averages
+    the same languages; the number of seeds equals the paper's where the paper states
+    it; and MIX is the paper's definition (the run's ``MIX`` is the oracle of
+    :func:`with_mix_variants`; ``MIX-val`` is never compared). ``why_not`` says which
+    of these fail.
     """
     papers = paper_numbers.load() if papers is None else papers
+    for column in ("pool", "seeds"):
+        if column not in papers.columns:
+            papers = papers.assign(**{column: ""})
     published = papers[papers["metric"].isin(["f1", "accuracy"])].copy()
     backbones = dict(backbones or {})
     run_model_of = {paper: run for run, paper in backbones.items()}
     long = _run_long_tables(scores, set(published["scenario"])) if backbones else pd.DataFrame()
+    partners = _run_partners(scores, source) if backbones else {}
     rows = []
     for pub in published.itertuples(index=False):
         run_model = run_model_of.get(pub.model, "")
         row = {
             "paper": pub.paper,
             "table": pub.table,
+            "paper_table": f"{str(pub.paper).upper()} {pub.table}",
             "scenario": pub.scenario,
             "paper_model": pub.model,
             "run_model": run_model,
@@ -805,17 +1061,118 @@ def paper_comparison_table(
             "run_seeds": math.nan,
             "run_languages": math.nan,
             "difference": math.nan,
+            "run_partner": "",
             "comparable": False,
+            "why_not": "",
             "note": "",
         }
         if not backbones:
-            row["note"] = "setup differs: the run's backbones are not the papers' models"
+            row["why_not"] = "setup differs: the run's backbones are not the papers' models"
         elif not run_model:
-            row["note"] = f"the run has no backbone with the papers' {pub.model} hub model"
+            row["why_not"] = f"the run has no backbone with the papers' {pub.model} hub model"
         else:
             _fill_run(row, long, papers, pub)
+            _check_setup(row, pub, papers, partners, run_pools)
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _run_partners(scores: pd.DataFrame | None, source: str) -> dict[tuple, str]:
+    """(scenario, model, task, target) → the related language the run merged or used.
+
+    Read from the ``adapters`` of the run's pRA, LA, LA(T,REL) and TIES rows: the
+    adapter that is neither the target nor the source language.
+    """
+    if scores is None or scores.empty:
+        return {}
+    rows = scores[scores["method"].isin(["pRA", "LA", "LA(T,REL)", "TIES"])]
+    found: dict[tuple, set[str]] = {}
+    for row in rows[["scenario", "model", "task", "target", "adapters"]].itertuples(index=False):
+        langs = [x for x in adapter_languages(row.adapters) if x not in (row.target, source)]
+        found.setdefault((row.scenario, row.model, row.task, row.target), set()).update(langs)
+    return {key: "+".join(sorted(langs)) for key, langs in found.items() if langs}
+
+
+def _paper_partners(papers: pd.DataFrame, pub: Any) -> dict[str, str]:
+    """language → the paper's partner for the per-language numbers behind ``pub``."""
+    same = papers[
+        (papers["paper"] == pub.paper)
+        & (papers["table"] == pub.table)
+        & (papers["model"] == pub.model)
+        & (papers["task"] == pub.task)
+        & (papers["method"] == pub.method)
+        & (papers["language"] != "AVG")
+    ]
+    return dict(zip(same["language"], same["partner"], strict=True))
+
+
+def _check_setup(
+    row: dict[str, Any],
+    pub: Any,
+    papers: pd.DataFrame,
+    partners: Mapping[tuple, str],
+    run_pools: Mapping[str, Sequence[str]] | None,
+) -> None:
+    """Mark ``row`` not comparable, with ``why_not``, where the setups differ."""
+    why = [row["why_not"]] if row["why_not"] else []
+    if math.isnan(row["run_mean"]):
+        why.append(row["note"] or "not in the run")
+        row["note"] = ""
+    elif not row["comparable"]:  # _fill_run found an AVG over other languages
+        why.append(row["note"])
+        row["note"] = ""
+    uses_partner = pub.method in PARTNER_METHODS and pub.scenario != "romance"
+    if uses_partner:
+        key = (pub.scenario, row["run_model"], pub.task)
+        if pub.scenario == "ties" and not any(k[:3] == key for k in partners):
+            key = ("zero_shot", row["run_model"], pub.task)  # LA borrowed from zero-shot
+        wanted = (
+            _paper_partners(papers, pub) if pub.language == "AVG" else {pub.language: pub.partner}
+        )
+        if pub.language != "AVG":
+            row["run_partner"] = partners.get((*key, pub.language), "")
+        elif not any(wanted.values()):  # an AVG printed alone (ACL Table 3, ECAI Table 4)
+            listed = paper_related_languages().get(str(pub.paper), {})
+            ran = {lang: rel for lang, rel in listed.items() if (*key, lang) in partners}
+            wanted = ran or listed
+        differ = [
+            f"{lang} (run {partners.get((*key, lang), '?')}, paper {rel})"
+            for lang, rel in sorted(wanted.items())
+            if rel and partners.get((*key, lang), "") != rel
+        ]
+        if differ and not math.isnan(row["run_mean"]):
+            why.append("other partners: " + ", ".join(differ))
+        if not any(wanted.values()) and not math.isnan(row["run_mean"]):
+            why.append("the paper does not list the partners of this number")
+        elif pub.language == "AVG" and not _paper_partners(papers, pub):
+            notes = [row["note"]] if row["note"] else []
+            row["note"] = "; ".join([*notes, "partners: the paper's related-language table"])
+    if (uses_partner or pub.scenario == "romance") and str(pub.pool).strip():
+        paper_pool = set(str(pub.pool).split())
+        run_pool = None if run_pools is None else run_pools.get(pub.scenario)
+        if run_pool is None:
+            why.append("the run's pool is not known")
+        elif set(run_pool) != paper_pool:
+            extra, missing = sorted(set(run_pool) - paper_pool), sorted(paper_pool - set(run_pool))
+            why.append(
+                "other pool:"
+                + (f" the run adds {' '.join(extra)}" if extra else "")
+                + (f" the run lacks {' '.join(missing)}" if missing else "")
+            )
+    seeds = str(pub.seeds).strip()
+    if seeds and not math.isnan(row["run_mean"]) and int(float(seeds)) != row["run_seeds"]:
+        why.append(f"{row['run_seeds']} seeds, the paper {int(float(seeds))}")
+    elif not seeds and not math.isnan(row["run_mean"]):
+        notes = [row["note"]] if row["note"] else []
+        row["note"] = "; ".join([*notes, "the paper does not state its number of runs"])
+    if pub.method == MIX_ORACLE and not math.isnan(row["run_mean"]):
+        notes = [row["note"]] if row["note"] else []
+        row["note"] = "; ".join(
+            [*notes, "MIX as the paper: better arm by seed-averaged test score (oracle)"]
+        )
+    why = [w for w in why if w]
+    row["why_not"] = "; ".join(dict.fromkeys(why))
+    row["comparable"] = not why
 
 
 def _run_long_tables(scores: pd.DataFrame | None, scenarios: set[str]) -> pd.DataFrame:
@@ -835,6 +1192,8 @@ def _fill_run(row: dict[str, Any], long: pd.DataFrame, papers: pd.DataFrame, pub
         row["note"] = "no scores of this scenario in the run"
         return
     top_k = float(pub.top_k) if str(pub.top_k).strip() not in ("", "nan") else math.nan
+    # a table's partner column is the Romance l2; other partners are checked afterwards
+    partner = pub.partner if pub.scenario == "romance" and isinstance(pub.partner, str) else ""
     match = long[
         (long["scenario"] == pub.scenario)
         & (long["model"] == row["run_model"])
@@ -842,7 +1201,7 @@ def _fill_run(row: dict[str, Any], long: pd.DataFrame, papers: pd.DataFrame, pub
         & (long["method"] == pub.method)
         & _same(long["top_k"], top_k)
         & long["budget"].isna()
-        & (long["partner"] == (pub.partner if isinstance(pub.partner, str) else ""))
+        & (long["partner"] == partner)
         & (long["target"] == pub.language)
     ]
     if match.empty:
@@ -911,16 +1270,19 @@ def _paper_comparison_markdown(table: pd.DataFrame, backbones: Mapping[str, str]
             "Backbones matched to the papers' models: "
             + ", ".join(f"{run} = {paper}" for run, paper in backbones.items())
             + ". Difference = run − paper (test split; run mean ± std over seeds). "
-            "Rows marked not comparable average over a different set of languages.",
+            "A row is comparable when the scenario, model, task, method and language "
+            "match and so do the related language (partner) of every language, the pool "
+            "it is drawn from, the languages of an AVG, the number of seeds (where the "
+            "paper states it) and the MIX definition (the paper's MIX is an oracle "
+            "ceiling: the better arm by seed-averaged test score; MIX-val is never "
+            "compared). 'Why not' names what differs.",
             "",
         ]
         shown = table[table["run_mean"].notna() | (table["language"] == "AVG")]
     decimals = 2
     display = pd.DataFrame(
         {
-            "Paper": [
-                f"{p.upper()} {t}" for p, t in zip(shown["paper"], shown["table"], strict=True)
-            ],
+            "Paper": shown["paper_table"],
             "Scenario": shown["scenario"],
             "Model": shown["paper_model"],
             "Task": shown["task"],
@@ -937,6 +1299,7 @@ def _paper_comparison_markdown(table: pd.DataFrame, backbones: Mapping[str, str]
             ],
             "Run − paper": [format_fixed(d, decimals) for d in shown["difference"]],
             "Comparable": ["yes" if c else "no" for c in shown["comparable"]],
+            "Why not": shown["why_not"],
             "Note": shown["note"],
         }
     )
@@ -953,6 +1316,8 @@ class TableRequest:
     backbones: Mapping[str, str] = dataclasses.field(default_factory=dict)
     n_resamples: int = DEFAULT_RESAMPLES
     seed: int = DEFAULT_SEED
+    run_pools: Mapping[str, Sequence[str]] | None = None
+    source: str = "en"
 
     def paths(self, key: str) -> list[str]:
         """The files of one named input (empty when the rule gives none)."""
@@ -1071,7 +1436,12 @@ def build_token_budget(request: TableRequest) -> BuiltTable:
 
 def build_paper_comparison(request: TableRequest) -> BuiltTable:
     """The run's averages next to the published numbers."""
-    frame = paper_comparison_table(request.optional_scores(), request.backbones)
+    frame = paper_comparison_table(
+        request.optional_scores(),
+        request.backbones,
+        run_pools=request.run_pools,
+        source=request.source,
+    )
     return BuiltTable(frame, _paper_comparison_markdown(frame, request.backbones))
 
 
@@ -1093,9 +1463,20 @@ def all_scenario_inputs(config: Config, table: str) -> dict[str, list[str]]:
     return {"scores": score_paths(config, list(SCENARIO_TABLES))}
 
 
+def zero_shot_inputs(config: Config, table: str) -> dict[str, list[str]]:
+    """Tables of the zero-shot λ curves read the zero-shot scores."""
+    return {"scores": score_paths(config, ["zero_shot"])}
+
+
+def zero_shot_wanted(config: Config, table: str) -> bool:
+    """Made when the config runs the zero-shot scenario with a full λ curve."""
+    full = str(config.get("lambda_search") or "full") == "full"
+    return full and scenario_wanted(config, "zero_shot")
+
+
 def related_inputs(config: Config, table: str) -> dict[str, list[str]]:
     """The related-languages table reads the TSV the ``related_languages`` rule writes."""
-    return {"related": [RELATED_TSV]}
+    return {"related": [in_setup(RELATED_TSV, config)]}
 
 
 def token_budget_inputs(config: Config, table: str) -> dict[str, list[str]]:
@@ -1134,8 +1515,16 @@ def no_options(config: Config) -> dict[str, Any]:
 
 
 def paper_options(config: Config) -> dict[str, Any]:
-    """The paper comparison matches the run's backbones to the papers' models."""
-    return {"backbones": paper_backbones(config)}
+    """The paper comparison matches the run's backbones, pools and source to the papers'."""
+    romance = configured_scenarios(config).get("romance") or {}
+    related_pool = related_pool_of(config)
+    pools = {s: related_pool for s in ("zero_shot", "enhancement", "low_resource", "ties")}
+    pools["romance"] = [str(lang) for lang in romance.get("pool") or []]
+    return {
+        "backbones": paper_backbones(config),
+        "run_pools": pools,
+        "source": str(config.get("source_language", "en")),
+    }
 
 
 @dataclasses.dataclass(frozen=True)
@@ -1198,6 +1587,13 @@ TABLES: dict[str, TableSpec] = {
         "token_budget_table.rst",
         "Token budget",
     ),
+    "lambda_subgrids": TableSpec(
+        build_lambda_subgrids,
+        zero_shot_inputs,
+        zero_shot_wanted,
+        "lambda_subgrids.rst",
+        "λ grids",
+    ),
     "paper_comparison": TableSpec(
         build_paper_comparison,
         all_scenario_inputs,
@@ -1222,7 +1618,7 @@ def table_inputs(config: Config, table: str) -> dict[str, list[str]]:
 def table_outputs(config: Config) -> dict[str, dict[str, str]]:
     """Tables a config ends with: name → {format: path}."""
     return {
-        name: {ext: TABLE.format(table=name, ext=ext) for ext in spec.formats}
+        name: {ext: in_setup(TABLE.format(table=name, ext=ext), config) for ext in spec.formats}
         for name, spec in TABLES.items()
         if spec.wanted(config, name)
     }
@@ -1249,6 +1645,8 @@ def write_table(
     backbones: Mapping[str, str] | None = None,
     n_resamples: int = DEFAULT_RESAMPLES,
     seed: int = DEFAULT_SEED,
+    run_pools: Mapping[str, Sequence[str]] | None = None,
+    source: str = "en",
 ) -> list[Path]:
     """Build one table and write it: the entry point of the Snakemake table rules.
 
@@ -1258,6 +1656,8 @@ def write_table(
             TSV), ``adapters`` (token-budget adapter folders); each table uses its own.
         outputs: named outputs ``csv`` and ``md`` (and ``tex`` for the paper-style ones).
         backbones: run model → paper model, for ``paper_comparison`` (empty: demo).
+        run_pools, source: the run's pools per scenario and its source language, for
+            ``paper_comparison`` (see :func:`paper_comparison_table`).
         n_resamples, seed: of the bootstrap intervals.
 
     Returns the paths written.
@@ -1268,7 +1668,10 @@ def write_table(
     if missing:
         raise LangarithError(f"table {table!r} needs the outputs {missing}")
     named = {key: path_list(value) for key, value in named_paths(inputs).items()}
-    request = TableRequest(table, named, dict(backbones or {}), n_resamples, seed)
+    pools = None if run_pools is None else {k: list(v) for k, v in dict(run_pools).items()}
+    request = TableRequest(
+        table, named, dict(backbones or {}), n_resamples, seed, run_pools=pools, source=source
+    )
     written = _write_built(table, spec.build(request), outputs)
     title = table.replace("_", " ").capitalize()
     log.info("table %s: %s", title, ", ".join(map(str, written)))

@@ -30,7 +30,13 @@ from typing import Any
 import torch
 
 from langarith import LangarithError
-from langarith.adapter_io import SAFE_WEIGHTS_NAME, TASK_OUTPUT, finish_adapter_folder
+from langarith.adapter_io import (
+    SAFE_WEIGHTS_NAME,
+    TASK_OUTPUT,
+    finish_adapter_folder,
+    normalise_name,
+    read_adapter,
+)
 from langarith.backbone.folder import backbone_fingerprint, load_tokenizer
 from langarith.io import atomic_dir, check_replaceable, read_json, sha256_file, sha256_json
 from langarith.modeling import (
@@ -68,7 +74,14 @@ from langarith.training.loop import (
 )
 from langarith.training.seeding import EpochStream, seed_everything
 
-__all__ = ["TASK_ADAPTER_CONFIG", "TASK_HPARAMS", "chance_warning", "train_task_adapter"]
+__all__ = [
+    "TASK_ADAPTER_CONFIG",
+    "TASK_HPARAMS",
+    "add_task_adapter",
+    "chance_warning",
+    "task_adapter_init_state",
+    "train_task_adapter",
+]
 
 log = logging.getLogger(__name__)
 
@@ -243,13 +256,56 @@ def _feature_dir(out_dir: Path) -> Iterator[Path]:
         yield Path(tmp) / "train"
 
 
+def add_task_adapter(model, task: str, adapter_config: dict[str, Any] | None, seed: int) -> None:
+    """Add a new task adapter ``task`` to ``model``, its weights drawn from ``seed``.
+
+    The one place a task adapter is initialised, so that its θ_init can be rebuilt
+    later (:func:`task_adapter_init_state`) from the backbone, the seed and the adapter
+    config that its metadata records; the head is added after it.
+    """
+    seed_everything(seed)
+    model.add_adapter(task, config=build_adapter_config(adapter_config, TASK_ADAPTER_CONFIG))
+
+
+def task_adapter_init_state(
+    backbone_dir: str | Path, task_dir: str | Path
+) -> dict[str, torch.Tensor]:
+    """θ_init of a trained task adapter, rebuilt: names normalised as :func:`read_adapter`'s.
+
+    Task adapters are initialised from their seed (:func:`add_task_adapter`), not from a
+    saved θ_init, so the task vector τ = θ − θ_init (Ilharco et al.'s, for the ACL
+    paper's Appendix E contrast) needs the initial weights drawn again: the backbone,
+    the ``seed`` and ``hparams.adapter_config`` of the adapter's ``metadata.json``.
+    """
+    adapter = read_adapter(task_dir)
+    meta = adapter.metadata or {}
+    if "seed" not in meta or "hparams" not in meta:
+        raise LangarithError(
+            f"Task adapter {task_dir} has no seed and hparams in its metadata.json; its "
+            "θ_init cannot be rebuilt (train it with langarith's train_task_adapter)"
+        )
+    model = load_adapter_model(backbone_dir)
+    add_task_adapter(model, adapter.name, meta["hparams"].get("adapter_config"), int(meta["seed"]))
+    state = {}
+    for key, value in model.state_dict().items():
+        norm = normalise_name(key, adapter.name)
+        if norm is not None:
+            state[norm] = value.detach().clone()
+    if set(state) != set(adapter.state):
+        raise LangarithError(
+            f"Task adapter {task_dir}: the rebuilt θ_init has other parameters than the "
+            f"saved adapter ({len(state)} vs {len(adapter.state)}); rebuild it with the "
+            "backbone it was trained on"
+        )
+    return state
+
+
 def _task_model(backbone_dir, lang_adapter_dir: Path, task: str, hp: dict[str, Any], labels, seed):
     """Backbone + frozen language adapter + a new ``task`` adapter and head (initialised
     from ``seed``), ``Stack(lang, task)`` active; returns (model, trainable parameters)."""
     model = load_adapter_model(backbone_dir)
     load_language_adapter(model, lang_adapter_dir, name=LANG_ADAPTER_NAME)
-    seed_everything(seed)  # the new task adapter and head are initialised from the seed
-    model.add_adapter(task, config=build_adapter_config(hp["adapter_config"], TASK_ADAPTER_CONFIG))
+    add_task_adapter(model, task, hp["adapter_config"], seed)
     _add_head(model, task, labels)
     model.train_adapter(task)
     for name, param in model.named_parameters():
