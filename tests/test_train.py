@@ -25,8 +25,8 @@ import langarith.train.task_adapter as task_adapter
 from langarith import LangarithError
 from langarith.backbone import build_demo_backbone, load_tokenizer
 from langarith.cli import main
-from langarith.data import read_split
 from langarith.cli_options import load_settings
+from langarith.data import read_split
 from langarith.train import (
     TASK_METRIC,
     TrainingInterrupted,
