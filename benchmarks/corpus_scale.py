@@ -2,9 +2,9 @@
 
 Builds (once, in ``--work``) a generated Wikipedia-shaped corpus of ``--docs`` documents
 (the demo's 2,000 by default) and one of 20× as many, a demo-shaped backbone (hidden 64,
-vocabulary 4,000, trained on the small corpus), its shared θ_init and the token folder
-of each corpus (``langarith train tokens``). Then, each in its own subprocess so that
-peak RSS is per run, it trains for ``--steps`` steps:
+vocabulary 4,000, 300 MLM pre-training steps on the small corpus), its shared θ_init
+and the token folder of each corpus (``langarith train tokens``). Then, each in its own
+subprocess so that peak RSS is per run, it trains for ``--steps`` steps:
 
 1. **ours, small** and 2. **ours, large**: ``train_language_adapter`` on the token
    folder (blocks cut from the memory map, the seeded Feistel block order);
@@ -13,8 +13,9 @@ peak RSS is per run, it trains for ``--steps`` steps:
    dataset over the same token folder).
 
 Each run is scored on the same validation blocks with the same masks (the objective's
-fixed evaluation) at the same steps, so the two loss curves can be compared. It prints
-the runs, then one line::
+fixed evaluation) at the same steps, so the two loss curves can be compared. The three
+runs take turns ``--repeats`` times (in alternating order); each ratio is the median over
+the turns of the ratio within a turn. It prints every run, then one line::
 
     rss_ratio=<peak RSS large/small> throughput_ratio=<tokens/s large/small> \
 vs_trainer=<tokens/s ours/Trainer, small corpus> padding=<share of pad ids in our batches>
@@ -24,7 +25,7 @@ Goals: rss_ratio ≤ 1.10, throughput_ratio ≥ 0.95, vs_trainer ≥ 1.0, paddin
 Usage::
 
     .venv/bin/python benchmarks/corpus_scale.py                  # 2,000 and 40,000 docs
-    .venv/bin/python benchmarks/corpus_scale.py --steps 400 --repeats 2 --work /tmp/cs
+    .venv/bin/python benchmarks/corpus_scale.py --steps 400 --repeats 5 --work /tmp/cs
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ import json
 import os
 import random
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -67,7 +69,7 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--docs", type=int, default=2000, help="documents of the small corpus")
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--repeats", type=int, default=1, help="timings: best of N runs")
+    parser.add_argument("--repeats", type=int, default=3, help="turns; ratios are medians")
     parser.add_argument("--child", choices=("ours", "trainer"), help=argparse.SUPPRESS)
     parser.add_argument("--tokens", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
@@ -120,7 +122,7 @@ def _inputs(work: Path, docs: int) -> dict[str, Path]:
     if not backbone.exists():
         spec = demo_spec(
             vocab_size=4000, hidden_size=64, num_heads=4, intermediate_size=128,
-            max_position_embeddings=512, pretrain_steps=20, batch_size=16, seq_len=64,
+            max_position_embeddings=512, pretrain_steps=300, batch_size=16, seq_len=64,
         )  # fmt: skip
         build_demo_backbone([small], backbone, arch="bert", spec=spec, seed=0)
     init = work / "init"
@@ -308,25 +310,29 @@ def main(argv: list[str] | None = None) -> int:
         "ours_large": ("ours", inputs["large"], inputs["large_tokens"]),
         "trainer_small": ("trainer", inputs["small"], inputs["small_tokens"]),
     }
-    best: dict[str, dict] = {}
-    for _ in range(args.repeats):  # take turns: the machine is shared
-        for name, (kind, data, tokens) in cases.items():
-            result = _run_child(kind, args, work, data, tokens)
-            if name not in best or result["tokens_per_s"] > best[name]["tokens_per_s"]:
-                rss = min(result["peak_rss_mb"], best.get(name, result)["peak_rss_mb"])
-                best[name] = {**result, "peak_rss_mb": rss}
-    for name, result in best.items():
-        print(f"{name}: {json.dumps(result)}")
-    small, large, trainer = best["ours_small"], best["ours_large"], best["trainer_small"]
+    runs: dict[str, list[dict]] = {name: [] for name in cases}
+    for turn in range(args.repeats):  # take turns, in alternating order: the machine is shared
+        for name in list(cases)[:: -1 if turn % 2 else 1]:
+            kind, data, tokens = cases[name]
+            runs[name].append(_run_child(kind, args, work, data, tokens))
+    for name, results in runs.items():
+        for result in results:
+            print(f"{name}: {json.dumps(result)}")
+    small, large, trainer = (runs[n] for n in ("ours_small", "ours_large", "trainer_small"))
+
+    def ratio(a: list[dict], b: list[dict], key: str) -> float:
+        """Median over the turns of a/b within a turn (neighbours in time share the load)."""
+        return statistics.median(x[key] / y[key] for x, y in zip(a, b, strict=True))
+
     print(
-        f"final_val_loss ours={small['val_loss'][-1]} trainer={trainer['val_loss'][-1]} "
-        f"(curves: ours={small['val_loss']} trainer={trainer['val_loss']})"
+        f"final_val_loss ours={small[0]['val_loss'][-1]} trainer={trainer[0]['val_loss'][-1]} "
+        f"(curves: ours={small[0]['val_loss']} trainer={trainer[0]['val_loss']})"
     )
     print(
-        f"rss_ratio={large['peak_rss_mb'] / small['peak_rss_mb']:.3f} "
-        f"throughput_ratio={large['tokens_per_s'] / small['tokens_per_s']:.3f} "
-        f"vs_trainer={small['tokens_per_s'] / trainer['tokens_per_s']:.3f} "
-        f"padding={max(small['padding'], large['padding']):.4f}"
+        f"rss_ratio={ratio(large, small, 'peak_rss_mb'):.3f} "
+        f"throughput_ratio={ratio(large, small, 'tokens_per_s'):.3f} "
+        f"vs_trainer={ratio(small, trainer, 'tokens_per_s'):.3f} "
+        f"padding={max(r['padding'] for r in small + large):.4f}"
     )
     return 0
 
