@@ -222,8 +222,9 @@ def _write_part(
         for texts in _batches(_iter_rows(source), TOKENIZE_BATCH):
             encoded = encode(texts)
             lens = np.fromiter((len(ids) + 1 for ids in encoded), INT_DTYPE, len(encoded))
-            flat = np.fromiter(
-                (t for ids in encoded for t in (*ids, end_id)), IDS_DTYPE, int(lens.sum())
+            end = np.array([end_id], dtype=IDS_DTYPE)
+            flat = np.concatenate(
+                [piece for ids in encoded for piece in (np.asarray(ids, IDS_DTYPE), end)]
             )
             counts = np.fromiter((len(t.split()) for t in texts), INT_DTYPE, len(texts))
             handles["ids"].write(flat.tobytes())
