@@ -254,3 +254,14 @@ def test_block_order_is_a_seeded_permutation_per_epoch(n):
         assert first.tolist() != list(range(n))
         assert first.tolist() != order.indices(n, n).tolist()
         assert first.tolist() != BlockOrder(n, seed=6).indices(0, n).tolist()
+
+
+def test_block_order_of_a_paper_sized_corpus_needs_no_index():
+    """16M blocks (English Wikipedia in 512-token blocks): a window of the order is
+    computed from the seed alone, distinct and in range, without an array of size n."""
+    n = 16_000_000
+    order = BlockOrder(n, seed=42)
+    window = order.indices(5_000_000, 4096)
+    assert len(set(window.tolist())) == 4096
+    assert 0 <= window.min() and window.max() < n
+    assert window.tolist() == BlockOrder(n, seed=42).indices(5_000_000, 4096).tolist()
