@@ -263,5 +263,5 @@ def test_block_order_of_a_paper_sized_corpus_needs_no_index():
     order = BlockOrder(n, seed=42)
     window = order.indices(5_000_000, 4096)
     assert len(set(window.tolist())) == 4096
-    assert 0 <= window.min() and window.max() < n
+    assert window.min() >= 0 and window.max() < n
     assert window.tolist() == BlockOrder(n, seed=42).indices(5_000_000, 4096).tolist()
