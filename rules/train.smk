@@ -1,4 +1,5 @@
-# Adapters: one shared θ_init per backbone, language adapters (MLM) and English task
+# Adapters: one shared θ_init per backbone, language adapters (MLM, blocks read from the
+# token files of rules/tokens.smk; memory does not grow with the corpus) and English task
 # adapters, each an AdapterHub folder. Checkpoints live under .checkpoints/ (outside
 # the declared outputs) so that a killed job resumes instead of starting over.
 
@@ -29,6 +30,7 @@ rule train_language_adapter:
         backbone=paths.BACKBONE_DIR,
         init=paths.INIT_DIR,
         data=paths.DATA_DIR.format(dataset="wikipedia", lang="{lang}"),
+        tokens=paths.TOKENS_DIR,
     output:
         directory(paths.LANG_ADAPTER_DIR),
     log:

@@ -216,11 +216,14 @@ def _assert_nothing_to_do(workdir: Path, config: Path) -> None:
 
 @pytest.fixture(scope="module")
 def upstream(tmp_path_factory) -> dict:
-    """A workdir holding data, backbone and θ_init, made once through Snakemake."""
+    """A workdir holding data, backbone, θ_init and the token files, made once through
+    Snakemake."""
     root = tmp_path_factory.mktemp("faults")
     config = _write_config(_fault_config(), root / "faults.yaml")
     workdir = root / "upstream"
-    made = _snakemake(workdir, config, "results/adapters/tinybert/lang/init")
+    made = _snakemake(
+        workdir, config, "results/adapters/tinybert/lang/init", "results/tokens/tinybert/es"
+    )
     assert made.returncode == 0, made.output[-5000:]
     assert (workdir / "resources/data/wikipedia/es/manifest.json").exists()
     return {"workdir": workdir, "config": config}

@@ -26,6 +26,7 @@ from langarith import LangarithError
 from langarith.backbone import build_demo_backbone, load_tokenizer
 from langarith.cli import main
 from langarith.cli_options import load_settings
+from langarith.data import read_split
 from langarith.train import (
     TASK_METRIC,
     TrainingInterrupted,
@@ -379,20 +380,29 @@ def test_pack_blocks_respects_budget():
 
 
 def test_token_budget_is_respected(world, tmp_path):
+    """A budget is a prefix of the token file measured in whitespace tokens."""
     bb, init, data = world["bert"]["backbone"], world["bert"]["init"], world["wiki"]["de"]
     hp = {**LANG_HP, "max_steps": 20, "eval_every": 0, "max_train_tokens": 200}
     out = train_language_adapter(bb, init, data, tmp_path / "budget", seed=0, hparams=hp)
     meta = json.loads((out / "metadata.json").read_text())
-    assert meta["token_budget_reached"]
-    assert meta["tokens_seen"] <= meta["train_tokens"] <= 200
-    assert meta["train_blocks"] <= 200 // 30 + 1  # block_size 32 = 30 stream tokens
+    assert meta["token_budget_reached"] and meta["train_words"] == 200
+    assert meta["tokens_seen"] <= meta["train_tokens"]
+    # 200 words are a few hundred sub-words: a handful of 30-token blocks
+    assert 1 <= meta["train_blocks"] <= meta["train_tokens"] // 30 + 1 < 40
     assert meta["epochs"] > 1  # 20 steps x 4 blocks cycle through the few budget blocks
     full = train_language_adapter(
         bb, init, data, tmp_path / "full", seed=0, hparams={**hp, "max_train_tokens": None}
     )
     full_meta = json.loads((full / "metadata.json").read_text())
-    assert full_meta["train_tokens"] > 200 and not full_meta["token_budget_reached"]
+    words = sum(len(r["text"].split()) for r in read_split(data, "train") if r["text"].strip())
+    assert full_meta["train_words"] == words > 200 and not full_meta["token_budget_reached"]
+    assert full_meta["train_tokens"] > meta["train_tokens"]
     assert full_meta["tokens_seen"] <= full_meta["train_tokens"]
+    with pytest.raises(LangarithError, match=f"max_train_tokens={words + 1} .*larger than"):
+        train_language_adapter(
+            bb, init, data, tmp_path / "big", seed=0, hparams={**hp, "max_train_tokens": words + 1}
+        )
+    assert not (tmp_path / "big").exists()
 
 
 def test_nan_loss_stops_without_output(world, tmp_path, monkeypatch):

@@ -31,6 +31,7 @@ __all__ = [
     "SCORE_CSV",
     "TABLE",
     "TASK_ADAPTER_DIR",
+    "TOKENS_DIR",
     "benchmark",
     "checkpoint",
     "in_setup",
@@ -44,6 +45,9 @@ BACKBONE_DIR = "resources/backbones/{model}"
 
 # results/: what the study computes
 RELATED_TSV = "results/related_languages.tsv"
+#: A Wikipedia corpus tokenized once per backbone (token files + metadata.json), read by
+#: every seed and every token-budget adapter of the language.
+TOKENS_DIR = "results/tokens/{model}/{lang}"
 INIT_DIR = "results/adapters/{model}/lang/init"
 LANG_ADAPTER_DIR = "results/adapters/{model}/lang/{lang}/seed{seed}"
 BUDGET_ADAPTER_DIR = "results/adapters/{model}/lang/{lang}/budget{tokens}/seed{seed}"

@@ -372,10 +372,14 @@ class LanguageAdapterSettings(Settings):
         0.15, number(0, 1, low_open=True, high_open=True), "share of tokens masked"
     )
     max_train_tokens: int | None = setting(
-        None, count(1, MAX_TOKENS, optional=True), "token budget of the training text"
+        None,
+        count(1, MAX_TOKENS, optional=True),
+        "token budget in whitespace tokens: a prefix of the token file (null: all)",
     )
     eval_every: int = setting(100, count(0), "steps between validations (0: at the end)")
-    max_eval_blocks: int = setting(64, count(), "validation blocks used")
+    max_eval_blocks: int = setting(
+        64, count(), "validation: the first N blocks of the held-out documents, fixed"
+    )
     eval_batch_size: int | None = setting(
         None, count(optional=True), "validation batch (null: batch_size); volatile"
     )

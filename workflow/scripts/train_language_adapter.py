@@ -12,4 +12,5 @@ with rule_step(snakemake):
         seed=int(snakemake.wildcards.seed),
         hparams=dict(snakemake.params.hparams),
         checkpoint_dir=Path(snakemake.params.checkpoint_dir),
+        tokens_dir=Path(snakemake.input.tokens),
     )

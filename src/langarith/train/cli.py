@@ -1,4 +1,4 @@
-"""``langarith train init|language|task``: the parser only, free of torch imports.
+"""``langarith train init|tokens|language|task``: the parser only, free of torch imports.
 
 The handlers live in :mod:`langarith.train.commands` and are named by a
 ``"module:function"`` string that :mod:`langarith.cli` imports when the command runs.
@@ -13,7 +13,7 @@ from langarith.cli_options import add_settings_options
 
 
 def register_cli(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``langarith train init|language|task``."""
+    """Add ``langarith train init|tokens|language|task``."""
     parser = subparsers.add_parser("train", help="train language and task adapters")
     sub = parser.add_subparsers(dest="train_command", metavar="ACTION", required=True)
 
@@ -24,6 +24,16 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
     add_settings_options(init, "--config")
     init.set_defaults(func="langarith.train.commands:init")
 
+    tokens = sub.add_parser(
+        "tokens", help="tokenize a Wikipedia folder once for a backbone (token files)"
+    )
+    tokens.add_argument("--backbone", required=True, type=Path)
+    tokens.add_argument("--data", required=True, type=Path, help="wikipedia/<lang> folder")
+    tokens.add_argument(
+        "--out", required=True, type=Path, help="e.g. results/tokens/<model>/<lang>"
+    )
+    tokens.set_defaults(func="langarith.train.commands:tokens")
+
     lang = sub.add_parser("language", help="train one language adapter (MLM) from the shared init")
     lang.add_argument("--backbone", required=True, type=Path)
     lang.add_argument("--init", required=True, type=Path, help="folder written by `train init`")
@@ -31,6 +41,9 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
     lang.add_argument("--out", required=True, type=Path)
     lang.add_argument("--seed", type=int, default=0)
     lang.add_argument("--checkpoint-dir", type=Path)
+    lang.add_argument(
+        "--tokens", type=Path, help="token folder of --data (default: built in a temp folder)"
+    )
     add_settings_options(lang)
     lang.set_defaults(func="langarith.train.commands:language")
 

@@ -1,4 +1,4 @@
-"""Handlers of ``langarith train init|language|task`` (imported only when a command runs)."""
+"""Handlers of ``langarith train init|tokens|language|task`` (imported only when a command runs)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from langarith import LangarithError
 from langarith.cli_options import load_settings
 from langarith.train.language_adapter import init_language_adapter, train_language_adapter
 from langarith.train.task_adapter import train_task_adapter
+from langarith.train.tokens import tokenize_corpus
 
-__all__ = ["init", "language", "task"]
+__all__ = ["init", "language", "task", "tokens"]
 
 
 def _data_dirs(args: argparse.Namespace) -> Path | dict[str, Path]:
@@ -42,7 +43,15 @@ def language(args: argparse.Namespace) -> int:
         seed=args.seed,
         hparams=hparams,
         checkpoint_dir=args.checkpoint_dir,
+        tokens_dir=args.tokens,
     )
+    return 0
+
+
+def tokens(args: argparse.Namespace) -> int:
+    """``langarith train tokens``: write the token folder of one corpus for one backbone."""
+    out = tokenize_corpus(args.backbone, args.data, args.out)
+    print(f"wrote {out}")
     return 0
 
 

@@ -14,13 +14,17 @@ difference between two language adapters is purely "language".
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import adapters
+import numpy as np
 import torch
 
 from langarith import LangarithError
@@ -42,9 +46,11 @@ from langarith.modeling import (
 )
 from langarith.provenance import utc_now, versions
 from langarith.settings import LanguageAdapterConfig, LanguageAdapterSettings
+from langarith.train.tokens import tokenize_corpus, tokenizer_checksum
+from langarith.training.blocks import BlockOrder, TokenBlocks, budget_prefix
 from langarith.training.checkpoints import check_checkpoint_dir, remove_checkpoint
 from langarith.training.hparams import hash_hparams
-from langarith.training.inputs import data_checksum, read_data_manifest, read_rows
+from langarith.training.inputs import data_checksum, read_data_manifest
 from langarith.training.loop import (
     DeviceSetup,
     LoopConfig,
@@ -55,15 +61,9 @@ from langarith.training.loop import (
     run_training_loop,
     trainable_parameters,
 )
-from langarith.training.mlm import (
-    MlmObjective,
-    PackedBlocks,
-    mlm_loss,
-    pack_blocks,
-    special_ids,
-    tokenize_texts,
-)
-from langarith.training.seeding import EpochStream, seed_everything
+from langarith.training.mlm import MlmObjective, mlm_loss, special_ids
+from langarith.training.seeding import seed_everything
+from langarith.training.token_files import open_token_split, read_token_metadata
 
 __all__ = [
     "LANGUAGE_HPARAMS",
@@ -166,40 +166,28 @@ def _verified_init(init_dir: Path, backbone: dict) -> str:
     return init_sha
 
 
-def _texts(rows: list[dict]) -> list[str]:
-    """The non-blank ``text`` fields of ``rows``."""
-    return [str(r.get("text") or "") for r in rows if str(r.get("text") or "").strip()]
-
-
 @dataclass
 class _Corpus:
-    """One language's Wikipedia folder, read: its manifest and non-empty texts."""
+    """One language's Wikipedia folder and its token folder (already verified to match
+    the data's checksum when the blocks are opened)."""
 
     data_dir: Path
     manifest: dict
     lang: str
-    train: list[str]
-    validation: list[str]
+    tokens_dir: Path
 
 
-def _read_corpus(data_dir: Path) -> _Corpus:
-    """Both splits of a language; either being empty is an error (the validation split
-    picks the best checkpoint)."""
-    manifest = read_data_manifest(data_dir)
-    lang = str(manifest.get("language", data_dir.name))
-    train_texts = _texts(read_rows(data_dir, "train"))
-    if not train_texts:
-        raise LangarithError(
-            f"Language {lang!r} has no text in {data_dir / 'train.jsonl'}; a language adapter "
-            "needs a non-empty train split."
-        )
-    valid_texts = _texts(read_rows(data_dir, "validation"))
-    if not valid_texts:
-        raise LangarithError(
-            f"Language {lang!r} has no text in {data_dir / 'validation.jsonl'}; the best "
-            "checkpoint is chosen by validation loss, so the split must not be empty."
-        )
-    return _Corpus(data_dir, manifest, lang, train_texts, valid_texts)
+@contextlib.contextmanager
+def _token_folder(
+    backbone_dir: Path | str, data_dir: Path, tokens_dir: Path | None
+) -> Iterator[Path]:
+    """The token folder of the rule, or (called without one: tests, the CLI) one built
+    into a temporary folder that is removed afterwards."""
+    if tokens_dir is not None:
+        yield tokens_dir
+        return
+    with tempfile.TemporaryDirectory(prefix="langarith-tokens-") as tmp:
+        yield tokenize_corpus(backbone_dir, data_dir, Path(tmp) / "tokens")
 
 
 def _freeze_all_but(model, name: str) -> dict[str, torch.nn.Parameter]:
@@ -238,51 +226,68 @@ def _usable_positions(config) -> int:
     return max_pos
 
 
-def _pack_corpus(
-    corpus: _Corpus, tokenizer, hp: dict[str, Any], max_pos: int
-) -> tuple[PackedBlocks, PackedBlocks]:
-    """Train blocks (up to ``max_train_tokens`` text tokens) and validation blocks (the
-    first ``max_eval_blocks``); either being empty is an error."""
+@dataclass
+class _Blocks:
+    """Training blocks (a prefix of the train token file under a budget) and the fixed
+    validation blocks; ``words`` is the whitespace-token count the train blocks come from."""
+
+    train: TokenBlocks
+    valid: torch.Tensor
+    words: int
+    budget_hit: bool
+    tokens_sha256: str
+
+
+def _open_blocks(
+    corpus: _Corpus, backbone_dir: Path | str, tokenizer, hp: dict[str, Any], max_pos: int
+) -> _Blocks:
+    """Blocks from the memory-mapped token folder after checking it was made by this
+    backbone's tokenizer from this corpus and is complete.
+
+    A budget (``max_train_tokens``, whitespace tokens as in the papers) takes a prefix of
+    the train file; validation is the first ``max_eval_blocks`` blocks of the held-out
+    documents, the same blocks at every evaluation.
+    """
     block_size = int(hp["block_size"])
     if block_size > max_pos:
         raise LangarithError(
             f"hparam block_size={block_size} exceeds the backbone's {max_pos} positions; lower it."
         )
     start_id, end_id = special_ids(tokenizer)
-    packed = pack_blocks(
-        tokenize_texts(tokenizer, corpus.train),
-        block_size=block_size,
-        start_id=start_id,
-        end_id=end_id,
-        max_tokens=hp["max_train_tokens"],
-    )
-    if len(packed) == 0:
+    checks = {
+        "tokenizer_sha256": tokenizer_checksum(backbone_dir),
+        "corpus_checksum": data_checksum(corpus.data_dir),
+    }
+    split = open_token_split(corpus.tokens_dir, "train", **checks)
+    budget = hp["max_train_tokens"]
+    length = budget_prefix(split, int(budget)) if budget is not None else split.tokens
+    train = TokenBlocks(split, block_size, start_id, end_id, length)
+    if len(train) == 0:
         raise LangarithError(
             f"Language {corpus.lang!r} has fewer text tokens than one block (block_size="
-            f"{block_size}, max_train_tokens={hp['max_train_tokens']}); give more text or "
-            "lower block_size."
+            f"{block_size}, max_train_tokens={budget}); give more text or lower block_size."
         )
-    valid = pack_blocks(
-        tokenize_texts(tokenizer, corpus.validation),
-        block_size=block_size,
-        start_id=start_id,
-        end_id=end_id,
-        max_blocks=int(hp["max_eval_blocks"]),
-    )
-    if len(valid) == 0:
+    valid_split = open_token_split(corpus.tokens_dir, "validation", **checks)
+    valid_blocks = TokenBlocks(valid_split, block_size, start_id, end_id, valid_split.tokens)
+    n_eval = min(int(hp["max_eval_blocks"]), len(valid_blocks))
+    if n_eval == 0:
         raise LangarithError(
             f"The validation split of {corpus.lang!r} is shorter than one block of "
             f"{block_size} tokens."
         )
+    meta = read_token_metadata(corpus.tokens_dir)
+    words = int(budget) if budget is not None else int(meta["splits"]["train"]["words"])
     log.info(
-        "Language %s: %d train blocks (%d text tokens%s), %d validation blocks",
-        corpus.lang,
-        len(packed),
-        packed.text_tokens,
-        ", budget reached" if packed.budget_hit else "",
-        len(valid),
+        "Language %s: %d train blocks (%d whitespace tokens%s), %d validation blocks",
+        *(corpus.lang, len(train), words, ", token budget" if budget else "", n_eval),
     )
-    return packed, valid
+    return _Blocks(
+        train,
+        valid_blocks.take(np.arange(n_eval)),
+        words,
+        budget is not None,
+        str(meta["splits"]["train"]["files"]["ids"]["sha256"]),
+    )
 
 
 def _loop_config(hp: dict[str, Any], seed: int, lang: str) -> LoopConfig:
@@ -298,6 +303,7 @@ def _loop_config(hp: dict[str, Any], seed: int, lang: str) -> LoopConfig:
         eval_every=int(hp["eval_every"]),
         checkpoint_every=int(hp["checkpoint_every"]),
         stop_after_steps=hp["stop_after_steps"],
+        max_nonfinite_in_row=int(hp["max_nonfinite_in_row"]),
         higher_is_better=False,
         metric="loss",
         unit="tok",
@@ -309,7 +315,7 @@ def _run_mlm(
     model,
     tokenizer,
     params: dict[str, torch.nn.Parameter],
-    blocks: tuple[PackedBlocks, PackedBlocks],
+    blocks: _Blocks,
     *,
     hp: dict[str, Any],
     seed: int,
@@ -317,12 +323,11 @@ def _run_mlm(
     cfg: LoopConfig,
     checkpoint_dir: Path | None,
     config_hash: str,
-) -> tuple[LoopResult, EpochStream]:
-    """MLM training of the adapter on the packed blocks through the shared loop.
+) -> tuple[LoopResult, BlockOrder]:
+    """MLM training of the adapter on the token-file blocks through the shared loop.
 
     Returns the loop result and the data order (to count the tokens actually seen).
     """
-    packed, valid = blocks
     start_id, end_id = special_ids(tokenizer)
     batch_size = int(hp["batch_size"])
     block_size = int(hp["block_size"])
@@ -335,12 +340,12 @@ def _run_mlm(
         device=setup.device,
         loss=mlm_loss,
     )
-    stream = EpochStream(len(packed), seed)
+    stream = BlockOrder(len(blocks.train), seed)
     # Fixed validation masks: every evaluation sees the same task, so losses compare.
-    evaluate = objective.evaluator(model, valid.blocks, int(hp["eval_batch_size"] or batch_size))
+    evaluate = objective.evaluator(model, blocks.valid, int(hp["eval_batch_size"] or batch_size))
 
     def micro_batch_loss(k: int) -> tuple[torch.Tensor, int]:
-        ids = packed.blocks[stream.indices(k * batch_size, batch_size)]
+        ids = blocks.train.take(stream.indices(k * batch_size, batch_size))
         return objective.batch_loss(model, ids, k), int(ids.shape[0] * (block_size - 2))
 
     result = run_training_loop(
@@ -356,7 +361,9 @@ def _run_mlm(
     return result, stream
 
 
-def _config_hash(backbone: dict, init_sha: str, data_dir: Path, seed: int, hp: dict) -> str:
+def _config_hash(
+    backbone: dict, init_sha: str, data_dir: Path, tokens_sha: str, seed: int, hp: dict
+) -> str:
     """What decides the result; a checkpoint made with another hash is not resumed."""
     return sha256_json(
         {
@@ -364,23 +371,29 @@ def _config_hash(backbone: dict, init_sha: str, data_dir: Path, seed: int, hp: d
             "backbone": backbone["config_sha256"],
             "init_sha256": init_sha,
             "data": data_checksum(data_dir),
+            "tokens": tokens_sha,
             "seed": seed,
             "hparams": hash_hparams(hp),
         }
     )
 
 
-def _coverage(packed: PackedBlocks, stream: EpochStream, consumed: int) -> dict[str, Any]:
+#: Stream positions per step of the coverage count (bounded memory).
+_COVERAGE_CHUNK = 1 << 20
+
+
+def _coverage(train: TokenBlocks, stream: BlockOrder, consumed: int) -> dict[str, Any]:
     """How much of the data ``consumed`` training blocks covered: ``epochs`` and the
     distinct text tokens seen (all after a full epoch, else those of the blocks of the
-    first, partial epoch; the last column of a block is its [SEP]/</s>)."""
-    if consumed >= len(packed):
-        tokens_seen = packed.text_tokens
+    first, partial epoch, counted chunk by chunk)."""
+    if consumed >= len(train):
+        tokens_seen = train.text_tokens()
     else:
-        end_id = int(packed.blocks[0, -1])
-        seen = packed.blocks[stream.indices(0, consumed), 1:-1]
-        tokens_seen = int((seen != end_id).sum())
-    return {"tokens_seen": tokens_seen, "epochs": round(consumed / len(packed), 3)}
+        tokens_seen = sum(
+            train.text_tokens(stream.indices(lo, min(_COVERAGE_CHUNK, consumed - lo)))
+            for lo in range(0, consumed, _COVERAGE_CHUNK)
+        )
+    return {"tokens_seen": tokens_seen, "epochs": round(consumed / len(train), 3)}
 
 
 def train_language_adapter(
@@ -392,51 +405,64 @@ def train_language_adapter(
     seed: int,
     hparams: dict[str, Any] | None = None,
     checkpoint_dir: Path | str | None = None,
+    tokens_dir: Path | str | None = None,
 ) -> Path:
-    """Train one language adapter with MLM on ``<data_dir>/train.jsonl``, starting from θ_init.
+    """Train one language adapter with MLM on the corpus in ``data_dir``, from θ_init.
 
-    Text is tokenized, concatenated and packed into ``block_size`` blocks (up to
-    ``max_train_tokens`` text tokens); the best weights by validation MLM loss are saved
-    to ``out_dir`` (AdapterHub folder + metadata.json). ``seed`` fixes data order, masks
-    and dropout. With ``checkpoint_dir`` the run is resumable and a resumed run ends with
-    exactly the weights of an uninterrupted one; the checkpoint is deleted on success.
+    The text comes from ``tokens_dir``, the corpus's token folder for this backbone (the
+    tokens stage; without one it is built into a temporary folder first): fixed
+    ``block_size`` blocks are cut from the memory-mapped stream (a whitespace-token
+    prefix under ``max_train_tokens``), so memory does not grow with the corpus. The best
+    weights by validation MLM loss are saved to ``out_dir`` (AdapterHub folder +
+    metadata.json). ``seed`` fixes data order, masks and dropout. With ``checkpoint_dir``
+    the run is resumable and a resumed run ends with exactly the weights of an
+    uninterrupted one; the checkpoint is deleted on success.
     """
     hp = _language_hparams(hparams)
     init_dir, data_dir, out_dir = Path(init_dir), Path(data_dir), Path(out_dir)
     checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
     started = time.perf_counter()
-    inputs = [Path(backbone_dir), init_dir, data_dir]
+    inputs = [Path(backbone_dir), init_dir, data_dir, *[Path(d) for d in [tokens_dir] if d]]
     check_replaceable(out_dir, LANGUAGE_OUTPUT, [*inputs, *[d for d in [checkpoint_dir] if d]])
     check_checkpoint_dir(checkpoint_dir, [*inputs, out_dir])
 
     backbone = backbone_fingerprint(backbone_dir)
     init_sha = _verified_init(init_dir, backbone)
-    corpus = _read_corpus(data_dir)
-    model, tokenizer, params, setup = _language_model(backbone_dir, init_dir, hp)
-    packed, valid = _pack_corpus(corpus, tokenizer, hp, _usable_positions(model.config))
-
-    cfg = _loop_config(hp, seed, corpus.lang)
-    config_hash = _config_hash(backbone, init_sha, data_dir, seed, hp)
-    result, stream = _run_mlm(
-        model,
-        tokenizer,
-        params,
-        (packed, valid),
-        hp=hp,
-        seed=seed,
-        setup=setup,
-        cfg=cfg,
-        checkpoint_dir=checkpoint_dir,
-        config_hash=config_hash,
-    )
-    coverage = _coverage(packed, stream, result.steps * cfg.grad_accum * int(hp["batch_size"]))
+    manifest = read_data_manifest(data_dir)
+    lang = str(manifest.get("language", data_dir.name))
+    with _token_folder(backbone_dir, data_dir, Path(tokens_dir) if tokens_dir else None) as tok:
+        corpus = _Corpus(data_dir, manifest, lang, tok)
+        model, tokenizer, params, setup = _language_model(backbone_dir, init_dir, hp)
+        blocks = _open_blocks(corpus, backbone_dir, tokenizer, hp, _usable_positions(model.config))
+        cfg = _loop_config(hp, seed, corpus.lang)
+        config_hash = _config_hash(backbone, init_sha, data_dir, blocks.tokens_sha256, seed, hp)
+        result, stream = _run_mlm(
+            model,
+            tokenizer,
+            params,
+            blocks,
+            hp=hp,
+            seed=seed,
+            setup=setup,
+            cfg=cfg,
+            checkpoint_dir=checkpoint_dir,
+            config_hash=config_hash,
+        )
+        consumed = result.steps * cfg.grad_accum * int(hp["batch_size"])
+        coverage = _coverage(blocks.train, stream, consumed)
+        train_tokens = blocks.train.text_tokens()
 
     load_state_into(params, result.best_state)
     model.to("cpu")
     with atomic_dir(out_dir, LANGUAGE_OUTPUT, inputs) as tmp:
         save_language_adapter(model, tmp)
-        meta = _metadata(corpus, backbone, seed, init_dir, init_sha, hp, result, packed)
-        meta.update(coverage, wall_time_s=round(time.perf_counter() - started, 2))
+        meta = _metadata(corpus, backbone, seed, init_dir, init_sha, hp, result, blocks)
+        meta.update(
+            coverage,
+            train_tokens=train_tokens,
+            nonfinite_steps=result.nonfinite_steps,
+            wall_time_s=round(time.perf_counter() - started, 2),
+        )
         finish_adapter_folder(tmp, meta)  # adds weights_sha256 and the .bin twin
     remove_checkpoint(checkpoint_dir, config_hash)
     log.info(
@@ -454,10 +480,14 @@ def _metadata(
     init_sha: str,
     hp: dict[str, Any],
     result: LoopResult,
-    packed: PackedBlocks,
+    blocks: _Blocks,
 ) -> dict[str, Any]:
     """metadata.json of a language adapter: inputs with checksums, settings and the run
-    (the caller adds what is known only once the weights are written)."""
+    (the caller adds what is known only once the weights are written).
+
+    ``train_words`` is the training text in whitespace tokens (the budget's unit),
+    ``train_tokens`` the sub-word text tokens of the train blocks.
+    """
     return {
         "kind": "language_adapter",
         "language": corpus.lang,
@@ -471,12 +501,14 @@ def _metadata(
             "checksum": data_checksum(corpus.data_dir),
             "dataset": corpus.manifest.get("dataset"),
         },
+        "tokens": {"dir": str(corpus.tokens_dir), "ids_sha256": blocks.tokens_sha256},
         "hparams": hp,
         "steps": result.steps,
         "effective_batch_size": int(hp["batch_size"]) * int(hp["grad_accum"]),
-        "train_blocks": len(packed),
-        "train_tokens": packed.text_tokens,
-        "token_budget_reached": packed.budget_hit,
+        "train_blocks": len(blocks.train),
+        "train_words": blocks.words,
+        "token_budget_reached": blocks.budget_hit,
+        "eval_blocks": int(blocks.valid.shape[0]),
         "tokens_processed": result.units_processed,
         "best_val_loss": result.best_score,
         "best_step": result.best_step,

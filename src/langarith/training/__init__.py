@@ -11,5 +11,9 @@ without importing each other:
 * :mod:`~langarith.training.checkpoints` — resumable, atomically written checkpoints;
 * :mod:`~langarith.training.loop` — the one PyTorch loop (:func:`run_training_loop`);
 * :mod:`~langarith.training.mlm` — the one masked-language-modelling objective
-  (packing, masking, loss, validation).
+  (packing, masking, loss, validation);
+* :mod:`~langarith.training.token_files` — a corpus tokenized once, on disk (resumable
+  writer, verified memory-mapped reader);
+* :mod:`~langarith.training.blocks` — MLM blocks cut from a token file, whitespace-token
+  budgets and the seeded O(1)-memory block order (:class:`BlockOrder`).
 """

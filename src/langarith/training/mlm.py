@@ -2,9 +2,12 @@
 
 Shared by the demo backbone pre-training and language-adapter training, so both see
 text the same way and are scored the same way. Packing (instead of padding each
-document) wastes no compute on pad tokens and makes the token budget of the data-size
-study exact. Masks come from explicit generators derived from the seed and the
-micro-batch counter, so every micro-batch can be recreated on resume.
+document) wastes no compute on pad tokens. :func:`pack_blocks` packs an in-memory list
+for the demo backbone's small corpora; language adapters cut the same ``[CLS] … [SEP]``
+blocks from a memory-mapped token file instead (:mod:`langarith.training.blocks`), so
+their memory does not grow with the corpus. Masks come from explicit generators derived
+from the seed and the micro-batch counter, so every micro-batch can be recreated on
+resume.
 """
 
 from __future__ import annotations

@@ -1,0 +1,9 @@
+from pathlib import Path
+
+from langarith.scripting import rule_step
+from langarith.train.tokens import tokenize_corpus
+
+with rule_step(snakemake):
+    tokenize_corpus(
+        Path(snakemake.input.backbone), Path(snakemake.input.data), Path(snakemake.output[0])
+    )
