@@ -124,7 +124,7 @@ def _report_jobs(config: Mapping[str, Any]) -> dict[str, int]:
     """Jobs per report rule: the report outputs its pattern matches, per format set."""
     outputs = report_outputs(config)
     counts: dict[str, int] = {}
-    for rule in report_rules():
+    for rule in report_rules(config):
         regex = re.escape(rule.pattern).replace(r"\{ext\}", "(?:" + "|".join(rule.formats) + ")")
         for name in re.findall(r"{(\w+)}", rule.pattern):
             if name != "ext":
@@ -147,6 +147,7 @@ def job_counts(config: Mapping[str, Any], score_jobs: list | None = None) -> dic
         "related_languages": 1,
         "backbone": len(models),
         "init_language_adapter": len(models),
+        "tokenize_corpus": len(models) * len(_corpus_languages(config)),
         "train_language_adapter": len(models) * len(config["languages"]) * seeds,
         "train_budget_adapter": len(models)
         * len(budget.get("languages", []))
@@ -159,6 +160,12 @@ def job_counts(config: Mapping[str, Any], score_jobs: list | None = None) -> dic
     }
     counts.update(_report_jobs(config))
     return {rule: n for rule, n in counts.items() if n}
+
+
+def _corpus_languages(config: Mapping[str, Any]) -> set[str]:
+    """Languages whose Wikipedia corpus is tokenized: adapters and budget adapters."""
+    budget = config.get("token_budget") or {}
+    return set(config["languages"]) | set(budget.get("languages", []))
 
 
 # ----------------------------------------------------------------------------- training
@@ -275,12 +282,12 @@ def _disk(
     ]
     token_bytes = sum(
         wikipedia_bytes(config, lang) / BYTES_PER_WORD * SUBWORDS_PER_WORD * 4
-        for lang in config["languages"]
+        for lang in sorted(_corpus_languages(config))
     ) * len(shapes)
     lines.append(
         Line(
             "token files",
-            {"files": len(config["languages"]) * len(shapes), "bytes": int(token_bytes)},
+            {"files": jobs.get("tokenize_corpus", 0), "bytes": int(token_bytes)},
             f"uint32 sub-words: text bytes / {BYTES_PER_WORD} × {SUBWORDS_PER_WORD} × 4",
         )
     )
