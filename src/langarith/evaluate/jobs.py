@@ -57,7 +57,7 @@ class ScoreJob:
         related: the target's related language (``None`` when the job needs none); the
             job checks it against ``results/related_languages.tsv``.
         reuse: a zero-shot score CSV whose ``reuse_methods`` rows are copied.
-        search: ``full`` or ``coarse_to_fine`` (config ``lambda_search``).
+        search: ``full``, ``coarse_to_fine`` or ``race`` (config ``lambda_search``).
         max_length, doc_stride: input lengths of the task adapter.
         output: the score CSV.
     """
