@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import importlib.util
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +21,8 @@ from langarith.data import read_split
 from langarith.evaluate.jobs import Baseline, Curve, ScoreJob
 from langarith.evaluate.lambda_engine import LambdaGridEngine, Point
 from langarith.evaluate.race import RaceData, race_lambda, race_order, race_search, slice_bounds
-from langarith.evaluate.runner import execute, race_slices
+from langarith.evaluate.runner import execute, race_slices, run_job
+from langarith.evaluate.score_files import read_scores
 from langarith.evaluate.search import best_lambda, search_lambda
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -214,3 +217,57 @@ def test_per_row_statistics_add_up_to_the_split_score(toy, kind):
     assert data.metric(parts.sum(axis=0), len(rows)) == pytest.approx(
         engine.score(point, full)[main], abs=1e-9
     )
+
+
+def _toy_job(toy, tmp_path, search: str) -> ScoreJob:
+    return ScoreJob(
+        scenario="zero_shot", model="toy", task="ner", target="es", seed=1, kind="ner",
+        backbone=str(toy.backbone), task_adapter=str(toy.task["ner"]), init=str(toy.init),
+        data=str(toy.data_dir("ner", "es")),
+        adapters=tuple((lang, str(folder)) for lang, folder in toy.lang.items()),
+        baselines=(Baseline("pEA", "en"),),
+        curves=(Curve("LA", ("en", "it"), GRID), Curve("LA", ("pt", "it"), GRID)),
+        search=search, output=f"results/scores/{search}.csv",
+    )  # fmt: skip
+
+
+def test_race_job_reports_the_full_searchs_scores_at_its_choice(toy, tmp_path):
+    rows = {}
+    for search in ("full", "race"):
+        job = _toy_job(toy, tmp_path, search)
+        rows[search] = read_scores(run_job(job, output=tmp_path / job.output, device="cpu"))
+    full = {(r.adapters, r.lam, r.split, r.metric): r.score for r in rows["full"]}
+    raced = [r for r in rows["race"] if r.method == "LA"]
+    assert len([r for r in raced if r.split == "validation" and r.metric == "f1"]) == 2
+    for r in raced:  # validation: the full search's rows at the race's λ
+        if r.split == "validation":
+            assert full[(r.adapters, r.lam, r.split, r.metric)] == r.score
+    chosen = {(r.adapters, r.lam) for r in raced if r.split == "validation"}
+    assert {(r.adapters, r.lam) for r in raced if r.split == "test"} == chosen
+
+
+def _lambda_grid_benchmark():
+    spec = importlib.util.spec_from_file_location(
+        "lambda_grid_benchmark", ROOT / "benchmarks" / "lambda_grid.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_benchmark_races_every_curve_of_a_demo_tree(toy, tmp_path):
+    bench = _lambda_grid_benchmark()
+    job = _toy_job(toy, tmp_path, "full")
+    run_job(job, output=tmp_path / job.output, device="cpu")
+    regrets = bench._demo_race_regrets([job], tmp_path, "cpu")
+    assert len(regrets) == 2  # both curves of the CSV
+    table = read_scores(tmp_path / job.output)
+    for regret, pair in zip(regrets, ("en,it", "pt,it"), strict=True):
+        curve = {
+            r.lam: r.score
+            for r in table
+            if r.adapters == pair and r.split == "validation" and r.metric == "f1"
+        }
+        assert regret >= 0
+        assert any(curve[best_lambda(curve)] - value == regret for value in curve.values())
