@@ -1,5 +1,6 @@
 """The racing λ search (``lambda_search: race``): its rule on synthetic per-row statistics,
-its place in a job, and its per-row statistics on a real (toy) model."""
+its place in a job, and its per-row statistics on a real (toy) model; and the cached
+plan that keeps ``snakemake -n`` fast (the speed issue's other half)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from langarith.evaluate.jobs import Baseline, Curve, ScoreJob
 from langarith.evaluate.lambda_engine import LambdaGridEngine, Point
 from langarith.evaluate.race import RaceData, race_lambda, race_order, race_search, slice_bounds
 from langarith.evaluate.runner import execute, race_slices, run_job
+from langarith.evaluate.scenarios import find_job, plan_jobs, related_languages
 from langarith.evaluate.score_files import read_scores
 from langarith.evaluate.search import best_lambda, search_lambda
 
@@ -271,3 +273,21 @@ def test_benchmark_races_every_curve_of_a_demo_tree(toy, tmp_path):
         }
         assert regret >= 0
         assert any(curve[best_lambda(curve)] - value == regret for value in curve.values())
+
+
+# ----------------------------------------------------------------------------- planning
+
+
+def test_cached_plan_and_fast_job_records_equal_the_uncached_ones():
+    """The plan cache behind ``snakemake -n`` (benchmarks/dag_plan.py) changes nothing."""
+    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text(encoding="utf-8"))
+    jobs = plan_jobs(config)
+    assert plan_jobs(config) == jobs  # the cached plan
+    table = related_languages(config)
+    for job in jobs[:: max(1, len(jobs) // 60)]:
+        key = (job.scenario, job.model, job.task, job.target, job.seed)
+        assert find_job(config, *key) == job == find_job(config, *key, related=table)
+        assert job.to_dict() == dataclasses.asdict(job)
+    changed = copy.deepcopy(config)
+    changed["seeds"] = [42]
+    assert {job.seed for job in plan_jobs(changed)} == {42}  # a new config, a new plan

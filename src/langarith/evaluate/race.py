@@ -17,12 +17,14 @@ confidence:
    slice's scores (ties → the larger λ); a candidate is dropped when the one-sided
    lower :data:`ALPHA` quantile of the *paired* bootstrap difference leader − candidate
    (:data:`RESAMPLES` resamples of the slice's rows, the same rows for every
-   candidate) is above zero, i.e. the leader wins in more than 1 − ``ALPHA`` of the
-   resamples.
+   candidate) is above −:data:`TOLERANCE`: with 1 − ``ALPHA`` confidence the candidate
+   is at most ``TOLERANCE`` points better than the leader (an indifference zone; a
+   candidate equal to the leader on every row goes, and the leader is the larger λ as
+   in ``best_lambda``).
 3. **Refinement.** When the grid is finer than the coarse step, the grid points within
-   half a coarse step of a surviving coarse point join the survivors, and these race
-   again from the first slice (the survivors' slice scores are reused) through all
-   rows.
+   half a coarse step of the coarse race's last leader join the survivors, and these
+   race again from the first slice (the survivors' slice scores are reused) through
+   all rows.
 4. **Choice.** The last survivor; if several survive all rows, the
    :func:`~langarith.evaluate.search.best_lambda` of their scores on all rows. The
    caller then scores the choice on the whole validation split, exactly as the full
@@ -69,7 +71,7 @@ RESAMPLES = 200
 ALPHA = 0.05
 #: Points of the main metric by which a dropped candidate may at most be better than the
 #: leader (with 1 − ALPHA confidence): candidates the leader matches within it go too.
-TOLERANCE = 0.1
+TOLERANCE = 0.2
 #: Seed of the row order and of the resamples.
 SEED = 20240521
 
@@ -150,13 +152,13 @@ class _Race:
 
     def run(
         self, candidates: Sequence[float], phase: int, last_level: int
-    ) -> tuple[list[float], int]:
-        """Race ``candidates`` over slices 0 … ``last_level``; (survivors, last level raced)."""
+    ) -> tuple[list[float], float]:
+        """Race ``candidates`` over slices 0 … ``last_level``; (survivors, last leader)."""
         alive = sorted(set(candidates))
-        level = -1
+        leader = alive[-1]
         for level in range(last_level + 1):
             if len(alive) == 1:
-                return alive, level - 1
+                return alive, alive[0]
             rows = self.data.bounds[level]
             stats = {lam: self.stats(lam, level) for lam in alive}
             observed = {lam: self.data.metric(s.sum(axis=0), rows) for lam, s in stats.items()}
@@ -175,7 +177,7 @@ class _Race:
                         continue
                 kept.append(lam)
             alive = kept
-        return alive, level
+        return alive, leader
 
     def full_rows_best(self, alive: Sequence[float]) -> float:
         last = len(self.data.bounds) - 1
