@@ -16,9 +16,12 @@ process and on the same data:
 4. **bare passes**: 21 forward passes over the engine's batches, nothing else: the
    limit the engine should sit on;
 5. **coarse-to-fine**: the engine with ``lambda_search: coarse_to_fine`` (0.2 steps, then
-   the best point's neighbours at 0.1 and at 0.05: 10 evaluations instead of 21).
+   the best point's neighbours at 0.1 and at 0.05: 10 evaluations instead of 21);
+6. **race**: the engine with ``lambda_search: race`` (:mod:`langarith.evaluate.race`:
+   coarse λ race over growing slices of the validation rows, then their neighbours;
+   the choice scored on the whole split), its slices' encoding included.
 
-The five take turns for ``--repeats`` rounds (the machine is shared; each keeps its best
+The six take turns for ``--repeats`` rounds (the machine is shared; each keeps its best
 round). It checks that both naive loops and the engine give the same scores and prints, last,
 one line::
 
@@ -26,11 +29,17 @@ one line::
 speedup_reload=<naive reload/(engine + load)> limit_ratio=<engine/bare passes> \
 search_speedup=<naive load-once/(coarse-to-fine + load)> \
 search_speedup_reload=<naive reload/(coarse-to-fine + load)> \
-same_lambda=<share of cases where coarse-to-fine picks the full grid's λ>
+same_lambda=<share of cases where coarse-to-fine picks the full grid's λ> \
+race_speedup=<naive load-once/(race + load)> \
+race_regret=<mean over curves of full-grid best − validation score at the race's λ>
 
 ``same_lambda`` replays coarse-to-fine on every full validation curve of the demo's score
 CSVs (``results/scores``; evaluation is deterministic, so a replay picks what a run
-would). Without them it uses curves measured here.
+would). ``race_regret`` (points of the main metric) needs per-row scores, which the CSVs
+do not hold: for every score CSV of the demo tree it loads that job's model and adapters
+again (the jobs planned by the demo's config), races each full λ curve of the CSV (not
+TIES, not MIX) and reads the CSV's validation score at the race's λ. Without demo score
+CSVs both use curves measured here.
 
 Usage (after ``make demo``)::
 
@@ -65,7 +74,11 @@ from toy_setup import build_toy_setup  # noqa: E402
 from langarith import LangarithError, paths  # noqa: E402
 from langarith.config import grid, task_targets  # noqa: E402
 from langarith.data import read_split  # noqa: E402
+from langarith.evaluate.jobs import Curve, ScoreJob  # noqa: E402
 from langarith.evaluate.lambda_engine import LambdaGridEngine, Point  # noqa: E402
+from langarith.evaluate.race import race_lambda, race_search  # noqa: E402
+from langarith.evaluate.runner import race_slices  # noqa: E402
+from langarith.evaluate.scenarios import plan_jobs  # noqa: E402
 from langarith.evaluate.score_files import read_scores  # noqa: E402
 from langarith.evaluate.search import best_lambda, search_lambda  # noqa: E402
 from langarith.evaluate.tasks import EncodedSplit  # noqa: E402
@@ -139,6 +152,8 @@ def _demo_case(args: argparse.Namespace) -> dict:
         "grid": grid(config["lambda_grid"]),
         "per_task": (config.get("task_adapter") or {}).get("per_task", {}).get(args.task, {}),
         "scores": root / "results" / "scores",
+        "config": config,
+        "root": root,
     }
     if related is not None:
         case["second"] = (
@@ -273,6 +288,23 @@ class _Bench:
         search_lambda(self.lambdas, score, mode)
         return scores, time.perf_counter() - started, load
 
+    def fresh_race(self) -> tuple[float, float]:
+        """A fresh engine (load timed) racing over the grid; returns (choice, seconds)."""
+        first, second = self.pair
+        started = time.perf_counter()
+        fresh, _ = _engine(self.case, self.args.device)
+        lengths = _lengths(self.case)
+        slices = race_slices(
+            fresh, self.rows, self.split, lambda name, rows: fresh.encode(name, rows, **lengths)
+        )
+
+        def score(lam: float) -> float:
+            return fresh.score(Point.pair(first, second, lam), self.split)[self.split.main_metric]
+
+        curve = Curve("LA", (first, second), tuple(self.lambdas))
+        chosen = race_search(self.lambdas, score, slices(curve))
+        return next(iter(chosen)), time.perf_counter() - started
+
     def limit(self) -> tuple[float, float]:
         """Per λ, one engine evaluation and one bare pass, interleaved: (engine, bare)."""
         first, second = self.pair
@@ -284,6 +316,13 @@ class _Bench:
             evaluated += time.perf_counter() - started
             bare += self.engine.bare_pass(self.split)
         return evaluated, bare
+
+
+def _lengths(case: dict) -> dict[str, int]:
+    return {
+        "max_length": int(case["per_task"].get("max_length", 128)),
+        "doc_stride": int(case["per_task"].get("doc_stride", 128)),
+    }
 
 
 def _load_bench(case: dict, args: argparse.Namespace) -> _Bench:
@@ -319,6 +358,7 @@ def _rounds(bench: _Bench, repeats: int) -> dict:
     round (the limit ratio: its median round).
     """
     naive_runs, once_runs, engine_runs, c2f_runs, ratios, loads = [], [], [], [], [], []
+    race_runs, race_choice = [], None
     for _ in range(repeats):
         once, seconds = bench.naive(load_once=True)
         once_runs.append(seconds)
@@ -331,6 +371,8 @@ def _rounds(bench: _Bench, repeats: int) -> dict:
         ratios.append(evaluated / bare)
         c2f_scores, seconds, _ = bench.fresh_engine("coarse_to_fine")
         c2f_runs.append(seconds)
+        race_choice, seconds = bench.fresh_race()
+        race_runs.append(seconds)
     return {
         "naive": naive,
         "once": once,
@@ -340,6 +382,8 @@ def _rounds(bench: _Bench, repeats: int) -> dict:
         "once_s": min(once_runs),
         "engine_s": min(engine_runs),
         "c2f_s": min(c2f_runs),
+        "race_s": min(race_runs),
+        "race_choice": race_choice,
         "load": min(loads),
         "ratios": ratios,
     }
@@ -371,6 +415,7 @@ def _print_timings(bench: _Bench, result: dict, repeats: int) -> float:
         f"limit ratio per round (engine / bare passes): {[round(r, 3) for r in result['ratios']]}"
     )
     print(f"coarse-to-fine: {result['c2f_s']:8.3f} s  ({len(c2f_curve)} evaluations)")
+    print(f"race:           {result['race_s']:8.3f} s  (chose λ = {result['race_choice']})")
     print(
         f"scores equal: {max_diff == 0} (max |naive - engine| over both loops = "
         f"{max_diff:.3g}); "
@@ -402,6 +447,17 @@ def main(argv: list[str] | None = None) -> int:
         source = f"{len(curves)} curves measured here (no demo score CSVs)"
     same = _same_lambda(curves, bench.lambdas)
     print(f"same_lambda over {source}")
+    regrets, regret_source = [], ""
+    if "toy" not in case:
+        regrets = _demo_race_regrets(_demo_jobs(case), case["root"], args.device)
+        regret_source = f"{len(regrets)} full validation curves of {case['scores']}"
+    if not regrets:
+        regrets = _measured_race_regrets(case, bench.split, args)
+        regret_source = f"{len(regrets)} curves measured here (no demo score CSVs)"
+    print(
+        f"race_regret over {regret_source}: max {max(regrets):.3f}, "
+        f"{sum(r > 0 for r in regrets)} curve(s) with a regret"
+    )
     if max_diff > 1e-6:
         print("WARNING: naive and engine scores differ", file=sys.stderr)
     once_s, naive_s = result["once_s"], result["naive_s"]
@@ -410,7 +466,9 @@ def main(argv: list[str] | None = None) -> int:
         f"speedup_reload={naive_s / result['engine_s']:.2f} "
         f"limit_ratio={statistics.median(result['ratios']):.3f} "
         f"search_speedup={once_s / result['c2f_s']:.2f} "
-        f"search_speedup_reload={naive_s / result['c2f_s']:.2f} same_lambda={same:.2f}"
+        f"search_speedup_reload={naive_s / result['c2f_s']:.2f} same_lambda={same:.2f} "
+        f"race_speedup={once_s / result['race_s']:.2f} "
+        f"race_regret={statistics.mean(regrets):.3f}"
     )
     return 0
 
@@ -434,6 +492,98 @@ def _measured_curves(case, engine, split, args) -> list[dict[float, float]]:
         {lam: engine.score(Point.pair(a, b, lam), split)[metric] for lam in lambdas}
         for a, b in pairs
     ]
+
+
+def _toy_pairs_engine(case: dict, args: argparse.Namespace) -> LambdaGridEngine:
+    setup = case["toy"]
+    return LambdaGridEngine.load(
+        case["backbone"],
+        case["task_adapter"],
+        case["init"],
+        dict(setup.lang),
+        case["kind"],
+        device=args.device,
+    )
+
+
+def _measured_race_regrets(case: dict, split: EncodedSplit, args) -> list[float]:
+    """Regret of the race on the curves of ``_measured_curves`` (toy: every pair)."""
+    lambdas, metric = case["grid"], split.main_metric
+    rows = read_split(case["data"], "validation")
+    pairs = [(case["first"][0], case["second"][0])]
+    engine, _ = _engine(case, args.device)
+    if "toy" in case:
+        engine = _toy_pairs_engine(case, args)
+        pairs = [(a, b) for a in sorted(case["toy"].lang) for b in sorted(case["toy"].lang)]
+        pairs = [(a, b) for a, b in pairs if a != b]
+    lengths = _lengths(case)
+    full = engine.encode("validation", rows, **lengths)
+    slices = race_slices(engine, rows, full, lambda name, r: engine.encode(name, r, **lengths))
+    regrets = []
+    for a, b in pairs:
+        curve = {lam: engine.score(Point.pair(a, b, lam), full)[metric] for lam in lambdas}
+        chosen = race_lambda(lambdas, slices(Curve("LA", (a, b), tuple(lambdas))))
+        regrets.append(curve[best_lambda(curve)] - curve[chosen])
+    return regrets
+
+
+def _demo_jobs(case: dict) -> list[ScoreJob]:
+    """The demo config's evaluation jobs whose score CSV exists under the demo tree."""
+    root = case["root"]
+    tsv = root / paths.RELATED_TSV
+    related = read_related_table(tsv) if tsv.is_file() else None
+    try:
+        jobs = plan_jobs(case["config"], related=related)
+    except LangarithError as err:
+        print(f"race_regret: cannot plan the demo's jobs ({err})", file=sys.stderr)
+        return []
+    return [job for job in jobs if (root / job.output).is_file()]
+
+
+def _csv_curves(path: Path) -> dict[tuple[str, str], dict[float, float]]:
+    """(method, adapters) → λ → validation score (main metric) of one score CSV."""
+    main_metrics = set(TASK_METRICS.values())
+    curves: dict[tuple[str, str], dict[float, float]] = {}
+    for row in read_scores(path):
+        if row.split == "validation" and row.lam is not None and row.metric in main_metrics:
+            curves.setdefault((row.method, row.adapters), {})[round(row.lam, 10)] = row.score
+    return curves
+
+
+def _demo_race_regrets(jobs: list[ScoreJob], root: Path, device: str) -> list[float]:
+    """Race every full linear λ curve of each job's score CSV again; regret per curve.
+
+    The job's folders are relative to ``root`` (the demo tree); absolute ones are kept.
+    """
+    regrets = []
+    for job in jobs:
+        held = _csv_curves(root / job.output)
+        todo = []
+        for curve in job.curves:
+            found = held.get((curve.method, ",".join(curve.adapters)), {})
+            if curve.merge == "linear" and set(found) == {round(x, 10) for x in curve.grid}:
+                todo.append((curve, found))
+        if not todo:
+            continue
+        used = {label for curve, _ in todo for label in curve.adapters}
+        engine = LambdaGridEngine.load(
+            root / job.backbone,
+            root / job.task_adapter,
+            root / job.init,
+            {label: root / folder for label, folder in job.adapters if label in used},
+            job.kind,
+            device=device,
+        )
+        rows = read_split(root / job.data, "validation")
+        lengths = {"max_length": job.max_length, "doc_stride": job.doc_stride}
+        full = engine.encode("validation", rows, **lengths)
+        slices = race_slices(
+            engine, rows, full, lambda name, r, e=engine, kw=lengths: e.encode(name, r, **kw)
+        )
+        for curve, values in todo:
+            chosen = race_lambda(curve.grid, slices(curve))
+            regrets.append(values[best_lambda(values)] - values[round(chosen, 10)])
+    return regrets
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import functools
 import math
 import sys
 from collections.abc import Callable, Iterable, Mapping
@@ -48,9 +49,14 @@ def grid(spec: Mapping[str, float]) -> list[float]:
     Values are rounded to 10 decimals so that 0.1 + 0.2 style drift never produces
     a λ of 0.30000000000000004 in a path or a table.
     """
-    start, stop, step = float(spec["start"]), float(spec["stop"]), float(spec["step"])
+    return list(_grid(float(spec["start"]), float(spec["stop"]), float(spec["step"])))
+
+
+@functools.lru_cache(maxsize=64)
+def _grid(start: float, stop: float, step: float) -> tuple[float, ...]:
+    # planning expands the same few grids for every job of the DAG: once is enough
     count = int(math.floor((stop - start) / step + 1e-9)) + 1
-    return [round(start + i * step, 10) for i in range(count)]
+    return tuple(round(start + i * step, 10) for i in range(count))
 
 
 def _check_range(name: str, spec: Mapping[str, Any] | None, problems: list[str]) -> None:

@@ -14,7 +14,9 @@ from point to point. :class:`LambdaGridEngine` therefore
   (:func:`~langarith.evaluate.tasks.encode_split`);
 * runs the forward passes under ``torch.inference_mode()``;
 * remembers every (split, point) score, so a point shared by two methods (λ = 1 of
-  ``LA(en, rel)`` is the pEA baseline) is evaluated once.
+  ``LA(en, rel)`` is the pEA baseline) is evaluated once;
+* gives, on request, per-row statistics of a point on a split
+  (:meth:`LambdaGridEngine.example_stats`) for the racing search.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from dataclasses import dataclass
 from os import PathLike
 from typing import Any
 
+import numpy as np
 import torch
 
 from langarith import LangarithError
@@ -101,6 +104,7 @@ class LambdaGridEngine:
         self.vectors = vectors
         self.live = live_adapter_parameters(task_model.model, task_model.lang_slot, vectors.names)
         self._cache: dict[tuple[str, tuple], dict[str, float]] = {}
+        self._stats: dict[tuple[str, tuple], np.ndarray] = {}
         self._current: tuple | None = None
         self.forward_passes = 0
         self.forward_seconds = 0.0
@@ -204,15 +208,19 @@ class LambdaGridEngine:
 
     # --- evaluation ------------------------------------------------------------------
 
-    def run(self, split: EncodedSplit) -> dict[str, float]:
-        """One pass over ``split`` with the weights currently in the model."""
+    def _forward(self, split: EncodedSplit) -> list[Any]:
+        """One pass over ``split`` with the current weights: the reduced outputs."""
         model = self.task_model.model
-        started = time.perf_counter()
         parts = []
         with torch.inference_mode():
             for batch in split.batches:
                 parts.append(split.reduce(model(**batch.inputs), batch))
-        metrics = split.finish(parts)
+        return parts
+
+    def run(self, split: EncodedSplit) -> dict[str, float]:
+        """One pass over ``split`` with the weights currently in the model."""
+        started = time.perf_counter()
+        metrics = split.finish(self._forward(split))
         self.forward_passes += 1
         self.forward_seconds += time.perf_counter() - started
         return metrics
@@ -225,9 +233,26 @@ class LambdaGridEngine:
             self._cache[key] = self.run(split)
         return dict(self._cache[key])
 
+    def example_stats(self, point: Point, split: EncodedSplit) -> np.ndarray:
+        """Per-row statistics of ``point`` on ``split`` (see ``EncodedSplit.example_stats``).
+
+        Cached like :meth:`score`; the racing search scores slices of the validation
+        rows with it. A pass here counts as a forward pass too.
+        """
+        key = (split.name, point.key())
+        if key not in self._stats:
+            self.apply(point)
+            started = time.perf_counter()
+            stats = split.example_stats(self._forward(split))
+            self.forward_passes += 1
+            self.forward_seconds += time.perf_counter() - started
+            self._stats[key] = stats
+        return self._stats[key]
+
     def clear_cache(self) -> None:
         """Forget every cached score (benchmarks re-time points they already scored)."""
         self._cache.clear()
+        self._stats.clear()
 
     def bare_pass(self, split: EncodedSplit) -> float:
         """Seconds of the forward passes alone over ``split`` (no scoring): the limit."""

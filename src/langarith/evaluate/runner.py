@@ -25,18 +25,22 @@ from langarith import LangarithError
 from langarith.data import read_split
 from langarith.evaluate.jobs import Curve, ScoreJob
 from langarith.evaluate.lambda_engine import LambdaGridEngine, Point
+from langarith.evaluate.race import RaceData, race_order, race_search, slice_bounds
 from langarith.evaluate.score_files import ScoreRow, read_scores, score_file_kind, write_scores
 from langarith.evaluate.search import best_lambda, search_lambda
+from langarith.evaluate.tasks import EncodedSplit
 from langarith.io import check_replaceable
 from langarith.merge import get_method
 from langarith.metrics import TASK_METRICS
 from langarith.related import read_related_table
 
-__all__ = ["Choice", "curve_point", "execute", "run_job"]
+__all__ = ["Choice", "curve_point", "execute", "race_slices", "run_job"]
 
 log = logging.getLogger(__name__)
 
 Scorer = Callable[[Point], Mapping[str, float]]
+#: ``lambda_search: race``: the per-row statistics of a curve's points on validation slices.
+RaceSlices = Callable[[Curve], RaceData]
 
 
 @dataclass(frozen=True)
@@ -97,9 +101,15 @@ def _rows(
 
 
 def _search_curves(
-    job: ScoreJob, validation: Scorer, main: str
+    job: ScoreJob, validation: Scorer, main: str, race: RaceSlices | None = None
 ) -> tuple[list[Choice], list[ScoreRow]]:
-    """Each curve's λ search on validation data: its choice and its whole curve as rows."""
+    """Each curve's λ search on validation data: its choice and its evaluated points as rows.
+
+    ``race`` gives the racing search its slices; its curve is the chosen λ alone, scored
+    on the whole validation split (slice scores are not written).
+    """
+    if job.search == "race" and race is None:
+        raise LangarithError("lambda_search 'race' needs the validation slices; none were given")
     choices: list[Choice] = []
     rows: list[ScoreRow] = []
     for curve in job.curves:
@@ -110,7 +120,11 @@ def _search_curves(
             metrics_at[lam] = metrics
             return float(metrics[main])
 
-        values = search_lambda(curve.grid, score, job.search)
+        if job.search == "race":
+            assert race is not None
+            values = race_search(curve.grid, score, race(curve))
+        else:
+            values = search_lambda(curve.grid, score, job.search)
         lam = best_lambda(values)
         choices.append(Choice(curve, lam, metrics_at[lam]))
         for point_lam in values:
@@ -158,6 +172,7 @@ def execute(
     job: ScoreJob,
     validation: Scorer,
     open_test: Callable[[], Scorer],
+    race: RaceSlices | None = None,
 ) -> list[ScoreRow]:
     """Evaluate a job's plan: all validation first, choices, then test.
 
@@ -165,6 +180,8 @@ def execute(
         job: the plan (baselines, curves, MIX candidates).
         validation: metrics of a point on the validation split.
         open_test: called once, after every choice is made; returns the test scorer.
+        race: for ``job.search == "race"``: a curve → its :class:`RaceData` on
+            slices of the validation rows.
 
     Returns the score rows: the validation curves whole, the baselines on both splits,
     each curve's chosen λ on test, and ``MIX`` (the better of ``job.mix`` by its best
@@ -174,7 +191,7 @@ def execute(
 
     # 1. validation only
     baseline_val = {b: validation(Point.single(b.adapter)) for b in job.baselines}
-    choices, rows = _search_curves(job, validation, main)
+    choices, rows = _search_curves(job, validation, main, race)
     mixed = _pick_mix(job, choices, main)
     for baseline, metrics in baseline_val.items():
         rows += _rows(job, baseline.method, (baseline.adapter,), None, None, "validation", metrics)
@@ -246,11 +263,12 @@ def _job_engine(job: ScoreJob, device: str | None) -> LambdaGridEngine:
 def _score_rows(job: ScoreJob, engine: LambdaGridEngine) -> list[ScoreRow]:
     """:func:`execute` on the job's data: validation encoded now, test only when opened."""
 
-    def encoded(split: str):
-        rows = read_split(job.data, split)
+    def encoded(split: str, rows=None):
+        rows = read_split(job.data, split) if rows is None else rows
         return engine.encode(split, rows, max_length=job.max_length, doc_stride=job.doc_stride)
 
-    validation_split = encoded("validation")
+    validation_rows = read_split(job.data, "validation")
+    validation_split = encoded("validation", validation_rows)
     planned = len(job.baselines) + sum(len(curve.grid) for curve in job.curves)
     bar = tqdm(total=planned, desc=f"{job.scenario} {job.target} validation", unit="point",
                mininterval=1.0, dynamic_ncols=True)  # fmt: skip
@@ -264,10 +282,42 @@ def _score_rows(job: ScoreJob, engine: LambdaGridEngine) -> list[ScoreRow]:
         test_split = encoded("test")
         return lambda point: engine.score(point, test_split)
 
+    race = race_slices(engine, validation_rows, validation_split, encoded)
     try:
-        return execute(job, validation, open_test)
+        return execute(job, validation, open_test, race if job.search == "race" else None)
     finally:
         bar.close()
+
+
+def race_slices(
+    engine: LambdaGridEngine,
+    rows: list,
+    full: EncodedSplit,
+    encode: Callable[[str, list], EncodedSplit],
+) -> RaceSlices:
+    """The racing search's slices of ``rows``: encoded once, lazily, shared by the curves.
+
+    Slice ``i`` holds the rows ``bounds[i - 1]`` to ``bounds[i]`` of :func:`race_order`
+    (:func:`slice_bounds`); ``encode(name, rows)`` encodes them like the full split.
+    """
+    order = race_order(len(rows))
+    bounds = slice_bounds(len(rows))
+    parts: dict[int, EncodedSplit] = {}
+
+    def part_split(i: int) -> EncodedSplit:
+        if i not in parts:
+            start = bounds[i - 1] if i else 0
+            picked = [rows[j] for j in order[start : bounds[i]].tolist()]
+            parts[i] = encode(f"{full.name}[race slice {i}]", picked)
+        return parts[i]
+
+    def of_curve(curve: Curve) -> RaceData:
+        def part(lam: float, i: int):
+            return engine.example_stats(curve_point(curve, lam), part_split(i))
+
+        return RaceData(bounds, part, full.stats_metric)
+
+    return of_curve
 
 
 def run_job(

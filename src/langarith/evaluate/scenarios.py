@@ -50,6 +50,7 @@ adapters a job reads), and the job checks at run time that the table agrees.
 from __future__ import annotations
 
 import functools
+import json
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -517,6 +518,19 @@ def _build_job(ctx: JobContext, *, check: bool = True) -> ScoreJob | None:
     return None if planned is None else _score_job(ctx, planned)
 
 
+def _fingerprint(config: Mapping[str, Any]) -> str:
+    """The config's content as text: the key of the plan cache (a dict is not hashable)."""
+    return json.dumps(config, sort_keys=True, default=repr)
+
+
+#: Plans by (config content, scenarios, related table). Snakemake asks for the plan once
+#: per rule that lists score files and twice per evaluation job (inputs and params):
+#: planning the config once keeps ``snakemake -n`` linear in the number of jobs.
+_PLANS: dict[tuple, tuple[ScoreJob, ...]] = {}
+_INDEXES: dict[tuple, dict[tuple, ScoreJob]] = {}
+_PLANS_KEPT = 8
+
+
 def plan_jobs(
     config: Mapping[str, Any],
     scenarios: Iterable[str] | None = None,
@@ -526,7 +540,38 @@ def plan_jobs(
     """Every evaluation job of the config (optionally of some scenarios only).
 
     ``related`` (target → related language) replaces the URIEL lookup, e.g. in tests.
+    The plan is computed once per config content (cached; jobs are immutable).
     """
+    return list(_PLANS[_plan_key(config, scenarios, related)])
+
+
+def _plan_key(
+    config: Mapping[str, Any],
+    scenarios: Iterable[str] | None = None,
+    related: Mapping[str, str] | None = None,
+) -> tuple:
+    """Plan the config (once per content) and return the key of the cached plan."""
+    key = (
+        _fingerprint(config),
+        None if scenarios is None else tuple(scenarios),
+        None if related is None else tuple(sorted(related.items())),
+    )
+    if key not in _PLANS:
+        if len(_PLANS) >= _PLANS_KEPT:
+            _PLANS.clear()
+            _INDEXES.clear()
+        jobs = tuple(_plan_jobs(config, key[1], related=related))
+        _PLANS[key] = jobs
+        _INDEXES[key] = {(j.scenario, j.model, j.task, j.target, j.seed): j for j in jobs}
+    return key
+
+
+def _plan_jobs(
+    config: Mapping[str, Any],
+    scenarios: Iterable[str] | None = None,
+    *,
+    related: Mapping[str, str] | None = None,
+) -> list[ScoreJob]:
     wanted = [_scenario(name) for name in (SCENARIOS if scenarios is None else scenarios)]
     pairs = {s.name: s.pairs(config, s.name) for s in wanted}
     if related is None and any(s.uses_related and pairs[s.name] for s in wanted):
@@ -556,6 +601,11 @@ def find_job(
     related: Mapping[str, str] | None = None,
 ) -> ScoreJob:
     """The job behind one score CSV; an error names what the config does not plan."""
+    if related is None:  # the cached plan of the whole config: no re-planning per job
+        index = _job_index(config)
+        found = index.get((scenario, model, task, target, int(seed)))
+        if found is not None:
+            return found
     ctx = JobContext(config, scenario, model, task, target, int(seed), related)
     job = _build_job(ctx)
     if job is None:
@@ -564,6 +614,16 @@ def find_job(
             "see scenarios in the config and the task's targets"
         )
     return job
+
+
+def _job_index(config: Mapping[str, Any]) -> dict[tuple, ScoreJob]:
+    """(scenario, model, task, target, seed) → job, over the cached plan of the config."""
+    return _INDEXES[_plan_key(config)]
+
+
+@functools.lru_cache(maxsize=4096)
+def _job_dict(job: ScoreJob) -> dict[str, Any]:
+    return job.to_dict()
 
 
 def score_outputs(config: Mapping[str, Any]) -> list[str]:
@@ -594,5 +654,5 @@ def job_inputs(config: Mapping[str, Any], wildcards: Any) -> dict[str, Any]:
 
 
 def job_params(config: Mapping[str, Any], wildcards: Any) -> dict[str, Any]:
-    """The job record of the ``lambda_grid`` rule's wildcards, as plain values."""
-    return _wildcard_job(config, wildcards).to_dict()
+    """The job record of the ``lambda_grid`` rule's wildcards, as plain values (read only)."""
+    return _job_dict(_wildcard_job(config, wildcards))

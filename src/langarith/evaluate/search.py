@@ -1,11 +1,12 @@
-"""Choosing λ on validation data: the full grid (the papers) or coarse-to-fine.
+"""Choosing λ on validation data: the full grid (the papers), coarse-to-fine, or a race.
 
 Language arithmetic has one free parameter, λ in θ_init + λτ_A + (1 − λ)τ_B. The papers
 evaluate every λ of a 0.05-step grid on the target's validation split and keep the best
 (ACL §3.1); §5.1 observes that a coarser grid keeps most of the gain at a quarter of the
-evaluations. Both searches here only ever see a *validation* scoring function: the
-caller evaluates test data once the choice is made (see
-:mod:`langarith.evaluate.runner`), so test data cannot influence λ.
+evaluations. The third search, ``race``, also races over slices of the validation rows;
+it needs per-row statistics and lives in :mod:`langarith.evaluate.race`. All searches
+here only ever see a *validation* scoring function: the caller evaluates test data once
+the choice is made (see :mod:`langarith.evaluate.runner`), so test data cannot influence λ.
 
 :func:`best_lambda` is the project's one rule for picking λ from a validation curve;
 the evaluation jobs use it and so does the report when it recomputes a choice (via
@@ -35,7 +36,7 @@ __all__ = [
 ]
 
 #: ``lambda_search`` values of the config.
-SEARCH_MODES = ("full", "coarse_to_fine")
+SEARCH_MODES = ("full", "coarse_to_fine", "race")
 #: Step of the coarse pass of ``coarse_to_fine`` (ACL §5.1: "a step of 0.1 or 0.2").
 COARSE_STEP = 0.2
 
@@ -134,6 +135,11 @@ def search_lambda(
     """
     if mode not in SEARCH_MODES:
         raise LangarithError(f"Unknown lambda_search {mode!r}. Must be one of {list(SEARCH_MODES)}")
+    if mode == "race":
+        raise LangarithError(
+            "lambda_search 'race' scores slices of the validation rows: use "
+            "langarith.evaluate.race.race_search, which needs per-row statistics"
+        )
     if not grid:
         raise LangarithError("The λ grid is empty")
     curve: dict[float, float] = {}

@@ -23,6 +23,12 @@ results equal ``langarith.train.task_features.evaluate_task`` (tested), only fas
   :data:`MAX_ANSWER_TOKENS` sub-tokens, inside the context), best over the windows of
   a question, scored as ``langarith.metrics.squad_scores`` does.
 
+Each split can also give *per-example statistics* (``EncodedSplit.example_stats``):
+additive counts per row (correct for NLI; true positives, predicted and gold entities
+of each sentence for NER; exact match and F1 of each question for QA) from which
+``EncodedSplit.stats_metric`` recomputes the main metric of any subset or resample of
+the rows. The racing λ search (:mod:`langarith.evaluate.race`) bootstraps over them.
+
 Batches are *dynamic*: features sorted by length (longest first) and grouped up to
 ``max_tokens`` padded tokens, so little compute is spent on padding
 (:func:`length_batches`). The unsorted fixed-size batching of a naive loop is
@@ -226,6 +232,10 @@ class EncodedSplit:
             device (argmax, best span), moved to CPU.
         finish: list of reduced outputs (one per batch) → metrics.
         main_metric: the metric λ is chosen by.
+        example_stats: list of reduced outputs → per-row statistics, an array of shape
+            (``n_examples``, k) whose column sums over any set of rows give that set's
+            main metric through ``stats_metric``.
+        stats_metric: ``(column totals, rows)`` → the main metric of those rows.
         info: the encoding's by-products (``features``, ``lengths``, ``pad_id``; NER word
             positions, QA offsets and windows), for inspection and tests.
     """
@@ -238,6 +248,8 @@ class EncodedSplit:
     reduce: Callable[[Any, Batch], Any]
     finish: Callable[[list[Any]], dict[str, float]]
     main_metric: str
+    example_stats: Callable[[list[Any]], np.ndarray]
+    stats_metric: Callable[[np.ndarray, int], float]
     info: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -372,7 +384,7 @@ def encode_split(
         index_batches = fixed_batches(len(lengths), batch_size)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     batches = [_pad_batch(data["features"], index, pad_id, device) for index in index_batches]
-    reduce, finish = _SCORERS[kind](data, labels, len(lengths))
+    reduce, finish, example_stats = _SCORERS[kind](data, labels, len(lengths))
     return EncodedSplit(
         name=name,
         kind=kind,
@@ -382,6 +394,8 @@ def encode_split(
         reduce=reduce,
         finish=finish,
         main_metric=TASK_METRICS[kind],
+        example_stats=example_stats,
+        stats_metric=_STATS_METRICS[kind],
         info={**data, "pad_id": pad_id, "lengths": lengths},
     )
 
@@ -397,13 +411,19 @@ def _nli_scorer(data: dict, labels: Sequence[str] | None, n: int):
     def reduce(output: Any, batch: Batch) -> tuple[Batch, torch.Tensor]:
         return batch, output.logits.argmax(dim=-1).cpu()
 
-    def finish(parts: list[tuple[Batch, torch.Tensor]]) -> dict[str, float]:
+    def predictions(parts: list[tuple[Batch, torch.Tensor]]) -> np.ndarray:
         pred = np.empty(n, dtype=np.int64)
         for batch, values in parts:
             pred[batch.index] = values.numpy()
-        return {"accuracy": 100.0 * int((pred == gold).sum()) / n}
+        return pred
 
-    return reduce, finish
+    def finish(parts: list[tuple[Batch, torch.Tensor]]) -> dict[str, float]:
+        return {"accuracy": 100.0 * int((predictions(parts) == gold).sum()) / n}
+
+    def example_stats(parts: list[tuple[Batch, torch.Tensor]]) -> np.ndarray:
+        return (predictions(parts) == gold).astype(np.float64)[:, None]
+
+    return reduce, finish, example_stats
 
 
 def _ner_scorer(data: dict, labels: Sequence[str] | None, n: int):
@@ -448,15 +468,31 @@ def _ner_scorer(data: dict, labels: Sequence[str] | None, n: int):
     def reduce(output: Any, batch: Batch) -> tuple[Batch, np.ndarray]:
         return batch, output.logits.argmax(dim=-1).cpu().numpy()
 
-    def finish(parts: list[tuple[Batch, np.ndarray]]) -> dict[str, float]:
+    # sentence of each flat position (sentences are separated by one O: entities never
+    # span two), for the per-sentence counts of example_stats
+    sentence_start = np.cumsum([0] + [len(tags) + 1 for tags in data["gold_tags"]])[:-1]
+
+    def sentence_of(keys: np.ndarray) -> np.ndarray:
+        starts = keys // n_types // (n_flat + 1)  # inverse of entity_keys' packing
+        return np.searchsorted(sentence_start, starts, side="right") - 1
+
+    def predicted_keys(parts: list[tuple[Batch, np.ndarray]]) -> np.ndarray:
         pred_flat = np.full(n_flat, outside, dtype=np.int64)
         for batch, pred in parts:
             rows, positions, targets = gather(batch)
             pred_flat[targets] = pred[rows, positions]
-        pred_keys = entity_keys(prefix_of[pred_flat], type_of[pred_flat], n_types)
-        return {"f1": entity_f1(gold_keys, pred_keys)}
+        return entity_keys(prefix_of[pred_flat], type_of[pred_flat], n_types)
 
-    return reduce, finish
+    def finish(parts: list[tuple[Batch, np.ndarray]]) -> dict[str, float]:
+        return {"f1": entity_f1(gold_keys, predicted_keys(parts))}
+
+    def example_stats(parts: list[tuple[Batch, np.ndarray]]) -> np.ndarray:
+        pred_keys = predicted_keys(parts)
+        correct = np.intersect1d(gold_keys, pred_keys, assume_unique=True)
+        counts = [np.bincount(sentence_of(k), minlength=n) for k in (correct, pred_keys, gold_keys)]
+        return np.stack(counts, axis=1).astype(np.float64)
+
+    return reduce, finish, example_stats
 
 
 def _best_spans(output: Any, real: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
@@ -483,8 +519,12 @@ def _best_spans(output: Any, real: torch.Tensor, context: torch.Tensor) -> torch
     return torch.stack([best, first.double(), last.double()], dim=1).cpu()
 
 
-def _squad_scorer(references: Mapping[str, list[str]]) -> Callable[..., dict[str, float]]:
+def _squad_scorer(
+    references: Mapping[str, list[str]],
+) -> tuple[Callable[..., dict[str, float]], Callable[..., list[tuple[float, float]]]]:
     """``squad_scores`` with each question's (EM, F1) of an answer remembered.
+
+    Returns the scorer and its per-question form (both share the memory).
 
     Along a λ grid most answers repeat, and normalising them is most of the scoring
     time. The sums run in the same order as in ``squad_scores``, so the result is the
@@ -492,8 +532,9 @@ def _squad_scorer(references: Mapping[str, list[str]]) -> Callable[..., dict[str
     """
     answered: dict[tuple[str, str], tuple[float, float]] = {}
 
-    def squad(predictions: Mapping[str, str]) -> dict[str, float]:
-        em_total = f1_total = 0.0
+    def per_question(predictions: Mapping[str, str]) -> list[tuple[float, float]]:
+        """(EM, F1) of each question, in the order of ``references``."""
+        scores = []
         for qid, answers in references.items():
             key = (qid, predictions.get(qid, ""))
             if key not in answered:
@@ -501,19 +542,24 @@ def _squad_scorer(references: Mapping[str, list[str]]) -> Callable[..., dict[str
                     max(exact_match_score(key[1], ref) for ref in answers),
                     max(f1_score(key[1], ref) for ref in answers),
                 )
-            em, f1 = answered[key]
+            scores.append(answered[key])
+        return scores
+
+    def squad(predictions: Mapping[str, str]) -> dict[str, float]:
+        em_total = f1_total = 0.0
+        for em, f1 in per_question(predictions):
             em_total += em
             f1_total += f1
         n_questions = len(references)
         return {"exact_match": 100.0 * em_total / n_questions, "f1": 100.0 * f1_total / n_questions}
 
-    return squad
+    return squad, per_question
 
 
 def _qa_scorer(data: dict, labels: Sequence[str] | None, n: int):
     offsets, example = data["offsets"], data["example"]
     ids, contexts = data["ids"], data["contexts"]
-    squad = _squad_scorer(data["references"])
+    squad, per_question = _squad_scorer(data["references"])
 
     def context_mask(batch: Batch, width: int, device: torch.device) -> torch.Tensor:
         if "qa_context" not in batch.extra:
@@ -526,7 +572,7 @@ def _qa_scorer(data: dict, labels: Sequence[str] | None, n: int):
         context = context_mask(batch, logits.shape[1], logits.device)
         return batch, _best_spans(output, real, context)
 
-    def finish(parts: list[tuple[Batch, torch.Tensor]]) -> dict[str, float]:
+    def predictions(parts: list[tuple[Batch, torch.Tensor]]) -> dict[str, str]:
         best: dict[int, tuple[float, int, int, int]] = {}  # example -> score, feature, s, e
         for batch, result in parts:
             for row, (score, s, e) in zip(batch.index.tolist(), result.tolist(), strict=True):
@@ -541,9 +587,35 @@ def _qa_scorer(data: dict, labels: Sequence[str] | None, n: int):
             start_char = offsets[feature][s][0]  # type: ignore[index]
             end_char = offsets[feature][e][1]  # type: ignore[index]
             predictions[ids[ex]] = contexts[ex][start_char:end_char]
-        return squad(predictions)
+        return predictions
 
-    return reduce, finish
+    def finish(parts: list[tuple[Batch, torch.Tensor]]) -> dict[str, float]:
+        return squad(predictions(parts))
+
+    def example_stats(parts: list[tuple[Batch, torch.Tensor]]) -> np.ndarray:
+        return np.asarray(per_question(predictions(parts)), dtype=np.float64)[:, ::-1]
+
+    return reduce, finish, example_stats
+
+
+def _accuracy_of(totals: np.ndarray, rows: int) -> float:
+    return 100.0 * float(totals[0]) / rows
+
+
+def _entity_f1_of(totals: np.ndarray, rows: int) -> float:
+    """seqeval's micro F1 from (true positives, predicted, gold) totals."""
+    correct, n_pred, n_true = (float(x) for x in totals[:3])
+    precision = correct / n_pred if n_pred else 0.0
+    recall = correct / n_true if n_true else 0.0
+    if precision + recall == 0:
+        return 0.0
+    return 100.0 * (2 * precision * recall / (precision + recall))
+
+
+def _squad_f1_of(totals: np.ndarray, rows: int) -> float:
+    return 100.0 * float(totals[0]) / rows  # column 0: F1, column 1: exact match
 
 
 _SCORERS = {"nli": _nli_scorer, "ner": _ner_scorer, "qa": _qa_scorer}
+#: Per kind: the main metric (:data:`~langarith.metrics.TASK_METRICS`) from per-row totals.
+_STATS_METRICS = {"nli": _accuracy_of, "ner": _entity_f1_of, "qa": _squad_f1_of}
