@@ -20,7 +20,9 @@ Scenarios (method names as in the papers; "LA(A, B)" is θ_init + λτ_A + (1 �
 ``low_resource`` (ECAI §4.4, Figure 2)
     ``T``, ``LA(T,en)``, ``LA(T,REL)`` for the targets of ``scenarios.low_resource``
     (e.g. Assamese on IndicXNLI through task ``nli_as``) with their full adapters, and
-    for every token-budget adapter of ``token_budget`` (``pt/budget10000``).
+    for every token-budget adapter of ``token_budget`` (``pt/budget10000``; budgets in
+    whitespace tokens, ``tokens`` plus the language's ``extra_tokens``), on the
+    backbones of ``token_budget.models`` only (the papers: XLM-R).
 ``romance`` (ACL Table 1)
     ``LA(T,l2)`` = LA_{l1}(l1, l2) for every other language l2 of the Romance pool, with
     ``T`` as the baseline.
