@@ -15,7 +15,7 @@ import pytest
 import yaml
 from snakemake_runs import run_snakemake
 
-from langarith import settings
+from langarith import plan, settings
 from langarith.backbone.demo import DEMO_SPEC
 from langarith.config import ConfigError, check_config, grid, load_config, validate_schema
 from langarith.data.demo import DEMO_DEFAULTS
@@ -515,6 +515,9 @@ BAD_VALUES = [
     (("data", "demo", "local_structure"), ".nan", "data.demo.local_structure is .nan"),
     (("lambda_grid", "start"), ".nan", "lambda_grid.start is .nan; numbers must be finite"),
     (("token_budget", "tokens"), "[10000000000000]", "token_budget.tokens[0] is 10000000000000"),
+    (("token_budget", "extra_tokens"), "{fr: [0]}", "token_budget.extra_tokens.fr[0] is 0"),
+    (("token_budget", "extra_tokens"), "{de: [1000]}", "extra_tokens names 'de', which is not in"),
+    (("token_budget", "models"), "[xlmrr]", "token_budget.models names 'xlmrr'"),
     (("task_adapter", "per_task"), "{ner: {max_lenght: 5}}", "did you mean 'max_length'?"),
     (("data", "demo", "sed"), "1", "unknown key 'sed' in data.demo; did you mean 'seed'?"),
     (("data", "revisions"), "{wikiane: main}", "data.revisions names dataset 'wikiane'"),
@@ -581,6 +584,43 @@ def test_schema_and_settings_accept_the_same_values(definition, kind, leave_out)
             if schema_ok != settings_ok:
                 disagree.append((f.name, value, schema_ok, settings_ok))
     assert disagree == []
+
+
+def test_token_budgets_and_the_training_budget_accept_the_same_values():
+    """A budget of ``token_budget`` (``tokens`` or ``extra_tokens``) becomes the budget
+    adapter's ``max_train_tokens``: the schema takes exactly the whole numbers the typed
+    settings take (1 to settings.MAX_TOKENS whitespace tokens), so no budget passes the
+    config check and then fails in training."""
+    from langarith.config import strict_validator
+
+    schema = _schema()
+    budget = schema["properties"]["token_budget"]["properties"]
+    item = _resolve(schema, budget["tokens"])["items"]
+    assert _resolve(schema, budget["extra_tokens"]["additionalProperties"])["items"] == item
+    check = settings.LanguageAdapterSettings.__dataclass_fields__["max_train_tokens"]
+    validator = strict_validator(item)
+    disagree = []
+    for value in [*_PROBES, settings.MAX_TOKENS, settings.MAX_TOKENS + 1]:
+        if value is None:
+            continue  # null is "no budget" for max_train_tokens, no entry of a budget list
+        schema_ok = validator.is_valid(value) and not (
+            isinstance(value, float) and not math.isfinite(value)
+        )
+        if schema_ok != (check.metadata["check"](value) is None):
+            disagree.append(value)
+    assert disagree == []
+    for name in ("tokens", "extra_tokens"):
+        assert "whitespace tokens" in budget[name]["description"]
+
+
+def test_the_paper_configs_plan_the_papers_token_budgets():
+    """ACL §5.2 / ECAI Figure 2: XLM-R; as, sw, fr on 10k-10M, fr also on 1B."""
+    for name in ("config.yaml", "ecai.yaml"):
+        config = load_config(ROOT / "config" / name)
+        assert plan.budget_models(config) == ["xlmr"]
+        for lang in ("as", "sw"):
+            assert plan.budget_tokens(config, lang) == [10**4, 10**5, 10**6, 10**7]
+        assert plan.budget_tokens(config, "fr") == [10**4, 10**5, 10**6, 10**7, 10**9]
 
 
 CONFIG_FILES = [

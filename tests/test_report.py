@@ -509,7 +509,7 @@ def test_enhancement_ties_and_low_resource_tables(synthetic, tmp_path):
     low = pd.read_csv(tmp_path / "low_resource.csv")
     assert sorted(low["budget"].dropna().unique()) == [1000.0, 10000.0]
     assert low["budget"].isna().any()  # the full-corpus adapter
-    assert "@ 1k tokens" in (tmp_path / "low_resource.md").read_text()
+    assert "@ 1k whitespace tokens" in (tmp_path / "low_resource.md").read_text()
 
 
 def test_mix_oracle_takes_the_arm_with_the_better_mean_test_score():
@@ -790,10 +790,11 @@ def test_cosine_sparsity_and_token_budget_figures(synthetic, tmp_path):
     with pytest.raises(LangarithError, match="neither histogram columns"):
         sparsity_figure(bad, "tinybert")
 
-    dirs = write_budget_metadata(tmp_path)
-    figure = token_budget_figure(synthetic["scores"], "nli", "tinybert", dirs)
+    figure = token_budget_figure(synthetic["scores"], "nli", "tinybert")
     assert len(figure.axes) == 1 and figure.axes[0].get_xscale() == "log"
-    assert figure.axes[0].get_xlabel() == "tokens seen in training"
+    # x is the budget in whitespace tokens (the papers' and the config's unit)
+    assert figure.axes[0].get_xlabel() == "token budget (whitespace tokens)"
+    assert sorted({x for line in figure.axes[0].get_lines() for x in line.get_xdata()})
     write_figure(
         "sparsity",
         {"sparsity": sparsity},

@@ -89,11 +89,12 @@ def test_paper_config_job_counts(paper, paper_jobs):
     assert counts["enhancement"] == 35 * runs
     assert counts["ties"] == 13 * runs  # zero-shot NER only
     assert counts["romance"] == 2 * 2 * runs  # {ner, nli} x {es, fr}
-    # nli_as/as (full adapter + budgets), nli/sw and nli/fr (budgets; as has no XNLI)
-    assert counts["low_resource"] == 3 * runs
-    assert len(paper_jobs) == 540
+    # nli_as/as with the full adapter on both backbones; the budget study on XLM-R
+    # only: ner_as/as and {ner, nli} x {sw, fr} (and budgets in the nli_as/as job)
+    assert counts["low_resource"] == 1 * runs + 5 * len(paper["seeds"])
+    assert len(paper_jobs) == 543
     outputs = score_outputs(paper)
-    assert len(outputs) == len(set(outputs)) == 540
+    assert len(outputs) == len(set(outputs)) == 543
 
 
 def test_demo_config_job_counts(demo, demo_jobs):
@@ -240,6 +241,39 @@ def test_low_resource_uses_full_and_budget_adapters(paper):
     assert [b.adapter for b in job.baselines] == [
         f"sw/budget{t}" for t in (10**4, 10**5, 10**6, 10**7)
     ]
+
+
+def test_token_budget_plans_the_papers_study(paper):
+    """ACL §5.2 / ECAI Figure 2: XLM-R, as/sw/fr, NER and NLI, 10k-10M (and 1B for fr)."""
+    related = {"as": "hi", "sw": "ar", "fr": "es"}
+    budgets = (10**4, 10**5, 10**6, 10**7)
+    # Assamese NER: WikiANN as, with the NER task adapter, only the budget adapters
+    job = find_job(paper, "low_resource", "xlmr", "ner_as", "as", 42, related=related)
+    assert job.data == "resources/data/wikiann/as"
+    assert job.task_adapter == "results/adapters/xlmr/task/ner/seed42"
+    assert [b.adapter for b in job.baselines] == [f"as/budget{t}" for t in budgets]
+    assert ("as/budget10000", "en") in {c.adapters for c in job.curves}
+    # French has the extra 1B budget; Swahili does not
+    job = find_job(paper, "low_resource", "xlmr", "ner", "fr", 42, related=related)
+    assert [b.adapter for b in job.baselines] == [f"fr/budget{t}" for t in (*budgets, 10**9)]
+    assert plan.budget_tokens(paper, "sw") == list(budgets)
+    # XLM-R only: mBERT has no budget adapters and no budget-only job
+    assert plan.budget_models(paper) == ["xlmr"]
+    with pytest.raises(LangarithError, match="plans no low_resource"):
+        find_job(paper, "low_resource", "mbert", "ner_as", "as", 42, related=related)
+    jobs = plan_jobs(paper, ["low_resource"], related=related)
+    pairs = {(j.model, j.task, j.target) for j in jobs}
+    assert pairs == {
+        ("mbert", "nli_as", "as"),  # the configured low-resource scenario, full adapter
+        *(
+            ("xlmr", task, lang)
+            for task, lang in [("nli_as", "as"), ("ner_as", "as")]
+            + [(t, lang) for t in ("ner", "nli") for lang in ("sw", "fr")]
+        ),
+    }
+    adapters = [p for p in plan.language_adapter_outputs(paper) if "/budget" in p]
+    assert len(adapters) == (4 + 4 + 5) * len(paper["seeds"])
+    assert all(p.startswith("results/adapters/xlmr/") for p in adapters)
 
 
 def test_job_records_round_trip(paper_jobs):

@@ -31,19 +31,19 @@ PAPER_TARGETS = "ar bg de el es fr hi ru sw tr ur vi zh".split()
 PAPER_DATASETS = (
     {("wikipedia", lang) for lang in PAPER_LANGUAGES}
     | {(dataset, lang) for dataset in ("wikiann", "xnli") for lang in ["en", *PAPER_TARGETS]}
-    | {("squad", "en"), ("indicxnli", "as")}
+    | {("squad", "en"), ("indicxnli", "as"), ("wikiann", "as")}
     | {("xquad", lang) for lang in PAPER_TARGETS if lang not in ("bg", "fr", "sw", "ur")}
 )
 
 
 def test_paper_data_requests_cover_the_papers_datasets(paper_config):
     assert sorted(plan.dataset_requests(paper_config)) == sorted(PAPER_DATASETS)
-    assert len(PAPER_DATASETS) == 20 + 14 + 14 + 1 + 1 + 9
+    assert len(PAPER_DATASETS) == 20 + 14 + 14 + 1 + 1 + 1 + 9
     wanted = set(plan.dataset_requests(paper_config))
     for lang in paper_config["languages"]:
         assert ("wikipedia", lang) in wanted
     assert ("squad", "en") in wanted and ("wikiann", "en") in wanted and ("xnli", "en") in wanted
-    assert ("indicxnli", "as") in wanted
+    assert ("indicxnli", "as") in wanted and ("wikiann", "as") in wanted  # the budget study
     xquad = {lang for dataset, lang in wanted if dataset == "xquad"}
     assert xquad == set(paper_config["evaluation_languages"]) - {"bg", "fr", "sw", "ur"}
 
@@ -56,13 +56,27 @@ def test_paper_dry_run_holds_the_real_download_dag(tmp_path, paper_config):
     out = result.stdout + result.stderr
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", out, flags=re.MULTILINE))
     assert int(counts["prepare_dataset"]) == len(plan.dataset_requests(paper_config))
-    assert int(counts["prepare_dataset"]) == len(PAPER_DATASETS) == 59
+    assert int(counts["prepare_dataset"]) == len(PAPER_DATASETS) == 60
     assert int(counts["related_languages"]) == 1
     assert int(counts["backbone"]) == 2
     assert int(counts["train_language_adapter"]) == 2 * 20 * 3
     assert "resources/data/xquad/es" in out and "resources/data/xquad/bg" not in out
     assert "results/acl/scores/zero_shot/xlmr/ner/ar/seed42.csv" in out
     assert "results/acl/related_languages.tsv" in out and "results/ecai/" not in out
+    # the token-budget study (ACL §5.2, ECAI Figure 2): XLM-R only; as, sw, fr on
+    # 10k-10M whitespace tokens and fr on 1B too; NER and NLI, Assamese's through
+    # ner_as (WikiANN) and nli_as (IndicXNLI)
+    assert int(counts["train_budget_adapter"]) == (4 + 4 + 5) * 3
+    assert "results/adapters/xlmr/lang/fr/budget1000000000/seed42" in out
+    assert "results/adapters/xlmr/lang/sw/budget1000000000/" not in out
+    assert "results/adapters/mbert/lang/as/budget" not in out
+    for task, lang in [("ner_as", "as"), ("nli_as", "as"), ("ner", "sw"), ("nli", "fr")]:
+        assert f"results/acl/scores/low_resource/xlmr/{task}/{lang}/seed99.csv" in out
+    assert "results/acl/scores/low_resource/mbert/ner_as/" not in out
+    assert "resources/data/wikiann/as" in out
+    for task in ("ner", "ner_as", "nli", "nli_as"):
+        assert f"figures/acl/token_budget_{task}_xlmr.png" in out
+    assert "token_budget_nli_mbert" not in out
 
 
 def test_lint_is_clean(tmp_path):

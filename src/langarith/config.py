@@ -340,6 +340,17 @@ def _check_token_budget(config: Mapping[str, Any], problems: list[str]) -> None:
     for task in budget.get("tasks") or []:
         if task not in tasks:
             problems.append(f"token_budget.tasks names {task!r}; tasks are {sorted(tasks)}")
+    budget_langs = budget.get("languages") or []
+    for lang in budget.get("extra_tokens") or {}:
+        if lang not in budget_langs:
+            problems.append(
+                f"token_budget.extra_tokens names {lang!r}, which is not in "
+                f"token_budget.languages {budget_langs}; add it there or remove its budgets"
+            )
+    models = [m.get("name") for m in config.get("models") or [] if isinstance(m, Mapping)]
+    for model in budget.get("models") or []:
+        if model not in models:
+            problems.append(f"token_budget.models names {model!r}; models are {models}")
 
 
 def _check_data(config: Mapping[str, Any], base_dir: Path, problems: list[str]) -> None:

@@ -50,6 +50,27 @@ def model_names(config: Mapping[str, Any]) -> list[str]:
     return [m["name"] for m in config["models"]]
 
 
+def budget_models(config: Mapping[str, Any]) -> list[str]:
+    """Backbones of the token-budget study: ``token_budget.models`` (default: every model).
+
+    The papers run the study on XLM-R only (ACL §5.2, ECAI Figure 2); config order kept.
+    """
+    wanted = (config.get("token_budget") or {}).get("models")
+    names = model_names(config)
+    return names if not wanted else [name for name in names if name in wanted]
+
+
+def budget_tokens(config: Mapping[str, Any], lang: str) -> list[int]:
+    """Whitespace-token budgets of one language: ``tokens`` plus its ``extra_tokens``.
+
+    ``extra_tokens`` adds budgets for some languages only (the papers' 1B for French,
+    which Assamese and Swahili Wikipedia do not hold); ascending, without repeats.
+    """
+    budget = config.get("token_budget") or {}
+    extra = (budget.get("extra_tokens") or {}).get(lang) or []
+    return sorted({int(tokens) for tokens in [*(budget.get("tokens") or []), *extra]})
+
+
 def model_spec(config: Mapping[str, Any], name: str) -> dict[str, Any]:
     for model in config["models"]:
         if model["name"] == name:
@@ -118,11 +139,13 @@ def language_adapter_outputs(config: Mapping[str, Any]) -> list[str]:
             for lang in config["languages"]
             for seed in config["seeds"]
         ]
+        if model not in budget_models(config):
+            continue
         budget = config.get("token_budget") or {}
         out += [
             BUDGET_ADAPTER_DIR.format(model=model, lang=lang, tokens=tokens, seed=seed)
-            for lang in budget.get("languages", [])
-            for tokens in budget.get("tokens", [])
+            for lang in budget.get("languages") or []
+            for tokens in budget_tokens(config, lang)
             for seed in config["seeds"]
         ]
     return out

@@ -141,17 +141,17 @@ def job_counts(config: Mapping[str, Any], score_jobs: list | None = None) -> dic
     (``score_jobs``: the evaluation jobs, when already planned)."""
     models = plan.model_names(config)
     seeds = len(config["seeds"])
-    budget = config.get("token_budget") or {}
+    budget_models = plan.budget_models(config)
+    budget_langs = (config.get("token_budget") or {}).get("languages") or []
     counts = {
         "prepare_dataset": len(plan.data_outputs(config)),
         "related_languages": 1,
         "backbone": len(models),
         "init_language_adapter": len(models),
-        "tokenize_corpus": len(models) * len(_corpus_languages(config)),
+        "tokenize_corpus": sum(len(_corpus_languages(config, m)) for m in models),
         "train_language_adapter": len(models) * len(config["languages"]) * seeds,
-        "train_budget_adapter": len(models)
-        * len(budget.get("languages", []))
-        * len(budget.get("tokens", []))
+        "train_budget_adapter": len(budget_models)
+        * sum(len(plan.budget_tokens(config, lang)) for lang in budget_langs)
         * seeds,
         "train_task_adapter": len(plan.task_adapter_outputs(config)),
         "lambda_grid": len(plan_jobs(config) if score_jobs is None else score_jobs),
@@ -162,10 +162,11 @@ def job_counts(config: Mapping[str, Any], score_jobs: list | None = None) -> dic
     return {rule: n for rule, n in counts.items() if n}
 
 
-def _corpus_languages(config: Mapping[str, Any]) -> set[str]:
-    """Languages whose Wikipedia corpus is tokenized: adapters and budget adapters."""
+def _corpus_languages(config: Mapping[str, Any], model: str) -> set[str]:
+    """Languages whose corpus a model tokenizes: adapters and its budget adapters."""
     budget = config.get("token_budget") or {}
-    return set(config["languages"]) | set(budget.get("languages", []))
+    langs = budget.get("languages") or [] if model in plan.budget_models(config) else []
+    return set(config["languages"]) | set(langs)
 
 
 # ----------------------------------------------------------------------------- training
@@ -195,11 +196,12 @@ def _language_training(config: Mapping[str, Any], shapes: dict[str, BackboneShap
         )
     budget_cfg = config.get("token_budget") or {}
     budget = _Training(0, 0, 0)
-    for language in budget_cfg.get("languages", []):
-        for tokens in budget_cfg.get("tokens", []):
-            s = language_settings(config, language, tokens=int(tokens))
+    n_budget_models = len([m for m in plan.budget_models(config) if m in shapes])
+    for language in budget_cfg.get("languages") or []:
+        for tokens in plan.budget_tokens(config, language):
+            s = language_settings(config, language, tokens=tokens)
             per_step = s.batch_size * s.grad_accum * s.block_size
-            jobs = n_models * seeds
+            jobs = n_budget_models * seeds
             budget = _Training(
                 budget.jobs + jobs,
                 budget.steps + jobs * s.max_steps,
@@ -282,8 +284,9 @@ def _disk(
     ]
     token_bytes = sum(
         wikipedia_bytes(config, lang) / BYTES_PER_WORD * SUBWORDS_PER_WORD * 4
-        for lang in sorted(_corpus_languages(config))
-    ) * len(shapes)
+        for model in shapes
+        for lang in sorted(_corpus_languages(config, model))
+    )
     lines.append(
         Line(
             "token files",

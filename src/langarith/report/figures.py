@@ -7,7 +7,7 @@
   cells (ACL Figure 10 / ECAI Figure 5).
 * :func:`sparsity_figure`: how the magnitudes of language-vector entries are
   distributed (ACL Figure 9 / ECAI Figure 4).
-* :func:`token_budget_figure`: score against the adapter's training tokens, log scale,
+* :func:`token_budget_figure`: score against the adapter's budget in whitespace tokens, log x,
   adapter alone against language arithmetic (ACL Figure 4 / ECAI Figure 2).
 
 Figures are drawn on :class:`matplotlib.figure.Figure` objects (no pyplot state, no
@@ -25,7 +25,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from os import PathLike
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,13 +43,12 @@ from langarith.paths import (
     FIGURE,
     in_setup,
 )
-from langarith.plan import model_names
+from langarith.plan import budget_models, model_names
 from langarith.registry import lookup
 from langarith.report import paper as paper_numbers
 from langarith.report.inputs import (
     BUDGET_SCENARIOS,
     Config,
-    budget_adapter_dirs,
     budget_settings,
     budget_targets,
     configured_scenarios,
@@ -59,7 +58,6 @@ from langarith.report.render import named_paths, path_list
 from langarith.report.scores import adapter_languages, chosen_points, read_scores, select_metric
 from langarith.report.tables import (
     LAYOUTS,
-    read_tokens_seen,
     relative_differences,
     scenario_points,
     token_budget_points,
@@ -633,27 +631,19 @@ def _sparsity_histogram(frame: pd.DataFrame, model: str, *, log_scale: bool) -> 
 
 
 # --------------------------------------------------------------------------- token budget
-def token_budget_figure(
-    scores: pd.DataFrame,
-    task: str,
-    model: str,
-    adapter_dirs: Iterable[str | PathLike[str]] = (),
-) -> Figure:
-    """Test score against the language adapter's training tokens (log x), per target.
+def token_budget_figure(scores: pd.DataFrame, task: str, model: str) -> Figure:
+    """Test score against the language adapter's token budget (log x), per target.
 
-    One line per method (the adapter alone, T, solid; language arithmetic dotted),
-    error bars ± std over seeds; x is the tokens the adapter saw (from its metadata,
-    mean over seeds) or, when unknown, its budget. Full-corpus adapters (no budget) are
-    dashed horizontal lines.
+    x is the budget in whitespace tokens, the papers' unit (ACL Figure 4, ECAI Figure
+    2) and the config's (``token_budget.tokens``); the sub-word tokens each adapter saw
+    are in the token-budget table. One line per method (the adapter alone, T, solid;
+    language arithmetic dotted), error bars ± std over seeds. Full-corpus adapters (no
+    budget) are dashed horizontal lines.
     """
     points = token_budget_points(scores)
     points = points[(points["model"] == model) & (points["task"] == task)]
     if points.empty:
         raise LangarithError(f"no token-budget scores for model {model!r} and task {task!r}")
-    seen = read_tokens_seen(adapter_dirs)
-    seen_mean = (
-        seen.groupby(["model", "target", "budget"])["tokens_seen"].mean() if len(seen) else None
-    )
     metric = points["metric"].iloc[0]
     targets = sorted(set(points["target"]))
     n_rows, n_cols = _grid(len(targets), max_cols=3)
@@ -663,35 +653,28 @@ def token_budget_figure(
         figure.delaxes(ax)
     order = LAYOUTS["low_resource"].methods
     methods = sorted(set(points["method"]), key=lambda m: (order.index(m) if m in order else 99, m))
-    used_seen = False
     for ax, target in zip(axes, targets, strict=False):
-        rows = points[points["target"] == target]
-        used_seen |= _draw_budget_axis(ax, rows, methods, seen_mean, model, target)
+        _draw_budget_axis(ax, points[points["target"] == target], methods)
         ax.set_xscale("log")
         ax.set_title(f"target {target}", fontsize=10)
         ax.set_ylabel(f"test {metric}", fontsize=8)
+        ax.set_xlabel(BUDGET_AXIS_LABEL, fontsize=8)
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=7)
-    for ax in axes[: len(targets)]:
-        ax.set_xlabel("tokens seen in training" if used_seen else "token budget", fontsize=8)
     figure.suptitle(
-        f"Language adapters trained on a token budget ({task}, {model}):\n"
+        f"Language adapters trained on a budget of whitespace tokens ({task}, {model}):\n"
         "the adapter alone (T, solid) against language arithmetic (dotted), ± std over seeds",
         fontsize=10,
     )
     return figure
 
 
-def _draw_budget_axis(
-    ax: Any,
-    rows: pd.DataFrame,
-    methods: list[str],
-    seen_mean: pd.Series | None,
-    model: str,
-    target: str,
-) -> bool:
-    """One target's panel; True when its x values are the tokens the adapters saw."""
-    used_seen = False
+#: x label of the token-budget figure: the budget's unit, as the config counts it.
+BUDGET_AXIS_LABEL = "token budget (whitespace tokens)"
+
+
+def _draw_budget_axis(ax: Any, rows: pd.DataFrame, methods: list[str]) -> None:
+    """One target's panel: each method's mean ± std per budget, full corpus dashed."""
     for i, method in enumerate(methods):
         color = _color(method, i)
         style = "-" if method == "T" else ":"
@@ -699,10 +682,6 @@ def _draw_budget_axis(
         stats = budgeted.groupby("budget")["score"].agg(["mean", "std"]).sort_index()
         if len(stats):
             x = np.asarray(stats.index, dtype=float)
-            if seen_mean is not None:
-                known = [seen_mean.get((model, target, b), math.nan) for b in x]
-                if all(np.isfinite(known)):
-                    x, used_seen = np.asarray(known, dtype=float), True
             dodge = 10 ** (0.015 * (i - (len(methods) - 1) / 2))  # keep error bars apart
             ax.errorbar(
                 x * dodge,
@@ -721,7 +700,6 @@ def _draw_budget_axis(
             ax.axhline(
                 full["score"].mean(), color=color, ls="--", lw=1, label=f"{method}, full corpus"
             )
-    return used_seen
 
 
 # --------------------------------------------------------------------------- registry
@@ -788,10 +766,8 @@ def draw_sparsity(request: FigureRequest) -> Figure:
 
 
 def draw_token_budget(request: FigureRequest) -> Figure:
-    """Score against training tokens (:func:`token_budget_figure`)."""
-    return token_budget_figure(
-        request.scores(), str(request.task), request.model, request.paths("adapters")
-    )
+    """Score against the token budget (:func:`token_budget_figure`)."""
+    return token_budget_figure(request.scores(), str(request.task), request.model)
 
 
 def lambda_curve_inputs(config: Config, model: str, task: str | None) -> dict[str, list[str]]:
@@ -825,11 +801,8 @@ def sparsity_inputs(config: Config, model: str, task: str | None) -> dict[str, l
 def token_budget_figure_inputs(
     config: Config, model: str, task: str | None
 ) -> dict[str, list[str]]:
-    """Budget scores of one model and task, and the adapters' recorded tokens."""
-    return {
-        "scores": score_paths(config, BUDGET_SCENARIOS, model=model, task=task),
-        "adapters": budget_adapter_dirs(config, model=model, task=task),
-    }
+    """Budget scores of one model and task (x is the configured budget)."""
+    return {"scores": score_paths(config, BUDGET_SCENARIOS, model=model, task=task)}
 
 
 def zero_shot_tasks(config: Config) -> list[str]:
@@ -854,7 +827,8 @@ class FigureSpec:
 
     A figure ``x`` is drawn per model (``x_{model}``) or, with ``tasks`` set, per task
     and model (``x_{task}_{model}``, for the tasks ``tasks(config)`` returns); its rule
-    is ``x_figure``.
+    is ``x_figure``. ``models`` narrows the backbones (default: every model), as the
+    token-budget study's ``token_budget.models``.
     """
 
     draw: Callable[[FigureRequest], Figure]
@@ -865,6 +839,7 @@ class FigureSpec:
     mem_mb: int = 2000
     runtime: int = 10
     wanted: Callable[[Config], bool] | None = None
+    models: Callable[[Config], list[str]] | None = None
 
     def stem(self, name: str) -> str:
         """The file name without extension, with Snakemake wildcards."""
@@ -880,7 +855,7 @@ class FigureSpec:
         """The wildcards of every figure of this kind a config ends with."""
         if self.wanted is not None and not self.wanted(config):
             return []
-        models = model_names(config)
+        models = model_names(config) if self.models is None else self.models(config)
         if self.tasks is None:
             return [{"model": model} for model in models]
         return [{"task": task, "model": model} for task in self.tasks(config) for model in models]
@@ -949,6 +924,7 @@ FIGURES: dict[str, FigureSpec] = {
         "token_budget.rst",
         "Token budget",
         tasks=budget_tasks,
+        models=budget_models,
     ),
 }
 
@@ -986,7 +962,7 @@ def write_figure(
     Args:
         figure: a name in :data:`FIGURES`.
         inputs: named inputs: ``scores`` (λ curves, token budget), ``cosine``,
-            ``sparsity``, ``adapters`` (token-budget adapter folders, optional).
+            ``sparsity``.
         outputs: named outputs ``png`` and ``pdf``.
         model, task: what the figure shows (task for the per-task figures).
 

@@ -16,7 +16,7 @@ from typing import Any
 from langarith.config import task_targets
 from langarith.evaluate import scenarios
 from langarith.paths import BUDGET_ADAPTER_DIR
-from langarith.plan import model_names
+from langarith.plan import budget_models, budget_tokens
 
 __all__ = [
     "BUDGET_SCENARIOS",
@@ -92,12 +92,12 @@ def budget_adapter_dirs(
     budget = budget_settings(config)
     if not budget:
         return []
-    models = [model] if model else model_names(config)
+    models = [m for m in budget_models(config) if model in (None, m)]
     langs = budget_targets(config, task) if task else list(budget["languages"])
     return [
         BUDGET_ADAPTER_DIR.format(model=m, lang=lang, tokens=tokens, seed=seed)
         for m in models
         for lang in langs
-        for tokens in budget["tokens"]
+        for tokens in budget_tokens(config, lang)
         for seed in config["seeds"]
     ]

@@ -207,12 +207,12 @@ def _isnan(value: object) -> bool:
 
 
 def method_label(method: str, top_k: float = math.nan, budget: float = math.nan) -> str:
-    """A method's name in a table: ``"TIES top-k 20%"``, ``"T @ 10k tokens"``."""
+    """A method's name in a table: ``"TIES top-k 20%"``, ``"T @ 10k whitespace tokens"``."""
     label = str(method)
     if not _isnan(top_k):
         label += f" top-k {top_k:g}%"
     if not _isnan(budget):
-        label += f" @ {_tokens(budget)} tokens"
+        label += f" @ {_tokens(budget)} whitespace tokens"
     return label
 
 
@@ -1419,7 +1419,10 @@ def _tokens_seen_markdown(frame: pd.DataFrame) -> str:
         budget=[_tokens(b) for b in display["budget"]],
         tokens_seen=[f"{t:,.0f}" for t in display["tokens_seen"]],
     )
-    return "\n## Tokens seen in training (mean over seeds)\n\n" + markdown_table(display)
+    return (
+        "\n## Tokens seen in training (sub-word tokens, mean over seeds; budgets are "
+        "whitespace tokens)\n\n" + markdown_table(display)
+    )
 
 
 def build_token_budget(request: TableRequest) -> BuiltTable:
