@@ -721,3 +721,16 @@ def test_top_level_cli_prints_error_without_traceback(bank, tmp_path, capsys) ->
     assert code == 1
     err = capsys.readouterr().err
     assert "must sum to 1" in err and "Traceback" not in err
+
+
+def test_cli_dare_writes_the_seeded_merge(bank, tmp_path, capsys) -> None:
+    out = tmp_path / "cli_dare"
+    argv = ["merge", "dare", str(bank["en"]), str(bank["es"]), "--init", str(bank["init"])]
+    argv += ["--weights", "0.6,0.4", "--drop-rate", "0.5", "--seed", "3", "--out", str(out)]
+    assert _run_cli(argv) == 0
+    init, en, es = _states(bank, "init", "en", "es")
+    expected = merge_states("dare", [en, es], [0.6, 0.4], init, drop_rate=0.5, seed=3)
+    written = read_adapter(out).state
+    assert all(torch.equal(written[n], expected[n]) for n in expected)
+    meta = json.loads((out / "metadata.json").read_text())
+    assert meta["method"] == "dare" and meta["params"] == {"drop_rate": 0.5, "seed": 3.0}
