@@ -7,6 +7,8 @@ load with ``adapters``' default ``load_adapter(path)``, and score what the CSV s
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 from adapters import AutoAdapterModel
@@ -14,17 +16,19 @@ from toy_setup import build_toy_setup
 
 from langarith import LangarithError
 from langarith.adapter_io import read_adapter
+from langarith.config import load_config
 from langarith.data import read_split
 from langarith.evaluate.jobs import Baseline, Curve, ScoreJob
 from langarith.evaluate.lambda_engine import LambdaGridEngine, Point
 from langarith.evaluate.runner import run_job
 from langarith.evaluate.score_files import read_scores
-from langarith.export import export_adapter
+from langarith.export import export_adapter, keep_outputs
 from langarith.merge import live_adapter_parameters, merge_adapters
 from langarith.paths import SCORE_CSV
 
 #: No endpoint, so the chosen merge mixes both adapters (λ = 0 would be θ_it itself).
 GRID = (0.25, 0.5, 0.75)
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -124,3 +128,29 @@ def test_export_cli(run, tmp_path, capsys) -> None:
     assert main(["export", "--results", str(run["results"]), "--model", "toy", "--target",
                  "xx", "--out", str(tmp_path / "x")]) != 0  # fmt: skip
     assert "no score file" in capsys.readouterr().err
+
+
+def test_merge_keep_names_planned_jobs_and_refuses_others() -> None:
+    """``merge.keep`` triples become export folders; one with no score file stops the plan."""
+    config = load_config(ROOT / "config" / "demo.yaml")
+    config["merge"] = {"keep": [{"scenario": "zero_shot", "model": "tinybert", "target": "es"}]}
+    outputs = keep_outputs(config)
+    assert outputs == [
+        f"results/exported/zero_shot/tinybert/{task}/es/seed{seed}"
+        for task in ("ner", "nli", "qa")
+        for seed in (1, 2)
+    ]
+    config["merge"]["keep"][0] |= {"task": "nli", "seed": 2}
+    assert keep_outputs(config) == ["results/exported/zero_shot/tinybert/nli/es/seed2"]
+    for bad, message in [
+        ({"target": "en"}, "plans no zero_shot score file"),  # the source is no target
+        ({"model": "xlmr"}, "plans no zero_shot score file"),
+        ({"seed": 7}, "plans no zero_shot score file"),
+        ({"scenario": "enhancement"}, "one merged curve"),  # two curves: which one?
+        ({"scenario": "nway"}, r"unknown scenario 'nway'"),
+    ]:
+        config["merge"]["keep"] = [
+            {"scenario": "zero_shot", "model": "tinybert", "target": "es"} | bad
+        ]
+        with pytest.raises(LangarithError, match=message):
+            keep_outputs(config)

@@ -22,21 +22,39 @@ from __future__ import annotations
 import argparse
 import shlex
 import shutil
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from langarith import LangarithError
 from langarith.adapter_io import ADAPTER_FILES, METADATA_NAME
-from langarith.evaluate.scenarios import SCENARIOS
+from langarith.evaluate.jobs import ScoreJob
+from langarith.evaluate.scenarios import SCENARIOS, find_job, plan_jobs
 from langarith.io import OutputKind, atomic_dir
 from langarith.merge import merge_adapters
-from langarith.paths import BUDGET_ADAPTER_DIR, INIT_DIR, LANG_ADAPTER_DIR, SCORE_CSV
+from langarith.paths import (
+    BUDGET_ADAPTER_DIR,
+    EXPORT_DIR,
+    INIT_DIR,
+    LANG_ADAPTER_DIR,
+    SCORE_CSV,
+    in_setup,
+)
 from langarith.report.scores import chosen_points, read_scores, select_metric
 
-__all__ = ["EXPORT_OUTPUT", "ChosenMerge", "choose_merge", "export_adapter", "register_cli"]
+__all__ = [
+    "EXPORT_OUTPUT",
+    "ChosenMerge",
+    "choose_merge",
+    "export_adapter",
+    "export_from_rule",
+    "keep_inputs",
+    "keep_outputs",
+    "register_cli",
+]
 
 CARD_NAME = "README.md"
 
@@ -318,3 +336,73 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--method", help="merged method of the score file (default: its only one)")
     parser.add_argument("--out", type=Path, required=True, help="folder to write")
     parser.set_defaults(func=_run)
+
+
+# ----------------------------------------------------------------------------- workflow
+
+
+def _kept_jobs(config: Mapping[str, Any]) -> list[ScoreJob]:
+    """The evaluation jobs that ``merge.keep`` names; a triple that matches none is refused."""
+    keep = (config.get("merge") or {}).get("keep") or []
+    if not keep:
+        return []
+    jobs: list[ScoreJob] = []
+    for entry in keep:
+        scenario = str(entry["scenario"])
+        if scenario not in SCENARIOS:
+            raise LangarithError(
+                f"merge.keep entry {dict(entry)}: unknown scenario {scenario!r}; "
+                f"must be one of {sorted(SCENARIOS)}"
+            )
+        matching = [
+            job
+            for job in plan_jobs(config, [scenario])
+            if job.model == entry["model"]
+            and job.target == entry["target"]
+            and entry.get("task") in (None, job.task)
+            and entry.get("seed") in (None, job.seed)
+            and len(job.curves) == 1
+        ]
+        if not matching:
+            raise LangarithError(
+                f"merge.keep entry {dict(entry)}: the config plans no {scenario} score file "
+                "with one merged curve (λ search) for it; check its scenario, model, target, "
+                "task and seed against scenarios, models and the tasks' targets"
+            )
+        jobs += [job for job in matching if job not in jobs]
+    return jobs
+
+
+def keep_outputs(config: Mapping[str, Any]) -> list[str]:
+    """The exported folders ``merge.keep`` asks for (for ``rule all``)."""
+    return [
+        in_setup(
+            EXPORT_DIR.format(
+                scenario=job.scenario,
+                model=job.model,
+                task=job.task,
+                target=job.target,
+                seed=job.seed,
+            ),
+            config,
+        )  # fmt: skip
+        for job in _kept_jobs(config)
+    ]
+
+
+def keep_inputs(config: Mapping[str, Any], wildcards: Any) -> dict[str, Any]:
+    """Named inputs of the ``export_adapter`` rule: the score CSV, θ_init, the adapters."""
+    job = find_job(
+        config, wildcards.scenario, wildcards.model, wildcards.task, wildcards.target,
+        wildcards.seed,
+    )  # fmt: skip
+    return {"scores": job.output, "init": job.init, "adapters": [d for _, d in job.adapters]}
+
+
+def export_from_rule(score_csv: str | Path, out: str | Path) -> Path:
+    """What the ``export_adapter`` rule runs: export the job behind ``score_csv``."""
+    path = Path(score_csv)
+    target, task, model, scenario = (p.name for p in path.parents[:4])
+    return export_adapter(
+        path.parents[5], scenario, model, target, out, task=task, seed=int(path.stem[4:])
+    )
