@@ -22,7 +22,7 @@ from langarith.evaluate.jobs import Baseline, Curve, ScoreJob
 from langarith.evaluate.lambda_engine import LambdaGridEngine, Point
 from langarith.evaluate.runner import run_job
 from langarith.evaluate.score_files import read_scores
-from langarith.export import export_adapter, keep_outputs
+from langarith.export import export_adapter, export_from_rule, keep_outputs
 from langarith.merge import live_adapter_parameters, merge_adapters
 from langarith.paths import SCORE_CSV
 
@@ -154,3 +154,11 @@ def test_merge_keep_names_planned_jobs_and_refuses_others() -> None:
         ]
         with pytest.raises(LangarithError, match=message):
             keep_outputs(config)
+
+
+def test_the_rule_exports_the_job_behind_its_score_file(run, tmp_path) -> None:
+    out = export_from_rule(run["csv"], tmp_path / "rule")
+    by_cli = export_adapter(run["results"], "zero_shot", "toy", "es", tmp_path / "cli")
+    first, second = read_adapter(out).state, read_adapter(by_cli).state
+    assert all(torch.equal(first[n], second[n]) for n in first)
+    assert "--task ner --seed 1 --method LA" in (out / "README.md").read_text(encoding="utf-8")
