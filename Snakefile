@@ -24,6 +24,7 @@ include: "rules/backbone.smk"
 include: "rules/tokens.smk"
 include: "rules/train.smk"
 include: "rules/evaluate.smk"
+include: "rules/merge.smk"
 include: "rules/analysis.smk"
 include: "rules/report.smk"
 

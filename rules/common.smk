@@ -6,6 +6,7 @@ from langarith import LangarithError, analysis_plan, paths, plan
 from langarith.evaluate import scenarios
 from langarith.config import check_config, config_warnings, validate_schema
 from langarith.report import report_outputs
+from langarith.export import keep_outputs
 
 # Offline first (a missing model or dataset fails at once instead of hanging), and
 # jobs in conda envs (--use-conda) import the package from the source tree.
@@ -18,6 +19,7 @@ try:
     SCHEMA = Path(str(workflow.current_basedir)).parent / "workflow/schemas"
     validate_schema(config, SCHEMA / "config.schema.yaml")
     check_config(config, base_dir=Path(workflow.basedir))
+    keep_outputs(config)  # a merge.keep triple without a score file stops here
 except LangarithError as err:
     sys.exit(f"Config error: {err}")
 for _warning in config_warnings(config):
@@ -48,6 +50,7 @@ def get_final_outputs():
     return (
         plan.final_targets(config)
         + scenarios.score_outputs(config)
+        + keep_outputs(config)
         + analysis_plan.analysis_outputs(config)
         + report_outputs(config)
     )

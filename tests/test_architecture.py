@@ -54,6 +54,7 @@ LAYERS: dict[str, int] = {
     "langarith.analysis": 8,
     "langarith.analysis_plan": 8,
     "langarith.report": 9,
+    "langarith.export": 9,
     "langarith.cost": 9,
     "langarith.cli": 10,
 }

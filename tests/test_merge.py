@@ -38,6 +38,7 @@ from langarith.merge import (
     register_cli,
 )
 from langarith.merge.base import MergeMethod
+from langarith.merge.dare import dare, dare_mask
 from langarith.merge.ties import keep_count
 
 
@@ -93,7 +94,7 @@ def _invertible(names: list[str]) -> list[str]:
 
 
 def test_registry_lists_methods_with_references() -> None:
-    assert sorted(MERGE_METHODS) == ["linear", "task-arithmetic", "ties"]
+    assert sorted(MERGE_METHODS) == ["dare", "dare_ties", "linear", "task-arithmetic", "ties"]
     for name, method in MERGE_METHODS.items():
         assert get_method(name) is method
         assert method.reference and method.reference_url.startswith("https://")
@@ -102,7 +103,8 @@ def test_registry_lists_methods_with_references() -> None:
     with pytest.raises(LangarithError) as err:
         get_method("foo")
     assert str(err.value) == (
-        "Unknown merge method 'foo'. Must be one of ['linear', 'task-arithmetic', 'ties']"
+        "Unknown merge method 'foo'. Must be one of "
+        "['linear', 'task-arithmetic', 'ties', 'dare', 'dare_ties']"
     )
 
 
@@ -292,6 +294,88 @@ def test_ties_on_adapters_keeps_top_fraction(bank, tmp_path) -> None:
 # --- inputs are checked --------------------------------------------------------------
 
 
+# --- DARE --------------------------------------------------------------------------
+
+
+def test_dare_expectation_over_seeds_is_the_undropped_vector() -> None:
+    """Drop with p, rescale by 1/(1 − p): the mean over many seeds tends to τ itself."""
+    gen = torch.Generator().manual_seed(0)
+    init = torch.randn(8, 6, generator=gen, dtype=torch.float64)
+    theta = init + torch.randn(8, 6, generator=gen, dtype=torch.float64)
+    tau = theta - init
+    for p in (0.3, 0.9):
+        n = 4000
+        total = torch.zeros_like(tau)
+        kept = 0.0
+        for seed in range(n):
+            merged = dare(init, [theta], [1.0], name="w", drop_rate=p, seed=seed)
+            total += merged - init
+            kept += float(((merged - init) != 0).double().mean())
+        mean = total / n
+        # per entry: variance τ²·p/(1 − p) / n, so 5 standard deviations at most
+        bound = 5 * tau.abs() * (p / (1 - p) / n) ** 0.5
+        assert bool(((mean - tau).abs() <= bound).all()), p
+        assert abs(kept / n - (1 - p)) < 0.01
+        one = dare(init, [theta], [1.0], name="w", drop_rate=p, seed=1) - init
+        survivors = one != 0
+        torch.testing.assert_close(one[survivors], tau[survivors] / (1 - p))
+
+
+def test_dare_p0_is_task_arithmetic_and_dare_ties_p0_is_untrimmed_ties(bank) -> None:
+    init, en, es = _states(bank, "init", "en", "es")
+    for seed in (0, 5):
+        got = merge_states("dare", [en, es], [0.7, 0.3], init, drop_rate=0, seed=seed)
+        expected = merge_states("task-arithmetic", [en, es], [0.7, 0.3], init)
+        assert all(torch.equal(got[n], expected[n]) for n in expected)
+        got = merge_states("dare_ties", [en, es], None, init, drop_rate=0, seed=seed, lam=0.8)
+        expected = merge_states("ties", [en, es], None, init, top_k=100, lam=0.8)
+        assert all(torch.equal(got[n], expected[n]) for n in expected)
+
+
+def test_dare_seed_reproduces_and_differs(bank) -> None:
+    init, en, es = _states(bank, "init", "en", "es")
+    for method, weights in (("dare", [0.5, 0.5]), ("dare_ties", None)):
+        a = merge_states(method, [en, es], weights, init, drop_rate=0.5, seed=1)
+        again = merge_states(method, [en, es], weights, init, drop_rate=0.5, seed=1)
+        other = merge_states(method, [en, es], weights, init, drop_rate=0.5, seed=2)
+        assert all(torch.equal(a[n], again[n]) for n in a)
+        assert any(not torch.equal(a[n], other[n]) for n in a)
+    # every parameter has its own mask, also among parameters of the same shape
+    mask_a = dare_mask((64,), 0.5, 1, 0, "layer.0.w")
+    assert not torch.equal(mask_a, dare_mask((64,), 0.5, 1, 0, "layer.1.w"))
+    assert not torch.equal(mask_a, dare_mask((64,), 0.5, 1, 1, "layer.0.w"))
+    assert torch.equal(mask_a, dare_mask((64,), 0.5, 1, 0, "layer.0.w"))
+
+
+@pytest.mark.parametrize("bad", [1.0, -0.1, 1.5, float("nan")])
+def test_dare_refuses_a_drop_rate_outside_0_1(bank, bad) -> None:
+    init, en = _states(bank, "init", "en")
+    for method in ("dare", "dare_ties"):
+        with pytest.raises(LangarithError, match=r"drop_rate must be a number in \[0, 1\)"):
+            merge_states(method, [en], [1.0], init, drop_rate=bad)
+    with pytest.raises(LangarithError, match=r"drop_rate must be in \[0, 1\)"):
+        dare(init[sorted(init)[0]], [en[sorted(en)[0]]], [1.0], name="x", drop_rate=bad)
+
+
+def test_dare_in_place_equals_the_pure_function_in_float32(bank) -> None:
+    """The λ engine's float32 fill uses the same masks as the float64 merge."""
+    vectors = LanguageVectorSet.from_dirs(bank["init"], [bank["en"], bank["es"]])
+    init, en, es = _states(bank, "init", "en", "es")
+    for lam in (0.0, 0.4, 1.0):
+        state = vectors.state_for([lam, 1 - lam], "dare", drop_rate=0.6, seed=4)
+        expected = merge_states("dare", [en, es], [lam, 1 - lam], init, drop_rate=0.6, seed=4)
+        for n in expected:
+            torch.testing.assert_close(state[n], expected[n], rtol=0, atol=1e-6)
+    for lam in (0.5, 1.5, 0.5):  # cached τ_merged is reused, and refreshed for a new seed
+        for seed in (4, 9):
+            state = vectors.state_for(None, "dare_ties", lam=lam, drop_rate=0.6, seed=seed)
+            expected = merge_states(
+                "dare_ties", [en, es], None, init, lam=lam, drop_rate=0.6, seed=seed
+            )
+            for n in expected:
+                torch.testing.assert_close(state[n], expected[n], rtol=0, atol=1e-6)
+
+
 def test_refuses_mismatched_adapters(bank, tmp_path) -> None:
     model = _bare_model()
     model.add_adapter(
@@ -473,6 +557,8 @@ def test_every_in_place_form_equals_the_per_tensor_form(bank) -> None:
         "linear": [([0.3, 0.7], {}), ([1.0, 0.0], {})],
         "task-arithmetic": [([0.5, -0.25], {}), ([0.0, 0.0], {})],
         "ties": [(None, {"lam": 1.3, "top_k": 20}), ([1.0, 0.5], {"lam": 0.8, "top_k": 80})],
+        "dare": [([0.3, 0.7], {"drop_rate": 0.5, "seed": 3}), ([1.0, -0.5], {})],
+        "dare_ties": [(None, {"lam": 1.2, "drop_rate": 0.3}), ([1.0, 0.5], {"seed": 7})],
     }
     assert set(cases) == set(MERGE_METHODS)
     for name, method in MERGE_METHODS.items():
@@ -609,6 +695,11 @@ def test_cli_happy_paths(bank, tmp_path, capsys) -> None:
         ),
         (["ties", "{en}", "--init", "{init}", "--top-k", "150"], r"got 150"),
         (["linear", "{en}", "--top-k", "20"], r"--top-k is a parameter of \['ties'\] only"),
+        (
+            ["dare", "{en}", "--init", "{init}", "--weights", "1", "--drop-rate", "1"],
+            r"drop_rate must be a number in \[0, 1\)",
+        ),
+        (["dare", "{en}", "--init", "{init}", "--weights", "1", "--seed", "1.5"], "integer"),
         (["lin", "{en}"], r"Unknown merge method 'lin'\. Must be one of"),
         (["linear", "{missing}"], "does not exist"),
     ],
@@ -630,3 +721,16 @@ def test_top_level_cli_prints_error_without_traceback(bank, tmp_path, capsys) ->
     assert code == 1
     err = capsys.readouterr().err
     assert "must sum to 1" in err and "Traceback" not in err
+
+
+def test_cli_dare_writes_the_seeded_merge(bank, tmp_path, capsys) -> None:
+    out = tmp_path / "cli_dare"
+    argv = ["merge", "dare", str(bank["en"]), str(bank["es"]), "--init", str(bank["init"])]
+    argv += ["--weights", "0.6,0.4", "--drop-rate", "0.5", "--seed", "3", "--out", str(out)]
+    assert _run_cli(argv) == 0
+    init, en, es = _states(bank, "init", "en", "es")
+    expected = merge_states("dare", [en, es], [0.6, 0.4], init, drop_rate=0.5, seed=3)
+    written = read_adapter(out).state
+    assert all(torch.equal(written[n], expected[n]) for n in expected)
+    meta = json.loads((out / "metadata.json").read_text())
+    assert meta["method"] == "dare" and meta["params"] == {"drop_rate": 0.5, "seed": 3.0}

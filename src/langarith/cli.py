@@ -30,6 +30,7 @@ CLI_MODULES = (
     "langarith.merge",
     "langarith.evaluate",
     "langarith.report",
+    "langarith.export",
     "langarith.cost",
 )
 

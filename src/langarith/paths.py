@@ -24,6 +24,7 @@ __all__ = [
     "BUDGET_ADAPTER_DIR",
     "CHECKPOINT_ROOT",
     "DATA_DIR",
+    "EXPORT_DIR",
     "FIGURE",
     "INIT_DIR",
     "LANG_ADAPTER_DIR",
@@ -53,6 +54,8 @@ LANG_ADAPTER_DIR = "results/adapters/{model}/lang/{lang}/seed{seed}"
 BUDGET_ADAPTER_DIR = "results/adapters/{model}/lang/{lang}/budget{tokens}/seed{seed}"
 TASK_ADAPTER_DIR = "results/adapters/{model}/task/{task}/seed{seed}"
 SCORE_CSV = "results/scores/{scenario}/{model}/{task}/{target}/seed{seed}.csv"
+#: A merged adapter kept at its chosen λ (config ``merge.keep``, :mod:`langarith.export`).
+EXPORT_DIR = "results/exported/{scenario}/{model}/{task}/{target}/seed{seed}"
 ANALYSIS_COSINE = "results/analysis/{model}/cosine.csv"
 ANALYSIS_SPARSITY = "results/analysis/{model}/sparsity.csv"
 ANALYSIS_TASK_COSINE = "results/analysis/{model}/task_cosine.csv"
@@ -68,7 +71,13 @@ _ROOTS = ("results/", "resources/")
 #: Artifacts that differ between two setups sharing one results tree (a setup's pool
 #: and related pairs change its related table, scores, tables and figures); adapters,
 #: backbones, data and the analysis of language vectors are shared.
-_SETUP_SCOPED = (RELATED_TSV, "results/scores/", "results/tables/", "figures/")
+_SETUP_SCOPED = (
+    RELATED_TSV,
+    "results/scores/",
+    "results/exported/",
+    "results/tables/",
+    "figures/",
+)
 
 
 def setup_name(config: Mapping[str, Any]) -> str:

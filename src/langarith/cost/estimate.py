@@ -56,6 +56,7 @@ from langarith.cost.sizes import (
 from langarith.evaluate.jobs import ScoreJob
 from langarith.evaluate.scenarios import plan_jobs
 from langarith.evaluate.tasks import GPU_MAX_TOKENS
+from langarith.export import keep_outputs
 from langarith.report.rules import report_outputs, report_rules
 from langarith.settings import language_settings, task_settings
 from langarith.task_kinds import TASK_MAX_LENGTH
@@ -157,6 +158,7 @@ def job_counts(config: Mapping[str, Any], score_jobs: list | None = None) -> dic
         "lambda_grid": len(plan_jobs(config) if score_jobs is None else score_jobs),
         "language_vector_analysis": len(models),
         "task_vector_analysis": len(models) if has_task_vectors(config) else 0,
+        "export_adapter": len(keep_outputs(config)),
     }
     counts.update(_report_jobs(config))
     return {rule: n for rule, n in counts.items() if n}

@@ -1,7 +1,8 @@
 """Merging language adapters: one registry of methods (mergekit style).
 
 * :data:`MERGE_METHODS` / :func:`get_method`: the registered methods ``linear``,
-  ``task-arithmetic`` and ``ties``, each a pure per-tensor function with its paper.
+  ``task-arithmetic``, ``ties``, ``dare`` and ``dare_ties``, each a pure per-tensor
+  function with its paper.
 * :func:`merge_states` / :func:`merge_adapters`: whole adapters, in memory or folders.
 * :class:`LanguageVectorSet` / :func:`live_adapter_parameters`: in-place merging into a
   loaded model for the λ grid.

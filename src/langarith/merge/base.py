@@ -45,6 +45,8 @@ class TensorMergeFn(Protocol):
     the adapters' tensors, all of one shape and dtype; the result has that shape and
     dtype. The function computes in the dtype it is given: callers that want exact
     results upcast first (see :func:`langarith.merge.merge_states`).
+    Callers pass the normalised parameter name as the keyword ``name``; methods whose
+    result depends on it (DARE's per-parameter random masks) read it, others ignore it.
     """
 
     def __call__(
@@ -259,6 +261,6 @@ class MergeMethod:
         def write(name: str, buf: torch.Tensor) -> None:
             init = None if held.init is None else held.init[name]
             thetas = [theta[name] for theta in held.thetas]
-            buf.copy_(self.merge_tensor(init, thetas, weights, **params, **extra))
+            buf.copy_(self.merge_tensor(init, thetas, weights, name=name, **params, **extra))
 
         return write

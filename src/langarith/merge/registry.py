@@ -6,14 +6,21 @@ one place and the config schema's list can be tested against it.
 
 from __future__ import annotations
 
-from langarith.merge import linear, task_arithmetic, ties
+from langarith.merge import dare, linear, task_arithmetic, ties
 from langarith.merge.base import MergeMethod
 from langarith.registry import lookup
 
 __all__ = ["MERGE_METHODS", "get_method"]
 
 MERGE_METHODS: dict[str, MergeMethod] = {
-    method.name: method for method in (linear.METHOD, task_arithmetic.METHOD, ties.METHOD)
+    method.name: method
+    for method in (
+        linear.METHOD,
+        task_arithmetic.METHOD,
+        ties.METHOD,
+        dare.METHOD,
+        dare.DARE_TIES_METHOD,
+    )
 }
 
 

@@ -100,7 +100,8 @@ def merge_states(
     merged = {}
     for name in names:
         init = up_init[name] if up_init is not None else None
-        result = spec.merge_tensor(init, [s[name] for s in up_states], weights, **resolved, **extra)
+        thetas = [s[name] for s in up_states]
+        result = spec.merge_tensor(init, thetas, weights, name=name, **resolved, **extra)
         merged[name] = result.to(states[0][name].dtype)
     return merged
 

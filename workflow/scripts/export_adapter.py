@@ -1,0 +1,5 @@
+from langarith.export import export_from_rule
+from langarith.scripting import rule_step
+
+with rule_step(snakemake):
+    export_from_rule(snakemake.input.scores, snakemake.output[0])
