@@ -396,8 +396,15 @@ def test_second_workflow_on_the_same_directory_is_refused(upstream, reference, w
     first = _start(workdir, config, log, TARGET)
     _wait_for(lambda: any((workdir / ".snakemake/locks").glob("*.lock")), first, log)
 
-    second = _snakemake(workdir, config, TARGET, timeout=300)
-    first_still_running = first.poll() is None
+    # Pause the first run (Snakemake and its job) while the second one starts: a few
+    # hundred training steps may otherwise end before a loaded machine has started the
+    # second Snakemake, and the test would depend on timing.
+    os.killpg(first.pid, signal.SIGSTOP)
+    try:
+        second = _snakemake(workdir, config, TARGET, timeout=300)
+        first_still_running = first.poll() is None
+    finally:
+        os.killpg(first.pid, signal.SIGCONT)
     assert second.returncode != 0
     assert LOCKED in second.output, second.output[-3000:]
     assert os.path.realpath(workdir) in second.output  # the message names the directory

@@ -169,6 +169,8 @@ def test_merge_replaces_only_a_clean_earlier_merge(bank, tmp_path, capsys) -> No
          "--out", str(out)]
     ) == 0  # fmt: skip
     assert weights_sha256(out) != first  # an earlier merge of the same kind: replaced
+    (out / ".snakemake_timestamp").touch()  # what Snakemake adds to directory() outputs
+    assert merge_cli(bank, out) == 0  # still an earlier merge
     (out / "my_notes.txt").write_text("do not lose me")
     before = snapshot(tmp_path)
     capsys.readouterr()

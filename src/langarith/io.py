@@ -132,6 +132,10 @@ class OutputKind:
     header: str | None = None
 
 
+#: The marker Snakemake leaves in every ``directory()`` output it wrote: part of any
+#: output kind's folder when the workflow made it.
+SNAKEMAKE_TIMESTAMP = ".snakemake_timestamp"
+
 #: What the atomic writers assume without a kind: a folder replaces only an empty
 #: folder, a file replaces any file (never a folder).
 _ANY_FOLDER = OutputKind("folder")
@@ -181,7 +185,11 @@ def _folder_problem(final: Path, kind: OutputKind) -> str | None:
             f"it is not an earlier {kind.label} ({kind.record} says kind "
             f"{content.get('kind')!r}, expected one of {list(kind.record_kinds)})"
         )
-    foreign = [p.name for p in entries if not p.is_file() or not kind.allowed(p.name)]
+    foreign = [
+        p.name
+        for p in entries
+        if p.name != SNAKEMAKE_TIMESTAMP and (not p.is_file() or not kind.allowed(p.name))
+    ]
     if foreign:
         shown = ", ".join(foreign[:5]) + (
             f" and {len(foreign) - 5} more" if len(foreign) > 5 else ""
