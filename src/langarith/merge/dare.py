@@ -31,7 +31,7 @@ import torch
 
 from langarith import LangarithError
 from langarith.merge.base import HeldAdapters, MergeMethod, ParamSpec, TensorWriter
-from langarith.merge.ties import disjoint_merge
+from langarith.merge.ties import disjoint_merge, scaled_merge_writer
 
 __all__ = [
     "DARE_TIES_METHOD",
@@ -210,13 +210,7 @@ def dare_ties_in_place(
             ]
             merged[name] = disjoint_merge(dropped)
         held.memo["dare_ties_merged"] = (key, merged)
-
-    def write(name: str, buf: torch.Tensor) -> None:
-        buf.copy_(init[name])
-        if lam != 0:
-            buf.add_(merged[name], alpha=lam)
-
-    return write
+    return scaled_merge_writer(init, merged, lam)
 
 
 _DROP_RATE = ParamSpec(

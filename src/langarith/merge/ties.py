@@ -41,6 +41,7 @@ __all__ = [
     "METHOD",
     "disjoint_merge",
     "keep_count",
+    "scaled_merge_writer",
     "ties",
     "ties_in_place",
     "ties_prepare",
@@ -166,8 +167,14 @@ def ties_in_place(
     """θ_init + λ·τ_merged of the held adapters (λ = 0 writes θ_init bit for bit)."""
     if held.init is None:
         raise LangarithError("ties needs θ_init (the shared init adapter)")
-    init = held.init
-    merged = _merged_tau(held, weights, top_k)
+    return scaled_merge_writer(held.init, _merged_tau(held, weights, top_k), lam)
+
+
+def scaled_merge_writer(
+    init: Mapping[str, torch.Tensor], merged: Mapping[str, torch.Tensor], lam: float
+) -> TensorWriter:
+    """The writer of θ_init + λ·τ_merged (λ = 0 writes θ_init bit for bit); shared by
+    the methods that merge vectors once and only rescale them along a λ grid."""
 
     def write(name: str, buf: torch.Tensor) -> None:
         buf.copy_(init[name])
