@@ -131,6 +131,7 @@ def check_config(config: Mapping[str, Any], *, base_dir: Path | None = None) -> 
     _check_tasks(config, problems)
     _check_related(config, problems)
     _check_scenarios(config, problems)
+    _check_nway(config, problems)
     _check_token_budget(config, problems)
     _check_data(config, base_dir, problems)
     _check_settings(config, problems)
@@ -326,6 +327,55 @@ def _check_scenarios(config: Mapping[str, Any], problems: list[str]) -> None:
         _check_languages(f"{where}.targets", spec.get("targets"), problems)
         _check_languages(f"{where}.pool", spec.get("pool"), problems)
         _check_subset(f"{where}.pool", spec.get("pool") or [], languages, _WITH_ADAPTER, problems)
+
+
+def _check_nway(config: Mapping[str, Any], problems: list[str]) -> None:
+    """``scenarios.zero_shot_nway``: a budget of at least k + 1 adapters, k within the
+    pool of every target, known models, a step dividing 1, a box with room.
+
+    The planner (``langarith.evaluate.scenarios``) applies the same rules; checking them
+    here stops the dry run before any job runs.
+    """
+    spec = (config.get("scenarios") or {}).get("zero_shot_nway")
+    if spec is None:
+        return
+    where = "scenarios.zero_shot_nway"
+    spec = spec or {}
+    ks = [int(k) for k in spec.get("k") or [2, 3]]
+    largest = max(ks)
+    budget = int(spec.get("budget", 20))
+    if budget < largest + 1:
+        problems.append(
+            f"{where}.budget {budget} is below the number of adapters of LA-{largest} "
+            f"({largest + 1}: English and {largest} related languages); give at least "
+            f"{largest + 1}"
+        )
+    step = float(spec.get("step", 0.05))
+    if step <= 0 or abs(round(1 / step) * step - 1) > 1e-9:
+        problems.append(f"{where}.step {step:g} must divide 1 (0.05, 0.1, 0.25, ...)")
+    box = spec.get("box") or {}
+    if spec.get("domain") == "box" and float(box.get("low", -0.5)) >= float(box.get("high", 1.5)):
+        problems.append(f"{where}.box: low {box.get('low')} must be below high {box.get('high')}")
+    names = [str(m.get("name")) for m in config.get("models") or [] if isinstance(m, Mapping)]
+    for model in spec.get("models") or []:
+        if model not in names:
+            problems.append(f"{where}.models names {model!r}; models are {names}")
+    languages, source = set(_adapter_languages(config)), _source(config)
+    related = config.get("related") or {}
+    pool = related.get("pool") or [lang for lang in languages if lang != source]
+    tasks = config.get("tasks") or {}
+    for task in spec.get("tasks") or []:
+        if task not in tasks:
+            continue
+        covered = task_targets(config, task)[0]
+        for target in [t for t in spec.get("targets") or covered if t in covered]:
+            usable = sorted({lang for lang in pool if lang in languages} - {target, source})
+            if largest > len(usable):
+                problems.append(
+                    f"{where}.k {largest} is larger than the pool of {target!r} ({task}): "
+                    f"{len(usable)} related language(s) with an adapter {usable}; lower k or "
+                    "add languages to related.pool"
+                )
 
 
 def _check_token_budget(config: Mapping[str, Any], problems: list[str]) -> None:

@@ -252,14 +252,16 @@ def _backbone_training(config: Mapping[str, Any]) -> _Training:
 
 def _evaluation_tokens(config: Mapping[str, Any], jobs: list[ScoreJob]) -> tuple[int, int]:
     """(λ-grid jobs, tokens at most) over every evaluation job: validation at every
-    baseline and grid point, test at every baseline and chosen point."""
+    baseline, grid point and N-way candidate (``budget`` per search), test at every
+    baseline and chosen point."""
     total = 0
     for job in jobs:
         dataset = job.data.rstrip("/").split("/")[-2]
         val_rows, test_rows = eval_rows(config, dataset, job.target)
         windows = QA_WINDOWS_PER_ROW if job.kind == "qa" else 1.0
         val_points = len(job.baselines) + sum(len(c.grid) for c in job.curves)
-        test_points = len(job.baselines) + len(job.curves)
+        val_points += sum(search.budget for search in job.searches)  # N-way candidates
+        test_points = len(job.baselines) + len(job.curves) + len(job.searches)
         examples = val_points * val_rows + test_points * test_rows
         total += math.ceil(examples * windows) * job.max_length
     return len(jobs), total
@@ -334,7 +336,10 @@ def _disk(
         )
     )
     rows = sum(
-        len(job.baselines) + sum(len(c.grid) for c in job.curves) + len(job.curves)
+        len(job.baselines)
+        + sum(len(c.grid) for c in job.curves)
+        + len(job.curves)
+        + sum(search.budget + 1 for search in job.searches)
         for job in score_jobs
     )
     lines.append(

@@ -2,9 +2,9 @@
 
 A :class:`ScoreJob` is plain data, so that it can travel as a Snakemake param and as
 JSON: the planners of :mod:`langarith.evaluate.scenarios` build it from the config
-(no torch), and :func:`langarith.evaluate.run_job` executes it. ``Baseline`` and
-``Curve`` are the two kinds of thing a job scores: one adapter as it is, or a λ search
-between two adapters.
+(no torch), and :func:`langarith.evaluate.run_job` executes it. ``Baseline``,
+``Curve`` and ``WeightSearch`` are the kinds of thing a job scores: one adapter as it
+is, a λ search between two adapters, or a searched weight per adapter of an N-way sum.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 from langarith.paths import RELATED_TSV
 from langarith.task_kinds import DOC_STRIDE
 
-__all__ = ["Baseline", "Curve", "ScoreJob"]
+__all__ = ["Baseline", "Curve", "ScoreJob", "WeightSearch"]
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,30 @@ class Curve:
 
 
 @dataclass(frozen=True)
+class WeightSearch:
+    """A gradient-free search of one weight per adapter: θ_init + Σ wᵢτᵢ (N-way LA).
+
+    ``domain`` ``simplex``: wᵢ ≥ 0, Σ wᵢ = 1 (a linear merge, as LA's λ and 1 − λ);
+    ``box``: each wᵢ in [``low``, ``high``] (task arithmetic; a negative weight negates
+    a language). Candidates lie on a lattice of ``step`` (the λ grid's step), and at
+    most ``budget`` distinct merged models are scored on validation. The first
+    candidate is the choice of the job's 2-way method ``start`` (``LA``: λ* on the
+    first adapter, 1 − λ* on the second, 0 on the rest); ``seed`` seeds the optimiser
+    (:mod:`langarith.evaluate.nway`).
+    """
+
+    method: str
+    adapters: tuple[str, ...]
+    budget: int
+    domain: str = "simplex"
+    low: float = 0.0
+    high: float = 1.0
+    step: float = 0.05
+    seed: int = 0
+    start: str | None = "LA"
+
+
+@dataclass(frozen=True)
 class ScoreJob:
     """Everything one evaluation job needs, as plain values (it is a Snakemake param).
 
@@ -53,6 +77,7 @@ class ScoreJob:
         adapters: (label, folder) of every language adapter the job merges.
         baselines: single adapters evaluated as they are.
         curves: λ searches.
+        searches: weight searches of N-way sums (``zero_shot_nway``).
         mix: methods among ``curves`` of which ``MIX`` takes the better by validation.
         related: the target's related language (``None`` when the job needs none); the
             job checks it against ``results/related_languages.tsv``.
@@ -75,6 +100,7 @@ class ScoreJob:
     adapters: tuple[tuple[str, str], ...]
     baselines: tuple[Baseline, ...] = ()
     curves: tuple[Curve, ...] = ()
+    searches: tuple[WeightSearch, ...] = ()
     mix: tuple[str, ...] = ()
     related: str | None = None
     reuse: str | None = None
@@ -108,12 +134,18 @@ class ScoreJob:
 
         Written out because ``asdict`` deep-copies every value recursively, which was a
         third of the time ``snakemake -n`` spent in this package on a large config; the
-        result is equal to ``asdict(self)`` (tested), so no params change re-runs a job.
+        result is equal to ``asdict(self)`` (tested), so no params change re-runs a job;
+        except that a job without weight searches leaves ``searches`` out, so the params
+        of the jobs that existed before N-way searches are as they were.
         """
         values = {f.name: getattr(self, f.name) for f in fields(self)}
         values["adapters"] = tuple(tuple(pair) for pair in self.adapters)
         values["baselines"] = tuple(dict(b.__dict__) for b in self.baselines)
         values["curves"] = tuple(dict(c.__dict__) for c in self.curves)
+        if self.searches:
+            values["searches"] = tuple(dict(s.__dict__) for s in self.searches)
+        else:
+            del values["searches"]
         return values
 
     @classmethod
@@ -125,6 +157,10 @@ class ScoreJob:
             Curve(**{**c, "adapters": tuple(c["adapters"]), "grid": tuple(c["grid"])})
             for c in values.get("curves", ())
         )
+        values["searches"] = tuple(
+            WeightSearch(**{**s, "adapters": tuple(s["adapters"])})
+            for s in values.get("searches", ())
+        )
         for key in ("mix", "reuse_methods"):
             values[key] = tuple(values.get(key, ()))
         return cls(**values)
@@ -134,4 +170,6 @@ class ScoreJob:
         used = {b.adapter for b in self.baselines}
         for curve in self.curves:
             used.update(curve.adapters)
+        for search in self.searches:
+            used.update(search.adapters)
         return used

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
@@ -23,10 +23,23 @@ from tqdm.auto import tqdm
 
 from langarith import LangarithError
 from langarith.data import read_split
-from langarith.evaluate.jobs import Curve, ScoreJob
+from langarith.evaluate.jobs import Curve, ScoreJob, WeightSearch
 from langarith.evaluate.lambda_engine import LambdaGridEngine, Point
+from langarith.evaluate.nway import (
+    best_weights,
+    check_search,
+    search_weights,
+    start_weights,
+    weights_point,
+)
 from langarith.evaluate.race import RaceData, race_order, race_search, slice_bounds
-from langarith.evaluate.score_files import ScoreRow, read_scores, score_file_kind, write_scores
+from langarith.evaluate.score_files import (
+    ScoreRow,
+    format_weights,
+    read_scores,
+    score_file_kind,
+    write_scores,
+)
 from langarith.evaluate.search import best_lambda, search_lambda
 from langarith.evaluate.tasks import EncodedSplit
 from langarith.io import check_replaceable
@@ -34,7 +47,7 @@ from langarith.merge import get_method
 from langarith.metrics import TASK_METRICS
 from langarith.related import read_related_table
 
-__all__ = ["Choice", "curve_point", "execute", "race_slices", "run_job"]
+__all__ = ["Choice", "WeightChoice", "curve_point", "execute", "race_slices", "run_job"]
 
 log = logging.getLogger(__name__)
 
@@ -151,8 +164,73 @@ def _pick_mix(job: ScoreJob, choices: list[Choice], main: str) -> Choice | None:
     return max(candidates, key=lambda c: (float(c.validation[main]), -order[c.curve.method]))
 
 
+@dataclass(frozen=True)
+class WeightChoice:
+    """The weights chosen for one N-way search on validation data, with their metrics."""
+
+    search: WeightSearch
+    weights: tuple[float, ...]
+    validation: Mapping[str, float]
+
+
+def _start_of(
+    search: WeightSearch, choices: list[Choice], reused: list[ScoreRow], main: str
+) -> tuple[float, ...] | None:
+    """The first candidate: the 2-way choice of ``search.start`` (a curve, or reused rows)."""
+    if search.start is None:
+        return None
+    for choice in choices:
+        if choice.curve.method == search.start:
+            return start_weights(search, tuple(choice.curve.adapters), choice.lam)
+    curve = {
+        row.lam: row.score
+        for row in reused
+        if row.method == search.start and row.split == "validation"
+        and row.metric == main and row.lam is not None
+    }  # fmt: skip
+    if not curve:
+        raise LangarithError(
+            f"{search.method} starts from {search.start}, which this job neither scores nor "
+            "reuses; the planner should give it the LA curve or the zero-shot rows"
+        )
+    pair = next(r.adapters for r in reused if r.method == search.start)
+    first, second = pair.split(",")
+    return start_weights(search, (first, second), best_lambda(curve))
+
+
+def _search_weights(
+    job: ScoreJob,
+    validation: Scorer,
+    main: str,
+    choices: list[Choice],
+    reused: list[ScoreRow],
+) -> tuple[list[WeightChoice], list[ScoreRow]]:
+    """Each N-way search on validation data: its chosen weights and every scored candidate."""
+    picks: list[WeightChoice] = []
+    rows: list[ScoreRow] = []
+    for search in job.searches:
+        metrics_at: dict[tuple[float, ...], Mapping[str, float]] = {}
+
+        def score(weights, search=search, metrics_at=metrics_at) -> float:
+            metrics = validation(weights_point(search, weights))
+            metrics_at[tuple(weights)] = metrics
+            return float(metrics[main])
+
+        scored = search_weights(search, score, _start_of(search, choices, reused, main))
+        chosen = best_weights(scored)
+        picks.append(WeightChoice(search, chosen, metrics_at[chosen]))
+        for weights in scored:
+            cell = (format_weights(search.adapters, weights),)
+            rows += _rows(job, search.method, cell, None, None, "validation", metrics_at[weights])
+    return picks, rows
+
+
 def _test_rows(
-    job: ScoreJob, choices: list[Choice], mixed: Choice | None, test: Scorer
+    job: ScoreJob,
+    choices: list[Choice],
+    mixed: Choice | None,
+    test: Scorer,
+    picks: Sequence[WeightChoice] = (),
 ) -> list[ScoreRow]:
     """Test scores of the baselines, of each curve at its chosen λ, and of ``MIX``."""
     rows: list[ScoreRow] = []
@@ -165,6 +243,10 @@ def _test_rows(
         rows += _rows(job, curve.method, curve.adapters, choice.lam, curve.top_k, "test", metrics)
         if choice is mixed:
             rows += _rows(job, "MIX", curve.adapters, choice.lam, curve.top_k, "test", metrics)
+    for pick in picks:
+        metrics = test(weights_point(pick.search, pick.weights))
+        cell = format_weights(pick.search.adapters, pick.weights)
+        rows += _rows(job, pick.search.method, (cell,), None, None, "test", metrics)
     return rows
 
 
@@ -173,6 +255,7 @@ def execute(
     validation: Scorer,
     open_test: Callable[[], Scorer],
     race: RaceSlices | None = None,
+    reused: list[ScoreRow] | None = None,
 ) -> list[ScoreRow]:
     """Evaluate a job's plan: all validation first, choices, then test.
 
@@ -182,16 +265,24 @@ def execute(
         open_test: called once, after every choice is made; returns the test scorer.
         race: for ``job.search == "race"``: a curve → its :class:`RaceData` on
             slices of the validation rows.
+        reused: rows copied from another score file (``job.reuse``); an N-way search
+            starts from the choice of its ``start`` method among them when the job
+            does not score that curve itself.
 
     Returns the score rows: the validation curves whole, the baselines on both splits,
-    each curve's chosen λ on test, and ``MIX`` (the better of ``job.mix`` by its best
-    validation score; on equal scores the one listed first).
+    each curve's chosen λ on test, ``MIX`` (the better of ``job.mix`` by its best
+    validation score; on equal scores the one listed first), and for each N-way
+    search every candidate on validation and the chosen weights on test.
     """
     main = TASK_METRICS[job.kind]
+    for search in job.searches:
+        check_search(search)
 
     # 1. validation only
     baseline_val = {b: validation(Point.single(b.adapter)) for b in job.baselines}
     choices, rows = _search_curves(job, validation, main, race)
+    picks, search_rows = _search_weights(job, validation, main, choices, list(reused or ()))
+    rows += search_rows
     mixed = _pick_mix(job, choices, main)
     for baseline, metrics in baseline_val.items():
         rows += _rows(job, baseline.method, (baseline.adapter,), None, None, "validation", metrics)
@@ -207,7 +298,7 @@ def execute(
         )
 
     # 2. every choice is fixed: now, and only now, the test split
-    return rows + _test_rows(job, choices, mixed, open_test())
+    return rows + _test_rows(job, choices, mixed, open_test(), picks)
 
 
 def _check_related(job: ScoreJob, related_tsv: str | PathLike[str]) -> None:
@@ -260,7 +351,9 @@ def _job_engine(job: ScoreJob, device: str | None) -> LambdaGridEngine:
     )
 
 
-def _score_rows(job: ScoreJob, engine: LambdaGridEngine) -> list[ScoreRow]:
+def _score_rows(
+    job: ScoreJob, engine: LambdaGridEngine, reused: list[ScoreRow] | None = None
+) -> list[ScoreRow]:
     """:func:`execute` on the job's data: validation encoded now, test only when opened."""
 
     def encoded(split: str, rows=None):
@@ -269,7 +362,11 @@ def _score_rows(job: ScoreJob, engine: LambdaGridEngine) -> list[ScoreRow]:
 
     validation_rows = read_split(job.data, "validation")
     validation_split = encoded("validation", validation_rows)
-    planned = len(job.baselines) + sum(len(curve.grid) for curve in job.curves)
+    planned = (
+        len(job.baselines)
+        + sum(len(curve.grid) for curve in job.curves)
+        + sum(search.budget for search in job.searches)
+    )
     bar = tqdm(total=planned, desc=f"{job.scenario} {job.target} validation", unit="point",
                mininterval=1.0, dynamic_ncols=True)  # fmt: skip
 
@@ -284,7 +381,7 @@ def _score_rows(job: ScoreJob, engine: LambdaGridEngine) -> list[ScoreRow]:
 
     race = race_slices(engine, validation_rows, validation_split, encoded)
     try:
-        return execute(job, validation, open_test, race if job.search == "race" else None)
+        return execute(job, validation, open_test, race if job.search == "race" else None, reused)
     finally:
         bar.close()
 
@@ -345,6 +442,8 @@ def run_job(
         job = ScoreJob.from_dict(job)
     output = Path(output or job.output)
     check_replaceable(output, score_file_kind())  # before the work, not only at the end
+    for search in job.searches:  # a search that cannot run stops before the model loads
+        check_search(search)
     started = time.perf_counter()
     if threads:
         torch.set_num_threads(int(threads))
@@ -355,7 +454,7 @@ def run_job(
     reused = _reused_rows(job) if job.reuse else []
     if engine is None:
         engine = _job_engine(job, device)
-    write_scores(reused + _score_rows(job, engine), output)
+    write_scores(reused + _score_rows(job, engine, reused), output)
     log.info(
         "%s/%s/%s/%s/seed%d: %d forward passes (%.1f s), weight fills %.2f s, total %.1f s -> %s",
         job.scenario,

@@ -30,6 +30,14 @@ Scenarios (method names as in the papers; "LA(A, B)" is θ_init + λτ_A + (1 �
     Zero-shot ``TIES``(en, rel) for each top-k and λ of ``scenarios.ties.lambda_grid``,
     against ``LA``; the LA rows are copied from the zero-shot job of the same target
     when that job exists.
+``zero_shot_nway`` (beyond the papers: their future work, "more components")
+    Zero-shot ``LA-k`` = θ_init + w_en·τ_en + Σᵢ wᵢτᵢ over English and the k nearest
+    related languages of the pool (the related language first, then by URIEL
+    distance), for each k of ``scenarios.zero_shot_nway.k``; the weights are searched
+    on validation (:mod:`langarith.evaluate.nway`), on the simplex or in a box that
+    allows negation, with ``budget`` merged models scored per k. pEA, pRA and LA rows
+    come from the zero-shot job of the same target when that job exists (else the job
+    scores them), and LA's choice is the search's first candidate.
 
 Adding a scenario is one planner function plus one registry line (and its key in the
 config schema's ``scenarios``, which a test compares with :data:`SCENARIOS`)::
@@ -54,13 +62,14 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import zlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from langarith import LangarithError, plan
 from langarith.config import grid, task_targets
-from langarith.evaluate.jobs import Baseline, Curve, ScoreJob
+from langarith.evaluate.jobs import Baseline, Curve, ScoreJob, WeightSearch
 from langarith.paths import (
     BACKBONE_DIR,
     BUDGET_ADAPTER_DIR,
@@ -73,7 +82,7 @@ from langarith.paths import (
     in_setup,
 )
 from langarith.registry import lookup
-from langarith.related import pick_related
+from langarith.related import language_distance, pick_related
 from langarith.task_kinds import DOC_STRIDE, TASK_MAX_LENGTH
 
 __all__ = [
@@ -83,6 +92,8 @@ __all__ = [
     "Scenario",
     "configured_pairs",
     "find_job",
+    "nearest_languages",
+    "nway_settings",
     "job_inputs",
     "job_params",
     "plan_jobs",
@@ -96,6 +107,15 @@ log = logging.getLogger(__name__)
 #: Defaults of the TIES study (ACL appendix E: λ in [0.8, 1.8], top-k 20 and 80).
 TIES_GRID = {"start": 0.8, "stop": 1.8, "step": 0.1}
 TIES_TOP_K = (20.0, 80.0)
+#: Defaults of the N-way scenario (``scenarios.zero_shot_nway``).
+NWAY_DEFAULTS: dict[str, Any] = {
+    "k": [2, 3],
+    "budget": 20,
+    "domain": "simplex",
+    "box": {"low": -0.5, "high": 1.5},
+    "step": 0.05,
+    "seed": 0,
+}
 
 Pair = tuple[str, str]
 
@@ -298,6 +318,7 @@ class JobPlan:
     related: str | None = None
     reuse: str | None = None
     reuse_methods: tuple[str, ...] = ()
+    searches: tuple[WeightSearch, ...] = ()
 
 
 PlanFn = Callable[[JobContext], JobPlan | None]
@@ -472,6 +493,101 @@ def _plan_ties(ctx: JobContext) -> JobPlan:
     )
 
 
+# ----------------------------------------------------------------------------- N-way
+
+
+def nway_settings(config: Mapping[str, Any]) -> dict[str, Any]:
+    """``scenarios.zero_shot_nway`` with its defaults filled in (:data:`NWAY_DEFAULTS`)."""
+    spec = {**NWAY_DEFAULTS, **(_scenario_spec(config, "zero_shot_nway") or {})}
+    spec["k"] = sorted({int(k) for k in spec["k"]})
+    spec["box"] = {**NWAY_DEFAULTS["box"], **(spec.get("box") or {})}
+    return spec
+
+
+@functools.lru_cache(maxsize=256)
+def _by_distance(target: str, candidates: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(sorted(candidates, key=lambda lang: (language_distance(target, lang), lang)))
+
+
+def nearest_languages(config: Mapping[str, Any], target: str, related: str) -> list[str]:
+    """Pool languages for an N-way merge of ``target``: its related language first, then
+    the others of the related pool that have an adapter, nearest first (URIEL distance,
+    ties by code); never the target or the source language."""
+    source = _source(config)
+    languages = set(config["languages"])
+    others = tuple(
+        lang
+        for lang in plan.related_pool(config)
+        if lang in languages and lang not in (target, source, related)
+    )
+    return [related, *_by_distance(target, others)]
+
+
+def _nway_seed(ctx: JobContext, base: int, k: int) -> int:
+    """The optimiser's seed of one search: fixed by the config, the job and k."""
+    text = f"{base}/{ctx.model}/{ctx.task}/{ctx.target}/{ctx.seed}/{k}"
+    return zlib.crc32(text.encode("utf-8"))
+
+
+@register_scenario("zero_shot_nway")
+def _plan_zero_shot_nway(ctx: JobContext) -> JobPlan | None:
+    """LA-k for each k (searched weights), next to pEA, pRA and LA (reused or scored)."""
+    spec = nway_settings(ctx.config)
+    models = spec.get("models")
+    if models and ctx.model not in models:
+        return None
+    rel = ctx.related()
+    source = ctx.source
+    ranked = nearest_languages(ctx.config, ctx.target, rel)
+    largest = max(spec["k"])
+    if largest > len(ranked):
+        raise LangarithError(
+            f"scenarios.zero_shot_nway.k {largest} is larger than the pool: {ctx.target!r} has "
+            f"{len(ranked)} related language(s) with an adapter ({', '.join(ranked)}); lower k "
+            "or add languages to related.pool"
+        )
+    if int(spec["budget"]) < largest + 1:
+        raise LangarithError(
+            f"scenarios.zero_shot_nway.budget {spec['budget']} is below the number of adapters "
+            f"of LA-{largest} ({largest + 1}: English and {largest} related languages); give a "
+            f"budget of at least {largest + 1}"
+        )
+    domain = str(spec["domain"])
+    low, high = (
+        (float(spec["box"]["low"]), float(spec["box"]["high"])) if domain == "box" else (0.0, 1.0)
+    )
+    searches = tuple(
+        WeightSearch(
+            method=f"LA-{k}",
+            adapters=(source, *ranked[:k]),
+            budget=int(spec["budget"]),
+            domain=domain,
+            low=low,
+            high=high,
+            step=float(spec["step"]),
+            seed=_nway_seed(ctx, int(spec["seed"]), k),
+            start="LA",
+        )
+        for k in spec["k"]
+    )
+    adapters = {lang: ctx.lang_dir(lang) for lang in (source, *ranked[:largest])}
+    if ctx.task in (ctx.spec("zero_shot").get("tasks") or []):
+        return JobPlan(
+            adapters,
+            searches=searches,
+            related=rel,
+            reuse=ctx.score_csv("zero_shot"),
+            reuse_methods=("pEA", "pRA", "LA"),
+        )
+    return JobPlan(
+        adapters,
+        baselines=(Baseline("pEA", source), Baseline("pRA", rel)),
+        curves=(Curve("LA", (source, rel), ctx.lambda_grid),),
+        searches=searches,
+        related=rel,
+    )
+
+
 # ----------------------------------------------------------------------------- jobs
 
 
@@ -509,6 +625,7 @@ def _score_job(ctx: JobContext, planned: JobPlan) -> ScoreJob:
         adapters=tuple(planned.adapters.items()),
         baselines=planned.baselines,
         curves=planned.curves,
+        searches=planned.searches,
         mix=planned.mix,
         related=planned.related,
         reuse=planned.reuse,

@@ -16,7 +16,8 @@ method     the papers' name: ``pEA``, ``pRA``, ``LA``, ``T``, ``LA(T,en)``,
            ``LA(T,REL)``, ``MIX``, ``LA(T,l2)``, ``TIES``
 adapters   the adapters merged, comma-separated, λ weighting the first
            (``en,it`` is θ_init + λτ_en + (1−λ)τ_it); budget adapters are written
-           ``pt/budget10000``
+           ``pt/budget10000``; an N-way point (``LA-k``) writes each adapter with
+           its weight, ``en=0.5,es=0.3,pt=0.2`` (:func:`format_weights`)
 lambda     λ of the point; empty for a single adapter
 top_k      TIES' top-k percentage; empty for other methods
 split      ``validation`` (the whole evaluated curve) or ``test`` (the chosen λ
@@ -36,7 +37,7 @@ from __future__ import annotations
 import csv
 import io
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
@@ -49,6 +50,8 @@ __all__ = [
     "SCORE_RANGE",
     "ScoreRow",
     "format_number",
+    "format_weights",
+    "parse_weights",
     "read_score_records",
     "read_scores",
     "score_file_kind",
@@ -243,3 +246,29 @@ def read_scores(path: str | PathLike[str]) -> list[ScoreRow]:
             raise LangarithError(f"score file {path} line {line}: {problem}")
         out.append(row)
     return out
+
+
+def format_weights(labels: Sequence[str], weights: Sequence[float]) -> str:
+    """The score file's ``adapters`` cell of an N-way point: ``en=0.5,es=0.3,pt=0.2``."""
+    return ",".join(
+        f"{label}={format_number(round(float(w), 10))}"
+        for label, w in zip(labels, weights, strict=True)
+    )
+
+
+def parse_weights(cell: str) -> tuple[tuple[str, ...], tuple[float, ...]]:
+    """Labels and weights of a :func:`format_weights` cell; other cells are refused."""
+    labels, weights = [], []
+    for part in str(cell).split(","):
+        label, sep, value = part.strip().partition("=")
+        try:
+            weight = float(value)
+        except ValueError:
+            weight = math.nan
+        if not sep or not label or not math.isfinite(weight):
+            raise LangarithError(
+                f"adapters cell {cell!r} is not a list of label=weight (e.g. en=0.5,es=0.5)"
+            )
+        labels.append(label)
+        weights.append(weight)
+    return tuple(labels), tuple(weights)

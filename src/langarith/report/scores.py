@@ -137,7 +137,7 @@ def adapter_languages(adapters: object) -> list[str]:
         return []
     langs = []
     for token in _ADAPTER_SPLIT.split(str(adapters)):
-        lang = re.split(r"[@/]", token)[0].strip().lower()
+        lang = re.split(r"[@/=]", token)[0].strip().lower()
         if re.fullmatch(r"[a-z]{2,3}", lang):
             langs.append(lang)
     return langs

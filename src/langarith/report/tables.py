@@ -42,6 +42,7 @@ import numpy as np
 import pandas as pd
 
 from langarith import LangarithError
+from langarith.evaluate.score_files import parse_weights
 from langarith.evaluate.search import best_lambda
 from langarith.io import read_json
 from langarith.paths import RELATED_TSV, TABLE, in_setup
@@ -92,6 +93,7 @@ __all__ = [
     "aggregate",
     "gains_table",
     "method_label",
+    "nway_weights_table",
     "with_mix_variants",
     "paper_comparison_table",
     "lambda_subgrid_table",
@@ -122,6 +124,8 @@ MIX_ORACLE = "MIX"
 #: MIX as the evaluation runs it: per language and seed, the better arm by validation
 #: score (the honest protocol; the score files call it ``MIX``).
 MIX_VALIDATION = "MIX-val"
+#: The N-way methods ``LA-k`` (English and k related languages), k as the schema allows.
+NWAY_METHODS = tuple(f"LA-{k}" for k in range(1, 9))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -164,6 +168,12 @@ LAYOUTS: dict[str, ScenarioLayout] = {
         ("LA", "TIES"),
         (("TIES", "LA"),),
         ("LA", "TIES"),
+    ),
+    "zero_shot_nway": ScenarioLayout(
+        "N-way language arithmetic with searched weights (zero-shot, beyond the papers)",
+        ("pEA", "pRA", "LA", *NWAY_METHODS),
+        tuple(pair for m in NWAY_METHODS for pair in ((m, "LA"), (m, BETTER_PROXY))),
+        ("LA",),
     ),
 }
 #: Tables with one row per (method, target) built from one scenario's scores.
@@ -1448,6 +1458,85 @@ def build_paper_comparison(request: TableRequest) -> BuiltTable:
     return BuiltTable(frame, _paper_comparison_markdown(frame, request.backbones))
 
 
+# --------------------------------------------------------------------------- N-way
+_NWAY_WEIGHT_COLUMNS = [
+    "model", "task", "method", "position", "language", "n_points", "weight_mean",
+    "weight_std", "negative_share", "candidates",
+]  # fmt: skip
+
+
+def nway_weights_table(scores: pd.DataFrame) -> pd.DataFrame:
+    """The weights each ``LA-k`` chose on validation, by position in its sum.
+
+    Position 0 is English, 1 the related language of LA, 2 the next nearest, and so on
+    (the languages differ per target: the table lists those that occur). Per
+    (model, task, method, position): the mean and standard deviation of the chosen
+    weight over targets and seeds, the share of negative weights (a box search) and the
+    mean number of candidates scored on validation.
+    """
+    scoped = select_metric(
+        scores[(scores["scenario"] == "zero_shot_nway") & scores["method"].str.match(r"LA-\d+$")]
+    )
+    rows = []
+    for row in scoped[scoped["split"] == "test"].itertuples(index=False):
+        labels, weights = parse_weights(row.adapters)
+        for position, (label, weight) in enumerate(zip(labels, weights, strict=True)):
+            rows.append(
+                dict(model=row.model, task=row.task, method=row.method, target=row.target,
+                     seed=row.seed, position=position, language=label, weight=weight)
+            )  # fmt: skip
+    keys = ["model", "task", "method"]
+    points = pd.DataFrame(rows, columns=[*keys, "target", "seed", "position", "language", "weight"])
+    validation = scoped[scoped["split"] == "validation"]
+    per_job = validation.groupby([*keys, "target", "seed"]).size().rename("n").reset_index()
+    candidates = per_job.groupby(keys)["n"].mean()
+    out = []
+    for (model, task, method, position), group in points.groupby([*keys, "position"]):
+        mean, std = mean_std(group["weight"])
+        out.append(
+            dict(model=model, task=task, method=method, position=int(position),
+                 language="/".join(sorted(set(group["language"]))),
+                 n_points=len(group), weight_mean=mean, weight_std=std,
+                 negative_share=float((group["weight"] < 0).mean()),
+                 candidates=float(candidates.get((model, task, method), math.nan)))
+        )  # fmt: skip
+    return pd.DataFrame(out, columns=_NWAY_WEIGHT_COLUMNS)
+
+
+def _nway_weights_markdown(frame: pd.DataFrame) -> str:
+    if frame.empty:
+        return ""
+    display = pd.DataFrame(
+        {
+            "Task": frame["task"],
+            "Model": frame["model"],
+            "Method": frame["method"],
+            "Position": ["English" if p == 0 else f"related #{p}" for p in frame["position"]],
+            "Languages": frame["language"],
+            "Weight": [
+                format_mean_std(m, s, 2)
+                for m, s in zip(frame["weight_mean"], frame["weight_std"], strict=True)
+            ],
+            "Negative": [f"{100 * x:.0f}%" for x in frame["negative_share"]],
+            "Candidates scored": [format_fixed(x, 1) for x in frame["candidates"]],
+        }
+    )
+    return (
+        "\n## Chosen weights (mean ± std over targets and seeds)\n\n"
+        "LA-k = θ_init + Σ wᵢτᵢ over English (position 0) and the k nearest related "
+        "languages (related #1 is LA's partner, then by URIEL distance); the weights were "
+        "searched on validation with nevergrad's CMA-ES, starting from LA's λ*.\n\n"
+        + markdown_table(display)
+    )
+
+
+def build_nway_table(request: TableRequest) -> BuiltTable:
+    """The N-way scenario's table (LA-k next to LA, pEA, pRA) and its chosen weights."""
+    built = build_scenario_table(request)
+    weights = nway_weights_table(request.scores())
+    return BuiltTable(built.frame, built.markdown + _nway_weights_markdown(weights), built.latex)
+
+
 # --------------------------------------------------------------------------- registry
 def scenario_inputs(config: Config, table: str) -> dict[str, list[str]]:
     """A scenario table reads that scenario's scores."""
@@ -1573,6 +1662,7 @@ _SCENARIO_TABLE = TableSpec(
 TABLES: dict[str, TableSpec] = {
     **dict.fromkeys(SCENARIO_TABLES, _SCENARIO_TABLE),
     "ties": dataclasses.replace(_SCENARIO_TABLE, inputs=ties_inputs),
+    "zero_shot_nway": dataclasses.replace(_SCENARIO_TABLE, build=build_nway_table),
     "gains": TableSpec(build_gains, all_scenario_inputs, gains_wanted, "gains.rst", "Gains"),
     "related_languages": TableSpec(
         build_related_languages,
