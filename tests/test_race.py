@@ -287,7 +287,10 @@ def test_cached_plan_and_fast_job_records_equal_the_uncached_ones():
     for job in jobs[:: max(1, len(jobs) // 60)]:
         key = (job.scenario, job.model, job.task, job.target, job.seed)
         assert find_job(config, *key) == job == find_job(config, *key, related=table)
-        assert job.to_dict() == dataclasses.asdict(job)
+        expected = dataclasses.asdict(job)
+        if not job.searches:  # left out, so the params of jobs without them are unchanged
+            del expected["searches"]
+        assert job.to_dict() == expected
     changed = copy.deepcopy(config)
     changed["seeds"] = [42]
     assert {job.seed for job in plan_jobs(changed)} == {42}  # a new config, a new plan

@@ -113,6 +113,7 @@ def test_demo_config_job_counts(demo, demo_jobs):
         "ties": 6 * runs,
         "romance": 2 * runs,  # es on NER and NLI
         "low_resource": len(budget_pairs) * runs,  # the demo's token-budget adapters
+        "zero_shot_nway": 3 * len(demo["seeds"]),  # NER es pt bg on tinyxlmr only
     }
     for job in demo_jobs:
         if job.scenario == "low_resource":
