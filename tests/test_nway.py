@@ -22,6 +22,7 @@ import torch
 from toy_setup import build_toy_setup
 
 from langarith import LangarithError
+from langarith.adapter_io import read_adapter
 from langarith.config import check_config, load_config
 from langarith.evaluate.jobs import Baseline, Curve, ScoreJob, WeightSearch
 from langarith.evaluate.nway import (
@@ -37,6 +38,7 @@ from langarith.evaluate.runner import run_job
 from langarith.evaluate.scenarios import nearest_languages, plan_jobs, related_languages
 from langarith.evaluate.score_files import format_weights, parse_weights, read_scores
 from langarith.evaluate.search import best_lambda
+from langarith.export import export_adapter
 from langarith.report.tables import write_table
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -197,7 +199,7 @@ def _main(rows, method, split):
 def test_k1_search_reproduces_the_two_way_la_best_point(toy, tmp_path):
     """LA-1 (English + the related language) on the simplex lattice of the λ grid ends on
     LA's best point, both when the job scores the LA curve and when it reuses it."""
-    out = _score_path(tmp_path, "zero_shot_nway")
+    out = _score_path(toy.root, "zero_shot_nway")  # beside the toy's adapters, for export
     searches = (
         WeightSearch("LA-1", ("en", "it"), budget=21, seed=3),
         WeightSearch("LA-2", ("en", "it", "pt"), budget=6, seed=4),
@@ -258,6 +260,20 @@ def test_k1_search_reproduces_the_two_way_la_best_point(toy, tmp_path):
     methods = [line.split("|")[3].strip() for line in markdown.splitlines() if "| toy " in line]
     assert {"pEA", "pRA", "LA", "λ* LA", "LA-1", "LA-2"} <= set(methods)
     assert "## Chosen weights" in markdown
+
+    # langarith export writes LA-2 at its chosen weights: Σ wᵢθᵢ of the sources
+    (k2_test,) = _main(rows, "LA-2", "test")
+    labels, weights = parse_weights(k2_test.adapters)
+    folder = export_adapter(
+        toy.root / "results", "zero_shot_nway", "toy", "es", tmp_path / "exported",
+        task="nli", seed=1, method="LA-2",
+    )  # fmt: skip
+    assert "searched weights" in (folder / "README.md").read_text(encoding="utf-8")
+    merged = read_adapter(folder).state
+    sources = [read_adapter(toy.lang[label]).state for label in labels]
+    for name, tensor in merged.items():
+        expected = sum(w * state[name].double() for w, state in zip(weights, sources, strict=True))
+        assert torch.allclose(tensor.double(), expected, atol=1e-6), name
 
 
 def test_a_bad_search_stops_the_job_before_the_model_loads(tmp_path):

@@ -12,7 +12,9 @@ test scores and the command that made it.
 
 The merge repeats the evaluation's: a curve between two adapters is
 LA(A, B) = λθ_A + (1 − λ)θ_B (``linear``), a TIES curve θ_init + λ·TIES(τ…) with its
-top-k (:class:`langarith.evaluate.jobs.Curve`). The adapters are the score row's
+top-k (:class:`langarith.evaluate.jobs.Curve`), an N-way ``LA-k`` θ_init + Σ wᵢτᵢ at
+the weights its search chose (written in the row's ``adapters`` cell, ``en=0.5,...``;
+``linear`` on the simplex, ``task-arithmetic`` otherwise). The adapters are the score row's
 ``adapters`` cell, found where the workflow writes them (:mod:`langarith.paths`) under
 the results folder or, for a paper setup's ``results/<setup>``, its parent.
 """
@@ -20,6 +22,7 @@ the results folder or, for a paper setup's ``results/<setup>``, its parent.
 from __future__ import annotations
 
 import argparse
+import math
 import shlex
 import shutil
 from collections.abc import Mapping, Sequence
@@ -33,6 +36,7 @@ from langarith import LangarithError
 from langarith.adapter_io import ADAPTER_FILES, METADATA_NAME
 from langarith.evaluate.jobs import ScoreJob
 from langarith.evaluate.scenarios import SCENARIOS, find_job, plan_jobs
+from langarith.evaluate.score_files import parse_weights
 from langarith.io import OutputKind, atomic_dir
 from langarith.merge import merge_adapters
 from langarith.paths import (
@@ -82,6 +86,8 @@ class ChosenMerge:
     validation: float
     test: float
     grid: tuple[float, ...]
+    #: N-way only: the number of merged models the weight search scored on validation.
+    candidates: int = 0
 
 
 def _results_path(results: Path, pattern: str, **fields: object) -> Path:
@@ -130,7 +136,8 @@ def choose_merge(path: Path, method: str | None = None) -> ChosenMerge:
     """The merged method's test row of ``path`` at its chosen λ, with its validation curve."""
     scores = select_metric(read_scores([path]))
     merged = scores[scores["lambda"].notna()]
-    methods = sorted(set(merged["method"]))
+    nway = scores[scores["adapters"].str.contains("=", regex=False)]
+    methods = sorted(set(merged["method"]) | set(nway["method"]))
     if method is None:
         if len(methods) != 1:
             raise LangarithError(
@@ -141,6 +148,8 @@ def choose_merge(path: Path, method: str | None = None) -> ChosenMerge:
         method = methods[0]
     if method not in methods:
         raise LangarithError(f"{path} has no merged method {method!r}; it has {methods}")
+    if method in set(nway["method"]):
+        return _choose_weights(path, nway[nway["method"] == method], method)
     rows = merged[merged["method"] == method]
     chosen = chosen_points(rows)
     if len(chosen) != 1:
@@ -181,6 +190,26 @@ def choose_merge(path: Path, method: str | None = None) -> ChosenMerge:
     )
 
 
+def _choose_weights(path: Path, rows: pd.DataFrame, method: str) -> ChosenMerge:
+    """An N-way method's test row: the weights its search chose on validation."""
+    test = rows[rows["split"] == "test"]
+    if len(test) != 1:
+        raise LangarithError(f"{path}: {method} has {len(test)} test rows; one was expected")
+    row = test.iloc[0]
+    labels, weights = parse_weights(row["adapters"])
+    validation = rows[rows["split"] == "validation"]
+    at = validation[validation["adapters"] == row["adapters"]]
+    if at.empty:
+        raise LangarithError(f"{path}: no validation score of {method} at its chosen weights")
+    simplex = min(weights) >= 0 and abs(math.fsum(weights) - 1.0) < 1e-9
+    return ChosenMerge(
+        score_file=path, method=method, labels=labels,
+        merge="linear" if simplex else "task-arithmetic", weights=weights, lam=math.nan,
+        top_k=None, metric=str(row["metric"]), validation=float(at["score"].iloc[0]),
+        test=float(row["score"]), grid=(), candidates=len(validation),
+    )  # fmt: skip
+
+
 def _adapters_root(results: Path, model: str) -> Path:
     """The results folder holding the adapters: ``results`` or, for a setup's, its parent."""
     for root in (results, results.parent):
@@ -217,7 +246,22 @@ def _model_card(
         f"- `{label}`: `{path}`" for label, path in zip(chosen.labels, sources, strict=True)
     )
     grid = ", ".join(f"{x:g}" for x in chosen.grid)
-    return f"""# Merged language adapter for `{target}` ({chosen.method}, λ = {chosen.lam:g})
+    if chosen.candidates:  # N-way: searched weights, no λ
+        title = f"{chosen.method}, searched weights"
+        how = f"""## How the weights were chosen
+
+They have the best {chosen.metric} on the `{target}` **validation** split among the
+{chosen.candidates} merged models a gradient-free search scored (nevergrad CMA-ES on a
+lattice, starting from LA's λ*; equal scores: the first scored). Target-language labels
+were used for this choice (the papers' protocol); the test split was not."""
+    else:
+        title = f"{chosen.method}, λ = {chosen.lam:g}"
+        how = f"""## How λ was chosen
+
+λ = {chosen.lam:g} has the best {chosen.metric} on the `{target}` **validation** split among
+the evaluated grid [{grid}] (equal scores: the larger λ). Target-language labels were
+used for this choice (the papers' protocol); the test split was not."""
+    return f"""# Merged language adapter for `{target}` ({title})
 
 A MAD-X language adapter for **{target}** on backbone `{model}`, merged from adapters of
 other languages without training ({scenario} scenario, task `{task}`, seed {seed}). Load
@@ -233,11 +277,7 @@ it with `model.load_adapter("<this folder>")` and stack the task adapter on it.
 - adapter: {formula}
 - `metadata.json` records the inputs' checksums, θ_init and the library versions.
 
-## How λ was chosen
-
-λ = {chosen.lam:g} has the best {chosen.metric} on the `{target}` **validation** split among
-the evaluated grid [{grid}] (equal scores: the larger λ). Target-language labels were
-used for this choice (the papers' protocol); the test split was not.
+{how}
 
 ## Scores ({task}, {chosen.metric})
 
