@@ -7,13 +7,14 @@ evaluated point, split and metric (docs/interfaces.md):
 =========  ===================================================================
 column     meaning
 =========  ===================================================================
-scenario   ``zero_shot``, ``enhancement``, ``low_resource``, ``romance``, ``ties``
+scenario   ``zero_shot``, ``enhancement``, ``low_resource``, ``romance``, ``ties``,
+           ``zero_shot_nway``
 model      backbone key of the config (``xlmr``, ``tinybert``)
 task       task key of the config (``ner``, ``nli``, ``qa``, ``nli_as``)
 target     language evaluated on
 seed       seed of the language and task adapters
 method     the papers' name: ``pEA``, ``pRA``, ``LA``, ``T``, ``LA(T,en)``,
-           ``LA(T,REL)``, ``MIX``, ``LA(T,l2)``, ``TIES``
+           ``LA(T,REL)``, ``MIX``, ``LA(T,l2)``, ``TIES``, ``LA-k`` (N-way)
 adapters   the adapters merged, comma-separated, λ weighting the first
            (``en,it`` is θ_init + λτ_en + (1−λ)τ_it); budget adapters are written
            ``pt/budget10000``; an N-way point (``LA-k``) writes each adapter with
