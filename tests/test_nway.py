@@ -100,33 +100,31 @@ def test_equal_scores_keep_the_first_candidate():
 
 
 _SUBPROCESS = """
-import json, sys
+import json
 from langarith.evaluate.jobs import WeightSearch
 from langarith.evaluate.nway import search_weights
-search = WeightSearch(method="LA-3", adapters=("en", "es", "pt", "it"), budget=12, seed={seed},
-                      domain="{domain}", low={low}, high=1.5)
 score = lambda w: 80.0 - 10.0 * sum(abs(a - b) for a, b in zip(w, (0.2, 0.5, 0.3, 0.0)))
-print(json.dumps([list(w) for w in search_weights(search, score, start=(0.6, 0.4, 0.0, 0.0))]))
+out = {}
+for seed, domain, low in ((7, "simplex", 0.0), (7, "box", -0.5), (8, "simplex", 0.0)):
+    search = WeightSearch(method="LA-3", adapters=("en", "es", "pt", "it"), budget=12,
+                          seed=seed, domain=domain, low=low, high=1.5)
+    found = search_weights(search, score, start=(0.6, 0.4, 0.0, 0.0))
+    out[f"{seed}/{domain}"] = [list(w) for w in found]
+print(json.dumps(out))
 """
 
 
-def _weights_in_a_process(seed: int, domain: str = "simplex") -> list:
-    low = -0.5 if domain == "box" else 0.0
-    code = _SUBPROCESS.format(seed=seed, domain=domain, low=low)
-    env = {"PYTHONPATH": str(SRC), "PATH": "/usr/bin:/bin", "PYTHONHASHSEED": str(seed + 11)}
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
-    )
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
 def test_same_seed_gives_the_same_weights_in_another_process():
+    env = {"PYTHONPATH": str(SRC), "PATH": "/usr/bin:/bin", "PYTHONHASHSEED": "123"}
+    done = subprocess.run(
+        [sys.executable, "-c", _SUBPROCESS], capture_output=True, text=True, env=env, check=True
+    )
+    there = json.loads(done.stdout.strip().splitlines()[-1])
     here = [list(w) for w in search_weights(_search(), _bumpy, start=(0.6, 0.4, 0.0, 0.0))]
-    assert _weights_in_a_process(7) == here
+    assert there["7/simplex"] == here
     box = _search(domain="box", low=-0.5, high=1.5)
-    in_box = [list(w) for w in search_weights(box, _bumpy, start=(0.6, 0.4, 0.0, 0.0))]
-    assert _weights_in_a_process(7, "box") == in_box
-    assert _weights_in_a_process(8) != here  # the seed matters
+    assert there["7/box"] == [list(w) for w in search_weights(box, _bumpy, start=(0.6, 0.4, 0, 0))]
+    assert there["8/simplex"] != here  # the seed matters
 
 
 def test_weights_that_do_not_match_the_adapters_are_refused():
