@@ -51,6 +51,7 @@ LAYERS: dict[str, int] = {
     "langarith.train.tokens": 5,
     "langarith.merge": 6,
     "langarith.evaluate": 7,
+    "langarith.evaluate.nway": 7,
     "langarith.analysis": 8,
     "langarith.analysis_plan": 8,
     "langarith.report": 9,
