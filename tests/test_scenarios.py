@@ -364,8 +364,8 @@ def test_dry_run_plans_every_score_and_analysis_table(tmp_path, demo):
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", out, flags=re.MULTILINE))
     assert int(counts["lambda_grid"]) == len(plan_jobs(demo))
     # by hand: 2 models x 2 seeds x (13 zero-shot + 13 enhancement + 6 TIES + 2 romance
-    # + 1 token-budget NLI es) jobs
-    assert int(counts["lambda_grid"]) == 4 * (13 + 13 + 6 + 2 + 1) == 140
+    # + 1 token-budget NLI es) jobs, and N-way NER es pt bg on tinyxlmr x 2 seeds
+    assert int(counts["lambda_grid"]) == 4 * (13 + 13 + 6 + 2 + 1) + 3 * 2 == 146
     assert int(counts["language_vector_analysis"]) == 2
 
 
