@@ -274,6 +274,22 @@ def test_k1_search_reproduces_the_two_way_la_best_point(toy, tmp_path):
         assert torch.allclose(tensor.double(), expected, atol=1e-6), name
 
 
+def test_a_box_search_runs_on_the_engine_with_task_arithmetic(toy, tmp_path):
+    search = WeightSearch("LA-2", ("en", "it", "pt"), budget=5, domain="box", low=-0.5,
+                          high=1.5, seed=5)  # fmt: skip
+    job = _job(
+        toy, tmp_path / "seed1.csv",
+        curves=(Curve("LA", ("en", "it"), (0.0, 0.5, 1.0)),), searches=(search,),
+    )  # fmt: skip
+    rows = read_scores(run_job(job))
+    candidates = [parse_weights(r.adapters)[1] for r in _main(rows, "LA-2", "validation")]
+    assert len(candidates) == 5
+    assert all(-0.5 <= w <= 1.5 for weights in candidates for w in weights)
+    assert any(abs(math.fsum(w) - 1.0) > 1e-9 for w in candidates)  # off the simplex
+    (test_row,) = _main(rows, "LA-2", "test")
+    assert parse_weights(test_row.adapters)[1] in candidates
+
+
 def test_a_bad_search_stops_the_job_before_the_model_loads(tmp_path):
     job = ScoreJob(
         scenario="zero_shot_nway", model="toy", task="nli", target="es", seed=1, kind="nli",
