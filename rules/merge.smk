@@ -24,5 +24,7 @@ rule export_adapter:
     resources:
         mem_mb=4000,
         runtime=30,
+    params:
+        method=lambda wc: export.keep_method(config, wc),
     script:
         "../workflow/scripts/export_adapter.py"

@@ -38,7 +38,7 @@ from langarith.evaluate.runner import run_job
 from langarith.evaluate.scenarios import nearest_languages, plan_jobs, related_languages
 from langarith.evaluate.score_files import format_weights, parse_weights, read_scores
 from langarith.evaluate.search import best_lambda
-from langarith.export import export_adapter
+from langarith.export import export_adapter, keep_outputs
 from langarith.report.tables import write_table
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -359,3 +359,20 @@ def test_the_box_domain_is_planned_with_its_bounds(demo):
     config = _with_nway(demo, domain="box", box={"low": -1.0, "high": 2.0})
     search = plan_jobs(config, ["zero_shot_nway"])[0].searches[0]
     assert (search.domain, search.low, search.high) == ("box", -1.0, 2.0)
+
+
+def test_merge_keep_names_an_nway_method(demo):
+    config = copy.deepcopy(demo)
+    entry = {"scenario": "zero_shot_nway", "model": "tinyxlmr", "target": "bg", "task": "ner"}
+    config["merge"] = {"keep": [entry | {"method": "LA-2", "seed": 2}]}
+    assert keep_outputs(config) == ["results/exported/zero_shot_nway/tinyxlmr/ner/bg/seed2"]
+    for bad, message in [
+        ({}, "name the method"),  # LA-2 and LA-3: which one?
+        ({"method": "LA-7"}, "name the method"),
+    ]:
+        config["merge"] = {"keep": [entry | bad]}
+        with pytest.raises(LangarithError, match=message):
+            keep_outputs(config)
+    config["merge"] = {"keep": [entry | {"method": "LA-2"}, entry | {"method": "LA-3"}]}
+    with pytest.raises(LangarithError, match="holds one"):
+        keep_outputs(config)

@@ -56,6 +56,7 @@ __all__ = [
     "export_adapter",
     "export_from_rule",
     "keep_inputs",
+    "keep_method",
     "keep_outputs",
     "register_cli",
 ]
@@ -381,12 +382,16 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
 # ----------------------------------------------------------------------------- workflow
 
 
-def _kept_jobs(config: Mapping[str, Any]) -> list[ScoreJob]:
-    """The evaluation jobs that ``merge.keep`` names; a triple that matches none is refused."""
+def _merged_methods(job: ScoreJob) -> list[str]:
+    """The job's merged methods: its λ curves and its N-way weight searches."""
+    return list(dict.fromkeys([c.method for c in job.curves] + [s.method for s in job.searches]))
+
+
+def _kept(config: Mapping[str, Any]) -> dict[ScoreJob, str | None]:
+    """The evaluation jobs ``merge.keep`` names, each with the entry's ``method`` (None: the
+    job's one merged method); a triple that matches none is refused."""
     keep = (config.get("merge") or {}).get("keep") or []
-    if not keep:
-        return []
-    jobs: list[ScoreJob] = []
+    kept: dict[ScoreJob, str | None] = {}
     for entry in keep:
         scenario = str(entry["scenario"])
         if scenario not in SCENARIOS:
@@ -394,6 +399,7 @@ def _kept_jobs(config: Mapping[str, Any]) -> list[ScoreJob]:
                 f"merge.keep entry {dict(entry)}: unknown scenario {scenario!r}; "
                 f"must be one of {sorted(SCENARIOS)}"
             )
+        method = entry.get("method")
         matching = [
             job
             for job in plan_jobs(config, [scenario])
@@ -401,16 +407,37 @@ def _kept_jobs(config: Mapping[str, Any]) -> list[ScoreJob]:
             and job.target == entry["target"]
             and entry.get("task") in (None, job.task)
             and entry.get("seed") in (None, job.seed)
-            and len(job.curves) == 1
+            and (method in _merged_methods(job) if method else len(_merged_methods(job)) == 1)
         ]
         if not matching:
             raise LangarithError(
                 f"merge.keep entry {dict(entry)}: the config plans no {scenario} score file "
-                "with one merged curve (λ search) for it; check its scenario, model, target, "
-                "task and seed against scenarios, models and the tasks' targets"
+                "with one merged curve (λ search) for it, nor with the entry's method; check "
+                "its scenario, model, target, task and seed against scenarios, models and the "
+                "tasks' targets, and name the method (e.g. LA-2) for a file of several"
             )
-        jobs += [job for job in matching if job not in jobs]
-    return jobs
+        for job in matching:
+            if job in kept and kept[job] != method:
+                raise LangarithError(
+                    f"merge.keep keeps {job.output} with methods {kept[job]!r} and {method!r}; "
+                    "its export folder holds one"
+                )
+            kept[job] = method
+    return kept
+
+
+def _kept_jobs(config: Mapping[str, Any]) -> list[ScoreJob]:
+    """The evaluation jobs that ``merge.keep`` names; a triple that matches none is refused."""
+    return list(_kept(config))
+
+
+def keep_method(config: Mapping[str, Any], wildcards: Any) -> str:
+    """The ``method`` of the ``merge.keep`` entry behind an export folder ("" if none)."""
+    job = find_job(
+        config, wildcards.scenario, wildcards.model, wildcards.task, wildcards.target,
+        wildcards.seed,
+    )  # fmt: skip
+    return _kept(config).get(job) or ""
 
 
 def keep_outputs(config: Mapping[str, Any]) -> list[str]:
@@ -439,10 +466,12 @@ def keep_inputs(config: Mapping[str, Any], wildcards: Any) -> dict[str, Any]:
     return {"scores": job.output, "init": job.init, "adapters": [d for _, d in job.adapters]}
 
 
-def export_from_rule(score_csv: str | Path, out: str | Path) -> Path:
-    """What the ``export_adapter`` rule runs: export the job behind ``score_csv``."""
+def export_from_rule(score_csv: str | Path, out: str | Path, method: str | None = None) -> Path:
+    """What the ``export_adapter`` rule runs: export the job behind ``score_csv``
+    (``method``: the ``merge.keep`` entry's, e.g. ``LA-2`` of an N-way file)."""
     path = Path(score_csv)
     target, task, model, scenario = (p.name for p in path.parents[:4])
     return export_adapter(
-        path.parents[5], scenario, model, target, out, task=task, seed=int(path.stem[4:])
-    )
+        path.parents[5], scenario, model, target, out, task=task, seed=int(path.stem[4:]),
+        method=method or None,
+    )  # fmt: skip

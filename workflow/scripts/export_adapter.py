@@ -2,4 +2,4 @@ from langarith.export import export_from_rule
 from langarith.scripting import rule_step
 
 with rule_step(snakemake):
-    export_from_rule(snakemake.input.scores, snakemake.output[0])
+    export_from_rule(snakemake.input.scores, snakemake.output[0], snakemake.params.method)
