@@ -7,6 +7,8 @@ stopped by their process id at the end.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -53,15 +55,11 @@ def job_env(tmp_path):
     servers: set[int] = set()
     yield env, script, servers
     for pid in servers:  # only the servers this test started
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
 
 
 def _run(env, script, cwd, servers, **extra):
-    import json
-
     result = subprocess.run(
         [sys.executable, str(script)],
         cwd=cwd,
@@ -109,9 +107,7 @@ def test_two_directories_get_two_servers(job_env, tmp_path):
     assert warm.server_key(cwd=str(tmp_path / "a")) != warm.server_key(cwd=str(tmp_path / "b"))
     offline = {"HF_HUB_OFFLINE": "1"}
     assert warm.server_key(cwd="/x", env=offline) != warm.server_key(cwd="/x", env={})
-    assert warm.server_key(cwd="/x", env={warm.ENV_FLAG: "1"}) == warm.server_key(
-        cwd="/x", env={}
-    )
+    assert warm.server_key(cwd="/x", env={warm.ENV_FLAG: "1"}) == warm.server_key(cwd="/x", env={})
 
 
 def test_a_server_killed_mid_run_leaves_its_job_finishing_and_is_replaced(job_env, tmp_path):
@@ -123,8 +119,6 @@ def test_a_server_killed_mid_run_leaves_its_job_finishing_and_is_replaced(job_en
         stdout=subprocess.PIPE,
         text=True,
     )
-    import json
-
     report = json.loads(slow.stdout.readline())
     server = report["ppid"]
     servers.add(server)
@@ -145,8 +139,6 @@ def test_a_cancelled_job_stops_its_child(job_env, tmp_path):
         stdout=subprocess.PIPE,
         text=True,
     )
-    import json
-
     report = json.loads(job.stdout.readline())
     servers.add(report["ppid"])
     job.kill()  # no chance to pass the signal on: the child must notice by itself
