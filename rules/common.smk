@@ -8,9 +8,10 @@ from langarith.config import check_config, config_warnings, validate_schema
 from langarith.report import report_outputs
 from langarith.export import keep_outputs
 
-# Offline first (a missing model or dataset fails at once instead of hanging), and
-# jobs in conda envs (--use-conda) import the package from the source tree.
-plan.prepare_environment(config, Path(workflow.basedir))
+# Offline first (a missing model or dataset fails at once instead of hanging), jobs in
+# conda envs (--use-conda) import the package from the source tree, and local jobs fork
+# from a warm process when warm_start is on (never the jobs of a cluster executor).
+plan.prepare_environment(config, Path(workflow.basedir), remote=workflow.remote_exec)
 
 # The schema's defaults are filled in (except where the training code applies them,
 # langarith.config.AS_WRITTEN); then the checks a schema cannot express, including the

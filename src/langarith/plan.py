@@ -28,7 +28,7 @@ from langarith.paths import (
 log = logging.getLogger(__name__)
 
 
-def prepare_environment(config: Mapping[str, Any], basedir: Path) -> None:
+def prepare_environment(config: Mapping[str, Any], basedir: Path, *, remote: bool = False) -> None:
     """Set the environment every job of the workflow inherits.
 
     - ``PYTHONPATH`` gains the source tree, so jobs in ``--use-conda`` environments
@@ -36,6 +36,10 @@ def prepare_environment(config: Mapping[str, Any], basedir: Path) -> None:
     - The demo is offline by definition: ``HF_HUB_OFFLINE``/``HF_DATASETS_OFFLINE``
       default to 1 so a missing model fails at once instead of hanging on the network.
       A real run leaves them as the user set them (download rules need the network).
+    - ``LANGARITH_WARM`` is 1 when ``warm_start`` is on and this process runs jobs on
+      this machine (``remote`` is False: not a cluster job), so that rule scripts fork
+      from a warm process (:mod:`langarith.warm`); it is set either way, so a value
+      inherited from a submitting process never applies on a cluster node.
     """
     src = str(Path(basedir) / "src")
     paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
@@ -44,6 +48,7 @@ def prepare_environment(config: Mapping[str, Any], basedir: Path) -> None:
     if (config.get("data") or {}).get("source") == "demo":
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    os.environ["LANGARITH_WARM"] = "1" if config.get("warm_start") and not remote else "0"
 
 
 def model_names(config: Mapping[str, Any]) -> list[str]:

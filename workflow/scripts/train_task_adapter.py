@@ -1,3 +1,7 @@
+from langarith.warm import handoff
+
+handoff()  # in the warm process when the workflow has it on (config warm_start)
+
 from pathlib import Path
 
 from langarith.scripting import rule_step
