@@ -57,6 +57,13 @@ LAYERS: dict[str, int] = {
     "langarith.export": 9,
     "langarith.cost": 9,
     "langarith.cli": 10,
+    # the TLR arm (issue 17): one package, each module at the layer of what it uses
+    "langarith.tlr": 0,
+    "langarith.tlr.metrics": 1,
+    "langarith.tlr.variants": 2,
+    "langarith.tlr.trainer": 5,
+    "langarith.tlr.scoring": 7,
+    "langarith.tlr.register": 9,
 }
 
 

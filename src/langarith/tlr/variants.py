@@ -1,0 +1,298 @@
+"""TLR variants: which language adapters a task adapter cycles through, and what a config makes.
+
+A variant is a rule that turns (source, target, the dataset's targets, every dataset's
+targets) into the ordered list of language adapters [L_0 … L_K] whose members are active
+on optimiser steps s ≡ i (mod K+1): source first, then targets in config order (the
+seed paper does not fix an order, so the config's is used and recorded). Variants that
+depend on the target train one task adapter per target; the others one per task,
+stored under the target name ``all``.
+
+The ``tlr`` config section (schema: ``workflow/schemas/config.schema.yaml``)::
+
+    tlr:
+      models: [tinybert]          # default: every model
+      seeds: [1]                  # default: the config's seeds
+      tasks: {ner: [es, de], nli: [es, de]}   # task -> its targets, in order
+      variants: [madx, target, bilingual, task_multi, all_multi, leave_out_targ]
+      leave_out_last: true        # MAD-X 2.0: no adapter in the last layer
+      o_labels: [MISC, DATE]      # entity types read as O (CoNLL MISC, MasakhaNER DATE)
+      training: {epochs: 2}       # on top of task_adapter.training / per_task
+      per_task: {ner: {...}}
+
+Every "Bad input" of the issue that a config can cause is refused here, before any
+job runs: an empty list, a language twice, a target without a language adapter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from langarith import LangarithError
+from langarith.paths import SCORE_CSV, TLR_TASK_ADAPTER_DIR, TLR_TTEST_CSV, in_setup
+from langarith.plan import model_names
+
+__all__ = [
+    "ALL_TARGETS",
+    "METHOD_NAMES",
+    "PER_TARGET",
+    "VARIANTS",
+    "TlrPlan",
+    "adapter_dir",
+    "madx_from_core",
+    "scenario_name",
+    "tlr_plan",
+    "variant_languages",
+]
+
+#: Variant keys in the paper's order (Table 2).
+VARIANTS: tuple[str, ...] = (
+    "madx",
+    "target",
+    "bilingual",
+    "task_multi",
+    "all_multi",
+    "leave_out_task",
+    "leave_out_targ",
+)
+#: The paper's names, written to the score CSVs' ``method`` column.
+METHOD_NAMES: dict[str, str] = {
+    "madx": "MAD-X",
+    "target": "TARGET",
+    "bilingual": "BILINGUAL",
+    "task_multi": "TASK-MULTI",
+    "all_multi": "ALL-MULTI",
+    "leave_out_task": "LEAVE-OUT-TASK",
+    "leave_out_targ": "LEAVE-OUT-TARG",
+}
+#: Variants whose language list depends on the target: one task adapter per target.
+PER_TARGET: frozenset[str] = frozenset({"target", "bilingual", "leave_out_targ"})
+#: The target folder name of a variant that trains one task adapter per task.
+ALL_TARGETS = "all"
+
+
+def _unique(langs: list[str], variant: str, task: str) -> list[str]:
+    seen: set[str] = set()
+    twice = sorted({lang for lang in langs if lang in seen or seen.add(lang)})
+    if twice:
+        raise LangarithError(
+            f"tlr variant {variant} of task {task}: language(s) {twice} appear twice in "
+            f"its language-adapter list {langs}; list each target once under tlr.tasks."
+        )
+    if not langs:
+        raise LangarithError(
+            f"tlr variant {variant} of task {task} has no language adapter to train over "
+            "(e.g. leave_out_task when every target of ALL-MULTI is this task's); drop it "
+            "from tlr.variants or add targets of other tasks."
+        )
+    return langs
+
+
+def variant_languages(
+    variant: str,
+    *,
+    source: str,
+    target: str | None,
+    task_targets: Sequence[str],
+    all_targets: Sequence[str],
+    task: str = "?",
+) -> list[str]:
+    """The ordered language-adapter list of ``variant`` (issue 17, "Variants").
+
+    ``target`` is needed (and used) only by the per-target variants (:data:`PER_TARGET`).
+    ``all_targets``: the targets of every dataset of the study, in config order.
+    """
+    if variant not in VARIANTS:
+        raise LangarithError(f"Unknown tlr variant {variant!r}. Must be one of {list(VARIANTS)}")
+    if variant in PER_TARGET and target is None:
+        raise LangarithError(f"tlr variant {variant} trains one task adapter per target; name one")
+    all_multi = [source, *[t for t in all_targets if t != source]]
+    langs = {
+        "madx": lambda: [source],
+        "target": lambda: [target],
+        "bilingual": lambda: [source, target],
+        "task_multi": lambda: [source, *task_targets],
+        "all_multi": lambda: all_multi,
+        "leave_out_task": lambda: [lang for lang in all_multi if lang not in task_targets],
+        "leave_out_targ": lambda: [lang for lang in all_multi if lang != target],
+    }[variant]()
+    if variant.startswith("leave_out") and not [lang for lang in langs if lang != source]:
+        raise LangarithError(
+            f"tlr variant {variant} of task {task} has no language adapter left but the "
+            f"source {source} (ALL-MULTI has no other language): it would be MAD-X. Drop "
+            "it from tlr.variants or add targets of other tasks under tlr.tasks."
+        )
+    return _unique([str(lang) for lang in langs], variant, task)
+
+
+def scenario_name(variant: str) -> str:
+    """The score folder of a variant: ``tlr-<variant>`` with hyphens (``tlr-all-multi``)."""
+    return "tlr-" + variant.replace("_", "-")
+
+
+def adapter_dir(model: str, variant: str, task: str, target: str, seed: int | str) -> str:
+    """Where one TLR task adapter lives (``target`` is ``all`` for per-task variants)."""
+    return TLR_TASK_ADAPTER_DIR.format(
+        model=model, variant=variant, task=task, target=target, seed=seed
+    )
+
+
+def madx_from_core(config: Mapping[str, Any]) -> bool:
+    """Whether the MAD-X row is the core's task adapter (``results/adapters/…/task/``).
+
+    It is when TLR trains exactly as the core does (no ``tlr.training``/``per_task``
+    overrides, no left-out layers): the core's trainer is TLR with K = 0 (tested), so a
+    second copy would cost a training run for the same weights.
+    """
+    section = config.get("tlr") or {}
+    return (
+        not section.get("training")
+        and not section.get("per_task")
+        and not section.get("leave_out_last", True)
+    )
+
+
+@dataclass(frozen=True)
+class TlrAdapter:
+    """One TLR task adapter to train: where, over which language adapters."""
+
+    model: str
+    variant: str
+    task: str
+    target: str
+    seed: int
+    languages: tuple[str, ...]
+
+    @property
+    def path(self) -> str:
+        return adapter_dir(self.model, self.variant, self.task, self.target, self.seed)
+
+
+@dataclass(frozen=True)
+class TlrPlan:
+    """Everything the ``tlr`` section of a config makes."""
+
+    models: tuple[str, ...]
+    seeds: tuple[int, ...]
+    tasks: dict[str, tuple[str, ...]]
+    variants: tuple[str, ...]
+    source: str
+    adapters: tuple[TlrAdapter, ...]
+    madx_core: bool
+
+    def trained(self, task: str) -> list[TlrAdapter]:
+        """The adapters of ``task`` that TLR trains (the core's MAD-X one excluded)."""
+        return [
+            a
+            for a in self.adapters
+            if a.task == task and not (self.madx_core and a.variant == "madx")
+        ]
+
+    def adapter_patterns(self, task: str) -> list[str]:
+        """The folders a training job of ``task`` writes, ``{model}`` and ``{seed}`` open."""
+        return [
+            adapter_dir("{model}", v, task, t, "{seed}")
+            for v in self.variants
+            if not (self.madx_core and v == "madx")
+            for t in self.targets(v, task)
+        ]
+
+    def adapter(self, model: str, variant: str, task: str, target: str, seed: int) -> TlrAdapter:
+        """The planned adapter of (model, variant, task, target folder, seed)."""
+        for a in self.adapters:
+            if (a.model, a.variant, a.task, a.target, a.seed) == (
+                model,
+                variant,
+                task,
+                target,
+                int(seed),
+            ):
+                return a
+        raise LangarithError(f"No TLR adapter {variant}/{task}/{target} is planned for {model}.")
+
+    def targets(self, variant: str, task: str) -> list[str]:
+        """The folders of a variant's adapters of ``task``: its targets or ``all``."""
+        return list(self.tasks[task]) if variant in PER_TARGET else [ALL_TARGETS]
+
+    def languages(self) -> list[str]:
+        """Every language whose adapter TLR stacks, source first."""
+        out = [self.source]
+        for targets in self.tasks.values():
+            out += [t for t in targets if t not in out]
+        return out
+
+    def score_files(self, config: Mapping[str, Any], task: str) -> list[str]:
+        """Score CSVs of ``task`` (pattern with ``{model}`` and ``{seed}`` left open)."""
+        return [
+            in_setup(SCORE_CSV, config).format(
+                scenario=scenario_name(v), model="{model}", task=task, target=t, seed="{seed}"
+            )
+            for v in self.variants
+            for t in self.tasks[task]
+        ]
+
+    def ttest_file(self, config: Mapping[str, Any], task: str) -> str:
+        return in_setup(TLR_TTEST_CSV, config).format(model="{model}", task=task, seed="{seed}")
+
+    def outputs(self, config: Mapping[str, Any]) -> list[str]:
+        """Every score file and t-test file (what ``rule all`` asks of the arm)."""
+        out = []
+        for model in self.models:
+            for seed in self.seeds:
+                for task in self.tasks:
+                    files = [*self.score_files(config, task), self.ttest_file(config, task)]
+                    out += [f.format(model=model, seed=seed) for f in files]
+        return out
+
+
+def tlr_plan(config: Mapping[str, Any]) -> TlrPlan | None:
+    """The arm's plan, or None when the config has no ``tlr`` section."""
+    section = config.get("tlr")
+    if not section:
+        return None
+    models = tuple(section.get("models") or model_names(config))
+    unknown = sorted(set(models) - set(model_names(config)))
+    if unknown:
+        raise LangarithError(f"tlr.models names {unknown}, which are not under models:")
+    seeds = tuple(int(s) for s in (section.get("seeds") or config["seeds"]))
+    source = str(config.get("source_language", "en"))
+    tasks = {str(t): tuple(str(x) for x in targets) for t, targets in section["tasks"].items()}
+    missing = sorted(set(tasks) - set(config.get("tasks") or {}))
+    if missing:
+        raise LangarithError(f"tlr.tasks names {missing}, which are not under tasks:")
+    langs = set(config["languages"])
+    for task, targets in tasks.items():
+        no_adapter = [t for t in targets if t not in langs]
+        if no_adapter:
+            raise LangarithError(
+                f"tlr.tasks.{task}: target(s) {no_adapter} have no language adapter; add "
+                "them to languages: (every TLR target needs one)."
+            )
+        if source in targets:
+            raise LangarithError(f"tlr.tasks.{task} lists the source {source} as a target.")
+    variants = tuple(section.get("variants") or VARIANTS)
+    if "madx" not in variants:
+        raise LangarithError("tlr.variants must include madx: every comparison is against it.")
+    all_targets = [t for targets in tasks.values() for t in targets]
+    all_targets = list(dict.fromkeys(all_targets))
+    adapters = []
+    for model in models:
+        for seed in seeds:
+            for task, targets in tasks.items():
+                for variant in variants:
+                    per = targets if variant in PER_TARGET else [None]
+                    for target in per:
+                        langs_of = variant_languages(
+                            variant,
+                            source=source,
+                            target=target,
+                            task_targets=targets,
+                            all_targets=all_targets,
+                            task=task,
+                        )
+                        folder = target if target is not None else ALL_TARGETS
+                        adapters.append(
+                            TlrAdapter(model, variant, task, folder, seed, tuple(langs_of))
+                        )
+    return TlrPlan(models, seeds, tasks, variants, source, tuple(adapters), madx_from_core(config))
