@@ -7,6 +7,7 @@ from langarith.evaluate import scenarios
 from langarith.config import check_config, config_warnings, validate_schema
 from langarith.report import report_outputs
 from langarith.export import keep_outputs
+from langarith.arms import arm_outputs
 
 # Offline first (a missing model or dataset fails at once instead of hanging), and
 # jobs in conda envs (--use-conda) import the package from the source tree.
@@ -53,6 +54,7 @@ def get_final_outputs():
         + keep_outputs(config)
         + analysis_plan.analysis_outputs(config)
         + report_outputs(config)
+        + arm_outputs(config)
     )
 
 

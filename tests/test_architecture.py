@@ -35,6 +35,7 @@ LAYERS: dict[str, int] = {
     "langarith.task_kinds": 0,
     "langarith.languages": 0,
     "langarith.user_errors": 0,
+    "langarith.arms": 0,
     "langarith.data": 1,
     "langarith.metrics": 1,
     "langarith.config": 2,

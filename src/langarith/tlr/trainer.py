@@ -26,7 +26,7 @@ from typing import Any
 
 import torch
 
-from langarith import LangarithError
+from langarith import LangarithError, paths
 from langarith.adapter_io import CONFIG_NAME, SAFE_WEIGHTS_NAME, TASK_OUTPUT, finish_adapter_folder
 from langarith.backbone.folder import backbone_fingerprint, load_tokenizer
 from langarith.io import atomic_dir, check_replaceable, read_json, sha256_file, sha256_json
@@ -61,7 +61,7 @@ from langarith.training.loop import (
 )
 from langarith.training.seeding import EpochStream
 
-__all__ = ["StepHook", "lang_slot", "last_layers", "train_tlr_task_adapter"]
+__all__ = ["StepHook", "lang_slot", "last_layers", "train_tlr_job", "train_tlr_task_adapter"]
 
 log = logging.getLogger(__name__)
 
@@ -285,3 +285,41 @@ def train_tlr_task_adapter(
     remove_checkpoint(checkpoint_dir, config_hash)
     report_task_adapter(task, seed, result, data.valid.rows(), out_dir)
     return out_dir
+
+
+def train_tlr_job(
+    backbone_dir: Path | str,
+    specs: Sequence[dict[str, Any]],
+    data_dir: Path | str,
+    task: str,
+    *,
+    seed: int,
+    hparams: dict[str, Any] | None,
+    leave_out_last: bool,
+    checkpoints: bool = True,
+) -> list[Path]:
+    """One workflow job: every TLR task adapter of a (model, task, seed), one after the
+    other (``specs``: ``out``, ``lang_adapters``, ``languages`` each, from
+    :func:`langarith.tlr.variants.train_specs`). Each adapter keeps its own checkpoint
+    (:func:`langarith.paths.checkpoint` of its folder), so a killed job resumes the
+    adapter it was training."""
+    leave_out = last_layers(backbone_dir) if leave_out_last else []
+    done = []
+    for spec in specs:
+        out = Path(spec["out"])
+        checkpoint = Path(paths.checkpoint(str(spec["out"]))) if checkpoints else None
+        done.append(
+            train_tlr_task_adapter(
+                backbone_dir,
+                [Path(d) for d in spec["lang_adapters"]],
+                data_dir,
+                task,
+                out,
+                seed=seed,
+                hparams=hparams,
+                leave_out=leave_out,
+                languages=spec["languages"],
+                checkpoint_dir=checkpoint,
+            )
+        )
+    return done

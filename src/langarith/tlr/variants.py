@@ -30,7 +30,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from langarith import LangarithError
-from langarith.paths import SCORE_CSV, TLR_TASK_ADAPTER_DIR, TLR_TTEST_CSV, in_setup
+from langarith.paths import (
+    DATA_DIR,
+    LANG_ADAPTER_DIR,
+    SCORE_CSV,
+    TASK_ADAPTER_DIR,
+    TLR_TASK_ADAPTER_DIR,
+    TLR_TTEST_CSV,
+    in_setup,
+)
 from langarith.plan import model_names
 
 __all__ = [
@@ -42,7 +50,13 @@ __all__ = [
     "adapter_dir",
     "madx_from_core",
     "scenario_name",
+    "score_inputs",
+    "score_spec",
+    "task_data",
+    "tlr_hparams",
     "tlr_plan",
+    "train_inputs",
+    "train_specs",
     "variant_languages",
 ]
 
@@ -296,3 +310,104 @@ def tlr_plan(config: Mapping[str, Any]) -> TlrPlan | None:
                             TlrAdapter(model, variant, task, folder, seed, tuple(langs_of))
                         )
     return TlrPlan(models, seeds, tasks, variants, source, tuple(adapters), madx_from_core(config))
+
+
+# ----------------------------------------------------------------------------- rule inputs
+
+
+def tlr_hparams(config: Mapping[str, Any], task: str) -> dict[str, Any]:
+    """A TLR task adapter's hparams: the core's (``task_adapter.training``, its
+    ``per_task``, ``adapter_config``) with ``tlr.training`` and ``tlr.per_task`` on top."""
+    core = config.get("task_adapter") or {}
+    section = config.get("tlr") or {}
+    hparams = dict(core.get("training") or {})
+    hparams.update((core.get("per_task") or {}).get(task) or {})
+    hparams.update(section.get("training") or {})
+    hparams.update((section.get("per_task") or {}).get(task) or {})
+    hparams["adapter_config"] = dict(core.get("adapter_config") or {})
+    return hparams
+
+
+def _lang_dir(model: str, lang: str, seed: int | str) -> str:
+    return LANG_ADAPTER_DIR.format(model=model, lang=lang, seed=seed)
+
+
+def train_specs(config: Mapping[str, Any], task: str, model: str, seed: int | str) -> list[dict]:
+    """What one training job of ``task`` trains: per adapter its output folder, its
+    language adapters (in cycle order) and their languages."""
+    plan = tlr_plan(config)
+    if plan is None:
+        return []
+    return [
+        {
+            "out": a.path,
+            "lang_adapters": [_lang_dir(model, lang, seed) for lang in a.languages],
+            "languages": list(a.languages),
+        }
+        for a in plan.adapters
+        if a.task == task
+        and a.model == model
+        and a.seed == int(seed)
+        and not (plan.madx_core and a.variant == "madx")
+    ]
+
+
+def train_inputs(config: Mapping[str, Any], task: str, model: str, seed: int | str) -> list[str]:
+    """The language adapters a training job of ``task`` reads (each once)."""
+    dirs = [d for spec in train_specs(config, task, model, seed) for d in spec["lang_adapters"]]
+    return list(dict.fromkeys(dirs))
+
+
+def task_data(config: Mapping[str, Any], task: str, lang: str, which: str) -> str:
+    """``which`` = ``train_dataset`` or ``eval_dataset`` of ``task`` in ``lang``."""
+    return DATA_DIR.format(dataset=config["tasks"][task][which], lang=lang)
+
+
+def score_spec(config: Mapping[str, Any], task: str, model: str, seed: int | str) -> dict:
+    """Everything one scoring job of ``task`` reads and writes, as plain strings
+    (:func:`langarith.tlr.scoring.job_from_lists`' keywords, backbone excluded)."""
+    plan = tlr_plan(config)
+    if plan is None:
+        raise LangarithError("The config has no tlr section")
+    targets = list(plan.tasks[task])
+    adapters: dict[str, dict[str, str]] = {}
+    scores: dict[str, dict[str, str]] = {}
+    for variant in plan.variants:
+        if variant == "madx" and plan.madx_core:
+            core = TASK_ADAPTER_DIR.format(model=model, task=task, seed=seed)
+            adapters[variant] = dict.fromkeys(targets, core)
+        else:
+            adapters[variant] = {
+                t: adapter_dir(
+                    model, variant, task, t if variant in PER_TARGET else ALL_TARGETS, seed
+                )
+                for t in targets
+            }
+        scores[variant] = {
+            t: in_setup(SCORE_CSV, config).format(
+                scenario=scenario_name(variant), model=model, task=task, target=t, seed=seed
+            )
+            for t in targets
+        }
+    section = config.get("tlr") or {}
+    return {
+        "model": model,
+        "task": task,
+        "kind": config["tasks"][task]["kind"],
+        "seed": int(seed),
+        "targets": targets,
+        "lang_adapters": {t: _lang_dir(model, t, seed) for t in targets},
+        "test_data": {t: task_data(config, task, t, "eval_dataset") for t in targets},
+        "adapters": adapters,
+        "scores": scores,
+        "ttest": plan.ttest_file(config, task).format(model=model, seed=seed),
+        "o_labels": list(section.get("o_labels") or []),
+    }
+
+
+def score_inputs(config: Mapping[str, Any], task: str, model: str, seed: int | str) -> list[str]:
+    """The folders a scoring job reads: task adapters, targets' LAs, test data."""
+    spec = score_spec(config, task, model, seed)
+    dirs = [d for per in spec["adapters"].values() for d in per.values()]
+    dirs += list(spec["lang_adapters"].values()) + list(spec["test_data"].values())
+    return list(dict.fromkeys(dirs))

@@ -1,0 +1,5 @@
+from langarith.scripting import rule_step
+from langarith.tlr.scoring import job_from_lists, score_tlr_job
+
+with rule_step(snakemake):
+    score_tlr_job(job_from_lists(backbone=snakemake.input.backbone, **dict(snakemake.params.job)))
