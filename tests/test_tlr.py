@@ -281,3 +281,53 @@ def test_paired_t_test_on_a_hand_worked_case():
     # per-item scores: NER sentence F1 from (tp, predicted, gold), empty sentence = 100
     ner = per_item_scores("ner", np.array([[1, 2, 2], [0, 0, 0], [0, 1, 0]]))
     assert ner.tolist() == [50.0, 100.0, 0.0]
+
+
+# ----------------------------------------------------------------------------- scoring
+
+
+def test_scores_are_core_score_files_and_feed_the_table(toy, tmp_path):
+    from langarith.report import read_scores, write_table
+    from langarith.tlr.scoring import job_from_lists, score_tlr_job
+
+    setup = toy["setup"]
+    hp = {**HP, "max_steps": 2}
+    adapters = {}
+    for variant, langs in (("madx", ["en"]), ("all_multi", ["en", "es", "it"])):
+        adapters[variant] = train_tlr_task_adapter(
+            setup.backbone,
+            _las(toy, *langs),
+            toy["data"],
+            "nli",
+            tmp_path / variant,
+            seed=1,
+            hparams=hp,
+            leave_out=[1],
+        )
+    scores = {v: {"es": str(tmp_path / f"scores/{scenario_name(v)}/es.csv")} for v in adapters}
+    job = job_from_lists(
+        model="toy",
+        task="nli",
+        kind="nli",
+        seed=1,
+        backbone=str(setup.backbone),
+        targets=["es"],
+        lang_adapters={"es": str(setup.lang["es"])},
+        test_data={"es": str(setup.data_dir("nli", "es"))},
+        adapters={v: {"es": str(d)} for v, d in adapters.items()},
+        scores=scores,
+        ttest=str(tmp_path / "ttest.csv"),
+    )
+    written = score_tlr_job(job, device="cpu")
+    frame = read_scores([scores[v]["es"] for v in adapters])
+    assert set(frame["method_name"]) == {"MAD-X", "ALL-MULTI"}
+    assert set(frame["scenario"]) == {"tlr-madx", "tlr-all-multi"}
+    assert (frame["split"] == "test").all() and (frame["metric"] == "accuracy").all()
+    ttest = (tmp_path / "ttest.csv").read_text().splitlines()
+    assert ttest[0].startswith("model,task,target,seed,method,items") and len(ttest) == 2
+    assert ",16," in ttest[1]  # 16 test items paired
+    out = {"csv": tmp_path / "tlr.csv", "md": tmp_path / "tlr.md"}
+    inputs = {"scores": [scores[v]["es"] for v in adapters], "ttests": [str(written[-1])]}
+    write_table("tlr", inputs, out)
+    md = out["md"].read_text()
+    assert "ALL-MULTI" in md and "MAD-X" in md and "sig_better" in md

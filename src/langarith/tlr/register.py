@@ -110,6 +110,8 @@ def tlr_options(config: Mapping[str, Any]) -> dict[str, Any]:
 def tlr_averages_frame(scores: pd.DataFrame, ttests: pd.DataFrame | None) -> pd.DataFrame:
     """Tidy rows (model, task, method, target, score, better, sig_better): the test
     score of each target averaged over seeds, and its comparison with MAD-X."""
+    if "method_name" in scores:  # the core's reader reads "MAD-X" as its T; keep TLR's names
+        scores = scores.assign(method=scores["method_name"])
     test = scores[scores["split"] == "test"]
     main = test.groupby(["model", "task"])["metric"].transform("first")
     test = test[test["metric"] == main]
