@@ -224,7 +224,7 @@ def _config(**tlr):
         "seeds": [1, 2],
         "languages": ["en", "es", "de", "ru"],
         "source_language": "en",
-        "tasks": {"ner": {}, "nli": {}},
+        "tasks": {"ner": {"train_dataset": "wikiann"}, "nli": {"train_dataset": "xnli"}},
         "tlr": {"tasks": {"ner": ["es", "de"], "nli": ["es", "de"]}, **tlr},
     }
 

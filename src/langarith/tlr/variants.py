@@ -275,6 +275,12 @@ def tlr_plan(config: Mapping[str, Any]) -> TlrPlan | None:
     missing = sorted(set(tasks) - set(config.get("tasks") or {}))
     if missing:
         raise LangarithError(f"tlr.tasks names {missing}, which are not under tasks:")
+    untrained = sorted(t for t in tasks if not config["tasks"][t].get("train_dataset"))
+    if untrained:
+        raise LangarithError(
+            f"tlr.tasks names {untrained}, which have no train_dataset (TLR trains its own "
+            "task adapters); list tasks with English training data."
+        )
     langs = set(config["languages"])
     for task, targets in tasks.items():
         no_adapter = [t for t in targets if t not in langs]
