@@ -331,3 +331,25 @@ def test_scores_are_core_score_files_and_feed_the_table(toy, tmp_path):
     write_table("tlr", inputs, out)
     md = out["md"].read_text()
     assert "ALL-MULTI" in md and "MAD-X" in md and "sig_better" in md
+
+
+def test_schema_variants_and_registries_agree():
+    import yaml
+
+    from langarith.arms import arm_job_counts
+    from langarith.report import FIGURES, TABLES
+    from langarith.tlr.variants import VARIANTS
+
+    root = Path(__file__).resolve().parents[1]
+    schema = yaml.safe_load((root / "workflow/schemas/config.schema.yaml").read_text())
+    enum = schema["properties"]["tlr"]["properties"]["variants"]["items"]["enum"]
+    assert tuple(enum) == VARIANTS
+    assert "tlr" in TABLES and "tlr_averages" in FIGURES
+    config = _config(variants=["madx", "target"])
+    config["models"] = [{"name": "tiny"}]
+    assert arm_job_counts(config) == {
+        "tlr_score_ner": 2,
+        "tlr_score_nli": 2,
+        "tlr_train_ner": 2,
+        "tlr_train_nli": 2,
+    }

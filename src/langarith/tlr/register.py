@@ -155,6 +155,7 @@ def build_tlr_table(request: TableRequest) -> BuiltTable:
             row["published_avg"] = published
             table.append(row)
         frame = pd.DataFrame(table)
+        frame[["better", "sig_better"]] = frame[["better", "sig_better"]].astype("Int64")
         if frame["published_avg"].isna().all():
             frame = frame.drop(columns="published_avg")
         parts.append(
@@ -163,6 +164,7 @@ def build_tlr_table(request: TableRequest) -> BuiltTable:
         )
         rows += table
     frame = pd.DataFrame(rows)
+    frame[["better", "sig_better"]] = frame[["better", "sig_better"]].astype("Int64")
     markdown = (
         "# Target language-ready task adapters against MAD-X\n\n"
         "better: targets where the variant beats MAD-X; sig_better: and the paired t-test "
