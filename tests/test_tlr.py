@@ -17,11 +17,14 @@ from safetensors.torch import load_file
 from toy_setup import build_toy_setup
 
 from langarith import LangarithError
+from langarith.arms import load_arms
 from langarith.data import prepare_demo_dataset
 from langarith.tlr.metrics import las, map_tags_to_o, paired_t_test, per_item_scores
 from langarith.tlr.trainer import lang_slot, train_tlr_task_adapter
 from langarith.tlr.variants import scenario_name, tlr_plan, variant_languages
 from langarith.train.task_adapter import train_task_adapter
+
+load_arms()  # the arm's table and figure in the report registries
 
 HP = {
     "max_steps": 6,
@@ -336,7 +339,7 @@ def test_scores_are_core_score_files_and_feed_the_table(toy, tmp_path):
 def test_schema_variants_and_registries_agree():
     import yaml
 
-    from langarith.arms import arm_job_counts
+    from langarith.arm_registry import arm_job_counts
     from langarith.report import FIGURES, TABLES
     from langarith.tlr.variants import VARIANTS
 

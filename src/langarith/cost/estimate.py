@@ -39,7 +39,7 @@ from typing import Any
 
 from langarith import LangarithError, plan
 from langarith.analysis_plan import has_task_vectors
-from langarith.arms import arm_job_counts
+from langarith.arm_registry import arm_job_counts
 from langarith.config import load_config, trained_tasks
 from langarith.cost.sizes import (
     BYTES_PER_PARAM,

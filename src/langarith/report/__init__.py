@@ -19,7 +19,6 @@ asks for :func:`report_outputs`. matplotlib loads when the first figure is drawn
 
 from __future__ import annotations
 
-from langarith.arms import load_arms
 from langarith.report.cli import register_cli, summary
 from langarith.report.figures import FIGURES, figure_outputs, write_figure
 from langarith.report.inputs import score_paths
@@ -48,6 +47,3 @@ __all__ = [
     "write_figure",
     "write_table",
 ]
-
-# the arms' tables and figures join the registries (langarith.arms)
-load_arms()

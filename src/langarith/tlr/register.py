@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from langarith.arms import ARM_JOB_COUNTS, ARM_OUTPUTS
+from langarith.arm_registry import ARM_JOB_COUNTS, ARM_OUTPUTS
 from langarith.report.figures import FIGURES, FigureRequest, FigureSpec
 from langarith.report.render import markdown_table
 from langarith.report.tables import TABLES, BuiltTable, TableRequest, TableSpec
@@ -160,7 +160,7 @@ def build_tlr_table(request: TableRequest) -> BuiltTable:
             frame = frame.drop(columns="published_avg")
         parts.append(
             f"## {task} ({model}), test, mean over seeds\n\n"
-            + markdown_table(frame.drop(columns=["model", "task"]))
+            + markdown_table(frame.drop(columns=["model", "task"]).astype(object).fillna(""))
         )
         rows += table
     frame = pd.DataFrame(rows)
