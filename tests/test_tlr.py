@@ -26,6 +26,8 @@ from langarith.train.task_adapter import train_task_adapter
 
 load_arms()  # the arm's table and figure in the report registries
 
+HEAD = "model_head.safetensors"
+
 HP = {
     "max_steps": 6,
     "batch_size": 8,
@@ -80,9 +82,9 @@ def test_one_language_adapter_is_the_core_trainer(toy, tmp_path):
     a, b = _weights(core), _weights(tlr)
     assert a.keys() == b.keys()
     assert all(torch.equal(a[k], b[k]) for k in a)
-    head_a = load_file(core / "head.safetensors") if (core / "head.safetensors").exists() else {}
-    head_b = load_file(tlr / "head.safetensors") if (tlr / "head.safetensors").exists() else {}
-    assert head_a.keys() == head_b.keys() and all(torch.equal(head_a[k], head_b[k]) for k in head_a)
+    head_a, head_b = load_file(core / HEAD), load_file(tlr / HEAD)
+    assert head_a and head_a.keys() == head_b.keys()
+    assert all(torch.equal(head_a[k], head_b[k]) for k in head_a)
     meta_a = json.loads((core / "metadata.json").read_text())
     meta_b = json.loads((tlr / "metadata.json").read_text())
     assert meta_a["eval_history"] == meta_b["eval_history"]
@@ -134,6 +136,41 @@ def test_active_adapter_cycles_per_step_and_nothing_else_moves(toy, tmp_path):
     meta = json.loads((out / "metadata.json").read_text())
     assert meta["tlr"]["languages"] == ["en", "es", "it"]
     assert [i["name"] for i in meta["tlr"]["lang_adapters"]] == ["lang", "lang1", "lang2"]
+
+
+def test_resumed_cycle_is_exact(toy, tmp_path):
+    """A killed run resumes on the language adapter of its step: same weights."""
+    from langarith.training.loop import TrainingInterrupted
+
+    setup, dirs = toy["setup"], _las(toy, "en", "es", "it")
+    hp = {**HP, "max_steps": 5, "checkpoint_every": 2}
+    a = train_tlr_task_adapter(
+        setup.backbone, dirs, toy["data"], "nli", tmp_path / "a", seed=2, hparams=hp
+    )
+    with pytest.raises(TrainingInterrupted):
+        train_tlr_task_adapter(
+            setup.backbone,
+            dirs,
+            toy["data"],
+            "nli",
+            tmp_path / "b",
+            seed=2,
+            hparams={**hp, "stop_after_steps": 3},
+            checkpoint_dir=tmp_path / "ck",
+        )
+    b = train_tlr_task_adapter(
+        setup.backbone,
+        dirs,
+        toy["data"],
+        "nli",
+        tmp_path / "b",
+        seed=2,
+        hparams=hp,
+        checkpoint_dir=tmp_path / "ck",
+    )
+    assert json.loads((b / "metadata.json").read_text())["resumed_from_step"] == 2
+    wa, wb = _weights(a), _weights(b)
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
 
 
 def test_left_out_last_layer_carries_no_adapter(toy, tmp_path):
