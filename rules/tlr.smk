@@ -19,6 +19,8 @@ from langarith.tlr.variants import (
 TLR_PLAN = tlr_plan(config)
 TLR_TASKS = list(TLR_PLAN.tasks) if TLR_PLAN is not None else []
 TLR_JOB = "results/adapters/{model}/task-tlr/jobs/{task}/seed{seed}"
+# scoring is per setup (config `setup`): its log and benchmark follow its scores
+TLR_SCORE_JOB = "results/tlr/{model}/{task}/seed{seed}.score"
 
 
 for tlr_task in TLR_TASKS:
@@ -75,12 +77,10 @@ for tlr_task in TLR_TASKS:
                 TLR_PLAN.ttest_file(config, tlr_task),
             ],
         log:
-            paths.log(
-                paths.in_setup(TLR_JOB.replace("{task}", f"score-{tlr_task}"), config)
-            ),
+            paths.log(paths.in_setup(TLR_SCORE_JOB.replace("{task}", tlr_task), config)),
         benchmark:
             paths.benchmark(
-                paths.in_setup(TLR_JOB.replace("{task}", f"score-{tlr_task}"), config)
+                paths.in_setup(TLR_SCORE_JOB.replace("{task}", tlr_task), config)
             )
         conda:
             "../envs/train.yaml"
