@@ -40,7 +40,7 @@ from langarith.task_kinds import DOC_STRIDE, TASK_MAX_LENGTH
 from langarith.tlr.metrics import map_tags_to_o, paired_t_test, per_item_scores
 from langarith.tlr.variants import METHOD_NAMES, scenario_name
 
-__all__ = ["TTEST_COLUMNS", "TlrScoreJob", "score_tlr_job"]
+__all__ = ["TTEST_COLUMNS", "TlrScoreJob", "job_from_lists", "score_tlr_job"]
 
 log = logging.getLogger(__name__)
 
