@@ -25,6 +25,7 @@ include: "rules/tokens.smk"
 include: "rules/train.smk"
 include: "rules/evaluate.smk"
 include: "rules/merge.smk"
+include: "rules/tlr.smk"
 include: "rules/analysis.smk"
 include: "rules/report.smk"
 

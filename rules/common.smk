@@ -7,6 +7,11 @@ from langarith.evaluate import scenarios
 from langarith.config import check_config, config_warnings, validate_schema
 from langarith.report import report_outputs
 from langarith.export import keep_outputs
+from langarith.arm_registry import arm_outputs
+from langarith.arms import load_arms
+
+# the arms (rules/tlr.smk, ...) join the registries of tables, figures and outputs
+load_arms()
 
 # Offline first (a missing model or dataset fails at once instead of hanging), jobs in
 # conda envs (--use-conda) import the package from the source tree, and local jobs fork
@@ -54,6 +59,7 @@ def get_final_outputs():
         + keep_outputs(config)
         + analysis_plan.analysis_outputs(config)
         + report_outputs(config)
+        + arm_outputs(config)
     )
 
 

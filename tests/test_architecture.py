@@ -36,6 +36,8 @@ LAYERS: dict[str, int] = {
     "langarith.languages": 0,
     "langarith.user_errors": 0,
     "langarith.warm": 0,
+    "langarith.arm_registry": 0,
+    "langarith.arms": 10,
     "langarith.data": 1,
     "langarith.metrics": 1,
     "langarith.config": 2,
@@ -59,6 +61,13 @@ LAYERS: dict[str, int] = {
     "langarith.export": 9,
     "langarith.cost": 9,
     "langarith.cli": 10,
+    # the TLR arm (issue 17): one package, each module at the layer of what it uses
+    "langarith.tlr": 0,
+    "langarith.tlr.metrics": 1,
+    "langarith.tlr.variants": 2,
+    "langarith.tlr.trainer": 5,
+    "langarith.tlr.scoring": 7,
+    "langarith.tlr.register": 9,
 }
 
 

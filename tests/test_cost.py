@@ -19,10 +19,13 @@ from snakemake_runs import run_snakemake
 from transformers import BertConfig, BertForMaskedLM, XLMRobertaConfig, XLMRobertaForMaskedLM
 
 from langarith import LangarithError
+from langarith.arms import load_arms
 from langarith.cli import main
 from langarith.config import load_config
 from langarith.cost.estimate import Throughput, estimate_cost, job_counts
 from langarith.cost.sizes import BackboneShape, adapter_params, backbone_shape, head_params
+
+load_arms()  # the arms' jobs are counted as `langarith plan` counts them
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1116,6 +1116,7 @@ def test_report_rules_build_the_report_from_synthetic_results(tmp_path):
     """Run the report rules alone on synthetic results and build ``report.zip``."""
     config = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())
     config["seeds"] = [1, 2]
+    config.pop("tlr", None)  # the TLR arm's table is built in test_tlr.py from real scores
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     results = tmp_path / "results"
     rows = [r for r in _plan_rows(config)]

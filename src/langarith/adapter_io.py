@@ -745,6 +745,7 @@ def load_adapter_into(
     *,
     with_head: bool = True,
     set_active: bool = False,
+    leave_out: list[int] | None = None,
 ) -> str:
     """``model.load_adapter`` for any folder this project writes; returns the name.
 
@@ -753,7 +754,8 @@ def load_adapter_into(
     ``use_safetensors=True`` (and then falls back to ``pytorch_adapter.bin``), so the
     flag is set from the folder's content. ``with_head=False`` for language adapters,
     which have no head; task adapters bring theirs. The folder is read and checked first
-    (:func:`read_adapter`: recorded checksums, shapes against the config).
+    (:func:`read_adapter`: recorded checksums, shapes against the config). ``leave_out``
+    drops the adapter's modules in those layers (MAD-X 2.0 leaves out the last layer's).
     """
     files = read_adapter(folder).files
     return str(
@@ -763,5 +765,6 @@ def load_adapter_into(
             with_head=with_head,
             set_active=set_active,
             use_safetensors=files.fmt == "safetensors",
+            leave_out=list(leave_out) if leave_out else None,
         )
     )

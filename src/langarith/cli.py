@@ -17,6 +17,7 @@ import traceback
 from collections.abc import Callable
 
 from langarith import __version__
+from langarith.arms import load_arms
 from langarith.user_errors import DEBUG_VARIABLE, USER_ERRORS, debug_wanted, error_line
 
 #: Modules that contribute subcommands, in the order of the pipeline (the analysis stage
@@ -79,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    load_arms()  # the arms' tables, figures and job counts join the registries
     try:
         return int(resolve_handler(args.func)(args) or 0)
     except USER_ERRORS as err:

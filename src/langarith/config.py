@@ -483,6 +483,7 @@ AS_WRITTEN: tuple[tuple[str, ...], ...] = (
     ("language_adapter",),
     ("task_adapter",),
     ("data", "demo"),
+    ("tlr",),
 )
 
 

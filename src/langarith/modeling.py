@@ -127,11 +127,18 @@ def save_language_adapter(model, out_dir: Path, name: str = LANG_ADAPTER_NAME) -
         head_cfg.unlink()
 
 
-def load_language_adapter(model, adapter_dir: Path | str, name: str = LANG_ADAPTER_NAME) -> str:
-    """Load a saved language adapter (incl. its invertible adapter) into ``model`` as ``name``."""
+def load_language_adapter(
+    model,
+    adapter_dir: Path | str,
+    name: str = LANG_ADAPTER_NAME,
+    *,
+    leave_out: list[int] | None = None,
+) -> str:
+    """Load a saved language adapter (incl. its invertible adapter) into ``model`` as
+    ``name``, without its modules in the ``leave_out`` layers (MAD-X 2.0)."""
     adapter_dir = Path(adapter_dir)
     check_adapter_dir(adapter_dir, "Language adapter")
-    return load_adapter_into(model, adapter_dir, load_as=name, with_head=False)
+    return load_adapter_into(model, adapter_dir, load_as=name, with_head=False, leave_out=leave_out)
 
 
 def load_adapter_model(backbone_dir: Path | str):

@@ -32,6 +32,8 @@ __all__ = [
     "SCORE_CSV",
     "TABLE",
     "TASK_ADAPTER_DIR",
+    "TLR_TASK_ADAPTER_DIR",
+    "TLR_TTEST_CSV",
     "TOKENS_DIR",
     "benchmark",
     "checkpoint",
@@ -54,6 +56,11 @@ LANG_ADAPTER_DIR = "results/adapters/{model}/lang/{lang}/seed{seed}"
 BUDGET_ADAPTER_DIR = "results/adapters/{model}/lang/{lang}/budget{tokens}/seed{seed}"
 TASK_ADAPTER_DIR = "results/adapters/{model}/task/{task}/seed{seed}"
 SCORE_CSV = "results/scores/{scenario}/{model}/{task}/{target}/seed{seed}.csv"
+#: A target-language-ready task adapter (the TLR arm, :mod:`langarith.tlr`); ``target``
+#: is ``all`` for the variants that train one adapter per task.
+TLR_TASK_ADAPTER_DIR = "results/adapters/{model}/task-tlr/{variant}/{task}/{target}/seed{seed}"
+#: The TLR arm's paired t-tests against MAD-X over test items, per (model, task, seed).
+TLR_TTEST_CSV = "results/tlr/{model}/{task}/seed{seed}.ttest.csv"
 #: A merged adapter kept at its chosen λ (config ``merge.keep``, :mod:`langarith.export`).
 EXPORT_DIR = "results/exported/{scenario}/{model}/{task}/{target}/seed{seed}"
 ANALYSIS_COSINE = "results/analysis/{model}/cosine.csv"
@@ -75,6 +82,7 @@ _SETUP_SCOPED = (
     RELATED_TSV,
     "results/scores/",
     "results/exported/",
+    "results/tlr/",
     "results/tables/",
     "figures/",
 )

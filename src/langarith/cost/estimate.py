@@ -39,6 +39,7 @@ from typing import Any
 
 from langarith import LangarithError, plan
 from langarith.analysis_plan import has_task_vectors
+from langarith.arm_registry import arm_job_counts
 from langarith.config import load_config, trained_tasks
 from langarith.cost.sizes import (
     BYTES_PER_PARAM,
@@ -161,6 +162,7 @@ def job_counts(config: Mapping[str, Any], score_jobs: list | None = None) -> dic
         "export_adapter": len(keep_outputs(config)),
     }
     counts.update(_report_jobs(config))
+    counts.update(arm_job_counts(config))
     return {rule: n for rule, n in counts.items() if n}
 
 

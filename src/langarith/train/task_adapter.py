@@ -565,3 +565,19 @@ def _metadata(
         "versions": versions(),
         "created_utc": utc_now(),
     }
+
+
+# The building blocks of :func:`train_task_adapter`, public for the arms that train task
+# adapters their own way (``langarith.tlr`` cycles language adapters): the same code, so
+# that an arm's one-language case is this trainer, bit for bit.
+TaskData = _TaskData
+split_dirs = _split_dirs
+task_hparams = _task_hparams
+encode_task_data = _encode
+feature_dir = _feature_dir
+add_task_head = _add_head
+task_schedule = _schedule
+task_loop_config = _loop_config
+lang_adapter_meta = _lang_adapter_meta
+report_task_adapter = _report
+task_adapter_metadata = _metadata

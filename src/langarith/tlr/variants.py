@@ -1,0 +1,419 @@
+"""TLR variants: which language adapters a task adapter cycles through, and what a config makes.
+
+A variant is a rule that turns (source, target, the dataset's targets, every dataset's
+targets) into the ordered list of language adapters [L_0 … L_K] whose members are active
+on optimiser steps s ≡ i (mod K+1): source first, then targets in config order (the
+seed paper does not fix an order, so the config's is used and recorded). Variants that
+depend on the target train one task adapter per target; the others one per task,
+stored under the target name ``all``.
+
+The ``tlr`` config section (schema: ``workflow/schemas/config.schema.yaml``)::
+
+    tlr:
+      models: [tinybert]          # default: every model
+      seeds: [1]                  # default: the config's seeds
+      tasks: {ner: [es, de], nli: [es, de]}   # task -> its targets, in order
+      variants: [madx, target, bilingual, task_multi, all_multi, leave_out_targ]
+      leave_out_last: true        # MAD-X 2.0: no adapter in the last layer
+      o_labels: [MISC, DATE]      # entity types read as O (CoNLL MISC, MasakhaNER DATE)
+      training: {epochs: 2}       # on top of task_adapter.training / per_task
+      per_task: {ner: {...}}
+
+Every "Bad input" of the issue that a config can cause is refused here, before any
+job runs: an empty list, a language twice, a target without a language adapter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from langarith import LangarithError
+from langarith.paths import (
+    DATA_DIR,
+    LANG_ADAPTER_DIR,
+    SCORE_CSV,
+    TASK_ADAPTER_DIR,
+    TLR_TASK_ADAPTER_DIR,
+    TLR_TTEST_CSV,
+    in_setup,
+)
+from langarith.plan import model_names
+
+__all__ = [
+    "ALL_TARGETS",
+    "METHOD_NAMES",
+    "PER_TARGET",
+    "VARIANTS",
+    "TlrPlan",
+    "adapter_dir",
+    "madx_from_core",
+    "scenario_name",
+    "score_inputs",
+    "score_spec",
+    "task_data",
+    "tlr_hparams",
+    "tlr_plan",
+    "train_inputs",
+    "train_specs",
+    "variant_languages",
+]
+
+#: Variant keys in the paper's order (Table 2).
+VARIANTS: tuple[str, ...] = (
+    "madx",
+    "target",
+    "bilingual",
+    "task_multi",
+    "all_multi",
+    "leave_out_task",
+    "leave_out_targ",
+)
+#: The paper's names, written to the score CSVs' ``method`` column.
+METHOD_NAMES: dict[str, str] = {
+    "madx": "MAD-X",
+    "target": "TARGET",
+    "bilingual": "BILINGUAL",
+    "task_multi": "TASK-MULTI",
+    "all_multi": "ALL-MULTI",
+    "leave_out_task": "LEAVE-OUT-TASK",
+    "leave_out_targ": "LEAVE-OUT-TARG",
+}
+#: Variants whose language list depends on the target: one task adapter per target.
+PER_TARGET: frozenset[str] = frozenset({"target", "bilingual", "leave_out_targ"})
+#: The target folder name of a variant that trains one task adapter per task.
+ALL_TARGETS = "all"
+
+
+def _unique(langs: list[str], variant: str, task: str) -> list[str]:
+    seen: set[str] = set()
+    twice = sorted({lang for lang in langs if lang in seen or seen.add(lang)})
+    if twice:
+        raise LangarithError(
+            f"tlr variant {variant} of task {task}: language(s) {twice} appear twice in "
+            f"its language-adapter list {langs}; list each target once under tlr.tasks."
+        )
+    if not langs:
+        raise LangarithError(
+            f"tlr variant {variant} of task {task} has no language adapter to train over "
+            "(e.g. leave_out_task when every target of ALL-MULTI is this task's); drop it "
+            "from tlr.variants or add targets of other tasks."
+        )
+    return langs
+
+
+def variant_languages(
+    variant: str,
+    *,
+    source: str,
+    target: str | None,
+    task_targets: Sequence[str],
+    all_targets: Sequence[str],
+    task: str = "?",
+) -> list[str]:
+    """The ordered language-adapter list of ``variant`` (issue 17, "Variants").
+
+    ``target`` is needed (and used) only by the per-target variants (:data:`PER_TARGET`).
+    ``all_targets``: the targets of every dataset of the study, in config order.
+    """
+    if variant not in VARIANTS:
+        raise LangarithError(f"Unknown tlr variant {variant!r}. Must be one of {list(VARIANTS)}")
+    if variant in PER_TARGET and target is None:
+        raise LangarithError(f"tlr variant {variant} trains one task adapter per target; name one")
+    all_multi = [source, *[t for t in all_targets if t != source]]
+    langs = {
+        "madx": lambda: [source],
+        "target": lambda: [target],
+        "bilingual": lambda: [source, target],
+        "task_multi": lambda: [source, *task_targets],
+        "all_multi": lambda: all_multi,
+        "leave_out_task": lambda: [lang for lang in all_multi if lang not in task_targets],
+        "leave_out_targ": lambda: [lang for lang in all_multi if lang != target],
+    }[variant]()
+    if variant.startswith("leave_out") and not [lang for lang in langs if lang != source]:
+        raise LangarithError(
+            f"tlr variant {variant} of task {task} has no language adapter left but the "
+            f"source {source} (ALL-MULTI has no other language): it would be MAD-X. Drop "
+            "it from tlr.variants or add targets of other tasks under tlr.tasks."
+        )
+    return _unique([str(lang) for lang in langs], variant, task)
+
+
+def scenario_name(variant: str) -> str:
+    """The score folder of a variant: ``tlr-<variant>`` with hyphens (``tlr-all-multi``)."""
+    return "tlr-" + variant.replace("_", "-")
+
+
+def adapter_dir(model: str, variant: str, task: str, target: str, seed: int | str) -> str:
+    """Where one TLR task adapter lives (``target`` is ``all`` for per-task variants)."""
+    return TLR_TASK_ADAPTER_DIR.format(
+        model=model, variant=variant, task=task, target=target, seed=seed
+    )
+
+
+def madx_from_core(config: Mapping[str, Any]) -> bool:
+    """Whether the MAD-X row is the core's task adapter (``results/adapters/…/task/``).
+
+    It is when TLR trains exactly as the core does (no ``tlr.training``/``per_task``
+    overrides, no left-out layers): the core's trainer is TLR with K = 0 (tested), so a
+    second copy would cost a training run for the same weights.
+    """
+    section = config.get("tlr") or {}
+    return (
+        not section.get("training")
+        and not section.get("per_task")
+        and not section.get("leave_out_last", True)
+    )
+
+
+@dataclass(frozen=True)
+class TlrAdapter:
+    """One TLR task adapter to train: where, over which language adapters."""
+
+    model: str
+    variant: str
+    task: str
+    target: str
+    seed: int
+    languages: tuple[str, ...]
+
+    @property
+    def path(self) -> str:
+        return adapter_dir(self.model, self.variant, self.task, self.target, self.seed)
+
+
+@dataclass(frozen=True)
+class TlrPlan:
+    """Everything the ``tlr`` section of a config makes."""
+
+    models: tuple[str, ...]
+    seeds: tuple[int, ...]
+    tasks: dict[str, tuple[str, ...]]
+    variants: tuple[str, ...]
+    source: str
+    adapters: tuple[TlrAdapter, ...]
+    madx_core: bool
+
+    def trained(self, task: str) -> list[TlrAdapter]:
+        """The adapters of ``task`` that TLR trains (the core's MAD-X one excluded)."""
+        return [
+            a
+            for a in self.adapters
+            if a.task == task and not (self.madx_core and a.variant == "madx")
+        ]
+
+    def adapter_patterns(self, task: str) -> list[str]:
+        """The folders a training job of ``task`` writes, ``{model}`` and ``{seed}`` open."""
+        return [
+            adapter_dir("{model}", v, task, t, "{seed}")
+            for v in self.variants
+            if not (self.madx_core and v == "madx")
+            for t in self.targets(v, task)
+        ]
+
+    def adapter(self, model: str, variant: str, task: str, target: str, seed: int) -> TlrAdapter:
+        """The planned adapter of (model, variant, task, target folder, seed)."""
+        for a in self.adapters:
+            if (a.model, a.variant, a.task, a.target, a.seed) == (
+                model,
+                variant,
+                task,
+                target,
+                int(seed),
+            ):
+                return a
+        raise LangarithError(f"No TLR adapter {variant}/{task}/{target} is planned for {model}.")
+
+    def targets(self, variant: str, task: str) -> list[str]:
+        """The folders of a variant's adapters of ``task``: its targets or ``all``."""
+        return list(self.tasks[task]) if variant in PER_TARGET else [ALL_TARGETS]
+
+    def languages(self) -> list[str]:
+        """Every language whose adapter TLR stacks, source first."""
+        out = [self.source]
+        for targets in self.tasks.values():
+            out += [t for t in targets if t not in out]
+        return out
+
+    def score_files(self, config: Mapping[str, Any], task: str) -> list[str]:
+        """Score CSVs of ``task`` (pattern with ``{model}`` and ``{seed}`` left open)."""
+        return [
+            in_setup(SCORE_CSV, config).format(
+                scenario=scenario_name(v), model="{model}", task=task, target=t, seed="{seed}"
+            )
+            for v in self.variants
+            for t in self.tasks[task]
+        ]
+
+    def ttest_file(self, config: Mapping[str, Any], task: str) -> str:
+        return in_setup(TLR_TTEST_CSV, config).format(model="{model}", task=task, seed="{seed}")
+
+    def outputs(self, config: Mapping[str, Any]) -> list[str]:
+        """Every score file and t-test file (what ``rule all`` asks of the arm)."""
+        out = []
+        for model in self.models:
+            for seed in self.seeds:
+                for task in self.tasks:
+                    files = [*self.score_files(config, task), self.ttest_file(config, task)]
+                    out += [f.format(model=model, seed=seed) for f in files]
+        return out
+
+
+def tlr_plan(config: Mapping[str, Any]) -> TlrPlan | None:
+    """The arm's plan, or None when the config has no ``tlr`` section."""
+    section = config.get("tlr")
+    if not section:
+        return None
+    models = tuple(section.get("models") or model_names(config))
+    unknown = sorted(set(models) - set(model_names(config)))
+    if unknown:
+        raise LangarithError(f"tlr.models names {unknown}, which are not under models:")
+    seeds = tuple(int(s) for s in (section.get("seeds") or config["seeds"]))
+    source = str(config.get("source_language", "en"))
+    tasks = {str(t): tuple(str(x) for x in targets) for t, targets in section["tasks"].items()}
+    missing = sorted(set(tasks) - set(config.get("tasks") or {}))
+    if missing:
+        raise LangarithError(f"tlr.tasks names {missing}, which are not under tasks:")
+    untrained = sorted(t for t in tasks if not config["tasks"][t].get("train_dataset"))
+    if untrained:
+        raise LangarithError(
+            f"tlr.tasks names {untrained}, which have no train_dataset (TLR trains its own "
+            "task adapters); list tasks with English training data."
+        )
+    langs = set(config["languages"])
+    for task, targets in tasks.items():
+        no_adapter = [t for t in targets if t not in langs]
+        if no_adapter:
+            raise LangarithError(
+                f"tlr.tasks.{task}: target(s) {no_adapter} have no language adapter; add "
+                "them to languages: (every TLR target needs one)."
+            )
+        if source in targets:
+            raise LangarithError(f"tlr.tasks.{task} lists the source {source} as a target.")
+    variants = tuple(section.get("variants") or VARIANTS)
+    if "madx" not in variants:
+        raise LangarithError("tlr.variants must include madx: every comparison is against it.")
+    all_targets = [t for targets in tasks.values() for t in targets]
+    all_targets = list(dict.fromkeys(all_targets))
+    adapters = []
+    for model in models:
+        for seed in seeds:
+            for task, targets in tasks.items():
+                for variant in variants:
+                    per = targets if variant in PER_TARGET else [None]
+                    for target in per:
+                        langs_of = variant_languages(
+                            variant,
+                            source=source,
+                            target=target,
+                            task_targets=targets,
+                            all_targets=all_targets,
+                            task=task,
+                        )
+                        folder = target if target is not None else ALL_TARGETS
+                        adapters.append(
+                            TlrAdapter(model, variant, task, folder, seed, tuple(langs_of))
+                        )
+    return TlrPlan(models, seeds, tasks, variants, source, tuple(adapters), madx_from_core(config))
+
+
+# ----------------------------------------------------------------------------- rule inputs
+
+
+def tlr_hparams(config: Mapping[str, Any], task: str) -> dict[str, Any]:
+    """A TLR task adapter's hparams: the core's (``task_adapter.training``, its
+    ``per_task``, ``adapter_config``) with ``tlr.training`` and ``tlr.per_task`` on top."""
+    core = config.get("task_adapter") or {}
+    section = config.get("tlr") or {}
+    hparams = dict(core.get("training") or {})
+    hparams.update((core.get("per_task") or {}).get(task) or {})
+    hparams.update(section.get("training") or {})
+    hparams.update((section.get("per_task") or {}).get(task) or {})
+    hparams["adapter_config"] = dict(core.get("adapter_config") or {})
+    return hparams
+
+
+def _lang_dir(model: str, lang: str, seed: int | str) -> str:
+    return LANG_ADAPTER_DIR.format(model=model, lang=lang, seed=seed)
+
+
+def train_specs(config: Mapping[str, Any], task: str, model: str, seed: int | str) -> list[dict]:
+    """What one training job of ``task`` trains: per adapter its output folder, its
+    language adapters (in cycle order) and their languages."""
+    plan = tlr_plan(config)
+    if plan is None:
+        return []
+    return [
+        {
+            "out": a.path,
+            "lang_adapters": [_lang_dir(model, lang, seed) for lang in a.languages],
+            "languages": list(a.languages),
+        }
+        for a in plan.adapters
+        if a.task == task
+        and a.model == model
+        and a.seed == int(seed)
+        and not (plan.madx_core and a.variant == "madx")
+    ]
+
+
+def train_inputs(config: Mapping[str, Any], task: str, model: str, seed: int | str) -> list[str]:
+    """The language adapters a training job of ``task`` reads (each once)."""
+    dirs = [d for spec in train_specs(config, task, model, seed) for d in spec["lang_adapters"]]
+    return list(dict.fromkeys(dirs))
+
+
+def task_data(config: Mapping[str, Any], task: str, lang: str, which: str) -> str:
+    """``which`` = ``train_dataset`` or ``eval_dataset`` of ``task`` in ``lang``."""
+    return DATA_DIR.format(dataset=config["tasks"][task][which], lang=lang)
+
+
+def score_spec(config: Mapping[str, Any], task: str, model: str, seed: int | str) -> dict:
+    """Everything one scoring job of ``task`` reads and writes, as plain strings
+    (:func:`langarith.tlr.scoring.job_from_lists`' keywords, backbone excluded)."""
+    plan = tlr_plan(config)
+    if plan is None:
+        raise LangarithError("The config has no tlr section")
+    targets = list(plan.tasks[task])
+    adapters: dict[str, dict[str, str]] = {}
+    scores: dict[str, dict[str, str]] = {}
+    for variant in plan.variants:
+        if variant == "madx" and plan.madx_core:
+            core = TASK_ADAPTER_DIR.format(model=model, task=task, seed=seed)
+            adapters[variant] = dict.fromkeys(targets, core)
+        else:
+            adapters[variant] = {
+                t: adapter_dir(
+                    model, variant, task, t if variant in PER_TARGET else ALL_TARGETS, seed
+                )
+                for t in targets
+            }
+        scores[variant] = {
+            t: in_setup(SCORE_CSV, config).format(
+                scenario=scenario_name(variant), model=model, task=task, target=t, seed=seed
+            )
+            for t in targets
+        }
+    section = config.get("tlr") or {}
+    return {
+        "model": model,
+        "task": task,
+        "kind": config["tasks"][task]["kind"],
+        "seed": int(seed),
+        "targets": targets,
+        "lang_adapters": {t: _lang_dir(model, t, seed) for t in targets},
+        "test_data": {t: task_data(config, task, t, "eval_dataset") for t in targets},
+        "adapters": adapters,
+        "scores": scores,
+        "ttest": plan.ttest_file(config, task).format(model=model, seed=seed),
+        "o_labels": list(section.get("o_labels") or []),
+    }
+
+
+def score_inputs(config: Mapping[str, Any], task: str, model: str, seed: int | str) -> list[str]:
+    """The folders a scoring job reads: task adapters, targets' LAs, test data."""
+    spec = score_spec(config, task, model, seed)
+    dirs = [d for per in spec["adapters"].values() for d in per.values()]
+    dirs += list(spec["lang_adapters"].values()) + list(spec["test_data"].values())
+    return list(dict.fromkeys(dirs))

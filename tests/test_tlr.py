@@ -1,0 +1,395 @@
+"""The TLR arm (issue 17): the cycling task-adapter trainer, its variants and its scores.
+
+Tiny toy backbone (hidden 32, 2 layers) and toy language adapters (tests/toy_setup.py),
+English demo XNLI of 48 rows, a few optimiser steps: the file runs in seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+from toy_setup import build_toy_setup
+
+from langarith import LangarithError
+from langarith.arms import load_arms
+from langarith.data import prepare_demo_dataset
+from langarith.tlr.metrics import las, map_tags_to_o, paired_t_test, per_item_scores
+from langarith.tlr.trainer import lang_slot, train_tlr_task_adapter
+from langarith.tlr.variants import scenario_name, tlr_plan, variant_languages
+from langarith.train.task_adapter import train_task_adapter
+
+load_arms()  # the arm's table and figure in the report registries
+
+HEAD = "model_head.safetensors"
+
+HP = {
+    "max_steps": 6,
+    "batch_size": 8,
+    "eval_every": 3,
+    "checkpoint_every": 0,
+    "max_length": 32,
+    "lr": 1e-3,
+}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tlr")
+    setup = build_toy_setup(root, kinds=("nli",), languages=("en", "es", "it", "pt"), rows=16)
+    data = prepare_demo_dataset(
+        "xnli",
+        "en",
+        root / "xnli-en",
+        options={"task_train_rows": 48, "task_validation_rows": 16, "task_test_rows": 16},
+    )
+    return {"setup": setup, "data": data, "root": root}
+
+
+def _weights(folder: Path) -> dict[str, torch.Tensor]:
+    return load_file(folder / "adapter.safetensors")
+
+
+def _las(toy, *langs: str) -> list[Path]:
+    return [toy["setup"].lang[lang] for lang in langs]
+
+
+# ----------------------------------------------------------------------------- trainer
+
+
+def test_one_language_adapter_is_the_core_trainer(toy, tmp_path):
+    setup = toy["setup"]
+    hp = {**HP, "grad_accum": 2}
+    core = train_task_adapter(
+        setup.backbone, setup.lang["en"], toy["data"], "nli", tmp_path / "core", seed=3, hparams=hp
+    )
+    tlr = train_tlr_task_adapter(
+        setup.backbone, _las(toy, "en"), toy["data"], "nli", tmp_path / "tlr", seed=3, hparams=hp
+    )
+    a, b = _weights(core), _weights(tlr)
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    head_a, head_b = load_file(core / HEAD), load_file(tlr / HEAD)
+    assert head_a and head_a.keys() == head_b.keys()
+    assert all(torch.equal(head_a[k], head_b[k]) for k in head_a)
+    meta_a = json.loads((core / "metadata.json").read_text())
+    meta_b = json.loads((tlr / "metadata.json").read_text())
+    assert meta_a["eval_history"] == meta_b["eval_history"]
+    # another seed gives other weights: the comparison can fail
+    other = train_tlr_task_adapter(
+        setup.backbone, _las(toy, "en"), toy["data"], "nli", tmp_path / "o", seed=4, hparams=hp
+    )
+    assert not all(torch.equal(a[k], _weights(other)[k]) for k in a)
+
+
+def test_active_adapter_cycles_per_step_and_nothing_else_moves(toy, tmp_path):
+    setup = toy["setup"]
+    seen: list[tuple[int, str]] = []
+    frozen: dict[str, torch.Tensor] = {}
+    model_ref = []
+
+    def hook(step, model):
+        seen.append((step, model.active_adapters.first()))
+        if step == 0:
+            model_ref.append(model)
+            for name, p in model.named_parameters():
+                if ".nli." not in name and not name.startswith("heads."):
+                    frozen[name] = p.detach().clone()
+
+    dirs = _las(toy, "en", "es", "it")
+    before = {d: (d / "adapter.safetensors").read_bytes() for d in dirs}
+    out = train_tlr_task_adapter(
+        setup.backbone,
+        dirs,
+        toy["data"],
+        "nli",
+        tmp_path / "cycle",
+        seed=1,
+        hparams={**HP, "max_steps": 7, "grad_accum": 2},
+        languages=["en", "es", "it"],
+        step_hook=hook,
+    )
+    assert [s for s, _ in seen] == list(range(7))  # once per optimiser step
+    assert all(name == lang_slot(step % 3) for step, name in seen)
+    assert {name for _, name in seen} == {"lang", "lang1", "lang2"}
+    # backbone and every language adapter (invertible ones included) are untouched
+    model = model_ref[0]
+    assert any(".invertible_adapters." in n for n in frozen)
+    moved = [
+        n for n, p in model.named_parameters() if n in frozen and not torch.equal(p, frozen[n])
+    ]
+    assert not moved
+    assert all((d / "adapter.safetensors").read_bytes() == before[d] for d in dirs)
+    meta = json.loads((out / "metadata.json").read_text())
+    assert meta["tlr"]["languages"] == ["en", "es", "it"]
+    assert [i["name"] for i in meta["tlr"]["lang_adapters"]] == ["lang", "lang1", "lang2"]
+
+
+def test_resumed_cycle_is_exact(toy, tmp_path):
+    """A killed run resumes on the language adapter of its step: same weights."""
+    from langarith.training.loop import TrainingInterrupted
+
+    setup, dirs = toy["setup"], _las(toy, "en", "es", "it")
+    hp = {**HP, "max_steps": 5, "checkpoint_every": 2}
+    a = train_tlr_task_adapter(
+        setup.backbone, dirs, toy["data"], "nli", tmp_path / "a", seed=2, hparams=hp
+    )
+    with pytest.raises(TrainingInterrupted):
+        train_tlr_task_adapter(
+            setup.backbone,
+            dirs,
+            toy["data"],
+            "nli",
+            tmp_path / "b",
+            seed=2,
+            hparams={**hp, "stop_after_steps": 3},
+            checkpoint_dir=tmp_path / "ck",
+        )
+    b = train_tlr_task_adapter(
+        setup.backbone,
+        dirs,
+        toy["data"],
+        "nli",
+        tmp_path / "b",
+        seed=2,
+        hparams=hp,
+        checkpoint_dir=tmp_path / "ck",
+    )
+    assert json.loads((b / "metadata.json").read_text())["resumed_from_step"] == 2
+    wa, wb = _weights(a), _weights(b)
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_left_out_last_layer_carries_no_adapter(toy, tmp_path):
+    setup = toy["setup"]
+    layers = []
+
+    def hook(step, model):
+        if step == 0:
+            layers.extend(n for n, _ in model.named_parameters() if ".layer.1." in n)
+
+    out = train_tlr_task_adapter(
+        setup.backbone,
+        _las(toy, "en", "es"),
+        toy["data"],
+        "nli",
+        tmp_path / "lo",
+        seed=1,
+        hparams={**HP, "max_steps": 2},
+        leave_out=[1],
+        step_hook=hook,
+    )
+    assert not [n for n in layers if "adapters" in n]  # neither LA nor TA in layer 1
+    keys = _weights(out).keys()
+    assert any(".layer.0." in k for k in keys) and not any(".layer.1." in k for k in keys)
+    config = json.loads((out / "adapter_config.json").read_text())
+    assert config["config"]["leave_out"] == [1]
+
+
+def test_bad_language_adapter_lists_fail_before_training(toy, tmp_path):
+    setup = toy["setup"]
+
+    def run(dirs, **kw):
+        return train_tlr_task_adapter(
+            setup.backbone, dirs, toy["data"], "nli", tmp_path / "x", seed=1, hparams=HP, **kw
+        )
+
+    with pytest.raises(LangarithError, match="empty language-adapter list"):
+        run([])
+    with pytest.raises(LangarithError, match="twice"):
+        run(_las(toy, "en", "es", "en"))
+    other = tmp_path / "other"
+    shutil.copytree(setup.lang["es"], other)
+    meta = (
+        json.loads((other / "metadata.json").read_text())
+        if (other / "metadata.json").exists()
+        else {}
+    )
+    meta["backbone"] = {"name": "elsewhere", "config_sha256": "0" * 64}
+    (other / "metadata.json").write_text(json.dumps(meta))
+    with pytest.raises(LangarithError, match="another backbone"):
+        run([setup.lang["en"], other])
+    left = tmp_path / "left"
+    shutil.copytree(setup.lang["es"], left)
+    config = json.loads((left / "adapter_config.json").read_text())
+    config["config"]["leave_out"] = [0]
+    (left / "adapter_config.json").write_text(json.dumps(config))
+    with pytest.raises(LangarithError, match="leaves out layers"):
+        run([setup.lang["en"], left], leave_out=[1])
+    assert not (tmp_path / "x").exists()
+
+
+# ----------------------------------------------------------------------------- variants
+
+
+def test_variant_languages_match_hand_written_lists():
+    kw = {"source": "en", "task_targets": ["ha", "yo"], "all_targets": ["ha", "yo", "gn", "qu"]}
+    expected = {
+        "madx": ["en"],
+        "target": ["yo"],
+        "bilingual": ["en", "yo"],
+        "task_multi": ["en", "ha", "yo"],
+        "all_multi": ["en", "ha", "yo", "gn", "qu"],
+        "leave_out_task": ["en", "gn", "qu"],
+        "leave_out_targ": ["en", "ha", "gn", "qu"],
+    }
+    for variant, langs in expected.items():
+        assert variant_languages(variant, target="yo", **kw) == langs, variant
+    assert scenario_name("all_multi") == "tlr-all-multi"
+    assert scenario_name("leave_out_targ") == "tlr-leave-out-targ"
+    with pytest.raises(LangarithError, match="no language adapter"):
+        variant_languages(
+            "leave_out_task", source="en", target=None, task_targets=["en"], all_targets=[]
+        )
+    with pytest.raises(LangarithError, match="per target"):
+        variant_languages("target", source="en", target=None, task_targets=[], all_targets=[])
+
+
+def _config(**tlr):
+    return {
+        "models": [{"name": "tiny"}],
+        "seeds": [1, 2],
+        "languages": ["en", "es", "de", "ru"],
+        "source_language": "en",
+        "tasks": {"ner": {"train_dataset": "wikiann"}, "nli": {"train_dataset": "xnli"}},
+        "tlr": {"tasks": {"ner": ["es", "de"], "nli": ["es", "de"]}, **tlr},
+    }
+
+
+def test_plan_and_its_refusals():
+    plan = tlr_plan(_config(variants=["madx", "target", "all_multi"], seeds=[1]))
+    assert plan is not None
+    ner = [(a.variant, a.target, a.languages) for a in plan.adapters if a.task == "ner"]
+    assert ner == [
+        ("madx", "all", ("en",)),
+        ("target", "es", ("es",)),
+        ("target", "de", ("de",)),
+        ("all_multi", "all", ("en", "es", "de")),
+    ]
+    assert plan.madx_core is False  # leave_out_last defaults to true: MAD-X 2.0 retrained
+    core = tlr_plan(_config(variants=["madx", "target"], leave_out_last=False))
+    assert core.madx_core and all(a.variant != "madx" for a in core.trained("ner"))
+    assert len(plan.outputs({})) == 2 * 3 * 2 + 2  # tasks x variants x targets + t-tests
+    with pytest.raises(LangarithError, match="have no language adapter"):
+        tlr_plan(_config(tasks={"ner": ["es", "fi"]}))
+    with pytest.raises(LangarithError, match="leave_out_task"):
+        tlr_plan(_config(variants=["madx", "leave_out_task"]))
+    with pytest.raises(LangarithError, match="twice"):
+        tlr_plan(_config(tasks={"ner": ["es", "es"]}, variants=["madx", "task_multi"]))
+    assert tlr_plan({"tasks": {}}) is None
+
+
+# ----------------------------------------------------------------------------- metrics
+
+
+def test_las_on_a_hand_worked_case():
+    # 2 sentences, 5 words: head and relation right on words 1, 3 and 5 only
+    gold_heads, gold_rels = [[2, 0, 2], [0, 1]], [["nsubj", "root", "obj"], ["root", "punct"]]
+    pred_heads, pred_rels = [[2, 0, 1], [0, 1]], [["nsubj", "obj", "obj"], ["root", "punct"]]
+    assert las(gold_heads, gold_rels, pred_heads, pred_rels) == pytest.approx(100 * 3 / 5)
+    with pytest.raises(LangarithError, match="sentence 1"):
+        las(gold_heads, gold_rels, [[2, 0, 1], [0]], [["a", "b", "c"], ["d"]])
+
+
+def test_misc_and_date_read_as_o():
+    tags = ["B-PER", "I-PER", "O", "B-MISC", "I-MISC", "B-DATE", "B-LOC"]
+    assert map_tags_to_o(tags, ["MISC", "DATE"]) == ["B-PER", "I-PER", "O", "O", "O", "O", "B-LOC"]
+    assert map_tags_to_o(tags, []) == tags
+
+
+def test_paired_t_test_on_a_hand_worked_case():
+    # differences 1, 1, 2, 0: mean 1, sd sqrt(2/3), t = 1 / (sqrt(2/3) / 2) = 2.449, df 3
+    result = paired_t_test([1, 2, 3, 4], [2, 3, 5, 4])
+    assert result.t == pytest.approx(2.4494897, rel=1e-6)
+    assert result.p == pytest.approx(0.0917, abs=5e-4)
+    assert not result.significant()
+    same = paired_t_test([1, 2, 3], [1, 2, 3])
+    assert (same.t, same.p) == (0.0, 1.0)
+    # per-item scores: NER sentence F1 from (tp, predicted, gold), empty sentence = 100
+    ner = per_item_scores("ner", np.array([[1, 2, 2], [0, 0, 0], [0, 1, 0]]))
+    assert ner.tolist() == [50.0, 100.0, 0.0]
+
+
+# ----------------------------------------------------------------------------- scoring
+
+
+def test_scores_are_core_score_files_and_feed_the_table(toy, tmp_path):
+    from langarith.report import read_scores, write_table
+    from langarith.tlr.scoring import job_from_lists, score_tlr_job
+
+    setup = toy["setup"]
+    hp = {**HP, "max_steps": 2}
+    adapters = {}
+    for variant, langs in (("madx", ["en"]), ("all_multi", ["en", "es", "it"])):
+        adapters[variant] = train_tlr_task_adapter(
+            setup.backbone,
+            _las(toy, *langs),
+            toy["data"],
+            "nli",
+            tmp_path / variant,
+            seed=1,
+            hparams=hp,
+            leave_out=[1],
+        )
+    scores = {v: {"es": str(tmp_path / f"scores/{scenario_name(v)}/es.csv")} for v in adapters}
+    job = job_from_lists(
+        model="toy",
+        task="nli",
+        kind="nli",
+        seed=1,
+        backbone=str(setup.backbone),
+        targets=["es"],
+        lang_adapters={"es": str(setup.lang["es"])},
+        test_data={"es": str(setup.data_dir("nli", "es"))},
+        adapters={v: {"es": str(d)} for v, d in adapters.items()},
+        scores=scores,
+        ttest=str(tmp_path / "ttest.csv"),
+    )
+    written = score_tlr_job(job, device="cpu")
+    frame = read_scores([scores[v]["es"] for v in adapters])
+    assert set(frame["method_name"]) == {"MAD-X", "ALL-MULTI"}
+    assert set(frame["scenario"]) == {"tlr-madx", "tlr-all-multi"}
+    assert (frame["split"] == "test").all() and (frame["metric"] == "accuracy").all()
+    ttest = (tmp_path / "ttest.csv").read_text().splitlines()
+    assert ttest[0].startswith("model,task,target,seed,method,items") and len(ttest) == 2
+    assert ",16," in ttest[1]  # 16 test items paired
+    out = {"csv": tmp_path / "tlr.csv", "md": tmp_path / "tlr.md"}
+    inputs = {"scores": [scores[v]["es"] for v in adapters], "ttests": [str(written[-1])]}
+    write_table("tlr", inputs, out)
+    md = out["md"].read_text()
+    assert "ALL-MULTI" in md and "MAD-X" in md and "sig_better" in md
+
+
+def test_schema_variants_and_registries_agree():
+    import yaml
+
+    from langarith.arm_registry import arm_job_counts
+    from langarith.report import FIGURES, TABLES
+    from langarith.tlr.variants import VARIANTS
+
+    root = Path(__file__).resolve().parents[1]
+    schema = yaml.safe_load((root / "workflow/schemas/config.schema.yaml").read_text())
+    enum = schema["properties"]["tlr"]["properties"]["variants"]["items"]["enum"]
+    assert tuple(enum) == VARIANTS
+    assert "tlr" in TABLES and "tlr_averages" in FIGURES
+    config = _config(variants=["madx", "target"])
+    config["models"] = [{"name": "tiny"}]
+    assert arm_job_counts(config) == {
+        "tlr_score_ner": 2,
+        "tlr_score_nli": 2,
+        "tlr_train_ner": 2,
+        "tlr_train_nli": 2,
+    }
