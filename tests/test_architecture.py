@@ -57,6 +57,15 @@ LAYERS: dict[str, int] = {
     "langarith.export": 9,
     "langarith.cost": 9,
     "langarith.cli": 10,
+    # the arm of task arithmetic with full fine-tuning (langarith.fullft)
+    "langarith.fullft": 0,
+    "langarith.fullft.variants": 0,
+    "langarith.fullft.plan": 2,
+    "langarith.fullft.vectors": 6,
+    "langarith.fullft.train": 6,
+    "langarith.fullft.evaluate": 7,
+    "langarith.fullft.report": 9,
+    "langarith.arms": 10,
 }
 
 

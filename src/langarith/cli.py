@@ -33,6 +33,9 @@ CLI_MODULES = (
     "langarith.export",
     "langarith.cost",
 )
+#: Imported before a command runs: the arms' registry entries (tables, figures), which
+#: ``langarith plan`` and ``langarith report`` count and write.
+ARMS_MODULE = "langarith.arms"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -80,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        importlib.import_module(ARMS_MODULE)
         return int(resolve_handler(args.func)(args) or 0)
     except USER_ERRORS as err:
         line = error_line(err)

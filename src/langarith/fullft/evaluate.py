@@ -35,12 +35,10 @@ from langarith.evaluate.score_files import ScoreRow, format_number, write_scores
 from langarith.evaluate.search import best_lambda
 from langarith.evaluate.tasks import EncodedSplit
 from langarith.fullft.train import load_task_classifier
+from langarith.fullft.variants import SPARSITY_COLUMNS, VARIANTS, Variant, get_variant
 from langarith.fullft.vectors import (
-    VARIANTS,
-    Variant,
     check_vector,
     encoder_state,
-    get_variant,
     read_model_folder,
     theta0_checksum,
 )
@@ -63,11 +61,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Columns of a sparsity CSV (one row per target, variant, mode and k).
-SPARSITY_COLUMNS = (
-    "model", "task", "seed", "target", "variant", "lambda", "mode", "keep", "split", "metric",
-    "score",
-)  # fmt: skip
 #: The two masks of Figures 1-3 and their registered merge methods.
 SPARSITY_MODES = {"top": "top-k", "bottom": "bottom-k"}
 LABELS = ("task", "src", "tgt")

@@ -16,7 +16,6 @@ tensor at a time with θ0 as θ_init and the weights (1, λ_s, λ_t); tensors th
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from langarith import LangarithError
+from langarith.fullft.variants import VARIANTS, Variant, get_variant
 from langarith.io import OutputKind, atomic_dir, read_json, sha256_file, write_json
 from langarith.merge import get_method
 
@@ -48,57 +48,6 @@ FULLFT_OUTPUT = OutputKind(
     record_kinds=("fullft_language", "fullft_task"),
     allowed=lambda name: name in (WEIGHTS, METADATA, "config.json", ".snakemake_timestamp"),
 )
-
-
-@dataclass(frozen=True)
-class Variant:
-    """One row of Table 2: the signs of λ on the source and target language vectors.
-
-    Attributes:
-        slug: the name in paths and configs (``src-tgt``).
-        label: the paper's name (``+SRC+TGT``).
-        src, tgt: the coefficient of λ for τ^src and τ^tgt (0, 1 or −1).
-    """
-
-    slug: str
-    label: str
-    src: float
-    tgt: float
-
-    @property
-    def scenario(self) -> str:
-        """The score files' scenario: ``ta-<slug>``."""
-        return f"ta-{self.slug}"
-
-    @property
-    def searched(self) -> bool:
-        """Whether the variant has a λ to choose (all but MODEL)."""
-        return bool(self.src or self.tgt)
-
-    def weights(self, lam: float) -> tuple[float, float, float]:
-        """The weights of (θ_T, θ_src, θ_tgt) at λ (zero terms are skipped by the merge)."""
-        return (1.0, self.src * lam, self.tgt * lam)
-
-
-VARIANTS: dict[str, Variant] = {
-    v.slug: v
-    for v in (
-        Variant("model", "MODEL", 0.0, 0.0),
-        Variant("src", "+SRC", 1.0, 0.0),
-        Variant("tgt", "+TGT", 0.0, 1.0),
-        Variant("src-tgt", "+SRC+TGT", 1.0, 1.0),
-        Variant("neg-src-tgt", "−SRC+TGT", -1.0, 1.0),
-    )
-}
-
-
-def get_variant(slug: str) -> Variant:
-    """The variant called ``slug``; an unknown one lists the valid ones."""
-    if slug not in VARIANTS:
-        raise LangarithError(
-            f"Unknown task-arithmetic variant {slug!r}; must be one of {list(VARIANTS)}"
-        )
-    return VARIANTS[slug]
 
 
 def theta0_checksum(backbone_dir: Path | str) -> str:
