@@ -46,12 +46,17 @@ def _canonical(value):
     return value
 
 
+#: Output functions (config -> paths) that the arms' rule files add (rules/fullft.smk).
+ARM_OUTPUTS = []
+
+
 def get_final_outputs():
     return (
         plan.final_targets(config)
         + scenarios.score_outputs(config)
         + keep_outputs(config)
         + analysis_plan.analysis_outputs(config)
+        + [path for outputs in ARM_OUTPUTS for path in outputs(config)]
         + report_outputs(config)
     )
 

@@ -433,6 +433,7 @@ AS_WRITTEN: tuple[tuple[str, ...], ...] = (
     ("language_adapter",),
     ("task_adapter",),
     ("data", "demo"),
+    ("fullft",),
 )
 
 

@@ -162,7 +162,7 @@ def fullft_outputs(config: Mapping[str, Any]) -> list[str]:
     return out
 
 
-def fullft_job(config: Mapping[str, Any], model: str, task: str, seed: int) -> dict[str, Any]:
+def fullft_job(config: Mapping[str, Any], model: str, task: str, seed: int | str) -> dict[str, Any]:
     """The :class:`~langarith.fullft.evaluate.FullFtJob` fields of one scoring job."""
     spec = fullft_datasets(config)[task]
     targets, skipped = fullft_targets(config, task)
@@ -175,7 +175,7 @@ def fullft_job(config: Mapping[str, Any], model: str, task: str, seed: int) -> d
         "model": model,
         "task": task,
         "kind": str(spec.get("kind", "nli")),
-        "seed": int(seed),
+        "seed": seed if isinstance(seed, str) and not seed.isdigit() else int(seed),
         "backbone": f"resources/backbones/{model}",
         "task_dir": FULLFT_TASK_DIR.format(model=model, task=task, seed=seed),
         "source": source,
