@@ -1,3 +1,4 @@
+import langarith.arms  # noqa: F401  (the arms register their tables and figures)
 from langarith.report import write_table
 from langarith.scripting import rule_step
 
