@@ -18,6 +18,7 @@ from adapters import AutoAdapterModel
 from snakemake_runs import run_snakemake
 from transformers import BertConfig, BertForMaskedLM, XLMRobertaConfig, XLMRobertaForMaskedLM
 
+import langarith.arms  # noqa: F401  (the arms' jobs and report rules)
 from langarith import LangarithError
 from langarith.cli import main
 from langarith.config import load_config

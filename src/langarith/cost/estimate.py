@@ -33,7 +33,7 @@ from __future__ import annotations
 import argparse
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,7 +61,16 @@ from langarith.report.rules import report_outputs, report_rules
 from langarith.settings import language_settings, task_settings
 from langarith.task_kinds import TASK_MAX_LENGTH
 
-__all__ = ["CostEstimate", "Throughput", "cli_plan", "estimate_cost", "job_counts", "render"]
+__all__ = [
+    "ARM_JOBS",
+    "ArmJobs",
+    "CostEstimate",
+    "Throughput",
+    "cli_plan",
+    "estimate_cost",
+    "job_counts",
+    "render",
+]
 
 #: Sub-words per whitespace word of mBERT/XLM-R tokenizers on Wikipedia text (rounded).
 SUBWORDS_PER_WORD = 1.5
@@ -137,6 +146,21 @@ def _report_jobs(config: Mapping[str, Any]) -> dict[str, int]:
     return counts
 
 
+#: The arms' job counters (``config -> ArmJobs``), appended by each arm's registering
+#: module (:mod:`langarith.arms`); the core never imports an arm.
+ARM_JOBS: list[Callable[[Mapping[str, Any]], ArmJobs]] = []
+
+
+@dataclass(frozen=True)
+class ArmJobs:
+    """An arm's jobs: its own rules' counts, and the data folders and (model, language)
+    corpora it needs, which count once with the core's own."""
+
+    counts: dict[str, int]
+    data: frozenset[str] = frozenset()
+    corpora: frozenset[tuple[str, str]] = frozenset()
+
+
 def job_counts(config: Mapping[str, Any], score_jobs: list | None = None) -> dict[str, int]:
     """Jobs per rule that ``snakemake -n`` would run on an empty directory
     (``score_jobs``: the evaluation jobs, when already planned)."""
@@ -144,12 +168,16 @@ def job_counts(config: Mapping[str, Any], score_jobs: list | None = None) -> dic
     seeds = len(config["seeds"])
     budget_models = plan.budget_models(config)
     budget_langs = (config.get("token_budget") or {}).get("languages") or []
+    arms = [count(config) for count in ARM_JOBS]
+    data = set(plan.data_outputs(config)).union(*(arm.data for arm in arms))
+    corpora = {(m, lang) for m in models for lang in _corpus_languages(config, m)}
+    corpora = corpora.union(*(arm.corpora for arm in arms))
     counts = {
-        "prepare_dataset": len(plan.data_outputs(config)),
+        "prepare_dataset": len(data),
         "related_languages": 1,
         "backbone": len(models),
         "init_language_adapter": len(models),
-        "tokenize_corpus": sum(len(_corpus_languages(config, m)) for m in models),
+        "tokenize_corpus": len(corpora),
         "train_language_adapter": len(models) * len(config["languages"]) * seeds,
         "train_budget_adapter": len(budget_models)
         * sum(len(plan.budget_tokens(config, lang)) for lang in budget_langs)
@@ -160,6 +188,8 @@ def job_counts(config: Mapping[str, Any], score_jobs: list | None = None) -> dic
         "task_vector_analysis": len(models) if has_task_vectors(config) else 0,
         "export_adapter": len(keep_outputs(config)),
     }
+    for arm in arms:
+        counts.update(arm.counts)
     counts.update(_report_jobs(config))
     return {rule: n for rule, n in counts.items() if n}
 

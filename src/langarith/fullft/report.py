@@ -22,17 +22,21 @@ from typing import Any
 import pandas as pd
 
 from langarith import LangarithError
+from langarith.cost.estimate import ARM_JOBS, ArmJobs
 from langarith.evaluate.score_files import read_scores
 from langarith.fullft.plan import (
     fullft_datasets,
+    fullft_job,
+    fullft_languages,
     fullft_models,
     fullft_outputs,
     fullft_section,
+    fullft_seeds,
     fullft_targets,
 )
 from langarith.fullft.variants import SPARSITY_COLUMNS, VARIANTS
 from langarith.io import atomic_file
-from langarith.paths import FULLFT_SPARSITY
+from langarith.paths import DATA_DIR, FULLFT_SPARSITY
 from langarith.report.figures import FIGURES, FigureRequest, FigureSpec
 from langarith.report.render import markdown_table
 from langarith.report.tables import TABLES, BuiltTable, TableRequest, TableSpec
@@ -42,6 +46,7 @@ __all__ = [
     "build_task_arithmetic",
     "combine_sparsity",
     "draw_fullft_sparsity",
+    "fullft_job_counts",
     "sparsity_figure",
 ]
 
@@ -218,3 +223,29 @@ FIGURES["fullft_sparsity"] = FigureSpec(
     mem_mb=1000,
     runtime=5,
 )
+
+
+def fullft_job_counts(config: Any) -> ArmJobs:
+    """The arm's jobs for ``langarith plan`` (the same as ``snakemake -n`` plans)."""
+    models, seeds = fullft_models(config), fullft_seeds(config)
+    datasets = fullft_datasets(config)
+    if not models or not datasets:
+        return ArmJobs({})
+    langs = fullft_languages(config)
+    counts = {
+        "fullft_language": len(models) * len(langs) * len(seeds),
+        "fullft_task": len(models) * len(datasets) * len(seeds),
+        **{f"fullft_evaluate_{task}": len(models) * len(seeds) for task in datasets},
+    }
+    if (fullft_section(config).get("sparsity") or {}).get("keep"):
+        counts["fullft_sparsity"] = len(models)
+    data = {DATA_DIR.format(dataset="wikipedia", lang=lang) for lang in langs}
+    for task, spec in datasets.items():
+        source = spec.get("source", config.get("source_language", "en"))
+        data.add(DATA_DIR.format(dataset=spec["train_dataset"], lang=source))
+        data.update(fullft_job(config, models[0], task, seeds[0])["data"].values())
+    corpora = {(model, lang) for model in models for lang in langs}
+    return ArmJobs(counts, frozenset(data), frozenset(corpora))
+
+
+ARM_JOBS.append(fullft_job_counts)
