@@ -185,8 +185,8 @@ def test_bottom_k_is_registered_beside_ties() -> None:
 def trained(tmp_path_factory):
     """A tiny XLM-R-shaped backbone, MLM models of en/es/de/bg and an en NLI model."""
     root = tmp_path_factory.mktemp("fullft")
-    wiki = {"wikipedia_train_docs": 40, "validation_docs": 6}
-    nli = {"task_train_rows": 90, "task_validation_rows": 30, "task_test_rows": 30}
+    wiki = {"wikipedia_train_docs": 20, "validation_docs": 4}
+    nli = {"task_train_rows": 60, "task_validation_rows": 24, "task_test_rows": 24}
     corpora = {}
     for lang in LANGS:
         corpora[lang] = prepare_demo_dataset(
@@ -264,9 +264,9 @@ def test_folders_record_theta0_and_hold_no_mlm_head(trained) -> None:
     assert heads and all(n.startswith("classifier.") for n in heads)
 
 
-def test_job_writes_every_variant_and_never_reads_test_before_choosing(
-    trained, monkeypatch
-) -> None:
+@pytest.fixture(scope="module")
+def scored(trained):
+    """One scoring job, with the order of its reads and choices recorded."""
     events: list[tuple[str, str]] = []
     real_read, real_choose = fullft_evaluate.read_rows, fullft_evaluate.choose_lambdas
 
@@ -278,10 +278,16 @@ def test_job_writes_every_variant_and_never_reads_test_before_choosing(
         events.append(("choose", ""))
         return real_choose(curves, per_target)
 
-    monkeypatch.setattr(fullft_evaluate, "read_rows", read)
-    monkeypatch.setattr(fullft_evaluate, "choose_lambdas", choose)
-    job = _job(trained)
-    written = run_fullft_job(job, device="cpu")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(fullft_evaluate, "read_rows", read)
+        patch.setattr(fullft_evaluate, "choose_lambdas", choose)
+        job = _job(trained)
+        written = run_fullft_job(job, device="cpu")
+    return job, written, events
+
+
+def test_job_writes_every_variant_and_never_reads_test_before_choosing(scored) -> None:
+    job, written, events = scored
     last_choice = max(i for i, e in enumerate(events) if e[0] == "choose")
     first_test = min(i for i, e in enumerate(events) if e == ("read", "test"))
     assert first_test > last_choice
@@ -399,3 +405,41 @@ def test_plan_refuses_and_skips(trained) -> None:
     config["fullft"]["datasets"]["nli"].update(source="nij", targets=["de"])
     with pytest.raises(LangarithError, match="has no language vector"):
         fullft_targets(config, "nli")
+
+
+# --------------------------------------------------------------------------- report
+
+
+def test_tables_and_figure_from_a_job(scored, tmp_path) -> None:
+    """The registered tables and figure are built from the job's files; the core's
+    score reader reads the score files."""
+    from langarith.arms import ARMS
+    from langarith.report.figures import FIGURES, write_figure
+    from langarith.report.scores import read_scores as read_score_table
+    from langarith.report.tables import TABLES, write_table
+
+    assert "fullft" in ARMS
+    assert {"task_arithmetic", "task_arithmetic_lambda"} <= set(TABLES)
+    assert "fullft_sparsity" in FIGURES
+    job = scored[0]
+    scores = list(job.outputs.values())
+    assert len(read_score_table(scores)) > 0
+    out = {"csv": tmp_path / "ta.csv", "md": tmp_path / "ta.md"}
+    write_table("task_arithmetic", {"scores": scores}, out)
+    markdown = out["md"].read_text()
+    for variant in VARIANTS.values():
+        assert f"| {variant.label} " in markdown
+    lam = {"csv": tmp_path / "lam.csv", "md": tmp_path / "lam.md"}
+    write_table("task_arithmetic_lambda", {"scores": scores}, lam)
+    assert "Validation score per λ" in lam["md"].read_text()
+    from langarith.fullft.report import combine_sparsity
+
+    combined = combine_sparsity([job.sparsity_output], tmp_path / "fullft_sparsity.csv")
+    figure = write_figure(
+        "fullft_sparsity",
+        {"sparsity": [str(combined)]},
+        {"png": tmp_path / "f.png"},
+        model="tiny",
+        task="nli",
+    )
+    assert len(figure.axes[0].lines) == 4  # 2 variants × top/bottom
