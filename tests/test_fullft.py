@@ -443,3 +443,21 @@ def test_tables_and_figure_from_a_job(scored, tmp_path) -> None:
         task="nli",
     )
     assert len(figure.axes[0].lines) == 4  # 2 variants × top/bottom
+
+
+def test_published_averages_are_shown_beside_the_run() -> None:
+    import pandas as pd
+
+    from langarith.fullft.report import _paper_markdown, paper_averages
+
+    paper = paper_averages()
+    xnli = paper[(paper["dataset"] == "xnli") & (paper["model"] == "xlmr")]
+    assert dict(zip(xnli["variant"], xnli["score"], strict=True)) == {
+        "model": 73.13, "src": 73.89, "tgt": 74.79, "src-tgt": 75.16, "neg-src-tgt": 73.19,
+    }  # fmt: skip
+    tidy = pd.DataFrame(
+        [{"model": "xlmr", "task": "xnli", "method": "+SRC+TGT", "target": "avg", "mean": 70.0}]
+    )
+    shown = _paper_markdown(tidy, {})
+    assert "75.16" in shown and "70.00" in shown
+    assert _paper_markdown(tidy.assign(task="nli"), {}) == ""

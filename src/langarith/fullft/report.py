@@ -47,6 +47,7 @@ __all__ = [
     "combine_sparsity",
     "draw_fullft_sparsity",
     "fullft_job_counts",
+    "paper_averages",
     "sparsity_figure",
 ]
 
@@ -66,6 +67,33 @@ def _score_frame(paths: Sequence[str]) -> pd.DataFrame:
 def _mean_std(values: pd.Series) -> str:
     std = values.std(ddof=1) if len(values) > 1 else float("nan")
     return f"{values.mean():.2f}" + ("" if pd.isna(std) else f" ± {std:.2f}")
+
+
+#: The paper's published averages (Tables 2, 4, 7), by dataset key, backbone and variant.
+PAPER_NUMBERS = Path(__file__).resolve().parents[1] / "resources" / "paper_numbers_fullft.csv"
+
+
+def paper_averages() -> pd.DataFrame:
+    """The published averages of task-arithmetic-crosslingual (single runs)."""
+    return pd.read_csv(PAPER_NUMBERS)
+
+
+def _paper_markdown(tidy: pd.DataFrame, backbones: dict[str, str]) -> str:
+    """Published averages beside the run's, for datasets and backbones the paper has."""
+    paper = paper_averages()
+    rows = []
+    for record in tidy[tidy["target"] == "avg"].itertuples(index=False):
+        model = backbones.get(record.model, record.model)
+        slug = next((v.slug for v in VARIANTS.values() if v.label == record.method), None)
+        hit = paper[(paper["dataset"] == record.task) & (paper["model"] == model)]
+        hit = hit[hit["variant"] == slug]
+        if len(hit):
+            rows.append({"task": record.task, "model": record.model, "variant": record.method,
+                         "run": f"{record.mean:.2f}", "paper": f"{hit['score'].iloc[0]:.2f}",
+                         "paper table": hit["table"].iloc[0]})  # fmt: skip
+    if not rows:
+        return ""
+    return "\n\n## Published averages (single runs)\n\n" + markdown_table(pd.DataFrame(rows))
 
 
 def build_task_arithmetic(request: TableRequest) -> BuiltTable:
@@ -91,6 +119,7 @@ def build_task_arithmetic(request: TableRequest) -> BuiltTable:
         display = cells.reset_index().rename(columns={"method": "variant"})
         parts.append(f"\n## {task} ({model}, {group['metric'].iloc[0]})\n\n")
         parts.append(markdown_table(display))
+    parts.append(_paper_markdown(tidy, dict(request.backbones)))
     return BuiltTable(tidy.reset_index(drop=True), "".join(parts))
 
 
