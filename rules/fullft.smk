@@ -11,34 +11,6 @@ import langarith.fullft.plan as fullft_plan
 ARM_OUTPUTS.append(fullft_plan.fullft_outputs)
 
 
-def fullft_task_data(wildcards):
-    spec = fullft_plan.fullft_datasets(config)[wildcards.task]
-    source = spec.get("source", config.get("source_language", "en"))
-    return paths.DATA_DIR.format(dataset=spec["train_dataset"], lang=source)
-
-
-def fullft_job_inputs(wildcards, task):
-    job = fullft_plan.fullft_job(config, wildcards.model, task, wildcards.seed)
-    return {
-        "backbone": job["backbone"],
-        "task": job["task_dir"],
-        "source": job["source_dir"],
-        "targets": list(job["targets"].values()),
-        "data": list(job["data"].values()),
-    }
-
-
-def fullft_job_outputs(task):
-    """Score CSVs (and the sparsity part) of one dataset's job, {model} and {seed} open."""
-    job = fullft_plan.fullft_job(config, "{model}", task, "{seed}")
-    outputs = dict(job["outputs"])
-    if job["sparsity_output"]:
-        outputs["sparsity"] = job["sparsity_output"]
-    return {
-        key.replace("/", "_").replace("-", "_"): path for key, path in outputs.items()
-    }
-
-
 rule fullft_language:
     input:
         backbone=paths.BACKBONE_DIR,
@@ -67,7 +39,7 @@ rule fullft_language:
 rule fullft_task:
     input:
         backbone=paths.BACKBONE_DIR,
-        data=fullft_task_data,
+        data=lambda wc: fullft_plan.task_data(config, wc.task),
     output:
         directory(paths.FULLFT_TASK_DIR),
     log:
@@ -97,9 +69,13 @@ for _task in (
         name:
             f"fullft_evaluate_{_task}"
         input:
-            unpack(lambda wc, task=_task: fullft_job_inputs(wc, task)),
+            unpack(
+                lambda wc, task=_task: fullft_plan.job_inputs(
+                    config, wc.model, task, wc.seed
+                )
+            ),
         output:
-            **fullft_job_outputs(_task),
+            **fullft_plan.job_outputs(config, _task),
         log:
             paths.log(paths.FULLFT_SPARSITY_PART.replace("{task}", _task)),
         benchmark:
@@ -123,11 +99,7 @@ for _task in (
 
 rule fullft_sparsity:
     input:
-        parts=lambda wc: [
-            paths.FULLFT_SPARSITY_PART.format(model=wc.model, task=task, seed=seed)
-            for task in fullft_plan.fullft_datasets(config)
-            for seed in fullft_plan.fullft_seeds(config)
-        ],
+        parts=lambda wc: fullft_plan.sparsity_parts(config, wc.model),
     output:
         paths.FULLFT_SPARSITY,
     log:

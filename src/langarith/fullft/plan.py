@@ -50,6 +50,10 @@ __all__ = [
     "fullft_section",
     "fullft_seeds",
     "fullft_targets",
+    "job_inputs",
+    "job_outputs",
+    "sparsity_parts",
+    "task_data",
     "language_hparams",
     "score_path",
     "task_hparams",
@@ -198,3 +202,44 @@ def fullft_job(config: Mapping[str, Any], model: str, task: str, seed: int | str
         "max_length": int(max_length),
         "skipped": skipped,
     }
+
+
+# --------------------------------------------------------------------------- rule helpers
+
+
+def task_data(config: Mapping[str, Any], task: str) -> str:
+    """The source-language training data folder of a dataset's task model."""
+    spec = fullft_datasets(config)[task]
+    source = spec.get("source", config.get("source_language", "en"))
+    return DATA_DIR.format(dataset=spec["train_dataset"], lang=source)
+
+
+def job_inputs(config: Mapping[str, Any], model: str, task: str, seed: int | str) -> dict:
+    """Named inputs of one scoring job (``rules/fullft.smk``)."""
+    job = fullft_job(config, model, task, seed)
+    return {
+        "backbone": job["backbone"],
+        "task": job["task_dir"],
+        "source": job["source_dir"],
+        "targets": list(job["targets"].values()),
+        "data": list(job["data"].values()),
+    }
+
+
+def job_outputs(config: Mapping[str, Any], task: str) -> dict[str, str]:
+    """Named outputs of a dataset's scoring rule, ``{model}`` and ``{seed}`` left open:
+    a score CSV per (variant, target) and the sparsity part."""
+    job = fullft_job(config, "{model}", task, "{seed}")
+    outputs = dict(job["outputs"])
+    if job["sparsity_output"]:
+        outputs["sparsity"] = job["sparsity_output"]
+    return {key.replace("/", "_").replace("-", "_"): path for key, path in outputs.items()}
+
+
+def sparsity_parts(config: Mapping[str, Any], model: str) -> list[str]:
+    """The scoring jobs' sparsity CSVs of one model."""
+    return [
+        FULLFT_SPARSITY_PART.format(model=model, task=task, seed=seed)
+        for task in fullft_datasets(config)
+        for seed in fullft_seeds(config)
+    ]
