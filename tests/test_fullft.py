@@ -185,6 +185,8 @@ def test_bottom_k_is_registered_beside_ties() -> None:
 def trained(tmp_path_factory):
     """A tiny XLM-R-shaped backbone, MLM models of en/es/de/bg and an en NLI model."""
     root = tmp_path_factory.mktemp("fullft")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny models: one thread is faster on a shared 2-core machine
     wiki = {"wikipedia_train_docs": 20, "validation_docs": 4}
     nli = {"task_train_rows": 60, "task_validation_rows": 24, "task_test_rows": 24}
     corpora = {}
@@ -221,7 +223,8 @@ def trained(tmp_path_factory):
         seed=1,
         hparams=task_hp,
     )
-    return {"root": root, "backbone": backbone, "lang": lang_dirs, "task": task_dir}
+    yield {"root": root, "backbone": backbone, "lang": lang_dirs, "task": task_dir}
+    torch.set_num_threads(threads)
 
 
 def _job(trained, **overrides) -> FullFtJob:
@@ -399,6 +402,9 @@ def test_plan_refuses_and_skips(trained) -> None:
     assert "results/analysis/tiny/fullft_sparsity.csv" in outputs
     job = fullft_job(config, "tiny", "nli", 1)
     assert job["grid"][0] == 0.1 and len(job["grid"]) == 10 and job["skipped"] == ["nij"]
+    from langarith.fullft.report import skipped_notes
+
+    assert skipped_notes(config) == {"notes": ["nli: nij skipped (no text for a language vector)"]}
     config["fullft"]["datasets"]["nli"]["targets"] = ["en"]
     with pytest.raises(LangarithError, match="is the dataset's source"):
         fullft_targets(config, "nli")
@@ -425,8 +431,9 @@ def test_tables_and_figure_from_a_job(scored, tmp_path) -> None:
     scores = list(job.outputs.values())
     assert len(read_score_table(scores)) > 0
     out = {"csv": tmp_path / "ta.csv", "md": tmp_path / "ta.md"}
-    write_table("task_arithmetic", {"scores": scores}, out)
+    write_table("task_arithmetic", {"scores": scores}, out, notes=["nli: nij skipped"])
     markdown = out["md"].read_text()
+    assert "Note: nli: nij skipped" in markdown
     for variant in VARIANTS.values():
         assert f"| {variant.label} " in markdown
     lam = {"csv": tmp_path / "lam.csv", "md": tmp_path / "lam.md"}

@@ -120,6 +120,8 @@ def build_task_arithmetic(request: TableRequest) -> BuiltTable:
         parts.append(f"\n## {task} ({model}, {group['metric'].iloc[0]})\n\n")
         parts.append(markdown_table(display))
     parts.append(_paper_markdown(tidy, dict(request.backbones)))
+    if request.notes:
+        parts.append("\n\n" + "\n".join(f"Note: {note}" for note in request.notes) + "\n")
     return BuiltTable(tidy.reset_index(drop=True), "".join(parts))
 
 
@@ -223,9 +225,14 @@ def _figure_inputs(config: Any, model: str, task: str | None) -> dict[str, list[
     return {"sparsity": [FULLFT_SPARSITY.format(model=model)]}
 
 
-def skipped_targets(config: Any) -> dict[str, list[str]]:
-    """Targets each dataset skips for lack of text (logged by the rules, as nij)."""
-    return {d: fullft_targets(config, d)[1] for d in fullft_datasets(config)}
+def skipped_notes(config: Any) -> dict[str, Any]:
+    """The table's notes: targets each dataset skips for lack of text (as the paper's nij)."""
+    notes = [
+        f"{dataset}: {', '.join(skipped)} skipped (no text for a language vector)"
+        for dataset in fullft_datasets(config)
+        if (skipped := fullft_targets(config, dataset)[1])
+    ]
+    return {"notes": notes}
 
 
 TABLES["task_arithmetic"] = TableSpec(
@@ -234,6 +241,7 @@ TABLES["task_arithmetic"] = TableSpec(
     _wanted,
     "task_arithmetic.rst",
     "Task arithmetic",
+    options=skipped_notes,
 )
 TABLES["task_arithmetic_lambda"] = TableSpec(
     build_lambda_table,
