@@ -379,7 +379,7 @@ def test_bad_input_is_refused(trained, tmp_path) -> None:
         run_fullft_job(_job(trained, source_dir=str(other)), device="cpu")
 
 
-def test_plan_refuses_and_skips(trained) -> None:
+def test_plan_refuses_and_skips() -> None:
     config = {
         "models": [{"name": "tiny"}],
         "seeds": [1],
@@ -405,6 +405,14 @@ def test_plan_refuses_and_skips(trained) -> None:
     from langarith.fullft.report import skipped_notes
 
     assert skipped_notes(config) == {"notes": ["nli: nij skipped (no text for a language vector)"]}
+    # a real run: a target Wikipedia lacks is skipped unless local text is given
+    real = {**config, "data": {"source": "hub"}}
+    real["fullft"] = {**config["fullft"], "no_text": []}
+    real["fullft"]["datasets"] = {"nli": {**config["fullft"]["datasets"]["nli"],
+                                          "targets": ["de", "aym"]}}  # fmt: skip
+    assert fullft_targets(real, "nli") == (["de"], ["aym"])
+    real["data"]["local_paths"] = {"wikipedia": {"aym": "aym.jsonl"}}
+    assert fullft_targets(real, "nli") == (["de", "aym"], [])
     config["fullft"]["datasets"]["nli"]["targets"] = ["en"]
     with pytest.raises(LangarithError, match="is the dataset's source"):
         fullft_targets(config, "nli")

@@ -27,6 +27,7 @@ from typing import Any
 
 from langarith import LangarithError
 from langarith.config import grid
+from langarith.data import dataset_covers
 from langarith.paths import (
     DATA_DIR,
     FULLFT_LANG_DIR,
@@ -94,7 +95,7 @@ def fullft_targets(config: Mapping[str, Any], dataset: str) -> tuple[list[str], 
     A target equal to the dataset's source is refused.
     """
     spec = fullft_datasets(config)[dataset]
-    no_text = {str(x) for x in fullft_section(config).get("no_text") or []}
+    no_text = _without_text(config)
     targets = [str(t) for t in spec.get("targets") or []]
     source = str(spec.get("source", config.get("source_language", "en")))
     if source in targets:
@@ -107,6 +108,21 @@ def fullft_targets(config: Mapping[str, Any], dataset: str) -> tuple[list[str], 
             "has no language vector; give it text or use another source"
         )
     return [t for t in targets if t not in no_text], [t for t in targets if t in no_text]
+
+
+def _without_text(config: Mapping[str, Any]) -> set[str]:
+    """Languages with no text for an MLM model: ``fullft.no_text``, and languages that
+    Wikipedia does not cover and ``data.local_paths.wikipedia`` does not give (a real
+    run's text from local files; the demo generates every language it knows)."""
+    listed = {str(x) for x in fullft_section(config).get("no_text") or []}
+    data = config.get("data") or {}
+    if data.get("source") == "demo":
+        return listed
+    local = set((data.get("local_paths") or {}).get("wikipedia") or {})
+    langs = set()
+    for spec in fullft_datasets(config).values():
+        langs.update(str(t) for t in spec.get("targets") or [])
+    return listed | {t for t in langs if not dataset_covers("wikipedia", t) and t not in local}
 
 
 def fullft_languages(config: Mapping[str, Any]) -> list[str]:
