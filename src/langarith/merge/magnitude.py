@@ -1,6 +1,7 @@
-"""Task arithmetic on magnitude-sparsified vectors: top-k and bottom-k (Figures 1-3 of
-"Language and Task Arithmetic with Parameter-Efficient Layers"'s full-model counterpart,
-task-arithmetic-crosslingual).
+"""Task arithmetic on magnitude-sparsified vectors: top-k and bottom-k (Parović, Vulić and
+Korhonen, "Investigating the Potential of Task Arithmetic for Cross-Lingual Transfer",
+Figures 1-3: language vectors of fully fine-tuned models keep their k % largest or
+smallest entries).
 
 θ_init + Σ wᵢ·mask(τᵢ), where the mask of a vector keeps its ``keep`` percent largest
 (``top-k``) or smallest (``bottom-k``) entries by magnitude. As in the TIES trim
@@ -150,8 +151,9 @@ def _method(bottom: bool) -> MergeMethod:
     return MergeMethod(
         name=name,
         reference=(
-            "task-arithmetic-crosslingual (language and task vectors of fully fine-tuned "
-            "models), Figures 1-3: sparsified language vectors"
+            "Parović, Vulić and Korhonen (2024), Investigating the Potential of Task "
+            "Arithmetic for Cross-Lingual Transfer, Figures 1-3; task arithmetic of "
+            "Ilharco et al. (2023)"
         ),
         reference_url="https://arxiv.org/abs/2212.04089",
         needs_init=True,
