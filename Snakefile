@@ -27,6 +27,7 @@ include: "rules/evaluate.smk"
 include: "rules/merge.smk"
 include: "rules/tlr.smk"
 include: "rules/analysis.smk"
+include: "rules/fullft.smk"
 include: "rules/report.smk"
 
 

@@ -68,6 +68,14 @@ LAYERS: dict[str, int] = {
     "langarith.tlr.trainer": 5,
     "langarith.tlr.scoring": 7,
     "langarith.tlr.register": 9,
+    # the arm of task arithmetic with full fine-tuning (langarith.fullft)
+    "langarith.fullft": 0,
+    "langarith.fullft.variants": 0,
+    "langarith.fullft.plan": 2,
+    "langarith.fullft.vectors": 6,
+    "langarith.fullft.train": 6,
+    "langarith.fullft.evaluate": 7,
+    "langarith.fullft.report": 9,
 }
 
 

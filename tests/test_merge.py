@@ -94,7 +94,15 @@ def _invertible(names: list[str]) -> list[str]:
 
 
 def test_registry_lists_methods_with_references() -> None:
-    assert sorted(MERGE_METHODS) == ["dare", "dare_ties", "linear", "task-arithmetic", "ties"]
+    assert sorted(MERGE_METHODS) == [
+        "bottom-k",
+        "dare",
+        "dare_ties",
+        "linear",
+        "task-arithmetic",
+        "ties",
+        "top-k",
+    ]
     for name, method in MERGE_METHODS.items():
         assert get_method(name) is method
         assert method.reference and method.reference_url.startswith("https://")
@@ -104,7 +112,7 @@ def test_registry_lists_methods_with_references() -> None:
         get_method("foo")
     assert str(err.value) == (
         "Unknown merge method 'foo'. Must be one of "
-        "['linear', 'task-arithmetic', 'ties', 'dare', 'dare_ties']"
+        "['linear', 'task-arithmetic', 'ties', 'dare', 'dare_ties', 'top-k', 'bottom-k']"
     )
 
 
@@ -559,6 +567,8 @@ def test_every_in_place_form_equals_the_per_tensor_form(bank) -> None:
         "ties": [(None, {"lam": 1.3, "top_k": 20}), ([1.0, 0.5], {"lam": 0.8, "top_k": 80})],
         "dare": [([0.3, 0.7], {"drop_rate": 0.5, "seed": 3}), ([1.0, -0.5], {})],
         "dare_ties": [(None, {"lam": 1.2, "drop_rate": 0.3}), ([1.0, 0.5], {"seed": 7})],
+        "top-k": [([1.0, 0.5], {"keep": 30}), ([1.0, -0.5], {"keep": 90, "dense": 1})],
+        "bottom-k": [([1.0, 0.5], {"keep": 70}), ([1.0, 0.5], {"keep": 100, "dense": 1})],
     }
     assert set(cases) == set(MERGE_METHODS)
     for name, method in MERGE_METHODS.items():

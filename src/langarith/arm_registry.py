@@ -11,14 +11,28 @@ entries, so that the core reads them without importing an arm.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["ARM_JOB_COUNTS", "ARM_OUTPUTS", "arm_job_counts", "arm_outputs"]
+__all__ = ["ARM_JOB_COUNTS", "ARM_OUTPUTS", "ArmJobs", "arm_job_counts", "arm_jobs", "arm_outputs"]
+
+
+@dataclass(frozen=True)
+class ArmJobs:
+    """An arm's jobs: its own rules' counts, and the data folders and (model, language)
+    corpora it needs, which count once with the core's own (a corpus the core tokenizes
+    anyway is not a second ``tokenize_corpus`` job)."""
+
+    counts: dict[str, int]
+    data: frozenset[str] = frozenset()
+    corpora: frozenset[tuple[str, str]] = frozenset()
+
 
 #: arm name -> ``outputs(config)``: the files ``rule all`` asks of the arm.
 ARM_OUTPUTS: dict[str, Callable[[Mapping[str, Any]], list[str]]] = {}
-#: arm name -> ``counts(config)``: jobs per rule the arm adds to ``snakemake -n``.
-ARM_JOB_COUNTS: dict[str, Callable[[Mapping[str, Any]], dict[str, int]]] = {}
+#: arm name -> ``counts(config)``: jobs per rule the arm adds to ``snakemake -n``, as a
+#: plain mapping or as :class:`ArmJobs` when the arm also reads the core's data/corpora.
+ARM_JOB_COUNTS: dict[str, Callable[[Mapping[str, Any]], Mapping[str, int] | ArmJobs]] = {}
 
 
 def arm_outputs(config: Mapping[str, Any]) -> list[str]:
@@ -29,6 +43,15 @@ def arm_outputs(config: Mapping[str, Any]) -> list[str]:
 def arm_job_counts(config: Mapping[str, Any]) -> dict[str, int]:
     """Jobs per rule of every registered arm for ``config``."""
     counts: dict[str, int] = {}
-    for count in ARM_JOB_COUNTS.values():
-        counts.update(count(config))
+    for jobs in arm_jobs(config):
+        counts.update(jobs.counts)
     return counts
+
+
+def arm_jobs(config: Mapping[str, Any]) -> list[ArmJobs]:
+    """Every registered arm's jobs for ``config``, each as :class:`ArmJobs`."""
+    jobs = []
+    for count in ARM_JOB_COUNTS.values():
+        found = count(config)
+        jobs.append(found if isinstance(found, ArmJobs) else ArmJobs(dict(found)))
+    return jobs

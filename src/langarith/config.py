@@ -484,6 +484,7 @@ AS_WRITTEN: tuple[tuple[str, ...], ...] = (
     ("task_adapter",),
     ("data", "demo"),
     ("tlr",),
+    ("fullft",),
 )
 
 

@@ -26,6 +26,10 @@ __all__ = [
     "DATA_DIR",
     "EXPORT_DIR",
     "FIGURE",
+    "FULLFT_LANG_DIR",
+    "FULLFT_SPARSITY",
+    "FULLFT_SPARSITY_PART",
+    "FULLFT_TASK_DIR",
     "INIT_DIR",
     "LANG_ADAPTER_DIR",
     "RELATED_TSV",
@@ -66,6 +70,12 @@ EXPORT_DIR = "results/exported/{scenario}/{model}/{task}/{target}/seed{seed}"
 ANALYSIS_COSINE = "results/analysis/{model}/cosine.csv"
 ANALYSIS_SPARSITY = "results/analysis/{model}/sparsity.csv"
 ANALYSIS_TASK_COSINE = "results/analysis/{model}/task_cosine.csv"
+#: Task arithmetic with full fine-tuning (``rules/fullft.smk``): fully fine-tuned models
+#: (safetensors + metadata.json with the θ0 checksum) and the sparsity curves.
+FULLFT_LANG_DIR = "results/fullft/{model}/lang/{lang}/seed{seed}"
+FULLFT_TASK_DIR = "results/fullft/{model}/task/{task}/seed{seed}"
+FULLFT_SPARSITY_PART = "results/fullft/{model}/sparsity/{task}/seed{seed}.csv"
+FULLFT_SPARSITY = "results/analysis/{model}/fullft_sparsity.csv"
 TABLE = "results/tables/{table}.{ext}"
 FIGURE = "figures/{name}.{ext}"
 

@@ -583,6 +583,36 @@ def task_settings(config: Mapping[str, Any], task: str | None = None) -> TaskAda
     return TaskAdapterSettings.from_mapping(merged, where=parts[-1][1])
 
 
+def fullft_language_settings(
+    config: Mapping[str, Any], lang: str | None = None
+) -> LanguageAdapterSettings:
+    """Full-model MLM settings of ``lang`` (task arithmetic with full fine-tuning):
+    ``fullft.language.training``, its ``per_language`` on top; the adapter's fields."""
+    section = (config.get("fullft") or {}).get("language") or {}
+    parts = [(section.get("training") or {}, "fullft.language.training")]
+    override = (section.get("per_language") or {}).get(lang) if lang is not None else None
+    if override:
+        parts.append((override, f"fullft.language.per_language.{lang}"))
+    merged = _checked_merge(LanguageAdapterSettings, parts)
+    return LanguageAdapterSettings.from_mapping(merged, where=parts[-1][1])
+
+
+def fullft_task_settings(
+    config: Mapping[str, Any], dataset: str | None = None
+) -> TaskAdapterSettings:
+    """Full fine-tuning settings of a ``fullft.datasets`` entry: ``fullft.task.training``,
+    the dataset's ``training`` on top (``adapter_config`` is not read: no adapter)."""
+    section = config.get("fullft") or {}
+    parts = [((section.get("task") or {}).get("training") or {}, "fullft.task.training")]
+    own = ((section.get("datasets") or {}).get(dataset) or {}).get("training") if dataset else None
+    if own:
+        parts.append((own, f"fullft.datasets.{dataset}.training"))
+    merged = _checked_merge(TaskAdapterSettings, parts)
+    if "adapter_config" in merged:
+        raise SettingsError([f"{parts[-1][1]}.adapter_config: full fine-tuning has no adapter"])
+    return TaskAdapterSettings.from_mapping(merged, where=parts[-1][1])
+
+
 def demo_backbone_settings(model: Mapping[str, Any], where: str) -> DemoBackboneSettings:
     """Settings of one ``models`` entry's ``demo`` spec (``where``: e.g. ``models[0].demo``)."""
     return DemoBackboneSettings.from_mapping(model.get("demo"), where=where)
@@ -601,6 +631,8 @@ __all__ = [
     "TaskAdapterConfig",
     "TaskAdapterSettings",
     "demo_backbone_settings",
+    "fullft_language_settings",
+    "fullft_task_settings",
     "show_value",
     "language_adapter_config",
     "language_settings",

@@ -277,13 +277,14 @@ def _start_server(path: Path) -> None:
 
 
 def _script_imports(script: str) -> list[tuple[str, list[str]]]:
-    """The top-level imports of a script: (module, names imported from it)."""
+    """The imports of a script, nested ones included (a script that picks its module by
+    rule imports inside the branch): (module, names imported from it)."""
     try:
         tree = ast.parse(Path(script).read_text(encoding="utf-8"))
     except (OSError, SyntaxError, ValueError):
         return []
     found: list[tuple[str, list[str]]] = []
-    for node in tree.body:
+    for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             found.extend((alias.name, []) for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:

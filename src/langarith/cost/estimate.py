@@ -39,7 +39,7 @@ from typing import Any
 
 from langarith import LangarithError, plan
 from langarith.analysis_plan import has_task_vectors
-from langarith.arm_registry import arm_job_counts
+from langarith.arm_registry import arm_jobs
 from langarith.config import load_config, trained_tasks
 from langarith.cost.sizes import (
     BYTES_PER_PARAM,
@@ -62,7 +62,14 @@ from langarith.report.rules import report_outputs, report_rules
 from langarith.settings import language_settings, task_settings
 from langarith.task_kinds import TASK_MAX_LENGTH
 
-__all__ = ["CostEstimate", "Throughput", "cli_plan", "estimate_cost", "job_counts", "render"]
+__all__ = [
+    "CostEstimate",
+    "Throughput",
+    "cli_plan",
+    "estimate_cost",
+    "job_counts",
+    "render",
+]
 
 #: Sub-words per whitespace word of mBERT/XLM-R tokenizers on Wikipedia text (rounded).
 SUBWORDS_PER_WORD = 1.5
@@ -145,12 +152,16 @@ def job_counts(config: Mapping[str, Any], score_jobs: list | None = None) -> dic
     seeds = len(config["seeds"])
     budget_models = plan.budget_models(config)
     budget_langs = (config.get("token_budget") or {}).get("languages") or []
+    arms = arm_jobs(config)
+    data = set(plan.data_outputs(config)).union(*(arm.data for arm in arms))
+    corpora = {(m, lang) for m in models for lang in _corpus_languages(config, m)}
+    corpora = corpora.union(*(arm.corpora for arm in arms))
     counts = {
-        "prepare_dataset": len(plan.data_outputs(config)),
+        "prepare_dataset": len(data),
         "related_languages": 1,
         "backbone": len(models),
         "init_language_adapter": len(models),
-        "tokenize_corpus": sum(len(_corpus_languages(config, m)) for m in models),
+        "tokenize_corpus": len(corpora),
         "train_language_adapter": len(models) * len(config["languages"]) * seeds,
         "train_budget_adapter": len(budget_models)
         * sum(len(plan.budget_tokens(config, lang)) for lang in budget_langs)
@@ -161,8 +172,9 @@ def job_counts(config: Mapping[str, Any], score_jobs: list | None = None) -> dic
         "task_vector_analysis": len(models) if has_task_vectors(config) else 0,
         "export_adapter": len(keep_outputs(config)),
     }
+    for arm in arms:
+        counts.update(arm.counts)
     counts.update(_report_jobs(config))
-    counts.update(arm_job_counts(config))
     return {rule: n for rule, n in counts.items() if n}
 
 

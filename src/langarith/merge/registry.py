@@ -6,7 +6,7 @@ one place and the config schema's list can be tested against it.
 
 from __future__ import annotations
 
-from langarith.merge import dare, linear, task_arithmetic, ties
+from langarith.merge import dare, linear, magnitude, task_arithmetic, ties
 from langarith.merge.base import MergeMethod
 from langarith.registry import lookup
 
@@ -20,6 +20,8 @@ MERGE_METHODS: dict[str, MergeMethod] = {
         ties.METHOD,
         dare.METHOD,
         dare.DARE_TIES_METHOD,
+        magnitude.TOP_K_METHOD,
+        magnitude.BOTTOM_K_METHOD,
     )
 }
 

@@ -1328,6 +1328,7 @@ class TableRequest:
     seed: int = DEFAULT_SEED
     run_pools: Mapping[str, Sequence[str]] | None = None
     source: str = "en"
+    notes: Sequence[str] = ()  # lines a table adds under itself (e.g. skipped targets)
 
     def paths(self, key: str) -> list[str]:
         """The files of one named input (empty when the rule gives none)."""
@@ -1740,6 +1741,7 @@ def write_table(
     seed: int = DEFAULT_SEED,
     run_pools: Mapping[str, Sequence[str]] | None = None,
     source: str = "en",
+    notes: Sequence[str] = (),
 ) -> list[Path]:
     """Build one table and write it: the entry point of the Snakemake table rules.
 
@@ -1752,6 +1754,7 @@ def write_table(
         run_pools, source: the run's pools per scenario and its source language, for
             ``paper_comparison`` (see :func:`paper_comparison_table`).
         n_resamples, seed: of the bootstrap intervals.
+        notes: lines a table adds under itself (the arms' skipped targets).
 
     Returns the paths written.
     """
@@ -1763,7 +1766,14 @@ def write_table(
     named = {key: path_list(value) for key, value in named_paths(inputs).items()}
     pools = None if run_pools is None else {k: list(v) for k, v in dict(run_pools).items()}
     request = TableRequest(
-        table, named, dict(backbones or {}), n_resamples, seed, run_pools=pools, source=source
+        table,
+        named,
+        dict(backbones or {}),
+        n_resamples,
+        seed,
+        run_pools=pools,
+        source=source,
+        notes=tuple(notes),
     )
     written = _write_built(table, spec.build(request), outputs)
     title = table.replace("_", " ").capitalize()
