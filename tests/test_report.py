@@ -820,11 +820,14 @@ def test_summary_prints_the_zero_shot_averages(synthetic, capsys):
 # --------------------------------------------------------------------------- workflow side
 def test_report_outputs_of_the_demo_config():
     config = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())
-    assert "figures/token_budget_nli_tinybert.png" in rules.report_outputs(config)
-    # XNLI has no Portuguese: a token-budget study on pt with nli has no target.
+    # the demo's unseen language: NER through ner_uk, whose only target is uk
+    assert "figures/token_budget_ner_uk_tinybert.png" in rules.report_outputs(config)
     config["token_budget"]["languages"] = ["pt"]
+    assert "figures/token_budget_ner_uk_tinybert.png" not in rules.report_outputs(config)
+    # XNLI has no Portuguese: a token-budget study on pt with nli has no target.
+    config["token_budget"]["tasks"] = ["nli"]
     assert "figures/token_budget_nli_tinybert.png" not in rules.report_outputs(config)
-    config["token_budget"]["languages"] = ["de"]
+    config["token_budget"]["languages"] = ["es"]
     outputs = rules.report_outputs(config)
     for name in (
         "zero_shot.csv",
@@ -839,7 +842,9 @@ def test_report_outputs_of_the_demo_config():
         "lambda_subgrids.md",
     ):
         assert f"results/tables/{name}" in outputs
-    assert "results/tables/low_resource.csv" not in outputs  # not a demo scenario
+    assert "results/tables/low_resource.csv" in outputs  # uk, unseen by the backbones
+    del config["scenarios"]["low_resource"]
+    assert "results/tables/low_resource.csv" not in rules.report_outputs(config)
     for name in (
         "lambda_curves_qa_tinyxlmr",
         "cosine_similarity_tinybert",

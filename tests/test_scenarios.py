@@ -285,17 +285,17 @@ def test_job_records_round_trip(paper_jobs):
 
 
 def test_rule_inputs_and_params(demo):
-    wc = SimpleNamespace(scenario="zero_shot", model="tinybert", task="qa", target="de", seed="1")
+    wc = SimpleNamespace(scenario="zero_shot", model="tinybert", task="qa", target="es", seed="1")
     inputs = job_inputs(demo, wc)
     assert inputs["related"] == RELATED_TSV
     assert inputs["task_adapter"] == "results/adapters/tinybert/task/qa/seed1"
-    assert inputs["data"] == "resources/data/xquad/de"
+    assert inputs["data"] == "resources/data/xquad/es"
     assert inputs["backbone"] == "resources/backbones/tinybert"
     assert inputs["init"] == "results/adapters/tinybert/lang/init"
     assert all(a.startswith("results/adapters/tinybert/lang/") for a in inputs["adapters"])
     params = job_params(demo, wc)
     assert params["max_length"] == 128 and params["doc_stride"] == 64
-    assert ScoreJob.from_dict(params).output == "results/scores/zero_shot/tinybert/qa/de/seed1.csv"
+    assert ScoreJob.from_dict(params).output == "results/scores/zero_shot/tinybert/qa/es/seed1.csv"
 
 
 def test_analysis_covers_every_language_and_seed(demo):
