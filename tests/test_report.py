@@ -29,6 +29,7 @@ from report_toys import TOY_FIGURE, TOY_TABLE
 
 from langarith import LangarithError, related
 from langarith.evaluate.scenarios import plan_jobs, score_outputs
+from langarith.plan import related_targets
 from langarith.report import inputs, paper, rules, tables
 from langarith.report.cli import register_cli, summary
 from langarith.report.figures import (
@@ -81,8 +82,8 @@ GRID = [round(0.05 * i, 2) for i in range(21)]
 TIES_GRID = [round(0.8 + 0.1 * i, 1) for i in range(11)]
 MODELS = ("tinybert", "tinyxlmr")
 SEEDS = (1, 2, 3)
-RELATED = {"de": "es", "es": "it", "ru": "bg", "it": "es", "pt": "es", "bg": "ru"}
-METRICS = {"ner": ("f1",), "nli": ("accuracy",), "qa": ("f1", "exact_match")}
+RELATED = {"de": "es", "es": "it", "ru": "bg", "it": "es", "pt": "es", "bg": "ru", "uk": "ru"}
+METRICS = {"ner": ("f1",), "ner_uk": ("f1",), "nli": ("accuracy",), "qa": ("f1", "exact_match")}
 
 
 # --------------------------------------------------------------------------- generator
@@ -1096,7 +1097,7 @@ def test_every_table_takes_the_validation_choice(tmp_path):
 # --------------------------------------------------------------------------- slow: report
 def _plan_rows(config) -> list[dict]:
     """Synthetic rows for every evaluation job the evaluation stage plans for a config."""
-    related = {t: RELATED.get(t, "es") for t in config["evaluation_languages"] + ["pt"]}
+    related = {t: RELATED.get(t, "es") for t in related_targets(config) + ["pt"]}
     rows = []
     for job in plan_jobs(config, related=related):
         baselines = [(b.method, b.adapter) for b in job.baselines]
