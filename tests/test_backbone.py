@@ -267,6 +267,26 @@ def test_cli_backbone_demo(corpus, tmp_path):
     )
 
 
+def test_weight_zero_leaves_a_language_unseen(corpus, tmp_path):
+    """A language of weight 0 is in neither the tokenizer nor pre-training (as Assamese
+    for XLM-R): the backbone is the one built without its corpus, byte for byte."""
+    spec = {**TINY_SPEC, "pretrain_weights": {"fr": 0}}
+    unseen = build_demo_backbone(corpus, tmp_path / "unseen", arch="bert", spec=spec, seed=0)
+    without = build_demo_backbone(
+        corpus[:2], tmp_path / "without", arch="bert", spec=TINY_SPEC, seed=0
+    )
+    assert (unseen / "tokenizer.json").read_text() == (without / "tokenizer.json").read_text()
+    first, second = (
+        load_file(unseen / "model.safetensors"),
+        load_file(without / "model.safetensors"),
+    )
+    assert all(torch.equal(first[k], second[k]) for k in first)
+    meta = json.loads((unseen / "metadata.json").read_text())
+    assert meta["unseen_languages"] == ["fr"]
+    assert set(meta["blocks_per_language"]) == {"en", "de"}
+    assert set(meta["corpora"]) == {"en", "de", "fr"}
+
+
 def test_pretrain_cycle_mixes_languages_by_weight():
     assert pretrain_cycle(["bg", "en", "es"], {}) == ["bg", "en", "es"]  # round-robin
     cycle = pretrain_cycle(["bg", "en", "es"], {"en": 3, "es": 0})

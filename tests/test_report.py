@@ -29,6 +29,7 @@ from report_toys import TOY_FIGURE, TOY_TABLE
 
 from langarith import LangarithError, related
 from langarith.evaluate.scenarios import plan_jobs, score_outputs
+from langarith.plan import related_targets
 from langarith.report import inputs, paper, rules, tables
 from langarith.report.cli import register_cli, summary
 from langarith.report.figures import (
@@ -81,8 +82,8 @@ GRID = [round(0.05 * i, 2) for i in range(21)]
 TIES_GRID = [round(0.8 + 0.1 * i, 1) for i in range(11)]
 MODELS = ("tinybert", "tinyxlmr")
 SEEDS = (1, 2, 3)
-RELATED = {"de": "es", "es": "it", "ru": "bg", "it": "es", "pt": "es", "bg": "ru"}
-METRICS = {"ner": ("f1",), "nli": ("accuracy",), "qa": ("f1", "exact_match")}
+RELATED = {"de": "es", "es": "it", "ru": "bg", "it": "es", "pt": "es", "bg": "ru", "uk": "ru"}
+METRICS = {"ner": ("f1",), "ner_uk": ("f1",), "nli": ("accuracy",), "qa": ("f1", "exact_match")}
 
 
 # --------------------------------------------------------------------------- generator
@@ -820,11 +821,14 @@ def test_summary_prints_the_zero_shot_averages(synthetic, capsys):
 # --------------------------------------------------------------------------- workflow side
 def test_report_outputs_of_the_demo_config():
     config = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())
-    assert "figures/token_budget_nli_tinybert.png" in rules.report_outputs(config)
-    # XNLI has no Portuguese: a token-budget study on pt with nli has no target.
+    # the demo's unseen language: NER through ner_uk, whose only target is uk
+    assert "figures/token_budget_ner_uk_tinybert.png" in rules.report_outputs(config)
     config["token_budget"]["languages"] = ["pt"]
+    assert "figures/token_budget_ner_uk_tinybert.png" not in rules.report_outputs(config)
+    # XNLI has no Portuguese: a token-budget study on pt with nli has no target.
+    config["token_budget"]["tasks"] = ["nli"]
     assert "figures/token_budget_nli_tinybert.png" not in rules.report_outputs(config)
-    config["token_budget"]["languages"] = ["de"]
+    config["token_budget"]["languages"] = ["es"]
     outputs = rules.report_outputs(config)
     for name in (
         "zero_shot.csv",
@@ -839,7 +843,9 @@ def test_report_outputs_of_the_demo_config():
         "lambda_subgrids.md",
     ):
         assert f"results/tables/{name}" in outputs
-    assert "results/tables/low_resource.csv" not in outputs  # not a demo scenario
+    assert "results/tables/low_resource.csv" in outputs  # uk, unseen by the backbones
+    del config["scenarios"]["low_resource"]
+    assert "results/tables/low_resource.csv" not in rules.report_outputs(config)
     for name in (
         "lambda_curves_qa_tinyxlmr",
         "cosine_similarity_tinybert",
@@ -1091,7 +1097,7 @@ def test_every_table_takes_the_validation_choice(tmp_path):
 # --------------------------------------------------------------------------- slow: report
 def _plan_rows(config) -> list[dict]:
     """Synthetic rows for every evaluation job the evaluation stage plans for a config."""
-    related = {t: RELATED.get(t, "es") for t in config["evaluation_languages"] + ["pt"]}
+    related = {t: RELATED.get(t, "es") for t in related_targets(config) + ["pt"]}
     rows = []
     for job in plan_jobs(config, related=related):
         baselines = [(b.method, b.adapter) for b in job.baselines]

@@ -499,7 +499,7 @@ class DemoBackboneSettings(Settings):
         0.15, number(0, 1, low_open=True, high_open=True), "share of tokens masked"
     )
     pretrain_weights: dict[str, int] = setting(
-        {}, weights(), "share of each language in pre-training batches (others 1)"
+        {}, weights(), "share of each language in pre-training batches (others 1; 0: unseen)"
     )
 
     def cross_problems(self, where: str) -> list[str]:

@@ -3,7 +3,8 @@
 The demo cannot download anything, so it trains a tokenizer on the demo Wikipedia text
 and pre-trains a small model balanced over the demo languages, so that language adapters
 adapt a model which already "knows" those languages (as mBERT/XLM-R do), not a random
-network.
+network. A language of weight 0 in ``pretrain_weights`` is left out of both the tokenizer
+and pre-training: a language the backbone never saw, for the low-resource scenario.
 """
 
 from __future__ import annotations
@@ -190,7 +191,9 @@ def _pretrain(model, tokenizer, blocks_per_lang: dict, valid_blocks, spec: dict,
     setup = device_and_dtype(False, False)
     model.to(setup.device)
     batch_size = int(spec["batch_size"])
-    mix = _LanguageMix(blocks_per_lang, spec.get("pretrain_weights") or {}, batch_size, seed)
+    # languages of weight 0 have no blocks (:func:`_split_unseen`)
+    weights = {k: v for k, v in (spec.get("pretrain_weights") or {}).items() if v != 0}
+    mix = _LanguageMix(blocks_per_lang, weights, batch_size, seed)
     start_id, end_id = special_ids(tokenizer)
     objective = MlmObjective(
         mask_token_id=tokenizer.mask_token_id,
@@ -296,6 +299,18 @@ def _read_corpora(corpus_dirs: Sequence[Path | str]) -> list:
     return corpora
 
 
+def _split_unseen(corpora: list, weights: dict[str, Any]) -> tuple[list, list[str]]:
+    """The corpora the backbone learns from, and the languages of weight 0.
+
+    A language of weight 0 is left out of pre-training altogether, tokenizer included,
+    so the backbone has never seen it (as Assamese is unseen by XLM-R): only its language
+    adapter can learn it, which is what the low-resource scenario studies.
+    """
+    pretrain_cycle([c[0] for c in corpora], weights)  # checks the weights, names them
+    seen = [c for c in corpora if weights.get(c[0], 1) != 0]
+    return seen, [c[0] for c in corpora if weights.get(c[0], 1) == 0]
+
+
 def _corpora_info(corpora: list, corpus_dirs: Sequence[Path | str]) -> dict[str, dict]:
     """Folder and checksum of each language's corpus, for metadata.json."""
     return {
@@ -348,8 +363,9 @@ def build_demo_backbone(
     out_dir = Path(out_dir)
     check_replaceable(out_dir, BACKBONE_OUTPUT, corpus_dirs)
     corpora = _read_corpora(corpus_dirs)
-    tokenizer = _demo_tokenizer(corpora, spec, arch)
-    blocks, valid_blocks = _demo_blocks(corpora, tokenizer, int(spec["seq_len"]))
+    seen, unseen = _split_unseen(corpora, spec.get("pretrain_weights") or {})
+    tokenizer = _demo_tokenizer(seen, spec, arch)
+    blocks, valid_blocks = _demo_blocks(seen, tokenizer, int(spec["seq_len"]))
 
     seed_everything(seed)
     config = _demo_config(arch, spec, tokenizer)
@@ -365,6 +381,7 @@ def build_demo_backbone(
         meta = _demo_metadata(out_dir.name, arch, seed, spec, tokenizer, model, langs)
         meta.update(
             corpora=_corpora_info(corpora, corpus_dirs),
+            unseen_languages=unseen,
             blocks_per_language={lang: int(len(b)) for lang, b in blocks.items()},
             pretrain=stats,
             config_sha256=sha256_file(tmp / "config.json"),
