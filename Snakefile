@@ -26,6 +26,7 @@ include: "rules/train.smk"
 include: "rules/evaluate.smk"
 include: "rules/merge.smk"
 include: "rules/analysis.smk"
+include: "rules/xmod.smk"
 include: "rules/report.smk"
 
 

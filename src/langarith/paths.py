@@ -33,6 +33,9 @@ __all__ = [
     "TABLE",
     "TASK_ADAPTER_DIR",
     "TOKENS_DIR",
+    "XMOD_ADDED_DIR",
+    "XMOD_BACKBONE_DIR",
+    "XMOD_TASK_DIR",
     "benchmark",
     "checkpoint",
     "in_setup",
@@ -60,6 +63,13 @@ ANALYSIS_COSINE = "results/analysis/{model}/cosine.csv"
 ANALYSIS_SPARSITY = "results/analysis/{model}/sparsity.csv"
 ANALYSIS_TASK_COSINE = "results/analysis/{model}/task_cosine.csv"
 TABLE = "results/tables/{table}.{ext}"
+#: The X-MOD arm (rules/xmod.smk): an X-MOD or SHARED backbone per language set
+#: (``arm``: xmod or shared), a language added post hoc (tokenizer, embeddings,
+#: modules), an English-fine-tuned task model; its scores are SCORE_CSV files of
+#: scenarios ``xmod`` and ``xmod-shared`` (model: the set).
+XMOD_BACKBONE_DIR = "resources/backbones/{arm}-{xset}"
+XMOD_ADDED_DIR = "results/xmod/{arm}-{xset}/added/{lang}"
+XMOD_TASK_DIR = "results/xmod/{arm}-{xset}/task/{task}/seed{seed}"
 FIGURE = "figures/{name}.{ext}"
 
 #: Training checkpoints live outside the declared outputs, so that Snakemake does not
