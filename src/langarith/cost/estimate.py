@@ -58,6 +58,7 @@ from langarith.evaluate.scenarios import plan_jobs
 from langarith.evaluate.tasks import GPU_MAX_TOKENS
 from langarith.export import keep_outputs
 from langarith.report.rules import report_outputs, report_rules
+from langarith.xmod import plan as xmod_plan
 from langarith.settings import language_settings, task_settings
 from langarith.task_kinds import TASK_MAX_LENGTH
 
@@ -145,7 +146,7 @@ def job_counts(config: Mapping[str, Any], score_jobs: list | None = None) -> dic
     budget_models = plan.budget_models(config)
     budget_langs = (config.get("token_budget") or {}).get("languages") or []
     counts = {
-        "prepare_dataset": len(plan.data_outputs(config)),
+        "prepare_dataset": len(set(plan.data_outputs(config)) | set(xmod_plan.data_dirs(config))),
         "related_languages": 1,
         "backbone": len(models),
         "init_language_adapter": len(models),
@@ -160,6 +161,7 @@ def job_counts(config: Mapping[str, Any], score_jobs: list | None = None) -> dic
         "task_vector_analysis": len(models) if has_task_vectors(config) else 0,
         "export_adapter": len(keep_outputs(config)),
     }
+    counts.update(xmod_plan.job_counts(config))
     counts.update(_report_jobs(config))
     return {rule: n for rule, n in counts.items() if n}
 

@@ -40,6 +40,7 @@ __all__ = [
     "arm_of_scenario",
     "backbone_inputs",
     "check_xmod",
+    "data_dirs",
     "final_outputs",
     "job_counts",
     "score_inputs",
@@ -201,6 +202,20 @@ def score_inputs(config: Mapping[str, Any], arm: str, name: str, seed: str) -> d
         "data": data,
         "added": list(added_dirs(config, arm, name).values()),
     }
+
+
+def data_dirs(config: Mapping[str, Any]) -> list[str]:
+    """Every dataset folder the arm reads: corpora of demo sets and added languages,
+    English training data and the targets' test data."""
+    source = str(config.get("source_language", "en"))
+    wanted = {DATA_DIR.format(dataset="wikipedia", lang=lang) for lang in added_languages(config)}
+    for name in sets(config):
+        wanted.update(backbone_inputs(config, name).get("corpora") or [])
+    for task in tasks(config):
+        spec = config["tasks"][task]
+        wanted.add(DATA_DIR.format(dataset=spec["train_dataset"], lang=source))
+        wanted.update(target_data(config, task).values())
+    return sorted(wanted)
 
 
 def final_outputs(config: Mapping[str, Any]) -> list[str]:
