@@ -652,7 +652,8 @@ class XmodAddSettings(Settings):
 
     seed: int = setting(0, seed(), "seed of new rows and modules, batch order and masks")
     steps: int = setting(60, count(1), "MLM steps on the added language")
-    batch_size: int = setting(16, count(), "blocks per batch")
+    batch_size: int = setting(16, count(), "blocks per micro-batch")
+    grad_accum: int = setting(1, count(), "micro-batches per step (paper: batch 2048)")
     seq_len: int = setting(64, count(8), "tokens per block")
     lr: float = setting(1e-4, number(0, MAX_LR, low_open=True), "learning rate (AdamW)")
     vocab_size: int = setting(30000, count(100), "the added language's own vocabulary")

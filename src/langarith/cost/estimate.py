@@ -58,9 +58,9 @@ from langarith.evaluate.scenarios import plan_jobs
 from langarith.evaluate.tasks import GPU_MAX_TOKENS
 from langarith.export import keep_outputs
 from langarith.report.rules import report_outputs, report_rules
-from langarith.xmod import plan as xmod_plan
 from langarith.settings import language_settings, task_settings
 from langarith.task_kinds import TASK_MAX_LENGTH
+from langarith.xmod import plan as xmod_plan
 
 __all__ = ["CostEstimate", "Throughput", "cli_plan", "estimate_cost", "job_counts", "render"]
 

@@ -158,7 +158,7 @@ def add_language(
         new_tokenizer,
         blocks,
         LanguageSampler({language: 1.0}, 1.0, hp.seed),
-        hp.steps,
+        hp.steps * hp.grad_accum,
         batch_size=hp.batch_size,
         probability=hp.mlm_probability,
         seed=hp.seed,
@@ -172,7 +172,13 @@ def add_language(
         return value, units
 
     params = trainable(model)
-    cfg = LoopConfig(seed=hp.seed, max_steps=hp.steps, lr=hp.lr, desc=f"add {language}")
+    cfg = LoopConfig(
+        seed=hp.seed,
+        max_steps=hp.steps,
+        grad_accum=hp.grad_accum,
+        lr=hp.lr,
+        desc=f"add {language}",
+    )
     result = run_training_loop(
         model,
         params,

@@ -19,17 +19,31 @@ from langarith.evaluate.score_files import ScoreRow, write_scores
 from langarith.io import read_json
 from langarith.settings import XmodFinetuneSettings
 from langarith.train.task_features import encode_task, evaluate_task
-from langarith.training.inputs import read_rows
+from langarith.training.inputs import read_data_manifest, read_rows
 from langarith.xmod.adding import install_added
 from langarith.xmod.finetune import TASK_CLASSES
 from langarith.xmod.model import load_xmod, module_key
 
-__all__ = ["METHODS", "SCENARIOS", "score_target", "score_targets"]
+__all__ = ["FULL_TEST", "METHODS", "SCENARIOS", "score_target", "score_targets", "test_rows"]
+
+#: Datasets the core splits into validation and test halves (XQuAD, 50/50) that X-MOD
+#: scores on whole: both halves together are the full test set.
+FULL_TEST = ("xquad",)
 
 #: Scenario name of each arm (the score path's first folder and the CSV's column).
 SCENARIOS = {"xmod": "xmod", "shared": "xmod-shared"}
 #: The method column: the paper's names.
 METHODS = {"xmod": "X-MOD", "shared": "SHARED"}
+
+
+def test_rows(data_dir: Path | str) -> list[dict]:
+    """The test rows X-MOD is scored on: the test split, or for a dataset of
+    :data:`FULL_TEST` the validation and test halves together (the full set)."""
+    manifest = read_data_manifest(data_dir)
+    rows = read_rows(data_dir, "test")
+    if manifest.get("dataset") in FULL_TEST and "validation" in (manifest.get("splits") or {}):
+        rows = read_rows(data_dir, "validation") + rows
+    return rows
 
 
 def score_target(
@@ -52,7 +66,7 @@ def score_target(
         tokenizer, key = load_tokenizer(task_dir), module_key(model.config, target, where)
     model.set_default_language(key)
     model.eval()
-    rows = read_rows(data_dir, "test")[: hp.max_eval_rows]
+    rows = test_rows(data_dir)[: hp.max_eval_rows]
     encoded = encode_task(kind, rows, tokenizer, labels=labels or None, max_length=hp.max_length)
     return evaluate_task(
         model, kind, encoded, rows=rows, labels=labels or None, pad_id=tokenizer.pad_token_id
