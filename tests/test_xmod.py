@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import datasets
 import pytest
 import torch
+from hub_mirror import QA_FEATURES, qa_rows
 from safetensors.torch import load_file
 from tiny import demo_spec
 from transformers import AutoTokenizer, XmodForMaskedLM
@@ -14,6 +16,7 @@ from transformers import AutoTokenizer, XmodForMaskedLM
 from langarith import LangarithError
 from langarith.backbone.demo import build_demo_backbone
 from langarith.backbone.tokenizer import train_tokenizer
+from langarith.data import dataset_covers, prepare_real_dataset, read_split, verify_dataset
 from langarith.data.demo import prepare_demo_dataset
 from langarith.io import sha256_file
 from langarith.report.scores import read_scores
@@ -38,7 +41,7 @@ from langarith.xmod.pretrain import (
     pretrain_xmod,
     sampling_shares,
 )
-from langarith.xmod.scoring import score_target, score_targets
+from langarith.xmod.scoring import score_target, score_targets, test_rows
 
 PRETRAINED = ("en", "de")
 ADDED = "bg"
@@ -360,3 +363,35 @@ def test_local_checkpoint_with_locale_keys_loads_offline_through_the_hub_path(
     # a released checkpoint that is not X-MOD is refused before loading
     with pytest.raises(LangarithError, match="not X-MOD"):
         fetch_hub_checkpoint(str(base), str(base), tmp_path / "resources" / "other")
+
+
+def test_mlqa_loads_from_a_local_mirror_of_its_parquet_export(tmp_path):
+    """MLQA for real runs: the hub code path on a folder laid out as the repository's
+    parquet export (``mlqa.<lang>.<lang>/<split>/0000.parquet``); scored on its whole
+    test split, while XQuAD's two halves are scored together."""
+    repo = tmp_path / "facebook" / "mlqa"
+    for split, n in (("validation", 3), ("test", 5)):
+        path = repo / "mlqa.de.de" / split / "0000.parquet"
+        path.parent.mkdir(parents=True)
+        datasets.Dataset.from_list(qa_rows(f"mlqa-{split}-", n), features=QA_FEATURES).to_parquet(
+            str(path)
+        )
+    out = prepare_real_dataset(
+        "mlqa",
+        "de",
+        tmp_path / "out" / "mlqa" / "de",
+        options={"hub_path": str(repo), "cache_dir": str(tmp_path / "cache")},
+    )
+    manifest = verify_dataset(out)
+    assert manifest["dataset"] == "mlqa" and manifest["revision"] == "refs/convert/parquet"
+    assert len(read_split(out, "validation")) == 3
+    rows = test_rows(out)
+    assert len(rows) == 5 and {"context", "question", "answers"} <= set(rows[0])
+    assert dataset_covers("mlqa", "zh") and not dataset_covers("mlqa", "ru")
+    with pytest.raises(LangarithError, match="does not cover"):
+        prepare_real_dataset("mlqa", "ru", tmp_path / "ru", options={"hub_path": str(repo)})
+
+
+def test_xquad_is_scored_on_both_halves(tmp_path):
+    out = prepare_demo_dataset("xquad", "de", tmp_path / "xquad" / "de", options=DATA)
+    assert len(test_rows(out)) == len(read_rows(out, "validation")) + len(read_rows(out, "test"))
