@@ -42,6 +42,8 @@ __all__ = [
     "check_xmod",
     "data_dirs",
     "final_outputs",
+    "finetuned_tasks",
+    "model_task",
     "job_counts",
     "score_inputs",
     "score_outputs",
@@ -94,6 +96,18 @@ def arm_of_scenario(scenario: str) -> str:
 def tasks(config: Mapping[str, Any]) -> list[str]:
     """Task keys fine-tuned and scored by the arm."""
     return [str(t) for t in xmod_section(config).get("tasks") or []]
+
+
+def finetuned_tasks(config: Mapping[str, Any]) -> list[str]:
+    """Tasks fine-tuned on English; a task with ``adapter_from`` (MLQA from QA) is scored
+    with the model fine-tuned for that task, as X-MOD scores XQuAD and MLQA with one
+    SQuAD model."""
+    return [t for t in tasks(config) if not config["tasks"][t].get("adapter_from")]
+
+
+def model_task(config: Mapping[str, Any], task: str) -> str:
+    """The fine-tuned task whose model scores ``task``."""
+    return str(config["tasks"][task].get("adapter_from") or task)
 
 
 def added_languages(config: Mapping[str, Any]) -> list[str]:
@@ -154,7 +168,7 @@ def added_dirs(config: Mapping[str, Any], arm: str, name: str) -> dict[str, str]
 
 def task_dirs(config: Mapping[str, Any], arm: str, name: str, seed: int | str) -> dict[str, str]:
     return {
-        task: XMOD_TASK_DIR.format(arm=arm, xset=name, task=task, seed=seed)
+        task: XMOD_TASK_DIR.format(arm=arm, xset=name, task=model_task(config, task), seed=seed)
         for task in tasks(config)
     }
 
@@ -198,7 +212,7 @@ def score_inputs(config: Mapping[str, Any], arm: str, name: str, seed: str) -> d
     """Task models, test data and added languages a scoring job reads."""
     data = sorted({d for task in tasks(config) for d in target_data(config, task).values()})
     return {
-        "tasks": list(task_dirs(config, arm, name, seed).values()),
+        "tasks": sorted(set(task_dirs(config, arm, name, seed).values())),
         "data": data,
         "added": list(added_dirs(config, arm, name).values()),
     }
@@ -211,9 +225,10 @@ def data_dirs(config: Mapping[str, Any]) -> list[str]:
     wanted = {DATA_DIR.format(dataset="wikipedia", lang=lang) for lang in added_languages(config)}
     for name in sets(config):
         wanted.update(backbone_inputs(config, name).get("corpora") or [])
-    for task in tasks(config):
+    for task in finetuned_tasks(config):
         spec = config["tasks"][task]
         wanted.add(DATA_DIR.format(dataset=spec["train_dataset"], lang=source))
+    for task in tasks(config):
         wanted.update(target_data(config, task).values())
     return sorted(wanted)
 
@@ -237,7 +252,7 @@ def job_counts(config: Mapping[str, Any]) -> dict[str, int]:
         for _arm in arms(config, name):
             counts["xmod_backbone"] += 1
             counts["xmod_add_language"] += len(added_languages(config))
-            counts["xmod_finetune"] += len(tasks(config)) * n_seeds
+            counts["xmod_finetune"] += len(finetuned_tasks(config)) * n_seeds
             counts["xmod_score"] += n_seeds if tasks(config) else 0
     return counts
 
@@ -282,6 +297,11 @@ def check_xmod(config: Mapping[str, Any]) -> None:
         if task not in config["tasks"]:
             problems.append(f"xmod.tasks names {task!r}, which is not a key of tasks")
             continue
+        if model_task(config, task) not in tasks(config):
+            problems.append(
+                f"xmod task {task} takes its model from {model_task(config, task)!r}, which "
+                "is not in xmod.tasks"
+            )
         per_task = (section.get("per_task") or {}).get(task) or {}
         merged = dict(section.get("finetune") or {}, **per_task)
         problems += _settings_problems(XmodFinetuneSettings, merged, f"xmod.finetune ({task})")
