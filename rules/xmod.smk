@@ -151,7 +151,8 @@ rule xmod_score:
     params:
         arm=lambda wc: xmod_plan.arm_of_scenario(wc.xscenario),
         targets=lambda wc: {
-            task: xmod_plan.target_data(config, task) for task in xmod_plan.tasks(config)
+            task: xmod_plan.target_data(config, task)
+            for task in xmod_plan.tasks(config)
         },
         added=lambda wc: xmod_plan.added_dirs(
             config, xmod_plan.arm_of_scenario(wc.xscenario), wc.xset
