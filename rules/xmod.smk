@@ -1,7 +1,8 @@
 # The X-MOD arm (issue 15): tiny X-MOD and SHARED backbones pre-trained with a module per
 # language (or a released X-MOD checkpoint), languages added post hoc, English
 # fine-tuning with embeddings and modules frozen, and the core's score CSVs (scenarios
-# xmod and xmod-shared). What a config makes: langarith.xmod.plan.
+# xmod and xmod-shared). What a config makes, and every input and parameter below:
+# langarith.xmod.plan.
 from langarith.xmod import plan as xmod_plan
 
 try:
@@ -16,52 +17,9 @@ wildcard_constraints:
     xscenario="xmod|xmod-shared",
 
 
-def get_xmod_backbone_inputs(wildcards):
-    return xmod_plan.backbone_inputs(config, wildcards.xset)
-
-
-def get_xmod_set(wildcards):
-    """The set's spec with the pre-training settings it overrides merged in."""
-    spec = xmod_plan.set_spec(config, wildcards.xset)
-    demo = dict(spec.get("demo") or {})
-    demo.pop("like", None)
-    pretrain = dict(xmod_plan.xmod_section(config).get("pretrain") or {}, **demo)
-    return _canonical(dict(spec, pretrain=pretrain))
-
-
-def get_xmod_settings(section):
-    return _canonical(dict(xmod_plan.xmod_section(config).get(section) or {}))
-
-
-def get_xmod_finetune(wildcards):
-    """Fine-tuning settings: xmod.finetune with the task's xmod.per_task overrides."""
-    section = xmod_plan.xmod_section(config)
-    per_task = (section.get("per_task") or {}).get(wildcards.task) or {}
-    return _canonical(dict(section.get("finetune") or {}, **per_task))
-
-
-def get_xmod_score_inputs(wildcards):
-    arm = xmod_plan.arm_of_scenario(wildcards.xscenario)
-    return xmod_plan.score_inputs(config, arm, wildcards.xset, wildcards.seed)
-
-
-def get_xmod_finetune_all(wildcards):
-    """Each task's fine-tuning settings (scoring reads max_length and max_eval_rows)."""
-    section = xmod_plan.xmod_section(config)
-    return {
-        task: _canonical(
-            dict(
-                section.get("finetune") or {},
-                **((section.get("per_task") or {}).get(task) or {}),
-            )
-        )
-        for task in xmod_plan.tasks(config)
-    }
-
-
 rule xmod_backbone:
     input:
-        unpack(get_xmod_backbone_inputs),
+        unpack(lambda wc: xmod_plan.backbone_inputs(config, wc.xset)),
     output:
         directory(paths.XMOD_BACKBONE_DIR),
     log:
@@ -76,7 +34,7 @@ rule xmod_backbone:
         runtime=lambda wc, attempt: 24 * 60 * attempt,
         gpu=1,
     params:
-        spec=get_xmod_set,
+        spec=lambda wc: xmod_plan.set_params(config, wc.xset),
     script:
         "../workflow/scripts/xmod_backbone.py"
 
@@ -99,7 +57,7 @@ rule xmod_add_language:
         runtime=lambda wc, attempt: 12 * 60 * attempt,
         gpu=1,
     params:
-        settings=get_xmod_settings("adding"),
+        settings=xmod_plan.adding_params(config),
     script:
         "../workflow/scripts/xmod_add_language.py"
 
@@ -107,10 +65,7 @@ rule xmod_add_language:
 rule xmod_finetune:
     input:
         backbone=paths.XMOD_BACKBONE_DIR,
-        data=lambda wc: paths.DATA_DIR.format(
-            dataset=config["tasks"][wc.task]["train_dataset"],
-            lang=config.get("source_language", "en"),
-        ),
+        data=lambda wc: xmod_plan.train_data(config, wc.task),
     output:
         directory(paths.XMOD_TASK_DIR),
     log:
@@ -127,20 +82,26 @@ rule xmod_finetune:
     params:
         kind=lambda wc: config["tasks"][wc.task]["kind"],
         source=config.get("source_language", "en"),
-        settings=get_xmod_finetune,
+        settings=lambda wc: xmod_plan.finetune_params(config, wc.task),
     script:
         "../workflow/scripts/xmod_finetune.py"
 
 
+# One job per (arm, set, seed) scores every task and target: a job per target would
+# spend more on starting Python than on scoring the demo's 300 rows.
 rule xmod_score:
     input:
-        unpack(get_xmod_score_inputs),
+        unpack(
+            lambda wc: xmod_plan.score_inputs(
+                config, xmod_plan.arm_of_scenario(wc.xscenario), wc.xset, wc.seed
+            )
+        ),
     output:
         xmod_plan.score_outputs(config),
     log:
-        f"logs/scores/{{xscenario}}/{{xset}}/seed{{seed}}.log",
+        "logs/scores/{xscenario}/{xset}/seed{seed}.log",
     benchmark:
-        f"benchmarks/scores/{{xscenario}}/{{xset}}/seed{{seed}}.tsv"
+        "benchmarks/scores/{xscenario}/{xset}/seed{seed}.tsv"
     conda:
         "../envs/train.yaml"
     threads: get_threads("evaluate")
@@ -149,20 +110,8 @@ rule xmod_score:
         runtime=lambda wc, attempt: 6 * 60 * attempt,
         gpu=1,
     params:
-        arm=lambda wc: xmod_plan.arm_of_scenario(wc.xscenario),
-        targets=lambda wc: {
-            task: xmod_plan.target_data(config, task)
-            for task in xmod_plan.tasks(config)
-        },
-        added=lambda wc: xmod_plan.added_dirs(
-            config, xmod_plan.arm_of_scenario(wc.xscenario), wc.xset
-        ),
-        tasks=lambda wc: xmod_plan.task_dirs(
+        job=lambda wc: xmod_plan.score_job(
             config, xmod_plan.arm_of_scenario(wc.xscenario), wc.xset, wc.seed
         ),
-        scores=lambda wc: xmod_plan.score_paths(
-            config, xmod_plan.arm_of_scenario(wc.xscenario), wc.xset, wc.seed
-        ),
-        settings=get_xmod_finetune_all,
     script:
         "../workflow/scripts/xmod_score.py"

@@ -2,14 +2,15 @@ from langarith.scripting import rule_step
 from langarith.xmod.scoring import score_targets
 
 with rule_step(snakemake):
-    for task, task_dir in snakemake.params.tasks.items():
+    job = snakemake.params.job
+    for task, spec in job["tasks"].items():
         score_targets(
-            task_dir,
-            snakemake.params.targets[task],
-            snakemake.params.scores[task],
+            spec["model"],
+            spec["targets"],
+            spec["scores"],
             model=snakemake.wildcards.xset,
             task=task,
             seed=int(snakemake.wildcards.seed),
-            added=snakemake.params.added,
-            settings=dict(snakemake.params.settings[task]),
+            added=job["added"],
+            settings=dict(spec["settings"]),
         )

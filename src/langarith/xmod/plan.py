@@ -36,6 +36,9 @@ __all__ = [
     "ARMS",
     "SCENARIO_OF_ARM",
     "added_dirs",
+    "adding_params",
+    "finetune_params",
+    "set_params",
     "added_languages",
     "arm_of_scenario",
     "backbone_inputs",
@@ -46,6 +49,8 @@ __all__ = [
     "model_task",
     "job_counts",
     "score_inputs",
+    "score_job",
+    "train_data",
     "score_outputs",
     "score_paths",
     "set_spec",
@@ -319,3 +324,56 @@ def _settings_problems(kind: type, mapping: Any, where: str) -> list[str]:
     except SettingsError as err:
         return list(err.problems)
     return []
+
+
+def _sorted(value: Any) -> Any:
+    """Mapping keys sorted (recursively), so that reordering a config is no params change."""
+    if isinstance(value, Mapping):
+        return {k: _sorted(value[k]) for k in sorted(value)}
+    return value
+
+
+def set_params(config: Mapping[str, Any], name: str) -> dict[str, Any]:
+    """A set's spec for its backbone rule, the pre-training settings it overrides
+    (``demo`` keys other than ``like``) merged over ``xmod.pretrain``."""
+    spec = set_spec(config, name)
+    demo = dict(spec.get("demo") or {})
+    demo.pop("like", None)
+    pretrain = dict(xmod_section(config).get("pretrain") or {}, **demo)
+    return _sorted(dict(spec, pretrain=pretrain))
+
+
+def adding_params(config: Mapping[str, Any]) -> dict[str, Any]:
+    return _sorted(dict(xmod_section(config).get("adding") or {}))
+
+
+def finetune_params(config: Mapping[str, Any], task: str) -> dict[str, Any]:
+    """``xmod.finetune`` with the task's ``xmod.per_task`` overrides."""
+    section = xmod_section(config)
+    per_task = (section.get("per_task") or {}).get(task) or {}
+    return _sorted(dict(section.get("finetune") or {}, **per_task))
+
+
+def train_data(config: Mapping[str, Any], task: str) -> str:
+    """The English training data of a fine-tuned task."""
+    dataset = config["tasks"][task]["train_dataset"]
+    return DATA_DIR.format(dataset=dataset, lang=config.get("source_language", "en"))
+
+
+def score_job(config: Mapping[str, Any], arm: str, name: str, seed: int | str) -> dict[str, Any]:
+    """What one scoring job needs, per task: its model, targets' data, score files and
+    settings, and the added languages' folders."""
+    models = task_dirs(config, arm, name, seed)
+    scores = score_paths(config, arm, name, seed)
+    return {
+        "added": added_dirs(config, arm, name),
+        "tasks": {
+            task: {
+                "model": models[task],
+                "targets": target_data(config, task),
+                "scores": scores[task],
+                "settings": finetune_params(config, task),
+            }
+            for task in tasks(config)
+        },
+    }
