@@ -20,6 +20,7 @@ from langarith.data import dataset_covers, prepare_real_dataset, read_split, ver
 from langarith.data.demo import prepare_demo_dataset
 from langarith.io import sha256_file
 from langarith.report.scores import read_scores
+from langarith.report.xmod import pretrained_vs_added_figure, xmod_frame, xmod_markdown
 from langarith.training.inputs import read_rows
 from langarith.xmod.adding import add_language, install_added, prepare_added_model
 from langarith.xmod.finetune import finetune_xmod, frozen_state
@@ -41,7 +42,7 @@ from langarith.xmod.pretrain import (
     pretrain_xmod,
     sampling_shares,
 )
-from langarith.xmod.scoring import score_target, score_targets, test_rows
+from langarith.xmod.scoring import evaluation_rows, score_target, score_targets
 
 PRETRAINED = ("en", "de")
 ADDED = "bg"
@@ -297,6 +298,13 @@ def test_scores_for_pretrained_and_added_targets(tasks, added, data, tmp_path):
         assert set(frame["scenario"]) == {scenario}
         assert set(frame["method"]) == {"SHARED" if arm == "shared" else "X-MOD"}
         assert frame["score"].between(0, 100).all()
+        # the xmod table and figure: bg in the added group, its averages per seed
+        table = xmod_frame(frame, [str(added[arm])])
+        groups = dict(zip(table["target"], table["group"], strict=False))
+        assert groups["bg"] == "added" and groups["de"] == "pre-trained"
+        assert "## nli (accuracy), set demo" in xmod_markdown(table)
+        figure = pretrained_vs_added_figure(table, "demo")
+        assert len(figure.axes) == 1
 
 
 def test_bad_inputs_are_refused_with_one_line(backbones, base, added, tasks, data, tmp_path):
@@ -385,7 +393,7 @@ def test_mlqa_loads_from_a_local_mirror_of_its_parquet_export(tmp_path):
     manifest = verify_dataset(out)
     assert manifest["dataset"] == "mlqa" and manifest["revision"] == "refs/convert/parquet"
     assert len(read_split(out, "validation")) == 3
-    rows = test_rows(out)
+    rows = evaluation_rows(out)
     assert len(rows) == 5 and {"context", "question", "answers"} <= set(rows[0])
     assert dataset_covers("mlqa", "zh") and not dataset_covers("mlqa", "ru")
     with pytest.raises(LangarithError, match="does not cover"):
@@ -394,4 +402,6 @@ def test_mlqa_loads_from_a_local_mirror_of_its_parquet_export(tmp_path):
 
 def test_xquad_is_scored_on_both_halves(tmp_path):
     out = prepare_demo_dataset("xquad", "de", tmp_path / "xquad" / "de", options=DATA)
-    assert len(test_rows(out)) == len(read_rows(out, "validation")) + len(read_rows(out, "test"))
+    assert len(evaluation_rows(out)) == len(read_rows(out, "validation")) + len(
+        read_rows(out, "test")
+    )

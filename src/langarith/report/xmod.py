@@ -20,7 +20,16 @@ from langarith.report.render import format_mean_std, markdown_table
 from langarith.report.scores import primary_metric
 from langarith.xmod import plan as xmod_plan
 
-__all__ = ["METHOD_ORDER", "xmod_frame", "xmod_inputs", "xmod_markdown", "xmod_wanted"]
+__all__ = [
+    "METHOD_ORDER",
+    "pretrained_vs_added_figure",
+    "xmod_figure_inputs",
+    "xmod_figure_sets",
+    "xmod_frame",
+    "xmod_inputs",
+    "xmod_markdown",
+    "xmod_wanted",
+]
 
 #: Column order of the table.
 METHOD_ORDER = ("X-MOD", "SHARED")
@@ -115,3 +124,52 @@ def xmod_markdown(frame: pd.DataFrame) -> str:
             f"\n## {task} ({metric}), set {model}\n\n" + markdown_table(pd.DataFrame(wide))
         )
     return "".join(parts)
+
+
+def xmod_figure_inputs(config: Mapping[str, Any], model: str, task: str | None) -> dict:
+    """The ``xmod_pretrained_vs_added_<set>`` figure reads the set's scores and added
+    folders (``model`` is the language set)."""
+    inputs = xmod_inputs(config, "xmod")
+    marker = f"/{model}/"
+    return {
+        "scores": [p for p in inputs["scores"] if marker in p],
+        "added": [p for p in inputs["added"] if Path(p).parent.parent.name.endswith(f"-{model}")],
+    }
+
+
+def xmod_figure_sets(config: Mapping[str, Any]) -> list[str]:
+    """One figure per language set."""
+    return xmod_plan.sets(config) if xmod_wanted(config, "xmod") else []
+
+
+def pretrained_vs_added_figure(frame: pd.DataFrame, model: str):
+    """Per task, the average test score of pre-trained and of added languages, X-MOD
+    beside SHARED, error bars ± std over seeds (X-MOD Figure 4's right-hand panels and
+    Figure 5 in one view)."""
+    from matplotlib.figure import Figure
+
+    averages = frame[(frame["model"] == model) & (frame["target"] == "AVG")]
+    tasks = sorted(set(averages["task"]))
+    figure = Figure(layout="constrained", figsize=(max(4.0, 3.2 * len(tasks)), 3.4))
+    axes = figure.subplots(1, max(1, len(tasks)), squeeze=False).ravel()
+    methods = [m for m in METHOD_ORDER if m in set(averages["method"])]
+    groups = ("pre-trained", "added")
+    width = 0.8 / max(1, len(methods))
+    for ax, task in zip(axes, tasks, strict=False):
+        part = averages[averages["task"] == task]
+        for i, method in enumerate(methods):
+            means, stds = [], []
+            for group in groups:
+                hit = part[(part["group"] == group) & (part["method"] == method)]
+                means.append(float(hit["mean"].iloc[0]) if len(hit) else float("nan"))
+                stds.append(float(hit["std"].iloc[0]) if len(hit) else float("nan"))
+            xs = [g + (i - (len(methods) - 1) / 2) * width for g in range(len(groups))]
+            ax.bar(xs, means, width, yerr=[0 if s != s else s for s in stds], label=method)
+        ax.set_xticks(range(len(groups)), groups)
+        metric = part["metric"].iloc[0] if len(part) else ""
+        ax.set_title(f"{task}", fontsize=10)
+        ax.set_ylabel(f"test {metric}", fontsize=8)
+        ax.grid(alpha=0.3, axis="y")
+        ax.legend(fontsize=7)
+    figure.suptitle(f"X-MOD and SHARED, set {model}: pre-trained vs added languages", fontsize=10)
+    return figure

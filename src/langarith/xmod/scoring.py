@@ -24,7 +24,7 @@ from langarith.xmod.adding import install_added
 from langarith.xmod.finetune import TASK_CLASSES
 from langarith.xmod.model import load_xmod, module_key
 
-__all__ = ["FULL_TEST", "METHODS", "SCENARIOS", "score_target", "score_targets", "test_rows"]
+__all__ = ["FULL_TEST", "METHODS", "SCENARIOS", "score_target", "score_targets", "evaluation_rows"]
 
 #: Datasets the core splits into validation and test halves (XQuAD, 50/50) that X-MOD
 #: scores on whole: both halves together are the full test set.
@@ -36,7 +36,7 @@ SCENARIOS = {"xmod": "xmod", "shared": "xmod-shared"}
 METHODS = {"xmod": "X-MOD", "shared": "SHARED"}
 
 
-def test_rows(data_dir: Path | str) -> list[dict]:
+def evaluation_rows(data_dir: Path | str) -> list[dict]:
     """The test rows X-MOD is scored on: the test split, or for a dataset of
     :data:`FULL_TEST` the validation and test halves together (the full set)."""
     manifest = read_data_manifest(data_dir)
@@ -66,7 +66,7 @@ def score_target(
         tokenizer, key = load_tokenizer(task_dir), module_key(model.config, target, where)
     model.set_default_language(key)
     model.eval()
-    rows = test_rows(data_dir)[: hp.max_eval_rows]
+    rows = evaluation_rows(data_dir)[: hp.max_eval_rows]
     encoded = encode_task(kind, rows, tokenizer, labels=labels or None, max_length=hp.max_length)
     return evaluate_task(
         model, kind, encoded, rows=rows, labels=labels or None, pad_id=tokenizer.pad_token_id
