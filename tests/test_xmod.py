@@ -53,7 +53,7 @@ DATA = {
     "task_validation_rows": 16,
     "task_test_rows": 16,
 }
-PRETRAIN = {"steps": 6, "batch_size": 4, "seq_len": 32}
+PRETRAIN = {"steps": 6, "batch_size": 4, "seq_len": 32, "init_from_base": True}
 ADDING = {"steps": 4, "batch_size": 4, "seq_len": 32, "vocab_size": 200}
 FINETUNE = {"epochs": 1, "batch_size": 8, "max_length": 32}
 
@@ -210,6 +210,8 @@ def test_pretraining_draws_one_language_per_batch(backbones):
     assert module_keys(model.config) == {"en": "en_XX", "de": "de_XX"}
     shared = load_xmod(backbones["shared"])
     assert list(shared.config.languages) == ["shared"]
+    # warm start: every shared weight came from the base model, only the modules are new
+    assert meta["warm_started"] and all("adapter_modules" in k for k in meta["warm_started"])
 
 
 def test_copied_embedding_rows_equal_the_originals(backbones, base, data):

@@ -638,6 +638,9 @@ class XmodPretrainSettings(Settings):
         0.15, number(0, 1, low_open=True, high_open=True), "share of tokens masked"
     )
     alpha: float = setting(0.7, number(0, 1), "language sampling p_i ∝ n_i^alpha")
+    init_from_base: bool = setting(
+        False, flag(), "start the shared weights from the XLM-R-shaped base model (demo)"
+    )
 
 
 @dataclass(frozen=True)
