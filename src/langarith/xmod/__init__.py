@@ -13,6 +13,6 @@ Modules: :mod:`~langarith.xmod.plan` (what a config makes: paths, targets),
 :mod:`~langarith.xmod.pretrain` (language sampling and MLM pre-training),
 :mod:`~langarith.xmod.adding` (a language added post hoc),
 :mod:`~langarith.xmod.finetune` (English fine-tuning through the en module),
-:mod:`~langarith.xmod.scoring` (the target's module swapped in; score CSVs),
-:mod:`~langarith.xmod.mlqa` (MLQA in the core's QA row format).
+:mod:`~langarith.xmod.scoring` (the target's module swapped in; score CSVs). MLQA is a
+dataset of the core's :mod:`langarith.data`.
 """
