@@ -28,6 +28,7 @@ include: "rules/merge.smk"
 include: "rules/tlr.smk"
 include: "rules/analysis.smk"
 include: "rules/fullft.smk"
+include: "rules/xmod.smk"
 include: "rules/report.smk"
 
 

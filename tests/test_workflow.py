@@ -14,6 +14,7 @@ from snakemake_runs import run_snakemake
 
 from langarith import plan
 from langarith.config import load_config
+from langarith.xmod import plan as xmod_plan
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -33,12 +34,24 @@ PAPER_DATASETS = (
     | {(dataset, lang) for dataset in ("wikiann", "xnli") for lang in ["en", *PAPER_TARGETS]}
     | {("squad", "en"), ("indicxnli", "as"), ("wikiann", "as")}
     | {("xquad", lang) for lang in PAPER_TARGETS if lang not in ("bg", "fr", "sw", "ur")}
+    # MLQA, for the X-MOD arm (task mlqa: the QA adapter's targets MLQA covers)
+    | {("mlqa", lang) for lang in ("ar", "de", "es", "hi", "vi", "zh")}
 )
+#: What the X-MOD arm (config.yaml's xmod section) reads beyond the core's datasets:
+#: WikiANN, XNLI and XQuAD of its pre-trained targets the papers do not evaluate, and
+#: English XQuAD and MLQA (X-MOD scores the source language too).
+XMOD_EXTRA_DATASETS = {
+    *(("wikiann", lang) for lang in ("ko", "th", "ta", "id", "fi", "ka")),
+    ("xnli", "th"),
+    ("xquad", "th"),
+    ("xquad", "en"),
+    ("mlqa", "en"),
+}
 
 
 def test_paper_data_requests_cover_the_papers_datasets(paper_config):
     assert sorted(plan.dataset_requests(paper_config)) == sorted(PAPER_DATASETS)
-    assert len(PAPER_DATASETS) == 20 + 14 + 14 + 1 + 1 + 1 + 9
+    assert len(PAPER_DATASETS) == 20 + 14 + 14 + 1 + 1 + 1 + 9 + 6
     wanted = set(plan.dataset_requests(paper_config))
     for lang in paper_config["languages"]:
         assert ("wikipedia", lang) in wanted
@@ -55,8 +68,12 @@ def test_paper_dry_run_holds_the_real_download_dag(tmp_path, paper_config):
     assert result.returncode == 0, result.stderr[-3000:]
     out = result.stdout + result.stderr
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", out, flags=re.MULTILINE))
+    xmod_data = {tuple(path.split("/")[2:4]) for path in xmod_plan.data_dirs(paper_config)}
+    assert xmod_data - PAPER_DATASETS == XMOD_EXTRA_DATASETS
+    core_data = set(plan.dataset_requests(paper_config))
     # the fullft arm's XNLI block adds Thai (its Wikipedia and XNLI data)
-    assert int(counts["prepare_dataset"]) == len(plan.dataset_requests(paper_config)) + 2
+    fullft_data = {("wikipedia", "th"), ("xnli", "th")}
+    assert int(counts["prepare_dataset"]) == len(core_data | xmod_data | fullft_data)
     assert len(PAPER_DATASETS) == 60 and "resources/data/wikipedia/th" in out
     assert int(counts["related_languages"]) == 1
     assert int(counts["backbone"]) == 2
@@ -177,8 +194,11 @@ def test_the_ecai_setup_differs_from_the_acl_one_only_in_pool_pairs_and_folder()
     acl = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
     ecai = yaml.safe_load((ROOT / "config" / "ecai.yaml").read_text())
     assert set(ecai["related"]["pool"]) - set(acl["related"]["pool"]) == {"fa", "it"}
+    # the X-MOD arm (its section and its MLQA task) runs in the ACL setup only
+    assert "xmod" not in ecai and "mlqa" not in ecai["tasks"]
+    acl["tasks"].pop("mlqa")
     for key in set(acl) | set(ecai):
-        if key not in ("setup", "related"):
+        if key not in ("setup", "related", "xmod"):
             assert acl.get(key) == ecai.get(key), key
 
 

@@ -39,6 +39,9 @@ __all__ = [
     "TLR_TASK_ADAPTER_DIR",
     "TLR_TTEST_CSV",
     "TOKENS_DIR",
+    "XMOD_ADDED_DIR",
+    "XMOD_BACKBONE_DIR",
+    "XMOD_TASK_DIR",
     "benchmark",
     "checkpoint",
     "in_setup",
@@ -77,6 +80,13 @@ FULLFT_TASK_DIR = "results/fullft/{model}/task/{task}/seed{seed}"
 FULLFT_SPARSITY_PART = "results/fullft/{model}/sparsity/{task}/seed{seed}.csv"
 FULLFT_SPARSITY = "results/analysis/{model}/fullft_sparsity.csv"
 TABLE = "results/tables/{table}.{ext}"
+#: The X-MOD arm (rules/xmod.smk): an X-MOD or SHARED backbone per language set
+#: (``arm``: xmod or shared), a language added post hoc (tokenizer, embeddings,
+#: modules), an English-fine-tuned task model; its scores are SCORE_CSV files of
+#: scenarios ``xmod`` and ``xmod-shared`` (model: the set).
+XMOD_BACKBONE_DIR = "resources/backbones/{arm}-{xset}"
+XMOD_ADDED_DIR = "results/xmod/{arm}-{xset}/added/{lang}"
+XMOD_TASK_DIR = "results/xmod/{arm}-{xset}/task/{task}/seed{seed}"
 FIGURE = "figures/{name}.{ext}"
 
 #: Training checkpoints live outside the declared outputs, so that Snakemake does not

@@ -638,4 +638,81 @@ __all__ = [
     "language_settings",
     "task_settings",
     "unknown_key_message",
+    "XmodAddSettings",
+    "XmodFinetuneSettings",
+    "XmodPretrainSettings",
 ]
+
+
+# ----------------------------------------------------------------------------- X-MOD arm
+
+
+@dataclass(frozen=True)
+class XmodPretrainSettings(Settings):
+    """``xmod.pretrain``: MLM pre-training of the demo's tiny X-MOD and SHARED models.
+
+    The paper: batch 2048, peak lr 7e-4, linear decay, 125k steps (195k/265k/269k for
+    30/60/75 languages); the released checkpoints are used instead of re-training them.
+    """
+
+    what: ClassVar[str] = "X-MOD pre-training"
+
+    seed: int = setting(0, seed(), "seed of the weights, the language draws and the masks")
+    steps: int = setting(200, count(1), "optimizer steps (one language per batch)")
+    batch_size: int = setting(16, count(), "blocks per batch")
+    seq_len: int = setting(64, count(8), "tokens per block")
+    lr: float = setting(2e-3, number(0, MAX_LR, low_open=True), "peak learning rate (AdamW)")
+    warmup_ratio: float = setting(
+        0.06, number(0, 1, high_open=True), "warm-up as a fraction of steps"
+    )
+    weight_decay: float = setting(0.01, number(0, 1), "AdamW weight decay")
+    mlm_probability: float = setting(
+        0.15, number(0, 1, low_open=True, high_open=True), "share of tokens masked"
+    )
+    alpha: float = setting(0.7, number(0, 1), "language sampling p_i ∝ n_i^alpha")
+    init_from_base: bool = setting(
+        False, flag(), "start the shared weights from the XLM-R-shaped base model (demo)"
+    )
+
+
+@dataclass(frozen=True)
+class XmodAddSettings(Settings):
+    """``xmod.adding``: a language added post hoc (own vocabulary, embeddings and modules).
+
+    The paper: a 30k SentencePiece vocabulary, lr 1e-4, as many examples as a
+    pre-trained language saw.
+    """
+
+    what: ClassVar[str] = "X-MOD language adding"
+
+    seed: int = setting(0, seed(), "seed of new rows and modules, batch order and masks")
+    steps: int = setting(60, count(1), "MLM steps on the added language")
+    batch_size: int = setting(16, count(), "blocks per micro-batch")
+    grad_accum: int = setting(1, count(), "micro-batches per step (paper: batch 2048)")
+    seq_len: int = setting(64, count(8), "tokens per block")
+    lr: float = setting(1e-4, number(0, MAX_LR, low_open=True), "learning rate (AdamW)")
+    vocab_size: int = setting(30000, count(100), "the added language's own vocabulary")
+    tokenizer_max_lines: int = setting(20000, count(), "corpus lines the tokenizer sees")
+    mlm_probability: float = setting(
+        0.15, number(0, 1, low_open=True, high_open=True), "share of tokens masked"
+    )
+
+
+@dataclass(frozen=True)
+class XmodFinetuneSettings(Settings):
+    """``xmod.finetune``: one grid point of English fine-tuning (embeddings and modules
+    frozen). The paper's grid: lr {1e-4, 3e-4, 5e-4}, epochs {5, 10} (NER/NLI), {3, 5} QA."""
+
+    what: ClassVar[str] = "X-MOD fine-tuning"
+
+    epochs: float = setting(1, number(0, 1000, low_open=True), "passes over the English data")
+    batch_size: int = setting(16, count(), "examples per batch")
+    lr: float = setting(3e-4, number(0, MAX_LR, low_open=True), "peak learning rate (AdamW)")
+    warmup_ratio: float = setting(0.1, number(0, 1, high_open=True), "warm-up fraction")
+    max_length: int = setting(128, count(8), "tokens per example")
+    max_train_rows: int | None = setting(
+        None, count(optional=True), "English training rows used (null: all)"
+    )
+    max_eval_rows: int | None = setting(
+        None, count(optional=True), "test rows scored per target (null: all, as the paper)"
+    )

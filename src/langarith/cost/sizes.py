@@ -135,9 +135,16 @@ HUB_TRAIN_ROWS = {
 #: 10,000 except the small languages of Rahimi et al.'s splits.
 HUB_EVAL_ROWS = {"xnli": (2_490, 5_010), "indicxnli": (2_490, 5_010), "xquad": (595, 595)}
 WIKIANN_EVAL_ROWS = {"hi": (1_000, 1_000), "sw": (1_000, 1_000), "ur": (1_000, 1_000)}
+#: MLQA's monolingual dev and test questions (Lewis et al. 2020, Table 4).
+MLQA_EVAL_ROWS = {
+    "en": (1_148, 11_590), "de": (512, 4_517), "es": (500, 5_253), "ar": (517, 5_335),
+    "hi": (507, 4_918), "vi": (511, 5_495), "zh": (504, 5_137),
+}  # fmt: skip
 #: Bytes per row in our jsonl, averages of the hub files (SQuAD train-v1.1.json is 30 MB
 #: for 87,599 questions, contexts repeated per question in jsonl).
-ROW_BYTES = {"squad": 900, "xquad": 900, "xnli": 250, "indicxnli": 400, "wikiann": 250}
+ROW_BYTES = {
+    "squad": 900, "xquad": 900, "mlqa": 900, "xnli": 250, "indicxnli": 400, "wikiann": 250,
+}  # fmt: skip
 #: Windows per SQuAD question at max_length 384, doc_stride 128 (88.5k features from
 #: 87.6k questions with a BERT tokenizer); 1 for NER and NLI.
 QA_WINDOWS_PER_ROW = 1.01
@@ -192,6 +199,8 @@ def eval_rows(config: Mapping[str, Any], dataset: str, lang: str) -> tuple[int, 
         return int(demo.get("task_validation_rows", 300)), int(demo.get("task_test_rows", 300))
     if dataset == "wikiann":
         return WIKIANN_EVAL_ROWS.get(lang, (10_000, 10_000))
+    if dataset == "mlqa":
+        return MLQA_EVAL_ROWS.get(lang, (500, 5_000))
     if dataset not in HUB_EVAL_ROWS:
         raise LangarithError(f"Dataset {dataset!r} has no documented size for the cost estimate.")
     return HUB_EVAL_ROWS[dataset]

@@ -35,6 +35,10 @@ XNLI_LANGUAGES: frozenset[str] = _codes("ar bg de el en es fr hi ru sw th tr ur 
 #: XQuAD (Artetxe et al., 2020): 12 languages; not bg, fr, sw, ur of the papers' 13.
 XQUAD_LANGUAGES: frozenset[str] = _codes("ar de el en es hi ro ru th tr vi zh")
 
+#: MLQA (Lewis et al., 2020): the seven languages of its monolingual configs
+#: (``mlqa.<lang>.<lang>``), used by the X-MOD arm.
+MLQA_LANGUAGES: frozenset[str] = _codes("ar de en es hi vi zh")
+
 #: SQuAD 1.1 (Rajpurkar et al., 2016) is English only.
 SQUAD_LANGUAGES: frozenset[str] = frozenset({"en"})
 

@@ -200,6 +200,24 @@ DATASETS: dict[str, DatasetSpec] = {
             task="qa",
             reference="Artetxe et al. 2020, https://aclanthology.org/2020.acl-main.421",
         ),
+        DatasetSpec(
+            # The X-MOD arm scores MLQA's monolingual test sets whole (its dev split is
+            # kept as validation). The repository is a loading script, which datasets no
+            # longer runs: its parquet export is read, in the converter's current layout
+            # or its older one.
+            name="mlqa",
+            hub_path="facebook/mlqa",
+            hub_config=None,
+            hub_splits=("validation", "test"),
+            splits=("validation", "test"),
+            languages=coverage.MLQA_LANGUAGES,
+            task="qa",
+            reference="Lewis et al. 2020, https://aclanthology.org/2020.acl-main.653",
+            hub_files=(
+                HubFiles("refs/convert/parquet", "mlqa.{lang}.{lang}/{split}/*.parquet"),
+                HubFiles("refs/convert/parquet", "mlqa.{lang}.{lang}/*-{split}.parquet"),
+            ),
+        ),
     )
 }
 

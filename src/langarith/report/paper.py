@@ -6,7 +6,10 @@
 ``paper``
     ``acl`` (ACL version) or ``ecai`` (ECAI version) of Klimaszewski, Andruszkiewicz and
     Birch, "No Train but Gain: Language Arithmetic for training-free Language Adapters
-    enhancement".
+    enhancement"; ``xmod`` for the averages and per-language numbers of Tables 2 and 3
+    of Pfeiffer et al. (2022), "Lifting the Curse of Multilinguality by Pre-training
+    Modular Transformers" (scenarios ``xmod`` and ``xmod-shared``, model
+    ``xmod-base-60-265k``, methods ``X-MOD`` and ``SHARED``, task ``mlqa`` for MLQA).
 ``table``
     where the number is printed (``Table 1``, ``Figure 10``, ``Section 4.3``).
 ``scenario``

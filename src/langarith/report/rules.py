@@ -134,6 +134,7 @@ def _figure_rule(name: str, spec: FigureSpec) -> ReportRule:
         subcategory=spec.subcategory,
         labels=spec.labels(name),
         inputs=inputs,
+        constraints={"model": spec.model_pattern} if spec.model_pattern else {},
         registry_name=name,
         mem_mb=spec.mem_mb,
         runtime=spec.runtime,

@@ -77,6 +77,7 @@ from langarith.report.scores import (
     select_metric,
 )
 from langarith.report.stats import DEFAULT_RESAMPLES, DEFAULT_SEED, bootstrap_ci, mean_std
+from langarith.report.xmod import xmod_frame, xmod_inputs, xmod_markdown, xmod_wanted
 
 __all__ = [
     "BETTER_PROXY",
@@ -1538,6 +1539,12 @@ def build_nway_table(request: TableRequest) -> BuiltTable:
     return BuiltTable(built.frame, built.markdown + _nway_weights_markdown(weights), built.latex)
 
 
+def build_xmod(request: TableRequest) -> BuiltTable:
+    """X-MOD against SHARED on pre-trained and added languages (langarith.report.xmod)."""
+    frame = xmod_frame(request.scores(), request.paths("added"))
+    return BuiltTable(frame, xmod_markdown(frame))
+
+
 # --------------------------------------------------------------------------- registry
 def scenario_inputs(config: Config, table: str) -> dict[str, list[str]]:
     """A scenario table reads that scenario's scores."""
@@ -1688,6 +1695,7 @@ TABLES: dict[str, TableSpec] = {
         "lambda_subgrids.rst",
         "λ grids",
     ),
+    "xmod": TableSpec(build_xmod, xmod_inputs, xmod_wanted, "xmod.rst", "X-MOD"),
     "paper_comparison": TableSpec(
         build_paper_comparison,
         all_scenario_inputs,

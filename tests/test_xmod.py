@@ -1,0 +1,409 @@
+"""The X-MOD arm on tiny models: modules per language, post-hoc languages, SHARED, scores."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import datasets
+import pytest
+import torch
+from hub_mirror import QA_FEATURES, qa_rows
+from safetensors.torch import load_file
+from tiny import demo_spec
+from transformers import AutoTokenizer, XmodForMaskedLM
+
+from langarith import LangarithError
+from langarith.backbone.demo import build_demo_backbone
+from langarith.backbone.tokenizer import train_tokenizer
+from langarith.data import dataset_covers, prepare_real_dataset, read_split, verify_dataset
+from langarith.data.demo import prepare_demo_dataset
+from langarith.io import sha256_file
+from langarith.report.scores import read_scores
+from langarith.report.xmod import pretrained_vs_added_figure, xmod_frame, xmod_markdown
+from langarith.training.inputs import read_rows
+from langarith.xmod.adding import add_language, install_added, prepare_added_model
+from langarith.xmod.finetune import finetune_xmod, frozen_state
+from langarith.xmod.model import (
+    add_module,
+    build_config,
+    embedding_state,
+    install_embeddings,
+    lang_ids,
+    layers,
+    load_module_state,
+    load_xmod,
+    module_key,
+    module_keys,
+)
+from langarith.xmod.pretrain import (
+    LanguageSampler,
+    fetch_hub_checkpoint,
+    pretrain_xmod,
+    sampling_shares,
+)
+from langarith.xmod.scoring import evaluation_rows, score_target, score_targets
+
+PRETRAINED = ("en", "de")
+ADDED = "bg"
+DATA = {
+    "wikipedia_train_docs": 40,
+    "validation_docs": 4,
+    "task_train_rows": 48,
+    "task_validation_rows": 16,
+    "task_test_rows": 16,
+}
+PRETRAIN = {"steps": 6, "batch_size": 4, "seq_len": 32, "init_from_base": True}
+ADDING = {"steps": 4, "batch_size": 4, "seq_len": 32, "vocab_size": 200}
+FINETUNE = {"epochs": 1, "batch_size": 8, "max_length": 32}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny models run fastest on one thread, and 2 shared cores are not oversubscribed."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> dict[str, dict[str, Path]]:
+    root = tmp_path_factory.mktemp("data")
+    return {
+        "wikipedia": {
+            lang: prepare_demo_dataset("wikipedia", lang, root / "wiki" / lang, options=DATA)
+            for lang in (*PRETRAINED, ADDED)
+        },
+        "xnli": {
+            lang: prepare_demo_dataset("xnli", lang, root / "xnli" / lang, options=DATA)
+            for lang in ("en", "de", ADDED)
+        },
+    }
+
+
+@pytest.fixture(scope="module")
+def base(data, tmp_path_factory) -> Path:
+    """The demo's XLM-R-shaped backbone (sizes and tokenizer), barely pre-trained."""
+    wiki = data["wikipedia"]
+    return build_demo_backbone(
+        [wiki[lang] for lang in (*PRETRAINED, ADDED)],
+        tmp_path_factory.mktemp("base") / "tinyxlmr",
+        arch="xlmr",
+        spec=demo_spec(pretrain_steps=1),
+        seed=0,
+    )
+
+
+@pytest.fixture(scope="module")
+def backbones(base, data, tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("xmod")
+    corpora = [data["wikipedia"][lang] for lang in PRETRAINED]
+    return {
+        arm: pretrain_xmod(
+            base, corpora, root / f"{arm}-demo", shared=arm == "shared", settings=PRETRAIN
+        )
+        for arm in ("xmod", "shared")
+    }
+
+
+@pytest.fixture(scope="module")
+def added(backbones, data, tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("added")
+    return {
+        arm: add_language(
+            folder, data["wikipedia"][ADDED], root / arm / ADDED, language=ADDED, settings=ADDING
+        )
+        for arm, folder in backbones.items()
+    }
+
+
+@pytest.fixture(scope="module")
+def tasks(backbones, data, tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("tasks")
+    return {
+        arm: finetune_xmod(
+            folder, data["xnli"]["en"], root / arm, kind="nli", seed=1, settings=FINETUNE
+        )
+        for arm, folder in backbones.items()
+    }
+
+
+def _tiny(languages=("en", "de", "ru"), *, shared: bool = False) -> XmodForMaskedLM:
+    base = {
+        "vocab_size": 50,
+        "hidden_size": 16,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 2,
+        "intermediate_size": 32,
+        "max_position_embeddings": 40,
+        "pad_token_id": 1,
+    }
+    torch.manual_seed(0)
+    return XmodForMaskedLM(build_config(base, list(languages), shared=shared)).eval()
+
+
+def test_editing_module_de_changes_only_de_rows_of_a_mixed_batch():
+    model = _tiny()
+    keys = module_keys(model.config)
+    order = ["en", "de", "de", "ru", "en", "de"]
+    ids = torch.randint(3, 50, (len(order), 12), generator=torch.Generator().manual_seed(1))
+    langs = lang_ids(model, [keys[lang] for lang in order])
+    with torch.no_grad():
+        before = model.roberta(input_ids=ids, lang_ids=langs)[0]
+        layers(model)[1].output.adapter_modules[keys["de"]].dense2.bias.add_(0.5)
+        after = model.roberta(input_ids=ids, lang_ids=langs)[0]
+    for row, lang in enumerate(order):
+        same = torch.equal(before[row], after[row])
+        assert same == (lang != "de"), (row, lang)
+
+
+def _trained_per_language(model, key: str) -> int:
+    """Parameters that receive a gradient from a batch of one language."""
+    model.zero_grad(set_to_none=True)
+    ids = torch.randint(3, 50, (2, 10), generator=torch.Generator().manual_seed(2))
+    langs = lang_ids(model, [key, key])
+    model.roberta(input_ids=ids, lang_ids=langs)[0].sum().backward()
+    return sum(p.numel() for p in model.parameters() if p.grad is not None)
+
+
+def test_shared_trains_as_many_parameters_per_language_as_xmod():
+    xmod = _tiny()
+    shared = _tiny(shared=True)
+    per_language = {
+        "xmod": {
+            lang: _trained_per_language(xmod, module_key(xmod.config, lang, "t"))
+            for lang in ("en", "de")
+        },
+        "shared": {
+            lang: _trained_per_language(shared, module_key(shared.config, lang, "t"))
+            for lang in ("en", "de")
+        },
+    }
+    assert per_language["xmod"] == per_language["shared"]
+    # ... while X-MOD holds a module per language, SHARED one for all
+    module = sum(p.numel() for p in layers(xmod)[0].output.adapter_modules["en_XX"].parameters())
+    extra = xmod.num_parameters() - shared.num_parameters()
+    assert extra == 2 * module * len(layers(xmod))
+    assert module_keys(shared.config) == {"en": "shared", "de": "shared", "ru": "shared"}
+
+
+def test_sampled_language_shares_follow_alpha():
+    sizes = {"en": 10000, "de": 1000, "sw": 50}
+    shares = sampling_shares(sizes, 0.7)
+    total = sum(n**0.7 for n in sizes.values())
+    assert shares == pytest.approx({k: n**0.7 / total for k, n in sizes.items()})
+    sampler = LanguageSampler(sizes, 0.7, seed=3)
+    draws = [sampler.language(k) for k in range(20000)]
+    for lang, share in shares.items():
+        assert draws.count(lang) / len(draws) == pytest.approx(share, abs=0.01)
+    # α = 0.7 gives the small language more than its size share
+    assert shares["sw"] > sizes["sw"] / sum(sizes.values())
+    assert LanguageSampler(sizes, 0.7, seed=3).language(123) == draws[123]
+
+
+def test_pretraining_draws_one_language_per_batch(backbones):
+    meta = json.loads((backbones["xmod"] / "metadata.json").read_text())
+    assert sum(meta["batches_per_language"].values()) == PRETRAIN["steps"]
+    assert set(meta["sampling_shares"]) == set(PRETRAINED)
+    model = load_xmod(backbones["xmod"])
+    assert module_keys(model.config) == {"en": "en_XX", "de": "de_XX"}
+    shared = load_xmod(backbones["shared"])
+    assert list(shared.config.languages) == ["shared"]
+    # warm start: every shared weight came from the base model, only the modules are new
+    assert meta["warm_started"] and all("adapter_modules" in k for k in meta["warm_started"])
+
+
+def test_copied_embedding_rows_equal_the_originals(backbones, base, data):
+    model = load_xmod(backbones["xmod"])
+    tokenizer = AutoTokenizer.from_pretrained(str(backbones["xmod"]))
+    texts = [r["text"] for r in read_rows(data["wikipedia"][ADDED], "train")]
+    new = train_tokenizer(texts, arch="xlmr", vocab_size=200)
+    old = embedding_state(model)["word_embeddings.weight"]
+    key, copied = prepare_added_model(model, tokenizer, new, ADDED, seed=0, where="test")
+    words = embedding_state(model)["word_embeddings.weight"]
+    assert words.shape[0] == len(new) and key == "bg_XX"
+    old_vocab = tokenizer.get_vocab()
+    shared = [(i, old_vocab[t]) for t, i in new.get_vocab().items() if t in old_vocab]
+    assert copied == len(shared) > 0
+    for new_id, old_id in shared:
+        assert torch.equal(words[new_id], old[old_id])
+    fresh = [i for t, i in new.get_vocab().items() if t not in old_vocab]
+    assert fresh and not any(torch.equal(words[i], old[0]) for i in fresh[:5])
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert trainable and all(
+        "embeddings.word_embeddings" in n
+        or "embeddings.position_embeddings" in n
+        or "adapter_modules.bg_XX" in n
+        for n in trainable
+    )
+
+
+def _outputs(model, ids, keys):
+    with torch.no_grad():
+        return model.roberta(input_ids=ids, lang_ids=lang_ids(model, keys))[0]
+
+
+def test_adding_a_language_leaves_existing_outputs_bit_identical(backbones, added):
+    before_files = {p.name: sha256_file(p) for p in backbones["xmod"].iterdir() if p.is_file()}
+    model = load_xmod(backbones["xmod"]).eval()
+    ids = torch.randint(5, 150, (4, 16), generator=torch.Generator().manual_seed(4))
+    keys = ["en_XX", "de_XX", "de_XX", "en_XX"]
+    before = _outputs(model, ids, keys)
+    add_module(model, "bg_XX", 0)
+    load_module_state(model, "bg_XX", load_file(str(added["xmod"] / "modules.safetensors")))
+    assert torch.equal(_outputs(model, ids, keys), before)
+    # the checkpoint itself is untouched: the language lives in its own folder
+    after_files = {p.name: sha256_file(p) for p in backbones["xmod"].iterdir() if p.is_file()}
+    assert after_files == before_files
+    meta = json.loads((added["xmod"] / "metadata.json").read_text())
+    assert meta["module_key"] == "bg_XX" and meta["copied_rows"] > 0
+    shared_meta = json.loads((added["shared"] / "metadata.json").read_text())
+    assert not (added["shared"] / "modules.safetensors").exists()
+    # SHARED learns embeddings only: fewer trained parameters than X-MOD's embeddings+modules
+    assert shared_meta["trained_parameters"] < meta["trained_parameters"]
+
+
+def test_finetuning_leaves_embeddings_and_modules_bit_identical(backbones, tasks):
+    for arm, folder in backbones.items():
+        before = frozen_state(load_xmod(folder))
+        after = frozen_state(load_xmod(tasks[arm]))
+        assert before.keys() == after.keys()
+        assert all(torch.equal(before[k], after[k]) for k in before), arm
+        meta = json.loads((tasks[arm] / "metadata.json").read_text())
+        assert meta["source_module"] == ("shared" if arm == "shared" else "en_XX")
+    # ... and the shared weights did train
+    base = load_xmod(backbones["xmod"]).state_dict()
+    tuned = load_xmod(tasks["xmod"]).state_dict()
+    name = "roberta.encoder.layer.0.attention.self.query.weight"
+    assert not torch.equal(base[name], tuned[name])
+
+
+def test_scores_for_pretrained_and_added_targets(tasks, added, data, tmp_path):
+    for arm, scenario in (("xmod", "xmod"), ("shared", "xmod-shared")):
+        targets = {lang: data["xnli"][lang] for lang in ("en", "de", ADDED)}
+        outputs = {
+            lang: tmp_path / scenario / "demo" / "nli" / lang / "seed1.csv" for lang in targets
+        }
+        written = score_targets(
+            tasks[arm],
+            targets,
+            outputs,
+            model="demo",
+            task="nli",
+            seed=1,
+            added={ADDED: added[arm]},
+            settings=FINETUNE,
+        )
+        frame = read_scores(written)
+        assert set(frame["target"]) == set(targets)
+        assert set(frame["scenario"]) == {scenario}
+        assert set(frame["method"]) == {"SHARED" if arm == "shared" else "X-MOD"}
+        assert frame["score"].between(0, 100).all()
+        # the xmod table and figure: bg in the added group, its averages per seed
+        table = xmod_frame(frame, [str(added[arm])])
+        groups = dict(zip(table["target"], table["group"], strict=False))
+        assert groups["bg"] == "added" and groups["de"] == "pre-trained"
+        assert "## nli (accuracy), set demo" in xmod_markdown(table)
+        figure = pretrained_vs_added_figure(table, "demo")
+        assert len(figure.axes) == 1
+
+
+def test_bad_inputs_are_refused_with_one_line(backbones, base, added, tasks, data, tmp_path):
+    xnli = data["xnli"]
+    # a target with neither a module nor an added folder: the error names the languages
+    with pytest.raises(LangarithError, match=r"'bg' has no module.*de, en"):
+        score_target(tasks["xmod"], xnli[ADDED], ADDED, settings=FINETUNE)
+    # a code with no module key
+    with pytest.raises(LangarithError, match="'sw' has no module"):
+        module_key(load_xmod(backbones["xmod"]).config, "sw", "test")
+    # adding a language that has a module
+    with pytest.raises(LangarithError, match="already has a module"):
+        add_language(
+            backbones["xmod"],
+            data["wikipedia"]["de"],
+            tmp_path / "de",
+            language="de",
+            settings=ADDING,
+        )
+    with pytest.raises(LangarithError, match="already has a module"):
+        add_language(
+            backbones["shared"],
+            data["wikipedia"]["en"],
+            tmp_path / "en",
+            language="en",
+            settings=ADDING,
+        )
+    # a checkpoint that is not X-MOD
+    with pytest.raises(LangarithError, match="not X-MOD"):
+        load_xmod(base)
+    with pytest.raises(LangarithError, match="not X-MOD"):
+        finetune_xmod(base, xnli["en"], tmp_path / "t", kind="nli", seed=1, settings=FINETUNE)
+    # an added tokenizer whose size differs from its embedding rows
+    model = load_xmod(backbones["xmod"])
+    state = embedding_state(model)
+    with pytest.raises(LangarithError, match="has 7 tokens but its word embeddings"):
+        install_embeddings(model, state, 7, "test")
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    for item in added["xmod"].iterdir():
+        (broken / item.name).write_bytes(item.read_bytes())
+    tok = json.loads((broken / "tokenizer.json").read_text())
+    tok["model"]["vocab"] = tok["model"]["vocab"][:-3]
+    (broken / "tokenizer.json").write_text(json.dumps(tok))
+    with pytest.raises(LangarithError, match="tokens but its word embeddings"):
+        install_added(load_xmod(tasks["xmod"]), broken, "test")
+
+
+def test_local_checkpoint_with_locale_keys_loads_offline_through_the_hub_path(
+    base, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    config = json.loads((base / "config.json").read_text())
+    xmod_config = build_config(config, ["en"], shared=False)
+    xmod_config.languages = ["en_XX", "de_DE", "ta_IN"]
+    xmod_config.default_language = "en_XX"
+    release = tmp_path / "xmod-base-13-125k"
+    XmodForMaskedLM(xmod_config).save_pretrained(release, safe_serialization=True)
+    AutoTokenizer.from_pretrained(str(base)).save_pretrained(release)
+    out = fetch_hub_checkpoint(str(release), str(release), tmp_path / "resources" / "xmod-13")
+    model = load_xmod(out)
+    assert module_keys(model.config) == {"en": "en_XX", "de": "de_DE", "ta": "ta_IN"}
+    assert module_key(model.config, "ta", "test") == "ta_IN"
+    # a released checkpoint that is not X-MOD is refused before loading
+    with pytest.raises(LangarithError, match="not X-MOD"):
+        fetch_hub_checkpoint(str(base), str(base), tmp_path / "resources" / "other")
+
+
+def test_mlqa_loads_from_a_local_mirror_of_its_parquet_export(tmp_path):
+    """MLQA for real runs: the hub code path on a folder laid out as the repository's
+    parquet export (``mlqa.<lang>.<lang>/<split>/0000.parquet``); scored on its whole
+    test split, while XQuAD's two halves are scored together."""
+    repo = tmp_path / "facebook" / "mlqa"
+    for split, n in (("validation", 3), ("test", 5)):
+        path = repo / "mlqa.de.de" / split / "0000.parquet"
+        path.parent.mkdir(parents=True)
+        datasets.Dataset.from_list(qa_rows(f"mlqa-{split}-", n), features=QA_FEATURES).to_parquet(
+            str(path)
+        )
+    out = prepare_real_dataset(
+        "mlqa",
+        "de",
+        tmp_path / "out" / "mlqa" / "de",
+        options={"hub_path": str(repo), "cache_dir": str(tmp_path / "cache")},
+    )
+    manifest = verify_dataset(out)
+    assert manifest["dataset"] == "mlqa" and manifest["revision"] == "refs/convert/parquet"
+    assert len(read_split(out, "validation")) == 3
+    rows = evaluation_rows(out)
+    assert len(rows) == 5 and {"context", "question", "answers"} <= set(rows[0])
+    assert dataset_covers("mlqa", "zh") and not dataset_covers("mlqa", "ru")
+    with pytest.raises(LangarithError, match="does not cover"):
+        prepare_real_dataset("mlqa", "ru", tmp_path / "ru", options={"hub_path": str(repo)})
+
+
+def test_xquad_is_scored_on_both_halves(tmp_path):
+    out = prepare_demo_dataset("xquad", "de", tmp_path / "xquad" / "de", options=DATA)
+    assert len(evaluation_rows(out)) == len(read_rows(out, "validation")) + len(
+        read_rows(out, "test")
+    )
