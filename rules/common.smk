@@ -7,6 +7,7 @@ from langarith.evaluate import scenarios
 from langarith.config import check_config, config_warnings, validate_schema
 from langarith.report import report_outputs
 from langarith.export import keep_outputs
+from langarith.evaluate.label_free import check_label_free, label_free_outputs
 
 # Offline first (a missing model or dataset fails at once instead of hanging), and
 # jobs in conda envs (--use-conda) import the package from the source tree.
@@ -20,6 +21,7 @@ try:
     validate_schema(config, SCHEMA / "config.schema.yaml")
     check_config(config, base_dir=Path(workflow.basedir))
     keep_outputs(config)  # a merge.keep triple without a score file stops here
+    check_label_free(config)  # unknown selectors, scenarios not run, targets without text
 except LangarithError as err:
     sys.exit(f"Config error: {err}")
 for _warning in config_warnings(config):
@@ -51,6 +53,7 @@ def get_final_outputs():
         plan.final_targets(config)
         + scenarios.score_outputs(config)
         + keep_outputs(config)
+        + label_free_outputs(config)
         + analysis_plan.analysis_outputs(config)
         + report_outputs(config)
     )

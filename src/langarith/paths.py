@@ -27,6 +27,7 @@ __all__ = [
     "EXPORT_DIR",
     "FIGURE",
     "INIT_DIR",
+    "LABEL_FREE_CSV",
     "LANG_ADAPTER_DIR",
     "RELATED_TSV",
     "SCORE_CSV",
@@ -56,6 +57,7 @@ TASK_ADAPTER_DIR = "results/adapters/{model}/task/{task}/seed{seed}"
 SCORE_CSV = "results/scores/{scenario}/{model}/{task}/{target}/seed{seed}.csv"
 #: A merged adapter kept at its chosen λ (config ``merge.keep``, :mod:`langarith.export`).
 EXPORT_DIR = "results/exported/{scenario}/{model}/{task}/{target}/seed{seed}"
+LABEL_FREE_CSV = "results/label_free/{scenario}/{model}/{task}/{target}/seed{seed}.csv"
 ANALYSIS_COSINE = "results/analysis/{model}/cosine.csv"
 ANALYSIS_SPARSITY = "results/analysis/{model}/sparsity.csv"
 ANALYSIS_TASK_COSINE = "results/analysis/{model}/task_cosine.csv"
@@ -75,6 +77,7 @@ _SETUP_SCOPED = (
     RELATED_TSV,
     "results/scores/",
     "results/exported/",
+    "results/label_free/",
     "results/tables/",
     "figures/",
 )
