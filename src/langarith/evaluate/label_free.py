@@ -47,6 +47,7 @@ __all__ = [
     "label_free_scenarios",
     "label_free_settings",
     "other_scenarios",
+    "output_of",
     "read_label_free",
     "write_label_free",
 ]
