@@ -20,7 +20,7 @@ rule lambda_grid:
     benchmark:
         paths.benchmark(paths.in_setup(paths.SCORE_CSV, config))
     wildcard_constraints:
-        scenario="|".join(label_free.other_scenarios(config)),
+        scenario=label_free.scenario_constraint(label_free.other_scenarios(config)),
         target="[a-z]{2,3}",
     conda:
         "../envs/train.yaml"
@@ -46,7 +46,7 @@ rule lambda_grid_label_free:
     benchmark:
         paths.benchmark(paths.in_setup(paths.SCORE_CSV, config))
     wildcard_constraints:
-        scenario="|".join(label_free.label_free_scenarios(config)),
+        scenario=label_free.scenario_constraint(label_free.label_free_scenarios(config)),
         target="[a-z]{2,3}",
     conda:
         "../envs/train.yaml"

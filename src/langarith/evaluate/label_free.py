@@ -48,6 +48,7 @@ __all__ = [
     "label_free_settings",
     "other_scenarios",
     "output_of",
+    "scenario_constraint",
     "read_label_free",
     "write_label_free",
 ]
@@ -166,6 +167,16 @@ def other_scenarios(config: Mapping[str, Any]) -> tuple[str, ...]:
     """Registered scenarios that ``lambda_grid`` evaluates (those not label-free)."""
     chosen = set(label_free_scenarios(config))
     return tuple(name for name in SCENARIOS if name not in chosen)
+
+
+#: A wildcard constraint no value matches (an empty one would match everything).
+NO_MATCH = "(?!)"
+
+
+def scenario_constraint(names: Iterable[str]) -> str:
+    """The ``scenario`` wildcard constraint of a rule that evaluates ``names``."""
+    names = list(names)
+    return "|".join(names) if names else NO_MATCH
 
 
 def label_free_inputs(config: Mapping[str, Any], wildcards: Any) -> dict[str, Any]:
