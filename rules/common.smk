@@ -21,7 +21,7 @@ try:
     validate_schema(config, SCHEMA / "config.schema.yaml")
     check_config(config, base_dir=Path(workflow.basedir))
     keep_outputs(config)  # a merge.keep triple without a score file stops here
-    check_label_free(config)  # unknown selectors, scenarios not run, targets without text
+    check_label_free(config)  # unknown selectors, scenarios not run, no target text
 except LangarithError as err:
     sys.exit(f"Config error: {err}")
 for _warning in config_warnings(config):
