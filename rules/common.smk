@@ -9,6 +9,7 @@ from langarith.report import report_outputs
 from langarith.export import keep_outputs
 from langarith.arm_registry import arm_outputs
 from langarith.arms import load_arms
+from langarith.evaluate.label_free import check_label_free, label_free_outputs
 
 # the arms (rules/tlr.smk, ...) join the registries of tables, figures and outputs
 load_arms()
@@ -26,6 +27,7 @@ try:
     validate_schema(config, SCHEMA / "config.schema.yaml")
     check_config(config, base_dir=Path(workflow.basedir))
     keep_outputs(config)  # a merge.keep triple without a score file stops here
+    check_label_free(config)  # unknown selectors, scenarios not run, no target text
 except LangarithError as err:
     sys.exit(f"Config error: {err}")
 for _warning in config_warnings(config):
@@ -57,6 +59,7 @@ def get_final_outputs():
         plan.final_targets(config)
         + scenarios.score_outputs(config)
         + keep_outputs(config)
+        + label_free_outputs(config)
         + analysis_plan.analysis_outputs(config)
         + report_outputs(config)
         + arm_outputs(config)

@@ -28,6 +28,7 @@ from jinja2 import Environment, StrictUndefined
 from report_toys import TOY_FIGURE, TOY_TABLE
 
 from langarith import LangarithError, related
+from langarith.evaluate.label_free import LabelFreeRow, label_free_jobs, output_of, write_label_free
 from langarith.evaluate.scenarios import plan_jobs, score_outputs
 from langarith.plan import related_targets
 from langarith.report import inputs, paper, rules, tables
@@ -1128,6 +1129,21 @@ def _plan_rows(config) -> list[dict]:
     return rows
 
 
+def write_label_free_choices(root: Path, config: dict, rows: list[dict]) -> None:
+    """Label-free CSVs of the config's jobs: every selector at the curve's test λ."""
+    for job in label_free_jobs(config):
+        picked = [
+            LabelFreeRow(job.scenario, job.model, job.task, job.target, job.seed, r["method"],
+                         r["adapters"], selector, r["lambda"], "choice", r["metric"], r["score"])
+            for r in rows
+            if (r["scenario"], r["model"], r["task"], r["target"], r["seed"], r["split"])
+            == (job.scenario, job.model, job.task, job.target, job.seed, "test")
+            and r["lambda"] is not None and r["method"] != "MIX"
+            for selector in ("mlm_loss", "entropy", "fixed_0.5")
+        ]  # fmt: skip
+        write_label_free(picked, root / output_of(job, config))
+
+
 @pytest.mark.slow
 def test_report_rules_build_the_report_from_synthetic_results(tmp_path):
     """Run the report rules alone on synthetic results and build ``report.zip``."""
@@ -1146,6 +1162,7 @@ def test_report_rules_build_the_report_from_synthetic_results(tmp_path):
         for lang in config["token_budget"]["languages"]:
             write_budget_metadata(results, models=[model], seeds=config["seeds"], lang=lang)
     write_related(results)
+    write_label_free_choices(tmp_path, config, rows)
     for folder in inputs.budget_adapter_dirs(config):
         assert (tmp_path / folder / "metadata.json").is_file(), folder
     (tmp_path / "Snakefile").write_text(

@@ -31,6 +31,7 @@ __all__ = [
     "FULLFT_SPARSITY_PART",
     "FULLFT_TASK_DIR",
     "INIT_DIR",
+    "LABEL_FREE_CSV",
     "LANG_ADAPTER_DIR",
     "RELATED_TSV",
     "SCORE_CSV",
@@ -70,6 +71,7 @@ TLR_TASK_ADAPTER_DIR = "results/adapters/{model}/task-tlr/{variant}/{task}/{targ
 TLR_TTEST_CSV = "results/tlr/{model}/{task}/seed{seed}.ttest.csv"
 #: A merged adapter kept at its chosen λ (config ``merge.keep``, :mod:`langarith.export`).
 EXPORT_DIR = "results/exported/{scenario}/{model}/{task}/{target}/seed{seed}"
+LABEL_FREE_CSV = "results/label_free/{scenario}/{model}/{task}/{target}/seed{seed}.csv"
 ANALYSIS_COSINE = "results/analysis/{model}/cosine.csv"
 ANALYSIS_SPARSITY = "results/analysis/{model}/sparsity.csv"
 ANALYSIS_TASK_COSINE = "results/analysis/{model}/task_cosine.csv"
@@ -103,6 +105,7 @@ _SETUP_SCOPED = (
     "results/scores/",
     "results/exported/",
     "results/tlr/",
+    "results/label_free/",
     "results/tables/",
     "figures/",
 )

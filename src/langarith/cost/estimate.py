@@ -55,6 +55,7 @@ from langarith.cost.sizes import (
     wikipedia_bytes,
 )
 from langarith.evaluate.jobs import ScoreJob
+from langarith.evaluate.label_free import label_free_jobs
 from langarith.evaluate.scenarios import plan_jobs
 from langarith.evaluate.tasks import GPU_MAX_TOKENS
 from langarith.export import keep_outputs
@@ -168,7 +169,9 @@ def job_counts(config: Mapping[str, Any], score_jobs: list | None = None) -> dic
         * sum(len(plan.budget_tokens(config, lang)) for lang in budget_langs)
         * seeds,
         "train_task_adapter": len(plan.task_adapter_outputs(config)),
-        "lambda_grid": len(plan_jobs(config) if score_jobs is None else score_jobs),
+        "lambda_grid": len(plan_jobs(config) if score_jobs is None else score_jobs)
+        - len(label_free_jobs(config)),
+        "lambda_grid_label_free": len(label_free_jobs(config)),
         "language_vector_analysis": len(models),
         "task_vector_analysis": len(models) if has_task_vectors(config) else 0,
         "export_adapter": len(keep_outputs(config)),

@@ -16,14 +16,16 @@ from point to point. :class:`LambdaGridEngine` therefore
 * remembers every (split, point) score, so a point shared by two methods (λ = 1 of
   ``LA(en, rel)`` is the pEA baseline) is evaluated once;
 * gives, on request, per-row statistics of a point on a split
-  (:meth:`LambdaGridEngine.example_stats`) for the racing search.
+  (:meth:`LambdaGridEngine.example_stats`) for the racing search;
+* shows every raw model output to its ``observers`` (the label-free selectors read the
+  entropy of the validation passes from them, without a pass of their own).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from os import PathLike
 from typing import Any
@@ -33,10 +35,13 @@ import torch
 
 from langarith import LangarithError
 from langarith.evaluate.model import TaskModel, load_task_model, pick_device
-from langarith.evaluate.tasks import DEFAULT_MAX_BATCH, EncodedSplit, encode_split
+from langarith.evaluate.tasks import DEFAULT_MAX_BATCH, Batch, EncodedSplit, encode_split
 from langarith.merge import LanguageVectorSet, live_adapter_parameters
 
-__all__ = ["LambdaGridEngine", "Point"]
+__all__ = ["LambdaGridEngine", "Observer", "Point"]
+
+#: ``observer(split, model output, batch, point key)``: called for every batch a pass runs.
+Observer = Callable[[EncodedSplit, Any, Batch, tuple], None]
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +114,7 @@ class LambdaGridEngine:
         self.forward_passes = 0
         self.forward_seconds = 0.0
         self.fill_seconds = 0.0
+        self.observers: list[Observer] = []
 
     @classmethod
     def load(
@@ -212,9 +218,13 @@ class LambdaGridEngine:
         """One pass over ``split`` with the current weights: the reduced outputs."""
         model = self.task_model.model
         parts = []
+        key = self._current
         with torch.inference_mode():
             for batch in split.batches:
-                parts.append(split.reduce(model(**batch.inputs), batch))
+                output = model(**batch.inputs)
+                for observe in self.observers:
+                    observe(split, output, batch, key)
+                parts.append(split.reduce(output, batch))
         return parts
 
     def run(self, split: EncodedSplit) -> dict[str, float]:

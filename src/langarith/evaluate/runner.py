@@ -24,6 +24,8 @@ from tqdm.auto import tqdm
 from langarith import LangarithError
 from langarith.data import read_split
 from langarith.evaluate.jobs import Curve, ScoreJob, WeightSearch
+from langarith.evaluate.label_free import LabelFreeRow, label_free_kind, write_label_free
+from langarith.evaluate.label_free_run import LabelFreeSelection, unlabelled_rows
 from langarith.evaluate.lambda_engine import LambdaGridEngine, Point
 from langarith.evaluate.nway import (
     best_weights,
@@ -47,7 +49,15 @@ from langarith.merge import get_method
 from langarith.metrics import TASK_METRICS
 from langarith.related import read_related_table
 
-__all__ = ["Choice", "WeightChoice", "curve_point", "execute", "race_slices", "run_job"]
+__all__ = [
+    "Choice",
+    "LabelFreeRequest",
+    "WeightChoice",
+    "curve_point",
+    "execute",
+    "race_slices",
+    "run_job",
+]
 
 log = logging.getLogger(__name__)
 
@@ -351,10 +361,28 @@ def _job_engine(job: ScoreJob, device: str | None) -> LambdaGridEngine:
     )
 
 
+@dataclass(frozen=True)
+class LabelFreeRequest:
+    """The label-free λ choice a job makes too (``label_free_params``' ``label_free``),
+    with the target's token folder and text for ``mlm_loss``."""
+
+    settings: Mapping[str, Any]
+    output: Path
+    tokens_dir: str | None = None
+    text_dir: str | None = None
+
+
 def _score_rows(
-    job: ScoreJob, engine: LambdaGridEngine, reused: list[ScoreRow] | None = None
-) -> list[ScoreRow]:
-    """:func:`execute` on the job's data: validation encoded now, test only when opened."""
+    job: ScoreJob,
+    engine: LambdaGridEngine,
+    reused: list[ScoreRow] | None = None,
+    label_free: LabelFreeRequest | None = None,
+) -> tuple[list[ScoreRow], list[LabelFreeRow]]:
+    """:func:`execute` on the job's data: validation encoded now, test only when opened.
+
+    With ``label_free`` the selectors also pick their λ, after the labelled choices and
+    before the test split is read, and their test rows are the second list.
+    """
 
     def encoded(split: str, rows=None):
         rows = read_split(job.data, split) if rows is None else rows
@@ -362,6 +390,17 @@ def _score_rows(
 
     validation_rows = read_split(job.data, "validation")
     validation_split = encoded("validation", validation_rows)
+    selection = None
+    if label_free is not None:
+        selection = LabelFreeSelection.start(
+            job,
+            engine,
+            label_free.settings,
+            unlabelled_rows(validation_rows, job.kind),
+            curve_point,
+            tokens_dir=label_free.tokens_dir,
+            text_dir=label_free.text_dir,
+        )
     planned = (
         len(job.baselines)
         + sum(len(curve.grid) for curve in job.curves)
@@ -374,16 +413,24 @@ def _score_rows(
         bar.update(1)
         return engine.score(point, validation_split)
 
+    test_scorers: list[Scorer] = []
+
     def open_test() -> Scorer:
         bar.close()
+        if selection is not None:
+            selection.choose(validation_split)  # label-free choices: before any test data
         test_split = encoded("test")
-        return lambda point: engine.score(point, test_split)
+        test_scorers.append(lambda point: engine.score(point, test_split))
+        return test_scorers[0]
 
     race = race_slices(engine, validation_rows, validation_split, encoded)
     try:
-        return execute(job, validation, open_test, race if job.search == "race" else None, reused)
+        rows = execute(job, validation, open_test, race if job.search == "race" else None, reused)
     finally:
         bar.close()
+    if selection is None:
+        return rows, []
+    return rows, selection.rows(test_scorers[0])
 
 
 def race_slices(
@@ -425,6 +472,7 @@ def run_job(
     device: str | None = None,
     threads: int | None = None,
     engine: LambdaGridEngine | None = None,
+    label_free: LabelFreeRequest | None = None,
 ) -> Path:
     """Run one planned evaluation job and write its score CSV.
 
@@ -437,6 +485,9 @@ def run_job(
         threads: CPU threads for torch (default: torch's choice).
         engine: an already loaded engine (tests); by default one is loaded from the
             job's folders.
+        label_free: also choose λ without target labels and write those choices to
+            ``label_free.output`` (:mod:`langarith.evaluate.label_free`); the score
+            CSV is the same with or without it.
     """
     if not isinstance(job, ScoreJob):
         job = ScoreJob.from_dict(job)
@@ -444,6 +495,8 @@ def run_job(
     check_replaceable(output, score_file_kind())  # before the work, not only at the end
     for search in job.searches:  # a search that cannot run stops before the model loads
         check_search(search)
+    if label_free is not None:
+        check_replaceable(label_free.output, label_free_kind())
     started = time.perf_counter()
     if threads:
         torch.set_num_threads(int(threads))
@@ -454,7 +507,10 @@ def run_job(
     reused = _reused_rows(job) if job.reuse else []
     if engine is None:
         engine = _job_engine(job, device)
-    write_scores(reused + _score_rows(job, engine, reused), output)
+    rows, label_free_rows = _score_rows(job, engine, reused, label_free)
+    write_scores(reused + rows, output)
+    if label_free is not None:
+        write_label_free(label_free_rows, label_free.output)
     log.info(
         "%s/%s/%s/%s/seed%d: %d forward passes (%.1f s), weight fills %.2f s, total %.1f s -> %s",
         job.scenario,

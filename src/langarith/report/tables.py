@@ -42,6 +42,7 @@ import numpy as np
 import pandas as pd
 
 from langarith import LangarithError
+from langarith.evaluate.label_free import label_free_jobs, label_free_outputs
 from langarith.evaluate.score_files import parse_weights
 from langarith.evaluate.search import best_lambda
 from langarith.io import read_json
@@ -59,6 +60,7 @@ from langarith.report.inputs import (
     configured_scenarios,
     score_paths,
 )
+from langarith.report.label_free import label_free_table
 from langarith.report.paper import paper_backbones
 from langarith.report.render import (
     format_fixed,
@@ -1545,6 +1547,53 @@ def build_xmod(request: TableRequest) -> BuiltTable:
     return BuiltTable(frame, xmod_markdown(frame))
 
 
+def build_label_free(request: TableRequest) -> BuiltTable:
+    """Test score at each label-free selector's λ against the labelled λ, and the regret."""
+    long, summary = label_free_table(request.paths("scores"), request.paths("label_free"))
+    decimals = score_decimals(long["score"])
+    per_job = pd.DataFrame(
+        {
+            "Scenario": long["scenario"],
+            "Model": long["model"],
+            "Task": long["task"],
+            "Target": long["target"],
+            "Curve": long["method"],
+            "Selector": long["selector"],
+            "λ": [format_fixed(v, 2) for v in long["lam"]],
+            "Test": [format_fixed(v, decimals) for v in long["score"]],
+            "Labelled λ": [format_fixed(v, 2) for v in long["labelled_lam"]],
+            "Labelled test": [format_fixed(v, decimals) for v in long["labelled"]],
+            "Regret": [format_fixed(v, decimals) for v in long["regret"]],
+        }
+    )
+    means = pd.DataFrame(
+        {
+            "Scenario": summary["scenario"],
+            "Selector": summary["selector"],
+            "Mean regret": [format_fixed(v, decimals) for v in summary["mean_regret"]],
+            "≥ labelled": [f"{v:.0%}" for v in summary["at_least_labelled"]],
+            "Jobs": summary["jobs"],
+        }
+    )
+    markdown = (
+        "# Choosing λ without target labels\n\n"
+        "The papers choose λ on labelled target-language validation data. Here each "
+        "selector chooses it without reading a target label: `mlm_loss` (lowest "
+        "masked-LM loss of the merged language adapter on held-out target text), "
+        "`entropy` (lowest mean prediction entropy on unlabelled target validation "
+        "inputs), `fixed_0.5` (λ = 0.5, ACL §5.1). Regret = labelled λ's test score − "
+        "the selector's (points of the main metric, mean over seeds; negative: the "
+        "selector did better).\n\n## Mean regret per selector\n\n"
+        + markdown_table(means)
+        + "\n## Per target\n\n"
+        + markdown_table(per_job)
+    )
+    frame = pd.concat(
+        [long.assign(row="job"), summary.assign(row="mean")], ignore_index=True, sort=False
+    )
+    return BuiltTable(frame, markdown)
+
+
 # --------------------------------------------------------------------------- registry
 def scenario_inputs(config: Config, table: str) -> dict[str, list[str]]:
     """A scenario table reads that scenario's scores."""
@@ -1585,6 +1634,19 @@ def token_budget_inputs(config: Config, table: str) -> dict[str, list[str]]:
         "scores": score_paths(config, BUDGET_SCENARIOS),
         "adapters": budget_adapter_dirs(config),
     }
+
+
+def label_free_table_inputs(config: Config, table: str) -> dict[str, list[str]]:
+    """The label-free choices and the score files of the same jobs (the labelled λ)."""
+    return {
+        "scores": [job.output for job in label_free_jobs(config)],
+        "label_free": label_free_outputs(config),
+    }
+
+
+def label_free_wanted(config: Config, table: str) -> bool:
+    """Made when ``label_free.scenarios`` plans at least one job."""
+    return bool(label_free_jobs(config))
 
 
 def scenario_wanted(config: Config, table: str) -> bool:
@@ -1696,6 +1758,13 @@ TABLES: dict[str, TableSpec] = {
         "λ grids",
     ),
     "xmod": TableSpec(build_xmod, xmod_inputs, xmod_wanted, "xmod.rst", "X-MOD"),
+    "label_free": TableSpec(
+        build_label_free,
+        label_free_table_inputs,
+        label_free_wanted,
+        "label_free.rst",
+        "Label-free λ",
+    ),
     "paper_comparison": TableSpec(
         build_paper_comparison,
         all_scenario_inputs,
