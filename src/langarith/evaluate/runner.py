@@ -10,6 +10,7 @@ even read before the choices are fixed.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -18,6 +19,7 @@ from os import PathLike
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from tqdm.auto import tqdm
 
@@ -25,7 +27,7 @@ from langarith import LangarithError
 from langarith.data import read_split
 from langarith.evaluate.jobs import Curve, ScoreJob
 from langarith.evaluate.lambda_engine import LambdaGridEngine, Point
-from langarith.evaluate.race import RaceData, race_order, race_search, slice_bounds
+from langarith.evaluate.race import RaceData, race_search
 from langarith.evaluate.score_files import ScoreRow, read_scores, score_file_kind, write_scores
 from langarith.evaluate.search import best_lambda, search_lambda
 from langarith.evaluate.tasks import EncodedSplit
@@ -34,13 +36,13 @@ from langarith.merge import get_method
 from langarith.metrics import TASK_METRICS
 from langarith.related import read_related_table
 
-__all__ = ["Choice", "curve_point", "execute", "race_slices", "run_job"]
+__all__ = ["Choice", "curve_point", "execute", "race_rows", "run_job"]
 
 log = logging.getLogger(__name__)
 
 Scorer = Callable[[Point], Mapping[str, float]]
-#: ``lambda_search: race``: the per-row statistics of a curve's points on validation slices.
-RaceSlices = Callable[[Curve], RaceData]
+#: ``lambda_search: race``: the per-row statistics of a curve's points on validation rows.
+RaceRows = Callable[[Curve], RaceData]
 
 
 @dataclass(frozen=True)
@@ -101,15 +103,15 @@ def _rows(
 
 
 def _search_curves(
-    job: ScoreJob, validation: Scorer, main: str, race: RaceSlices | None = None
+    job: ScoreJob, validation: Scorer, main: str, race: RaceRows | None = None
 ) -> tuple[list[Choice], list[ScoreRow]]:
     """Each curve's λ search on validation data: its choice and its evaluated points as rows.
 
-    ``race`` gives the racing search its slices; its curve is the chosen λ alone, scored
+    ``race`` gives the racing search its per-row statistics; its curve is the chosen λ alone, scored
     on the whole validation split (slice scores are not written).
     """
     if job.search == "race" and race is None:
-        raise LangarithError("lambda_search 'race' needs the validation slices; none were given")
+        raise LangarithError("lambda_search 'race' needs per-row validation statistics")
     choices: list[Choice] = []
     rows: list[ScoreRow] = []
     for curve in job.curves:
@@ -172,7 +174,7 @@ def execute(
     job: ScoreJob,
     validation: Scorer,
     open_test: Callable[[], Scorer],
-    race: RaceSlices | None = None,
+    race: RaceRows | None = None,
 ) -> list[ScoreRow]:
     """Evaluate a job's plan: all validation first, choices, then test.
 
@@ -181,7 +183,7 @@ def execute(
         validation: metrics of a point on the validation split.
         open_test: called once, after every choice is made; returns the test scorer.
         race: for ``job.search == "race"``: a curve → its :class:`RaceData` on
-            slices of the validation rows.
+            the validation rows.
 
     Returns the score rows: the validation curves whole, the baselines on both splits,
     each curve's chosen λ on test, and ``MIX`` (the better of ``job.mix`` by its best
@@ -282,40 +284,39 @@ def _score_rows(job: ScoreJob, engine: LambdaGridEngine) -> list[ScoreRow]:
         test_split = encoded("test")
         return lambda point: engine.score(point, test_split)
 
-    race = race_slices(engine, validation_rows, validation_split, encoded)
+    race = race_rows(engine, validation_rows, validation_split, encoded)
     try:
         return execute(job, validation, open_test, race if job.search == "race" else None)
     finally:
         bar.close()
 
 
-def race_slices(
+def race_rows(
     engine: LambdaGridEngine,
     rows: list,
     full: EncodedSplit,
     encode: Callable[[str, list], EncodedSplit],
-) -> RaceSlices:
-    """The racing search's slices of ``rows``: encoded once, lazily, shared by the curves.
+) -> RaceRows:
+    """The racing search's per-row statistics of a curve's points on validation rows.
 
-    Slice ``i`` holds the rows ``bounds[i - 1]`` to ``bounds[i]`` of :func:`race_order`
-    (:func:`slice_bounds`); ``encode(name, rows)`` encodes them like the full split.
+    All rows are scored on ``full`` itself, so the engine reuses that pass when the
+    choice is reported (and a baseline's pass for a curve's end); any other set of rows
+    is encoded like ``full`` by ``encode(name, rows)`` and scored on its own.
     """
-    order = race_order(len(rows))
-    bounds = slice_bounds(len(rows))
-    parts: dict[int, EncodedSplit] = {}
-
-    def part_split(i: int) -> EncodedSplit:
-        if i not in parts:
-            start = bounds[i - 1] if i else 0
-            picked = [rows[j] for j in order[start : bounds[i]].tolist()]
-            parts[i] = encode(f"{full.name}[race slice {i}]", picked)
-        return parts[i]
+    everything = np.arange(len(rows))
 
     def of_curve(curve: Curve) -> RaceData:
-        def part(lam: float, i: int):
-            return engine.example_stats(curve_point(curve, lam), part_split(i))
+        def stats(lam: float, picked: np.ndarray) -> np.ndarray:
+            point = curve_point(curve, lam)
+            if picked.size == len(rows) and (picked == everything).all():
+                return engine.example_stats(point, full)
+            digest = hashlib.blake2b(picked.astype(np.int64).tobytes(), digest_size=8)
+            subset = encode(
+                f"{full.name}[race rows {digest.hexdigest()}]", [rows[i] for i in picked.tolist()]
+            )
+            return engine.example_stats(point, subset)
 
-        return RaceData(bounds, part, full.stats_metric)
+        return RaceData(len(rows), stats, full.stats_metric, full.stats_trend)
 
     return of_curve
 
