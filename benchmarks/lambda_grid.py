@@ -297,7 +297,10 @@ class _Bench:
         lengths = _lengths(self.case)
         split = self.split  # encoded once, as for the full grid's engine
         rows_of = race_rows(
-            fresh, self.rows, split, lambda name, rows: fresh.encode(name, rows, **lengths)
+            fresh,
+            self.rows,
+            split,
+            lambda name, rows, features: fresh.encode(name, rows, **lengths, encoded=features),
         )
 
         def score(lam: float) -> float:
@@ -528,7 +531,9 @@ def _measured_race_regrets(case: dict, split: EncodedSplit, args) -> list[tuple[
         pairs = [(a, b) for a, b in pairs if a != b]
     lengths = _lengths(case)
     full = engine.encode("validation", rows, **lengths)
-    rows_of = race_rows(engine, rows, full, lambda name, r: engine.encode(name, r, **lengths))
+    rows_of = race_rows(
+        engine, rows, full, lambda name, r, f: engine.encode(name, r, **lengths, encoded=f)
+    )
     regrets = []
     for a, b in pairs:
         curve = {lam: engine.score(Point.pair(a, b, lam), full)[metric] for lam in lambdas}
@@ -589,7 +594,10 @@ def _demo_race_regrets(jobs: list[ScoreJob], root: Path, device: str) -> list[tu
         lengths = {"max_length": job.max_length, "doc_stride": job.doc_stride}
         full = engine.encode("validation", rows, **lengths)
         rows_of = race_rows(
-            engine, rows, full, lambda name, r, e=engine, kw=lengths: e.encode(name, r, **kw)
+            engine,
+            rows,
+            full,
+            lambda name, r, f, e=engine, kw=lengths: e.encode(name, r, **kw, encoded=f),
         )
         for curve, values in todo:
             trace = RaceTrace()

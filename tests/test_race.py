@@ -33,6 +33,7 @@ from langarith.evaluate.runner import execute, race_rows, run_job
 from langarith.evaluate.scenarios import find_job, plan_jobs, related_languages
 from langarith.evaluate.score_files import read_scores
 from langarith.evaluate.search import best_lambda, search_lambda
+from langarith.train.task_features import select_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 GRID = tuple(round(0.05 * i, 10) for i in range(21))
@@ -237,15 +238,20 @@ def test_per_row_statistics_add_up_to_the_split_score(toy, kind):
         engine.score(point, full)[main], abs=1e-9
     )
     # a subset of the rows and the rest, each encoded and scored on its own, add up too
-    data = race_rows(engine, rows, full, lambda name, r: engine.encode(name, r, **lengths))(
-        Curve("LA", ("en", "it"), GRID)
-    )
+    data = race_rows(
+        engine, rows, full, lambda name, r, f: engine.encode(name, r, **lengths, encoded=f)
+    )(Curve("LA", ("en", "it"), GRID))
     passes = engine.forward_passes
     assert (data.stats(0.35, np.arange(len(rows))) == stats).all()  # the split's own pass
     assert engine.forward_passes == passes
     some = np.arange(0, len(rows), 3)
     rest = np.setdiff1d(np.arange(len(rows)), some)
     parts = data.stats(0.35, some).sum(axis=0) + data.stats(0.35, rest).sum(axis=0)
+    # a subset's features are selected from the split's, exactly as tokenizing it gives
+    subset = [rows[i] for i in some.tolist()]
+    alone = engine.encode("alone", subset, **lengths)
+    assert select_rows(full.info["encoded"], some.tolist()) == alone.info["encoded"]
+    assert (data.stats(0.35, some) == engine.example_stats(point, alone)).all()
     assert data.metric(parts, len(rows)) == pytest.approx(engine.score(point, full)[main], abs=1e-9)
     assert len(data.trend) == stats.shape[1]
 

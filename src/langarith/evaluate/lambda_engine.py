@@ -36,6 +36,7 @@ from langarith import LangarithError
 from langarith.evaluate.model import TaskModel, load_task_model, pick_device
 from langarith.evaluate.tasks import DEFAULT_MAX_BATCH, EncodedSplit, encode_split
 from langarith.merge import LanguageVectorSet, live_adapter_parameters
+from langarith.train.task_features import EncodedTask
 
 __all__ = ["LambdaGridEngine", "Point"]
 
@@ -153,6 +154,7 @@ class LambdaGridEngine:
         max_batch: int = DEFAULT_MAX_BATCH,
         sort: bool = True,
         batch_size: int = 32,
+        encoded: EncodedTask | None = None,
     ) -> EncodedSplit:
         """Encode a split for this model (see :func:`~langarith.evaluate.tasks.encode_split`)."""
         tm = self.task_model
@@ -169,6 +171,7 @@ class LambdaGridEngine:
             max_batch=max_batch,
             sort=sort,
             batch_size=batch_size,
+            encoded=encoded,
         )
         log.info(
             "%s split: %d examples, %d features in %d batches (%d padded tokens)",

@@ -35,6 +35,7 @@ from langarith.io import check_replaceable
 from langarith.merge import get_method
 from langarith.metrics import TASK_METRICS
 from langarith.related import read_related_table
+from langarith.train.task_features import select_rows
 
 __all__ = ["Choice", "curve_point", "execute", "race_rows", "run_job"]
 
@@ -265,9 +266,11 @@ def _job_engine(job: ScoreJob, device: str | None) -> LambdaGridEngine:
 def _score_rows(job: ScoreJob, engine: LambdaGridEngine) -> list[ScoreRow]:
     """:func:`execute` on the job's data: validation encoded now, test only when opened."""
 
-    def encoded(split: str, rows=None):
+    def encoded(split: str, rows=None, features=None):
         rows = read_split(job.data, split) if rows is None else rows
-        return engine.encode(split, rows, max_length=job.max_length, doc_stride=job.doc_stride)
+        return engine.encode(
+            split, rows, max_length=job.max_length, doc_stride=job.doc_stride, encoded=features
+        )
 
     validation_rows = read_split(job.data, "validation")
     validation_split = encoded("validation", validation_rows)
@@ -295,15 +298,17 @@ def race_rows(
     engine: LambdaGridEngine,
     rows: list,
     full: EncodedSplit,
-    encode: Callable[[str, list], EncodedSplit],
+    encode: Callable[..., EncodedSplit],
 ) -> RaceRows:
     """The racing search's per-row statistics of a curve's points on validation rows.
 
     All rows are scored on ``full`` itself, so the engine reuses that pass when the
     choice is reported (and a baseline's pass for a curve's end); any other set of rows
-    is encoded like ``full`` by ``encode(name, rows)`` and scored on its own.
+    is batched on its own by ``encode(name, rows, features)`` from ``full``'s features
+    (:func:`~langarith.train.task_features.select_rows`: no second tokenization).
     """
     everything = np.arange(len(rows))
+    features = full.info.get("encoded")
 
     def of_curve(curve: Curve) -> RaceData:
         def stats(lam: float, picked: np.ndarray) -> np.ndarray:
@@ -312,7 +317,9 @@ def race_rows(
                 return engine.example_stats(point, full)
             digest = hashlib.blake2b(picked.astype(np.int64).tobytes(), digest_size=8)
             subset = encode(
-                f"{full.name}[race rows {digest.hexdigest()}]", [rows[i] for i in picked.tolist()]
+                f"{full.name}[race rows {digest.hexdigest()}]",
+                [rows[i] for i in picked.tolist()],
+                None if features is None else select_rows(features, picked.tolist()),
             )
             return engine.example_stats(point, subset)
 

@@ -49,7 +49,7 @@ import torch
 from langarith import LangarithError
 from langarith.metrics import TASK_METRICS, exact_match_score, f1_score
 from langarith.task_kinds import TASK_KINDS
-from langarith.train.task_features import DEFAULT_LABELS, encode_task
+from langarith.train.task_features import DEFAULT_LABELS, EncodedTask, encode_task
 
 __all__ = [
     "DEFAULT_MAX_BATCH",
@@ -352,6 +352,7 @@ def encode_split(
     max_batch: int = DEFAULT_MAX_BATCH,
     sort: bool = True,
     batch_size: int = 32,
+    encoded: EncodedTask | None = None,
 ) -> EncodedSplit:
     """Tokenise ``rows`` of a ``kind`` split once and build its batches and scorers.
 
@@ -367,6 +368,9 @@ def encode_split(
         max_tokens, max_batch: limits of :func:`length_batches` (``max_tokens``
             default: :data:`DEFAULT_MAX_TOKENS`, :data:`GPU_MAX_TOKENS` on CUDA).
         sort: ``False`` for :func:`fixed_batches` of ``batch_size`` in dataset order.
+        encoded: the rows' features when already tokenised (e.g.
+            :func:`~langarith.train.task_features.select_rows` of a whole split's
+            ``info["encoded"]``); by default they are tokenised here.
     """
     if kind not in TASK_KINDS:
         raise LangarithError(f"Unknown task kind {kind!r}. Must be one of {list(TASK_KINDS)}")
@@ -377,9 +381,10 @@ def encode_split(
         max_tokens = GPU_MAX_TOKENS if device.type == "cuda" else DEFAULT_MAX_TOKENS
     if kind == "ner":
         labels = list(labels or DEFAULT_LABELS["ner"])
-    encoded = encode_task(
-        kind, rows, tokenizer, labels=labels, max_length=max_length, doc_stride=doc_stride
-    )
+    if encoded is None:
+        encoded = encode_task(
+            kind, rows, tokenizer, labels=labels, max_length=max_length, doc_stride=doc_stride
+        )
     data = _ENCODERS[kind](rows, encoded, labels)
     lengths = [len(ids) for ids in data["features"]["input_ids"]]
     if sort:
@@ -400,7 +405,7 @@ def encode_split(
         main_metric=TASK_METRICS[kind],
         example_stats=example_stats,
         stats_metric=_STATS_METRICS[kind],
-        info={**data, "pad_id": pad_id, "lengths": lengths},
+        info={**data, "pad_id": pad_id, "lengths": lengths, "encoded": encoded},
         stats_trend=_STATS_TRENDS[kind],
     )
 
