@@ -62,14 +62,14 @@ __all__ = [
 #: Grid points scored on every row, evenly spaced from the grid's start to its end.
 ANCHORS = 3
 #: Share of the agreeing rows of an interval scored at its middle as an audit.
-AUDIT_SHARE = 1 / 16
+AUDIT_SHARE = 1 / 32
 #: Fewest audited rows per opened interval (all of them when fewer agree).
 MIN_AUDIT = 4
 #: Audit multiplier for the leader's neighbours: a peak's own gain hides there.
-NEIGHBOUR_AUDIT = 4.0
+NEIGHBOUR_AUDIT = 8.0
 #: Points of the main metric an interval's upper bound must beat the leader by to be
 #: opened: the indifference zone that bounds what the race may give up on a curve.
-TOLERANCE = 0.1
+TOLERANCE = 0.2
 #: Seed of the audit samples.
 SEED = 20240521
 
