@@ -18,8 +18,9 @@ process and on the same data:
 5. **coarse-to-fine**: the engine with ``lambda_search: coarse_to_fine`` (0.2 steps, then
    the best point's neighbours at 0.1 and at 0.05: 10 evaluations instead of 21);
 6. **race**: the engine with ``lambda_search: race`` (:mod:`langarith.evaluate.race`:
-   coarse λ race over growing slices of the validation rows, then their neighbours;
-   the choice scored on the whole split), its slices' encoding included.
+   three anchors on every row, then the grid bisected where it can beat the leader,
+   each new λ scored only on the rows that differ between its neighbours plus an audit;
+   the choice scored on the whole split), its subsets' batching included.
 
 The six take turns for ``--repeats`` rounds (the machine is shared; each keeps its best
 round). It checks that both naive loops and the engine give the same scores and prints, last,

@@ -109,7 +109,7 @@ def _search_curves(
     """Each curve's λ search on validation data: its choice and its evaluated points as rows.
 
     ``race`` gives the racing search its per-row statistics; its curve is the chosen λ alone, scored
-    on the whole validation split (slice scores are not written).
+    on the whole validation split (the race's subset scores are not written).
     """
     if job.search == "race" and race is None:
         raise LangarithError("lambda_search 'race' needs per-row validation statistics")
