@@ -263,10 +263,14 @@ def test_a_raced_point_is_reported_without_another_pass(toy):
     rows = read_split(toy.data_dir("nli", "es"), "validation")
     full = engine.encode("validation", rows, max_length=128)
     point = Point.pair("en", "it", 0.6)
+    engine.score(Point.pair("en", "it", 0.1), full)
+    engine.example_stats(Point.pair("en", "it", 0.1), full)  # not kept by default
+    assert engine.forward_passes == 2
+    engine.keep_outputs = True  # as the race sets it
     engine.example_stats(point, full)
     engine.score(point, full)
     engine.score(Point.pair("it", "en", 0.4), full)  # the same weights
-    assert engine.forward_passes == 1
+    assert engine.forward_passes == 3
 
 
 def _toy_job(toy, tmp_path, search: str) -> ScoreJob:

@@ -108,6 +108,7 @@ class LambdaGridEngine:
         self._cache: dict[tuple[str, tuple], dict[str, float]] = {}
         self._stats: dict[tuple[str, tuple], np.ndarray] = {}
         self._outputs_of: dict[tuple[str, tuple], list[Any]] = {}
+        self.keep_outputs = False
         self._current: tuple | None = None
         self.forward_passes = 0
         self.forward_seconds = 0.0
@@ -231,19 +232,24 @@ class LambdaGridEngine:
         return metrics
 
     def _outputs(self, point: Point, split: EncodedSplit) -> list[Any]:
-        """The reduced outputs of one pass of ``point`` over ``split`` (kept per point).
+        """The reduced outputs of one pass of ``point`` over ``split``.
 
-        :meth:`score` and :meth:`example_stats` share them, so a point the racing search
-        scored on every row is not run again to be reported, nor a baseline raced.
+        With :attr:`keep_outputs` (the racing search sets it) they are kept per point and
+        :meth:`score` and :meth:`example_stats` share them, so a point the race scored on
+        every row is not run again to be reported, nor a baseline raced; otherwise (the
+        full grid on a large split) nothing is held beyond the scores.
         """
         key = (split.name, point.key())
-        if key not in self._outputs_of:
-            self.apply(point)
-            started = time.perf_counter()
-            self._outputs_of[key] = self._forward(split)
-            self.forward_passes += 1
-            self.forward_seconds += time.perf_counter() - started
-        return self._outputs_of[key]
+        if key in self._outputs_of:
+            return self._outputs_of[key]
+        self.apply(point)
+        started = time.perf_counter()
+        outputs = self._forward(split)
+        self.forward_passes += 1
+        self.forward_seconds += time.perf_counter() - started
+        if self.keep_outputs:
+            self._outputs_of[key] = outputs
+        return outputs
 
     def score(self, point: Point, split: EncodedSplit) -> dict[str, float]:
         """Metrics of ``point`` on ``split`` (cached per split and merged weights)."""

@@ -287,9 +287,11 @@ def _score_rows(job: ScoreJob, engine: LambdaGridEngine) -> list[ScoreRow]:
         test_split = encoded("test")
         return lambda point: engine.score(point, test_split)
 
-    race = race_rows(engine, validation_rows, validation_split, encoded)
+    race = None
+    if job.search == "race":
+        race = race_rows(engine, validation_rows, validation_split, encoded)
     try:
-        return execute(job, validation, open_test, race if job.search == "race" else None)
+        return execute(job, validation, open_test, race)
     finally:
         bar.close()
 
@@ -307,6 +309,7 @@ def race_rows(
     is batched on its own by ``encode(name, rows, features)`` from ``full``'s features
     (:func:`~langarith.train.task_features.select_rows`: no second tokenization).
     """
+    engine.keep_outputs = True  # a point's score and statistics share its pass
     everything = np.arange(len(rows))
     features = full.info.get("encoded")
 
