@@ -18,8 +18,9 @@ process and on the same data:
 5. **coarse-to-fine**: the engine with ``lambda_search: coarse_to_fine`` (0.2 steps, then
    the best point's neighbours at 0.1 and at 0.05: 10 evaluations instead of 21);
 6. **race**: the engine with ``lambda_search: race`` (:mod:`langarith.evaluate.race`:
-   coarse λ race over growing slices of the validation rows, then their neighbours;
-   the choice scored on the whole split), its slices' encoding included.
+   three anchors on every row, then the grid bisected where it can beat the leader,
+   each new λ scored only on the rows that differ between its neighbours plus an audit;
+   the choice scored on the whole split), its subsets' batching included.
 
 The six take turns for ``--repeats`` rounds (the machine is shared; each keeps its best
 round). It checks that both naive loops and the engine give the same scores and prints, last,
@@ -76,8 +77,8 @@ from langarith.config import grid, task_targets  # noqa: E402
 from langarith.data import read_split  # noqa: E402
 from langarith.evaluate.jobs import Curve, ScoreJob  # noqa: E402
 from langarith.evaluate.lambda_engine import LambdaGridEngine, Point  # noqa: E402
-from langarith.evaluate.race import race_lambda, race_search  # noqa: E402
-from langarith.evaluate.runner import race_slices  # noqa: E402
+from langarith.evaluate.race import RaceTrace, race_lambda, race_search  # noqa: E402
+from langarith.evaluate.runner import race_rows  # noqa: E402
 from langarith.evaluate.scenarios import plan_jobs  # noqa: E402
 from langarith.evaluate.score_files import read_scores  # noqa: E402
 from langarith.evaluate.search import best_lambda, search_lambda  # noqa: E402
@@ -246,6 +247,7 @@ class _Bench:
     rows: list
     engine: LambdaGridEngine
     split: EncodedSplit
+    race_passes: int = 0
 
     @property
     def lambdas(self) -> list[float]:
@@ -294,15 +296,20 @@ class _Bench:
         started = time.perf_counter()
         fresh, _ = _engine(self.case, self.args.device)
         lengths = _lengths(self.case)
-        slices = race_slices(
-            fresh, self.rows, self.split, lambda name, rows: fresh.encode(name, rows, **lengths)
+        split = self.split  # encoded once, as for the full grid's engine
+        rows_of = race_rows(
+            fresh,
+            self.rows,
+            split,
+            lambda name, rows, features: fresh.encode(name, rows, **lengths, encoded=features),
         )
 
         def score(lam: float) -> float:
-            return fresh.score(Point.pair(first, second, lam), self.split)[self.split.main_metric]
+            return fresh.score(Point.pair(first, second, lam), split)[split.main_metric]
 
         curve = Curve("LA", (first, second), tuple(self.lambdas))
-        chosen = race_search(self.lambdas, score, slices(curve))
+        chosen = race_search(self.lambdas, score, rows_of(curve))
+        self.race_passes = fresh.forward_passes
         return next(iter(chosen)), time.perf_counter() - started
 
     def limit(self) -> tuple[float, float]:
@@ -415,7 +422,10 @@ def _print_timings(bench: _Bench, result: dict, repeats: int) -> float:
         f"limit ratio per round (engine / bare passes): {[round(r, 3) for r in result['ratios']]}"
     )
     print(f"coarse-to-fine: {result['c2f_s']:8.3f} s  ({len(c2f_curve)} evaluations)")
-    print(f"race:           {result['race_s']:8.3f} s  (chose λ = {result['race_choice']})")
+    print(
+        f"race:           {result['race_s']:8.3f} s  (chose λ = {result['race_choice']}, "
+        f"{bench.race_passes} forward passes over whole or partial splits)"
+    )
     print(
         f"scores equal: {max_diff == 0} (max |naive - engine| over both loops = "
         f"{max_diff:.3g}); "
@@ -454,9 +464,13 @@ def main(argv: list[str] | None = None) -> int:
     if not regrets:
         regrets = _measured_race_regrets(case, bench.split, args)
         regret_source = f"{len(regrets)} curves measured here (no demo score CSVs)"
+    passes = [p for _, p in regrets]
+    regrets = [r for r, _ in regrets]
     print(
         f"race_regret over {regret_source}: max {max(regrets):.3f}, "
-        f"{sum(r > 0 for r in regrets)} curve(s) with a regret"
+        f"{sum(r > 0 for r in regrets)} curve(s) with a regret; passes' worth of rows per "
+        f"race (report included): mean {statistics.mean(passes):.2f}, max {max(passes):.2f} "
+        f"(the full grid: {len(bench.lambdas)})"
     )
     if max_diff > 1e-6:
         print("WARNING: naive and engine scores differ", file=sys.stderr)
@@ -506,8 +520,8 @@ def _toy_pairs_engine(case: dict, args: argparse.Namespace) -> LambdaGridEngine:
     )
 
 
-def _measured_race_regrets(case: dict, split: EncodedSplit, args) -> list[float]:
-    """Regret of the race on the curves of ``_measured_curves`` (toy: every pair)."""
+def _measured_race_regrets(case: dict, split: EncodedSplit, args) -> list[tuple[float, float]]:
+    """(regret, passes) of the race on the curves of ``_measured_curves`` (toy: every pair)."""
     lambdas, metric = case["grid"], split.main_metric
     rows = read_split(case["data"], "validation")
     pairs = [(case["first"][0], case["second"][0])]
@@ -518,12 +532,15 @@ def _measured_race_regrets(case: dict, split: EncodedSplit, args) -> list[float]
         pairs = [(a, b) for a, b in pairs if a != b]
     lengths = _lengths(case)
     full = engine.encode("validation", rows, **lengths)
-    slices = race_slices(engine, rows, full, lambda name, r: engine.encode(name, r, **lengths))
+    rows_of = race_rows(
+        engine, rows, full, lambda name, r, f: engine.encode(name, r, **lengths, encoded=f)
+    )
     regrets = []
     for a, b in pairs:
         curve = {lam: engine.score(Point.pair(a, b, lam), full)[metric] for lam in lambdas}
-        chosen = race_lambda(lambdas, slices(Curve("LA", (a, b), tuple(lambdas))))
-        regrets.append(curve[best_lambda(curve)] - curve[chosen])
+        trace = RaceTrace()
+        chosen = race_lambda(lambdas, rows_of(Curve("LA", (a, b), tuple(lambdas))), trace=trace)
+        regrets.append((curve[best_lambda(curve)] - curve[chosen], _passes(trace, chosen, rows)))
     return regrets
 
 
@@ -550,8 +567,8 @@ def _csv_curves(path: Path) -> dict[tuple[str, str], dict[float, float]]:
     return curves
 
 
-def _demo_race_regrets(jobs: list[ScoreJob], root: Path, device: str) -> list[float]:
-    """Race every full linear λ curve of each job's score CSV again; regret per curve.
+def _demo_race_regrets(jobs: list[ScoreJob], root: Path, device: str) -> list[tuple[float, float]]:
+    """Race every full linear λ curve of each job's score CSV again; (regret, passes) each.
 
     The job's folders are relative to ``root`` (the demo tree); absolute ones are kept.
     """
@@ -577,13 +594,24 @@ def _demo_race_regrets(jobs: list[ScoreJob], root: Path, device: str) -> list[fl
         rows = read_split(root / job.data, "validation")
         lengths = {"max_length": job.max_length, "doc_stride": job.doc_stride}
         full = engine.encode("validation", rows, **lengths)
-        slices = race_slices(
-            engine, rows, full, lambda name, r, e=engine, kw=lengths: e.encode(name, r, **kw)
+        rows_of = race_rows(
+            engine,
+            rows,
+            full,
+            lambda name, r, f, e=engine, kw=lengths: e.encode(name, r, **kw, encoded=f),
         )
         for curve, values in todo:
-            chosen = race_lambda(curve.grid, slices(curve))
-            regrets.append(values[best_lambda(values)] - values[round(chosen, 10)])
+            trace = RaceTrace()
+            chosen = race_lambda(curve.grid, rows_of(curve), trace=trace)
+            regret = values[best_lambda(values)] - values[round(chosen, 10)]
+            regrets.append((regret, _passes(trace, chosen, rows)))
     return regrets
+
+
+def _passes(trace: RaceTrace, chosen: float, rows: list) -> float:
+    """Passes' worth of rows a race scored, with the report's pass unless it had all rows."""
+    final = 0 if chosen in trace.whole else len(rows)
+    return (trace.total_rows + final) / len(rows)
 
 
 if __name__ == "__main__":

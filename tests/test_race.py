@@ -19,13 +19,21 @@ from toy_setup import build_toy_setup
 from langarith import LangarithError
 from langarith.config import ConfigError, validate_schema
 from langarith.data import read_split
+from langarith.evaluate import race as race_module
 from langarith.evaluate.jobs import Baseline, Curve, ScoreJob
 from langarith.evaluate.lambda_engine import LambdaGridEngine, Point
-from langarith.evaluate.race import RaceData, race_lambda, race_order, race_search, slice_bounds
-from langarith.evaluate.runner import execute, race_slices, run_job
+from langarith.evaluate.race import (
+    RaceData,
+    RaceTrace,
+    anchor_indices,
+    race_lambda,
+    race_search,
+)
+from langarith.evaluate.runner import execute, race_rows, run_job
 from langarith.evaluate.scenarios import find_job, plan_jobs, related_languages
 from langarith.evaluate.score_files import read_scores
 from langarith.evaluate.search import best_lambda, search_lambda
+from langarith.train.task_features import select_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 GRID = tuple(round(0.05 * i, 10) for i in range(21))
@@ -50,9 +58,8 @@ class _Synthetic:
         self.noise = noise
         self.accuracy = accuracy
         self.seed = seed
-        self.order = race_order(rows)
-        self.bounds = slice_bounds(rows)
-        self.calls: list[tuple[float, int]] = []
+        self.calls: list[tuple[float, tuple[int, ...]]] = []
+        self.trace = RaceTrace()
 
     def correct(self, lam: float) -> np.ndarray:
         own = np.random.default_rng((self.seed, round(lam * 1000))).normal(size=self.u.size)
@@ -63,47 +70,65 @@ class _Synthetic:
         return {lam: 100.0 * self.correct(lam).mean() for lam in GRID}
 
     def data(self) -> RaceData:
-        def part(lam: float, i: int) -> np.ndarray:
-            self.calls.append((lam, i))
-            start = self.bounds[i - 1] if i else 0
-            return self.correct(lam)[self.order[start : self.bounds[i]], None]
+        def stats(lam: float, rows: np.ndarray) -> np.ndarray:
+            assert (np.diff(rows) > 0).all()  # ascending, each row once
+            self.calls.append((lam, tuple(rows.tolist())))
+            return self.correct(lam)[rows, None]
 
-        return RaceData(self.bounds, part, _accuracy)
+        return RaceData(self.u.size, stats, _accuracy, (1,))
+
+    def race(self, **kwargs) -> float:
+        return race_lambda(GRID, self.data(), trace=self.trace, **kwargs)
 
     def rows_scored(self) -> int:
-        return sum(self.bounds[i] - (self.bounds[i - 1] if i else 0) for _, i in self.calls)
+        return sum(len(rows) for _, rows in self.calls)
 
 
-def test_slices_double_from_an_eighth_to_all_rows():
-    assert slice_bounds(300) == [38, 76, 152, 300]
-    assert slice_bounds(1000) == [125, 250, 500, 1000]
-    assert slice_bounds(40) == [32, 40]  # at least 32 rows first
-    assert slice_bounds(20) == [20]
-    assert sorted(race_order(50)) == list(range(50))
-    assert (race_order(50) == race_order(50)).all()
+def test_anchors_are_evenly_spaced_grid_points_with_both_ends():
+    assert anchor_indices(21) == [0, 10, 20]
+    assert anchor_indices(11, 2) == [0, 10]
+    assert anchor_indices(11, 5) == [0, 2, 5, 8, 10]
+    assert anchor_indices(2) == [0, 1]
 
 
 @pytest.mark.parametrize("peak", [0.0, 0.3, 0.65, 1.0])
 def test_race_picks_the_full_grid_best_of_a_clear_winner_with_fewer_rows(peak):
     toy = _Synthetic(lambda lam: 0.8 - abs(lam - peak))
-    chosen = race_lambda(GRID, toy.data())
-    assert chosen == best_lambda(toy.curve()) == peak
+    assert toy.race() == best_lambda(toy.curve()) == peak
     assert toy.rows_scored() < 0.35 * len(GRID) * toy.u.size  # a third of the full grid
+    assert toy.trace.total_rows == toy.rows_scored()
+
+
+def test_the_audit_finds_a_gain_the_anchors_agree_to_hide(monkeypatch):
+    """Rows wrong at λ = 0, 0.5 and 1 but right near 0.25: no row differs between the
+    anchors, so only the audit can see that merging helps there."""
+
+    def peaked(lam: float) -> float:
+        return 0.3 + 0.5 * max(0.0, 1 - abs(lam - 0.25) / 0.2)
+
+    toy = _Synthetic(peaked)
+    assert toy.race() == best_lambda(toy.curve()) == 0.25
+    assert toy.trace.audits_failed >= 1
+    monkeypatch.setattr(race_module, "MIN_AUDIT", 0)
+    blind = _Synthetic(peaked)
+    assert blind.race(audit_share=0.0) == 1.0  # without it: the anchors' tie, λ = 1
+    assert blind.trace.audits_failed == 0
 
 
 def test_race_is_deterministic():
     first = _Synthetic(lambda lam: 0.6 - 0.2 * abs(lam - 0.4), noise=0.3, seed=3)
     again = _Synthetic(lambda lam: 0.6 - 0.2 * abs(lam - 0.4), noise=0.3, seed=3)
-    assert race_lambda(GRID, first.data()) == race_lambda(GRID, again.data())
+    assert first.race() == again.race()
     assert first.calls == again.calls
 
 
 def test_race_breaks_ties_towards_the_larger_lambda_as_best_lambda():
     flat = _Synthetic(lambda lam: 0.5)
-    assert race_lambda(GRID, flat.data()) == best_lambda(flat.curve()) == 1.0
+    assert flat.race() == best_lambda(flat.curve()) == 1.0
+    assert flat.rows_scored() < 4 * flat.u.size  # anchors agree on every row: audits only
     # equal on all rows except a tie between 0.2 and 0.25 above the rest
     twin = _Synthetic(lambda lam: 0.7 if lam in (0.2, 0.25) else 0.4)
-    assert race_lambda(GRID, twin.data()) == best_lambda(twin.curve()) == 0.25
+    assert twin.race() == best_lambda(twin.curve()) == 0.25
 
 
 def test_race_regret_is_small_on_noisy_curves():
@@ -114,15 +139,15 @@ def test_race_regret_is_small_on_noisy_curves():
             lambda lam, peak=peak: 0.55 - 0.25 * (lam - peak) ** 2, noise=0.2, seed=seed
         )
         curve = toy.curve()
-        regrets.append(curve[best_lambda(curve)] - curve[race_lambda(GRID, toy.data())])
+        regrets.append(curve[best_lambda(curve)] - curve[toy.race()])
         assert toy.rows_scored() < len(GRID) * toy.u.size
     assert min(regrets) >= 0
     assert np.mean(regrets) <= 0.5  # points of accuracy; single rows are 0.25 points
 
 
 def test_race_refuses_statistics_of_the_wrong_size():
-    data = RaceData([10, 20], lambda lam, i: np.ones((3, 1)), _accuracy)
-    with pytest.raises(LangarithError, match="expected 10 rows"):
+    data = RaceData(10, lambda lam, rows: np.ones((3, 1)), _accuracy, (1,))
+    with pytest.raises(LangarithError, match=r"expected \(10, 1\)"):
         race_lambda(GRID, data)
 
 
@@ -184,7 +209,7 @@ def test_race_job_writes_the_chosen_point_scored_on_the_whole_split():
         ("validation", 0.45, curve[0.45]),
         ("test", 0.45, 0.0),
     ]
-    with pytest.raises(LangarithError, match="validation slices"):
+    with pytest.raises(LangarithError, match="per-row validation statistics"):
         execute(_race_job(), validation, lambda: validation)
 
 
@@ -212,13 +237,40 @@ def test_per_row_statistics_add_up_to_the_split_score(toy, kind):
     assert full.stats_metric(stats.sum(axis=0), len(rows)) == pytest.approx(
         engine.score(point, full)[main], abs=1e-9
     )
-    # the slices of the race, scored separately, add up to the whole split too
-    slices = race_slices(engine, rows, full, lambda name, r: engine.encode(name, r, **lengths))
-    data = slices(Curve("LA", ("en", "it"), GRID))
-    parts = np.concatenate([data.part(0.35, i) for i in range(len(data.bounds))])
-    assert data.metric(parts.sum(axis=0), len(rows)) == pytest.approx(
-        engine.score(point, full)[main], abs=1e-9
+    # a subset of the rows and the rest, each encoded and scored on its own, add up too
+    data = race_rows(
+        engine, rows, full, lambda name, r, f: engine.encode(name, r, **lengths, encoded=f)
+    )(Curve("LA", ("en", "it"), GRID))
+    passes = engine.forward_passes
+    assert (data.stats(0.35, np.arange(len(rows))) == stats).all()  # the split's own pass
+    assert engine.forward_passes == passes
+    some = np.arange(0, len(rows), 3)
+    rest = np.setdiff1d(np.arange(len(rows)), some)
+    parts = data.stats(0.35, some).sum(axis=0) + data.stats(0.35, rest).sum(axis=0)
+    # a subset's features are selected from the split's, exactly as tokenizing it gives
+    subset = [rows[i] for i in some.tolist()]
+    alone = engine.encode("alone", subset, **lengths)
+    assert select_rows(full.info["encoded"], some.tolist()) == alone.info["encoded"]
+    assert (data.stats(0.35, some) == engine.example_stats(point, alone)).all()
+    assert data.metric(parts, len(rows)) == pytest.approx(engine.score(point, full)[main], abs=1e-9)
+    assert len(data.trend) == stats.shape[1]
+
+
+def test_a_raced_point_is_reported_without_another_pass(toy):
+    engine = LambdaGridEngine.load(
+        toy.backbone, toy.task["nli"], toy.init, dict(toy.lang), "nli", device="cpu"
     )
+    rows = read_split(toy.data_dir("nli", "es"), "validation")
+    full = engine.encode("validation", rows, max_length=128)
+    point = Point.pair("en", "it", 0.6)
+    engine.score(Point.pair("en", "it", 0.1), full)
+    engine.example_stats(Point.pair("en", "it", 0.1), full)  # not kept by default
+    assert engine.forward_passes == 2
+    engine.keep_outputs = True  # as the race sets it
+    engine.example_stats(point, full)
+    engine.score(point, full)
+    engine.score(Point.pair("it", "en", 0.4), full)  # the same weights
+    assert engine.forward_passes == 3
 
 
 def _toy_job(toy, tmp_path, search: str) -> ScoreJob:
@@ -265,7 +317,8 @@ def test_benchmark_races_every_curve_of_a_demo_tree(toy, tmp_path):
     regrets = bench._demo_race_regrets([job], tmp_path, "cpu")
     assert len(regrets) == 2  # both curves of the CSV
     table = read_scores(tmp_path / job.output)
-    for regret, pair in zip(regrets, ("en,it", "pt,it"), strict=True):
+    for (regret, passes), pair in zip(regrets, ("en,it", "pt,it"), strict=True):
+        assert 0 < passes <= len(GRID) + 1
         curve = {
             r.lam: r.score
             for r in table

@@ -16,7 +16,8 @@ from point to point. :class:`LambdaGridEngine` therefore
 * remembers every (split, point) score, so a point shared by two methods (λ = 1 of
   ``LA(en, rel)`` is the pEA baseline) is evaluated once;
 * gives, on request, per-row statistics of a point on a split
-  (:meth:`LambdaGridEngine.example_stats`) for the racing search;
+  (:meth:`LambdaGridEngine.example_stats`) for the racing search, from the same pass
+  as the point's score (a raced point is not run again to be reported);
 * shows every raw model output to its ``observers`` (the label-free selectors read the
   entropy of the validation passes from them, without a pass of their own).
 """
@@ -37,6 +38,7 @@ from langarith import LangarithError
 from langarith.evaluate.model import TaskModel, load_task_model, pick_device
 from langarith.evaluate.tasks import DEFAULT_MAX_BATCH, Batch, EncodedSplit, encode_split
 from langarith.merge import LanguageVectorSet, live_adapter_parameters
+from langarith.train.task_features import EncodedTask
 
 __all__ = ["LambdaGridEngine", "Observer", "Point"]
 
@@ -108,8 +110,15 @@ class LambdaGridEngine:
         self.task_model = task_model
         self.vectors = vectors
         self.live = live_adapter_parameters(task_model.model, task_model.lang_slot, vectors.names)
+        self._start_state()
+
+    def _start_state(self) -> None:
+        """Empty caches and counters, no point in the weights: what a new engine has
+        (a subclass that finds its live parameters elsewhere calls it too)."""
         self._cache: dict[tuple[str, tuple], dict[str, float]] = {}
         self._stats: dict[tuple[str, tuple], np.ndarray] = {}
+        self._outputs_of: dict[tuple[str, tuple], list[Any]] = {}
+        self.keep_outputs = False
         self._current: tuple | None = None
         self.forward_passes = 0
         self.forward_seconds = 0.0
@@ -157,6 +166,7 @@ class LambdaGridEngine:
         max_batch: int = DEFAULT_MAX_BATCH,
         sort: bool = True,
         batch_size: int = 32,
+        encoded: EncodedTask | None = None,
     ) -> EncodedSplit:
         """Encode a split for this model (see :func:`~langarith.evaluate.tasks.encode_split`)."""
         tm = self.task_model
@@ -173,6 +183,7 @@ class LambdaGridEngine:
             max_batch=max_batch,
             sort=sort,
             batch_size=batch_size,
+            encoded=encoded,
         )
         log.info(
             "%s split: %d examples, %d features in %d batches (%d padded tokens)",
@@ -235,34 +246,52 @@ class LambdaGridEngine:
         self.forward_seconds += time.perf_counter() - started
         return metrics
 
+    def _outputs(self, point: Point, split: EncodedSplit) -> list[Any]:
+        """The reduced outputs of one pass of ``point`` over ``split``.
+
+        With :attr:`keep_outputs` (the racing search sets it) they are kept per point and
+        :meth:`score` and :meth:`example_stats` share them, so a point the race scored on
+        every row is not run again to be reported, nor a baseline raced; otherwise (the
+        full grid on a large split) nothing is held beyond the scores.
+        """
+        key = (split.name, point.key())
+        if key in self._outputs_of:
+            return self._outputs_of[key]
+        self.apply(point)
+        started = time.perf_counter()
+        outputs = self._forward(split)
+        self.forward_passes += 1
+        self.forward_seconds += time.perf_counter() - started
+        if self.keep_outputs:
+            self._outputs_of[key] = outputs
+        return outputs
+
     def score(self, point: Point, split: EncodedSplit) -> dict[str, float]:
         """Metrics of ``point`` on ``split`` (cached per split and merged weights)."""
         key = (split.name, point.key())
         if key not in self._cache:
-            self.apply(point)
-            self._cache[key] = self.run(split)
+            outputs = self._outputs(point, split)
+            started = time.perf_counter()
+            self._cache[key] = split.finish(outputs)
+            self.forward_seconds += time.perf_counter() - started
         return dict(self._cache[key])
 
     def example_stats(self, point: Point, split: EncodedSplit) -> np.ndarray:
         """Per-row statistics of ``point`` on ``split`` (see ``EncodedSplit.example_stats``).
 
-        Cached like :meth:`score`; the racing search scores slices of the validation
-        rows with it. A pass here counts as a forward pass too.
+        Cached like :meth:`score`, and from the same pass; the racing search scores
+        subsets of the validation rows with it.
         """
         key = (split.name, point.key())
         if key not in self._stats:
-            self.apply(point)
-            started = time.perf_counter()
-            stats = split.example_stats(self._forward(split))
-            self.forward_passes += 1
-            self.forward_seconds += time.perf_counter() - started
-            self._stats[key] = stats
+            self._stats[key] = split.example_stats(self._outputs(point, split))
         return self._stats[key]
 
     def clear_cache(self) -> None:
         """Forget every cached score (benchmarks re-time points they already scored)."""
         self._cache.clear()
         self._stats.clear()
+        self._outputs_of.clear()
 
     def bare_pass(self, split: EncodedSplit) -> float:
         """Seconds of the forward passes alone over ``split`` (no scoring): the limit."""

@@ -10,6 +10,7 @@ even read before the choices are fixed.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -18,6 +19,7 @@ from os import PathLike
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from tqdm.auto import tqdm
 
@@ -34,7 +36,7 @@ from langarith.evaluate.nway import (
     start_weights,
     weights_point,
 )
-from langarith.evaluate.race import RaceData, race_order, race_search, slice_bounds
+from langarith.evaluate.race import RaceData, race_search
 from langarith.evaluate.score_files import (
     ScoreRow,
     format_weights,
@@ -48,6 +50,7 @@ from langarith.io import check_replaceable
 from langarith.merge import get_method
 from langarith.metrics import TASK_METRICS
 from langarith.related import read_related_table
+from langarith.train.task_features import select_rows
 
 __all__ = [
     "Choice",
@@ -55,15 +58,15 @@ __all__ = [
     "WeightChoice",
     "curve_point",
     "execute",
-    "race_slices",
+    "race_rows",
     "run_job",
 ]
 
 log = logging.getLogger(__name__)
 
 Scorer = Callable[[Point], Mapping[str, float]]
-#: ``lambda_search: race``: the per-row statistics of a curve's points on validation slices.
-RaceSlices = Callable[[Curve], RaceData]
+#: ``lambda_search: race``: the per-row statistics of a curve's points on validation rows.
+RaceRows = Callable[[Curve], RaceData]
 
 
 @dataclass(frozen=True)
@@ -124,15 +127,15 @@ def _rows(
 
 
 def _search_curves(
-    job: ScoreJob, validation: Scorer, main: str, race: RaceSlices | None = None
+    job: ScoreJob, validation: Scorer, main: str, race: RaceRows | None = None
 ) -> tuple[list[Choice], list[ScoreRow]]:
     """Each curve's λ search on validation data: its choice and its evaluated points as rows.
 
-    ``race`` gives the racing search its slices; its curve is the chosen λ alone, scored
-    on the whole validation split (slice scores are not written).
+    ``race`` gives the racing search its per-row statistics; its curve is the chosen λ alone, scored
+    on the whole validation split (the race's subset scores are not written).
     """
     if job.search == "race" and race is None:
-        raise LangarithError("lambda_search 'race' needs the validation slices; none were given")
+        raise LangarithError("lambda_search 'race' needs per-row validation statistics")
     choices: list[Choice] = []
     rows: list[ScoreRow] = []
     for curve in job.curves:
@@ -264,7 +267,7 @@ def execute(
     job: ScoreJob,
     validation: Scorer,
     open_test: Callable[[], Scorer],
-    race: RaceSlices | None = None,
+    race: RaceRows | None = None,
     reused: list[ScoreRow] | None = None,
 ) -> list[ScoreRow]:
     """Evaluate a job's plan: all validation first, choices, then test.
@@ -274,7 +277,7 @@ def execute(
         validation: metrics of a point on the validation split.
         open_test: called once, after every choice is made; returns the test scorer.
         race: for ``job.search == "race"``: a curve → its :class:`RaceData` on
-            slices of the validation rows.
+            the validation rows.
         reused: rows copied from another score file (``job.reuse``); an N-way search
             starts from the choice of its ``start`` method among them when the job
             does not score that curve itself.
@@ -384,9 +387,11 @@ def _score_rows(
     before the test split is read, and their test rows are the second list.
     """
 
-    def encoded(split: str, rows=None):
+    def encoded(split: str, rows=None, features=None):
         rows = read_split(job.data, split) if rows is None else rows
-        return engine.encode(split, rows, max_length=job.max_length, doc_stride=job.doc_stride)
+        return engine.encode(
+            split, rows, max_length=job.max_length, doc_stride=job.doc_stride, encoded=features
+        )
 
     validation_rows = read_split(job.data, "validation")
     validation_split = encoded("validation", validation_rows)
@@ -423,9 +428,11 @@ def _score_rows(
         test_scorers.append(lambda point: engine.score(point, test_split))
         return test_scorers[0]
 
-    race = race_slices(engine, validation_rows, validation_split, encoded)
+    race = None
+    if job.search == "race":
+        race = race_rows(engine, validation_rows, validation_split, encoded)
     try:
-        rows = execute(job, validation, open_test, race if job.search == "race" else None, reused)
+        rows = execute(job, validation, open_test, race, reused)
     finally:
         bar.close()
     if selection is None:
@@ -433,33 +440,37 @@ def _score_rows(
     return rows, selection.rows(test_scorers[0])
 
 
-def race_slices(
+def race_rows(
     engine: LambdaGridEngine,
     rows: list,
     full: EncodedSplit,
-    encode: Callable[[str, list], EncodedSplit],
-) -> RaceSlices:
-    """The racing search's slices of ``rows``: encoded once, lazily, shared by the curves.
+    encode: Callable[..., EncodedSplit],
+) -> RaceRows:
+    """The racing search's per-row statistics of a curve's points on validation rows.
 
-    Slice ``i`` holds the rows ``bounds[i - 1]`` to ``bounds[i]`` of :func:`race_order`
-    (:func:`slice_bounds`); ``encode(name, rows)`` encodes them like the full split.
+    All rows are scored on ``full`` itself, so the engine reuses that pass when the
+    choice is reported (and a baseline's pass for a curve's end); any other set of rows
+    is batched on its own by ``encode(name, rows, features)`` from ``full``'s features
+    (:func:`~langarith.train.task_features.select_rows`: no second tokenization).
     """
-    order = race_order(len(rows))
-    bounds = slice_bounds(len(rows))
-    parts: dict[int, EncodedSplit] = {}
-
-    def part_split(i: int) -> EncodedSplit:
-        if i not in parts:
-            start = bounds[i - 1] if i else 0
-            picked = [rows[j] for j in order[start : bounds[i]].tolist()]
-            parts[i] = encode(f"{full.name}[race slice {i}]", picked)
-        return parts[i]
+    engine.keep_outputs = True  # a point's score and statistics share its pass
+    everything = np.arange(len(rows))
+    features = full.info.get("encoded")
 
     def of_curve(curve: Curve) -> RaceData:
-        def part(lam: float, i: int):
-            return engine.example_stats(curve_point(curve, lam), part_split(i))
+        def stats(lam: float, picked: np.ndarray) -> np.ndarray:
+            point = curve_point(curve, lam)
+            if picked.size == len(rows) and (picked == everything).all():
+                return engine.example_stats(point, full)
+            digest = hashlib.blake2b(picked.astype(np.int64).tobytes(), digest_size=8)
+            subset = encode(
+                f"{full.name}[race rows {digest.hexdigest()}]",
+                [rows[i] for i in picked.tolist()],
+                None if features is None else select_rows(features, picked.tolist()),
+            )
+            return engine.example_stats(point, subset)
 
-        return RaceData(bounds, part, full.stats_metric)
+        return RaceData(len(rows), stats, full.stats_metric, full.stats_trend)
 
     return of_curve
 

@@ -3,8 +3,9 @@
 Language arithmetic has one free parameter, λ in θ_init + λτ_A + (1 − λ)τ_B. The papers
 evaluate every λ of a 0.05-step grid on the target's validation split and keep the best
 (ACL §3.1); §5.1 observes that a coarser grid keeps most of the gain at a quarter of the
-evaluations. The third search, ``race``, also races over slices of the validation rows;
-it needs per-row statistics and lives in :mod:`langarith.evaluate.race`. All searches
+evaluations. The third search, ``race``, scores a λ only on the validation rows whose
+prediction can differ from its scored neighbours'; it needs per-row statistics and lives
+in :mod:`langarith.evaluate.race`. All searches
 here only ever see a *validation* scoring function: the caller evaluates test data once
 the choice is made (see :mod:`langarith.evaluate.runner`), so test data cannot influence λ.
 
@@ -137,7 +138,7 @@ def search_lambda(
         raise LangarithError(f"Unknown lambda_search {mode!r}. Must be one of {list(SEARCH_MODES)}")
     if mode == "race":
         raise LangarithError(
-            "lambda_search 'race' scores slices of the validation rows: use "
+            "lambda_search 'race' scores subsets of the validation rows: use "
             "langarith.evaluate.race.race_search, which needs per-row statistics"
         )
     if not grid:

@@ -27,7 +27,8 @@ Each split can also give *per-example statistics* (``EncodedSplit.example_stats`
 additive counts per row (correct for NLI; true positives, predicted and gold entities
 of each sentence for NER; exact match and F1 of each question for QA) from which
 ``EncodedSplit.stats_metric`` recomputes the main metric of any subset or resample of
-the rows. The racing λ search (:mod:`langarith.evaluate.race`) bootstraps over them.
+the rows, and ``EncodedSplit.stats_trend`` says which way each column moves it. The
+racing λ search (:mod:`langarith.evaluate.race`) scores subsets of the rows with them.
 
 Batches are *dynamic*: features sorted by length (longest first) and grouped up to
 ``max_tokens`` padded tokens, so little compute is spent on padding
@@ -48,7 +49,7 @@ import torch
 from langarith import LangarithError
 from langarith.metrics import TASK_METRICS, exact_match_score, f1_score
 from langarith.task_kinds import TASK_KINDS
-from langarith.train.task_features import DEFAULT_LABELS, encode_task
+from langarith.train.task_features import DEFAULT_LABELS, EncodedTask, encode_task
 
 __all__ = [
     "DEFAULT_MAX_BATCH",
@@ -236,6 +237,8 @@ class EncodedSplit:
             (``n_examples``, k) whose column sums over any set of rows give that set's
             main metric through ``stats_metric``.
         stats_metric: ``(column totals, rows)`` → the main metric of those rows.
+        stats_trend: per statistics column, +1 when the main metric grows with it, −1
+            when it falls, 0 when it does not depend on it.
         info: the encoding's by-products (``features``, ``lengths``, ``pad_id``; NER word
             positions, QA offsets and windows), for inspection and tests.
     """
@@ -251,6 +254,7 @@ class EncodedSplit:
     example_stats: Callable[[list[Any]], np.ndarray]
     stats_metric: Callable[[np.ndarray, int], float]
     info: dict[str, Any] = field(default_factory=dict)
+    stats_trend: tuple[int, ...] = ()
 
     @property
     def tokens(self) -> int:
@@ -348,6 +352,7 @@ def encode_split(
     max_batch: int = DEFAULT_MAX_BATCH,
     sort: bool = True,
     batch_size: int = 32,
+    encoded: EncodedTask | None = None,
 ) -> EncodedSplit:
     """Tokenise ``rows`` of a ``kind`` split once and build its batches and scorers.
 
@@ -363,6 +368,9 @@ def encode_split(
         max_tokens, max_batch: limits of :func:`length_batches` (``max_tokens``
             default: :data:`DEFAULT_MAX_TOKENS`, :data:`GPU_MAX_TOKENS` on CUDA).
         sort: ``False`` for :func:`fixed_batches` of ``batch_size`` in dataset order.
+        encoded: the rows' features when already tokenised (e.g.
+            :func:`~langarith.train.task_features.select_rows` of a whole split's
+            ``info["encoded"]``); by default they are tokenised here.
     """
     if kind not in TASK_KINDS:
         raise LangarithError(f"Unknown task kind {kind!r}. Must be one of {list(TASK_KINDS)}")
@@ -373,9 +381,10 @@ def encode_split(
         max_tokens = GPU_MAX_TOKENS if device.type == "cuda" else DEFAULT_MAX_TOKENS
     if kind == "ner":
         labels = list(labels or DEFAULT_LABELS["ner"])
-    encoded = encode_task(
-        kind, rows, tokenizer, labels=labels, max_length=max_length, doc_stride=doc_stride
-    )
+    if encoded is None:
+        encoded = encode_task(
+            kind, rows, tokenizer, labels=labels, max_length=max_length, doc_stride=doc_stride
+        )
     data = _ENCODERS[kind](rows, encoded, labels)
     lengths = [len(ids) for ids in data["features"]["input_ids"]]
     if sort:
@@ -396,7 +405,8 @@ def encode_split(
         main_metric=TASK_METRICS[kind],
         example_stats=example_stats,
         stats_metric=_STATS_METRICS[kind],
-        info={**data, "pad_id": pad_id, "lengths": lengths},
+        info={**data, "pad_id": pad_id, "lengths": lengths, "encoded": encoded},
+        stats_trend=_STATS_TRENDS[kind],
     )
 
 
@@ -619,3 +629,6 @@ def _squad_f1_of(totals: np.ndarray, rows: int) -> float:
 _SCORERS = {"nli": _nli_scorer, "ner": _ner_scorer, "qa": _qa_scorer}
 #: Per kind: the main metric (:data:`~langarith.metrics.TASK_METRICS`) from per-row totals.
 _STATS_METRICS = {"nli": _accuracy_of, "ner": _entity_f1_of, "qa": _squad_f1_of}
+#: Per kind: how each statistics column moves the main metric (NER: F1 grows with true
+#: positives, falls with predicted entities, gold entities are fixed; QA: F1, not EM).
+_STATS_TRENDS = {"nli": (1,), "ner": (1, -1, 0), "qa": (1, 0)}

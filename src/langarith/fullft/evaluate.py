@@ -144,12 +144,7 @@ class FullModelEngine(LambdaGridEngine):
         if missing:
             raise LangarithError(f"the task model has no encoder parameters {missing[:5]}")
         self.live = {name: live[name] for name in vectors.names}
-        self._cache: dict[tuple[str, tuple], dict[str, float]] = {}
-        self._stats: dict = {}
-        self._current: tuple | None = None
-        self.forward_passes = 0
-        self.forward_seconds = 0.0
-        self.fill_seconds = 0.0
+        self._start_state()
 
     def hold(self, vectors: LanguageVectorSet) -> None:
         """Evaluate merges of other vectors from now on (the next point is written anew)."""

@@ -396,6 +396,37 @@ def _rows_in(part: EncodedTask) -> int:
     return max(part.example_index) + 1 if part.example_index else 0
 
 
+def select_rows(encoded: EncodedTask, rows: Sequence[int]) -> EncodedTask:
+    """The features of ``rows`` (row indices, in that order), as encoding them alone gives.
+
+    Every feature depends on its own row only, so a subset of the rows is a selection of
+    the features, not a second tokenization (the racing λ search scores many subsets).
+    """
+    position = {int(row): i for i, row in enumerate(rows)}
+    keep = sorted(
+        (f for f, row in enumerate(encoded.example_index) if row in position),
+        key=lambda f: (position[encoded.example_index[f]], f),
+    )
+
+    def picked(name: str) -> list | None:
+        values = getattr(encoded, name)
+        return None if values is None else [values[f] for f in keep]
+
+    return EncodedTask(
+        task=encoded.task,
+        input_ids=picked("input_ids"),
+        attention_mask=picked("attention_mask"),
+        token_type_ids=picked("token_type_ids"),
+        example_index=[position[encoded.example_index[f]] for f in keep],
+        labels=picked("labels"),
+        word_ids=picked("word_ids"),
+        num_words=picked("num_words"),
+        start_positions=picked("start_positions"),
+        end_positions=picked("end_positions"),
+        offset_mapping=picked("offset_mapping"),
+    )
+
+
 def encode_task(
     task: str,
     rows: Sequence[dict],
