@@ -1149,7 +1149,10 @@ def test_report_rules_build_the_report_from_synthetic_results(tmp_path):
     """Run the report rules alone on synthetic results and build ``report.zip``."""
     config = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())
     config["seeds"] = [1, 2]
-    config.pop("tlr", None)  # the TLR arm's table is built in test_tlr.py from real scores
+    # the arms' tables are built in their own tests from real scores (test_tlr,
+    # test_fullft, test_xmod)
+    for arm in ("tlr", "fullft", "xmod"):
+        config.pop(arm, None)
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     results = tmp_path / "results"
     rows = [r for r in _plan_rows(config)]

@@ -74,7 +74,7 @@ def test_paper_dry_run_holds_the_real_download_dag(tmp_path, paper_config):
     # the fullft arm's XNLI block adds Thai (its Wikipedia and XNLI data)
     fullft_data = {("wikipedia", "th"), ("xnli", "th")}
     assert int(counts["prepare_dataset"]) == len(core_data | xmod_data | fullft_data)
-    assert len(PAPER_DATASETS) == 60 and "resources/data/wikipedia/th" in out
+    assert len(PAPER_DATASETS) == 66 and "resources/data/wikipedia/th" in out
     assert int(counts["related_languages"]) == 1
     assert int(counts["backbone"]) == 2
     assert int(counts["train_language_adapter"]) == 2 * 20 * 3
