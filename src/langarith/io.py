@@ -10,12 +10,13 @@ into place only once it has been written completely.
 from __future__ import annotations
 
 import contextlib
+import csv
 import errno
 import hashlib
 import json
 import os
 import shutil
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -33,6 +34,7 @@ __all__ = [
     "read_json",
     "sha256_file",
     "sha256_json",
+    "write_csv_records",
     "write_json",
 ]
 
@@ -439,6 +441,26 @@ def sha256_json(obj: Any) -> str:
     """
     text = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def write_csv_records(
+    path: Path | str,
+    columns: Sequence[str],
+    records: Iterable[Mapping[str, Any]],
+    kind: OutputKind | None = None,
+) -> Path:
+    """Write records as CSV with header ``columns`` atomically (``\\n`` line ends).
+
+    The one writer of the package's CSV outputs (score, label-free, sparsity, t-test
+    files); ``kind`` lets an earlier file of that kind be replaced (see
+    :func:`atomic_file`).
+    """
+    path = Path(path)
+    with atomic_file(path, "w", kind) as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(columns), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(records)
+    return path
 
 
 def write_json(path: Path | str, obj: Any) -> Path:

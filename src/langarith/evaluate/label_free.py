@@ -31,7 +31,7 @@ from langarith.evaluate.jobs import ScoreJob
 from langarith.evaluate.scenarios import SCENARIOS, job_inputs, plan_jobs
 from langarith.evaluate.score_files import format_number
 from langarith.evaluate.selectors import SELECTORS, signals_of
-from langarith.io import OutputKind, atomic_file
+from langarith.io import OutputKind, write_csv_records
 from langarith.paths import DATA_DIR, LABEL_FREE_CSV, TOKENS_DIR, in_setup
 from langarith.settings import language_settings
 
@@ -232,13 +232,8 @@ class LabelFreeRow:
 
 def write_label_free(rows: Iterable[LabelFreeRow], path: str | PathLike[str]) -> Path:
     """Write rows atomically; ``path`` may replace only a missing path or an earlier one."""
-    path = Path(path)
-    with atomic_file(path, "w", label_free_kind()) as handle:
-        writer = csv.DictWriter(handle, fieldnames=LABEL_FREE_COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        for row in rows:
-            writer.writerow(row.as_record())
-    return path
+    records = (row.as_record() for row in rows)
+    return write_csv_records(path, LABEL_FREE_COLUMNS, records, label_free_kind())
 
 
 def read_label_free(path: str | PathLike[str]) -> list[LabelFreeRow]:

@@ -44,7 +44,7 @@ from os import PathLike
 from pathlib import Path
 
 from langarith import LangarithError
-from langarith.io import OutputKind, atomic_file
+from langarith.io import OutputKind, write_csv_records
 
 __all__ = [
     "SCORE_COLUMNS",
@@ -169,13 +169,8 @@ def write_scores(rows: Iterable[ScoreRow], path: str | PathLike[str]) -> Path:
 
     ``path`` may replace only a missing path or an earlier score CSV.
     """
-    path = Path(path)
-    with atomic_file(path, "w", score_file_kind()) as handle:
-        writer = csv.DictWriter(handle, fieldnames=SCORE_COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        for row in rows:
-            writer.writerow(row.as_record())
-    return path
+    records = (row.as_record() for row in rows)
+    return write_csv_records(path, SCORE_COLUMNS, records, score_file_kind())
 
 
 def read_score_records(path: str | PathLike[str]) -> tuple[list[str], list[tuple[int, list[str]]]]:

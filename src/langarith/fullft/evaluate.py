@@ -16,7 +16,6 @@ the task vector dense). The head is θ_T's and is never rewritten.
 
 from __future__ import annotations
 
-import csv
 import logging
 import math
 import time
@@ -42,7 +41,7 @@ from langarith.fullft.vectors import (
     read_model_folder,
     theta0_checksum,
 )
-from langarith.io import atomic_file
+from langarith.io import write_csv_records
 from langarith.merge import LanguageVectorSet
 from langarith.metrics import TASK_METRICS
 from langarith.training.inputs import read_rows
@@ -335,13 +334,8 @@ def run_fullft_job(job: FullFtJob, *, device: str | None = None) -> list[Path]:
 
 def write_sparsity(rows: Sequence[Mapping[str, Any]], path: str | Path) -> Path:
     """A sparsity CSV (:data:`SPARSITY_COLUMNS`), written atomically."""
-    path = Path(path)
-    with atomic_file(path, "w") as handle:
-        writer = csv.DictWriter(handle, fieldnames=SPARSITY_COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        for row in rows:
-            record = dict(row)
-            for key in ("lambda", "keep", "score"):
-                record[key] = format_number(record[key])
-            writer.writerow(record)
-    return path
+    records = (
+        {**row, **{key: format_number(row[key]) for key in ("lambda", "keep", "score")}}
+        for row in rows
+    )
+    return write_csv_records(path, SPARSITY_COLUMNS, records)

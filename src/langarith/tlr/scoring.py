@@ -12,7 +12,6 @@ per job (:data:`~langarith.paths.TLR_TTEST_CSV`).
 
 from __future__ import annotations
 
-import csv
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -29,7 +28,7 @@ from langarith.data import read_split
 from langarith.evaluate.model import pick_device
 from langarith.evaluate.score_files import ScoreRow, write_scores
 from langarith.evaluate.tasks import EncodedSplit, encode_split
-from langarith.io import atomic_file, read_json
+from langarith.io import read_json, write_csv_records
 from langarith.modeling import (
     activate_task_stack,
     load_adapter_model,
@@ -200,11 +199,7 @@ def score_tlr_job(job: TlrScoreJob, *, device: str | None = None) -> list[Path]:
                     "significant": int(test.significant()),
                 }
             )
-    with atomic_file(job.ttest, "w") as handle:
-        writer = csv.DictWriter(handle, fieldnames=TTEST_COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(tests)
-    written.append(Path(job.ttest))
+    written.append(write_csv_records(job.ttest, TTEST_COLUMNS, tests))
     return written
 
 
