@@ -7,6 +7,10 @@
 * NER (WikiANN): entity-level F1 with ``seqeval`` (IOB2 tags, default, CoNLL-style
   mode), the usual WikiANN score.
 * NLI (XNLI, IndicXNLI): accuracy.
+* DP (UD treebanks): labelled and unlabelled attachment scores (LAS, UAS) over every
+  word, punctuation included, as the CoNLL 2018 shared task's evaluation script counts
+  them; relations are compared whole (the UD loader has already cut subtypes such as
+  ``nsubj:pass`` to their universal part).
 
 ``TASK_METRICS`` names the main metric of each task, the one the λ search maximises on
 validation data and the tables report.
@@ -24,6 +28,7 @@ from langarith import LangarithError
 __all__ = [
     "TASK_METRICS",
     "accuracy",
+    "attachment_scores",
     "exact_match_score",
     "f1_score",
     "ner_f1",
@@ -32,7 +37,7 @@ __all__ = [
 ]
 
 #: Main metric per task family (keys of the score dicts / ``metric`` column of scores).
-TASK_METRICS: dict[str, str] = {"ner": "f1", "nli": "accuracy", "qa": "f1"}
+TASK_METRICS: dict[str, str] = {"ner": "f1", "nli": "accuracy", "qa": "f1", "dp": "las"}
 
 _PUNCTUATION = frozenset(string.punctuation)  # ASCII only: other scripts' marks are kept
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
@@ -139,3 +144,34 @@ def accuracy(true: Sequence[object], pred: Sequence[object]) -> float:
     if len(true) != len(pred):
         raise LangarithError(f"accuracy: {len(true)} gold labels but {len(pred)} predictions")
     return 100.0 * sum(t == p for t, p in zip(true, pred, strict=True)) / len(true)
+
+
+def attachment_scores(
+    gold_heads: Sequence[Sequence[int]],
+    gold_rels: Sequence[Sequence[str]],
+    pred_heads: Sequence[Sequence[int]],
+    pred_rels: Sequence[Sequence[str]],
+) -> dict[str, float]:
+    """``{"las", "uas"}`` × 100 over all words of all sentences (punctuation included).
+
+    UAS counts words whose predicted head is right; LAS those whose head *and* relation
+    are both right. Every word counts, as in the CoNLL 2018 shared task's scorer (which
+    also scores punctuation); a sentence with another number of predicted words is an
+    error, not a silent misalignment.
+    """
+    if not (len(gold_heads) == len(gold_rels) == len(pred_heads) == len(pred_rels)):
+        raise LangarithError("LAS needs as many predicted as gold sentences (heads and relations)")
+    labelled = unlabelled = total = 0
+    for i, (gh, gr, ph, pr) in enumerate(
+        zip(gold_heads, gold_rels, pred_heads, pred_rels, strict=True)
+    ):
+        if not (len(gh) == len(gr) == len(ph) == len(pr)):
+            raise LangarithError(f"LAS: sentence {i} has predictions for another number of words")
+        total += len(gh)
+        for a, b, r, s in zip(gh, ph, gr, pr, strict=True):
+            head_right = int(a) == int(b)
+            unlabelled += head_right
+            labelled += head_right and r == s
+    if not total:
+        raise LangarithError("LAS of an empty split is undefined; the split has no words")
+    return {"las": 100.0 * labelled / total, "uas": 100.0 * unlabelled / total}

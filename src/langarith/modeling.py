@@ -11,6 +11,7 @@ helper :func:`langarith.adapter_io.load_adapter_into`.
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +26,7 @@ from langarith import LangarithError
 from langarith.adapter_io import CONFIG_NAME, SAFE_WEIGHTS_NAME, load_adapter_into
 from langarith.backbone.folder import check_backbone_dir
 from langarith.io import read_json
+from langarith.task_kinds import DP_PAD
 
 __all__ = [
     "LANG_ADAPTER_NAME",
@@ -36,6 +38,7 @@ __all__ = [
     "load_language_adapter",
     "load_model_for_task",
     "quiet_transformers",
+    "ready_parsing_head",
     "save_language_adapter",
 ]
 
@@ -160,12 +163,38 @@ def load_adapter_model(backbone_dir: Path | str):
 
 
 def activate_task_stack(model, task_name: str, lang_name: str | None = LANG_ADAPTER_NAME) -> None:
-    """Make ``Stack(lang_name, task_name)`` active (just ``task_name`` if no language)."""
+    """Make ``Stack(lang_name, task_name)`` active (just ``task_name`` if no language).
+
+    A dependency-parsing head is made ready first (:func:`ready_parsing_head`): every
+    path that trains or evaluates a task adapter passes here.
+    """
     if lang_name is None:
         model.set_active_adapters(task_name)
     else:
         model.set_active_adapters(Stack(lang_name, task_name))
     model.active_head = task_name
+    ready_parsing_head(model, task_name)
+
+
+def ready_parsing_head(model, head_name: str) -> None:
+    """Give a biaffine parsing head its own config whose pad id is the DP features' -1.
+
+    ``adapters``' ``BiaffineParsingHead`` drops word starts and gold heads equal to the
+    backbone's ``pad_token_id``. That id is 0 for BERT, which is also the gold head of
+    every root word (left out of the loss), and 1 for XLM-R, which is also where the
+    first word starts (dropped from every sentence). The features pad with -1
+    (:data:`langarith.task_kinds.DP_PAD`), and the head alone compares with it;
+    the backbone's own config is untouched. Other heads are left as they are.
+    """
+    heads = getattr(model, "heads", None)
+    head = heads[head_name] if heads is not None and head_name in heads else None
+    if head is None or getattr(head, "config", {}).get("head_type") != "dependency_parsing":
+        return
+    if getattr(head.model_config, "pad_token_id", None) == DP_PAD:
+        return
+    config = copy.deepcopy(head.model_config)
+    config.pad_token_id = DP_PAD
+    head.model_config = config
 
 
 def load_model_for_task(

@@ -9,12 +9,19 @@ is tested against :data:`TASK_KINDS`.
 
 from __future__ import annotations
 
-__all__ = ["DOC_STRIDE", "TASK_KINDS", "TASK_MAX_LENGTH"]
+__all__ = ["DOC_STRIDE", "DP_PAD", "TASK_KINDS", "TASK_MAX_LENGTH"]
 
-#: ``tasks.<task>.kind`` values: token tagging, sentence-pair classification, extractive QA.
-TASK_KINDS: tuple[str, ...] = ("ner", "nli", "qa")
+#: ``tasks.<task>.kind`` values: token tagging, sentence-pair classification, extractive
+#: QA, dependency parsing (biaffine head, UD treebanks).
+TASK_KINDS: tuple[str, ...] = ("ner", "nli", "qa", "dp")
 #: Longest input in sub-tokens when ``task_adapter.per_task`` does not say (the papers'
 #: MAD-X settings).
-TASK_MAX_LENGTH: dict[str, int] = {"ner": 128, "nli": 128, "qa": 384}
+#: DP: 256, the usual length of UD parsing with multilingual encoders (the TLR seed does
+#: not say); UD sentences longer than that are rare.
+TASK_MAX_LENGTH: dict[str, int] = {"ner": 128, "nli": 128, "qa": 384, "dp": 256}
 #: Overlap of QA context windows, in sub-tokens, when ``task_adapter.per_task`` does not say.
 DOC_STRIDE = 128
+#: Padding of the DP features (word starts, gold heads, relation ids), which the biaffine
+#: parsing head must ignore (``langarith.modeling.ready_parsing_head``): not 0, the root's
+#: head, and no position a word can start at.
+DP_PAD = -1

@@ -45,6 +45,10 @@ SQUAD_LANGUAGES: frozenset[str] = frozenset({"en"})
 #: IndicXNLI (Aggarwal et al., 2022): 11 Indic languages, including Assamese.
 INDICXNLI_LANGUAGES: frozenset[str] = _codes("as bn gu hi kn ml mr or pa ta te")
 
+#: UD 2.7 treebanks of the TLR arm's parsing (``langarith.data.ud.UD_TREEBANKS``): English
+#: EWT and the seed's Table 2 targets.
+UD_LANGUAGES: frozenset[str] = _codes("en af bm eu kpv mr mt myv te ug wo")
+
 #: Wikipedia dumps of ``wikimedia/wikipedia``: a generous set of the language editions
 #: (every WikiANN language plus further editions of the 2023 dumps).
 WIKIPEDIA_LANGUAGES: frozenset[str] = WIKIANN_LANGUAGES | _codes(

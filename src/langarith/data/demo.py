@@ -574,6 +574,11 @@ def prepare_demo_dataset(
               config serves both sources; they change nothing here.
     """
     spec = get_spec(dataset)
+    if spec.task == "dp":
+        raise LangarithError(
+            f"The demo has no generator for {dataset!r} (dependency parsing runs on UD "
+            "CoNLL-U files, the tests on fixtures): set data.local_paths.ud or use the hub."
+        )
     opts = _options(dict(options or {}))
     if opts["respect_coverage"]:
         require_coverage(dataset, lang)

@@ -32,6 +32,49 @@ NER_LABELS: tuple[str, ...] = ("O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC",
 #: XNLI's label order: 0 entailment, 1 neutral, 2 contradiction.
 NLI_LABELS: tuple[str, ...] = ("entailment", "neutral", "contradiction")
 
+#: The 37 universal dependency relations of UD v2 (https://universaldependencies.org/u/dep/),
+#: the labels of the ``ud`` dataset: subtypes (``nsubj:pass``) are cut to their
+#: universal part when a treebank is read (:mod:`langarith.data.ud`).
+UD_RELATIONS: tuple[str, ...] = (
+    "acl",
+    "advcl",
+    "advmod",
+    "amod",
+    "appos",
+    "aux",
+    "case",
+    "cc",
+    "ccomp",
+    "clf",
+    "compound",
+    "conj",
+    "cop",
+    "csubj",
+    "dep",
+    "det",
+    "discourse",
+    "dislocated",
+    "expl",
+    "fixed",
+    "flat",
+    "goeswith",
+    "iobj",
+    "list",
+    "mark",
+    "nmod",
+    "nsubj",
+    "nummod",
+    "obj",
+    "obl",
+    "orphan",
+    "parataxis",
+    "punct",
+    "reparandum",
+    "root",
+    "vocative",
+    "xcomp",
+)
+
 MANIFEST = "manifest.json"
 
 #: Row fields per task kind, in the order they are written.
@@ -40,6 +83,7 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "ner": ("id", "tokens", "ner_tags"),
     "nli": ("id", "premise", "hypothesis", "label"),
     "qa": ("id", "title", "context", "question", "answers"),
+    "dp": ("id", "tokens", "heads", "deprels"),
 }
 
 
@@ -218,6 +262,24 @@ DATASETS: dict[str, DatasetSpec] = {
                 HubFiles("refs/convert/parquet", "mlqa.{lang}.{lang}/*-{split}.parquet"),
             ),
         ),
+        DatasetSpec(
+            # UD 2.7 for the TLR arm's parsing (langarith.data.ud: CoNLL-U files or the
+            # hub's parquet export, config = the language's treebank). Test-only
+            # treebanks get empty train and validation splits.
+            name="ud",
+            hub_path="universal-dependencies/universal_dependencies",
+            hub_config=None,
+            hub_splits=("train", "validation", "test"),
+            splits=("train", "validation", "test"),
+            languages=coverage.UD_LANGUAGES,
+            task="dp",
+            labels=UD_RELATIONS,
+            reference="Zeman et al. 2020, Universal Dependencies 2.7, http://hdl.handle.net/11234/1-3424",
+            hub_files=(
+                HubFiles("refs/convert/parquet", "{lang}/{split}/*.parquet"),
+                HubFiles("refs/convert/parquet", "{lang}/*-{split}.parquet"),
+            ),
+        ),
     )
 }
 
@@ -332,9 +394,27 @@ def check_row(spec: DatasetSpec, row: Mapping[str, Any], where: str) -> dict[str
                 "text": list(answers["text"]),
                 "answer_start": list(answers["answer_start"]),
             }
+    elif spec.task == "dp":
+        problem = _dp_problem(out, spec.labels)
     if problem:
         raise LangarithError(f"{where}: {problem}")
     return out
+
+
+def _dp_problem(row: Mapping[str, Any], labels: Iterable[str]) -> str | None:
+    """What is wrong with a dependency-parsing row (words, 1-based heads, relations)."""
+    tokens, heads, rels = row["tokens"], row["heads"], row["deprels"]
+    if not (_is_str_list(tokens) and _is_str_list(rels) and tokens):
+        return "'tokens' and 'deprels' must be non-empty lists of strings"
+    if not isinstance(heads, list) or not all(type(h) is int for h in heads):
+        return "'heads' must be a list of ints (0 = root, else the head word's 1-based index)"
+    if not len(tokens) == len(heads) == len(rels):
+        return f"{len(tokens)} tokens, {len(heads)} heads and {len(rels)} deprels"
+    if any(not 0 <= h <= len(tokens) for h in heads):
+        return f"a head outside 0..{len(tokens)}: {heads}"
+    if bad := sorted(set(rels) - set(labels)):
+        return f"unknown relations {bad}; allowed: the UD universal relations {list(labels)}"
+    return None
 
 
 # ----------------------------------------------------------------------- manifest

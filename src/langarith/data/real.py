@@ -18,7 +18,7 @@ import logging
 import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -39,6 +39,12 @@ from langarith.data.shards import (
     ResumePoint,
     request_key,
     write_sharded_corpus,
+)
+from langarith.data.ud import (
+    UD_TREEBANKS,
+    local_conllu_files,
+    rows_from_hub,
+    rows_from_local,
 )
 from langarith.io import sha256_file
 
@@ -68,6 +74,7 @@ HUB_COLUMNS: dict[str, tuple[str, ...]] = {
     "ner": ("tokens", "ner_tags"),
     "nli": ("premise", "hypothesis", "label"),
     "qa": ("id", "context", "question", "answers"),
+    "dp": ("tokens", "head", "deprel"),
 }
 _LOCAL_EXTENSIONS = {".jsonl": "json", ".json": "json", ".parquet": "parquet"}
 
@@ -700,6 +707,47 @@ def _our_splits(
     return splits
 
 
+# --------------------------------------------------------------------- UD treebanks
+
+
+def _prepare_ud(spec: DatasetSpec, lang: str, out_dir: Path, options: Mapping[str, Any]) -> Path:
+    """A UD treebank (:mod:`langarith.data.ud`): local CoNLL-U files, else the hub's
+    parquet export of the treebank's config; rows streamed into :func:`write_dataset`."""
+    treebank, hub_splits = UD_TREEBANKS[lang]
+    streams: dict[str, Iterable[Mapping[str, Any]]]
+    if "local_path" in options:
+        files = local_conllu_files(options["local_path"], treebank)
+        digest = hashlib.sha256()
+        for split in sorted(files):
+            for path in files[split]:
+                digest.update(f"{split} {path.name} {sha256_file(path)}\n".encode())
+        source = f"local:{options['local_path']}"
+        revision = str(options.get("revision") or f"sha256:{digest.hexdigest()}")
+        streams = rows_from_local(files, lang)
+    else:
+        loaded = _load_hub(replace(spec, hub_splits=hub_splits), treebank, options)
+        source, revision = loaded.source, loaded.revision
+        streams = {
+            s: rows_from_hub(loaded.splits[s], f"{lang}-{s}", f"{source} {s}")
+            if s in hub_splits
+            else iter(())
+            for s in spec.splits
+        }
+    max_rows = _positive_int(options, "max_rows")
+    if max_rows is not None:
+        streams = {s: itertools.islice(rows, max_rows) for s, rows in streams.items()}
+    try:
+        return write_dataset(
+            out_dir, spec.name, lang, streams, source=source, revision=revision, options=options
+        )
+    except (KeyError, OSError, ValueError) as err:
+        raise LangarithError(
+            f"Reading UD treebank {treebank} for {lang!r} from {source} failed: "
+            f"{type(err).__name__}: {err}. Local files must be CoNLL-U; hub rows need "
+            "tokens, head and deprel."
+        ) from err
+
+
 def prepare_real_dataset(
     dataset: str, lang: str, out_dir: Path | str, *, options: Mapping[str, Any] | None = None
 ) -> Path:
@@ -740,6 +788,8 @@ def prepare_real_dataset(
     """
     spec = require_coverage(dataset, lang)
     options = _check_options(dataset, dict(options or {}))
+    if spec.task == "dp":
+        return _prepare_ud(spec, lang, Path(out_dir), options)
     if "local_path" in options:
         loaded = _load_local(spec, lang, options)
         if spec.name == "wikipedia":  # the dump date first, as for the hub

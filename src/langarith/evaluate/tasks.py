@@ -22,10 +22,15 @@ results equal ``langarith.train.task_features.evaluate_task`` (tested), only fas
   end logit among the :data:`N_BEST` best starts and ends of each window (at most
   :data:`MAX_ANSWER_TOKENS` sub-tokens, inside the context), best over the windows of
   a question, scored as ``langarith.metrics.squad_scores`` does.
+* **DP** (UD treebanks): the biaffine head's best head for each kept word (among the
+  root and the sentence's words) and the best relation for that head
+  (``langarith.train.task_features.dp_decode``, as in training); LAS and UAS over every
+  word, punctuation included, words cut off by ``max_length`` counted wrong.
 
 Each split can also give *per-example statistics* (``EncodedSplit.example_stats``):
 additive counts per row (correct for NLI; true positives, predicted and gold entities
-of each sentence for NER; exact match and F1 of each question for QA) from which
+of each sentence for NER; exact match and F1 of each question for QA; labelled and
+unlabelled right words and words of each sentence for DP) from which
 ``EncodedSplit.stats_metric`` recomputes the main metric of any subset or resample of
 the rows, and ``EncodedSplit.stats_trend`` says which way each column moves it. The
 racing λ search (:mod:`langarith.evaluate.race`) scores subsets of the rows with them.
@@ -48,8 +53,15 @@ import torch
 
 from langarith import LangarithError
 from langarith.metrics import TASK_METRICS, exact_match_score, f1_score
-from langarith.task_kinds import TASK_KINDS
-from langarith.train.task_features import DEFAULT_LABELS, EncodedTask, encode_task
+from langarith.task_kinds import DP_PAD, TASK_KINDS
+from langarith.train.task_features import (
+    DEFAULT_LABELS,
+    EncodedTask,
+    dp_decode,
+    dp_words,
+    encode_task,
+    kept_words,
+)
 
 __all__ = [
     "DEFAULT_MAX_BATCH",
@@ -141,10 +153,10 @@ def _pad_batch(
 ) -> Batch:
     width = max(len(features["input_ids"][i]) for i in index)
     inputs: dict[str, torch.Tensor] = {}
-    for key in ("input_ids", "attention_mask", "token_type_ids"):
+    for key in ("input_ids", "attention_mask", "token_type_ids", "word_starts"):
         if key not in features:
             continue
-        fill = pad_id if key == "input_ids" else 0
+        fill = {"input_ids": pad_id, "word_starts": DP_PAD}.get(key, 0)
         array = np.full((len(index), width), fill, dtype=np.int64)
         for row, i in enumerate(index):
             values = features[key][i]
@@ -321,6 +333,17 @@ def _encode_qa(rows: Sequence[Mapping[str, Any]], encoded: Any, labels: Any = No
     }
 
 
+def _encode_dp(rows: Sequence[Mapping[str, Any]], encoded: Any, labels: Sequence[str]) -> dict:
+    features = {**_features(encoded), "word_starts": encoded.word_starts}
+    return {
+        "features": features,
+        "gold_heads": [[int(h) for h in r["heads"]] for r in rows],
+        "gold_rels": [[str(x) for x in r["deprels"]] for r in rows],
+        "num_words": list(encoded.num_words),
+        "kept": [kept_words(starts) for starts in encoded.word_starts],
+    }
+
+
 def _context_mask(offsets: list[list[tuple[int, int] | None]], index: np.ndarray, width: int):
     mask = np.zeros((len(index), width), dtype=bool)
     for row, i in enumerate(index):
@@ -335,6 +358,7 @@ _ENCODERS: dict[str, Callable[..., dict]] = {
     "nli": _encode_nli,
     "ner": _encode_ner,
     "qa": _encode_qa,
+    "dp": _encode_dp,
 }
 
 
@@ -359,9 +383,9 @@ def encode_split(
     Args:
         name: split name, for messages and logs.
         rows: the split's rows in the format of docs/interfaces.md.
-        kind: ``ner``, ``nli`` or ``qa``.
+        kind: ``ner``, ``nli``, ``qa`` or ``dp``.
         tokenizer: the backbone's fast tokenizer.
-        labels: the head's label names by id (NER tags; unused otherwise).
+        labels: the head's label names by id (NER tags, DP relations; unused otherwise).
         max_length: longest input in sub-tokens (the task adapter's training length).
         doc_stride: overlap of QA context windows, in sub-tokens.
         device: where the batches live.
@@ -379,8 +403,8 @@ def encode_split(
     device = torch.device(device)
     if max_tokens is None:
         max_tokens = GPU_MAX_TOKENS if device.type == "cuda" else DEFAULT_MAX_TOKENS
-    if kind == "ner":
-        labels = list(labels or DEFAULT_LABELS["ner"])
+    if kind in ("ner", "dp"):
+        labels = list(labels or DEFAULT_LABELS[kind])
     if encoded is None:
         encoded = encode_task(
             kind, rows, tokenizer, labels=labels, max_length=max_length, doc_stride=doc_stride
@@ -608,6 +632,38 @@ def _qa_scorer(data: dict, labels: Sequence[str] | None, n: int):
     return reduce, finish, example_stats
 
 
+def _dp_scorer(data: dict, labels: Sequence[str] | None, n: int):
+    labels = list(labels or DEFAULT_LABELS["dp"])
+    kept, num_words = data["kept"], data["num_words"]
+    gold_heads, gold_rels = data["gold_heads"], data["gold_rels"]
+
+    def reduce(output: Any, batch: Batch) -> tuple[Batch, list]:
+        return batch, dp_decode(output.arc_preds, output.rel_preds, [kept[i] for i in batch.index])
+
+    def counts(parts: list[tuple[Batch, list]]) -> np.ndarray:
+        """Per sentence: words with head and relation right, with head right, words."""
+        out = np.zeros((n, 3), dtype=np.float64)
+        for batch, decoded in parts:
+            for i, parse in zip(batch.index.tolist(), decoded, strict=True):
+                heads, rels = dp_words(parse, num_words[i], labels)
+                head_right = np.asarray(heads) == np.asarray(gold_heads[i])
+                rel_right = np.asarray(rels) == np.asarray(gold_rels[i])
+                out[i] = (int((head_right & rel_right).sum()), int(head_right.sum()), len(heads))
+        return out
+
+    def finish(parts: list[tuple[Batch, list]]) -> dict[str, float]:
+        totals = counts(parts).sum(axis=0)
+        if not totals[2]:
+            raise LangarithError("LAS of an empty split is undefined; the split has no words")
+        return {"las": 100.0 * totals[0] / totals[2], "uas": 100.0 * totals[1] / totals[2]}
+
+    return reduce, finish, counts
+
+
+def _las_of(totals: np.ndarray, rows: int) -> float:
+    return 100.0 * float(totals[0]) / float(totals[2]) if totals[2] else 0.0
+
+
 def _accuracy_of(totals: np.ndarray, rows: int) -> float:
     return 100.0 * float(totals[0]) / rows
 
@@ -626,9 +682,10 @@ def _squad_f1_of(totals: np.ndarray, rows: int) -> float:
     return 100.0 * float(totals[0]) / rows  # column 0: F1, column 1: exact match
 
 
-_SCORERS = {"nli": _nli_scorer, "ner": _ner_scorer, "qa": _qa_scorer}
+_SCORERS = {"nli": _nli_scorer, "ner": _ner_scorer, "qa": _qa_scorer, "dp": _dp_scorer}
 #: Per kind: the main metric (:data:`~langarith.metrics.TASK_METRICS`) from per-row totals.
-_STATS_METRICS = {"nli": _accuracy_of, "ner": _entity_f1_of, "qa": _squad_f1_of}
+_STATS_METRICS = {"nli": _accuracy_of, "ner": _entity_f1_of, "qa": _squad_f1_of, "dp": _las_of}
 #: Per kind: how each statistics column moves the main metric (NER: F1 grows with true
-#: positives, falls with predicted entities, gold entities are fixed; QA: F1, not EM).
-_STATS_TRENDS = {"nli": (1,), "ner": (1, -1, 0), "qa": (1, 0)}
+#: positives, falls with predicted entities, gold entities are fixed; QA: F1, not EM; DP:
+#: LAS grows with labelled right words, the words are fixed).
+_STATS_TRENDS = {"nli": (1,), "ner": (1, -1, 0), "qa": (1, 0), "dp": (1, 0, 0)}

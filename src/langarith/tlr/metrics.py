@@ -1,15 +1,17 @@
 """The TLR arm's scores: LAS for dependency parsing, labels read as O, the paired t-test.
 
 * **LAS** (labelled attachment score): the share of words whose predicted head *and*
-  relation are both right, over every word of the split (no word is excluded; relation
-  subtypes such as ``nmod:poss`` are compared whole), × 100.
+  relation are both right, over every word of the split (no word is excluded,
+  punctuation included, as the CoNLL 2018 scorer; relations are compared whole, and
+  the UD loader has cut subtypes such as ``nmod:poss`` to ``nmod``), × 100.
 * **Labels as O**: CoNLL-2003's MISC and MasakhaNER's DATE have no counterpart in the
   other dataset, so a config switch (``tlr.o_labels``) reads their B-/I- tags as ``O``
   in training and test data alike (the seed paper is silent).
 * **Paired t-test** per language against MAD-X (p = 0.05), paired over test items:
   each item's score under both adapters (NLI: correct 0/100; NER: the sentence's
-  entity F1; QA: the question's F1), two-sided ``scipy.stats.ttest_rel``. Identical
-  scores on every item give t = 0, p = 1 (no difference), not NaN.
+  entity F1; QA: the question's F1; DP: the sentence's LAS), two-sided
+  ``scipy.stats.ttest_rel``. Identical scores on every item give t = 0, p = 1 (no
+  difference), not NaN.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import numpy as np
 from scipy import stats
 
 from langarith import LangarithError
+from langarith.metrics import attachment_scores
 
 __all__ = ["PairedTest", "las", "map_tags_to_o", "paired_t_test", "per_item_scores"]
 
@@ -32,20 +35,9 @@ def las(
     pred_heads: Sequence[Sequence[int]],
     pred_rels: Sequence[Sequence[str]],
 ) -> float:
-    """Labelled attachment score × 100 over all words of all sentences."""
-    if not (len(gold_heads) == len(gold_rels) == len(pred_heads) == len(pred_rels)):
-        raise LangarithError("LAS needs as many predicted as gold sentences (heads and relations)")
-    right = total = 0
-    for i, (gh, gr, ph, pr) in enumerate(
-        zip(gold_heads, gold_rels, pred_heads, pred_rels, strict=True)
-    ):
-        if not (len(gh) == len(gr) == len(ph) == len(pr)):
-            raise LangarithError(f"LAS: sentence {i} has predictions for another number of words")
-        total += len(gh)
-        right += sum(int(a == b and r == s) for a, b, r, s in zip(gh, ph, gr, pr, strict=True))
-    if not total:
-        raise LangarithError("LAS of an empty split is undefined; the split has no words")
-    return 100.0 * right / total
+    """Labelled attachment score × 100 over all words of all sentences (the core's
+    :func:`langarith.metrics.attachment_scores`, which the DP task kind reports)."""
+    return attachment_scores(gold_heads, gold_rels, pred_heads, pred_rels)["las"]
 
 
 def map_tags_to_o(tags: Iterable[str], types: Iterable[str]) -> list[str]:
@@ -61,7 +53,8 @@ def map_tags_to_o(tags: Iterable[str], types: Iterable[str]) -> list[str]:
 def per_item_scores(kind: str, stats_rows: np.ndarray) -> np.ndarray:
     """One score per test item (0-100) from the evaluator's per-row statistics
     (``EncodedSplit.example_stats``: NLI ``[correct]``; NER ``[tp, predicted, gold]``;
-    QA ``[f1, exact]``, both 0-1)."""
+    QA ``[f1, exact]``, both 0-1; DP ``[labelled right, unlabelled right, words]``: the
+    sentence's LAS)."""
     rows = np.asarray(stats_rows, dtype=float)
     if kind == "nli":
         return 100.0 * rows[:, 0]
@@ -72,6 +65,9 @@ def per_item_scores(kind: str, stats_rows: np.ndarray) -> np.ndarray:
         return 100.0 * f1
     if kind == "qa":
         return 100.0 * rows[:, 0]
+    if kind == "dp":
+        words = rows[:, 2]
+        return 100.0 * rows[:, 0] / np.where(words > 0, words, 1)
     raise LangarithError(f"No per-item score for task kind {kind!r}")
 
 

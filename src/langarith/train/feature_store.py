@@ -28,7 +28,7 @@ import torch
 
 from langarith import LangarithError
 from langarith.io import read_json, write_json
-from langarith.train.task_features import EncodedTask
+from langarith.train.task_features import DP_PAD, EncodedTask
 
 __all__ = ["FeatureStore"]
 
@@ -39,6 +39,10 @@ TOKEN_FIELDS = {
     "attention_mask": np.int8,
     "token_type_ids": np.int8,
     "labels": np.int32,  # NER: per-token tag ids (-100 masked)
+    # DP: word starts, gold heads and relation ids, padded with DP_PAD to the feature's length
+    "word_starts": np.int32,
+    "arc_labels": np.int32,
+    "rel_labels": np.int32,
 }
 #: Per-feature arrays and their dtype.
 FEATURE_FIELDS = {
@@ -50,11 +54,13 @@ FEATURE_FIELDS = {
 
 def _token_fields(task: str) -> list[str]:
     fields = ["input_ids", "attention_mask", "token_type_ids"]
-    return fields + ["labels"] if task == "ner" else fields
+    extra = {"ner": ["labels"], "dp": ["word_starts", "arc_labels", "rel_labels"]}
+    return fields + extra.get(task, [])
 
 
 def _feature_fields(task: str) -> list[str]:
-    return {"ner": [], "nli": ["labels"], "qa": ["start_positions", "end_positions"]}[task]
+    per_task = {"ner": [], "nli": ["labels"], "qa": ["start_positions", "end_positions"]}
+    return per_task.get(task, [])
 
 
 @dataclass
@@ -171,10 +177,15 @@ class FeatureStore:
         out = {"input_ids": pad("input_ids", pad_id), "attention_mask": pad("attention_mask", 0)}
         if "token_type_ids" in self.tokens:
             out["token_type_ids"] = pad("token_type_ids", 0)
+        if self.task == "dp":
+            out["word_starts"] = pad("word_starts", DP_PAD)
         if with_labels:
             picked = np.asarray(indices, dtype=np.int64)
             if self.task == "ner":
                 out["labels"] = pad("labels", -100)
+            elif self.task == "dp":
+                out["labels_arcs"] = pad("arc_labels", DP_PAD)
+                out["labels_rels"] = pad("rel_labels", DP_PAD)
             elif self.task == "nli":
                 out["labels"] = torch.from_numpy(self.per_feature["labels"][picked].copy())
             else:

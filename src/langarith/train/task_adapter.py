@@ -1,4 +1,4 @@
-"""Task adapters: NER, NLI and QA trained on English over a frozen English language adapter.
+"""Task adapters: NER, NLI, QA and DP trained on English over a frozen English language adapter.
 
 MAD-X's recipe, which language arithmetic relies on: a task adapter learns the task on
 top of ``Stack(lang, task)`` with the English language adapter frozen below it. At test
@@ -109,7 +109,7 @@ def _split_dirs(data_dirs: Path | str | dict[str, Path | str]) -> dict[str, Path
 
 
 def _labels(task: str, manifest: dict) -> list[str]:
-    """The label names of a NER/NLI dataset from its manifest (QA has none)."""
+    """The label names of a NER/NLI/DP dataset from its manifest (QA has none)."""
     if task == "qa":
         return []
     labels = manifest.get("labels")
@@ -128,6 +128,8 @@ def _add_head(model, task: str, labels: list[str]) -> None:
         model.add_tagging_head(task, num_labels=len(labels), id2label=id2label)
     elif task == "nli":
         model.add_classification_head(task, num_labels=len(labels), id2label=id2label)
+    elif task == "dp":
+        model.add_dependency_parsing_head(task, num_labels=len(labels), id2label=id2label)
     else:
         model.add_qa_head(task, num_labels=2)
 
@@ -475,7 +477,8 @@ def train_task_adapter(
     ``data_dirs``: one folder with ``train`` and ``validation`` splits, or a mapping
     ``{"train": dir, "validation": dir}``. The best weights by the English validation
     metric (NER entity F1, NLI accuracy, QA F1) are saved with
-    ``save_adapter(out_dir, task, with_head=True)`` + metadata.json. Resumable through
+    ``save_adapter(out_dir, task, with_head=True)`` + metadata.json (DP: LAS, with the
+    ``adapters`` biaffine parsing head). Resumable through
     ``checkpoint_dir`` like language adapters.
     """
     check_task(task)

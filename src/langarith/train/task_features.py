@@ -39,21 +39,23 @@ import numpy as np
 import torch
 
 from langarith import LangarithError, metrics
-from langarith.task_kinds import TASK_KINDS, TASK_MAX_LENGTH
+from langarith.data import UD_RELATIONS
+from langarith.task_kinds import DP_PAD, TASK_KINDS, TASK_MAX_LENGTH
 
 log = logging.getLogger(__name__)
 
 #: Metric that selects checkpoints and is reported per task (higher is better).
-TASK_METRIC = {"ner": "f1", "nli": "accuracy", "qa": "f1"}
+TASK_METRIC = {"ner": "f1", "nli": "accuracy", "qa": "f1", "dp": "las"}
 #: Rows encoded at once by :func:`iter_encoded`. A chunk of SQuAD (about 1.03 windows a
 #: question) is ~1,000 features of 384 tokens: tens of MB as Python lists, against
 #: gigabytes for the whole training split; large enough that the tokenizer's batching
 #: keeps its speed.
 FEATURE_CHUNK_ROWS = 1000
-#: WikiANN IOB2 tags and XNLI classes, used when a manifest has no ``labels`` list.
+#: WikiANN IOB2 tags, XNLI classes and UD relations, used when a manifest has no ``labels``.
 DEFAULT_LABELS = {
     "ner": ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC"],
     "nli": ["entailment", "neutral", "contradiction"],
+    "dp": list(UD_RELATIONS),
 }
 
 
@@ -86,6 +88,13 @@ class EncodedTask:
     start_positions: list[int] | None = None  # QA: answer token span (CLS if outside)
     end_positions: list[int] | None = None
     offset_mapping: list[list[tuple[int, int] | None]] | None = None  # QA: None off-context
+    # DP, each as long as the feature's input_ids and padded with DP_PAD: the first
+    # sub-token of each kept word then the end of the last (the biaffine head's
+    # ``word_starts``), and per kept word its gold head (0 root, else 1-based word) and
+    # relation id (DP_PAD where the head word was cut by max_length)
+    word_starts: list[list[int]] | None = None
+    arc_labels: list[list[int]] | None = None
+    rel_labels: list[list[int]] | None = None
 
     def __len__(self) -> int:
         return len(self.input_ids)
@@ -107,6 +116,8 @@ class EncodedTask:
         }
         if self.token_type_ids is not None:
             out["token_type_ids"] = pad(self.token_type_ids, 0)
+        if self.task == "dp" and self.word_starts is not None:
+            out["word_starts"] = pad(self.word_starts, DP_PAD)
         if with_labels:
             if self.task == "ner" and self.labels is not None:
                 out["labels"] = pad(self.labels, -100)
@@ -115,6 +126,9 @@ class EncodedTask:
             elif self.task == "qa" and self.start_positions is not None:
                 out["start_positions"] = torch.tensor([self.start_positions[i] for i in indices])
                 out["end_positions"] = torch.tensor([self.end_positions[i] for i in indices])
+            elif self.task == "dp" and self.arc_labels is not None:
+                out["labels_arcs"] = pad(self.arc_labels, DP_PAD)
+                out["labels_rels"] = pad(self.rel_labels, DP_PAD)
         return out
 
 
@@ -218,6 +232,128 @@ def encode_nli(rows: Sequence[dict], tokenizer, max_length: int = 128) -> Encode
         token_type_ids=_type_ids(enc, tokenizer),
         example_index=list(range(len(rows))),
         labels=labels,
+    )
+
+
+def _word_positions(words: Sequence[int | None]) -> tuple[list[int], int]:
+    """(first position of each word present, position after the last word's last token)."""
+    starts: list[int] = []
+    end, previous = 0, None
+    for position, word in enumerate(words):
+        if word is None:
+            continue
+        if word != previous:
+            starts.append(position)
+        end, previous = position + 1, word
+    return starts, end
+
+
+def _dp_tokenize(words: list[list[str]], tokenizer, max_length: int):
+    """Tokenize pre-split words; a word that yields no sub-token (a stray control
+    character) is read as the unknown token, so that every kept word has a span."""
+    enc = tokenizer(words, is_split_into_words=True, truncation=True, max_length=max_length)
+    empty = []
+    for i in range(len(words)):
+        present = [w for w in enc.word_ids(i) if w is not None]
+        if present and len(set(present)) != max(present) + 1:
+            empty.append(i)
+    if not empty:
+        return enc, words
+    fixed = [list(w) for w in words]
+    for i in empty:
+        for j, word in enumerate(fixed[i]):
+            if not tokenizer(word, add_special_tokens=False)["input_ids"]:
+                fixed[i][j] = tokenizer.unk_token
+    return tokenizer(fixed, is_split_into_words=True, truncation=True, max_length=max_length), fixed
+
+
+def encode_dp(
+    rows: Sequence[dict], tokenizer, labels: Sequence[str], max_length: int = 256
+) -> EncodedTask:
+    """Tokenize a treebank's words for the biaffine parsing head of ``adapters``.
+
+    Rows: ``{"id", "tokens": [str], "heads": [int], "deprels": [str]}`` (heads 1-based,
+    0 the root). Every gold label is word-level and sits on the word's FIRST sub-token's
+    slot in the head's ``word_starts`` (the head pools each word's sub-tokens from its
+    start to the next word's). Words cut off by ``max_length`` get no slot: they are
+    scored as wrong; a kept word whose gold head was cut is left out of the loss.
+    """
+    _require_fast(tokenizer)
+    label2id = {label: i for i, label in enumerate(labels)}
+    enc, _ = _dp_tokenize([list(r["tokens"]) for r in rows], tokenizer, max_length)
+    starts_rows, arc_rows, rel_rows = [], [], []
+    for i, row in enumerate(rows):
+        width = len(enc["input_ids"][i])
+        starts, end = _word_positions(enc.word_ids(i))
+        kept = len(starts)
+        heads, rels = row.get("heads"), row.get("deprels")
+        arcs, rel_ids = [], []
+        if heads is not None and rels is not None:
+            if not len(heads) == len(rels) == len(row["tokens"]):
+                raise LangarithError(
+                    f"Row {row.get('id')}: {len(row['tokens'])} tokens, {len(heads)} heads "
+                    f"and {len(rels)} deprels."
+                )
+            for head, rel in zip(heads[:kept], rels[:kept], strict=True):
+                if rel not in label2id:
+                    raise LangarithError(
+                        f"Row {row.get('id')}: relation {rel!r} is not one of the labels "
+                        f"{list(labels)}."
+                    )
+                inside = 0 <= int(head) <= kept
+                arcs.append(int(head) if inside else DP_PAD)
+                rel_ids.append(label2id[rel] if inside else DP_PAD)
+        word_starts = [*starts, end] if kept else []
+        starts_rows.append(word_starts + [DP_PAD] * (width - len(word_starts)))
+        arc_rows.append(arcs + [DP_PAD] * (width - len(arcs)))
+        rel_rows.append(rel_ids + [DP_PAD] * (width - len(rel_ids)))
+    return EncodedTask(
+        task="dp",
+        input_ids=[list(x) for x in enc["input_ids"]],
+        attention_mask=[list(x) for x in enc["attention_mask"]],
+        token_type_ids=_type_ids(enc, tokenizer),
+        example_index=list(range(len(rows))),
+        num_words=[len(r["tokens"]) for r in rows],
+        word_starts=starts_rows,
+        arc_labels=arc_rows,
+        rel_labels=rel_rows,
+    )
+
+
+def kept_words(word_starts: Sequence[int]) -> int:
+    """Words with a slot in a DP feature (its ``word_starts`` hold one more entry)."""
+    return max(sum(1 for s in word_starts if s != DP_PAD) - 1, 0)
+
+
+def dp_decode(arc_scores: torch.Tensor, rel_scores: torch.Tensor, kept: Sequence[int]):
+    """Per feature (predicted heads, relation ids) of its kept words, numpy arrays.
+
+    Each word's head is the best-scoring of the root and the sentence's kept words
+    (greedy, as the ``adapters`` parsing example: the heads need not form a tree); its
+    relation is the best for that head. ``arc_scores``: (batch, width, width + 1),
+    ``rel_scores``: (batch, width, width + 1, relations), the head's outputs.
+    """
+    out = []
+    for b, k in enumerate(kept):
+        if k == 0:
+            out.append((np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)))
+            continue
+        heads = arc_scores[b, :k, : k + 1].argmax(-1)
+        rels = rel_scores[b, torch.arange(k), heads].argmax(-1)
+        out.append((heads.cpu().numpy(), rels.cpu().numpy()))
+    return out
+
+
+def dp_words(
+    decoded: tuple[np.ndarray, np.ndarray], n_words: int, labels: Sequence[str]
+) -> tuple[list[int], list[str]]:
+    """All ``n_words`` of a sentence: the decoded kept words, then the words cut by
+    ``max_length`` with head -1 and relation ``_`` (never right)."""
+    heads, rels = decoded
+    cut = n_words - len(heads)
+    return (
+        [int(h) for h in heads] + [-1] * cut,
+        [labels[int(r)] for r in rels] + ["_"] * cut,
     )
 
 
@@ -330,6 +466,8 @@ def _encode_rows(
     max_length = int(max_length or TASK_MAX_LENGTH[task])
     if task == "ner":
         return encode_ner(rows, tokenizer, list(labels or DEFAULT_LABELS["ner"]), max_length)
+    if task == "dp":
+        return encode_dp(rows, tokenizer, list(labels or DEFAULT_LABELS["dp"]), max_length)
     if task == "nli":
         return encode_nli(rows, tokenizer, max_length)
     return encode_qa(rows, tokenizer, max_length, doc_stride)
@@ -388,6 +526,9 @@ def concat_encoded(parts: Iterable[EncodedTask]) -> EncodedTask:
         start_positions=joined("start_positions"),
         end_positions=joined("end_positions"),
         offset_mapping=joined("offset_mapping"),
+        word_starts=joined("word_starts"),
+        arc_labels=joined("arc_labels"),
+        rel_labels=joined("rel_labels"),
     )
 
 
@@ -424,6 +565,9 @@ def select_rows(encoded: EncodedTask, rows: Sequence[int]) -> EncodedTask:
         start_positions=picked("start_positions"),
         end_positions=picked("end_positions"),
         offset_mapping=picked("offset_mapping"),
+        word_starts=picked("word_starts"),
+        arc_labels=picked("arc_labels"),
+        rel_labels=picked("rel_labels"),
     )
 
 
@@ -563,14 +707,15 @@ def predict_task(
     pad_id: int | None = None,
 ) -> Any:
     """Raw predictions: NER → per-feature token label ids; NLI → class ids;
-    QA → (per-feature start logits, per-feature end logits), all unpadded numpy arrays."""
+    QA → (per-feature start logits, per-feature end logits), all unpadded numpy arrays;
+    DP → per feature (heads, relation ids) of its kept words (:func:`dp_decode`)."""
     check_task(task)
     device = torch.device(device) if device is not None else next(model.parameters()).device
     if pad_id is None:
         pad_id = int(getattr(model.config, "pad_token_id", 0) or 0)
     was_training = model.training
     model.eval()
-    ner, nli, starts, ends = [], [], [], []
+    ner, nli, starts, ends, dp = [], [], [], [], []
     with torch.no_grad():
         for indices in _batches(len(encoded), batch_size):
             batch = {
@@ -584,6 +729,9 @@ def predict_task(
                 ner.extend(ids[j, :n] for j, n in enumerate(lengths))
             elif task == "nli":
                 nli.extend(int(x) for x in out.logits.argmax(-1).cpu())
+            elif task == "dp":
+                kept = [kept_words(encoded.word_starts[i]) for i in indices]
+                dp.extend(dp_decode(out.arc_preds, out.rel_preds, kept))
             else:
                 s = out.start_logits.float().cpu().numpy()
                 e = out.end_logits.float().cpu().numpy()
@@ -595,6 +743,8 @@ def predict_task(
         return ner
     if task == "nli":
         return nli
+    if task == "dp":
+        return dp
     return starts, ends
 
 
@@ -611,7 +761,8 @@ def evaluate_task(
     pad_id: int | None = None,
 ) -> dict[str, float]:
     """Metric dict of ``model`` on ``rows`` (encoded as ``encoded``): NER ``{"f1"}``,
-    NLI ``{"accuracy"}``, QA ``{"f1", "exact_match"}`` — percent, higher is better."""
+    NLI ``{"accuracy"}``, QA ``{"f1", "exact_match"}``, DP ``{"las", "uas"}`` — percent,
+    higher is better."""
     return evaluate_chunks(
         model,
         task,
@@ -647,6 +798,7 @@ def evaluate_chunks(
     classes: list[int] = []
     answers: dict[str, str] = {}
     references: dict[str, list[str]] = {}
+    parses: list[list[Any]] = [[], [], [], []]  # DP: gold heads, gold rels, predicted ones
     seen = False
     for rows, encoded in chunks:
         seen = True
@@ -661,6 +813,13 @@ def evaluate_chunks(
         elif task == "nli":
             classes += raw
             gold += [int(r["label"]) for r in rows]
+        elif task == "dp":
+            for row, decoded, n_words in zip(rows, raw, encoded.num_words, strict=True):
+                heads, rels = dp_words(decoded, n_words, labels)
+                for column, value in zip(
+                    parses, (row["heads"], row["deprels"], heads, rels), strict=True
+                ):
+                    column.append(list(value))
         else:
             starts, ends = raw
             answers.update(qa_predictions(starts, ends, encoded, rows, max_answer_len))
@@ -672,6 +831,8 @@ def evaluate_chunks(
         return score_ner(true_tags, pred_tags)
     if task == "nli":
         return score_nli(gold, classes)
+    if task == "dp":
+        return metrics.attachment_scores(*parses)
     return _squad(answers, references)
 
 
@@ -682,6 +843,10 @@ __all__ = [
     "EncodedTask",
     "check_task",
     "concat_encoded",
+    "DP_PAD",
+    "dp_decode",
+    "dp_words",
+    "encode_dp",
     "encode_ner",
     "encode_nli",
     "encode_qa",
@@ -689,6 +854,7 @@ __all__ = [
     "evaluate_chunks",
     "evaluate_task",
     "iter_encoded",
+    "kept_words",
     "ner_predictions",
     "predict_task",
     "qa_predictions",
