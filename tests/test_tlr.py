@@ -393,3 +393,141 @@ def test_schema_variants_and_registries_agree():
         "tlr_train_ner": 2,
         "tlr_train_nli": 2,
     }
+
+
+# ----------------------------------------------------------------------------- dependency parsing
+
+
+def test_attachment_scores_on_a_hand_worked_case():
+    from langarith.metrics import attachment_scores
+
+    # "Dogs bark ." and "Cats sleep": 5 words, punctuation counted like any word.
+    gold_heads, gold_rels = [[2, 0, 2], [2, 0]], [["nsubj", "root", "punct"], ["nsubj", "root"]]
+    # word 1: right; word 2: right; "." head wrong; "Cats" head right, relation wrong;
+    # "sleep" right -> UAS 4/5, LAS 3/5
+    pred_heads, pred_rels = [[2, 0, 1], [2, 0]], [["nsubj", "root", "punct"], ["obj", "root"]]
+    scores = attachment_scores(gold_heads, gold_rels, pred_heads, pred_rels)
+    assert scores == {"las": pytest.approx(60.0), "uas": pytest.approx(80.0)}
+    assert las(gold_heads, gold_rels, pred_heads, pred_rels) == pytest.approx(60.0)
+    # per sentence LAS for the t-test: [labelled right, head right, words]
+    items = per_item_scores("dp", np.array([[2, 2, 3], [1, 2, 2]]))
+    assert items.tolist() == pytest.approx([200 / 3, 50.0])
+
+
+_NOUNS = ["dog", "cat", "house", "river", "tree", "bird"]
+_VERBS = ["sees", "likes", "finds", "hears"]
+
+
+def _treebank(n: int, offset: int) -> str:
+    """CoNLL-U of ``n`` sentences "the N V a N ." (det noun verb det noun punct)."""
+    blocks = []
+    for i in range(offset, offset + n):
+        words = [
+            ("the", 2, "det"),
+            (_NOUNS[i % 6], 3, "nsubj"),
+            (_VERBS[i % 4], 0, "root"),
+            ("a", 5, "det"),
+            (_NOUNS[(i + 2) % 6], 3, "obj:x" if i % 2 else "obj"),
+            (".", 3, "punct"),
+        ]
+        lines = [f"# sent_id = s{i}"] + [
+            f"{k}\t{form}\t_\t_\t_\t_\t{head}\t{rel}\t_\t_"
+            for k, (form, head, rel) in enumerate(words, start=1)
+        ]
+        if i % 3 == 0:  # a multiword token line, skipped
+            lines.insert(1, "1-2\tthedog\t_\t_\t_\t_\t_\t_\t_\t_")
+        blocks.append("\n".join(lines) + "\n\n")
+    return "".join(blocks)
+
+
+@pytest.fixture(scope="module")
+def ud(toy):
+    from langarith.data.real import prepare_real_dataset
+
+    release = toy["root"] / "ud-release" / "UD_English-EWT"
+    release.mkdir(parents=True)
+    for split, n, offset in (("train", 24, 0), ("dev", 8, 100), ("test", 8, 200)):
+        (release / f"en_ewt-ud-{split}.conllu").write_text(_treebank(n, offset))
+    options = {"local_path": str(release.parent)}
+    return prepare_real_dataset("ud", "en", toy["root"] / "ud-en", options=options)
+
+
+def test_dp_trains_through_cycled_stacks_and_is_scored_with_las(toy, ud, tmp_path):
+    from langarith.backbone.folder import load_tokenizer
+    from langarith.data import read_split
+    from langarith.evaluate.tasks import encode_split
+    from langarith.modeling import load_model_for_task
+    from langarith.report import read_scores
+    from langarith.tlr.scoring import job_from_lists, score_tlr_job
+    from langarith.train.task_features import encode_task, evaluate_task
+
+    setup = toy["setup"]
+    hp = {**HP, "lr": 5e-3, "eval_every": 3}
+    # K = 0 is the core trainer with the biaffine head, bit for bit
+    core = train_task_adapter(
+        setup.backbone, setup.lang["en"], ud, "dp", tmp_path / "core", seed=2, hparams=hp
+    )
+    seen: list[str] = []
+    adapters = {
+        "madx": train_tlr_task_adapter(
+            setup.backbone, _las(toy, "en"), ud, "dp", tmp_path / "madx", seed=2, hparams=hp
+        ),
+        "bilingual": train_tlr_task_adapter(
+            setup.backbone,
+            _las(toy, "en", "es"),
+            ud,
+            "dp",
+            tmp_path / "bilingual",
+            seed=2,
+            hparams=hp,
+            step_hook=lambda step, model: seen.append(str(model.active_adapters)),
+        ),
+    }
+    a, b = _weights(core), _weights(adapters["madx"])
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert load_file(core / HEAD).keys() == load_file(adapters["madx"] / HEAD).keys()
+    assert all("biaffine" in k for k in load_file(core / HEAD))
+    assert ["lang" in s and "lang1" not in s for s in seen] == [True, False] * 3
+    meta = json.loads((adapters["bilingual"] / "metadata.json").read_text())
+    assert meta["metric"] == "las" and meta["steps"] == 6 and len(meta["eval_history"]) == 2
+    assert meta["labels"][:2] == ["acl", "advcl"] and len(meta["labels"]) == 37
+    assert not all(torch.equal(a[k], _weights(adapters["bilingual"])[k]) for k in a)
+
+    # evaluation during training (task_features) and the fast split scorer agree
+    tokenizer = load_tokenizer(setup.backbone)
+    rows = read_split(ud, "test")
+    model = load_model_for_task(setup.backbone, adapters["bilingual"], setup.lang["es"])
+    labels = meta["labels"]
+    slow = evaluate_task(
+        model, "dp", encode_task("dp", rows, tokenizer, labels=labels), rows=rows, labels=labels
+    )
+    split = encode_split("test", rows, "dp", tokenizer, labels=labels, max_length=32)
+    with torch.inference_mode():
+        parts = [split.reduce(model(**batch.inputs), batch) for batch in split.batches]
+    fast = split.finish(parts)
+    assert fast == pytest.approx(slow) and 0 <= fast["las"] <= fast["uas"] <= 100
+    stats = split.example_stats(parts)
+    assert stats[:, 2].tolist() == [6.0] * 8  # every word counted, punctuation included
+    assert split.stats_metric(stats.sum(axis=0), 8) == pytest.approx(fast["las"])
+
+    # the arm's scoring job: LAS per variant, t-test over the sentences
+    scores = {v: {"es": str(tmp_path / f"scores/{scenario_name(v)}/es.csv")} for v in adapters}
+    job = job_from_lists(
+        model="toy",
+        task="dp",
+        kind="dp",
+        seed=2,
+        backbone=str(setup.backbone),
+        targets=["es"],
+        lang_adapters={"es": str(setup.lang["es"])},
+        test_data={"es": str(ud)},
+        adapters={v: {"es": str(d)} for v, d in adapters.items()},
+        scores=scores,
+        ttest=str(tmp_path / "ttest.csv"),
+    )
+    score_tlr_job(job, device="cpu")
+    frame = read_scores([scores[v]["es"] for v in adapters])
+    assert set(frame["metric"]) == {"las"} and set(frame["method_name"]) == {"MAD-X", "BILINGUAL"}
+    bilingual = frame[frame["method_name"] == "BILINGUAL"]["score"].iloc[0]
+    assert bilingual == pytest.approx(fast["las"])
+    assert ",8," in (tmp_path / "ttest.csv").read_text().splitlines()[1]  # 8 sentences
