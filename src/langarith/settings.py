@@ -428,7 +428,7 @@ class TaskAdapterSettings(Settings):
         "gradient clipping (null: none)",
     )
     max_length: int | None = setting(
-        None, count(optional=True), "tokens per example (null: ner 128, nli 128, qa 384)"
+        None, count(optional=True), "tokens per example (null: ner 128, nli 128, qa 384, dp 256)"
     )
     doc_stride: int = setting(128, count(), "QA: overlap of context windows")
     max_answer_len: int = setting(30, count(), "QA: longest answer in post-processing")

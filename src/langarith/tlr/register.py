@@ -16,11 +16,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from langarith.arm_registry import ARM_JOB_COUNTS, ARM_OUTPUTS
+from langarith.arm_registry import ARM_JOB_COUNTS, ARM_OUTPUTS, ArmJobs
 from langarith.report.figures import FIGURES, FigureRequest, FigureSpec
 from langarith.report.render import markdown_table
 from langarith.report.tables import TABLES, BuiltTable, TableRequest, TableSpec
-from langarith.tlr.variants import METHOD_NAMES, tlr_plan
+from langarith.tlr.variants import METHOD_NAMES, task_data, tlr_plan
 
 __all__ = ["PUBLISHED", "build_tlr_table", "draw_tlr_averages", "tlr_averages_frame"]
 
@@ -218,15 +218,23 @@ def tlr_outputs(config: Mapping[str, Any]) -> list[str]:
     return [] if plan is None else plan.outputs(config)
 
 
-def tlr_job_counts(config: Mapping[str, Any]) -> dict[str, int]:
-    """Jobs per rule of ``rules/tlr.smk`` on an empty directory."""
+def tlr_job_counts(config: Mapping[str, Any]) -> ArmJobs:
+    """Jobs per rule of ``rules/tlr.smk`` on an empty directory, and the data folders
+    the arm reads (its tasks' English training data and its targets' test data: a task
+    such as DP whose targets no core task evaluates brings ``prepare_dataset`` jobs)."""
     plan = tlr_plan(config)
     if plan is None:
-        return {}
+        return ArmJobs({})
     per = len(plan.models) * len(plan.seeds)
     counts = {f"tlr_score_{task}": per for task in plan.tasks}
     counts.update({f"tlr_train_{task}": per for task in plan.tasks if plan.adapter_patterns(task)})
-    return counts
+    data = {task_data(config, task, plan.source, "train_dataset") for task in plan.tasks}
+    data |= {
+        task_data(config, task, target, "eval_dataset")
+        for task, targets in plan.tasks.items()
+        for target in targets
+    }
+    return ArmJobs(counts, data=frozenset(data))
 
 
 TABLES["tlr"] = TableSpec(
