@@ -17,10 +17,11 @@ import numpy as np
 import pandas as pd
 
 from langarith.arm_registry import ARM_JOB_COUNTS, ARM_OUTPUTS, ArmJobs
+from langarith.paths import DATA_DIR
 from langarith.report.figures import FIGURES, FigureRequest, FigureSpec
 from langarith.report.render import markdown_table
 from langarith.report.tables import TABLES, BuiltTable, TableRequest, TableSpec
-from langarith.tlr.variants import METHOD_NAMES, task_data, tlr_plan
+from langarith.tlr.variants import METHOD_NAMES, tlr_plan
 
 __all__ = ["PUBLISHED", "build_tlr_table", "draw_tlr_averages", "tlr_averages_frame"]
 
@@ -228,12 +229,12 @@ def tlr_job_counts(config: Mapping[str, Any]) -> ArmJobs:
     per = len(plan.models) * len(plan.seeds)
     counts = {f"tlr_score_{task}": per for task in plan.tasks}
     counts.update({f"tlr_train_{task}": per for task in plan.tasks if plan.adapter_patterns(task)})
-    data = {task_data(config, task, plan.source, "train_dataset") for task in plan.tasks}
-    data |= {
-        task_data(config, task, target, "eval_dataset")
-        for task, targets in plan.tasks.items()
-        for target in targets
-    }
+    data = set()
+    for task, targets in plan.tasks.items():
+        spec = config["tasks"][task]
+        data.add(DATA_DIR.format(dataset=spec["train_dataset"], lang=plan.source))
+        evaluated = spec.get("eval_dataset") or spec["train_dataset"]
+        data |= {DATA_DIR.format(dataset=evaluated, lang=target) for target in targets}
     return ArmJobs(counts, data=frozenset(data))
 
 
