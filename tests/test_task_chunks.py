@@ -23,6 +23,7 @@ from langarith.train.task_features import (
     DEFAULT_LABELS,
     EncodedTask,
     concat_encoded,
+    encode_dp,
     encode_ner,
     encode_nli,
     encode_qa,
@@ -74,9 +75,20 @@ def _nli_row(rng: random.Random, i: int) -> dict:
     }
 
 
+def _dp_row(rng: random.Random, i: int) -> dict:
+    # up to 70 words of 1-3 syllables: the longer sentences are cut at MAX_LENGTH, and
+    # some kept words then have their head among the cut ones (``rng`` is seeded alike
+    # for every row, so each row draws from its own)
+    rng = random.Random(f"dp-{i}")
+    tokens = [_word(rng) for _ in range(rng.randint(3, 70))]
+    heads = [rng.randint(0, len(tokens)) for _ in tokens]
+    rels = [rng.choice(DEFAULT_LABELS["dp"]) for _ in tokens]
+    return {"id": f"d{i}", "tokens": tokens, "heads": heads, "deprels": rels}
+
+
 ROWS = {
     task: [make(random.Random(task), i) for i in range(11)]
-    for task, make in (("qa", _qa_row), ("ner", _ner_row), ("nli", _nli_row))
+    for task, make in (("qa", _qa_row), ("ner", _ner_row), ("nli", _nli_row), ("dp", _dp_row))
 }
 
 
@@ -94,6 +106,8 @@ def _whole(task: str, tokenizer) -> EncodedTask:
         return encode_qa(rows, tokenizer, MAX_LENGTH, STRIDE)
     if task == "ner":
         return encode_ner(rows, tokenizer, DEFAULT_LABELS["ner"], MAX_LENGTH)
+    if task == "dp":
+        return encode_dp(rows, tokenizer, DEFAULT_LABELS["dp"], MAX_LENGTH)
     return encode_nli(rows, tokenizer, MAX_LENGTH)
 
 
@@ -109,7 +123,7 @@ def _chunks(task: str, tokenizer, rows=None):
     )
 
 
-@pytest.mark.parametrize("task", ["qa", "ner", "nli"])
+@pytest.mark.parametrize("task", ["qa", "ner", "nli", "dp"])
 def test_chunked_features_equal_the_whole_split(tokenizer, task):
     whole = _whole(task, tokenizer)
     parts = list(_chunks(task, tokenizer))
@@ -131,7 +145,7 @@ def test_chunked_features_equal_the_whole_split(tokenizer, task):
         assert any(start > 0 for start in later) and any(start == 0 for start in later)
 
 
-@pytest.mark.parametrize("task", ["qa", "ner", "nli"])
+@pytest.mark.parametrize("task", ["qa", "ner", "nli", "dp"])
 def test_feature_store_batches_equal_in_memory_batches(tokenizer, task, tmp_path):
     whole = _whole(task, tokenizer)
     store = FeatureStore.write(_chunks(task, tokenizer), tmp_path / "store")
@@ -146,6 +160,35 @@ def test_feature_store_batches_equal_in_memory_batches(tokenizer, task, tmp_path
             assert got.keys() == expected.keys()
             for key, tensor in expected.items():
                 assert got[key].dtype == tensor.dtype and torch.equal(got[key], tensor), key
+
+
+def test_dp_features_align_word_labels_to_first_sub_words(tokenizer):
+    from langarith.task_kinds import DP_PAD
+
+    encoded = _whole("dp", tokenizer)
+    cut = truncated = 0
+    for i, row in enumerate(ROWS["dp"]):
+        words = [w for w in tokenizer(row["tokens"], is_split_into_words=True).word_ids()]
+        starts = [s for s in encoded.word_starts[i] if s != DP_PAD]
+        kept = len(starts) - 1
+        truncated += kept < len(row["tokens"])
+        assert kept == min(
+            len(row["tokens"]), max(w for w in words[: MAX_LENGTH - 1] if w is not None) + 1
+        )
+        # each start is its word's first sub-token; the last entry closes the last word
+        ids = encoded.input_ids[i]
+        assert starts[0] == 1 and starts[-1] == len(ids) - 1 and starts == sorted(set(starts))
+        arcs, rels = encoded.arc_labels[i], encoded.rel_labels[i]
+        assert len(arcs) == len(rels) == len(ids) and all(a == DP_PAD for a in arcs[kept:])
+        for w in range(kept):
+            head = row["heads"][w]
+            if head > kept:  # its head was cut: no loss on this word
+                cut += 1
+                assert arcs[w] == rels[w] == DP_PAD
+            else:
+                assert arcs[w] == head
+                assert DEFAULT_LABELS["dp"][rels[w]] == row["deprels"][w]
+    assert cut > 0 and truncated > 0
 
 
 def test_feature_store_refuses_an_incomplete_folder(tokenizer, tmp_path):
