@@ -531,3 +531,53 @@ def test_dp_trains_through_cycled_stacks_and_is_scored_with_las(toy, ud, tmp_pat
     bilingual = frame[frame["method_name"] == "BILINGUAL"]["score"].iloc[0]
     assert bilingual == pytest.approx(fast["las"])
     assert ",8," in (tmp_path / "ttest.csv").read_text().splitlines()[1]  # 8 sentences
+
+
+def test_parsing_head_ignores_only_dp_padding_on_xlmr():
+    """XLM-R's pad id is 1, where every sentence's first word starts: the head must
+    compare word starts and gold heads with the features' padding instead."""
+    from adapters import AutoAdapterModel
+    from transformers import XLMRobertaConfig
+
+    from langarith.modeling import activate_task_stack
+    from langarith.task_kinds import DP_PAD
+
+    torch.manual_seed(0)
+    config = XLMRobertaConfig(
+        vocab_size=50,
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        pad_token_id=1,
+    )
+    model = AutoAdapterModel.from_config(config)
+    model.add_adapter("dp")
+    model.add_dependency_parsing_head("dp", num_labels=3, id2label={0: "a", 1: "b", 2: "root"})
+    for p in model.heads["dp"].parameters():  # the biaffine weights start at zero
+        torch.nn.init.normal_(p)
+    activate_task_stack(model, "dp", None)
+    assert model.heads["dp"].model_config.pad_token_id == DP_PAD
+    assert model.config.pad_token_id == 1  # the backbone's own config is untouched
+    model.eval()
+    # <s> w1 w2 </s>: word starts 1, 2 and the end 3; "w1" -> w2, "w2" is the root
+    batch = {
+        "input_ids": torch.tensor([[0, 7, 8, 2]]),
+        "attention_mask": torch.ones(1, 4, dtype=torch.long),
+        "word_starts": torch.tensor([[1, 2, 3, DP_PAD]]),
+        "labels_arcs": torch.tensor([[2, 0, DP_PAD, DP_PAD]]),
+        "labels_rels": torch.tensor([[0, 2, DP_PAD, DP_PAD]]),
+    }
+    with torch.no_grad():
+        out = model(**batch)
+        hidden = model.base_model(**{k: batch[k] for k in ("input_ids", "attention_mask")})[0]
+    # the pooled word vectors are the sub-tokens 1 and 2: both words are there
+    head = model.heads["dp"]
+    words = head._merge_subword_tokens(hidden, batch["word_starts"])
+    assert torch.allclose(words[0, 0], hidden[0, 1]) and torch.allclose(words[0, 1], hidden[0, 2])
+    assert words[0, 2:].abs().sum() == 0
+    # the loss covers both words, the root's head (0) included
+    arcs, rels = out.arc_preds[0, :2], out.rel_preds[0, torch.arange(2), torch.tensor([2, 0])]
+    ce = torch.nn.functional.cross_entropy
+    expected = ce(arcs, torch.tensor([2, 0])) + ce(rels, torch.tensor([0, 2]))
+    assert out.loss.item() == pytest.approx(expected.item(), rel=1e-5)
