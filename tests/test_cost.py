@@ -160,7 +160,8 @@ def test_head_formulas_count_what_adapters_builds():
     model.add_tagging_head("ner", num_labels=7)
     model.add_classification_head("nli", num_labels=3)
     model.add_qa_head("qa", num_labels=2)
-    for kind, labels in (("ner", 7), ("nli", 3), ("qa", 2)):
+    model.add_dependency_parsing_head("dp", num_labels=37)
+    for kind, labels in (("ner", 7), ("nli", 3), ("qa", 2), ("dp", 37)):
         built = sum(
             p.numel() for n, p in model.named_parameters() if n.startswith(f"heads.{kind}.")
         )

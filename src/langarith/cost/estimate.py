@@ -343,7 +343,7 @@ def _disk(
     task_bytes = 0
     for task in trained_tasks(config):
         kind = config["tasks"][task]["kind"]
-        labels = {"ner": 7, "nli": 3, "qa": 2}[kind]
+        labels = {"ner": 7, "nli": 3, "qa": 2, "dp": 37}[kind]  # dp: the UD v2 relations
         for shape in shapes.values():
             params = adapter_params(shape, task_config) + head_params(shape, kind, labels)
             task_bytes += params * BYTES_PER_PARAM * len(config["seeds"])

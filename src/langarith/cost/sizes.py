@@ -111,10 +111,13 @@ def adapter_params(shape: BackboneShape, adapter_config: Mapping[str, Any]) -> i
 
 def head_params(shape: BackboneShape, kind: str, n_labels: int) -> int:
     """The prediction head saved with a task adapter: tagging (one layer), classification
-    (two layers), QA (one layer, start and end)."""
+    (two layers), QA (one layer, start and end), DP (``adapters``' two biaffine maps:
+    arcs (h + 1) × h, relations n_labels × (h + 1) × (h + 1))."""
     h = shape.hidden
     if kind == "ner":
         return h * n_labels + n_labels
+    if kind == "dp":
+        return (h + 1) * h + n_labels * (h + 1) * (h + 1)
     if kind == "nli":
         return (h * h + h) + (h * n_labels + n_labels)
     return h * 2 + 2
@@ -129,6 +132,7 @@ HUB_TRAIN_ROWS = {
     "squad": (87_599, 10_570),
     "xnli": (392_702, 2_490),
     "wikiann": (20_000, 10_000),
+    "ud": (12_543, 2_001),  # UD 2.7 English EWT sentences (train / dev)
 }
 #: Rows of the evaluation splits (validation, test) per language: XNLI and IndicXNLI
 #: 2,490 / 5,010; XQuAD's 1,190 questions split 50/50 (config.yaml); WikiANN 10,000 /
@@ -139,6 +143,13 @@ WIKIANN_EVAL_ROWS = {"hi": (1_000, 1_000), "sw": (1_000, 1_000), "ur": (1_000, 1
 MLQA_EVAL_ROWS = {
     "en": (1_148, 11_590), "de": (512, 4_517), "es": (500, 5_253), "ar": (517, 5_335),
     "hi": (507, 4_918), "vi": (511, 5_495), "zh": (504, 5_137),
+}  # fmt: skip
+#: UD 2.7 treebanks of the TLR arm: (dev, test) sentences from the release's statistics
+#: (0 where the treebank has no dev split); a language not listed counts as (500, 500).
+UD_EVAL_ROWS = {
+    "en": (2_001, 2_077), "af": (194, 425), "bm": (0, 1_026), "eu": (1_798, 1_799),
+    "kpv": (0, 435), "mr": (46, 47), "mt": (433, 518), "myv": (0, 1_690), "te": (131, 146),
+    "ug": (900, 900), "wo": (449, 470),
 }  # fmt: skip
 #: Bytes per row in our jsonl, averages of the hub files (SQuAD train-v1.1.json is 30 MB
 #: for 87,599 questions, contexts repeated per question in jsonl).
@@ -201,6 +212,8 @@ def eval_rows(config: Mapping[str, Any], dataset: str, lang: str) -> tuple[int, 
         return WIKIANN_EVAL_ROWS.get(lang, (10_000, 10_000))
     if dataset == "mlqa":
         return MLQA_EVAL_ROWS.get(lang, (500, 5_000))
+    if dataset == "ud":
+        return UD_EVAL_ROWS.get(lang, (500, 500))
     if dataset not in HUB_EVAL_ROWS:
         raise LangarithError(f"Dataset {dataset!r} has no documented size for the cost estimate.")
     return HUB_EVAL_ROWS[dataset]

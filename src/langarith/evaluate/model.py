@@ -31,7 +31,12 @@ log = logging.getLogger(__name__)
 #: Name of the language adapter inside the evaluation model.
 LANG_SLOT = "lang"
 #: ``adapters`` head type expected for each task kind.
-HEAD_TYPES = {"ner": "tagging", "nli": "classification", "qa": "question_answering"}
+HEAD_TYPES = {
+    "ner": "tagging",
+    "nli": "classification",
+    "qa": "question_answering",
+    "dp": "dependency_parsing",
+}
 
 
 def pick_device(device: str | torch.device | None = None) -> torch.device:

@@ -10,6 +10,7 @@ import argparse
 from pathlib import Path
 
 from langarith.cli_options import add_settings_options
+from langarith.task_kinds import TASK_KINDS
 
 
 def register_cli(subparsers: argparse._SubParsersAction) -> None:
@@ -52,7 +53,7 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
     )
     task.add_argument("--backbone", required=True, type=Path)
     task.add_argument("--lang-adapter", required=True, type=Path)
-    task.add_argument("--task", required=True, choices=("ner", "nli", "qa"))
+    task.add_argument("--task", required=True, choices=TASK_KINDS)
     task.add_argument("--data", type=Path, help="one folder with train + validation splits")
     task.add_argument("--train-data", type=Path)
     task.add_argument("--validation-data", type=Path)
