@@ -147,6 +147,8 @@ def chance_warning(task: str, best: float, valid_rows: Iterable[dict]) -> str | 
             "the best NER entity F1 is 0: no entity was ever tagged right (the model "
             "predicts the majority tag 'O')"
         )
+    if task == "dp" and best <= 0.0:
+        return "the best LAS is 0: no word got both its head and its relation right"
     if task == "nli":
         counts: dict[Any, int] = {}
         for row in valid_rows:
