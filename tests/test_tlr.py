@@ -7,6 +7,7 @@ English demo XNLI of 48 rows, a few optimiser steps: the file runs in seconds.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -393,3 +394,77 @@ def test_schema_variants_and_registries_agree():
         "tlr_train_ner": 2,
         "tlr_train_nli": 2,
     }
+
+
+# ----------------------------------------------------------------------------- ALL-MULTI + LA
+
+
+def test_all_multi_under_language_arithmetic_is_one_scenario():
+    """zero_shot_tlr: zero_shot's methods with the TLR ALL-MULTI task adapter, only on
+    tlr.models and tlr.seeds, and refused for a task without that adapter."""
+    from langarith.evaluate.scenarios import plan_jobs
+
+    config = _config(seeds=[2])
+    config.update(
+        models=[{"name": "tiny"}, {"name": "other"}],
+        tasks={
+            **config["tasks"],
+            "nli": {
+                "kind": "nli",
+                "train_dataset": "xnli",
+                "eval_dataset": "xnli",
+                "targets": ["es", "de", "ru"],
+            },
+        },
+        scenarios={"zero_shot": {"tasks": ["nli"]}, "zero_shot_tlr": {"tasks": ["nli"]}},
+        lambda_grid={"start": 0.0, "stop": 1.0, "step": 0.5},
+    )
+    config["tlr"]["models"] = ["tiny"]
+    related = {"es": "de", "de": "es", "ru": "es"}
+    jobs = plan_jobs(config, ["zero_shot", "zero_shot_tlr"], related=related)
+    tlr_jobs = [j for j in jobs if j.scenario == "zero_shot_tlr"]
+    assert {(j.model, j.seed, j.target) for j in tlr_jobs} == {
+        ("tiny", 2, "es"),
+        ("tiny", 2, "de"),
+        ("tiny", 2, "ru"),
+    }
+    zero = {(j.model, j.seed, j.target): j for j in jobs if j.scenario == "zero_shot"}
+    assert len(zero) == 2 * 2 * 3  # every model and seed of the config
+    for job in tlr_jobs:
+        assert job.task_adapter == "results/adapters/tiny/task-tlr/all_multi/nli/all/seed2"
+        same = zero[("tiny", 2, job.target)]
+        assert same.task_adapter == "results/adapters/tiny/task/nli/seed2"
+        assert (job.adapters, job.baselines, job.curves) == (
+            same.adapters,
+            same.baselines,
+            same.curves,
+        )
+        assert job.output == f"results/scores/zero_shot_tlr/tiny/nli/{job.target}/seed2.csv"
+    config["tlr"]["variants"] = ["madx", "target"]
+    with pytest.raises(LangarithError, match="zero_shot_tlr.*ALL-MULTI"):
+        plan_jobs(config, ["zero_shot_tlr"], related=related)
+
+
+def test_all_multi_under_language_arithmetic_waits_for_the_tlr_training_job(tmp_path):
+    """``snakemake -n``: the demo's zero_shot_tlr job needs the TLR training job, not the
+    core's English task adapter."""
+    from snakemake_runs import run_snakemake
+
+    root = Path(__file__).resolve().parents[1]
+    overlay = tmp_path / "overlay.yaml"
+    overlay.write_text("scenarios:\n  zero_shot_tlr: { tasks: [nli] }\n", encoding="utf-8")
+    target = "results/scores/zero_shot_tlr/tinybert/nli/es/seed1.csv"
+    result = run_snakemake(
+        "-n",
+        target,
+        "--quiet",
+        "rules",
+        "--configfile",
+        str(root / "config" / "demo.yaml"),
+        str(overlay),
+        directory=tmp_path / "work",
+    )
+    assert result.returncode == 0, result.output[-3000:]
+    rows = dict(re.findall(r"^(\w+)\s+(\d+)$", result.output, flags=re.MULTILINE))
+    assert rows["tlr_train_nli"] == "1" and rows["lambda_grid"] == "1"
+    assert "train_task_adapter" not in rows
