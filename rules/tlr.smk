@@ -7,6 +7,9 @@
 # every target, which also pairs the test items for the t-tests against MAD-X.
 from langarith.tlr import register as tlr_register  # the arm's table and figures
 from langarith.tlr.variants import (
+    alignment_inputs as tlr_alignment_inputs,
+    alignment_settings as tlr_alignment_settings,
+    alignment_spec as tlr_alignment_spec,
     score_inputs as tlr_score_inputs,
     score_spec as tlr_score_spec,
     task_data as tlr_task_data,
@@ -95,3 +98,29 @@ for tlr_task in TLR_TASKS:
             ),
         script:
             "../workflow/scripts/tlr_score.py"
+
+
+if tlr_alignment_settings(config) is not None:
+
+    # Figure 3 of the TLR seed: per-layer [CLS] cosine, English vs target, per variant.
+    rule tlr_alignment:
+        input:
+            backbone=paths.BACKBONE_DIR,
+            folders=lambda wc: tlr_alignment_inputs(config, wc.model),
+        output:
+            paths.TLR_ALIGNMENT_CSV,
+        log:
+            paths.log(paths.TLR_ALIGNMENT_CSV),
+        benchmark:
+            paths.benchmark(paths.TLR_ALIGNMENT_CSV)
+        conda:
+            "../envs/train.yaml"
+        threads: get_threads("evaluate")
+        resources:
+            mem_mb=8000,
+            runtime=lambda wc, attempt: 60 * attempt,
+            gpu=1,
+        params:
+            job=lambda wc: tlr_alignment_spec(config, wc.model),
+        script:
+            "../workflow/scripts/tlr_alignment.py"

@@ -468,3 +468,90 @@ def test_all_multi_under_language_arithmetic_waits_for_the_tlr_training_job(tmp_
     rows = dict(re.findall(r"^(\w+)\s+(\d+)$", result.output, flags=re.MULTILINE))
     assert rows["tlr_train_nli"] == "1" and rows["lambda_grid"] == "1"
     assert "train_task_adapter" not in rows
+
+
+# ----------------------------------------------------------------------------- alignment
+
+
+def test_alignment_rows_per_layer_and_identical_inputs_give_one(toy, tmp_path):
+    """The alignment CSV: one row per (variant, layer); English against itself (same
+    text, same language adapter) has cosine 1 at every layer, a real target less."""
+    import pandas as pd
+
+    from langarith.tlr.alignment import AlignmentRun, write_alignment
+
+    setup = toy["setup"]
+    ta = train_tlr_task_adapter(
+        setup.backbone,
+        _las(toy, "en"),
+        toy["data"],
+        "nli",
+        tmp_path / "madx",
+        seed=1,
+        hparams={**HP, "max_steps": 2},
+        leave_out=[1],
+    )
+    same = {"en": setup.lang["en"], "es": setup.lang["en"]}
+    real = {"en": setup.lang["en"], "es": setup.lang["es"]}
+    runs = [
+        AlignmentRun("madx", "MAD-X", 1, ta, same),
+        AlignmentRun("all_multi", "ALL-MULTI", 1, ta, real),
+    ]
+    common = dict(model="toy", task="nli", kind="nli", backbone=setup.backbone, source="en")
+    out = write_alignment(
+        tmp_path / "same.csv",
+        data={"en": toy["data"], "es": toy["data"]},
+        runs=runs[:1],
+        examples=10,
+        **common,
+    )
+    frame = pd.read_csv(out)
+    layers = 2 + 1  # the toy backbone's layers and the embedding output
+    assert list(frame["layer"]) == list(range(layers))
+    assert np.allclose(frame["cosine"], 1.0, atol=1e-5)
+    assert set(frame["examples"]) == {10} and set(frame["targets"]) == {"es"}
+    es_data = setup.data_dir("nli", "es")
+    out = write_alignment(
+        tmp_path / "real.csv",
+        data={"en": toy["data"], "es": es_data},
+        runs=runs,
+        examples=10,
+        **common,
+    )
+    frame = pd.read_csv(out)
+    assert len(frame) == 2 * layers
+    assert list(frame.groupby("variant", sort=False).size()) == [layers, layers]
+    assert (frame["cosine"] < 0.9999).any() and frame["cosine"].between(-1, 1).all()
+
+
+def test_alignment_is_planned_and_counted():
+    from langarith.arm_registry import arm_job_counts
+    from langarith.report import FIGURES
+    from langarith.tlr.variants import alignment_inputs, alignment_spec
+
+    config = _config(variants=["madx", "target", "all_multi"], alignment={"examples": 7})
+    config["tasks"]["ner"].update(kind="ner", eval_dataset="wikiann")
+    spec = alignment_spec(config, "tiny")
+    assert spec["output"] == "results/analysis/tiny/tlr_alignment.csv"
+    assert spec["task"] == "ner" and spec["examples"] == 7
+    assert [(r["variant"], r["seed"]) for r in spec["runs"]] == [
+        ("madx", 1),
+        ("madx", 2),
+        ("all_multi", 1),
+        ("all_multi", 2),
+    ]
+    assert spec["runs"][2]["task_adapter"] == (
+        "results/adapters/tiny/task-tlr/all_multi/ner/all/seed1"
+    )
+    assert list(spec["runs"][0]["lang_adapters"]) == ["en", "es", "de"]
+    assert "resources/data/wikiann/en" in alignment_inputs(config, "tiny")
+    assert arm_job_counts(config)["tlr_alignment"] == 1
+    assert FIGURES["tlr_alignment"].instances(config) == [{"model": "tiny"}]
+    assert FIGURES["tlr_alignment"].instances(_config(variants=["madx"])) == []
+    with pytest.raises(LangarithError, match="per target"):
+        alignment_spec(
+            _config(variants=["madx", "target"], alignment={"variants": ["madx", "target"]}),
+            "tiny",
+        )
+    with pytest.raises(LangarithError, match="not under tlr.variants"):
+        alignment_spec(_config(variants=["madx"], alignment={"examples": 3}), "tiny")

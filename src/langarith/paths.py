@@ -37,6 +37,7 @@ __all__ = [
     "SCORE_CSV",
     "TABLE",
     "TASK_ADAPTER_DIR",
+    "TLR_ALIGNMENT_CSV",
     "TLR_TASK_ADAPTER_DIR",
     "TLR_TTEST_CSV",
     "TOKENS_DIR",
@@ -69,6 +70,8 @@ SCORE_CSV = "results/scores/{scenario}/{model}/{task}/{target}/seed{seed}.csv"
 TLR_TASK_ADAPTER_DIR = "results/adapters/{model}/task-tlr/{variant}/{task}/{target}/seed{seed}"
 #: The TLR arm's paired t-tests against MAD-X over test items, per (model, task, seed).
 TLR_TTEST_CSV = "results/tlr/{model}/{task}/seed{seed}.ttest.csv"
+#: The TLR arm's per-layer [CLS] cosine, English vs target (Figure 3 of its seed).
+TLR_ALIGNMENT_CSV = "results/analysis/{model}/tlr_alignment.csv"
 #: A merged adapter kept at its chosen λ (config ``merge.keep``, :mod:`langarith.export`).
 EXPORT_DIR = "results/exported/{scenario}/{model}/{task}/{target}/seed{seed}"
 LABEL_FREE_CSV = "results/label_free/{scenario}/{model}/{task}/{target}/seed{seed}.csv"

@@ -17,12 +17,19 @@ import numpy as np
 import pandas as pd
 
 from langarith.arm_registry import ARM_JOB_COUNTS, ARM_OUTPUTS
+from langarith.paths import TLR_ALIGNMENT_CSV
 from langarith.report.figures import FIGURES, FigureRequest, FigureSpec
 from langarith.report.render import markdown_table
 from langarith.report.tables import TABLES, BuiltTable, TableRequest, TableSpec
-from langarith.tlr.variants import METHOD_NAMES, tlr_plan
+from langarith.tlr.variants import METHOD_NAMES, alignment_settings, tlr_plan
 
-__all__ = ["PUBLISHED", "build_tlr_table", "draw_tlr_averages", "tlr_averages_frame"]
+__all__ = [
+    "PUBLISHED",
+    "build_tlr_table",
+    "draw_tlr_alignment",
+    "draw_tlr_averages",
+    "tlr_averages_frame",
+]
 
 #: The seed's published averages (Table 2, mBERT; Table 4 three seeds; Table 6 XLM-R):
 #: (model, task kind, method) -> average over its languages. ``nli_americas`` is
@@ -210,6 +217,36 @@ def draw_tlr_averages(request: FigureRequest):
     return figure
 
 
+def _alignment_inputs(
+    config: Mapping[str, Any], model: str, task: str | None
+) -> dict[str, list[str]]:
+    return {"alignment": [TLR_ALIGNMENT_CSV.format(model=model)]}
+
+
+def draw_tlr_alignment(request: FigureRequest):
+    """Figure 3 of the seed: per layer, the mean cosine of English and target [CLS]
+    states, one curve per variant (MAD-X and ALL-MULTI by default)."""
+    from matplotlib.figure import Figure
+
+    frame = pd.read_csv(request.first("alignment"))
+    figure = Figure(layout="constrained", figsize=(4.8, 3.2))
+    ax = figure.subplots()
+    for method, group in frame.groupby("method", sort=False):
+        group = group.sort_values("layer")
+        ax.plot(group["layer"], group["cosine"], marker="o", label=method)
+    first = frame.iloc[0]
+    ax.set_xlabel("layer (0: embeddings)")
+    ax.set_ylabel("cosine, English vs target [CLS]")
+    ax.set_title(
+        f"{first['task']} ({request.model}): {int(first['examples'])} examples, "
+        f"targets {first['targets']}",
+        fontsize=9,
+    )
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return figure
+
+
 # ----------------------------------------------------------------------------- arm
 
 
@@ -226,6 +263,8 @@ def tlr_job_counts(config: Mapping[str, Any]) -> dict[str, int]:
     per = len(plan.models) * len(plan.seeds)
     counts = {f"tlr_score_{task}": per for task in plan.tasks}
     counts.update({f"tlr_train_{task}": per for task in plan.tasks if plan.adapter_patterns(task)})
+    if alignment_settings(config) is not None:
+        counts["tlr_alignment"] = len(plan.models)
     return counts
 
 
@@ -238,6 +277,14 @@ FIGURES["tlr_averages"] = FigureSpec(
     "tlr_averages.rst",
     "TLR task adapters",
     wanted=lambda config: tlr_plan(config) is not None,
+    models=_figure_models,
+)
+FIGURES["tlr_alignment"] = FigureSpec(
+    draw_tlr_alignment,
+    _alignment_inputs,
+    "tlr_alignment.rst",
+    "TLR task adapters",
+    wanted=lambda config: alignment_settings(config) is not None,
     models=_figure_models,
 )
 ARM_OUTPUTS["tlr"] = tlr_outputs

@@ -17,6 +17,7 @@ The ``tlr`` config section (schema: ``workflow/schemas/config.schema.yaml``)::
       leave_out_last: true        # MAD-X 2.0: no adapter in the last layer
       o_labels: [MISC, DATE]      # entity types read as O (CoNLL MISC, MasakhaNER DATE)
       training: {epochs: 2}       # on top of task_adapter.training / per_task
+      alignment: {task: nli, examples: 500, variants: [madx, all_multi]}   # Figure 3
       per_task: {ner: {...}}
 
 Every "Bad input" of the issue that a config can cause is refused here, before any
@@ -35,6 +36,7 @@ from langarith.paths import (
     LANG_ADAPTER_DIR,
     SCORE_CSV,
     TASK_ADAPTER_DIR,
+    TLR_ALIGNMENT_CSV,
     TLR_TASK_ADAPTER_DIR,
     TLR_TTEST_CSV,
     in_setup,
@@ -42,12 +44,16 @@ from langarith.paths import (
 from langarith.plan import model_names
 
 __all__ = [
+    "ALIGNMENT_DEFAULTS",
     "ALL_TARGETS",
     "METHOD_NAMES",
     "PER_TARGET",
     "VARIANTS",
     "TlrPlan",
     "adapter_dir",
+    "alignment_inputs",
+    "alignment_settings",
+    "alignment_spec",
     "madx_from_core",
     "scenario_name",
     "score_inputs",
@@ -417,3 +423,79 @@ def score_inputs(config: Mapping[str, Any], task: str, model: str, seed: int | s
     dirs = [d for per in spec["adapters"].values() for d in per.values()]
     dirs += list(spec["lang_adapters"].values()) + list(spec["test_data"].values())
     return list(dict.fromkeys(dirs))
+
+
+# ----------------------------------------------------------------------------- alignment
+
+#: ``tlr.alignment`` defaults: the seed's Figure 3 (500 examples, MAD-X vs ALL-MULTI).
+ALIGNMENT_DEFAULTS: dict[str, Any] = {"examples": 500, "variants": ["madx", "all_multi"]}
+
+
+def alignment_settings(config: Mapping[str, Any]) -> dict[str, Any] | None:
+    """``tlr.alignment`` with defaults (task: the first of ``tlr.tasks``), checked; None
+    when the config asks for no alignment figure."""
+    plan = tlr_plan(config)
+    spec = (config.get("tlr") or {}).get("alignment")
+    if plan is None or not spec:
+        return None
+    task = str(spec.get("task") or next(iter(plan.tasks)))
+    if task not in plan.tasks:
+        raise LangarithError(f"tlr.alignment.task {task!r} is not under tlr.tasks")
+    variants = list(spec.get("variants") or ALIGNMENT_DEFAULTS["variants"])
+    missing = [v for v in variants if v not in plan.variants]
+    per_target = [v for v in variants if v in PER_TARGET]
+    if missing or per_target:
+        raise LangarithError(
+            f"tlr.alignment.variants {missing or per_target}: "
+            + (
+                "not under tlr.variants (add them there)"
+                if missing
+                else "train one task adapter per target; use per-task variants (madx, "
+                "task_multi, all_multi, leave_out_task)"
+            )
+        )
+    examples = int(spec.get("examples") or ALIGNMENT_DEFAULTS["examples"])
+    return {"task": task, "examples": examples, "variants": variants}
+
+
+def alignment_spec(config: Mapping[str, Any], model: str) -> dict[str, Any]:
+    """What the alignment job of ``model`` reads and writes, as plain values
+    (:func:`langarith.tlr.alignment.write_alignment`'s keywords, backbone excluded)."""
+    plan, settings = tlr_plan(config), alignment_settings(config)
+    if plan is None or settings is None:
+        raise LangarithError("The config has no tlr.alignment section")
+    task = settings["task"]
+    langs = [plan.source, *plan.tasks[task]]
+    runs = [
+        {
+            "variant": variant,
+            "method": METHOD_NAMES[variant],
+            "seed": seed,
+            "task_adapter": (
+                TASK_ADAPTER_DIR.format(model=model, task=task, seed=seed)
+                if variant == "madx" and plan.madx_core
+                else adapter_dir(model, variant, task, ALL_TARGETS, seed)
+            ),
+            "lang_adapters": {lang: _lang_dir(model, lang, seed) for lang in langs},
+        }
+        for variant in settings["variants"]
+        for seed in plan.seeds
+    ]
+    return {
+        "output": TLR_ALIGNMENT_CSV.format(model=model),
+        "model": model,
+        "task": task,
+        "kind": config["tasks"][task]["kind"],
+        "source": plan.source,
+        "data": {lang: task_data(config, task, lang, "eval_dataset") for lang in langs},
+        "runs": runs,
+        "examples": settings["examples"],
+    }
+
+
+def alignment_inputs(config: Mapping[str, Any], model: str) -> list[str]:
+    """The folders the alignment job of ``model`` reads: task and language adapters, data."""
+    spec = alignment_spec(config, model)
+    dirs = [run["task_adapter"] for run in spec["runs"]]
+    dirs += [d for run in spec["runs"] for d in run["lang_adapters"].values()]
+    return list(dict.fromkeys([*dirs, *spec["data"].values()]))
