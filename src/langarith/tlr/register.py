@@ -235,7 +235,8 @@ def draw_tlr_alignment(request: FigureRequest):
         group = group.sort_values("layer")
         ax.plot(group["layer"], group["cosine"], marker="o", label=method)
     first = frame.iloc[0]
-    ax.set_xlabel("layer (0: embeddings)")
+    ax.set_xticks(sorted(set(frame["layer"])))
+    ax.set_xlabel("layer (0: embedding output)")
     ax.set_ylabel("cosine, English vs target [CLS]")
     ax.set_title(
         f"{first['task']} ({request.model}): {int(first['examples'])} examples, "
