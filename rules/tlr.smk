@@ -10,6 +10,9 @@ from langarith.tlr.variants import (
     alignment_inputs as tlr_alignment_inputs,
     alignment_settings as tlr_alignment_settings,
     alignment_spec as tlr_alignment_spec,
+    la_family as tlr_la_family,
+    paper_la_config as tlr_paper_la_config,
+    paper_la_hparams as tlr_paper_la_hparams,
     score_inputs as tlr_score_inputs,
     score_spec as tlr_score_spec,
     task_data as tlr_task_data,
@@ -24,6 +27,37 @@ TLR_TASKS = list(TLR_PLAN.tasks) if TLR_PLAN is not None else []
 TLR_JOB = "results/adapters/{model}/task-tlr/jobs/{task}/seed{seed}"
 # scoring is per setup (config `setup`): its log and benchmark follow its scores
 TLR_SCORE_JOB = "results/tlr/{model}/{task}/seed{seed}.score"
+
+
+if TLR_PLAN is not None and tlr_la_family(config) == "paper":
+
+    # tlr.language_adapters: paper: the seed's LA setup as a family of its own, trained
+    # by the core's rules (θ_init, then MLM on the core's token files) with its settings.
+    use rule init_language_adapter as tlr_paper_init with:
+        output:
+            directory(paths.TLR_PAPER_INIT_DIR),
+        log:
+            paths.log(paths.TLR_PAPER_INIT_DIR),
+        benchmark:
+            paths.benchmark(paths.TLR_PAPER_INIT_DIR)
+        params:
+            adapter_config=_canonical(tlr_paper_la_config(config)),
+
+    use rule train_language_adapter as tlr_paper_language_adapter with:
+        input:
+            backbone=paths.BACKBONE_DIR,
+            init=paths.TLR_PAPER_INIT_DIR,
+            data=paths.DATA_DIR.format(dataset="wikipedia", lang="{lang}"),
+            tokens=paths.TOKENS_DIR,
+        output:
+            directory(paths.TLR_PAPER_LANG_ADAPTER_DIR),
+        log:
+            paths.log(paths.TLR_PAPER_LANG_ADAPTER_DIR),
+        benchmark:
+            paths.benchmark(paths.TLR_PAPER_LANG_ADAPTER_DIR)
+        params:
+            hparams=lambda wc: _canonical(tlr_paper_la_hparams(config, wc.lang)),
+            checkpoint_dir=paths.checkpoint(paths.TLR_PAPER_LANG_ADAPTER_DIR),
 
 
 for tlr_task in TLR_TASKS:

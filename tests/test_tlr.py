@@ -446,13 +446,21 @@ def test_all_multi_under_language_arithmetic_is_one_scenario():
 
 
 def test_all_multi_under_language_arithmetic_waits_for_the_tlr_training_job(tmp_path):
-    """``snakemake -n``: the demo's zero_shot_tlr job needs the TLR training job, not the
-    core's English task adapter."""
+    """``snakemake -n`` on the demo with zero_shot_tlr and the paper's language adapters:
+    the zero_shot_tlr job needs the TLR training job (not the core's English task
+    adapter), which needs the paper family (as many jobs as ``langarith plan`` counts)."""
+    import yaml
     from snakemake_runs import run_snakemake
+
+    from langarith.arm_registry import arm_job_counts
+    from langarith.config import load_config
 
     root = Path(__file__).resolve().parents[1]
     overlay = tmp_path / "overlay.yaml"
-    overlay.write_text("scenarios:\n  zero_shot_tlr: { tasks: [nli] }\n", encoding="utf-8")
+    overlay.write_text(
+        "scenarios:\n  zero_shot_tlr: { tasks: [nli] }\ntlr:\n  language_adapters: paper\n",
+        encoding="utf-8",
+    )
     target = "results/scores/zero_shot_tlr/tinybert/nli/es/seed1.csv"
     result = run_snakemake(
         "-n",
@@ -465,9 +473,49 @@ def test_all_multi_under_language_arithmetic_waits_for_the_tlr_training_job(tmp_
         directory=tmp_path / "work",
     )
     assert result.returncode == 0, result.output[-3000:]
-    rows = dict(re.findall(r"^(\w+)\s+(\d+)$", result.output, flags=re.MULTILINE))
-    assert rows["tlr_train_nli"] == "1" and rows["lambda_grid"] == "1"
+    rows = {k: int(v) for k, v in re.findall(r"^(\w+)\s+(\d+)$", result.output, flags=re.M)}
+    assert rows["tlr_train_nli"] == 1 and rows["lambda_grid"] == 1
     assert "train_task_adapter" not in rows
+    config = load_config(root / "config" / "demo.yaml")
+    config["tlr"]["language_adapters"] = "paper"
+    counts = arm_job_counts(config)
+    assert rows["tlr_paper_init"] == counts["tlr_paper_init"] == 1
+    # en + every TLR target of the demo (es ru bg of NLI, it of NER), one seed
+    assert rows["tlr_paper_language_adapter"] == counts["tlr_paper_language_adapter"] == 5
+    assert yaml.safe_load(overlay.read_text())["tlr"]["language_adapters"] == "paper"
+
+
+def test_paper_language_adapters_are_a_family_of_their_own():
+    from langarith.tlr.variants import paper_la_config, paper_la_hparams, train_specs
+
+    config = _config(variants=["madx", "bilingual"], leave_out_last=False)
+    config["tasks"]["ner"]["kind"] = "ner"
+    core = train_specs(config, "ner", "tiny", 1)
+    assert core[0]["lang_adapters"] == [  # bilingual es (MAD-X is the core's adapter)
+        "results/adapters/tiny/lang/en/seed1",
+        "results/adapters/tiny/lang/es/seed1",
+    ]
+    assert tlr_plan(config).madx_core
+    config["tlr"]["language_adapters"] = "paper"
+    paper = train_specs(config, "ner", "tiny", 1)
+    assert [s["lang_adapters"] for s in paper][:2] == [
+        ["results/adapters/tiny/lang-paper/en/seed1"],
+        ["results/adapters/tiny/lang-paper/en/seed1", "results/adapters/tiny/lang-paper/es/seed1"],
+    ]
+    assert not tlr_plan(config).madx_core  # the core's MAD-X stacks on the core's LAs
+    hp = paper_la_hparams(config, "es")
+    assert (hp["batch_size"], hp["lr"], hp["block_size"], hp["max_steps"]) == (8, 5e-5, 256, 100000)
+    assert paper_la_config(config)["reduction_factor"] == 2
+    assert paper_la_config(config)["architecture"] == "seq_bn_inv"
+    config["tlr"]["paper_language_adapter"] = {
+        "training": {"max_steps": 50},
+        "per_language": {"de": {"max_steps": 30}},
+    }
+    assert paper_la_hparams(config, "es")["max_steps"] == 50
+    assert paper_la_hparams(config, "de")["max_steps"] == 30
+    config["tlr"]["paper_language_adapter"]["per_language"]["de"] = {"steps": 30}
+    with pytest.raises(LangarithError, match="steps"):
+        tlr_plan(config)
 
 
 # ----------------------------------------------------------------------------- alignment

@@ -38,6 +38,8 @@ __all__ = [
     "TABLE",
     "TASK_ADAPTER_DIR",
     "TLR_ALIGNMENT_CSV",
+    "TLR_PAPER_INIT_DIR",
+    "TLR_PAPER_LANG_ADAPTER_DIR",
     "TLR_TASK_ADAPTER_DIR",
     "TLR_TTEST_CSV",
     "TOKENS_DIR",
@@ -70,6 +72,10 @@ SCORE_CSV = "results/scores/{scenario}/{model}/{task}/{target}/seed{seed}.csv"
 TLR_TASK_ADAPTER_DIR = "results/adapters/{model}/task-tlr/{variant}/{task}/{target}/seed{seed}"
 #: The TLR arm's paired t-tests against MAD-X over test items, per (model, task, seed).
 TLR_TTEST_CSV = "results/tlr/{model}/{task}/seed{seed}.ttest.csv"
+#: The TLR arm's own language-adapter family (``tlr.language_adapters: paper``, the
+#: seed's LA setup): its θ_init and its adapters, trained by the core's LA trainer.
+TLR_PAPER_INIT_DIR = "results/adapters/{model}/lang-paper/init"
+TLR_PAPER_LANG_ADAPTER_DIR = "results/adapters/{model}/lang-paper/{lang}/seed{seed}"
 #: The TLR arm's per-layer [CLS] cosine, English vs target (Figure 3 of its seed).
 TLR_ALIGNMENT_CSV = "results/analysis/{model}/tlr_alignment.csv"
 #: A merged adapter kept at its chosen λ (config ``merge.keep``, :mod:`langarith.export`).

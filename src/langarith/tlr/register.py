@@ -16,12 +16,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from langarith.arm_registry import ARM_JOB_COUNTS, ARM_OUTPUTS
-from langarith.paths import TLR_ALIGNMENT_CSV
+from langarith.arm_registry import ARM_JOB_COUNTS, ARM_OUTPUTS, ArmJobs
+from langarith.paths import DATA_DIR, TLR_ALIGNMENT_CSV
 from langarith.report.figures import FIGURES, FigureRequest, FigureSpec
 from langarith.report.render import markdown_table
 from langarith.report.tables import TABLES, BuiltTable, TableRequest, TableSpec
-from langarith.tlr.variants import METHOD_NAMES, alignment_settings, tlr_plan
+from langarith.tlr.variants import (
+    METHOD_NAMES,
+    alignment_settings,
+    alignment_spec,
+    la_family,
+    tlr_plan,
+)
 
 __all__ = [
     "PUBLISHED",
@@ -256,17 +262,27 @@ def tlr_outputs(config: Mapping[str, Any]) -> list[str]:
     return [] if plan is None else plan.outputs(config)
 
 
-def tlr_job_counts(config: Mapping[str, Any]) -> dict[str, int]:
-    """Jobs per rule of ``rules/tlr.smk`` on an empty directory."""
+def tlr_job_counts(config: Mapping[str, Any]) -> ArmJobs:
+    """Jobs per rule of ``rules/tlr.smk`` on an empty directory, and the core's data
+    folders and corpora the arm reads (counted once with the core's)."""
     plan = tlr_plan(config)
     if plan is None:
-        return {}
+        return ArmJobs({})
     per = len(plan.models) * len(plan.seeds)
     counts = {f"tlr_score_{task}": per for task in plan.tasks}
     counts.update({f"tlr_train_{task}": per for task in plan.tasks if plan.adapter_patterns(task)})
+    data: set[str] = set()
+    corpora: set[tuple[str, str]] = set()
     if alignment_settings(config) is not None:
         counts["tlr_alignment"] = len(plan.models)
-    return counts
+        data.update(alignment_spec(config, plan.models[0])["data"].values())
+    if la_family(config) == "paper":
+        langs = plan.languages()
+        counts["tlr_paper_init"] = len(plan.models)
+        counts["tlr_paper_language_adapter"] = len(plan.models) * len(langs) * len(plan.seeds)
+        data.update(DATA_DIR.format(dataset="wikipedia", lang=lang) for lang in langs)
+        corpora.update((model, lang) for model in plan.models for lang in langs)
+    return ArmJobs(counts, frozenset(data), frozenset(corpora))
 
 
 TABLES["tlr"] = TableSpec(

@@ -18,6 +18,8 @@ The ``tlr`` config section (schema: ``workflow/schemas/config.schema.yaml``)::
       o_labels: [MISC, DATE]      # entity types read as O (CoNLL MISC, MasakhaNER DATE)
       training: {epochs: 2}       # on top of task_adapter.training / per_task
       alignment: {task: nli, examples: 500, variants: [madx, all_multi]}   # Figure 3
+      language_adapters: core     # or paper: the seed's own LA setup, a separate family
+      paper_language_adapter: {training: {...}, per_language: {sw: {max_steps: 30000}}}
       per_task: {ner: {...}}
 
 Every "Bad input" of the issue that a config can cause is refused here, before any
@@ -37,11 +39,13 @@ from langarith.paths import (
     SCORE_CSV,
     TASK_ADAPTER_DIR,
     TLR_ALIGNMENT_CSV,
+    TLR_PAPER_LANG_ADAPTER_DIR,
     TLR_TASK_ADAPTER_DIR,
     TLR_TTEST_CSV,
     in_setup,
 )
 from langarith.plan import model_names
+from langarith.settings import LanguageAdapterConfig, LanguageAdapterSettings
 
 __all__ = [
     "ALIGNMENT_DEFAULTS",
@@ -54,7 +58,13 @@ __all__ = [
     "alignment_inputs",
     "alignment_settings",
     "alignment_spec",
+    "PAPER_LA_CONFIG",
+    "PAPER_LA_TRAINING",
+    "la_family",
+    "lang_adapter_dir",
     "madx_from_core",
+    "paper_la_config",
+    "paper_la_hparams",
     "scenario_name",
     "score_inputs",
     "score_spec",
@@ -158,18 +168,71 @@ def adapter_dir(model: str, variant: str, task: str, target: str, seed: int | st
     )
 
 
+#: ``tlr.language_adapters: paper``: the seed's language adapters (§4: Pfeiffer with
+#: invertible adapters, reduction 2; batch 8, lr 5e-5, length 256, 100k steps, the best
+#: held-out perplexity), trained by the core's trainer into their own family.
+#: ``adapters``' own Pfeiffer activation (relu) differs from the core's, hence an own θ_init.
+PAPER_LA_CONFIG: dict[str, Any] = {
+    "architecture": "seq_bn_inv",
+    "reduction_factor": 2,
+    "non_linearity": "relu",
+}
+PAPER_LA_TRAINING: dict[str, Any] = {
+    "max_steps": 100_000,
+    "batch_size": 8,
+    "grad_accum": 1,
+    "lr": 5.0e-5,
+    "block_size": 256,
+    "eval_every": 1000,
+    "checkpoint_every": 1000,
+    # perplexity on the whole held-out split (the trainer stops at its end)
+    "max_eval_blocks": 1_000_000,
+}
+
+
+def la_family(config: Mapping[str, Any]) -> str:
+    """``core`` (the core's language adapters, default) or ``paper`` (the arm's own)."""
+    return str((config.get("tlr") or {}).get("language_adapters") or "core")
+
+
+def lang_adapter_dir(config: Mapping[str, Any], model: str, lang: str, seed: int | str) -> str:
+    """The language adapter TLR stacks for ``lang``: the core's or the paper family's."""
+    pattern = TLR_PAPER_LANG_ADAPTER_DIR if la_family(config) == "paper" else LANG_ADAPTER_DIR
+    return pattern.format(model=model, lang=lang, seed=seed)
+
+
+def paper_la_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The paper family's adapter config (θ_init seeded as the core's)."""
+    core = (config.get("language_adapter") or {}).get("adapter_config") or {}
+    spec = {**PAPER_LA_CONFIG, "init_seed": int(core.get("init_seed", 0))}
+    return LanguageAdapterConfig.from_mapping(spec, where="tlr paper language adapter").as_dict()
+
+
+def paper_la_hparams(config: Mapping[str, Any], lang: str) -> dict[str, Any]:
+    """The paper family's training settings for ``lang``: :data:`PAPER_LA_TRAINING`, then
+    ``tlr.paper_language_adapter.training``, then its ``per_language`` entry (e.g. 30k
+    steps for a small corpus), checked as the core's language-adapter settings."""
+    section = (config.get("tlr") or {}).get("paper_language_adapter") or {}
+    hparams = {**PAPER_LA_TRAINING, **(section.get("training") or {})}
+    hparams.update((section.get("per_language") or {}).get(lang) or {})
+    where = f"tlr.paper_language_adapter ({lang})"
+    return LanguageAdapterSettings.from_mapping(hparams, where=where).as_dict()
+
+
 def madx_from_core(config: Mapping[str, Any]) -> bool:
     """Whether the MAD-X row is the core's task adapter (``results/adapters/…/task/``).
 
     It is when TLR trains exactly as the core does (no ``tlr.training``/``per_task``
-    overrides, no left-out layers): the core's trainer is TLR with K = 0 (tested), so a
-    second copy would cost a training run for the same weights.
+    overrides, no left-out layers, the core's language adapters): the core's trainer is
+    TLR with K = 0 (tested), so a second copy would cost a training run for the same
+    weights.
     """
     section = config.get("tlr") or {}
     return (
         not section.get("training")
         and not section.get("per_task")
         and not section.get("leave_out_last", True)
+        and la_family(config) == "core"
     )
 
 
@@ -297,6 +360,9 @@ def tlr_plan(config: Mapping[str, Any]) -> TlrPlan | None:
             )
         if source in targets:
             raise LangarithError(f"tlr.tasks.{task} lists the source {source} as a target.")
+    if la_family(config) == "paper":
+        for lang in [source, *dict.fromkeys(t for ts in tasks.values() for t in ts)]:
+            paper_la_hparams(config, lang)  # refuses bad settings before any job runs
     variants = tuple(section.get("variants") or VARIANTS)
     if "madx" not in variants:
         raise LangarithError("tlr.variants must include madx: every comparison is against it.")
@@ -340,10 +406,6 @@ def tlr_hparams(config: Mapping[str, Any], task: str) -> dict[str, Any]:
     return hparams
 
 
-def _lang_dir(model: str, lang: str, seed: int | str) -> str:
-    return LANG_ADAPTER_DIR.format(model=model, lang=lang, seed=seed)
-
-
 def train_specs(config: Mapping[str, Any], task: str, model: str, seed: int | str) -> list[dict]:
     """What one training job of ``task`` trains: per adapter its output folder, its
     language adapters (in cycle order) and their languages."""
@@ -353,7 +415,7 @@ def train_specs(config: Mapping[str, Any], task: str, model: str, seed: int | st
     return [
         {
             "out": a.path,
-            "lang_adapters": [_lang_dir(model, lang, seed) for lang in a.languages],
+            "lang_adapters": [lang_adapter_dir(config, model, lang, seed) for lang in a.languages],
             "languages": list(a.languages),
         }
         for a in plan.adapters
@@ -408,7 +470,7 @@ def score_spec(config: Mapping[str, Any], task: str, model: str, seed: int | str
         "kind": config["tasks"][task]["kind"],
         "seed": int(seed),
         "targets": targets,
-        "lang_adapters": {t: _lang_dir(model, t, seed) for t in targets},
+        "lang_adapters": {t: lang_adapter_dir(config, model, t, seed) for t in targets},
         "test_data": {t: task_data(config, task, t, "eval_dataset") for t in targets},
         "adapters": adapters,
         "scores": scores,
@@ -476,7 +538,7 @@ def alignment_spec(config: Mapping[str, Any], model: str) -> dict[str, Any]:
                 if variant == "madx" and plan.madx_core
                 else adapter_dir(model, variant, task, ALL_TARGETS, seed)
             ),
-            "lang_adapters": {lang: _lang_dir(model, lang, seed) for lang in langs},
+            "lang_adapters": {lang: lang_adapter_dir(config, model, lang, seed) for lang in langs},
         }
         for variant in settings["variants"]
         for seed in plan.seeds
