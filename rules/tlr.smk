@@ -10,6 +10,8 @@ from langarith.tlr.variants import (
     alignment_inputs as tlr_alignment_inputs,
     alignment_settings as tlr_alignment_settings,
     alignment_spec as tlr_alignment_spec,
+    badx_la_config as tlr_badx_la_config,
+    badx_la_hparams as tlr_badx_la_hparams,
     la_family as tlr_la_family,
     paper_la_config as tlr_paper_la_config,
     paper_la_hparams as tlr_paper_la_hparams,
@@ -58,6 +60,66 @@ if TLR_PLAN is not None and tlr_la_family(config) == "paper":
         params:
             hparams=lambda wc: _canonical(tlr_paper_la_hparams(config, wc.lang)),
             checkpoint_dir=paths.checkpoint(paths.TLR_PAPER_LANG_ADAPTER_DIR),
+
+
+if TLR_PLAN is not None and TLR_PLAN.badx_pairs():
+
+    # BAD-X (variant badx): a bilingual corpus per (source, target), a θ_init without the
+    # invertible adapter, and the bilingual language adapter by the core's trainer.
+    use rule init_language_adapter as tlr_badx_init with:
+        output:
+            directory(paths.TLR_BADX_INIT_DIR),
+        log:
+            paths.log(paths.TLR_BADX_INIT_DIR),
+        benchmark:
+            paths.benchmark(paths.TLR_BADX_INIT_DIR)
+        params:
+            adapter_config=_canonical(tlr_badx_la_config(config)),
+
+    rule tlr_badx_corpus:
+        input:
+            source=paths.DATA_DIR.format(dataset="wikipedia", lang="{source}"),
+            target=paths.DATA_DIR.format(dataset="wikipedia", lang="{lang}"),
+        output:
+            directory(paths.TLR_BADX_CORPUS_DIR),
+        log:
+            paths.log(paths.TLR_BADX_CORPUS_DIR),
+        benchmark:
+            paths.benchmark(paths.TLR_BADX_CORPUS_DIR)
+        wildcard_constraints:
+            source="[a-z]{2,3}",
+        threads: 1
+        resources:
+            mem_mb=2000,
+            runtime=lambda wc, attempt: 60 * attempt,
+        script:
+            "../workflow/scripts/tlr_badx_corpus.py"
+
+    rule tlr_badx_language_adapter:
+        input:
+            backbone=paths.BACKBONE_DIR,
+            init=paths.TLR_BADX_INIT_DIR,
+            data=paths.TLR_BADX_CORPUS_DIR,
+        output:
+            directory(paths.TLR_BADX_LANG_ADAPTER_DIR),
+        log:
+            paths.log(paths.TLR_BADX_LANG_ADAPTER_DIR),
+        benchmark:
+            paths.benchmark(paths.TLR_BADX_LANG_ADAPTER_DIR)
+        wildcard_constraints:
+            source="[a-z]{2,3}",
+        conda:
+            "../envs/train.yaml"
+        threads: get_threads("train")
+        resources:
+            mem_mb=16000,
+            runtime=lambda wc, attempt: 24 * 60 * attempt,
+            gpu=1,
+        params:
+            hparams=lambda wc: _canonical(tlr_badx_la_hparams(config, wc.lang)),
+            checkpoint_dir=paths.checkpoint(paths.TLR_BADX_LANG_ADAPTER_DIR),
+        script:
+            "../workflow/scripts/tlr_badx_language_adapter.py"
 
 
 for tlr_task in TLR_TASKS:

@@ -603,3 +603,129 @@ def test_alignment_is_planned_and_counted():
         )
     with pytest.raises(LangarithError, match="not under tlr.variants"):
         alignment_spec(_config(variants=["madx"], alignment={"examples": 3}), "tiny")
+
+
+# ----------------------------------------------------------------------------- BAD-X
+
+
+def _wiki(root: Path, lang: str, n_train: int, n_val: int = 6) -> Path:
+    from langarith.data import write_dataset
+
+    words = {"en": "the cat sat on a mat and ran", "es": "el gato se sienta en la casa"}[lang]
+    vocab = words.split()
+
+    def doc(i: int) -> str:
+        return " ".join(vocab[(i + k) % len(vocab)] for k in range(40)) + "."
+
+    return write_dataset(
+        root / "wikipedia" / lang,
+        "wikipedia",
+        lang,
+        {
+            "train": [{"id": f"{lang}-t{i}", "text": doc(i)} for i in range(n_train)],
+            "validation": [{"id": f"{lang}-v{i}", "text": doc(i)} for i in range(n_val)],
+        },
+        source="test",
+        revision="1",
+        options={},
+    )
+
+
+def test_badx_bilingual_adapter_task_adapter_and_scoring(toy, tmp_path):
+    """BAD-X: documents of en and es in turn (the longer one's rest at the end), a
+    bilingual adapter without invertible adapter by the core's trainer, the TLR trainer
+    with it as the one adapter, and scoring through the same adapter."""
+    from langarith.data import read_manifest, read_split
+    from langarith.tlr.badx import train_badx_language_adapter, write_bilingual_corpus
+    from langarith.tlr.scoring import job_from_lists
+    from langarith.tlr.variants import badx_la_config
+    from langarith.train.language_adapter import init_language_adapter
+
+    setup = toy["setup"]
+    en, es = _wiki(tmp_path, "en", 5), _wiki(tmp_path, "es", 3)
+    corpus = write_bilingual_corpus(en, es, tmp_path / "corpus")
+    ids = [row["id"] for row in read_split(corpus, "train")]
+    assert ids == ["en-t0", "es-t0", "en-t1", "es-t1", "en-t2", "es-t2", "en-t3", "en-t4"]
+    assert read_manifest(corpus)["language"] == "en-es"
+    with pytest.raises(LangarithError, match="two languages"):
+        write_bilingual_corpus(en, en, tmp_path / "same")
+
+    config = {"language_adapter": {"adapter_config": {"architecture": "seq_bn_inv"}}}
+    la_config = badx_la_config(config)
+    assert la_config["architecture"] == "seq_bn" and la_config["reduction_factor"] == 2
+    init = init_language_adapter(
+        setup.backbone,
+        tmp_path / "badx-init",
+        adapter_config={k: v for k, v in la_config.items() if k != "init_seed"},
+        seed=0,
+    )
+    hp = {"max_steps": 2, "batch_size": 2, "block_size": 16, "eval_every": 1}
+    hp.update(checkpoint_every=0, max_eval_blocks=2)
+    badx = train_badx_language_adapter(
+        setup.backbone, init, corpus, tmp_path / "en-es", seed=1, hparams=hp
+    )
+    saved = json.loads((badx / "adapter_config.json").read_text())["config"]
+    assert saved["inv_adapter"] is None
+    assert json.loads((badx / "metadata.json").read_text())["language"] == "en-es"
+    ta = train_tlr_task_adapter(
+        setup.backbone,
+        [badx],
+        toy["data"],
+        "nli",
+        tmp_path / "ta",
+        seed=1,
+        hparams={**HP, "max_steps": 2},
+        languages=["en-es"],
+    )
+    meta = json.loads((ta / "metadata.json").read_text())
+    assert meta["tlr"]["languages"] == ["en-es"]
+    job = job_from_lists(
+        model="toy",
+        task="nli",
+        kind="nli",
+        seed=1,
+        backbone=str(setup.backbone),
+        targets=["es"],
+        lang_adapters={"es": str(setup.lang["es"])},
+        test_data={"es": str(setup.data_dir("nli", "es"))},
+        adapters={"madx": {"es": str(ta)}, "badx": {"es": str(ta)}},
+        scores={},
+        ttest=str(tmp_path / "t.csv"),
+        inference_lang_adapters={"badx": {"es": str(badx)}},
+    )
+    assert job.lang_adapter("badx", "es") == badx
+    assert job.lang_adapter("madx", "es") == setup.lang["es"]
+
+
+def test_badx_is_planned_per_pair_on_its_tasks():
+    from langarith.arm_registry import arm_job_counts
+    from langarith.tlr.variants import score_inputs, score_spec, train_specs
+
+    config = _config(variants=["madx", "badx"], badx={"tasks": ["nli"]}, seeds=[1])
+    for task in config["tasks"]:
+        config["tasks"][task].update(kind=task, eval_dataset=config["tasks"][task]["train_dataset"])
+    assert variant_languages(
+        "badx", source="en", target="es", task_targets=["es"], all_targets=["es"]
+    ) == ["en-es"]
+    plan = tlr_plan(config)
+    assert plan.variants_of("ner") == ["madx"] and plan.variants_of("nli") == ["madx", "badx"]
+    assert plan.badx_pairs() == [("en", "de"), ("en", "es")]
+    specs = train_specs(config, "nli", "tiny", 1)
+    assert specs[1] == {
+        "out": "results/adapters/tiny/task-tlr/badx/nli/es/seed1",
+        "lang_adapters": ["results/adapters/tiny/language-badx/en-es/seed1"],
+        "languages": ["en-es"],
+    }
+    spec = score_spec(config, "nli", "tiny", 1)
+    assert spec["inference_lang_adapters"]["badx"]["de"] == (
+        "results/adapters/tiny/language-badx/en-de/seed1"
+    )
+    assert "results/adapters/tiny/language-badx/en-de/seed1" in score_inputs(
+        config, "nli", "tiny", 1
+    )
+    assert score_spec(config, "ner", "tiny", 1)["inference_lang_adapters"] == {}
+    counts = arm_job_counts(config)
+    assert (counts["tlr_badx_init"], counts["tlr_badx_corpus"]) == (1, 2)
+    assert counts["tlr_badx_language_adapter"] == 2
+    with pytest.raises(LangarithError, match="tlr.badx.tasks"):
+        tlr_plan(_config(variants=["madx", "badx"], badx={"tasks": ["qa"]}))

@@ -25,6 +25,7 @@ from langarith.tlr.variants import (
     METHOD_NAMES,
     alignment_settings,
     alignment_spec,
+    badx_pairs,
     la_family,
     tlr_plan,
 )
@@ -282,6 +283,14 @@ def tlr_job_counts(config: Mapping[str, Any]) -> ArmJobs:
         counts["tlr_paper_language_adapter"] = len(plan.models) * len(langs) * len(plan.seeds)
         data.update(DATA_DIR.format(dataset="wikipedia", lang=lang) for lang in langs)
         corpora.update((model, lang) for model in plan.models for lang in langs)
+    pairs = badx_pairs(config)
+    if pairs:
+        counts["tlr_badx_init"] = len(plan.models)
+        counts["tlr_badx_corpus"] = len(pairs)
+        counts["tlr_badx_language_adapter"] = len(plan.models) * len(pairs) * len(plan.seeds)
+        data.update(
+            DATA_DIR.format(dataset="wikipedia", lang=lang) for pair in pairs for lang in pair
+        )
     return ArmJobs(counts, frozenset(data), frozenset(corpora))
 
 

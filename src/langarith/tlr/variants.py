@@ -39,6 +39,7 @@ from langarith.paths import (
     SCORE_CSV,
     TASK_ADAPTER_DIR,
     TLR_ALIGNMENT_CSV,
+    TLR_BADX_LANG_ADAPTER_DIR,
     TLR_PAPER_LANG_ADAPTER_DIR,
     TLR_TASK_ADAPTER_DIR,
     TLR_TTEST_CSV,
@@ -50,11 +51,15 @@ from langarith.settings import LanguageAdapterConfig, LanguageAdapterSettings
 __all__ = [
     "ALIGNMENT_DEFAULTS",
     "ALL_TARGETS",
+    "DEFAULT_VARIANTS",
     "METHOD_NAMES",
     "PER_TARGET",
     "VARIANTS",
     "TlrPlan",
     "adapter_dir",
+    "badx_la_config",
+    "badx_la_hparams",
+    "badx_pairs",
     "alignment_inputs",
     "alignment_settings",
     "alignment_spec",
@@ -64,6 +69,7 @@ __all__ = [
     "lang_adapter_dir",
     "madx_from_core",
     "paper_la_config",
+    "pair_name",
     "paper_la_hparams",
     "scenario_name",
     "score_inputs",
@@ -85,7 +91,10 @@ VARIANTS: tuple[str, ...] = (
     "all_multi",
     "leave_out_task",
     "leave_out_targ",
+    "badx",
 )
+#: Variants when ``tlr.variants`` is not given: the seed's seven (BAD-X is asked for).
+DEFAULT_VARIANTS: tuple[str, ...] = VARIANTS[:-1]
 #: The paper's names, written to the score CSVs' ``method`` column.
 METHOD_NAMES: dict[str, str] = {
     "madx": "MAD-X",
@@ -95,9 +104,10 @@ METHOD_NAMES: dict[str, str] = {
     "all_multi": "ALL-MULTI",
     "leave_out_task": "LEAVE-OUT-TASK",
     "leave_out_targ": "LEAVE-OUT-TARG",
+    "badx": "BAD-X",
 }
 #: Variants whose language list depends on the target: one task adapter per target.
-PER_TARGET: frozenset[str] = frozenset({"target", "bilingual", "leave_out_targ"})
+PER_TARGET: frozenset[str] = frozenset({"target", "bilingual", "leave_out_targ", "badx"})
 #: The target folder name of a variant that trains one task adapter per task.
 ALL_TARGETS = "all"
 
@@ -131,7 +141,8 @@ def variant_languages(
     """The ordered language-adapter list of ``variant`` (issue 17, "Variants").
 
     ``target`` is needed (and used) only by the per-target variants (:data:`PER_TARGET`).
-    ``all_targets``: the targets of every dataset of the study, in config order.
+    ``all_targets``: the targets of every dataset of the study, in config order. BAD-X's
+    list is its one bilingual adapter, named by the pair (:func:`pair_name`).
     """
     if variant not in VARIANTS:
         raise LangarithError(f"Unknown tlr variant {variant!r}. Must be one of {list(VARIANTS)}")
@@ -146,6 +157,7 @@ def variant_languages(
         "all_multi": lambda: all_multi,
         "leave_out_task": lambda: [lang for lang in all_multi if lang not in task_targets],
         "leave_out_targ": lambda: [lang for lang in all_multi if lang != target],
+        "badx": lambda: [pair_name(source, str(target))],
     }[variant]()
     if variant.startswith("leave_out") and not [lang for lang in langs if lang != source]:
         raise LangarithError(
@@ -154,6 +166,11 @@ def variant_languages(
             "it from tlr.variants or add targets of other tasks under tlr.tasks."
         )
     return _unique([str(lang) for lang in langs], variant, task)
+
+
+def pair_name(source: str, target: str) -> str:
+    """The label of a BAD-X bilingual corpus and adapter: ``en-sw``."""
+    return f"{source}-{target}"
 
 
 def scenario_name(variant: str) -> str:
@@ -196,7 +213,11 @@ def la_family(config: Mapping[str, Any]) -> str:
 
 
 def lang_adapter_dir(config: Mapping[str, Any], model: str, lang: str, seed: int | str) -> str:
-    """The language adapter TLR stacks for ``lang``: the core's or the paper family's."""
+    """The language adapter TLR stacks for ``lang``: the core's or the paper family's, or
+    for a pair ``en-sw`` (:func:`pair_name`) the BAD-X bilingual adapter."""
+    if "-" in lang:
+        source, target = lang.split("-", 1)
+        return TLR_BADX_LANG_ADAPTER_DIR.format(model=model, source=source, lang=target, seed=seed)
     pattern = TLR_PAPER_LANG_ADAPTER_DIR if la_family(config) == "paper" else LANG_ADAPTER_DIR
     return pattern.format(model=model, lang=lang, seed=seed)
 
@@ -217,6 +238,34 @@ def paper_la_hparams(config: Mapping[str, Any], lang: str) -> dict[str, Any]:
     hparams.update((section.get("per_language") or {}).get(lang) or {})
     where = f"tlr.paper_language_adapter ({lang})"
     return LanguageAdapterSettings.from_mapping(hparams, where=where).as_dict()
+
+
+def badx_la_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """BAD-X's adapter config: the core's language adapter without the invertible adapter
+    (``seq_bn_inv`` -> ``seq_bn``), seeded as the core's θ_init."""
+    core = (config.get("language_adapter") or {}).get("adapter_config") or {}
+    spec = LanguageAdapterConfig.from_mapping(core, where="language_adapter.adapter_config")
+    out = spec.as_dict()
+    out["architecture"] = str(out["architecture"]).removesuffix("_inv")
+    return out
+
+
+def badx_la_hparams(config: Mapping[str, Any], target: str) -> dict[str, Any]:
+    """BAD-X's training settings for the pair with ``target`` (the seed gives none): the
+    core's ``language_adapter.training`` and the target's ``per_language`` entry, then
+    ``tlr.badx.training``."""
+    core = config.get("language_adapter") or {}
+    hparams = dict(core.get("training") or {})
+    hparams.update((core.get("per_language") or {}).get(target) or {})
+    hparams.update(((config.get("tlr") or {}).get("badx") or {}).get("training") or {})
+    where = f"tlr.badx.training ({target})"
+    return LanguageAdapterSettings.from_mapping(hparams, where=where).as_dict()
+
+
+def badx_pairs(config: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(source, target) of every BAD-X bilingual adapter the config trains."""
+    plan = tlr_plan(config)
+    return [] if plan is None else plan.badx_pairs()
 
 
 def madx_from_core(config: Mapping[str, Any]) -> bool:
@@ -263,6 +312,16 @@ class TlrPlan:
     source: str
     adapters: tuple[TlrAdapter, ...]
     madx_core: bool
+    badx_tasks: frozenset[str] = frozenset()
+
+    def variants_of(self, task: str) -> list[str]:
+        """The variants of ``task``: BAD-X only on ``tlr.badx.tasks`` (default: every)."""
+        return [v for v in self.variants if v != "badx" or task in self.badx_tasks]
+
+    def badx_pairs(self) -> list[tuple[str, str]]:
+        """(source, target) of every BAD-X bilingual adapter, each once."""
+        pairs = [(self.source, t) for task in self.badx_tasks for t in self.tasks[task]]
+        return sorted(set(pairs))
 
     def trained(self, task: str) -> list[TlrAdapter]:
         """The adapters of ``task`` that TLR trains (the core's MAD-X one excluded)."""
@@ -276,7 +335,7 @@ class TlrPlan:
         """The folders a training job of ``task`` writes, ``{model}`` and ``{seed}`` open."""
         return [
             adapter_dir("{model}", v, task, t, "{seed}")
-            for v in self.variants
+            for v in self.variants_of(task)
             if not (self.madx_core and v == "madx")
             for t in self.targets(v, task)
         ]
@@ -311,7 +370,7 @@ class TlrPlan:
             in_setup(SCORE_CSV, config).format(
                 scenario=scenario_name(v), model="{model}", task=task, target=t, seed="{seed}"
             )
-            for v in self.variants
+            for v in self.variants_of(task)
             for t in self.tasks[task]
         ]
 
@@ -363,9 +422,15 @@ def tlr_plan(config: Mapping[str, Any]) -> TlrPlan | None:
     if la_family(config) == "paper":
         for lang in [source, *dict.fromkeys(t for ts in tasks.values() for t in ts)]:
             paper_la_hparams(config, lang)  # refuses bad settings before any job runs
-    variants = tuple(section.get("variants") or VARIANTS)
+    variants = tuple(section.get("variants") or DEFAULT_VARIANTS)
     if "madx" not in variants:
         raise LangarithError("tlr.variants must include madx: every comparison is against it.")
+    badx_tasks = frozenset()
+    if "badx" in variants:
+        badx_tasks = frozenset((section.get("badx") or {}).get("tasks") or tasks)
+        unknown_badx = sorted(badx_tasks - set(tasks))
+        if unknown_badx:
+            raise LangarithError(f"tlr.badx.tasks names {unknown_badx}, not under tlr.tasks")
     all_targets = [t for targets in tasks.values() for t in targets]
     all_targets = list(dict.fromkeys(all_targets))
     adapters = []
@@ -373,6 +438,8 @@ def tlr_plan(config: Mapping[str, Any]) -> TlrPlan | None:
         for seed in seeds:
             for task, targets in tasks.items():
                 for variant in variants:
+                    if variant == "badx" and task not in badx_tasks:
+                        continue
                     per = targets if variant in PER_TARGET else [None]
                     for target in per:
                         langs_of = variant_languages(
@@ -387,7 +454,8 @@ def tlr_plan(config: Mapping[str, Any]) -> TlrPlan | None:
                         adapters.append(
                             TlrAdapter(model, variant, task, folder, seed, tuple(langs_of))
                         )
-    return TlrPlan(models, seeds, tasks, variants, source, tuple(adapters), madx_from_core(config))
+    madx_core = madx_from_core(config)
+    return TlrPlan(models, seeds, tasks, variants, source, tuple(adapters), madx_core, badx_tasks)
 
 
 # ----------------------------------------------------------------------------- rule inputs
@@ -446,7 +514,7 @@ def score_spec(config: Mapping[str, Any], task: str, model: str, seed: int | str
     targets = list(plan.tasks[task])
     adapters: dict[str, dict[str, str]] = {}
     scores: dict[str, dict[str, str]] = {}
-    for variant in plan.variants:
+    for variant in plan.variants_of(task):
         if variant == "madx" and plan.madx_core:
             core = TASK_ADAPTER_DIR.format(model=model, task=task, seed=seed)
             adapters[variant] = dict.fromkeys(targets, core)
@@ -476,6 +544,14 @@ def score_spec(config: Mapping[str, Any], task: str, model: str, seed: int | str
         "scores": scores,
         "ttest": plan.ttest_file(config, task).format(model=model, seed=seed),
         "o_labels": list(section.get("o_labels") or []),
+        # BAD-X keeps its bilingual adapter at inference, not the target's
+        "inference_lang_adapters": {
+            "badx": {
+                t: lang_adapter_dir(config, model, pair_name(plan.source, t), seed) for t in targets
+            }
+        }
+        if "badx" in plan.variants_of(task)
+        else {},
     }
 
 
@@ -484,6 +560,7 @@ def score_inputs(config: Mapping[str, Any], task: str, model: str, seed: int | s
     spec = score_spec(config, task, model, seed)
     dirs = [d for per in spec["adapters"].values() for d in per.values()]
     dirs += list(spec["lang_adapters"].values()) + list(spec["test_data"].values())
+    dirs += [d for per in spec["inference_lang_adapters"].values() for d in per.values()]
     return list(dict.fromkeys(dirs))
 
 
