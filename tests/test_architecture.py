@@ -69,6 +69,8 @@ LAYERS: dict[str, int] = {
     "langarith.tlr.metrics": 1,
     "langarith.tlr.variants": 2,
     "langarith.tlr.trainer": 5,
+    "langarith.tlr.alignment": 5,
+    "langarith.tlr.badx": 5,
     "langarith.tlr.scoring": 7,
     "langarith.tlr.register": 9,
     # the arm of task arithmetic with full fine-tuning (langarith.fullft)

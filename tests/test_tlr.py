@@ -7,6 +7,7 @@ English demo XNLI of 48 rows, a few optimiser steps: the file runs in seconds.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -393,3 +394,338 @@ def test_schema_variants_and_registries_agree():
         "tlr_train_ner": 2,
         "tlr_train_nli": 2,
     }
+
+
+# ----------------------------------------------------------------------------- ALL-MULTI + LA
+
+
+def test_all_multi_under_language_arithmetic_is_one_scenario():
+    """zero_shot_tlr: zero_shot's methods with the TLR ALL-MULTI task adapter, only on
+    tlr.models and tlr.seeds, and refused for a task without that adapter."""
+    from langarith.evaluate.scenarios import plan_jobs
+
+    config = _config(seeds=[2])
+    config.update(
+        models=[{"name": "tiny"}, {"name": "other"}],
+        tasks={
+            **config["tasks"],
+            "nli": {
+                "kind": "nli",
+                "train_dataset": "xnli",
+                "eval_dataset": "xnli",
+                "targets": ["es", "de", "ru"],
+            },
+        },
+        scenarios={"zero_shot": {"tasks": ["nli"]}, "zero_shot_tlr": {"tasks": ["nli"]}},
+        lambda_grid={"start": 0.0, "stop": 1.0, "step": 0.5},
+    )
+    config["tlr"]["models"] = ["tiny"]
+    related = {"es": "de", "de": "es", "ru": "es"}
+    jobs = plan_jobs(config, ["zero_shot", "zero_shot_tlr"], related=related)
+    tlr_jobs = [j for j in jobs if j.scenario == "zero_shot_tlr"]
+    assert {(j.model, j.seed, j.target) for j in tlr_jobs} == {
+        ("tiny", 2, "es"),
+        ("tiny", 2, "de"),
+        ("tiny", 2, "ru"),
+    }
+    zero = {(j.model, j.seed, j.target): j for j in jobs if j.scenario == "zero_shot"}
+    assert len(zero) == 2 * 2 * 3  # every model and seed of the config
+    for job in tlr_jobs:
+        assert job.task_adapter == "results/adapters/tiny/task-tlr/all_multi/nli/all/seed2"
+        same = zero[("tiny", 2, job.target)]
+        assert same.task_adapter == "results/adapters/tiny/task/nli/seed2"
+        assert (job.adapters, job.baselines, job.curves) == (
+            same.adapters,
+            same.baselines,
+            same.curves,
+        )
+        assert job.output == f"results/scores/zero_shot_tlr/tiny/nli/{job.target}/seed2.csv"
+    config["tlr"]["variants"] = ["madx", "target"]
+    with pytest.raises(LangarithError, match="zero_shot_tlr.*ALL-MULTI"):
+        plan_jobs(config, ["zero_shot_tlr"], related=related)
+
+
+def test_all_multi_under_language_arithmetic_waits_for_the_tlr_training_job(tmp_path):
+    """``snakemake -n`` on the demo with zero_shot_tlr and the paper's language adapters:
+    the zero_shot_tlr job needs the TLR training job (not the core's English task
+    adapter), which needs the paper family (as many jobs as ``langarith plan`` counts)."""
+    import yaml
+    from snakemake_runs import run_snakemake
+
+    from langarith.arm_registry import arm_job_counts
+    from langarith.config import load_config
+
+    root = Path(__file__).resolve().parents[1]
+    overlay = tmp_path / "overlay.yaml"
+    overlay.write_text(
+        "scenarios:\n  zero_shot_tlr: { tasks: [nli] }\ntlr:\n  language_adapters: paper\n",
+        encoding="utf-8",
+    )
+    target = "results/scores/zero_shot_tlr/tinybert/nli/es/seed1.csv"
+    result = run_snakemake(
+        "-n",
+        target,
+        "--quiet",
+        "rules",
+        "--configfile",
+        str(root / "config" / "demo.yaml"),
+        str(overlay),
+        directory=tmp_path / "work",
+    )
+    assert result.returncode == 0, result.output[-3000:]
+    rows = {k: int(v) for k, v in re.findall(r"^(\w+)\s+(\d+)$", result.output, flags=re.M)}
+    assert rows["tlr_train_nli"] == 1 and rows["lambda_grid"] == 1
+    assert "train_task_adapter" not in rows
+    config = load_config(root / "config" / "demo.yaml")
+    config["tlr"]["language_adapters"] = "paper"
+    counts = arm_job_counts(config)
+    assert rows["tlr_paper_init"] == counts["tlr_paper_init"] == 1
+    # en + every TLR target of the demo (es ru bg of NLI, it of NER), one seed
+    assert rows["tlr_paper_language_adapter"] == counts["tlr_paper_language_adapter"] == 5
+    assert yaml.safe_load(overlay.read_text())["tlr"]["language_adapters"] == "paper"
+
+
+def test_paper_language_adapters_are_a_family_of_their_own():
+    from langarith.tlr.variants import paper_la_config, paper_la_hparams, train_specs
+
+    config = _config(variants=["madx", "bilingual"], leave_out_last=False)
+    config["tasks"]["ner"]["kind"] = "ner"
+    core = train_specs(config, "ner", "tiny", 1)
+    assert core[0]["lang_adapters"] == [  # bilingual es (MAD-X is the core's adapter)
+        "results/adapters/tiny/lang/en/seed1",
+        "results/adapters/tiny/lang/es/seed1",
+    ]
+    assert tlr_plan(config).madx_core
+    config["tlr"]["language_adapters"] = "paper"
+    paper = train_specs(config, "ner", "tiny", 1)
+    assert [s["lang_adapters"] for s in paper][:2] == [
+        ["results/adapters/tiny/lang-paper/en/seed1"],
+        ["results/adapters/tiny/lang-paper/en/seed1", "results/adapters/tiny/lang-paper/es/seed1"],
+    ]
+    assert not tlr_plan(config).madx_core  # the core's MAD-X stacks on the core's LAs
+    hp = paper_la_hparams(config, "es")
+    assert (hp["batch_size"], hp["lr"], hp["block_size"], hp["max_steps"]) == (8, 5e-5, 256, 100000)
+    assert paper_la_config(config)["reduction_factor"] == 2
+    assert paper_la_config(config)["architecture"] == "seq_bn_inv"
+    config["tlr"]["paper_language_adapter"] = {
+        "training": {"max_steps": 50},
+        "per_language": {"de": {"max_steps": 30}},
+    }
+    assert paper_la_hparams(config, "es")["max_steps"] == 50
+    assert paper_la_hparams(config, "de")["max_steps"] == 30
+    config["tlr"]["paper_language_adapter"]["per_language"]["de"] = {"steps": 30}
+    with pytest.raises(LangarithError, match="steps"):
+        tlr_plan(config)
+
+
+# ----------------------------------------------------------------------------- alignment
+
+
+def test_alignment_rows_per_layer_and_identical_inputs_give_one(toy, tmp_path):
+    """The alignment CSV: one row per (variant, layer); English against itself (same
+    text, same language adapter) has cosine 1 at every layer, a real target less."""
+    import pandas as pd
+
+    from langarith.tlr.alignment import AlignmentRun, write_alignment
+
+    setup = toy["setup"]
+    ta = train_tlr_task_adapter(
+        setup.backbone,
+        _las(toy, "en"),
+        toy["data"],
+        "nli",
+        tmp_path / "madx",
+        seed=1,
+        hparams={**HP, "max_steps": 2},
+        leave_out=[1],
+    )
+    same = {"en": setup.lang["en"], "es": setup.lang["en"]}
+    real = {"en": setup.lang["en"], "es": setup.lang["es"]}
+    runs = [
+        AlignmentRun("madx", "MAD-X", 1, ta, same),
+        AlignmentRun("all_multi", "ALL-MULTI", 1, ta, real),
+    ]
+    common = dict(model="toy", task="nli", kind="nli", backbone=setup.backbone, source="en")
+    out = write_alignment(
+        tmp_path / "same.csv",
+        data={"en": toy["data"], "es": toy["data"]},
+        runs=runs[:1],
+        examples=10,
+        **common,
+    )
+    frame = pd.read_csv(out)
+    layers = 2 + 1  # the toy backbone's layers and the embedding output
+    assert list(frame["layer"]) == list(range(layers))
+    assert np.allclose(frame["cosine"], 1.0, atol=1e-5)
+    assert set(frame["examples"]) == {10} and set(frame["targets"]) == {"es"}
+    es_data = setup.data_dir("nli", "es")
+    out = write_alignment(
+        tmp_path / "real.csv",
+        data={"en": toy["data"], "es": es_data},
+        runs=runs,
+        examples=10,
+        **common,
+    )
+    frame = pd.read_csv(out)
+    assert len(frame) == 2 * layers
+    assert list(frame.groupby("variant", sort=False).size()) == [layers, layers]
+    assert (frame["cosine"] < 0.9999).any() and frame["cosine"].between(-1, 1).all()
+
+
+def test_alignment_is_planned_and_counted():
+    from langarith.arm_registry import arm_job_counts
+    from langarith.report import FIGURES
+    from langarith.tlr.variants import alignment_inputs, alignment_spec
+
+    config = _config(variants=["madx", "target", "all_multi"], alignment={"examples": 7})
+    config["tasks"]["ner"].update(kind="ner", eval_dataset="wikiann")
+    spec = alignment_spec(config, "tiny")
+    assert spec["output"] == "results/analysis/tiny/tlr_alignment.csv"
+    assert spec["task"] == "ner" and spec["examples"] == 7
+    assert [(r["variant"], r["seed"]) for r in spec["runs"]] == [
+        ("madx", 1),
+        ("madx", 2),
+        ("all_multi", 1),
+        ("all_multi", 2),
+    ]
+    assert spec["runs"][2]["task_adapter"] == (
+        "results/adapters/tiny/task-tlr/all_multi/ner/all/seed1"
+    )
+    assert list(spec["runs"][0]["lang_adapters"]) == ["en", "es", "de"]
+    assert "resources/data/wikiann/en" in alignment_inputs(config, "tiny")
+    assert arm_job_counts(config)["tlr_alignment"] == 1
+    assert FIGURES["tlr_alignment"].instances(config) == [{"model": "tiny"}]
+    assert FIGURES["tlr_alignment"].instances(_config(variants=["madx"])) == []
+    with pytest.raises(LangarithError, match="per target"):
+        alignment_spec(
+            _config(variants=["madx", "target"], alignment={"variants": ["madx", "target"]}),
+            "tiny",
+        )
+    with pytest.raises(LangarithError, match="not under tlr.variants"):
+        alignment_spec(_config(variants=["madx"], alignment={"examples": 3}), "tiny")
+
+
+# ----------------------------------------------------------------------------- BAD-X
+
+
+def _wiki(root: Path, lang: str, n_train: int, n_val: int = 6) -> Path:
+    from langarith.data import write_dataset
+
+    words = {"en": "the cat sat on a mat and ran", "es": "el gato se sienta en la casa"}[lang]
+    vocab = words.split()
+
+    def doc(i: int) -> str:
+        return " ".join(vocab[(i + k) % len(vocab)] for k in range(40)) + "."
+
+    return write_dataset(
+        root / "wikipedia" / lang,
+        "wikipedia",
+        lang,
+        {
+            "train": [{"id": f"{lang}-t{i}", "text": doc(i)} for i in range(n_train)],
+            "validation": [{"id": f"{lang}-v{i}", "text": doc(i)} for i in range(n_val)],
+        },
+        source="test",
+        revision="1",
+        options={},
+    )
+
+
+def test_badx_bilingual_adapter_task_adapter_and_scoring(toy, tmp_path):
+    """BAD-X: documents of en and es in turn (the longer one's rest at the end), a
+    bilingual adapter without invertible adapter by the core's trainer, the TLR trainer
+    with it as the one adapter, and scoring through the same adapter."""
+    from langarith.data import read_manifest, read_split
+    from langarith.tlr.badx import train_badx_language_adapter, write_bilingual_corpus
+    from langarith.tlr.scoring import job_from_lists
+    from langarith.tlr.variants import badx_la_config
+    from langarith.train.language_adapter import init_language_adapter
+
+    setup = toy["setup"]
+    en, es = _wiki(tmp_path, "en", 5), _wiki(tmp_path, "es", 3)
+    corpus = write_bilingual_corpus(en, es, tmp_path / "corpus")
+    ids = [row["id"] for row in read_split(corpus, "train")]
+    assert ids == ["en-t0", "es-t0", "en-t1", "es-t1", "en-t2", "es-t2", "en-t3", "en-t4"]
+    assert read_manifest(corpus)["language"] == "en-es"
+    with pytest.raises(LangarithError, match="two languages"):
+        write_bilingual_corpus(en, en, tmp_path / "same")
+
+    config = {"language_adapter": {"adapter_config": {"architecture": "seq_bn_inv"}}}
+    la_config = badx_la_config(config)
+    assert la_config["architecture"] == "seq_bn" and la_config["reduction_factor"] == 2
+    init = init_language_adapter(
+        setup.backbone,
+        tmp_path / "badx-init",
+        adapter_config={k: v for k, v in la_config.items() if k != "init_seed"},
+        seed=0,
+    )
+    hp = {"max_steps": 2, "batch_size": 2, "block_size": 16, "eval_every": 1}
+    hp.update(checkpoint_every=0, max_eval_blocks=2)
+    badx = train_badx_language_adapter(
+        setup.backbone, init, corpus, tmp_path / "en-es", seed=1, hparams=hp
+    )
+    saved = json.loads((badx / "adapter_config.json").read_text())["config"]
+    assert saved["inv_adapter"] is None
+    assert json.loads((badx / "metadata.json").read_text())["language"] == "en-es"
+    ta = train_tlr_task_adapter(
+        setup.backbone,
+        [badx],
+        toy["data"],
+        "nli",
+        tmp_path / "ta",
+        seed=1,
+        hparams={**HP, "max_steps": 2},
+        languages=["en-es"],
+    )
+    meta = json.loads((ta / "metadata.json").read_text())
+    assert meta["tlr"]["languages"] == ["en-es"]
+    job = job_from_lists(
+        model="toy",
+        task="nli",
+        kind="nli",
+        seed=1,
+        backbone=str(setup.backbone),
+        targets=["es"],
+        lang_adapters={"es": str(setup.lang["es"])},
+        test_data={"es": str(setup.data_dir("nli", "es"))},
+        adapters={"madx": {"es": str(ta)}, "badx": {"es": str(ta)}},
+        scores={},
+        ttest=str(tmp_path / "t.csv"),
+        inference_lang_adapters={"badx": {"es": str(badx)}},
+    )
+    assert job.lang_adapter("badx", "es") == badx
+    assert job.lang_adapter("madx", "es") == setup.lang["es"]
+
+
+def test_badx_is_planned_per_pair_on_its_tasks():
+    from langarith.arm_registry import arm_job_counts
+    from langarith.tlr.variants import score_inputs, score_spec, train_specs
+
+    config = _config(variants=["madx", "badx"], badx={"tasks": ["nli"]}, seeds=[1])
+    for task in config["tasks"]:
+        config["tasks"][task].update(kind=task, eval_dataset=config["tasks"][task]["train_dataset"])
+    assert variant_languages(
+        "badx", source="en", target="es", task_targets=["es"], all_targets=["es"]
+    ) == ["en-es"]
+    plan = tlr_plan(config)
+    assert plan.variants_of("ner") == ["madx"] and plan.variants_of("nli") == ["madx", "badx"]
+    assert plan.badx_pairs() == [("en", "de"), ("en", "es")]
+    specs = train_specs(config, "nli", "tiny", 1)
+    assert specs[1] == {
+        "out": "results/adapters/tiny/task-tlr/badx/nli/es/seed1",
+        "lang_adapters": ["results/adapters/tiny/language-badx/en-es/seed1"],
+        "languages": ["en-es"],
+    }
+    spec = score_spec(config, "nli", "tiny", 1)
+    assert spec["inference_lang_adapters"]["badx"]["de"] == (
+        "results/adapters/tiny/language-badx/en-de/seed1"
+    )
+    assert "results/adapters/tiny/language-badx/en-de/seed1" in score_inputs(
+        config, "nli", "tiny", 1
+    )
+    assert score_spec(config, "ner", "tiny", 1)["inference_lang_adapters"] == {}
+    counts = arm_job_counts(config)
+    assert (counts["tlr_badx_init"], counts["tlr_badx_corpus"]) == (1, 2)
+    assert counts["tlr_badx_language_adapter"] == 2
+    with pytest.raises(LangarithError, match="tlr.badx.tasks"):
+        tlr_plan(_config(variants=["madx", "badx"], badx={"tasks": ["qa"]}))

@@ -178,6 +178,12 @@ LAYOUTS: dict[str, ScenarioLayout] = {
         tuple(pair for m in NWAY_METHODS for pair in ((m, "LA"), (m, BETTER_PROXY))),
         ("LA",),
     ),
+    "zero_shot_tlr": ScenarioLayout(
+        "Zero-shot with the TLR ALL-MULTI task adapter (issue 17) instead of the English one",
+        ("pEA", "pRA", "LA"),
+        (("LA", "pEA"), ("LA", "pRA"), ("LA", BETTER_PROXY)),
+        ("LA",),
+    ),
 }
 #: Tables with one row per (method, target) built from one scenario's scores.
 SCENARIO_TABLES = tuple(LAYOUTS)
