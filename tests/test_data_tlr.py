@@ -20,6 +20,7 @@ from langarith.data import (
     DATASETS,
     UncoveredLanguageError,
     dataset_covers,
+    prepare_demo_dataset,
     prepare_real_dataset,
     read_manifest,
     read_split,
@@ -178,3 +179,23 @@ def test_tydiqa_language_rows_of_validation_become_test(tmp_path: Path) -> None:
     with pytest.raises(LangarithError, match="no validation rows of 'th'"):
         prepare_real_dataset("tydiqa", "th", tmp_path / "th", options=_options(repo, tmp_path))
     assert not (tmp_path / "th").exists()
+
+
+def test_demo_rows_have_the_real_format(tmp_path: Path) -> None:
+    """The offline demo writes the same splits, manifest keys and row shapes."""
+    repo = tmp_path / "google-research-datasets" / "tydiqa"
+    _write_parquet(
+        repo / "secondary_task" / "validation" / "0000.parquet", _tydiqa_rows(), QA_FEATURES
+    )
+    real = prepare_real_dataset("tydiqa", "sw", tmp_path / "real", options=_options(repo, tmp_path))
+    small = {"task_train_rows": 4, "task_validation_rows": 3, "task_test_rows": 3}
+    demo = prepare_demo_dataset("tydiqa", "ru", tmp_path / "demo", options=small)
+    assert list(read_manifest(demo)["splits"]) == list(read_manifest(real)["splits"]) == ["test"]
+    assert set(read_manifest(demo)) == set(read_manifest(real))
+    assert set(read_split(demo, "test")[0]) == set(read_split(real, "test")[0])
+    for name, lang in (("conll2003", "en"), ("masakhaner", "de")):
+        out = prepare_demo_dataset(
+            name, lang, tmp_path / name, options={**small, "respect_coverage": False}
+        )
+        assert read_manifest(out)["labels"] == list(DATASETS[name].labels)
+        assert set(read_manifest(out)["splits"]) == {"train", "validation", "test"}
