@@ -16,11 +16,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from langarith.arm_registry import ARM_JOB_COUNTS, ARM_OUTPUTS
+from langarith.arm_registry import ARM_JOB_COUNTS, ARM_OUTPUTS, ArmJobs
 from langarith.report.figures import FIGURES, FigureRequest, FigureSpec
 from langarith.report.render import markdown_table
 from langarith.report.tables import TABLES, BuiltTable, TableRequest, TableSpec
-from langarith.tlr.variants import METHOD_NAMES, tlr_plan
+from langarith.tlr.variants import METHOD_NAMES, task_data, tlr_plan
 
 __all__ = ["PUBLISHED", "build_tlr_table", "draw_tlr_averages", "tlr_averages_frame"]
 
@@ -218,15 +218,21 @@ def tlr_outputs(config: Mapping[str, Any]) -> list[str]:
     return [] if plan is None else plan.outputs(config)
 
 
-def tlr_job_counts(config: Mapping[str, Any]) -> dict[str, int]:
-    """Jobs per rule of ``rules/tlr.smk`` on an empty directory."""
+def tlr_job_counts(config: Mapping[str, Any]) -> ArmJobs:
+    """Jobs per rule of ``rules/tlr.smk`` on an empty directory, and the data folders the
+    arm reads (its own datasets of ``tlr.datasets`` and targets the core does not
+    evaluate are download jobs the core does not plan)."""
     plan = tlr_plan(config)
     if plan is None:
-        return {}
+        return ArmJobs({})
     per = len(plan.models) * len(plan.seeds)
     counts = {f"tlr_score_{task}": per for task in plan.tasks}
     counts.update({f"tlr_train_{task}": per for task in plan.tasks if plan.adapter_patterns(task)})
-    return counts
+    data = set()
+    for task, targets in plan.tasks.items():
+        data.add(task_data(config, task, plan.source, "train_dataset"))
+        data.update(task_data(config, task, t, "eval_dataset") for t in targets)
+    return ArmJobs(counts, frozenset(data))
 
 
 TABLES["tlr"] = TableSpec(
