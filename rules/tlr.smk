@@ -20,6 +20,7 @@ from langarith.tlr.variants import (
     task_data as tlr_task_data,
     tlr_hparams,
     tlr_plan,
+    tlr_task as tlr_task_spec,
     train_inputs as tlr_train_inputs,
     train_specs as tlr_train_specs,
 )
@@ -157,8 +158,9 @@ for tlr_task in TLR_TASKS:
                     config, task, wc.model, wc.seed
                 ),
                 hparams=tlr_hparams(config, tlr_task),
-                kind=config["tasks"][tlr_task]["kind"],
+                kind=tlr_task_spec(config, tlr_task).kind,
                 leave_out_last=bool(config["tlr"].get("leave_out_last", True)),
+                o_labels=list(config["tlr"].get("o_labels") or []),
             script:
                 "../workflow/scripts/tlr_train.py"
 

@@ -61,7 +61,8 @@ def test_paper_setup_job_counts_are_snakemakes(paper, tmp_path):
 
 def test_paper_config_jobs(paper):
     jobs = job_counts(paper)
-    assert jobs["train_language_adapter"] == 2 * 20 * 3
+    # the papers' 20 languages and the TLR arm's 11 other targets (MasakhaNER, TyDiQA, th)
+    assert jobs["train_language_adapter"] == 2 * 31 * 3
     # the papers' token-budget study: XLM-R only; as, sw, fr x 10k-10M, fr also 1B; 3 seeds
     assert jobs["train_budget_adapter"] == 1 * (4 + 4 + 5) * 3
     assert jobs["train_task_adapter"] == 2 * 3 * 3  # ner, nli, qa; nli_as reuses nli

@@ -625,6 +625,94 @@ def _wiki(root: Path, lang: str, n_train: int, n_val: int = 6) -> Path:
             "train": [{"id": f"{lang}-t{i}", "text": doc(i)} for i in range(n_train)],
             "validation": [{"id": f"{lang}-v{i}", "text": doc(i)} for i in range(n_val)],
         },
+# ----------------------------------------------------------------------------- the arm's own data
+
+
+def _own_config(**tlr):
+    """The paper's layout in small: NER on MasakhaNER from CoNLL-2003 (replacing the core's
+    WikiANN ``ner``), TyDiQA-GoldP beside the core's QA task."""
+    config = _config(
+        tasks={"ner": ["ha", "sw"], "qa": ["ar"], "qa_tydiqa": ["ar", "sw"]},
+        datasets={
+            "ner": {"kind": "ner", "train_dataset": "conll2003", "eval_dataset": "masakhaner"},
+            "qa_tydiqa": {"kind": "qa", "train_dataset": "squad", "eval_dataset": "tydiqa"},
+        },
+        o_labels=["MISC", "DATE"],
+        variants=["madx", "target", "all_multi"],
+        **tlr,
+    )
+    config["languages"] = ["en", "ha", "sw", "ar"]
+    config["tasks"]["qa"] = {"kind": "qa", "train_dataset": "squad", "eval_dataset": "xquad"}
+    config["task_adapter"] = {"per_task": {"qa": {"max_length": 384}, "ner": {"max_length": 99}}}
+    return config
+
+
+def test_tasks_of_the_arms_own_datasets():
+    from langarith.arm_registry import arm_jobs
+    from langarith.tlr.variants import task_data, tlr_hparams, tlr_task
+
+    config = _own_config(leave_out_last=False)
+    plan = tlr_plan(config)
+    assert plan.languages() == ["en", "ha", "sw", "ar"]  # ALL-MULTI: every task's targets
+    all_multi = {a.task: a.languages for a in plan.adapters if a.variant == "all_multi"}
+    assert all_multi["qa_tydiqa"] == ("en", "ha", "sw", "ar")
+    # the core's MAD-X adapter stands in only for the core's own task (qa), never for a
+    # task the arm trains on other data (ner: CoNLL-2003, not the core's WikiANN)
+    assert plan.madx_core and plan.core_tasks == {"qa"}
+    assert plan.madx_from_core("qa") and not plan.madx_from_core("ner")
+    assert any(a.variant == "madx" for a in plan.trained("ner"))
+    assert tlr_task(config, "ner").kind == "ner" and not tlr_task(config, "ner").core
+    assert task_data(config, "ner", "en", "train_dataset") == "resources/data/conll2003/en"
+    assert task_data(config, "ner", "ha", "eval_dataset") == "resources/data/masakhaner/ha"
+    assert task_data(config, "qa_tydiqa", "sw", "eval_dataset") == "resources/data/tydiqa/sw"
+    # a task of tlr.datasets takes the core's per_task of its kind; the core's `ner` entry
+    # still applies to the arm's `ner` by name
+    assert tlr_hparams(config, "qa_tydiqa")["max_length"] == 384
+    load_arms()
+    (jobs,) = [j for j in arm_jobs(config) if "tlr_train_qa_tydiqa" in j.counts]
+    assert {"resources/data/conll2003/en", "resources/data/tydiqa/ar"} <= jobs.data
+    assert "resources/data/masakhaner/sw" in jobs.data and "resources/data/xquad/ar" in jobs.data
+
+
+def test_refusals_of_the_arms_own_datasets():
+    # DATE of MasakhaNER stays a test type the CoNLL-2003 adapter never learns
+    with pytest.raises(LangarithError, match=r"differ in the type\(s\) \['DATE'\]"):
+        tlr_plan(_own_config() | {"tlr": {**_own_config()["tlr"], "o_labels": ["MISC"]}})
+    with pytest.raises(LangarithError, match=r"\['DATE', 'MISC'\].*tlr.o_labels \[\]"):
+        tlr_plan(_own_config() | {"tlr": {**_own_config()["tlr"], "o_labels": []}})
+    bad = _own_config()
+    bad["tlr"]["tasks"]["qa_tydiqa"] = ["ar", "ha"]
+    with pytest.raises(LangarithError, match=r"target\(s\) \['ha'\] are not in tydiqa"):
+        tlr_plan(bad)
+    bad = _own_config()
+    bad["tlr"]["tasks"]["qa_mlqa"] = ["ar"]
+    with pytest.raises(LangarithError, match="neither under tasks: nor under tlr.datasets"):
+        tlr_plan(bad)
+    bad = _own_config()
+    bad["tlr"]["datasets"]["ner"]["eval_dataset"] = "masakhaner2"
+    with pytest.raises(LangarithError, match=r"names \['masakhaner2'\], which are not datasets"):
+        tlr_plan(bad)
+
+
+def test_o_labels_are_read_as_o_in_training(toy, tmp_path):
+    """CoNLL-2003's MISC becomes O in the training and validation data: the head has the
+    test data's seven tags, and MISC words train as O."""
+    from langarith.data import NER_LABELS, write_dataset
+    from langarith.data.formats import CONLL2003_LABELS
+    from langarith.tlr.metrics import o_mapped_labels
+
+    assert o_mapped_labels(CONLL2003_LABELS, ["MISC", "DATE"]) == list(NER_LABELS)
+    rows = [
+        {"id": f"{i}", "tokens": ["EU", "rejects", "German", "lamb", "."], "ner_tags": tags}
+        for i, tags in enumerate(
+            [["B-ORG", "O", "B-MISC", "O", "O"], ["B-LOC", "O", "B-MISC", "I-MISC", "O"]] * 8
+        )
+    ]
+    data = write_dataset(
+        tmp_path / "conll2003",
+        "conll2003",
+        "en",
+        {"train": rows, "validation": rows[:4], "test": rows[:4]},
         source="test",
         revision="1",
         options={},
@@ -729,3 +817,110 @@ def test_badx_is_planned_per_pair_on_its_tasks():
     assert counts["tlr_badx_language_adapter"] == 2
     with pytest.raises(LangarithError, match="tlr.badx.tasks"):
         tlr_plan(_config(variants=["madx", "badx"], badx={"tasks": ["qa"]}))
+    hp = {**HP, "max_steps": 2, "eval_every": 2}
+    las_ = _las(toy, "en", "es")
+    out = {}
+    for name, types in (("mapped", ["MISC", "DATE"]), ("plain", [])):
+        out[name] = train_tlr_task_adapter(
+            toy["setup"].backbone, las_, data, "ner", tmp_path / name, seed=1, hparams=hp,
+            o_labels=types,
+        )  # fmt: skip
+    mapped = json.loads((out["mapped"] / "metadata.json").read_text())
+    plain = json.loads((out["plain"] / "metadata.json").read_text())
+    assert mapped["labels"] == list(NER_LABELS) and mapped["tlr"]["o_labels"] == ["MISC", "DATE"]
+    assert plain["labels"] == list(CONLL2003_LABELS) and plain["tlr"]["o_labels"] == []
+    assert mapped["data"]["train"]["rows"] == 16
+    assert not list(tmp_path.glob(".mapped.o-labels-*"))  # the mapped copy is gone
+
+
+def test_qa_on_tydiqa_format_data_trains_and_scores(toy, tmp_path):
+    """QA runs in tests on fixtures: a TLR QA adapter trained on demo SQuAD over two
+    language adapters, scored against MAD-X on TyDiQA-GoldP rows written by the real
+    TyDiQA loader (the toy's ``es`` adapter stands in for Swahili's)."""
+    from langarith.data import prepare_real_dataset, read_split
+    from langarith.report import read_scores
+    from langarith.tlr.scoring import job_from_lists, score_tlr_job
+
+    setup = toy["setup"]
+    squad = prepare_demo_dataset(
+        "squad",
+        "en",
+        tmp_path / "squad",
+        options={"task_train_rows": 24, "task_validation_rows": 6, "qa_context_sentences": 2},
+    )
+    rows = []
+    for lang, n in (("swahili", 5), ("thai", 2)):
+        for i in range(n):
+            context = f"Mji {i} wa Kenya ni Nairobi na mto ni Tana."
+            rows.append(
+                {
+                    "id": f"{lang}-{i}-0",
+                    "title": "Kenya",
+                    "context": context,
+                    "question": f"Mji mkuu wa Kenya {i}?",
+                    "answers": {"text": ["Nairobi"], "answer_start": [context.index("Nairobi")]},
+                }
+            )
+    fixture = tmp_path / "tydiqa-goldp-dev.jsonl"
+    fixture.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    test_data = prepare_real_dataset(
+        "tydiqa", "sw", tmp_path / "tydiqa" / "sw", options={"local_path": str(fixture)}
+    )
+    assert len(read_split(test_data, "test")) == 5  # the Thai rows are not Swahili's
+    hp = {**HP, "max_steps": 4, "eval_every": 2, "max_length": 64, "doc_stride": 16}
+    adapters = {
+        variant: train_tlr_task_adapter(
+            setup.backbone,
+            _las(toy, *langs),
+            squad,
+            "qa",
+            tmp_path / variant,
+            seed=2,
+            hparams=hp,
+            leave_out=[1],
+        )  # fmt: skip
+        for variant, langs in (("madx", ["en"]), ("bilingual", ["en", "es"]))
+    }
+    meta = json.loads((adapters["bilingual"] / "metadata.json").read_text())
+    assert meta["tlr"]["languages"] is None and len(meta["tlr"]["lang_adapters"]) == 2
+    assert [h["step"] for h in meta["eval_history"]][-1] == 4
+    scores = {v: {"sw": str(tmp_path / f"scores/{scenario_name(v)}/sw.csv")} for v in adapters}
+    score_tlr_job(
+        job_from_lists(
+            model="toy",
+            task="qa_tydiqa",
+            kind="qa",
+            seed=2,
+            backbone=str(setup.backbone),
+            targets=["sw"],
+            lang_adapters={"sw": str(setup.lang["es"])},
+            test_data={"sw": str(test_data)},
+            adapters={v: {"sw": str(d)} for v, d in adapters.items()},
+            scores=scores,
+            ttest=str(tmp_path / "ttest.csv"),
+        ),
+        device="cpu",
+    )
+    frame = read_scores([scores[v]["sw"] for v in adapters])
+    assert set(frame["metric"]) == {"f1", "exact_match"}
+    assert set(frame["task"]) == {"qa_tydiqa"} and (frame["split"] == "test").all()
+    assert frame["score"].between(0, 100).all()
+    ttest = (tmp_path / "ttest.csv").read_text().splitlines()
+    assert len(ttest) == 2 and ",BILINGUAL,5," in ttest[1]  # the 5 questions paired
+
+
+def test_early_stopping_ends_a_run_that_stops_improving(toy, tmp_path):
+    """The seed's QA early stopping (patience 4): with a learning rate too small to change
+    a prediction, no validation beats the first, so patience 1 ends the run at the second
+    validation and keeps the first's weights; without it the run goes to max_steps."""
+    hp = {**HP, "max_steps": 8, "eval_every": 2, "lr": 1e-12}
+    runs = {}
+    for name, patience in (("stopped", 1), ("full", None)):
+        out = train_tlr_task_adapter(
+            toy["setup"].backbone, _las(toy, "en", "es"), toy["data"], "nli", tmp_path / name,
+            seed=1, hparams={**hp, "early_stopping_patience": patience},
+        )  # fmt: skip
+        runs[name] = json.loads((out / "metadata.json").read_text())
+    assert [h["step"] for h in runs["stopped"]["eval_history"]] == [2, 4]
+    assert runs["stopped"]["steps"] == 4 and runs["stopped"]["best_step"] == 2
+    assert runs["full"]["steps"] == 8 and len(runs["full"]["eval_history"]) == 4

@@ -27,6 +27,7 @@ from langarith.tlr.variants import (
     alignment_spec,
     badx_pairs,
     la_family,
+    task_data,
     tlr_plan,
 )
 
@@ -264,8 +265,9 @@ def tlr_outputs(config: Mapping[str, Any]) -> list[str]:
 
 
 def tlr_job_counts(config: Mapping[str, Any]) -> ArmJobs:
-    """Jobs per rule of ``rules/tlr.smk`` on an empty directory, and the core's data
-    folders and corpora the arm reads (counted once with the core's)."""
+    """Jobs per rule of ``rules/tlr.smk`` on an empty directory, and the data folders and
+    corpora the arm reads (its own datasets of ``tlr.datasets`` and targets the core does
+    not evaluate are download jobs the core does not plan; shared ones count once)."""
     plan = tlr_plan(config)
     if plan is None:
         return ArmJobs({})
@@ -273,6 +275,9 @@ def tlr_job_counts(config: Mapping[str, Any]) -> ArmJobs:
     counts = {f"tlr_score_{task}": per for task in plan.tasks}
     counts.update({f"tlr_train_{task}": per for task in plan.tasks if plan.adapter_patterns(task)})
     data: set[str] = set()
+    for task, targets in plan.tasks.items():
+        data.add(task_data(config, task, plan.source, "train_dataset"))
+        data.update(task_data(config, task, t, "eval_dataset") for t in targets)
     corpora: set[tuple[str, str]] = set()
     if alignment_settings(config) is not None:
         counts["tlr_alignment"] = len(plan.models)

@@ -13,6 +13,8 @@ The ``tlr`` config section (schema: ``workflow/schemas/config.schema.yaml``)::
       models: [tinybert]          # default: every model
       seeds: [1]                  # default: the config's seeds
       tasks: {ner: [es, de], nli: [es, de]}   # task -> its targets, in order
+      datasets:                   # the arm's own task data (not the core's tasks:)
+        ner: {kind: ner, train_dataset: conll2003, eval_dataset: masakhaner}
       variants: [madx, target, bilingual, task_multi, all_multi, leave_out_targ]
       leave_out_last: true        # MAD-X 2.0: no adapter in the last layer
       o_labels: [MISC, DATE]      # entity types read as O (CoNLL MISC, MasakhaNER DATE)
@@ -22,8 +24,15 @@ The ``tlr`` config section (schema: ``workflow/schemas/config.schema.yaml``)::
       paper_language_adapter: {training: {...}, per_language: {sw: {max_steps: 30000}}}
       per_task: {ner: {...}}
 
+A task of ``tlr.tasks`` is a task of the core (``tasks:``: its datasets, and its MAD-X
+adapter when TLR trains as the core does) unless ``tlr.datasets`` defines it: then the
+arm trains and scores it on those datasets alone (MasakhaNER with CoNLL-2003 as source,
+TyDiQA-GoldP beside the core's XQuAD), and the core trains nothing for it.
+
 Every "Bad input" of the issue that a config can cause is refused here, before any
-job runs: an empty list, a language twice, a target without a language adapter.
+job runs: an empty list, a language twice, a target without a language adapter, a
+target the test data lacks, NER tag sets of source and test data that differ after
+``tlr.o_labels``.
 """
 
 from __future__ import annotations
@@ -33,6 +42,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from langarith import LangarithError
+from langarith.data import DATASETS, dataset_covers
 from langarith.paths import (
     DATA_DIR,
     LANG_ADAPTER_DIR,
@@ -47,6 +57,7 @@ from langarith.paths import (
 )
 from langarith.plan import model_names
 from langarith.settings import LanguageAdapterConfig, LanguageAdapterSettings
+from langarith.tlr.metrics import o_mapped_labels
 
 __all__ = [
     "ALIGNMENT_DEFAULTS",
@@ -56,6 +67,7 @@ __all__ = [
     "PER_TARGET",
     "VARIANTS",
     "TlrPlan",
+    "TlrTask",
     "adapter_dir",
     "badx_la_config",
     "badx_la_hparams",
@@ -77,6 +89,7 @@ __all__ = [
     "task_data",
     "tlr_hparams",
     "tlr_plan",
+    "tlr_task",
     "train_inputs",
     "train_specs",
     "variant_languages",
@@ -171,6 +184,55 @@ def variant_languages(
 def pair_name(source: str, target: str) -> str:
     """The label of a BAD-X bilingual corpus and adapter: ``en-sw``."""
     return f"{source}-{target}"
+
+
+@dataclass(frozen=True)
+class TlrTask:
+    """What one task of ``tlr.tasks`` trains on (English) and is scored on (targets).
+
+    ``core``: the core's task of that name, whose MAD-X adapter TLR may reuse
+    (:func:`madx_from_core`); false for a task of ``tlr.datasets``.
+    """
+
+    name: str
+    kind: str
+    train_dataset: str | None
+    eval_dataset: str | None
+    core: bool
+
+
+def tlr_task(config: Mapping[str, Any], task: str) -> TlrTask:
+    """The datasets of ``task``: ``tlr.datasets.<task>`` if given, else ``tasks.<task>``."""
+    own = ((config.get("tlr") or {}).get("datasets") or {}).get(task)
+    if own:
+        return TlrTask(task, str(own["kind"]), own["train_dataset"], own["eval_dataset"], False)
+    spec = (config.get("tasks") or {}).get(task)
+    if spec is None:
+        raise LangarithError(
+            f"tlr.tasks names {task!r}, which is neither under tasks: nor under tlr.datasets:; "
+            "define its kind, train_dataset and eval_dataset under tlr.datasets."
+        )
+    kind = str(spec.get("kind") or task)
+    return TlrTask(task, kind, spec.get("train_dataset"), spec.get("eval_dataset"), True)
+
+
+def _check_ner_labels(task: TlrTask, o_labels: Sequence[str]) -> None:
+    """The task adapter's tags (source data) and the test tags must be the same set once
+    ``tlr.o_labels`` are read as O: a test type the adapter never learnt is never found,
+    a learnt type the test data lacks only adds false positives."""
+    if task.kind != "ner" or task.train_dataset not in DATASETS:
+        return
+    if task.eval_dataset not in DATASETS:
+        return
+    train = set(o_mapped_labels(DATASETS[task.train_dataset].labels, o_labels))
+    test = set(o_mapped_labels(DATASETS[task.eval_dataset].labels, o_labels))
+    if train != test:
+        types = sorted({t.partition("-")[2] for t in train ^ test})
+        raise LangarithError(
+            f"tlr.tasks.{task.name}: the NER tags of {task.train_dataset} (source) and "
+            f"{task.eval_dataset} (test) differ in the type(s) {types} after tlr.o_labels "
+            f"{list(o_labels)}; add them to tlr.o_labels so both read them as O."
+        )
 
 
 def scenario_name(variant: str) -> str:
@@ -313,6 +375,8 @@ class TlrPlan:
     adapters: tuple[TlrAdapter, ...]
     madx_core: bool
     badx_tasks: frozenset[str] = frozenset()
+    #: the tasks of ``tlr.tasks`` that are the core's (not redefined by ``tlr.datasets``)
+    core_tasks: frozenset[str] = frozenset()
 
     def variants_of(self, task: str) -> list[str]:
         """The variants of ``task``: BAD-X only on ``tlr.badx.tasks`` (default: every)."""
@@ -323,12 +387,16 @@ class TlrPlan:
         pairs = [(self.source, t) for task in self.badx_tasks for t in self.tasks[task]]
         return sorted(set(pairs))
 
+    def madx_from_core(self, task: str) -> bool:
+        """Whether ``task``'s MAD-X row is the core's task adapter (not trained here)."""
+        return self.madx_core and task in self.core_tasks
+
     def trained(self, task: str) -> list[TlrAdapter]:
         """The adapters of ``task`` that TLR trains (the core's MAD-X one excluded)."""
         return [
             a
             for a in self.adapters
-            if a.task == task and not (self.madx_core and a.variant == "madx")
+            if a.task == task and not (self.madx_from_core(task) and a.variant == "madx")
         ]
 
     def adapter_patterns(self, task: str) -> list[str]:
@@ -336,7 +404,7 @@ class TlrPlan:
         return [
             adapter_dir("{model}", v, task, t, "{seed}")
             for v in self.variants_of(task)
-            if not (self.madx_core and v == "madx")
+            if not (self.madx_from_core(task) and v == "madx")
             for t in self.targets(v, task)
         ]
 
@@ -400,17 +468,32 @@ def tlr_plan(config: Mapping[str, Any]) -> TlrPlan | None:
     seeds = tuple(int(s) for s in (section.get("seeds") or config["seeds"]))
     source = str(config.get("source_language", "en"))
     tasks = {str(t): tuple(str(x) for x in targets) for t, targets in section["tasks"].items()}
-    missing = sorted(set(tasks) - set(config.get("tasks") or {}))
-    if missing:
-        raise LangarithError(f"tlr.tasks names {missing}, which are not under tasks:")
-    untrained = sorted(t for t in tasks if not config["tasks"][t].get("train_dataset"))
+    specs = {task: tlr_task(config, task) for task in tasks}
+    untrained = sorted(t for t, spec in specs.items() if not spec.train_dataset)
     if untrained:
         raise LangarithError(
             f"tlr.tasks names {untrained}, which have no train_dataset (TLR trains its own "
             "task adapters); list tasks with English training data."
         )
+    for spec in specs.values():
+        unknown = [d for d in (spec.train_dataset, spec.eval_dataset) if d and d not in DATASETS]
+        if unknown and not spec.core:
+            raise LangarithError(
+                f"tlr.datasets.{spec.name} names {unknown}, which are not datasets; "
+                f"choose among {sorted(DATASETS)}."
+            )
     langs = set(config["languages"])
     for task, targets in tasks.items():
+        _check_ner_labels(specs[task], section.get("o_labels") or [])
+        eval_dataset = specs[task].eval_dataset
+        uncovered = [
+            t for t in targets if eval_dataset in DATASETS and not dataset_covers(eval_dataset, t)
+        ]
+        if uncovered:
+            raise LangarithError(
+                f"tlr.tasks.{task}: target(s) {uncovered} are not in {eval_dataset} (it covers "
+                f"{sorted(DATASETS[eval_dataset].languages)}); drop them from tlr.tasks.{task}."
+            )
         no_adapter = [t for t in targets if t not in langs]
         if no_adapter:
             raise LangarithError(
@@ -454,8 +537,18 @@ def tlr_plan(config: Mapping[str, Any]) -> TlrPlan | None:
                         adapters.append(
                             TlrAdapter(model, variant, task, folder, seed, tuple(langs_of))
                         )
-    madx_core = madx_from_core(config)
-    return TlrPlan(models, seeds, tasks, variants, source, tuple(adapters), madx_core, badx_tasks)
+    core_tasks = frozenset(t for t, spec in specs.items() if spec.core)
+    return TlrPlan(
+        models,
+        seeds,
+        tasks,
+        variants,
+        source,
+        tuple(adapters),
+        madx_from_core(config),
+        badx_tasks,
+        core_tasks,
+    )
 
 
 # ----------------------------------------------------------------------------- rule inputs
@@ -463,11 +556,14 @@ def tlr_plan(config: Mapping[str, Any]) -> TlrPlan | None:
 
 def tlr_hparams(config: Mapping[str, Any], task: str) -> dict[str, Any]:
     """A TLR task adapter's hparams: the core's (``task_adapter.training``, its
-    ``per_task``, ``adapter_config``) with ``tlr.training`` and ``tlr.per_task`` on top."""
+    ``per_task``, ``adapter_config``) with ``tlr.training`` and ``tlr.per_task`` on top.
+    A task of ``tlr.datasets`` takes the core's ``per_task`` of its kind (its sequence
+    lengths: TyDiQA-GoldP as SQuAD/XQuAD)."""
     core = config.get("task_adapter") or {}
     section = config.get("tlr") or {}
+    spec = tlr_task(config, task)
     hparams = dict(core.get("training") or {})
-    hparams.update((core.get("per_task") or {}).get(task) or {})
+    hparams.update((core.get("per_task") or {}).get(task if spec.core else spec.kind) or {})
     hparams.update(section.get("training") or {})
     hparams.update((section.get("per_task") or {}).get(task) or {})
     hparams["adapter_config"] = dict(core.get("adapter_config") or {})
@@ -490,7 +586,7 @@ def train_specs(config: Mapping[str, Any], task: str, model: str, seed: int | st
         if a.task == task
         and a.model == model
         and a.seed == int(seed)
-        and not (plan.madx_core and a.variant == "madx")
+        and not (plan.madx_from_core(task) and a.variant == "madx")
     ]
 
 
@@ -502,7 +598,7 @@ def train_inputs(config: Mapping[str, Any], task: str, model: str, seed: int | s
 
 def task_data(config: Mapping[str, Any], task: str, lang: str, which: str) -> str:
     """``which`` = ``train_dataset`` or ``eval_dataset`` of ``task`` in ``lang``."""
-    return DATA_DIR.format(dataset=config["tasks"][task][which], lang=lang)
+    return DATA_DIR.format(dataset=getattr(tlr_task(config, task), which), lang=lang)
 
 
 def score_spec(config: Mapping[str, Any], task: str, model: str, seed: int | str) -> dict:
@@ -515,7 +611,7 @@ def score_spec(config: Mapping[str, Any], task: str, model: str, seed: int | str
     adapters: dict[str, dict[str, str]] = {}
     scores: dict[str, dict[str, str]] = {}
     for variant in plan.variants_of(task):
-        if variant == "madx" and plan.madx_core:
+        if variant == "madx" and plan.madx_from_core(task):
             core = TASK_ADAPTER_DIR.format(model=model, task=task, seed=seed)
             adapters[variant] = dict.fromkeys(targets, core)
         else:
@@ -535,7 +631,7 @@ def score_spec(config: Mapping[str, Any], task: str, model: str, seed: int | str
     return {
         "model": model,
         "task": task,
-        "kind": config["tasks"][task]["kind"],
+        "kind": tlr_task(config, task).kind,
         "seed": int(seed),
         "targets": targets,
         "lang_adapters": {t: lang_adapter_dir(config, model, t, seed) for t in targets},
@@ -612,7 +708,7 @@ def alignment_spec(config: Mapping[str, Any], model: str) -> dict[str, Any]:
             "seed": seed,
             "task_adapter": (
                 TASK_ADAPTER_DIR.format(model=model, task=task, seed=seed)
-                if variant == "madx" and plan.madx_core
+                if variant == "madx" and plan.madx_from_core(task)
                 else adapter_dir(model, variant, task, ALL_TARGETS, seed)
             ),
             "lang_adapters": {lang: lang_adapter_dir(config, model, lang, seed) for lang in langs},
@@ -624,7 +720,7 @@ def alignment_spec(config: Mapping[str, Any], model: str) -> dict[str, Any]:
         "output": TLR_ALIGNMENT_CSV.format(model=model),
         "model": model,
         "task": task,
-        "kind": config["tasks"][task]["kind"],
+        "kind": tlr_task(config, task).kind,
         "source": plan.source,
         "data": {lang: task_data(config, task, lang, "eval_dataset") for lang in langs},
         "runs": runs,
