@@ -625,94 +625,6 @@ def _wiki(root: Path, lang: str, n_train: int, n_val: int = 6) -> Path:
             "train": [{"id": f"{lang}-t{i}", "text": doc(i)} for i in range(n_train)],
             "validation": [{"id": f"{lang}-v{i}", "text": doc(i)} for i in range(n_val)],
         },
-# ----------------------------------------------------------------------------- the arm's own data
-
-
-def _own_config(**tlr):
-    """The paper's layout in small: NER on MasakhaNER from CoNLL-2003 (replacing the core's
-    WikiANN ``ner``), TyDiQA-GoldP beside the core's QA task."""
-    config = _config(
-        tasks={"ner": ["ha", "sw"], "qa": ["ar"], "qa_tydiqa": ["ar", "sw"]},
-        datasets={
-            "ner": {"kind": "ner", "train_dataset": "conll2003", "eval_dataset": "masakhaner"},
-            "qa_tydiqa": {"kind": "qa", "train_dataset": "squad", "eval_dataset": "tydiqa"},
-        },
-        o_labels=["MISC", "DATE"],
-        variants=["madx", "target", "all_multi"],
-        **tlr,
-    )
-    config["languages"] = ["en", "ha", "sw", "ar"]
-    config["tasks"]["qa"] = {"kind": "qa", "train_dataset": "squad", "eval_dataset": "xquad"}
-    config["task_adapter"] = {"per_task": {"qa": {"max_length": 384}, "ner": {"max_length": 99}}}
-    return config
-
-
-def test_tasks_of_the_arms_own_datasets():
-    from langarith.arm_registry import arm_jobs
-    from langarith.tlr.variants import task_data, tlr_hparams, tlr_task
-
-    config = _own_config(leave_out_last=False)
-    plan = tlr_plan(config)
-    assert plan.languages() == ["en", "ha", "sw", "ar"]  # ALL-MULTI: every task's targets
-    all_multi = {a.task: a.languages for a in plan.adapters if a.variant == "all_multi"}
-    assert all_multi["qa_tydiqa"] == ("en", "ha", "sw", "ar")
-    # the core's MAD-X adapter stands in only for the core's own task (qa), never for a
-    # task the arm trains on other data (ner: CoNLL-2003, not the core's WikiANN)
-    assert plan.madx_core and plan.core_tasks == {"qa"}
-    assert plan.madx_from_core("qa") and not plan.madx_from_core("ner")
-    assert any(a.variant == "madx" for a in plan.trained("ner"))
-    assert tlr_task(config, "ner").kind == "ner" and not tlr_task(config, "ner").core
-    assert task_data(config, "ner", "en", "train_dataset") == "resources/data/conll2003/en"
-    assert task_data(config, "ner", "ha", "eval_dataset") == "resources/data/masakhaner/ha"
-    assert task_data(config, "qa_tydiqa", "sw", "eval_dataset") == "resources/data/tydiqa/sw"
-    # a task of tlr.datasets takes the core's per_task of its kind; the core's `ner` entry
-    # still applies to the arm's `ner` by name
-    assert tlr_hparams(config, "qa_tydiqa")["max_length"] == 384
-    load_arms()
-    (jobs,) = [j for j in arm_jobs(config) if "tlr_train_qa_tydiqa" in j.counts]
-    assert {"resources/data/conll2003/en", "resources/data/tydiqa/ar"} <= jobs.data
-    assert "resources/data/masakhaner/sw" in jobs.data and "resources/data/xquad/ar" in jobs.data
-
-
-def test_refusals_of_the_arms_own_datasets():
-    # DATE of MasakhaNER stays a test type the CoNLL-2003 adapter never learns
-    with pytest.raises(LangarithError, match=r"differ in the type\(s\) \['DATE'\]"):
-        tlr_plan(_own_config() | {"tlr": {**_own_config()["tlr"], "o_labels": ["MISC"]}})
-    with pytest.raises(LangarithError, match=r"\['DATE', 'MISC'\].*tlr.o_labels \[\]"):
-        tlr_plan(_own_config() | {"tlr": {**_own_config()["tlr"], "o_labels": []}})
-    bad = _own_config()
-    bad["tlr"]["tasks"]["qa_tydiqa"] = ["ar", "ha"]
-    with pytest.raises(LangarithError, match=r"target\(s\) \['ha'\] are not in tydiqa"):
-        tlr_plan(bad)
-    bad = _own_config()
-    bad["tlr"]["tasks"]["qa_mlqa"] = ["ar"]
-    with pytest.raises(LangarithError, match="neither under tasks: nor under tlr.datasets"):
-        tlr_plan(bad)
-    bad = _own_config()
-    bad["tlr"]["datasets"]["ner"]["eval_dataset"] = "masakhaner2"
-    with pytest.raises(LangarithError, match=r"names \['masakhaner2'\], which are not datasets"):
-        tlr_plan(bad)
-
-
-def test_o_labels_are_read_as_o_in_training(toy, tmp_path):
-    """CoNLL-2003's MISC becomes O in the training and validation data: the head has the
-    test data's seven tags, and MISC words train as O."""
-    from langarith.data import NER_LABELS, write_dataset
-    from langarith.data.formats import CONLL2003_LABELS
-    from langarith.tlr.metrics import o_mapped_labels
-
-    assert o_mapped_labels(CONLL2003_LABELS, ["MISC", "DATE"]) == list(NER_LABELS)
-    rows = [
-        {"id": f"{i}", "tokens": ["EU", "rejects", "German", "lamb", "."], "ner_tags": tags}
-        for i, tags in enumerate(
-            [["B-ORG", "O", "B-MISC", "O", "O"], ["B-LOC", "O", "B-MISC", "I-MISC", "O"]] * 8
-        )
-    ]
-    data = write_dataset(
-        tmp_path / "conll2003",
-        "conll2003",
-        "en",
-        {"train": rows, "validation": rows[:4], "test": rows[:4]},
         source="test",
         revision="1",
         options={},
@@ -817,6 +729,100 @@ def test_badx_is_planned_per_pair_on_its_tasks():
     assert counts["tlr_badx_language_adapter"] == 2
     with pytest.raises(LangarithError, match="tlr.badx.tasks"):
         tlr_plan(_config(variants=["madx", "badx"], badx={"tasks": ["qa"]}))
+
+
+# ----------------------------------------------------------------------------- the arm's own data
+
+
+def _own_config(**tlr):
+    """The paper's layout in small: NER on MasakhaNER from CoNLL-2003 (replacing the core's
+    WikiANN ``ner``), TyDiQA-GoldP beside the core's QA task."""
+    config = _config(
+        tasks={"ner": ["ha", "sw"], "qa": ["ar"], "qa_tydiqa": ["ar", "sw"]},
+        datasets={
+            "ner": {"kind": "ner", "train_dataset": "conll2003", "eval_dataset": "masakhaner"},
+            "qa_tydiqa": {"kind": "qa", "train_dataset": "squad", "eval_dataset": "tydiqa"},
+        },
+        o_labels=["MISC", "DATE"],
+        variants=["madx", "target", "all_multi"],
+        **tlr,
+    )
+    config["languages"] = ["en", "ha", "sw", "ar"]
+    config["tasks"]["qa"] = {"kind": "qa", "train_dataset": "squad", "eval_dataset": "xquad"}
+    config["task_adapter"] = {"per_task": {"qa": {"max_length": 384}, "ner": {"max_length": 99}}}
+    return config
+
+
+def test_tasks_of_the_arms_own_datasets():
+    from langarith.arm_registry import arm_jobs
+    from langarith.tlr.variants import task_data, tlr_hparams, tlr_task
+
+    config = _own_config(leave_out_last=False)
+    plan = tlr_plan(config)
+    assert plan.languages() == ["en", "ha", "sw", "ar"]  # ALL-MULTI: every task's targets
+    all_multi = {a.task: a.languages for a in plan.adapters if a.variant == "all_multi"}
+    assert all_multi["qa_tydiqa"] == ("en", "ha", "sw", "ar")
+    # the core's MAD-X adapter stands in only for the core's own task (qa), never for a
+    # task the arm trains on other data (ner: CoNLL-2003, not the core's WikiANN)
+    assert plan.madx_core and plan.core_tasks == {"qa"}
+    assert plan.madx_from_core("qa") and not plan.madx_from_core("ner")
+    assert any(a.variant == "madx" for a in plan.trained("ner"))
+    assert tlr_task(config, "ner").kind == "ner" and not tlr_task(config, "ner").core
+    assert task_data(config, "ner", "en", "train_dataset") == "resources/data/conll2003/en"
+    assert task_data(config, "ner", "ha", "eval_dataset") == "resources/data/masakhaner/ha"
+    assert task_data(config, "qa_tydiqa", "sw", "eval_dataset") == "resources/data/tydiqa/sw"
+    # a task of tlr.datasets takes the core's per_task of its kind; the core's `ner` entry
+    # still applies to the arm's `ner` by name
+    assert tlr_hparams(config, "qa_tydiqa")["max_length"] == 384
+    load_arms()
+    (jobs,) = [j for j in arm_jobs(config) if "tlr_train_qa_tydiqa" in j.counts]
+    assert {"resources/data/conll2003/en", "resources/data/tydiqa/ar"} <= jobs.data
+    assert "resources/data/masakhaner/sw" in jobs.data and "resources/data/xquad/ar" in jobs.data
+
+
+def test_refusals_of_the_arms_own_datasets():
+    # DATE of MasakhaNER stays a test type the CoNLL-2003 adapter never learns
+    with pytest.raises(LangarithError, match=r"differ in the type\(s\) \['DATE'\]"):
+        tlr_plan(_own_config() | {"tlr": {**_own_config()["tlr"], "o_labels": ["MISC"]}})
+    with pytest.raises(LangarithError, match=r"\['DATE', 'MISC'\].*tlr.o_labels \[\]"):
+        tlr_plan(_own_config() | {"tlr": {**_own_config()["tlr"], "o_labels": []}})
+    bad = _own_config()
+    bad["tlr"]["tasks"]["qa_tydiqa"] = ["ar", "ha"]
+    with pytest.raises(LangarithError, match=r"target\(s\) \['ha'\] are not in tydiqa"):
+        tlr_plan(bad)
+    bad = _own_config()
+    bad["tlr"]["tasks"]["qa_mlqa"] = ["ar"]
+    with pytest.raises(LangarithError, match="neither under tasks: nor under tlr.datasets"):
+        tlr_plan(bad)
+    bad = _own_config()
+    bad["tlr"]["datasets"]["ner"]["eval_dataset"] = "masakhaner2"
+    with pytest.raises(LangarithError, match=r"names \['masakhaner2'\], which are not datasets"):
+        tlr_plan(bad)
+
+
+def test_o_labels_are_read_as_o_in_training(toy, tmp_path):
+    """CoNLL-2003's MISC becomes O in the training and validation data: the head has the
+    test data's seven tags, and MISC words train as O."""
+    from langarith.data import NER_LABELS, write_dataset
+    from langarith.data.formats import CONLL2003_LABELS
+    from langarith.tlr.metrics import o_mapped_labels
+
+    assert o_mapped_labels(CONLL2003_LABELS, ["MISC", "DATE"]) == list(NER_LABELS)
+    rows = [
+        {"id": f"{i}", "tokens": ["EU", "rejects", "German", "lamb", "."], "ner_tags": tags}
+        for i, tags in enumerate(
+            [["B-ORG", "O", "B-MISC", "O", "O"], ["B-LOC", "O", "B-MISC", "I-MISC", "O"]] * 8
+        )
+    ]
+    data = write_dataset(
+        tmp_path / "conll2003",
+        "conll2003",
+        "en",
+        {"train": rows, "validation": rows[:4], "test": rows[:4]},
+        source="test",
+        revision="1",
+        options={},
+    )
     hp = {**HP, "max_steps": 2, "eval_every": 2}
     las_ = _las(toy, "en", "es")
     out = {}
