@@ -20,7 +20,6 @@ from langarith.data import dataset_covers, prepare_real_dataset, read_split, ver
 from langarith.data.demo import prepare_demo_dataset
 from langarith.io import sha256_file
 from langarith.report.scores import read_scores
-from langarith.report.xmod import pretrained_vs_added_figure, xmod_frame, xmod_markdown
 from langarith.training.inputs import read_rows
 from langarith.xmod.adding import add_language, install_added, prepare_added_model
 from langarith.xmod.finetune import finetune_xmod, frozen_state
@@ -42,6 +41,7 @@ from langarith.xmod.pretrain import (
     pretrain_xmod,
     sampling_shares,
 )
+from langarith.xmod.report import pretrained_vs_added_figure, xmod_frame, xmod_markdown
 from langarith.xmod.scoring import evaluation_rows, score_target, score_targets
 
 PRETRAINED = ("en", "de")

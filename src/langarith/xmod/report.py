@@ -1,4 +1,8 @@
-"""The ``xmod`` table: X-MOD against SHARED on pre-trained and added languages.
+"""The X-MOD arm in the core's registries: table ``xmod``, figure
+``xmod_pretrained_vs_added_<set>``, the arm's final outputs and its job counts
+(:mod:`langarith.arms` imports this module; the core never imports the arm).
+
+The ``xmod`` table: X-MOD against SHARED on pre-trained and added languages.
 
 Cells are test scores, mean ± standard deviation over seeds (the papers' Tables 2 and
 3 report the mean over 5 seeds); ``AVG`` rows average the targets of a group
@@ -15,13 +19,18 @@ from typing import Any
 
 import pandas as pd
 
+from langarith.arm_registry import ARM_JOB_COUNTS, ARM_OUTPUTS, ArmJobs
 from langarith.paths import XMOD_ADDED_DIR
+from langarith.report.figures import FIGURES, FigureRequest, FigureSpec
 from langarith.report.render import format_mean_std, markdown_table
 from langarith.report.scores import primary_metric
+from langarith.report.tables import TABLES, BuiltTable, TableRequest, TableSpec
 from langarith.xmod import plan as xmod_plan
 
 __all__ = [
     "METHOD_ORDER",
+    "build_xmod",
+    "xmod_job_counts",
     "pretrained_vs_added_figure",
     "xmod_figure_inputs",
     "xmod_figure_sets",
@@ -173,3 +182,38 @@ def pretrained_vs_added_figure(frame: pd.DataFrame, model: str):
         ax.legend(fontsize=7)
     figure.suptitle(f"X-MOD and SHARED, set {model}: pre-trained vs added languages", fontsize=10)
     return figure
+
+
+# ----------------------------------------------------------------------------- registration
+
+
+def build_xmod(request: TableRequest) -> BuiltTable:
+    """X-MOD against SHARED on pre-trained and added languages."""
+    frame = xmod_frame(request.scores(), request.paths("added"))
+    return BuiltTable(frame, xmod_markdown(frame))
+
+
+def draw_xmod_pretrained_vs_added(request: FigureRequest):
+    """Pre-trained against added languages, X-MOD beside SHARED."""
+    frame = xmod_frame(request.scores(), request.paths("added"))
+    return pretrained_vs_added_figure(frame, request.model)
+
+
+def xmod_job_counts(config: Mapping[str, Any]) -> ArmJobs:
+    """The arm's jobs per rule and the core data folders it reads, for ``langarith plan``
+    (the same as ``snakemake -n`` plans)."""
+    counts = {rule: n for rule, n in xmod_plan.job_counts(config).items() if n}
+    return ArmJobs(counts, frozenset(xmod_plan.data_dirs(config)))
+
+
+TABLES["xmod"] = TableSpec(build_xmod, xmod_inputs, xmod_wanted, "xmod.rst", "X-MOD")
+FIGURES["xmod_pretrained_vs_added"] = FigureSpec(
+    draw_xmod_pretrained_vs_added,
+    xmod_figure_inputs,
+    "xmod_pretrained_vs_added.rst",
+    "X-MOD",
+    models=xmod_figure_sets,
+    model_pattern="[a-z0-9][a-z0-9_.-]*",
+)
+ARM_OUTPUTS["xmod"] = xmod_plan.final_outputs
+ARM_JOB_COUNTS["xmod"] = xmod_job_counts
