@@ -115,3 +115,30 @@ rule xmod_score:
         ),
     script:
         "../workflow/scripts/xmod_score.py"
+
+
+# Scenario xmod_la (beyond the paper): for each added target, the en and related modules
+# merged by language arithmetic, λ searched on validation, training-free (base
+# tokenizer and embeddings). One job per (set, seed), as xmod_score.
+if xmod_plan.la_wanted(config):
+
+    rule xmod_la_score:
+        input:
+            unpack(lambda wc: xmod_plan.la_inputs(config, wc.xset, wc.seed)),
+        output:
+            xmod_plan.la_score_outputs(config),
+        log:
+            "logs/scores/xmod-la/{xset}/seed{seed}.log",
+        benchmark:
+            "benchmarks/scores/xmod-la/{xset}/seed{seed}.tsv"
+        conda:
+            "../envs/train.yaml"
+        threads: get_threads("evaluate")
+        resources:
+            mem_mb=8000,
+            runtime=lambda wc, attempt: 6 * 60 * attempt,
+            gpu=1,
+        params:
+            job=lambda wc: xmod_plan.la_job(config, wc.xset, wc.seed),
+        script:
+            "../workflow/scripts/xmod_la.py"

@@ -8,21 +8,26 @@ from pathlib import Path
 import datasets
 import pytest
 import torch
+import yaml
 from hub_mirror import QA_FEATURES, qa_rows
 from safetensors.torch import load_file
 from tiny import demo_spec
-from transformers import AutoTokenizer, XmodForMaskedLM
+from transformers import AutoTokenizer, XmodForMaskedLM, XmodForSequenceClassification
 
 from langarith import LangarithError
 from langarith.backbone.demo import build_demo_backbone
 from langarith.backbone.tokenizer import train_tokenizer
 from langarith.data import dataset_covers, prepare_real_dataset, read_split, verify_dataset
 from langarith.data.demo import prepare_demo_dataset
+from langarith.evaluate.search import best_lambda
 from langarith.io import sha256_file
 from langarith.report.scores import read_scores
+from langarith.train.task_features import encode_task, evaluate_task
 from langarith.training.inputs import read_rows
+from langarith.xmod import plan as xmod_plan
 from langarith.xmod.adding import add_language, install_added, prepare_added_model
 from langarith.xmod.finetune import finetune_xmod, frozen_state
+from langarith.xmod.la import score_la_targets
 from langarith.xmod.model import (
     add_module,
     build_config,
@@ -44,6 +49,7 @@ from langarith.xmod.pretrain import (
 from langarith.xmod.report import pretrained_vs_added_figure, xmod_frame, xmod_markdown
 from langarith.xmod.scoring import evaluation_rows, score_target, score_targets
 
+ROOT = Path(__file__).resolve().parents[1]
 PRETRAINED = ("en", "de")
 ADDED = "bg"
 DATA = {
@@ -407,3 +413,80 @@ def test_xquad_is_scored_on_both_halves(tmp_path):
     assert len(evaluation_rows(out)) == len(read_rows(out, "validation")) + len(
         read_rows(out, "test")
     )
+
+
+def _validation_score(task_dir: Path, data_dir: Path, key: str) -> float:
+    """Accuracy of the task model with module ``key`` on ``data_dir``'s validation split."""
+    model = load_xmod(task_dir, XmodForSequenceClassification).eval()
+    model.set_default_language(key)
+    tokenizer = AutoTokenizer.from_pretrained(str(task_dir))
+    rows = read_rows(data_dir, "validation")
+    labels = json.loads((task_dir / "metadata.json").read_text())["labels"]
+    encoded = encode_task("nli", rows, tokenizer, labels=labels, max_length=32)
+    metrics = evaluate_task(
+        model, "nli", encoded, rows=rows, labels=labels, pad_id=tokenizer.pad_token_id
+    )
+    return metrics["accuracy"]
+
+
+def test_xmod_la_merges_en_and_related_modules_in_place(tasks, data, tmp_path):
+    """Scenario xmod_la: λ = 1 is the en module bit for bit, λ = 0 the related one (de,
+    the only pre-trained language besides en); the test row sits at the curve's best λ."""
+    out = tmp_path / "xmod-la" / "demo" / "nli" / ADDED / "seed1.csv"
+    score_la_targets(
+        tasks["xmod"],
+        {ADDED: data["xnli"][ADDED]},
+        {ADDED: out},
+        model="demo",
+        task="nli",
+        seed=1,
+        grid=[0.0, 0.5, 1.0],
+        settings=FINETUNE,
+    )
+    frame = read_scores([out])
+    assert set(frame["scenario"]) == {"xmod-la"} and set(frame["method"]) == {"X-MOD LA"}
+    assert set(frame["adapters"]) == {"en,de"}
+    val = frame[frame["split"] == "validation"].set_index("lambda")["score"]
+    assert sorted(val.index) == [0.0, 0.5, 1.0]
+    assert val[1.0] == _validation_score(tasks["xmod"], data["xnli"][ADDED], "en_XX")
+    assert val[0.0] == _validation_score(tasks["xmod"], data["xnli"][ADDED], "de_XX")
+    test = frame[frame["split"] == "test"]
+    assert set(test["lambda"]) == {best_lambda(dict(val))}
+    # the rows join the xmod table beside X-MOD and SHARED, in the added group
+    table = xmod_frame(frame, [str(tmp_path / "xmod-demo" / "added" / ADDED)])
+    assert set(table["group"]) == {"added"} and "X-MOD LA" in xmod_markdown(table)
+
+
+def test_xmod_la_refuses_what_it_cannot_merge(tasks, data, tmp_path):
+    kwargs = dict(model="demo", task="nli", seed=1, grid=[0.0, 1.0], settings=FINETUNE)
+    out = {lang: tmp_path / f"{lang}.csv" for lang in ("de", ADDED)}
+    with pytest.raises(LangarithError, match=r"\['de'\] already have a module"):
+        score_la_targets(tasks["xmod"], {"de": data["xnli"]["de"]}, out, **kwargs)
+    with pytest.raises(LangarithError, match="SHARED model has one module"):
+        score_la_targets(tasks["shared"], {ADDED: data["xnli"][ADDED]}, out, **kwargs)
+    with pytest.raises(LangarithError, match="not in the pool"):
+        score_la_targets(
+            tasks["xmod"], {ADDED: data["xnli"][ADDED]}, out, overrides={ADDED: "en"}, **kwargs
+        )
+
+
+def test_xmod_la_plan_of_the_demo_config():
+    config = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())
+    assert xmod_plan.la_wanted(config)
+    outputs = xmod_plan.la_final_outputs(config)
+    found = {tuple(p.split("/")[2:6]) for p in outputs}
+    assert {(s, m, t, lang) for s, m, t, lang in found} == {
+        ("xmod-la", "demo", "ner", "pt"),
+        ("xmod-la", "demo", "ner", "bg"),
+        ("xmod-la", "demo", "nli", "bg"),
+    }
+    assert len(outputs) == 3 * len(config["seeds"])
+    assert xmod_plan.job_counts(config)["xmod_la_score"] == len(config["seeds"])
+    job = xmod_plan.la_job(config, "demo", 1)
+    assert job["search"] == "coarse_to_fine" and len(job["grid"]) == 21
+    assert all("/added/" not in p for p in xmod_plan.la_inputs(config, "demo", "1")["data"])
+    config["xmod"]["la"] = {"related": {"bg": "uk"}}
+    with pytest.raises(LangarithError, match="not a pre-trained language of set 'demo'"):
+        xmod_plan.check_xmod(config)
+    del config["xmod"]["la"]
+    assert not xmod_plan.la_wanted(config) and "xmod_la_score" not in xmod_plan.job_counts(config)
