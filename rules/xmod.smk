@@ -66,6 +66,9 @@ rule xmod_finetune:
     input:
         backbone=paths.XMOD_BACKBONE_DIR,
         data=lambda wc: xmod_plan.train_data(config, wc.task),
+        dev=lambda wc: sorted(
+            set(xmod_plan.dev_data(config, wc.xset, wc.task).values())
+        ),
     output:
         directory(paths.XMOD_TASK_DIR),
     log:
@@ -77,12 +80,17 @@ rule xmod_finetune:
     threads: get_threads("train")
     resources:
         mem_mb=16000,
-        runtime=lambda wc, attempt: 12 * 60 * attempt,
+        runtime=lambda wc, attempt: 12
+        * 60
+        * attempt
+        * len(xmod_plan.grid_points(config, wc.task)),
         gpu=1,
     params:
         kind=lambda wc: config["tasks"][wc.task]["kind"],
         source=config.get("source_language", "en"),
         settings=lambda wc: xmod_plan.finetune_params(config, wc.task),
+        grid=lambda wc: xmod_plan.grid_points(config, wc.task),
+        dev=lambda wc: xmod_plan.dev_data(config, wc.xset, wc.task),
     script:
         "../workflow/scripts/xmod_finetune.py"
 

@@ -26,7 +26,13 @@ from langarith.train.task_features import encode_task, evaluate_task
 from langarith.training.inputs import read_rows
 from langarith.xmod import plan as xmod_plan
 from langarith.xmod.adding import add_language, install_added, prepare_added_model
-from langarith.xmod.finetune import finetune_xmod, frozen_state
+from langarith.xmod.finetune import (
+    choose_grid_point,
+    dev_scores,
+    finetune_xmod,
+    finetune_xmod_grid,
+    frozen_state,
+)
 from langarith.xmod.la import score_la_targets
 from langarith.xmod.model import (
     add_module,
@@ -490,3 +496,53 @@ def test_xmod_la_plan_of_the_demo_config():
         xmod_plan.check_xmod(config)
     del config["xmod"]["la"]
     assert not xmod_plan.la_wanted(config) and "xmod_la_score" not in xmod_plan.job_counts(config)
+
+
+def test_grid_choice_follows_the_papers_rule():
+    """NER/NLI: the best mean over pre-trained languages; QA: the best English score;
+    ties to the earlier (cheaper) point."""
+    dev = [
+        {"en": 90.0, "de": 40.0, "ru": 41.0},  # mean 57
+        {"en": 80.0, "de": 50.0, "ru": 50.0},  # mean 60: chosen for NLI/NER
+        {"en": 91.0, "de": 30.0, "ru": 30.0},  # best en: chosen for QA
+        {"en": 80.0, "de": 50.0, "ru": 50.0},  # ties with point 1, which is earlier
+    ]
+    assert choose_grid_point("nli", dev) == 1
+    assert choose_grid_point("ner", dev) == 1
+    assert choose_grid_point("qa", dev) == 2
+    assert choose_grid_point("qa", [{"en": 1.0}, {"en": 1.0}]) == 0
+    with pytest.raises(LangarithError, match="on en validation data"):
+        choose_grid_point("qa", [{"de": 1.0}])
+    with pytest.raises(LangarithError, match="scored nan"):
+        choose_grid_point("nli", [{"en": float("nan")}])
+
+
+def test_the_papers_grid_in_config_yaml():
+    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    ner, qa = xmod_plan.grid_points(config, "ner"), xmod_plan.grid_points(config, "qa")
+    assert len(ner) == 6 and {p["epochs"] for p in ner} == {5, 10}
+    assert {p["lr"] for p in ner} == {1e-4, 3e-4, 5e-4}
+    assert len(qa) == 6 and {p["epochs"] for p in qa} == {3, 5}
+    assert xmod_plan.dev_data(config, "60-265k", "qa") == {"en": "resources/data/squad/en"}
+    ner_dev = xmod_plan.dev_data(config, "60-265k", "ner")
+    assert set(ner_dev) == set(config["xmod"]["models"][0]["languages"])  # no added one
+    demo = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())
+    assert xmod_plan.grid_points(demo, "ner") == [{}] and not xmod_plan.dev_data(
+        demo, "demo", "ner"
+    )
+
+
+def test_grid_keeps_the_chosen_point(backbones, data, tmp_path):
+    dev = {lang: data["xnli"][lang] for lang in PRETRAINED}
+    grid = [{"lr": 1e-5}, {"lr": 3e-3}]
+    out = finetune_xmod_grid(
+        backbones["xmod"], data["xnli"]["en"], tmp_path / "nli", kind="nli", seed=1,
+        settings=FINETUNE, grid=grid, dev=dev,
+    )  # fmt: skip
+    meta = json.loads((out / "metadata.json").read_text())
+    scores = [entry["validation"] for entry in meta["grid"]]
+    assert [entry["point"] for entry in meta["grid"]] == grid and set(scores[0]) == {"en", "de"}
+    assert meta["grid_choice"] == choose_grid_point("nli", scores)
+    assert meta["settings"]["lr"] == grid[meta["grid_choice"]]["lr"]
+    assert scores[meta["grid_choice"]] == dev_scores(out, dev, settings=FINETUNE)
+    assert not any(p.name.startswith(".") for p in tmp_path.iterdir())  # scratch removed

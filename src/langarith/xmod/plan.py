@@ -45,7 +45,9 @@ __all__ = [
     "check_xmod",
     "data_dirs",
     "final_outputs",
+    "dev_data",
     "finetuned_tasks",
+    "grid_points",
     "model_task",
     "job_counts",
     "la_final_outputs",
@@ -450,7 +452,9 @@ def check_xmod(config: Mapping[str, Any]) -> None:
             )
         per_task = (section.get("per_task") or {}).get(task) or {}
         merged = dict(section.get("finetune") or {}, **per_task)
-        problems += _settings_problems(XmodFinetuneSettings, merged, f"xmod.finetune ({task})")
+        for point in grid_points(config, task):
+            where = f"xmod.finetune ({task}{', grid ' + str(point) if point else ''})"
+            problems += _settings_problems(XmodFinetuneSettings, dict(merged, **point), where)
         try:
             targets(config, task)
         except LangarithError as err:
@@ -493,6 +497,39 @@ def finetune_params(config: Mapping[str, Any], task: str) -> dict[str, Any]:
     section = xmod_section(config)
     per_task = (section.get("per_task") or {}).get(task) or {}
     return _sorted(dict(section.get("finetune") or {}, **per_task))
+
+
+def grid_points(config: Mapping[str, Any], task: str) -> list[dict[str, Any]]:
+    """The fine-tuning grid of a fine-tuned task (``xmod.grid``: lr × epochs, with the
+    task's ``per_task`` lists over them), each point a settings override; without a
+    grid one empty point (``xmod.finetune`` as it is)."""
+    spec = dict(xmod_section(config).get("grid") or {})
+    spec.update((spec.pop("per_task", None) or {}).get(task) or {})
+    lrs, epochs = spec.get("lr") or [None], spec.get("epochs") or [None]
+    return [
+        {k: v for k, v in (("lr", lr), ("epochs", ep)) if v is not None}
+        for lr in lrs
+        for ep in epochs
+    ]
+
+
+def dev_data(config: Mapping[str, Any], name: str, task: str) -> dict[str, str]:
+    """Validation data that chooses a fine-tuned task's grid point (language → folder):
+    QA the English training data's; NER and NLI every pre-trained language among the
+    targets of the tasks this model scores (X-MOD §4.2). Empty without a grid."""
+    if len(grid_points(config, task)) < 2:
+        return {}
+    source = str(config.get("source_language", "en"))
+    if config["tasks"][task]["kind"] == "qa":
+        return {source: train_data(config, task)}
+    known = set(set_spec(config, name).get("languages") or [])
+    dev: dict[str, str] = {}
+    for scored in tasks(config):
+        if model_task(config, scored) == task:
+            for lang, folder in target_data(config, scored).items():
+                if lang in known:
+                    dev.setdefault(lang, folder)
+    return dev
 
 
 def train_data(config: Mapping[str, Any], task: str) -> str:
