@@ -21,6 +21,7 @@ from langarith.data import dataset_covers, prepare_real_dataset, read_split, ver
 from langarith.data.demo import prepare_demo_dataset
 from langarith.evaluate.search import best_lambda
 from langarith.io import sha256_file
+from langarith.report.figures import FIGURES, figure_outputs
 from langarith.report.scores import read_scores
 from langarith.train.task_features import encode_task, evaluate_task
 from langarith.training.inputs import read_rows
@@ -52,7 +53,13 @@ from langarith.xmod.pretrain import (
     pretrain_xmod,
     sampling_shares,
 )
-from langarith.xmod.report import pretrained_vs_added_figure, xmod_frame, xmod_markdown
+from langarith.xmod.report import (
+    language_count_figure,
+    language_counts,
+    pretrained_vs_added_figure,
+    xmod_frame,
+    xmod_markdown,
+)
 from langarith.xmod.scoring import evaluation_rows, score_target, score_targets
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -546,3 +553,49 @@ def test_grid_keeps_the_chosen_point(backbones, data, tmp_path):
     assert meta["settings"]["lr"] == grid[meta["grid_choice"]]["lr"]
     assert scores[meta["grid_choice"]] == dev_scores(out, dev, settings=FINETUNE)
     assert not any(p.name.startswith(".") for p in tmp_path.iterdir())  # scratch removed
+
+
+def test_language_count_figure_from_two_sets(backbones, tasks, base, data, tmp_path):
+    """X-MOD Figure 4 on two tiny language sets (2 and 3 pre-trained languages): the
+    counts come from the backbones, one point per set on each method's line."""
+    wiki, xnli = data["wikipedia"], data["xnli"]
+    folders = {("demo", arm): folder for arm, folder in backbones.items()}
+    task_dirs = {("demo", arm): folder for arm, folder in tasks.items()}
+    for arm in ("xmod", "shared"):
+        corpora = [wiki[lang] for lang in (*PRETRAINED, ADDED)]
+        folder = pretrain_xmod(
+            base, corpora, tmp_path / f"{arm}-three", shared=arm == "shared", settings=PRETRAIN
+        )
+        folders[("three", arm)] = folder
+        task_dirs[("three", arm)] = finetune_xmod(
+            folder, xnli["en"], tmp_path / "task" / arm, kind="nli", seed=1, settings=FINETUNE
+        )
+    written = []
+    for (name, arm), task_dir in task_dirs.items():
+        targets = {lang: xnli[lang] for lang in PRETRAINED}
+        outputs = {lang: tmp_path / "scores" / arm / name / f"{lang}.csv" for lang in targets}
+        written += score_targets(
+            task_dir, targets, outputs, model=name, task="nli", seed=1, settings=FINETUNE
+        )
+    counts = language_counts([str(f) for f in folders.values()])
+    assert counts == {("demo", "X-MOD"): 2, ("demo", "SHARED"): 2,
+                      ("three", "X-MOD"): 3, ("three", "SHARED"): 3}  # fmt: skip
+    frame = xmod_frame(read_scores(written), [])
+    figure = language_count_figure(frame, counts, "nli")
+    bars = {c.get_label(): tuple(c.lines[0].get_xdata()) for c in figure.axes[0].containers}
+    assert bars == {"X-MOD (pre-trained)": (2, 3), "SHARED (pre-trained)": (2, 3)}
+
+
+def test_language_count_figure_is_registered_for_two_sets_only():
+    config = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())
+    assert not any("xmod_languages" in p for p in figure_outputs(config))
+    config["xmod"]["models"].append(
+        {"name": "five", "languages": ["en", "es", "it", "ru", "uk"], "demo": {"like": "tinyxlmr"}}
+    )
+    wanted = [p for p in figure_outputs(config) if "xmod_languages" in p]
+    assert sorted(Path(p).name for p in wanted if p.endswith(".png")) == [
+        "xmod_languages_ner_sets.png",
+        "xmod_languages_nli_sets.png",
+    ]
+    inputs = FIGURES["xmod_languages"].inputs(config, "sets", "nli")
+    assert len(inputs["backbones"]) == 4 and all("/nli/" in p for p in inputs["scores"])
