@@ -599,3 +599,12 @@ def test_language_count_figure_is_registered_for_two_sets_only():
     ]
     inputs = FIGURES["xmod_languages"].inputs(config, "sets", "nli")
     assert len(inputs["backbones"]) == 4 and all("/nli/" in p for p in inputs["scores"])
+
+
+def test_config_target_without_module_or_adding_is_refused_naming_the_languages():
+    config = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())
+    config["xmod"]["targets"] = {"nli": ["en", "uk"]}
+    with pytest.raises(LangarithError) as err:
+        xmod_plan.check_xmod(config)
+    assert "['uk'] have no module in set 'demo' (its languages: en, es, it, ru)" in str(err.value)
+    assert "\n" not in str(err.value)
