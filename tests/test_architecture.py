@@ -55,6 +55,8 @@ LAYERS: dict[str, int] = {
     "langarith.xmod": 5,
     "langarith.xmod.plan": 2,
     "langarith.xmod.scoring": 7,
+    "langarith.xmod.la": 7,
+    "langarith.xmod.report": 9,
     "langarith.merge": 6,
     "langarith.evaluate": 7,
     "langarith.evaluate.nway": 7,
