@@ -66,6 +66,9 @@ rule xmod_finetune:
     input:
         backbone=paths.XMOD_BACKBONE_DIR,
         data=lambda wc: xmod_plan.train_data(config, wc.task),
+        dev=lambda wc: sorted(
+            set(xmod_plan.dev_data(config, wc.xset, wc.task).values())
+        ),
     output:
         directory(paths.XMOD_TASK_DIR),
     log:
@@ -77,12 +80,17 @@ rule xmod_finetune:
     threads: get_threads("train")
     resources:
         mem_mb=16000,
-        runtime=lambda wc, attempt: 12 * 60 * attempt,
+        runtime=lambda wc, attempt: 12
+        * 60
+        * attempt
+        * len(xmod_plan.grid_points(config, wc.task)),
         gpu=1,
     params:
         kind=lambda wc: config["tasks"][wc.task]["kind"],
         source=config.get("source_language", "en"),
         settings=lambda wc: xmod_plan.finetune_params(config, wc.task),
+        grid=lambda wc: xmod_plan.grid_points(config, wc.task),
+        dev=lambda wc: xmod_plan.dev_data(config, wc.xset, wc.task),
     script:
         "../workflow/scripts/xmod_finetune.py"
 
@@ -115,3 +123,30 @@ rule xmod_score:
         ),
     script:
         "../workflow/scripts/xmod_score.py"
+
+
+# Scenario xmod_la (beyond the paper): for each added target, the en and related modules
+# merged by language arithmetic, λ searched on validation, training-free (base
+# tokenizer and embeddings). One job per (set, seed), as xmod_score.
+if xmod_plan.la_wanted(config):
+
+    rule xmod_la_score:
+        input:
+            unpack(lambda wc: xmod_plan.la_inputs(config, wc.xset, wc.seed)),
+        output:
+            xmod_plan.la_score_outputs(config),
+        log:
+            "logs/scores/xmod-la/{xset}/seed{seed}.log",
+        benchmark:
+            "benchmarks/scores/xmod-la/{xset}/seed{seed}.tsv"
+        conda:
+            "../envs/train.yaml"
+        threads: get_threads("evaluate")
+        resources:
+            mem_mb=8000,
+            runtime=lambda wc, attempt: 6 * 60 * attempt,
+            gpu=1,
+        params:
+            job=lambda wc: xmod_plan.la_job(config, wc.xset, wc.seed),
+        script:
+            "../workflow/scripts/xmod_la.py"

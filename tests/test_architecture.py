@@ -55,6 +55,8 @@ LAYERS: dict[str, int] = {
     "langarith.xmod": 5,
     "langarith.xmod.plan": 2,
     "langarith.xmod.scoring": 7,
+    "langarith.xmod.la": 7,
+    "langarith.xmod.report": 9,
     "langarith.merge": 6,
     "langarith.evaluate": 7,
     "langarith.evaluate.nway": 7,
@@ -69,6 +71,8 @@ LAYERS: dict[str, int] = {
     "langarith.tlr.metrics": 1,
     "langarith.tlr.variants": 2,
     "langarith.tlr.trainer": 5,
+    "langarith.tlr.alignment": 5,
+    "langarith.tlr.badx": 5,
     "langarith.tlr.scoring": 7,
     "langarith.tlr.register": 9,
     # the arm of task arithmetic with full fine-tuning (langarith.fullft)

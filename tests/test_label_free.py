@@ -343,6 +343,22 @@ def test_label_free_table_refuses_a_choice_without_its_labelled_row(tmp_path) ->
         label_free_table([str(path)], [str(lf)])
 
 
+def test_a_damaged_label_free_csv_is_refused_before_any_value_is_read(tmp_path) -> None:
+    lf = tmp_path / "lf.csv"
+    write_label_free([_choice("ner", "es", 1, s, 0.5, 3.0) for s in ("mlm_loss", "entropy")], lf)
+    assert [r.selector for r in read_label_free(lf)] == ["mlm_loss", "entropy"]
+    whole = lf.read_bytes()
+    lf.write_bytes(whole[:-9])  # cut mid-row: the last value still parses as a number
+    with pytest.raises(LangarithError, match=r"label-free CSV .* line 3 \(no final newline\)"):
+        read_label_free(lf)
+    lf.write_bytes(whole.replace(b"entropy", b"entr\xffpy"))
+    with pytest.raises(LangarithError, match="line 3 is not UTF-8"):
+        read_label_free(lf)
+    lf.write_bytes(whole + b"zero_shot,m\n")
+    with pytest.raises(LangarithError, match="line 4 has 2 values"):
+        read_label_free(lf)
+
+
 # ----------------------------------------------------------------------------- config
 
 

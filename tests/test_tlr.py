@@ -7,6 +7,7 @@ English demo XNLI of 48 rows, a few optimiser steps: the file runs in seconds.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -581,3 +582,539 @@ def test_parsing_head_ignores_only_dp_padding_on_xlmr():
     ce = torch.nn.functional.cross_entropy
     expected = ce(arcs, torch.tensor([2, 0])) + ce(rels, torch.tensor([0, 2]))
     assert out.loss.item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+# ----------------------------------------------------------------------------- ALL-MULTI + LA
+
+
+def test_all_multi_under_language_arithmetic_is_one_scenario():
+    """zero_shot_tlr: zero_shot's methods with the TLR ALL-MULTI task adapter, only on
+    tlr.models and tlr.seeds, and refused for a task without that adapter."""
+    from langarith.evaluate.scenarios import plan_jobs
+
+    config = _config(seeds=[2])
+    config.update(
+        models=[{"name": "tiny"}, {"name": "other"}],
+        tasks={
+            **config["tasks"],
+            "nli": {
+                "kind": "nli",
+                "train_dataset": "xnli",
+                "eval_dataset": "xnli",
+                "targets": ["es", "de", "ru"],
+            },
+        },
+        scenarios={"zero_shot": {"tasks": ["nli"]}, "zero_shot_tlr": {"tasks": ["nli"]}},
+        lambda_grid={"start": 0.0, "stop": 1.0, "step": 0.5},
+    )
+    config["tlr"]["models"] = ["tiny"]
+    related = {"es": "de", "de": "es", "ru": "es"}
+    jobs = plan_jobs(config, ["zero_shot", "zero_shot_tlr"], related=related)
+    tlr_jobs = [j for j in jobs if j.scenario == "zero_shot_tlr"]
+    assert {(j.model, j.seed, j.target) for j in tlr_jobs} == {
+        ("tiny", 2, "es"),
+        ("tiny", 2, "de"),
+        ("tiny", 2, "ru"),
+    }
+    zero = {(j.model, j.seed, j.target): j for j in jobs if j.scenario == "zero_shot"}
+    assert len(zero) == 2 * 2 * 3  # every model and seed of the config
+    for job in tlr_jobs:
+        assert job.task_adapter == "results/adapters/tiny/task-tlr/all_multi/nli/all/seed2"
+        same = zero[("tiny", 2, job.target)]
+        assert same.task_adapter == "results/adapters/tiny/task/nli/seed2"
+        assert (job.adapters, job.baselines, job.curves) == (
+            same.adapters,
+            same.baselines,
+            same.curves,
+        )
+        assert job.output == f"results/scores/zero_shot_tlr/tiny/nli/{job.target}/seed2.csv"
+    config["tlr"]["variants"] = ["madx", "target"]
+    with pytest.raises(LangarithError, match="zero_shot_tlr.*ALL-MULTI"):
+        plan_jobs(config, ["zero_shot_tlr"], related=related)
+
+
+def test_all_multi_under_language_arithmetic_waits_for_the_tlr_training_job(tmp_path):
+    """``snakemake -n`` on the demo with zero_shot_tlr and the paper's language adapters:
+    the zero_shot_tlr job needs the TLR training job (not the core's English task
+    adapter), which needs the paper family (as many jobs as ``langarith plan`` counts)."""
+    import yaml
+    from snakemake_runs import run_snakemake
+
+    from langarith.arm_registry import arm_job_counts
+    from langarith.config import load_config
+
+    root = Path(__file__).resolve().parents[1]
+    overlay = tmp_path / "overlay.yaml"
+    overlay.write_text(
+        "scenarios:\n  zero_shot_tlr: { tasks: [nli] }\ntlr:\n  language_adapters: paper\n",
+        encoding="utf-8",
+    )
+    target = "results/scores/zero_shot_tlr/tinybert/nli/es/seed1.csv"
+    result = run_snakemake(
+        "-n",
+        target,
+        "--quiet",
+        "rules",
+        "--configfile",
+        str(root / "config" / "demo.yaml"),
+        str(overlay),
+        directory=tmp_path / "work",
+    )
+    assert result.returncode == 0, result.output[-3000:]
+    rows = {k: int(v) for k, v in re.findall(r"^(\w+)\s+(\d+)$", result.output, flags=re.M)}
+    assert rows["tlr_train_nli"] == 1 and rows["lambda_grid"] == 1
+    assert "train_task_adapter" not in rows
+    config = load_config(root / "config" / "demo.yaml")
+    config["tlr"]["language_adapters"] = "paper"
+    counts = arm_job_counts(config)
+    assert rows["tlr_paper_init"] == counts["tlr_paper_init"] == 1
+    # en + every TLR target of the demo (es ru bg of NLI, it of NER), one seed
+    assert rows["tlr_paper_language_adapter"] == counts["tlr_paper_language_adapter"] == 5
+    assert yaml.safe_load(overlay.read_text())["tlr"]["language_adapters"] == "paper"
+
+
+def test_paper_language_adapters_are_a_family_of_their_own():
+    from langarith.tlr.variants import paper_la_config, paper_la_hparams, train_specs
+
+    config = _config(variants=["madx", "bilingual"], leave_out_last=False)
+    config["tasks"]["ner"]["kind"] = "ner"
+    core = train_specs(config, "ner", "tiny", 1)
+    assert core[0]["lang_adapters"] == [  # bilingual es (MAD-X is the core's adapter)
+        "results/adapters/tiny/lang/en/seed1",
+        "results/adapters/tiny/lang/es/seed1",
+    ]
+    assert tlr_plan(config).madx_core
+    config["tlr"]["language_adapters"] = "paper"
+    paper = train_specs(config, "ner", "tiny", 1)
+    assert [s["lang_adapters"] for s in paper][:2] == [
+        ["results/adapters/tiny/lang-paper/en/seed1"],
+        ["results/adapters/tiny/lang-paper/en/seed1", "results/adapters/tiny/lang-paper/es/seed1"],
+    ]
+    assert not tlr_plan(config).madx_core  # the core's MAD-X stacks on the core's LAs
+    hp = paper_la_hparams(config, "es")
+    assert (hp["batch_size"], hp["lr"], hp["block_size"], hp["max_steps"]) == (8, 5e-5, 256, 100000)
+    assert paper_la_config(config)["reduction_factor"] == 2
+    assert paper_la_config(config)["architecture"] == "seq_bn_inv"
+    config["tlr"]["paper_language_adapter"] = {
+        "training": {"max_steps": 50},
+        "per_language": {"de": {"max_steps": 30}},
+    }
+    assert paper_la_hparams(config, "es")["max_steps"] == 50
+    assert paper_la_hparams(config, "de")["max_steps"] == 30
+    config["tlr"]["paper_language_adapter"]["per_language"]["de"] = {"steps": 30}
+    with pytest.raises(LangarithError, match="steps"):
+        tlr_plan(config)
+
+
+# ----------------------------------------------------------------------------- alignment
+
+
+def test_alignment_rows_per_layer_and_identical_inputs_give_one(toy, tmp_path):
+    """The alignment CSV: one row per (variant, layer); English against itself (same
+    text, same language adapter) has cosine 1 at every layer, a real target less."""
+    import pandas as pd
+
+    from langarith.tlr.alignment import AlignmentRun, write_alignment
+
+    setup = toy["setup"]
+    ta = train_tlr_task_adapter(
+        setup.backbone,
+        _las(toy, "en"),
+        toy["data"],
+        "nli",
+        tmp_path / "madx",
+        seed=1,
+        hparams={**HP, "max_steps": 2},
+        leave_out=[1],
+    )
+    same = {"en": setup.lang["en"], "es": setup.lang["en"]}
+    real = {"en": setup.lang["en"], "es": setup.lang["es"]}
+    runs = [
+        AlignmentRun("madx", "MAD-X", 1, ta, same),
+        AlignmentRun("all_multi", "ALL-MULTI", 1, ta, real),
+    ]
+    common = dict(model="toy", task="nli", kind="nli", backbone=setup.backbone, source="en")
+    out = write_alignment(
+        tmp_path / "same.csv",
+        data={"en": toy["data"], "es": toy["data"]},
+        runs=runs[:1],
+        examples=10,
+        **common,
+    )
+    frame = pd.read_csv(out)
+    layers = 2 + 1  # the toy backbone's layers and the embedding output
+    assert list(frame["layer"]) == list(range(layers))
+    assert np.allclose(frame["cosine"], 1.0, atol=1e-5)
+    assert set(frame["examples"]) == {10} and set(frame["targets"]) == {"es"}
+    es_data = setup.data_dir("nli", "es")
+    out = write_alignment(
+        tmp_path / "real.csv",
+        data={"en": toy["data"], "es": es_data},
+        runs=runs,
+        examples=10,
+        **common,
+    )
+    frame = pd.read_csv(out)
+    assert len(frame) == 2 * layers
+    assert list(frame.groupby("variant", sort=False).size()) == [layers, layers]
+    assert (frame["cosine"] < 0.9999).any() and frame["cosine"].between(-1, 1).all()
+
+
+def test_alignment_is_planned_and_counted():
+    from langarith.arm_registry import arm_job_counts
+    from langarith.report import FIGURES
+    from langarith.tlr.variants import alignment_inputs, alignment_spec
+
+    config = _config(variants=["madx", "target", "all_multi"], alignment={"examples": 7})
+    config["tasks"]["ner"].update(kind="ner", eval_dataset="wikiann")
+    spec = alignment_spec(config, "tiny")
+    assert spec["output"] == "results/analysis/tiny/tlr_alignment.csv"
+    assert spec["task"] == "ner" and spec["examples"] == 7
+    assert [(r["variant"], r["seed"]) for r in spec["runs"]] == [
+        ("madx", 1),
+        ("madx", 2),
+        ("all_multi", 1),
+        ("all_multi", 2),
+    ]
+    assert spec["runs"][2]["task_adapter"] == (
+        "results/adapters/tiny/task-tlr/all_multi/ner/all/seed1"
+    )
+    assert list(spec["runs"][0]["lang_adapters"]) == ["en", "es", "de"]
+    assert "resources/data/wikiann/en" in alignment_inputs(config, "tiny")
+    assert arm_job_counts(config)["tlr_alignment"] == 1
+    assert FIGURES["tlr_alignment"].instances(config) == [{"model": "tiny"}]
+    assert FIGURES["tlr_alignment"].instances(_config(variants=["madx"])) == []
+    with pytest.raises(LangarithError, match="per target"):
+        alignment_spec(
+            _config(variants=["madx", "target"], alignment={"variants": ["madx", "target"]}),
+            "tiny",
+        )
+    with pytest.raises(LangarithError, match="not under tlr.variants"):
+        alignment_spec(_config(variants=["madx"], alignment={"examples": 3}), "tiny")
+
+
+# ----------------------------------------------------------------------------- BAD-X
+
+
+def _wiki(root: Path, lang: str, n_train: int, n_val: int = 6) -> Path:
+    from langarith.data import write_dataset
+
+    words = {"en": "the cat sat on a mat and ran", "es": "el gato se sienta en la casa"}[lang]
+    vocab = words.split()
+
+    def doc(i: int) -> str:
+        return " ".join(vocab[(i + k) % len(vocab)] for k in range(40)) + "."
+
+    return write_dataset(
+        root / "wikipedia" / lang,
+        "wikipedia",
+        lang,
+        {
+            "train": [{"id": f"{lang}-t{i}", "text": doc(i)} for i in range(n_train)],
+            "validation": [{"id": f"{lang}-v{i}", "text": doc(i)} for i in range(n_val)],
+        },
+        source="test",
+        revision="1",
+        options={},
+    )
+
+
+def test_badx_bilingual_adapter_task_adapter_and_scoring(toy, tmp_path):
+    """BAD-X: documents of en and es in turn (the longer one's rest at the end), a
+    bilingual adapter without invertible adapter by the core's trainer, the TLR trainer
+    with it as the one adapter, and scoring through the same adapter."""
+    from langarith.data import read_manifest, read_split
+    from langarith.tlr.badx import train_badx_language_adapter, write_bilingual_corpus
+    from langarith.tlr.scoring import job_from_lists
+    from langarith.tlr.variants import badx_la_config
+    from langarith.train.language_adapter import init_language_adapter
+
+    setup = toy["setup"]
+    en, es = _wiki(tmp_path, "en", 5), _wiki(tmp_path, "es", 3)
+    corpus = write_bilingual_corpus(en, es, tmp_path / "corpus")
+    ids = [row["id"] for row in read_split(corpus, "train")]
+    assert ids == ["en-t0", "es-t0", "en-t1", "es-t1", "en-t2", "es-t2", "en-t3", "en-t4"]
+    assert read_manifest(corpus)["language"] == "en-es"
+    with pytest.raises(LangarithError, match="two languages"):
+        write_bilingual_corpus(en, en, tmp_path / "same")
+
+    config = {"language_adapter": {"adapter_config": {"architecture": "seq_bn_inv"}}}
+    la_config = badx_la_config(config)
+    assert la_config["architecture"] == "seq_bn" and la_config["reduction_factor"] == 2
+    init = init_language_adapter(
+        setup.backbone,
+        tmp_path / "badx-init",
+        adapter_config={k: v for k, v in la_config.items() if k != "init_seed"},
+        seed=0,
+    )
+    hp = {"max_steps": 2, "batch_size": 2, "block_size": 16, "eval_every": 1}
+    hp.update(checkpoint_every=0, max_eval_blocks=2)
+    badx = train_badx_language_adapter(
+        setup.backbone, init, corpus, tmp_path / "en-es", seed=1, hparams=hp
+    )
+    saved = json.loads((badx / "adapter_config.json").read_text())["config"]
+    assert saved["inv_adapter"] is None
+    assert json.loads((badx / "metadata.json").read_text())["language"] == "en-es"
+    ta = train_tlr_task_adapter(
+        setup.backbone,
+        [badx],
+        toy["data"],
+        "nli",
+        tmp_path / "ta",
+        seed=1,
+        hparams={**HP, "max_steps": 2},
+        languages=["en-es"],
+    )
+    meta = json.loads((ta / "metadata.json").read_text())
+    assert meta["tlr"]["languages"] == ["en-es"]
+    job = job_from_lists(
+        model="toy",
+        task="nli",
+        kind="nli",
+        seed=1,
+        backbone=str(setup.backbone),
+        targets=["es"],
+        lang_adapters={"es": str(setup.lang["es"])},
+        test_data={"es": str(setup.data_dir("nli", "es"))},
+        adapters={"madx": {"es": str(ta)}, "badx": {"es": str(ta)}},
+        scores={},
+        ttest=str(tmp_path / "t.csv"),
+        inference_lang_adapters={"badx": {"es": str(badx)}},
+    )
+    assert job.lang_adapter("badx", "es") == badx
+    assert job.lang_adapter("madx", "es") == setup.lang["es"]
+
+
+def test_badx_is_planned_per_pair_on_its_tasks():
+    from langarith.arm_registry import arm_job_counts
+    from langarith.tlr.variants import score_inputs, score_spec, train_specs
+
+    config = _config(variants=["madx", "badx"], badx={"tasks": ["nli"]}, seeds=[1])
+    for task in config["tasks"]:
+        config["tasks"][task].update(kind=task, eval_dataset=config["tasks"][task]["train_dataset"])
+    assert variant_languages(
+        "badx", source="en", target="es", task_targets=["es"], all_targets=["es"]
+    ) == ["en-es"]
+    plan = tlr_plan(config)
+    assert plan.variants_of("ner") == ["madx"] and plan.variants_of("nli") == ["madx", "badx"]
+    assert plan.badx_pairs() == [("en", "de"), ("en", "es")]
+    specs = train_specs(config, "nli", "tiny", 1)
+    assert specs[1] == {
+        "out": "results/adapters/tiny/task-tlr/badx/nli/es/seed1",
+        "lang_adapters": ["results/adapters/tiny/language-badx/en-es/seed1"],
+        "languages": ["en-es"],
+    }
+    spec = score_spec(config, "nli", "tiny", 1)
+    assert spec["inference_lang_adapters"]["badx"]["de"] == (
+        "results/adapters/tiny/language-badx/en-de/seed1"
+    )
+    assert "results/adapters/tiny/language-badx/en-de/seed1" in score_inputs(
+        config, "nli", "tiny", 1
+    )
+    assert score_spec(config, "ner", "tiny", 1)["inference_lang_adapters"] == {}
+    counts = arm_job_counts(config)
+    assert (counts["tlr_badx_init"], counts["tlr_badx_corpus"]) == (1, 2)
+    assert counts["tlr_badx_language_adapter"] == 2
+    with pytest.raises(LangarithError, match="tlr.badx.tasks"):
+        tlr_plan(_config(variants=["madx", "badx"], badx={"tasks": ["qa"]}))
+
+
+# ----------------------------------------------------------------------------- the arm's own data
+
+
+def _own_config(**tlr):
+    """The paper's layout in small: NER on MasakhaNER from CoNLL-2003 (replacing the core's
+    WikiANN ``ner``), TyDiQA-GoldP beside the core's QA task."""
+    config = _config(
+        tasks={"ner": ["ha", "sw"], "qa": ["ar"], "qa_tydiqa": ["ar", "sw"]},
+        datasets={
+            "ner": {"kind": "ner", "train_dataset": "conll2003", "eval_dataset": "masakhaner"},
+            "qa_tydiqa": {"kind": "qa", "train_dataset": "squad", "eval_dataset": "tydiqa"},
+        },
+        o_labels=["MISC", "DATE"],
+        variants=["madx", "target", "all_multi"],
+        **tlr,
+    )
+    config["languages"] = ["en", "ha", "sw", "ar"]
+    config["tasks"]["qa"] = {"kind": "qa", "train_dataset": "squad", "eval_dataset": "xquad"}
+    config["task_adapter"] = {"per_task": {"qa": {"max_length": 384}, "ner": {"max_length": 99}}}
+    return config
+
+
+def test_tasks_of_the_arms_own_datasets():
+    from langarith.arm_registry import arm_jobs
+    from langarith.tlr.variants import task_data, tlr_hparams, tlr_task
+
+    config = _own_config(leave_out_last=False)
+    plan = tlr_plan(config)
+    assert plan.languages() == ["en", "ha", "sw", "ar"]  # ALL-MULTI: every task's targets
+    all_multi = {a.task: a.languages for a in plan.adapters if a.variant == "all_multi"}
+    assert all_multi["qa_tydiqa"] == ("en", "ha", "sw", "ar")
+    # the core's MAD-X adapter stands in only for the core's own task (qa), never for a
+    # task the arm trains on other data (ner: CoNLL-2003, not the core's WikiANN)
+    assert plan.madx_core and plan.core_tasks == {"qa"}
+    assert plan.madx_from_core("qa") and not plan.madx_from_core("ner")
+    assert any(a.variant == "madx" for a in plan.trained("ner"))
+    assert tlr_task(config, "ner").kind == "ner" and not tlr_task(config, "ner").core
+    assert task_data(config, "ner", "en", "train_dataset") == "resources/data/conll2003/en"
+    assert task_data(config, "ner", "ha", "eval_dataset") == "resources/data/masakhaner/ha"
+    assert task_data(config, "qa_tydiqa", "sw", "eval_dataset") == "resources/data/tydiqa/sw"
+    # a task of tlr.datasets takes the core's per_task of its kind; the core's `ner` entry
+    # still applies to the arm's `ner` by name
+    assert tlr_hparams(config, "qa_tydiqa")["max_length"] == 384
+    load_arms()
+    (jobs,) = [j for j in arm_jobs(config) if "tlr_train_qa_tydiqa" in j.counts]
+    assert {"resources/data/conll2003/en", "resources/data/tydiqa/ar"} <= jobs.data
+    assert "resources/data/masakhaner/sw" in jobs.data and "resources/data/xquad/ar" in jobs.data
+
+
+def test_refusals_of_the_arms_own_datasets():
+    # DATE of MasakhaNER stays a test type the CoNLL-2003 adapter never learns
+    with pytest.raises(LangarithError, match=r"differ in the type\(s\) \['DATE'\]"):
+        tlr_plan(_own_config() | {"tlr": {**_own_config()["tlr"], "o_labels": ["MISC"]}})
+    with pytest.raises(LangarithError, match=r"\['DATE', 'MISC'\].*tlr.o_labels \[\]"):
+        tlr_plan(_own_config() | {"tlr": {**_own_config()["tlr"], "o_labels": []}})
+    bad = _own_config()
+    bad["tlr"]["tasks"]["qa_tydiqa"] = ["ar", "ha"]
+    with pytest.raises(LangarithError, match=r"target\(s\) \['ha'\] are not in tydiqa"):
+        tlr_plan(bad)
+    bad = _own_config()
+    bad["tlr"]["tasks"]["qa_mlqa"] = ["ar"]
+    with pytest.raises(LangarithError, match="neither under tasks: nor under tlr.datasets"):
+        tlr_plan(bad)
+    bad = _own_config()
+    bad["tlr"]["datasets"]["ner"]["eval_dataset"] = "masakhaner2"
+    with pytest.raises(LangarithError, match=r"names \['masakhaner2'\], which are not datasets"):
+        tlr_plan(bad)
+
+
+def test_o_labels_are_read_as_o_in_training(toy, tmp_path):
+    """CoNLL-2003's MISC becomes O in the training and validation data: the head has the
+    test data's seven tags, and MISC words train as O."""
+    from langarith.data import NER_LABELS, write_dataset
+    from langarith.data.formats import CONLL2003_LABELS
+    from langarith.tlr.metrics import o_mapped_labels
+
+    assert o_mapped_labels(CONLL2003_LABELS, ["MISC", "DATE"]) == list(NER_LABELS)
+    rows = [
+        {"id": f"{i}", "tokens": ["EU", "rejects", "German", "lamb", "."], "ner_tags": tags}
+        for i, tags in enumerate(
+            [["B-ORG", "O", "B-MISC", "O", "O"], ["B-LOC", "O", "B-MISC", "I-MISC", "O"]] * 8
+        )
+    ]
+    data = write_dataset(
+        tmp_path / "conll2003",
+        "conll2003",
+        "en",
+        {"train": rows, "validation": rows[:4], "test": rows[:4]},
+        source="test",
+        revision="1",
+        options={},
+    )
+    hp = {**HP, "max_steps": 2, "eval_every": 2}
+    las_ = _las(toy, "en", "es")
+    out = {}
+    for name, types in (("mapped", ["MISC", "DATE"]), ("plain", [])):
+        out[name] = train_tlr_task_adapter(
+            toy["setup"].backbone, las_, data, "ner", tmp_path / name, seed=1, hparams=hp,
+            o_labels=types,
+        )  # fmt: skip
+    mapped = json.loads((out["mapped"] / "metadata.json").read_text())
+    plain = json.loads((out["plain"] / "metadata.json").read_text())
+    assert mapped["labels"] == list(NER_LABELS) and mapped["tlr"]["o_labels"] == ["MISC", "DATE"]
+    assert plain["labels"] == list(CONLL2003_LABELS) and plain["tlr"]["o_labels"] == []
+    assert mapped["data"]["train"]["rows"] == 16
+    assert not list(tmp_path.glob(".mapped.o-labels-*"))  # the mapped copy is gone
+
+
+def test_qa_on_tydiqa_format_data_trains_and_scores(toy, tmp_path):
+    """QA runs in tests on fixtures: a TLR QA adapter trained on demo SQuAD over two
+    language adapters, scored against MAD-X on TyDiQA-GoldP rows written by the real
+    TyDiQA loader (the toy's ``es`` adapter stands in for Swahili's)."""
+    from langarith.data import prepare_real_dataset, read_split
+    from langarith.report import read_scores
+    from langarith.tlr.scoring import job_from_lists, score_tlr_job
+
+    setup = toy["setup"]
+    squad = prepare_demo_dataset(
+        "squad",
+        "en",
+        tmp_path / "squad",
+        options={"task_train_rows": 24, "task_validation_rows": 6, "qa_context_sentences": 2},
+    )
+    rows = []
+    for lang, n in (("swahili", 5), ("thai", 2)):
+        for i in range(n):
+            context = f"Mji {i} wa Kenya ni Nairobi na mto ni Tana."
+            rows.append(
+                {
+                    "id": f"{lang}-{i}-0",
+                    "title": "Kenya",
+                    "context": context,
+                    "question": f"Mji mkuu wa Kenya {i}?",
+                    "answers": {"text": ["Nairobi"], "answer_start": [context.index("Nairobi")]},
+                }
+            )
+    fixture = tmp_path / "tydiqa-goldp-dev.jsonl"
+    fixture.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    test_data = prepare_real_dataset(
+        "tydiqa", "sw", tmp_path / "tydiqa" / "sw", options={"local_path": str(fixture)}
+    )
+    assert len(read_split(test_data, "test")) == 5  # the Thai rows are not Swahili's
+    hp = {**HP, "max_steps": 4, "eval_every": 2, "max_length": 64, "doc_stride": 16}
+    adapters = {
+        variant: train_tlr_task_adapter(
+            setup.backbone,
+            _las(toy, *langs),
+            squad,
+            "qa",
+            tmp_path / variant,
+            seed=2,
+            hparams=hp,
+            leave_out=[1],
+        )  # fmt: skip
+        for variant, langs in (("madx", ["en"]), ("bilingual", ["en", "es"]))
+    }
+    meta = json.loads((adapters["bilingual"] / "metadata.json").read_text())
+    assert meta["tlr"]["languages"] is None and len(meta["tlr"]["lang_adapters"]) == 2
+    assert [h["step"] for h in meta["eval_history"]][-1] == 4
+    scores = {v: {"sw": str(tmp_path / f"scores/{scenario_name(v)}/sw.csv")} for v in adapters}
+    score_tlr_job(
+        job_from_lists(
+            model="toy",
+            task="qa_tydiqa",
+            kind="qa",
+            seed=2,
+            backbone=str(setup.backbone),
+            targets=["sw"],
+            lang_adapters={"sw": str(setup.lang["es"])},
+            test_data={"sw": str(test_data)},
+            adapters={v: {"sw": str(d)} for v, d in adapters.items()},
+            scores=scores,
+            ttest=str(tmp_path / "ttest.csv"),
+        ),
+        device="cpu",
+    )
+    frame = read_scores([scores[v]["sw"] for v in adapters])
+    assert set(frame["metric"]) == {"f1", "exact_match"}
+    assert set(frame["task"]) == {"qa_tydiqa"} and (frame["split"] == "test").all()
+    assert frame["score"].between(0, 100).all()
+    ttest = (tmp_path / "ttest.csv").read_text().splitlines()
+    assert len(ttest) == 2 and ",BILINGUAL,5," in ttest[1]  # the 5 questions paired
+
+
+def test_early_stopping_ends_a_run_that_stops_improving(toy, tmp_path):
+    """The seed's QA early stopping (patience 4): with a learning rate too small to change
+    a prediction, no validation beats the first, so patience 1 ends the run at the second
+    validation and keeps the first's weights; without it the run goes to max_steps."""
+    hp = {**HP, "max_steps": 8, "eval_every": 2, "lr": 1e-12}
+    runs = {}
+    for name, patience in (("stopped", 1), ("full", None)):
+        out = train_tlr_task_adapter(
+            toy["setup"].backbone, _las(toy, "en", "es"), toy["data"], "nli", tmp_path / name,
+            seed=1, hparams={**hp, "early_stopping_patience": patience},
+        )  # fmt: skip
+        runs[name] = json.loads((out / "metadata.json").read_text())
+    assert [h["step"] for h in runs["stopped"]["eval_history"]] == [2, 4]
+    assert runs["stopped"]["steps"] == 4 and runs["stopped"]["best_step"] == 2
+    assert runs["full"]["steps"] == 8 and len(runs["full"]["eval_history"]) == 4

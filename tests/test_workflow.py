@@ -24,10 +24,13 @@ def paper_config() -> dict:
     return load_config(ROOT / "config" / "config.yaml")
 
 
-PAPER_LANGUAGES = "en ar bg de el es fr hi ru sw tr ur vi zh fa it ca pt ro as".split()
+#: the papers' 20 adapter languages, then the TLR arm's targets that need one (11)
+PAPER_LANGUAGES = "en ar bg de el es fr hi ru sw tr ur vi zh fa it ca pt ro as".split() + (
+    "ha ig rw lg luo pcm wo yo bn te th".split()
+)
 PAPER_TARGETS = "ar bg de el es fr hi ru sw tr ur vi zh".split()
 #: every (dataset, language) the paper's config downloads, written out by hand: Wikipedia
-#: of all 20 languages, WikiANN and XNLI of English (task training) and the 13 targets,
+#: of all 31 languages, WikiANN and XNLI of English (task training) and the 13 targets,
 #: SQuAD (English), XQuAD of the targets it covers (not bg fr sw ur), IndicXNLI as.
 PAPER_DATASETS = (
     {("wikipedia", lang) for lang in PAPER_LANGUAGES}
@@ -51,7 +54,7 @@ XMOD_EXTRA_DATASETS = {
 
 def test_paper_data_requests_cover_the_papers_datasets(paper_config):
     assert sorted(plan.dataset_requests(paper_config)) == sorted(PAPER_DATASETS)
-    assert len(PAPER_DATASETS) == 20 + 14 + 14 + 1 + 1 + 1 + 9 + 6
+    assert len(PAPER_DATASETS) == 31 + 14 + 14 + 1 + 1 + 1 + 9 + 6
     wanted = set(plan.dataset_requests(paper_config))
     for lang in paper_config["languages"]:
         assert ("wikipedia", lang) in wanted
@@ -73,11 +76,16 @@ def test_paper_dry_run_holds_the_real_download_dag(tmp_path, paper_config):
     core_data = set(plan.dataset_requests(paper_config))
     # the fullft arm's XNLI block adds Thai (its Wikipedia and XNLI data)
     fullft_data = {("wikipedia", "th"), ("xnli", "th")}
-    assert int(counts["prepare_dataset"]) == len(core_data | xmod_data | fullft_data)
-    assert len(PAPER_DATASETS) == 66 and "resources/data/wikipedia/th" in out
+    # the TLR arm: CoNLL-2003 -> MasakhaNER, SQuAD -> TyDiQA-GoldP, XNLI and XQuAD of th
+    tlr_data = {("conll2003", "en"), ("xnli", "th"), ("xquad", "th")}
+    tlr_data |= {("masakhaner", t) for t in "ha ig rw lg luo pcm sw wo yo".split()}
+    tlr_data |= {("tydiqa", t) for t in "ar bn sw te th".split()}
+    assert int(counts["prepare_dataset"]) == len(core_data | xmod_data | fullft_data | tlr_data)
+    assert len(PAPER_DATASETS) == 77 and "resources/data/wikipedia/th" in out
+    assert "resources/data/masakhaner/luo" in out and "resources/data/tydiqa/th" in out
     assert int(counts["related_languages"]) == 1
     assert int(counts["backbone"]) == 2
-    assert int(counts["train_language_adapter"]) == 2 * 20 * 3
+    assert int(counts["train_language_adapter"]) == 2 * 31 * 3
     assert "resources/data/xquad/es" in out and "resources/data/xquad/bg" not in out
     assert "results/acl/scores/zero_shot/xlmr/ner/ar/seed42.csv" in out
     assert "results/acl/related_languages.tsv" in out and "results/ecai/" not in out
@@ -210,7 +218,7 @@ def test_the_ecai_dry_run_shares_adapters_and_keeps_its_results_apart(tmp_path):
     out = result.output
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", out, flags=re.MULTILINE))
     assert int(counts["related_languages"]) == 1
-    assert int(counts["train_language_adapter"]) == 2 * 20 * 3
+    assert int(counts["train_language_adapter"]) == 2 * 31 * 3
     assert "results/ecai/related_languages.tsv" in out
     assert "results/ecai/scores/zero_shot/xlmr/ner/ar/seed42.csv" in out
     assert "results/ecai/tables/paper_comparison.csv" in out

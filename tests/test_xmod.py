@@ -8,22 +8,33 @@ from pathlib import Path
 import datasets
 import pytest
 import torch
+import yaml
 from hub_mirror import QA_FEATURES, qa_rows
 from safetensors.torch import load_file
 from tiny import demo_spec
-from transformers import AutoTokenizer, XmodForMaskedLM
+from transformers import AutoTokenizer, XmodForMaskedLM, XmodForSequenceClassification
 
 from langarith import LangarithError
 from langarith.backbone.demo import build_demo_backbone
 from langarith.backbone.tokenizer import train_tokenizer
 from langarith.data import dataset_covers, prepare_real_dataset, read_split, verify_dataset
 from langarith.data.demo import prepare_demo_dataset
+from langarith.evaluate.search import best_lambda
 from langarith.io import sha256_file
+from langarith.report.figures import FIGURES, figure_outputs
 from langarith.report.scores import read_scores
-from langarith.report.xmod import pretrained_vs_added_figure, xmod_frame, xmod_markdown
+from langarith.train.task_features import encode_task, evaluate_task
 from langarith.training.inputs import read_rows
+from langarith.xmod import plan as xmod_plan
 from langarith.xmod.adding import add_language, install_added, prepare_added_model
-from langarith.xmod.finetune import finetune_xmod, frozen_state
+from langarith.xmod.finetune import (
+    choose_grid_point,
+    dev_scores,
+    finetune_xmod,
+    finetune_xmod_grid,
+    frozen_state,
+)
+from langarith.xmod.la import score_la_targets
 from langarith.xmod.model import (
     add_module,
     build_config,
@@ -42,8 +53,16 @@ from langarith.xmod.pretrain import (
     pretrain_xmod,
     sampling_shares,
 )
+from langarith.xmod.report import (
+    language_count_figure,
+    language_counts,
+    pretrained_vs_added_figure,
+    xmod_frame,
+    xmod_markdown,
+)
 from langarith.xmod.scoring import evaluation_rows, score_target, score_targets
 
+ROOT = Path(__file__).resolve().parents[1]
 PRETRAINED = ("en", "de")
 ADDED = "bg"
 DATA = {
@@ -407,3 +426,185 @@ def test_xquad_is_scored_on_both_halves(tmp_path):
     assert len(evaluation_rows(out)) == len(read_rows(out, "validation")) + len(
         read_rows(out, "test")
     )
+
+
+def _validation_score(task_dir: Path, data_dir: Path, key: str) -> float:
+    """Accuracy of the task model with module ``key`` on ``data_dir``'s validation split."""
+    model = load_xmod(task_dir, XmodForSequenceClassification).eval()
+    model.set_default_language(key)
+    tokenizer = AutoTokenizer.from_pretrained(str(task_dir))
+    rows = read_rows(data_dir, "validation")
+    labels = json.loads((task_dir / "metadata.json").read_text())["labels"]
+    encoded = encode_task("nli", rows, tokenizer, labels=labels, max_length=32)
+    metrics = evaluate_task(
+        model, "nli", encoded, rows=rows, labels=labels, pad_id=tokenizer.pad_token_id
+    )
+    return metrics["accuracy"]
+
+
+def test_xmod_la_merges_en_and_related_modules_in_place(tasks, data, tmp_path):
+    """Scenario xmod_la: λ = 1 is the en module bit for bit, λ = 0 the related one (de,
+    the only pre-trained language besides en); the test row sits at the curve's best λ."""
+    out = tmp_path / "xmod-la" / "demo" / "nli" / ADDED / "seed1.csv"
+    score_la_targets(
+        tasks["xmod"],
+        {ADDED: data["xnli"][ADDED]},
+        {ADDED: out},
+        model="demo",
+        task="nli",
+        seed=1,
+        grid=[0.0, 0.5, 1.0],
+        settings=FINETUNE,
+    )
+    frame = read_scores([out])
+    assert set(frame["scenario"]) == {"xmod-la"} and set(frame["method"]) == {"X-MOD LA"}
+    assert set(frame["adapters"]) == {"en,de"}
+    val = frame[frame["split"] == "validation"].set_index("lambda")["score"]
+    assert sorted(val.index) == [0.0, 0.5, 1.0]
+    assert val[1.0] == _validation_score(tasks["xmod"], data["xnli"][ADDED], "en_XX")
+    assert val[0.0] == _validation_score(tasks["xmod"], data["xnli"][ADDED], "de_XX")
+    test = frame[frame["split"] == "test"]
+    assert set(test["lambda"]) == {best_lambda(dict(val))}
+    # the rows join the xmod table beside X-MOD and SHARED, in the added group
+    table = xmod_frame(frame, [str(tmp_path / "xmod-demo" / "added" / ADDED)])
+    assert set(table["group"]) == {"added"} and "X-MOD LA" in xmod_markdown(table)
+
+
+def test_xmod_la_refuses_what_it_cannot_merge(tasks, data, tmp_path):
+    kwargs = dict(model="demo", task="nli", seed=1, grid=[0.0, 1.0], settings=FINETUNE)
+    out = {lang: tmp_path / f"{lang}.csv" for lang in ("de", ADDED)}
+    with pytest.raises(LangarithError, match=r"\['de'\] already have a module"):
+        score_la_targets(tasks["xmod"], {"de": data["xnli"]["de"]}, out, **kwargs)
+    with pytest.raises(LangarithError, match="SHARED model has one module"):
+        score_la_targets(tasks["shared"], {ADDED: data["xnli"][ADDED]}, out, **kwargs)
+    with pytest.raises(LangarithError, match="not in the pool"):
+        score_la_targets(
+            tasks["xmod"], {ADDED: data["xnli"][ADDED]}, out, overrides={ADDED: "en"}, **kwargs
+        )
+
+
+def test_xmod_la_plan_of_the_demo_config():
+    config = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())
+    assert xmod_plan.la_wanted(config)
+    outputs = xmod_plan.la_final_outputs(config)
+    found = {tuple(p.split("/")[2:6]) for p in outputs}
+    assert {(s, m, t, lang) for s, m, t, lang in found} == {
+        ("xmod-la", "demo", "ner", "pt"),
+        ("xmod-la", "demo", "ner", "bg"),
+        ("xmod-la", "demo", "nli", "bg"),
+    }
+    assert len(outputs) == 3 * len(config["seeds"])
+    assert xmod_plan.job_counts(config)["xmod_la_score"] == len(config["seeds"])
+    job = xmod_plan.la_job(config, "demo", 1)
+    assert job["search"] == "coarse_to_fine" and len(job["grid"]) == 21
+    assert all("/added/" not in p for p in xmod_plan.la_inputs(config, "demo", "1")["data"])
+    config["xmod"]["la"] = {"related": {"bg": "uk"}}
+    with pytest.raises(LangarithError, match="not a pre-trained language of set 'demo'"):
+        xmod_plan.check_xmod(config)
+    del config["xmod"]["la"]
+    assert not xmod_plan.la_wanted(config) and "xmod_la_score" not in xmod_plan.job_counts(config)
+
+
+def test_grid_choice_follows_the_papers_rule():
+    """NER/NLI: the best mean over pre-trained languages; QA: the best English score;
+    ties to the earlier (cheaper) point."""
+    dev = [
+        {"en": 90.0, "de": 40.0, "ru": 41.0},  # mean 57
+        {"en": 80.0, "de": 50.0, "ru": 50.0},  # mean 60: chosen for NLI/NER
+        {"en": 91.0, "de": 30.0, "ru": 30.0},  # best en: chosen for QA
+        {"en": 80.0, "de": 50.0, "ru": 50.0},  # ties with point 1, which is earlier
+    ]
+    assert choose_grid_point("nli", dev) == 1
+    assert choose_grid_point("ner", dev) == 1
+    assert choose_grid_point("qa", dev) == 2
+    assert choose_grid_point("qa", [{"en": 1.0}, {"en": 1.0}]) == 0
+    with pytest.raises(LangarithError, match="on en validation data"):
+        choose_grid_point("qa", [{"de": 1.0}])
+    with pytest.raises(LangarithError, match="scored nan"):
+        choose_grid_point("nli", [{"en": float("nan")}])
+
+
+def test_the_papers_grid_in_config_yaml():
+    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    ner, qa = xmod_plan.grid_points(config, "ner"), xmod_plan.grid_points(config, "qa")
+    assert len(ner) == 6 and {p["epochs"] for p in ner} == {5, 10}
+    assert {p["lr"] for p in ner} == {1e-4, 3e-4, 5e-4}
+    assert len(qa) == 6 and {p["epochs"] for p in qa} == {3, 5}
+    assert xmod_plan.dev_data(config, "60-265k", "qa") == {"en": "resources/data/squad/en"}
+    ner_dev = xmod_plan.dev_data(config, "60-265k", "ner")
+    assert set(ner_dev) == set(config["xmod"]["models"][0]["languages"])  # no added one
+    demo = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())
+    assert xmod_plan.grid_points(demo, "ner") == [{}] and not xmod_plan.dev_data(
+        demo, "demo", "ner"
+    )
+
+
+def test_grid_keeps_the_chosen_point(backbones, data, tmp_path):
+    dev = {lang: data["xnli"][lang] for lang in PRETRAINED}
+    grid = [{"lr": 1e-5}, {"lr": 3e-3}]
+    out = finetune_xmod_grid(
+        backbones["xmod"], data["xnli"]["en"], tmp_path / "nli", kind="nli", seed=1,
+        settings=FINETUNE, grid=grid, dev=dev,
+    )  # fmt: skip
+    meta = json.loads((out / "metadata.json").read_text())
+    scores = [entry["validation"] for entry in meta["grid"]]
+    assert [entry["point"] for entry in meta["grid"]] == grid and set(scores[0]) == {"en", "de"}
+    assert meta["grid_choice"] == choose_grid_point("nli", scores)
+    assert meta["settings"]["lr"] == grid[meta["grid_choice"]]["lr"]
+    assert scores[meta["grid_choice"]] == dev_scores(out, dev, settings=FINETUNE)
+    assert not any(p.name.startswith(".") for p in tmp_path.iterdir())  # scratch removed
+
+
+def test_language_count_figure_from_two_sets(backbones, tasks, base, data, tmp_path):
+    """X-MOD Figure 4 on two tiny language sets (2 and 3 pre-trained languages): the
+    counts come from the backbones, one point per set on each method's line."""
+    wiki, xnli = data["wikipedia"], data["xnli"]
+    folders = {("demo", arm): folder for arm, folder in backbones.items()}
+    task_dirs = {("demo", arm): folder for arm, folder in tasks.items()}
+    for arm in ("xmod", "shared"):
+        corpora = [wiki[lang] for lang in (*PRETRAINED, ADDED)]
+        folder = pretrain_xmod(
+            base, corpora, tmp_path / f"{arm}-three", shared=arm == "shared", settings=PRETRAIN
+        )
+        folders[("three", arm)] = folder
+        task_dirs[("three", arm)] = finetune_xmod(
+            folder, xnli["en"], tmp_path / "task" / arm, kind="nli", seed=1, settings=FINETUNE
+        )
+    written = []
+    for (name, arm), task_dir in task_dirs.items():
+        targets = {lang: xnli[lang] for lang in PRETRAINED}
+        outputs = {lang: tmp_path / "scores" / arm / name / f"{lang}.csv" for lang in targets}
+        written += score_targets(
+            task_dir, targets, outputs, model=name, task="nli", seed=1, settings=FINETUNE
+        )
+    counts = language_counts([str(f) for f in folders.values()])
+    assert counts == {("demo", "X-MOD"): 2, ("demo", "SHARED"): 2,
+                      ("three", "X-MOD"): 3, ("three", "SHARED"): 3}  # fmt: skip
+    frame = xmod_frame(read_scores(written), [])
+    figure = language_count_figure(frame, counts, "nli")
+    bars = {c.get_label(): tuple(c.lines[0].get_xdata()) for c in figure.axes[0].containers}
+    assert bars == {"X-MOD (pre-trained)": (2, 3), "SHARED (pre-trained)": (2, 3)}
+
+
+def test_language_count_figure_is_registered_for_two_sets_only():
+    config = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())
+    assert not any("xmod_languages" in p for p in figure_outputs(config))
+    config["xmod"]["models"].append(
+        {"name": "five", "languages": ["en", "es", "it", "ru", "uk"], "demo": {"like": "tinyxlmr"}}
+    )
+    wanted = [p for p in figure_outputs(config) if "xmod_languages" in p]
+    assert sorted(Path(p).name for p in wanted if p.endswith(".png")) == [
+        "xmod_languages_ner_sets.png",
+        "xmod_languages_nli_sets.png",
+    ]
+    inputs = FIGURES["xmod_languages"].inputs(config, "sets", "nli")
+    assert len(inputs["backbones"]) == 4 and all("/nli/" in p for p in inputs["scores"])
+
+
+def test_config_target_without_module_or_adding_is_refused_naming_the_languages():
+    config = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())
+    config["xmod"]["targets"] = {"nli": ["en", "uk"]}
+    with pytest.raises(LangarithError) as err:
+        xmod_plan.check_xmod(config)
+    assert "['uk'] have no module in set 'demo' (its languages: en, es, it, ru)" in str(err.value)
+    assert "\n" not in str(err.value)

@@ -37,6 +37,12 @@ __all__ = [
     "SCORE_CSV",
     "TABLE",
     "TASK_ADAPTER_DIR",
+    "TLR_ALIGNMENT_CSV",
+    "TLR_BADX_CORPUS_DIR",
+    "TLR_BADX_INIT_DIR",
+    "TLR_BADX_LANG_ADAPTER_DIR",
+    "TLR_PAPER_INIT_DIR",
+    "TLR_PAPER_LANG_ADAPTER_DIR",
     "TLR_TASK_ADAPTER_DIR",
     "TLR_TTEST_CSV",
     "TOKENS_DIR",
@@ -69,6 +75,17 @@ SCORE_CSV = "results/scores/{scenario}/{model}/{task}/{target}/seed{seed}.csv"
 TLR_TASK_ADAPTER_DIR = "results/adapters/{model}/task-tlr/{variant}/{task}/{target}/seed{seed}"
 #: The TLR arm's paired t-tests against MAD-X over test items, per (model, task, seed).
 TLR_TTEST_CSV = "results/tlr/{model}/{task}/seed{seed}.ttest.csv"
+#: The TLR arm's own language-adapter family (``tlr.language_adapters: paper``, the
+#: seed's LA setup): its θ_init and its adapters, trained by the core's LA trainer.
+TLR_PAPER_INIT_DIR = "results/adapters/{model}/lang-paper/init"
+TLR_PAPER_LANG_ADAPTER_DIR = "results/adapters/{model}/lang-paper/{lang}/seed{seed}"
+#: The TLR arm's BAD-X baseline: a bilingual corpus per (source, target) (documents of the
+#: two Wikipedia folders in turn), its θ_init without invertible adapter, its adapters.
+TLR_BADX_CORPUS_DIR = "results/tlr/badx-corpus/{source}-{lang}"
+TLR_BADX_INIT_DIR = "results/adapters/{model}/language-badx/init"
+TLR_BADX_LANG_ADAPTER_DIR = "results/adapters/{model}/language-badx/{source}-{lang}/seed{seed}"
+#: The TLR arm's per-layer [CLS] cosine, English vs target (Figure 3 of its seed).
+TLR_ALIGNMENT_CSV = "results/analysis/{model}/tlr_alignment.csv"
 #: A merged adapter kept at its chosen λ (config ``merge.keep``, :mod:`langarith.export`).
 EXPORT_DIR = "results/exported/{scenario}/{model}/{task}/{target}/seed{seed}"
 LABEL_FREE_CSV = "results/label_free/{scenario}/{model}/{task}/{target}/seed{seed}.csv"

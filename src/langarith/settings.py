@@ -442,6 +442,11 @@ class TaskAdapterSettings(Settings):
     eval_every_epochs: int | None = setting(
         None, count(optional=True), "validate every N epochs (overrides eval_every)"
     )
+    early_stopping_patience: int | None = setting(
+        None,
+        count(optional=True),
+        "stop after N validations in a row without a better metric (null: never)",
+    )
     eval_batch_size: int | None = setting(
         None, count(optional=True), "validation batch (null: 2 * batch_size); volatile"
     )

@@ -15,4 +15,5 @@ with rule_step(snakemake):
         seed=int(snakemake.wildcards.seed),
         hparams=dict(params.hparams),
         leave_out_last=bool(params.leave_out_last),
+        o_labels=list(params.o_labels),
     )

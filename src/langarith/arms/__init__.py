@@ -14,7 +14,11 @@ import importlib
 __all__ = ["ARM_MODULES", "load_arms"]
 
 #: The registration module of each arm.
-ARM_MODULES: tuple[str, ...] = ("langarith.tlr.register", "langarith.fullft.report")
+ARM_MODULES: tuple[str, ...] = (
+    "langarith.tlr.register",
+    "langarith.fullft.report",
+    "langarith.xmod.report",
+)
 
 
 def load_arms() -> None:

@@ -62,7 +62,6 @@ from langarith.export import keep_outputs
 from langarith.report.rules import report_outputs, report_rules
 from langarith.settings import language_settings, task_settings
 from langarith.task_kinds import TASK_MAX_LENGTH
-from langarith.xmod import plan as xmod_plan
 
 __all__ = [
     "CostEstimate",
@@ -159,7 +158,7 @@ def job_counts(config: Mapping[str, Any], score_jobs: list | None = None) -> dic
     corpora = {(m, lang) for m in models for lang in _corpus_languages(config, m)}
     corpora = corpora.union(*(arm.corpora for arm in arms))
     counts = {
-        "prepare_dataset": len(data | set(xmod_plan.data_dirs(config))),
+        "prepare_dataset": len(data),
         "related_languages": 1,
         "backbone": len(models),
         "init_language_adapter": len(models),
@@ -178,7 +177,6 @@ def job_counts(config: Mapping[str, Any], score_jobs: list | None = None) -> dic
     }
     for arm in arms:
         counts.update(arm.counts)
-    counts.update(xmod_plan.job_counts(config))
     counts.update(_report_jobs(config))
     return {rule: n for rule, n in counts.items() if n}
 

@@ -62,3 +62,32 @@ WIKIPEDIA_LANGUAGES: frozenset[str] = WIKIANN_LANGUAGES | _codes(
     tw ty tyv udm ve vro wo xal xh za zgh zu
     """
 )
+
+
+# ---------------------------------------------------------------- TLR arm datasets
+
+#: CoNLL-2003 (Tjong Kim Sang and De Meulder, 2003): English NER, the TLR arm's source
+#: for MasakhaNER.
+CONLL2003_LANGUAGES: frozenset[str] = frozenset({"en"})
+
+#: MasakhaNER 1.0 (Adelani et al., 2021): ten African languages. Our codes are ISO 639-1
+#: where one exists, else ISO 639-3 (luo, pcm); the hub's configs are ISO 639-3
+#: (``hau``, ``swa``, ...), see :func:`langarith.languages.three_letter_of`.
+MASAKHANER_LANGUAGES: frozenset[str] = _codes("am ha ig rw lg luo pcm sw wo yo")
+
+#: TyDiQA-GoldP (Clark et al., 2020): the gold-passage task of TyDi QA, one file for every
+#: language; a row's language is the prefix of its ``id`` (``arabic-…``).
+TYDIQA_NAMES: dict[str, str] = {
+    "ar": "arabic",
+    "bn": "bengali",
+    "en": "english",
+    "fi": "finnish",
+    "id": "indonesian",
+    "ja": "japanese",
+    "ko": "korean",
+    "ru": "russian",
+    "sw": "swahili",
+    "te": "telugu",
+    "th": "thai",
+}
+TYDIQA_LANGUAGES: frozenset[str] = frozenset(TYDIQA_NAMES)

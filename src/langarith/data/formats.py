@@ -24,11 +24,16 @@ from langarith import LangarithError
 from langarith.data import coverage
 from langarith.data.shards import DATASET_OUTPUT, shards_checksum
 from langarith.io import atomic_dir, read_json, sha256_file, write_json
+from langarith.languages import three_letter_of
 
 log = logging.getLogger(__name__)
 
 #: IOB2 tags in the order of WikiANN's ``ner_tags`` class label on the hub.
 NER_LABELS: tuple[str, ...] = ("O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC")
+#: CoNLL-2003's tags in the order of its ``ner_tags`` class label on the hub (MISC last).
+CONLL2003_LABELS: tuple[str, ...] = (*NER_LABELS, "B-MISC", "I-MISC")
+#: MasakhaNER's tags in the order of its ``ner_tags`` class label on the hub (DATE last).
+MASAKHANER_LABELS: tuple[str, ...] = (*NER_LABELS, "B-DATE", "I-DATE")
 #: XNLI's label order: 0 entailment, 1 neutral, 2 contradiction.
 NLI_LABELS: tuple[str, ...] = ("entailment", "neutral", "contradiction")
 
@@ -105,7 +110,8 @@ class HubFiles:
 
     Attributes:
         revision: branch or ref holding these files (``None``: the default branch).
-        pattern: file pattern with ``{lang}`` and ``{split}`` filled in.
+        pattern: file pattern with ``{lang}`` and ``{split}`` filled in (``{lang3}``: the
+            language's ISO 639-3 code, for repositories keyed by it, as MasakhaNER).
         split_names: the repository's name of our split where it differs
             (``{"validation": "dev"}``).
         builder: ``None`` to load the repository itself with these ``data_files``; a
@@ -122,7 +128,10 @@ class HubFiles:
     def data_files(self, lang: str, splits: Iterable[str]) -> dict[str, list[str]]:
         """``data_files`` for ``datasets.load_dataset``: one pattern per split."""
         names = dict(self.split_names)
-        return {s: [self.pattern.format(lang=lang, split=names.get(s, s))] for s in splits}
+        return {
+            s: [self.pattern.format(lang=lang, lang3=three_letter_of(lang), split=names.get(s, s))]
+            for s in splits
+        }
 
 
 @dataclass(frozen=True)
@@ -282,6 +291,62 @@ DATASETS: dict[str, DatasetSpec] = {
         ),
     )
 }
+
+
+#: The TLR arm's datasets (issue 17): CoNLL-2003 → MasakhaNER for NER, SQuAD 1.1 →
+#: TyDiQA-GoldP for QA. Their repositories hold loading scripts, which ``datasets`` no
+#: longer runs: the hub's parquet export is read, in the converter's current layout or its
+#: older one (as MLQA).
+_TLR_DATASETS = (
+    DatasetSpec(
+        name="conll2003",
+        hub_path="eriktks/conll2003",
+        hub_config=None,
+        hub_splits=("train", "validation", "test"),
+        splits=("train", "validation", "test"),
+        languages=coverage.CONLL2003_LANGUAGES,
+        task="ner",
+        labels=CONLL2003_LABELS,
+        reference="Tjong Kim Sang and De Meulder 2003, https://aclanthology.org/W03-0419",
+        hub_files=(
+            HubFiles("refs/convert/parquet", "conll2003/{split}/*.parquet"),
+            HubFiles("refs/convert/parquet", "conll2003/*-{split}.parquet"),
+        ),
+    ),
+    DatasetSpec(
+        name="masakhaner",
+        hub_path="masakhane/masakhaner",
+        hub_config=None,
+        hub_splits=("train", "validation", "test"),
+        splits=("train", "validation", "test"),
+        languages=coverage.MASAKHANER_LANGUAGES,
+        task="ner",
+        labels=MASAKHANER_LABELS,
+        reference="Adelani et al. 2021, https://aclanthology.org/2021.tacl-1.66",
+        hub_files=(
+            HubFiles("refs/convert/parquet", "{lang3}/{split}/*.parquet"),
+            HubFiles("refs/convert/parquet", "{lang3}/*-{split}.parquet"),
+        ),
+    ),
+    DatasetSpec(
+        # TyDiQA-GoldP has no test split: its whole validation set (the rows of the
+        # language, by id prefix) is written as our test split, as the TLR paper scores
+        # it; there is no validation split, since the task adapter is chosen on English.
+        name="tydiqa",
+        hub_path="google-research-datasets/tydiqa",
+        hub_config=None,
+        hub_splits=("validation",),
+        splits=("test",),
+        languages=coverage.TYDIQA_LANGUAGES,
+        task="qa",
+        reference="Clark et al. 2020, https://aclanthology.org/2020.tacl-1.30",
+        hub_files=(
+            HubFiles("refs/convert/parquet", "secondary_task/{split}/*.parquet"),
+            HubFiles("refs/convert/parquet", "secondary_task/*-{split}.parquet"),
+        ),
+    ),
+)
+DATASETS.update({spec.name: spec for spec in _TLR_DATASETS})
 
 
 def get_spec(dataset: str) -> DatasetSpec:

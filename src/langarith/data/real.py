@@ -17,13 +17,14 @@ import itertools
 import logging
 import os
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from langarith import LangarithError
+from langarith.data.coverage import TYDIQA_NAMES
 from langarith.data.formats import (
     NER_LABELS,
     NLI_LABELS,
@@ -47,6 +48,7 @@ from langarith.data.ud import (
     rows_from_local,
 )
 from langarith.io import sha256_file
+from langarith.languages import three_letter_of
 
 log = logging.getLogger(__name__)
 
@@ -336,6 +338,8 @@ def _local_files(
     spec: DatasetSpec, lang: str, local_path: Any, config: str | None
 ) -> dict[str, list[Path]]:
     subdirs = [name for name in (config, lang) if name]
+    if any("{lang3}" in layout.pattern for layout in spec.hub_files):
+        subdirs.append(three_letter_of(lang))  # a mirror keyed by ISO 639-3 (MasakhaNER)
     if isinstance(local_path, Mapping):
         files = {
             str(split): [Path(p) for p in ([paths] if isinstance(paths, str | Path) else paths)]
@@ -429,11 +433,12 @@ def _load_local(spec: DatasetSpec, lang: str, options: Mapping[str, Any]) -> _Lo
 # -------------------------------------------------------------------- conversion
 
 
-def _tag_names(features: Mapping[str, Any]) -> list[str]:
-    """WikiANN tag names from the ``ner_tags`` class label, or the hub's known order."""
+def _tag_names(features: Mapping[str, Any], default: Sequence[str] = NER_LABELS) -> list[str]:
+    """Tag names from the ``ner_tags`` class label, or the dataset's known hub order
+    (``default``: WikiANN's, CoNLL-2003's with MISC, MasakhaNER's with DATE)."""
     feature = features.get("ner_tags")
     names = getattr(getattr(feature, "feature", None), "names", None)
-    return list(names) if names else list(NER_LABELS)
+    return list(names) if names else list(default)
 
 
 def _convert_ner(
@@ -528,7 +533,7 @@ def _convert(
     spec: DatasetSpec, rows: Iterable[Mapping[str, Any]], prefix: str, features: Mapping[str, Any]
 ) -> Iterator[dict[str, Any]]:
     if spec.task == "ner":
-        return _convert_ner(rows, prefix, _tag_names(features))
+        return _convert_ner(rows, prefix, _tag_names(features, spec.labels or NER_LABELS))
     if spec.task == "nli":
         return _convert_nli(rows, prefix, _label_names(features))
     return _convert_qa(rows, prefix)
@@ -697,6 +702,8 @@ def _our_splits(
             "validation": _convert(spec, rows[:half], f"{lang}-validation", loaded.features),
             "test": _convert(spec, rows[half:], f"{lang}-test", loaded.features),
         }
+    elif spec.name == "tydiqa":
+        splits = {"test": _tydiqa_test(spec, lang, loaded)}
     else:
         splits = {
             s: _convert(spec, loaded.splits[s], f"{lang}-{s}", loaded.features) for s in spec.splits
@@ -746,6 +753,25 @@ def _prepare_ud(spec: DatasetSpec, lang: str, out_dir: Path, options: Mapping[st
             f"{type(err).__name__}: {err}. Local files must be CoNLL-U; hub rows need "
             "tokens, head and deprel."
         ) from err
+
+
+def _tydiqa_test(spec: DatasetSpec, lang: str, loaded: _Loaded) -> Iterator[dict[str, Any]]:
+    """TyDiQA-GoldP's rows of ``lang``: its validation file holds every language, each
+    row's ``id`` starting with the language's name (``swahili-…``). The whole validation
+    set of the language is our test split (GoldP has no test split; the TLR paper scores
+    it whole). Already SQuAD's format: ``_convert_qa`` makes the answers lists."""
+    prefix = f"{TYDIQA_NAMES[lang]}-"
+    rows = (r for r in loaded.splits["validation"] if str(r.get("id") or "").startswith(prefix))
+    count = 0
+    for row in _convert(spec, rows, f"{lang}-test", loaded.features):
+        count += 1
+        yield row
+    if not count:
+        raise LangarithError(
+            f"TyDiQA-GoldP from {loaded.source} has no validation rows of {lang!r} (ids "
+            f"starting with {prefix!r}); give the hub's secondary_task files, whose ids "
+            "name their language."
+        )
 
 
 def prepare_real_dataset(

@@ -19,7 +19,6 @@ This module is planning and files only (no torch): the signals are
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from os import PathLike
@@ -29,7 +28,7 @@ from typing import Any
 from langarith import LangarithError
 from langarith.evaluate.jobs import ScoreJob
 from langarith.evaluate.scenarios import SCENARIOS, job_inputs, plan_jobs
-from langarith.evaluate.score_files import format_number
+from langarith.evaluate.score_files import format_number, read_whole_csv
 from langarith.evaluate.selectors import SELECTORS, signals_of
 from langarith.io import OutputKind, write_csv_records
 from langarith.paths import DATA_DIR, LABEL_FREE_CSV, TOKENS_DIR, in_setup
@@ -237,23 +236,22 @@ def write_label_free(rows: Iterable[LabelFreeRow], path: str | PathLike[str]) ->
 
 
 def read_label_free(path: str | PathLike[str]) -> list[LabelFreeRow]:
-    """The rows of one label-free CSV; a file of another format is a clear error."""
+    """The rows of one label-free CSV; a damaged file or another format is a clear error.
+
+    The whole-file checks (UTF-8, final newline, row lengths) are the score files', so a
+    CSV cut short is refused with the same sentence before any value is parsed.
+    """
     path = Path(path)
-    try:
-        with open(path, encoding="utf-8", newline="") as handle:
-            reader = csv.DictReader(handle)
-            if tuple(reader.fieldnames or ()) != LABEL_FREE_COLUMNS:
-                raise LangarithError(
-                    f"{path} is not a label-free CSV (header {reader.fieldnames}, expected "
-                    f"{list(LABEL_FREE_COLUMNS)}); rerun the label_free rule"
-                )
-            records = list(reader)
-    except OSError as err:
-        raise LangarithError(f"Cannot read label-free CSV {path}: {err}") from err
+    header, records = read_whole_csv(path, "label-free CSV", "rerun the label_free rule")
+    if tuple(header) != LABEL_FREE_COLUMNS:
+        raise LangarithError(
+            f"{path} is not a label-free CSV (header {header}, expected "
+            f"{list(LABEL_FREE_COLUMNS)}); rerun the label_free rule"
+        )
     rows = []
-    for line, record in enumerate(records, start=2):
+    for line, record in records:
         try:
-            values = dict(record)
+            values: dict[str, Any] = dict(zip(header, record, strict=True))
             values["seed"] = int(values["seed"])
             values["lam"] = float(values["lam"])
             values["value"] = float(values["value"])

@@ -30,6 +30,13 @@ Scenarios (method names as in the papers; "LA(A, B)" is θ_init + λτ_A + (1 �
     Zero-shot ``TIES``(en, rel) for each top-k and λ of ``scenarios.ties.lambda_grid``,
     against ``LA``; the LA rows are copied from the zero-shot job of the same target
     when that job exists.
+``zero_shot_tlr`` (the TLR seed's ALL-MULTI under language arithmetic, issue 17)
+    ``zero_shot``'s pEA, pRA and LA with the TLR arm's ALL-MULTI task adapter
+    (``results/adapters/<model>/task-tlr/all_multi/<task>/all/seed<s>/``, trained by
+    ``rules/tlr.smk``) in place of the English one: the λ engine accepts any task
+    adapter. Needs the task under ``tlr.tasks`` with ``all_multi`` among
+    ``tlr.variants``; runs on ``tlr.models`` × ``tlr.seeds`` only. The merged language
+    adapter keeps every layer, also one the task adapter leaves out (MAD-X 2.0's last).
 ``zero_shot_nway`` (beyond the papers: their future work, "more components")
     Zero-shot ``LA-k`` = θ_init + w_en·τ_en + Σᵢ wᵢτᵢ over English and the k nearest
     related languages of the pool (the related language first, then by URIEL
@@ -64,7 +71,7 @@ import json
 import logging
 import zlib
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from langarith import LangarithError, plan
@@ -79,6 +86,7 @@ from langarith.paths import (
     RELATED_TSV,
     SCORE_CSV,
     TASK_ADAPTER_DIR,
+    TLR_TASK_ADAPTER_DIR,
     in_setup,
 )
 from langarith.registry import lookup
@@ -307,8 +315,9 @@ class JobContext:
 class JobPlan:
     """A planner's answer: the adapters a job merges and what it scores.
 
-    ``adapters`` maps labels to folders in the order the job lists them; the other
-    fields are those of :class:`~langarith.evaluate.jobs.ScoreJob`.
+    ``adapters`` maps labels to folders in the order the job lists them;
+    ``task_adapter`` replaces the core's task adapter of the task (``None``: the
+    core's); the other fields are those of :class:`~langarith.evaluate.jobs.ScoreJob`.
     """
 
     adapters: dict[str, str]
@@ -319,6 +328,7 @@ class JobPlan:
     reuse: str | None = None
     reuse_methods: tuple[str, ...] = ()
     searches: tuple[WeightSearch, ...] = ()
+    task_adapter: str | None = None
 
 
 PlanFn = Callable[[JobContext], JobPlan | None]
@@ -588,6 +598,30 @@ def _plan_zero_shot_nway(ctx: JobContext) -> JobPlan | None:
     )
 
 
+@register_scenario("zero_shot_tlr")
+def _plan_zero_shot_tlr(ctx: JobContext) -> JobPlan | None:
+    """``zero_shot`` with the TLR arm's ALL-MULTI task adapter instead of the English one.
+
+    Reads the ``tlr`` section of the config only (the core imports no arm): the folder
+    is the arm's path pattern, so the job depends on the arm's training job.
+    """
+    section = ctx.config.get("tlr") or {}
+    variants = section.get("variants") or ["all_multi"]
+    if ctx.task not in (section.get("tasks") or {}) or "all_multi" not in variants:
+        raise LangarithError(
+            f"scenarios.zero_shot_tlr lists task {ctx.task!r}, which has no TLR ALL-MULTI task "
+            "adapter: add it under tlr.tasks and all_multi to tlr.variants, or drop it"
+        )
+    if ctx.model not in (section.get("models") or [ctx.model]):
+        return None
+    if ctx.seed not in [int(s) for s in (section.get("seeds") or [ctx.seed])]:
+        return None
+    task_adapter = TLR_TASK_ADAPTER_DIR.format(
+        model=ctx.model, variant="all_multi", task=ctx.task, target="all", seed=ctx.seed
+    )
+    return replace(_plan_zero_shot(ctx), task_adapter=task_adapter)
+
+
 # ----------------------------------------------------------------------------- jobs
 
 
@@ -617,9 +651,8 @@ def _score_job(ctx: JobContext, planned: JobPlan) -> ScoreJob:
         seed=seed,
         kind=kind,
         backbone=BACKBONE_DIR.format(model=model),
-        task_adapter=TASK_ADAPTER_DIR.format(
-            model=model, task=_adapter_task(config, task), seed=seed
-        ),
+        task_adapter=planned.task_adapter
+        or TASK_ADAPTER_DIR.format(model=model, task=_adapter_task(config, task), seed=seed),
         init=INIT_DIR.format(model=model),
         data=DATA_DIR.format(dataset=spec["eval_dataset"], lang=ctx.target),
         adapters=tuple(planned.adapters.items()),

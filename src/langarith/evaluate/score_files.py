@@ -55,6 +55,7 @@ __all__ = [
     "parse_weights",
     "read_score_records",
     "read_scores",
+    "read_whole_csv",
     "score_file_kind",
     "score_problem",
     "write_scores",
@@ -174,36 +175,41 @@ def write_scores(rows: Iterable[ScoreRow], path: str | PathLike[str]) -> Path:
 
 
 def read_score_records(path: str | PathLike[str]) -> tuple[list[str], list[tuple[int, list[str]]]]:
-    """The header and every row (with its line number) of a score CSV that is whole.
+    """The header and every row (with its line number) of a score CSV that is whole."""
+    return read_whole_csv(path, "score file", "rerun the evaluation that writes it")
 
-    Refused with one line naming the file (and the line): a missing file or a folder,
-    bytes that are not UTF-8, an empty file, a file that does not end with a newline
-    (cut short mid-row) and a row with another number of values than the header.
-    Blank lines are skipped.
+
+def read_whole_csv(
+    path: str | PathLike[str], what: str, rerun: str
+) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """The header and every row (with its line number) of a workflow CSV that is whole.
+
+    Refused with one line naming the file (``what``, and the line) and what to do
+    (``rerun``): a missing file or a folder, bytes that are not UTF-8, an empty file, a
+    file that does not end with a newline (cut short mid-row) and a row with another
+    number of values than the header. Blank lines are skipped. Shared by every reader of
+    the workflow's own CSVs, so a damaged file gets the same sentence wherever it is read.
     """
     path = Path(path)
-    rerun = "rerun the evaluation that writes it"
     if not path.exists():
-        raise LangarithError(
-            f"score file {path} does not exist; run the evaluation that writes it first"
-        )
+        raise LangarithError(f"{what} {path} does not exist; {rerun}")
     if path.is_dir():
-        raise LangarithError(f"score file {path} is a folder, not a CSV file")
+        raise LangarithError(f"{what} {path} is a folder, not a CSV file")
     data = path.read_bytes()
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:
         line = data[: err.start].count(b"\n") + 1
         raise LangarithError(
-            f"score file {path} line {line} is not UTF-8 text (byte {err.start}); "
+            f"{what} {path} line {line} is not UTF-8 text (byte {err.start}); "
             f"the file is damaged: {rerun}"
         ) from None
     if not text.strip():
-        raise LangarithError(f"score file {path} is empty; {rerun}")
+        raise LangarithError(f"{what} {path} is empty; {rerun}")
     if not text.endswith("\n"):
         last = text.count("\n") + 1
         raise LangarithError(
-            f"score file {path} ends in the middle of line {last} (no final newline): "
+            f"{what} {path} ends in the middle of line {last} (no final newline): "
             f"it was cut short; {rerun}"
         )
     reader = csv.reader(io.StringIO(text, newline=""))
@@ -212,12 +218,12 @@ def read_score_records(path: str | PathLike[str]) -> tuple[list[str], list[tuple
         rows = [(reader.line_num, row) for row in reader if row]
     except csv.Error as err:
         raise LangarithError(
-            f"score file {path} line {reader.line_num} is not valid CSV ({err}); {rerun}"
+            f"{what} {path} line {reader.line_num} is not valid CSV ({err}); {rerun}"
         ) from None
     for line, row in rows:
         if len(row) != len(header):
             raise LangarithError(
-                f"score file {path} line {line} has {len(row)} values where the header has "
+                f"{what} {path} line {line} has {len(row)} values where the header has "
                 f"{len(header)}; the file is damaged: {rerun}"
             )
     return header, rows

@@ -62,12 +62,6 @@ from langarith.report.tables import (
     scenario_points,
     token_budget_points,
 )
-from langarith.report.xmod import (
-    pretrained_vs_added_figure,
-    xmod_figure_inputs,
-    xmod_figure_sets,
-    xmod_frame,
-)
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -776,12 +770,6 @@ def draw_token_budget(request: FigureRequest) -> Figure:
     return token_budget_figure(request.scores(), str(request.task), request.model)
 
 
-def draw_xmod_pretrained_vs_added(request: FigureRequest) -> Figure:
-    """Pre-trained against added languages, X-MOD beside SHARED (langarith.report.xmod)."""
-    frame = xmod_frame(request.scores(), request.paths("added"))
-    return pretrained_vs_added_figure(frame, request.model)
-
-
 def lambda_curve_inputs(config: Config, model: str, task: str | None) -> dict[str, list[str]]:
     """λ curves read the zero-shot scores of one model and task."""
     return {"scores": score_paths(config, ["zero_shot"], model=model, task=task)}
@@ -940,14 +928,6 @@ FIGURES: dict[str, FigureSpec] = {
         "Token budget",
         tasks=budget_tasks,
         models=budget_models,
-    ),
-    "xmod_pretrained_vs_added": FigureSpec(
-        draw_xmod_pretrained_vs_added,
-        xmod_figure_inputs,
-        "xmod_pretrained_vs_added.rst",
-        "X-MOD",
-        models=xmod_figure_sets,
-        model_pattern="[a-z0-9][a-z0-9_.-]*",
     ),
 }
 

@@ -79,7 +79,6 @@ from langarith.report.scores import (
     select_metric,
 )
 from langarith.report.stats import DEFAULT_RESAMPLES, DEFAULT_SEED, bootstrap_ci, mean_std
-from langarith.report.xmod import xmod_frame, xmod_inputs, xmod_markdown, xmod_wanted
 
 __all__ = [
     "BETTER_PROXY",
@@ -176,6 +175,12 @@ LAYOUTS: dict[str, ScenarioLayout] = {
         "N-way language arithmetic with searched weights (zero-shot, beyond the papers)",
         ("pEA", "pRA", "LA", *NWAY_METHODS),
         tuple(pair for m in NWAY_METHODS for pair in ((m, "LA"), (m, BETTER_PROXY))),
+        ("LA",),
+    ),
+    "zero_shot_tlr": ScenarioLayout(
+        "Zero-shot with the TLR ALL-MULTI task adapter (issue 17) instead of the English one",
+        ("pEA", "pRA", "LA"),
+        (("LA", "pEA"), ("LA", "pRA"), ("LA", BETTER_PROXY)),
         ("LA",),
     ),
 }
@@ -1541,12 +1546,6 @@ def build_nway_table(request: TableRequest) -> BuiltTable:
     return BuiltTable(built.frame, built.markdown + _nway_weights_markdown(weights), built.latex)
 
 
-def build_xmod(request: TableRequest) -> BuiltTable:
-    """X-MOD against SHARED on pre-trained and added languages (langarith.report.xmod)."""
-    frame = xmod_frame(request.scores(), request.paths("added"))
-    return BuiltTable(frame, xmod_markdown(frame))
-
-
 def build_label_free(request: TableRequest) -> BuiltTable:
     """Test score at each label-free selector's λ against the labelled λ, and the regret."""
     long, summary = label_free_table(request.paths("scores"), request.paths("label_free"))
@@ -1757,7 +1756,6 @@ TABLES: dict[str, TableSpec] = {
         "lambda_subgrids.rst",
         "λ grids",
     ),
-    "xmod": TableSpec(build_xmod, xmod_inputs, xmod_wanted, "xmod.rst", "X-MOD"),
     "label_free": TableSpec(
         build_label_free,
         label_free_table_inputs,

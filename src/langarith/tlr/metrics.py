@@ -26,7 +26,14 @@ from scipy import stats
 from langarith import LangarithError
 from langarith.metrics import attachment_scores
 
-__all__ = ["PairedTest", "las", "map_tags_to_o", "paired_t_test", "per_item_scores"]
+__all__ = [
+    "PairedTest",
+    "las",
+    "map_tags_to_o",
+    "o_mapped_labels",
+    "paired_t_test",
+    "per_item_scores",
+]
 
 
 def las(
@@ -48,6 +55,14 @@ def map_tags_to_o(tags: Iterable[str], types: Iterable[str]) -> list[str]:
         prefix, _, kind = str(tag).partition("-")
         out.append("O" if kind in drop and prefix in ("B", "I") else str(tag))
     return out
+
+
+def o_mapped_labels(labels: Iterable[str], types: Iterable[str]) -> list[str]:
+    """A tag set with the B-/I- tags of ``types`` removed (they are read as O), order kept:
+    CoNLL-2003's nine tags without MISC are MasakhaNER's without DATE."""
+    labels = [str(tag) for tag in labels]
+    kept = map_tags_to_o(labels, types)
+    return [tag for tag, original in zip(kept, labels, strict=True) if tag == original]
 
 
 def per_item_scores(kind: str, stats_rows: np.ndarray) -> np.ndarray:

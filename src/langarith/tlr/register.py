@@ -17,13 +17,27 @@ import numpy as np
 import pandas as pd
 
 from langarith.arm_registry import ARM_JOB_COUNTS, ARM_OUTPUTS, ArmJobs
-from langarith.paths import DATA_DIR
+from langarith.paths import DATA_DIR, TLR_ALIGNMENT_CSV
 from langarith.report.figures import FIGURES, FigureRequest, FigureSpec
 from langarith.report.render import markdown_table
 from langarith.report.tables import TABLES, BuiltTable, TableRequest, TableSpec
-from langarith.tlr.variants import METHOD_NAMES, tlr_plan
+from langarith.tlr.variants import (
+    METHOD_NAMES,
+    alignment_settings,
+    alignment_spec,
+    badx_pairs,
+    la_family,
+    task_data,
+    tlr_plan,
+)
 
-__all__ = ["PUBLISHED", "build_tlr_table", "draw_tlr_averages", "tlr_averages_frame"]
+__all__ = [
+    "PUBLISHED",
+    "build_tlr_table",
+    "draw_tlr_alignment",
+    "draw_tlr_averages",
+    "tlr_averages_frame",
+]
 
 #: The seed's published averages (Table 2, mBERT; Table 4 three seeds; Table 6 XLM-R):
 #: (model, task kind, method) -> average over its languages. ``nli_americas`` is
@@ -211,6 +225,37 @@ def draw_tlr_averages(request: FigureRequest):
     return figure
 
 
+def _alignment_inputs(
+    config: Mapping[str, Any], model: str, task: str | None
+) -> dict[str, list[str]]:
+    return {"alignment": [TLR_ALIGNMENT_CSV.format(model=model)]}
+
+
+def draw_tlr_alignment(request: FigureRequest):
+    """Figure 3 of the seed: per layer, the mean cosine of English and target [CLS]
+    states, one curve per variant (MAD-X and ALL-MULTI by default)."""
+    from matplotlib.figure import Figure
+
+    frame = pd.read_csv(request.first("alignment"))
+    figure = Figure(layout="constrained", figsize=(4.8, 3.2))
+    ax = figure.subplots()
+    for method, group in frame.groupby("method", sort=False):
+        group = group.sort_values("layer")
+        ax.plot(group["layer"], group["cosine"], marker="o", label=method)
+    first = frame.iloc[0]
+    ax.set_xticks(sorted(set(frame["layer"])))
+    ax.set_xlabel("layer (0: embedding output)")
+    ax.set_ylabel("cosine, English vs target [CLS]")
+    ax.set_title(
+        f"{first['task']} ({request.model}): {int(first['examples'])} examples, "
+        f"targets {first['targets']}",
+        fontsize=9,
+    )
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return figure
+
+
 # ----------------------------------------------------------------------------- arm
 
 
@@ -220,22 +265,38 @@ def tlr_outputs(config: Mapping[str, Any]) -> list[str]:
 
 
 def tlr_job_counts(config: Mapping[str, Any]) -> ArmJobs:
-    """Jobs per rule of ``rules/tlr.smk`` on an empty directory, and the data folders
-    the arm reads (its tasks' English training data and its targets' test data: a task
-    such as DP whose targets no core task evaluates brings ``prepare_dataset`` jobs)."""
+    """Jobs per rule of ``rules/tlr.smk`` on an empty directory, and the data folders and
+    corpora the arm reads (its own datasets of ``tlr.datasets`` and targets the core does
+    not evaluate are download jobs the core does not plan; shared ones count once)."""
     plan = tlr_plan(config)
     if plan is None:
         return ArmJobs({})
     per = len(plan.models) * len(plan.seeds)
     counts = {f"tlr_score_{task}": per for task in plan.tasks}
     counts.update({f"tlr_train_{task}": per for task in plan.tasks if plan.adapter_patterns(task)})
-    data = set()
+    data: set[str] = set()
     for task, targets in plan.tasks.items():
-        spec = config["tasks"][task]
-        data.add(DATA_DIR.format(dataset=spec["train_dataset"], lang=plan.source))
-        evaluated = spec.get("eval_dataset") or spec["train_dataset"]
-        data |= {DATA_DIR.format(dataset=evaluated, lang=target) for target in targets}
-    return ArmJobs(counts, data=frozenset(data))
+        data.add(task_data(config, task, plan.source, "train_dataset"))
+        data.update(task_data(config, task, t, "eval_dataset") for t in targets)
+    corpora: set[tuple[str, str]] = set()
+    if alignment_settings(config) is not None:
+        counts["tlr_alignment"] = len(plan.models)
+        data.update(alignment_spec(config, plan.models[0])["data"].values())
+    if la_family(config) == "paper":
+        langs = plan.languages()
+        counts["tlr_paper_init"] = len(plan.models)
+        counts["tlr_paper_language_adapter"] = len(plan.models) * len(langs) * len(plan.seeds)
+        data.update(DATA_DIR.format(dataset="wikipedia", lang=lang) for lang in langs)
+        corpora.update((model, lang) for model in plan.models for lang in langs)
+    pairs = badx_pairs(config)
+    if pairs:
+        counts["tlr_badx_init"] = len(plan.models)
+        counts["tlr_badx_corpus"] = len(pairs)
+        counts["tlr_badx_language_adapter"] = len(plan.models) * len(pairs) * len(plan.seeds)
+        data.update(
+            DATA_DIR.format(dataset="wikipedia", lang=lang) for pair in pairs for lang in pair
+        )
+    return ArmJobs(counts, frozenset(data), frozenset(corpora))
 
 
 TABLES["tlr"] = TableSpec(
@@ -247,6 +308,14 @@ FIGURES["tlr_averages"] = FigureSpec(
     "tlr_averages.rst",
     "TLR task adapters",
     wanted=lambda config: tlr_plan(config) is not None,
+    models=_figure_models,
+)
+FIGURES["tlr_alignment"] = FigureSpec(
+    draw_tlr_alignment,
+    _alignment_inputs,
+    "tlr_alignment.rst",
+    "TLR task adapters",
+    wanted=lambda config: alignment_settings(config) is not None,
     models=_figure_models,
 )
 ARM_OUTPUTS["tlr"] = tlr_outputs

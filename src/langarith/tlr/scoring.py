@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +69,8 @@ class TlrScoreJob:
     ``adapters[variant][target]`` is the task-adapter folder used for ``target`` (the
     same folder for every target of a per-task variant); ``scores[variant][target]`` the
     score CSV to write. ``o_labels``: NER entity types read as O in the gold tags.
+    ``inference_lang_adapters[variant][target]`` replaces the target's language adapter
+    for a variant that keeps its own at inference (BAD-X's bilingual one).
     """
 
     model: str
@@ -83,6 +85,18 @@ class TlrScoreJob:
     scores: Mapping[str, Mapping[str, Path]]
     ttest: Path
     o_labels: tuple[str, ...] = ()
+    inference_lang_adapters: Mapping[str, Mapping[str, Path]] = field(default_factory=dict)
+
+    def lang_adapter(self, variant: str, target: str) -> Path:
+        """The language adapter under ``variant``'s task adapter on ``target``."""
+        own = self.inference_lang_adapters.get(variant) or {}
+        if target in own:
+            return own[target]
+        if target not in self.lang_adapters:
+            raise LangarithError(
+                f"TLR scoring of {self.task}: target {target} has no language adapter"
+            )
+        return self.lang_adapters[target]
 
 
 def _ta_settings(ta_dir: Path) -> tuple[int, int, list[int]]:
@@ -95,13 +109,11 @@ def _ta_settings(ta_dir: Path) -> tuple[int, int, list[int]]:
     return int(hp.get("max_length") or 0), int(hp.get("doc_stride") or DOC_STRIDE), leave_out
 
 
-def _model(job: TlrScoreJob, ta_dir: Path, target: str, leave_out: list[int], device):
-    """Backbone + the target's LA (without ``leave_out`` layers) + the task adapter."""
-    if target not in job.lang_adapters:
-        raise LangarithError(f"TLR scoring of {job.task}: target {target} has no language adapter")
+def _model(job: TlrScoreJob, ta_dir: Path, la_dir: Path, leave_out: list[int], device):
+    """Backbone + the LA (without ``leave_out`` layers) + the task adapter."""
     with quiet_transformers():
         model = load_adapter_model(job.backbone)
-        load_language_adapter(model, job.lang_adapters[target], name=_LANG, leave_out=leave_out)
+        load_language_adapter(model, la_dir, name=_LANG, leave_out=leave_out)
         task_name = load_adapter_into(model, ta_dir, with_head=True)
     activate_task_stack(model, task_name, _LANG)
     model.to(device).eval()
@@ -143,7 +155,8 @@ def score_tlr_job(job: TlrScoreJob, *, device: str | None = None) -> list[Path]:
         for variant, per_target in job.adapters.items():
             ta_dir = Path(per_target[target])
             max_length, doc_stride, leave_out = _ta_settings(ta_dir)
-            model, labels = _model(job, ta_dir, target, leave_out, dev)
+            la_dir = job.lang_adapter(variant, target)
+            model, labels = _model(job, ta_dir, la_dir, leave_out, dev)
             key = (max_length, doc_stride, tuple(labels or ()))
             if key not in encoded:
                 encoded[key] = encode_split(
@@ -217,6 +230,7 @@ def job_from_lists(
     scores: Mapping[str, Mapping[str, str]],
     ttest: str,
     o_labels: Sequence[str] = (),
+    inference_lang_adapters: Mapping[str, Mapping[str, str]] | None = None,
 ) -> TlrScoreJob:
     """A :class:`TlrScoreJob` from the plain strings a Snakemake rule passes."""
     return TlrScoreJob(
@@ -232,4 +246,5 @@ def job_from_lists(
         {v: {t: Path(p) for t, p in d.items()} for v, d in scores.items()},
         Path(ttest),
         tuple(o_labels),
+        {v: {t: Path(p) for t, p in d.items()} for v, d in (inference_lang_adapters or {}).items()},
     )

@@ -18,7 +18,10 @@ layers.
 
 from __future__ import annotations
 
+import json
 import logging
+import shutil
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -29,13 +32,23 @@ import torch
 from langarith import LangarithError, paths
 from langarith.adapter_io import CONFIG_NAME, SAFE_WEIGHTS_NAME, TASK_OUTPUT, finish_adapter_folder
 from langarith.backbone.folder import backbone_fingerprint, load_tokenizer
-from langarith.io import atomic_dir, check_replaceable, read_json, sha256_file, sha256_json
+from langarith.data import iter_split, read_manifest
+from langarith.data.formats import build_manifest
+from langarith.io import (
+    atomic_dir,
+    check_replaceable,
+    read_json,
+    sha256_file,
+    sha256_json,
+    write_json,
+)
 from langarith.modeling import (
     LANG_ADAPTER_NAME,
     activate_task_stack,
     load_adapter_model,
     load_language_adapter,
 )
+from langarith.tlr.metrics import map_tags_to_o, o_mapped_labels
 from langarith.train.task_adapter import (
     add_task_adapter,
     add_task_head,
@@ -164,6 +177,40 @@ def _with_leave_out(hp: dict[str, Any], leave_out: list[int]) -> dict[str, Any]:
     return {**hp, "adapter_config": config}
 
 
+def _o_mapped_dirs(dirs: dict[str, Path], types: Sequence[str], tmp: Path) -> dict[str, Path]:
+    """Copies of the NER ``train`` and ``validation`` splits with the entity ``types``
+    read as O (tags and the manifest's label list), as data folders under ``tmp``."""
+    out: dict[str, Path] = {}
+    for split, folder in dirs.items():
+        manifest = read_manifest(folder)
+        labels = manifest.get("labels")
+        if not labels:
+            raise LangarithError(f"{folder} has no NER label list in its manifest.json.")
+        target = tmp / split
+        target.mkdir(parents=True)
+        path = target / f"{split}.jsonl"
+        rows = 0
+        with open(path, "w", encoding="utf-8", newline="\n") as handle:
+            for row in iter_split(folder, split):
+                row = {**row, "ner_tags": map_tags_to_o(row["ner_tags"], types)}
+                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+                rows += 1
+        entry = {"rows": rows, "sha256": sha256_file(path)}
+        options = {**manifest.get("options", {}), "o_labels": list(types)}
+        mapped = build_manifest(
+            manifest["dataset"],
+            manifest["language"],
+            {split: entry},
+            source=f"{manifest['source']} ({split}, {'/'.join(types)} read as O)",
+            revision=str(manifest["revision"]),
+            options=options,
+            labels=o_mapped_labels(labels, types),
+        )
+        write_json(target / "manifest.json", mapped)
+        out[split] = target
+    return out
+
+
 def train_tlr_task_adapter(
     backbone_dir: Path | str,
     lang_adapter_dirs: Sequence[Path | str],
@@ -177,15 +224,57 @@ def train_tlr_task_adapter(
     languages: Sequence[str] | None = None,
     checkpoint_dir: Path | str | None = None,
     step_hook: StepHook | None = None,
+    o_labels: Sequence[str] = (),
 ) -> Path:
     """Train a ``task`` adapter + head cycling over the frozen LAs in ``lang_adapter_dirs``.
 
     Step s uses LA ``s mod len(lang_adapter_dirs)``; with one LA this is
     :func:`~langarith.train.task_adapter.train_task_adapter` exactly. ``leave_out``:
     layers without LA and TA modules (MAD-X 2.0: the last). ``languages`` names the LAs
-    in metadata.json. Output as the core's: ``save_adapter(out_dir, task, with_head=True)``
-    + metadata.json (``tlr`` records the list and the schedule).
+    in metadata.json. ``o_labels`` (NER): entity types read as O in the training and
+    validation data (``tlr.o_labels``: CoNLL-2003's MISC), so that the head predicts the
+    test data's types only. Output as the core's: ``save_adapter(out_dir, task,
+    with_head=True)`` + metadata.json (``tlr`` records the list, the schedule and the
+    types read as O).
     """
+    types = [str(t) for t in o_labels] if task == "ner" else []
+    args = (backbone_dir, lang_adapter_dirs, data_dirs, task, out_dir)
+    kwargs = {
+        "seed": seed,
+        "hparams": hparams,
+        "leave_out": leave_out,
+        "languages": languages,
+        "checkpoint_dir": checkpoint_dir,
+        "step_hook": step_hook,
+    }
+    if not types:
+        return _train_tlr(*args, **kwargs)
+    out = Path(out_dir)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    prefix = f".{out.name}.o-labels-"
+    for stale in out.parent.glob(f"{prefix}*"):  # left by a killed run
+        shutil.rmtree(stale, ignore_errors=True)
+    with tempfile.TemporaryDirectory(prefix=prefix, dir=out.parent) as tmp:
+        mapped = _o_mapped_dirs(split_dirs(data_dirs), types, Path(tmp))
+        return _train_tlr(*args[:2], mapped, *args[3:], **kwargs, o_labels=types)
+
+
+def _train_tlr(
+    backbone_dir: Path | str,
+    lang_adapter_dirs: Sequence[Path | str],
+    data_dirs: Path | str | dict[str, Path | str],
+    task: str,
+    out_dir: Path | str,
+    *,
+    seed: int,
+    hparams: dict[str, Any] | None,
+    leave_out: Sequence[int],
+    languages: Sequence[str] | None,
+    checkpoint_dir: Path | str | None,
+    step_hook: StepHook | None,
+    o_labels: Sequence[str] = (),
+) -> Path:
+    """:func:`train_tlr_task_adapter` on data already read with ``o_labels`` as O."""
     check_task(task)
     leave_out = sorted({int(x) for x in leave_out})
     hp = _with_leave_out(task_hparams(task, hparams), leave_out)
@@ -279,6 +368,7 @@ def train_tlr_task_adapter(
             "leave_out": leave_out,
             "schedule": "optimiser step s uses language adapter s mod K+1 (list order)",
             "checkpoint_selection": "mean English validation metric over the list's adapters",
+            "o_labels": list(o_labels),
         }
         meta["wall_time_s"] = round(time.perf_counter() - started, 2)
         finish_adapter_folder(tmp, meta)
@@ -297,12 +387,13 @@ def train_tlr_job(
     hparams: dict[str, Any] | None,
     leave_out_last: bool,
     checkpoints: bool = True,
+    o_labels: Sequence[str] = (),
 ) -> list[Path]:
     """One workflow job: every TLR task adapter of a (model, task, seed), one after the
     other (``specs``: ``out``, ``lang_adapters``, ``languages`` each, from
-    :func:`langarith.tlr.variants.train_specs`). Each adapter keeps its own checkpoint
-    (:func:`langarith.paths.checkpoint` of its folder), so a killed job resumes the
-    adapter it was training."""
+    :func:`langarith.tlr.variants.train_specs`; ``o_labels``: NER types read as O). Each
+    adapter keeps its own checkpoint (:func:`langarith.paths.checkpoint` of its folder),
+    so a killed job resumes the adapter it was training."""
     leave_out = last_layers(backbone_dir) if leave_out_last else []
     done = []
     for spec in specs:
@@ -320,6 +411,7 @@ def train_tlr_job(
                 leave_out=leave_out,
                 languages=spec["languages"],
                 checkpoint_dir=checkpoint,
+                o_labels=o_labels,
             )
         )
     return done

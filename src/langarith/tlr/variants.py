@@ -13,14 +13,26 @@ The ``tlr`` config section (schema: ``workflow/schemas/config.schema.yaml``)::
       models: [tinybert]          # default: every model
       seeds: [1]                  # default: the config's seeds
       tasks: {ner: [es, de], nli: [es, de]}   # task -> its targets, in order
+      datasets:                   # the arm's own task data (not the core's tasks:)
+        ner: {kind: ner, train_dataset: conll2003, eval_dataset: masakhaner}
       variants: [madx, target, bilingual, task_multi, all_multi, leave_out_targ]
       leave_out_last: true        # MAD-X 2.0: no adapter in the last layer
       o_labels: [MISC, DATE]      # entity types read as O (CoNLL MISC, MasakhaNER DATE)
       training: {epochs: 2}       # on top of task_adapter.training / per_task
+      alignment: {task: nli, examples: 500, variants: [madx, all_multi]}   # Figure 3
+      language_adapters: core     # or paper: the seed's own LA setup, a separate family
+      paper_language_adapter: {training: {...}, per_language: {sw: {max_steps: 30000}}}
       per_task: {ner: {...}}
 
+A task of ``tlr.tasks`` is a task of the core (``tasks:``: its datasets, and its MAD-X
+adapter when TLR trains as the core does) unless ``tlr.datasets`` defines it: then the
+arm trains and scores it on those datasets alone (MasakhaNER with CoNLL-2003 as source,
+TyDiQA-GoldP beside the core's XQuAD), and the core trains nothing for it.
+
 Every "Bad input" of the issue that a config can cause is refused here, before any
-job runs: an empty list, a language twice, a target without a language adapter.
+job runs: an empty list, a language twice, a target without a language adapter, a
+target the test data lacks, NER tag sets of source and test data that differ after
+``tlr.o_labels``.
 """
 
 from __future__ import annotations
@@ -30,31 +42,54 @@ from dataclasses import dataclass
 from typing import Any
 
 from langarith import LangarithError
+from langarith.data import DATASETS, dataset_covers
 from langarith.paths import (
     DATA_DIR,
     LANG_ADAPTER_DIR,
     SCORE_CSV,
     TASK_ADAPTER_DIR,
+    TLR_ALIGNMENT_CSV,
+    TLR_BADX_LANG_ADAPTER_DIR,
+    TLR_PAPER_LANG_ADAPTER_DIR,
     TLR_TASK_ADAPTER_DIR,
     TLR_TTEST_CSV,
     in_setup,
 )
 from langarith.plan import model_names
+from langarith.settings import LanguageAdapterConfig, LanguageAdapterSettings
+from langarith.tlr.metrics import o_mapped_labels
 
 __all__ = [
+    "ALIGNMENT_DEFAULTS",
     "ALL_TARGETS",
+    "DEFAULT_VARIANTS",
     "METHOD_NAMES",
     "PER_TARGET",
     "VARIANTS",
     "TlrPlan",
+    "TlrTask",
     "adapter_dir",
+    "badx_la_config",
+    "badx_la_hparams",
+    "badx_pairs",
+    "alignment_inputs",
+    "alignment_settings",
+    "alignment_spec",
+    "PAPER_LA_CONFIG",
+    "PAPER_LA_TRAINING",
+    "la_family",
+    "lang_adapter_dir",
     "madx_from_core",
+    "paper_la_config",
+    "pair_name",
+    "paper_la_hparams",
     "scenario_name",
     "score_inputs",
     "score_spec",
     "task_data",
     "tlr_hparams",
     "tlr_plan",
+    "tlr_task",
     "train_inputs",
     "train_specs",
     "variant_languages",
@@ -69,7 +104,10 @@ VARIANTS: tuple[str, ...] = (
     "all_multi",
     "leave_out_task",
     "leave_out_targ",
+    "badx",
 )
+#: Variants when ``tlr.variants`` is not given: the seed's seven (BAD-X is asked for).
+DEFAULT_VARIANTS: tuple[str, ...] = VARIANTS[:-1]
 #: The paper's names, written to the score CSVs' ``method`` column.
 METHOD_NAMES: dict[str, str] = {
     "madx": "MAD-X",
@@ -79,9 +117,10 @@ METHOD_NAMES: dict[str, str] = {
     "all_multi": "ALL-MULTI",
     "leave_out_task": "LEAVE-OUT-TASK",
     "leave_out_targ": "LEAVE-OUT-TARG",
+    "badx": "BAD-X",
 }
 #: Variants whose language list depends on the target: one task adapter per target.
-PER_TARGET: frozenset[str] = frozenset({"target", "bilingual", "leave_out_targ"})
+PER_TARGET: frozenset[str] = frozenset({"target", "bilingual", "leave_out_targ", "badx"})
 #: The target folder name of a variant that trains one task adapter per task.
 ALL_TARGETS = "all"
 
@@ -115,7 +154,8 @@ def variant_languages(
     """The ordered language-adapter list of ``variant`` (issue 17, "Variants").
 
     ``target`` is needed (and used) only by the per-target variants (:data:`PER_TARGET`).
-    ``all_targets``: the targets of every dataset of the study, in config order.
+    ``all_targets``: the targets of every dataset of the study, in config order. BAD-X's
+    list is its one bilingual adapter, named by the pair (:func:`pair_name`).
     """
     if variant not in VARIANTS:
         raise LangarithError(f"Unknown tlr variant {variant!r}. Must be one of {list(VARIANTS)}")
@@ -130,6 +170,7 @@ def variant_languages(
         "all_multi": lambda: all_multi,
         "leave_out_task": lambda: [lang for lang in all_multi if lang not in task_targets],
         "leave_out_targ": lambda: [lang for lang in all_multi if lang != target],
+        "badx": lambda: [pair_name(source, str(target))],
     }[variant]()
     if variant.startswith("leave_out") and not [lang for lang in langs if lang != source]:
         raise LangarithError(
@@ -138,6 +179,60 @@ def variant_languages(
             "it from tlr.variants or add targets of other tasks under tlr.tasks."
         )
     return _unique([str(lang) for lang in langs], variant, task)
+
+
+def pair_name(source: str, target: str) -> str:
+    """The label of a BAD-X bilingual corpus and adapter: ``en-sw``."""
+    return f"{source}-{target}"
+
+
+@dataclass(frozen=True)
+class TlrTask:
+    """What one task of ``tlr.tasks`` trains on (English) and is scored on (targets).
+
+    ``core``: the core's task of that name, whose MAD-X adapter TLR may reuse
+    (:func:`madx_from_core`); false for a task of ``tlr.datasets``.
+    """
+
+    name: str
+    kind: str
+    train_dataset: str | None
+    eval_dataset: str | None
+    core: bool
+
+
+def tlr_task(config: Mapping[str, Any], task: str) -> TlrTask:
+    """The datasets of ``task``: ``tlr.datasets.<task>`` if given, else ``tasks.<task>``."""
+    own = ((config.get("tlr") or {}).get("datasets") or {}).get(task)
+    if own:
+        return TlrTask(task, str(own["kind"]), own["train_dataset"], own["eval_dataset"], False)
+    spec = (config.get("tasks") or {}).get(task)
+    if spec is None:
+        raise LangarithError(
+            f"tlr.tasks names {task!r}, which is neither under tasks: nor under tlr.datasets:; "
+            "define its kind, train_dataset and eval_dataset under tlr.datasets."
+        )
+    kind = str(spec.get("kind") or task)
+    return TlrTask(task, kind, spec.get("train_dataset"), spec.get("eval_dataset"), True)
+
+
+def _check_ner_labels(task: TlrTask, o_labels: Sequence[str]) -> None:
+    """The task adapter's tags (source data) and the test tags must be the same set once
+    ``tlr.o_labels`` are read as O: a test type the adapter never learnt is never found,
+    a learnt type the test data lacks only adds false positives."""
+    if task.kind != "ner" or task.train_dataset not in DATASETS:
+        return
+    if task.eval_dataset not in DATASETS:
+        return
+    train = set(o_mapped_labels(DATASETS[task.train_dataset].labels, o_labels))
+    test = set(o_mapped_labels(DATASETS[task.eval_dataset].labels, o_labels))
+    if train != test:
+        types = sorted({t.partition("-")[2] for t in train ^ test})
+        raise LangarithError(
+            f"tlr.tasks.{task.name}: the NER tags of {task.train_dataset} (source) and "
+            f"{task.eval_dataset} (test) differ in the type(s) {types} after tlr.o_labels "
+            f"{list(o_labels)}; add them to tlr.o_labels so both read them as O."
+        )
 
 
 def scenario_name(variant: str) -> str:
@@ -152,18 +247,103 @@ def adapter_dir(model: str, variant: str, task: str, target: str, seed: int | st
     )
 
 
+#: ``tlr.language_adapters: paper``: the seed's language adapters (§4: Pfeiffer with
+#: invertible adapters, reduction 2; batch 8, lr 5e-5, length 256, 100k steps, the best
+#: held-out perplexity), trained by the core's trainer into their own family.
+#: ``adapters``' own Pfeiffer activation (relu) differs from the core's, hence an own θ_init.
+PAPER_LA_CONFIG: dict[str, Any] = {
+    "architecture": "seq_bn_inv",
+    "reduction_factor": 2,
+    "non_linearity": "relu",
+}
+PAPER_LA_TRAINING: dict[str, Any] = {
+    "max_steps": 100_000,
+    "batch_size": 8,
+    "grad_accum": 1,
+    "lr": 5.0e-5,
+    "block_size": 256,
+    "eval_every": 1000,
+    "checkpoint_every": 1000,
+    # perplexity on the whole held-out split (the trainer stops at its end)
+    "max_eval_blocks": 1_000_000,
+}
+
+
+def la_family(config: Mapping[str, Any]) -> str:
+    """``core`` (the core's language adapters, default) or ``paper`` (the arm's own)."""
+    return str((config.get("tlr") or {}).get("language_adapters") or "core")
+
+
+def lang_adapter_dir(config: Mapping[str, Any], model: str, lang: str, seed: int | str) -> str:
+    """The language adapter TLR stacks for ``lang``: the core's or the paper family's, or
+    for a pair ``en-sw`` (:func:`pair_name`) the BAD-X bilingual adapter."""
+    if "-" in lang:
+        source, target = lang.split("-", 1)
+        return TLR_BADX_LANG_ADAPTER_DIR.format(model=model, source=source, lang=target, seed=seed)
+    pattern = TLR_PAPER_LANG_ADAPTER_DIR if la_family(config) == "paper" else LANG_ADAPTER_DIR
+    return pattern.format(model=model, lang=lang, seed=seed)
+
+
+def paper_la_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The paper family's adapter config (θ_init seeded as the core's)."""
+    core = (config.get("language_adapter") or {}).get("adapter_config") or {}
+    spec = {**PAPER_LA_CONFIG, "init_seed": int(core.get("init_seed", 0))}
+    return LanguageAdapterConfig.from_mapping(spec, where="tlr paper language adapter").as_dict()
+
+
+def paper_la_hparams(config: Mapping[str, Any], lang: str) -> dict[str, Any]:
+    """The paper family's training settings for ``lang``: :data:`PAPER_LA_TRAINING`, then
+    ``tlr.paper_language_adapter.training``, then its ``per_language`` entry (e.g. 30k
+    steps for a small corpus), checked as the core's language-adapter settings."""
+    section = (config.get("tlr") or {}).get("paper_language_adapter") or {}
+    hparams = {**PAPER_LA_TRAINING, **(section.get("training") or {})}
+    hparams.update((section.get("per_language") or {}).get(lang) or {})
+    where = f"tlr.paper_language_adapter ({lang})"
+    return LanguageAdapterSettings.from_mapping(hparams, where=where).as_dict()
+
+
+def badx_la_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """BAD-X's adapter config: the core's language adapter without the invertible adapter
+    (``seq_bn_inv`` -> ``seq_bn``), seeded as the core's θ_init."""
+    core = (config.get("language_adapter") or {}).get("adapter_config") or {}
+    spec = LanguageAdapterConfig.from_mapping(core, where="language_adapter.adapter_config")
+    out = spec.as_dict()
+    out["architecture"] = str(out["architecture"]).removesuffix("_inv")
+    return out
+
+
+def badx_la_hparams(config: Mapping[str, Any], target: str) -> dict[str, Any]:
+    """BAD-X's training settings for the pair with ``target`` (the seed gives none): the
+    core's ``language_adapter.training`` and the target's ``per_language`` entry, then
+    ``tlr.badx.training``."""
+    core = config.get("language_adapter") or {}
+    hparams = dict(core.get("training") or {})
+    hparams.update((core.get("per_language") or {}).get(target) or {})
+    hparams.update(((config.get("tlr") or {}).get("badx") or {}).get("training") or {})
+    where = f"tlr.badx.training ({target})"
+    return LanguageAdapterSettings.from_mapping(hparams, where=where).as_dict()
+
+
+def badx_pairs(config: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(source, target) of every BAD-X bilingual adapter the config trains."""
+    plan = tlr_plan(config)
+    return [] if plan is None else plan.badx_pairs()
+
+
 def madx_from_core(config: Mapping[str, Any]) -> bool:
     """Whether the MAD-X row is the core's task adapter (``results/adapters/…/task/``).
 
     It is when TLR trains exactly as the core does (no ``tlr.training``/``per_task``
-    overrides, no left-out layers): the core's trainer is TLR with K = 0 (tested), so a
-    second copy would cost a training run for the same weights.
+    overrides, no left-out layers, the core's language adapters): the core's trainer is
+    TLR with K = 0 (tested), so a second copy would cost a training run for the same
+    weights.
     """
     section = config.get("tlr") or {}
     return (
         not section.get("training")
         and not section.get("per_task")
         and not section.get("leave_out_last", True)
+        and la_family(config) == "core"
     )
 
 
@@ -194,21 +374,37 @@ class TlrPlan:
     source: str
     adapters: tuple[TlrAdapter, ...]
     madx_core: bool
+    badx_tasks: frozenset[str] = frozenset()
+    #: the tasks of ``tlr.tasks`` that are the core's (not redefined by ``tlr.datasets``)
+    core_tasks: frozenset[str] = frozenset()
+
+    def variants_of(self, task: str) -> list[str]:
+        """The variants of ``task``: BAD-X only on ``tlr.badx.tasks`` (default: every)."""
+        return [v for v in self.variants if v != "badx" or task in self.badx_tasks]
+
+    def badx_pairs(self) -> list[tuple[str, str]]:
+        """(source, target) of every BAD-X bilingual adapter, each once."""
+        pairs = [(self.source, t) for task in self.badx_tasks for t in self.tasks[task]]
+        return sorted(set(pairs))
+
+    def madx_from_core(self, task: str) -> bool:
+        """Whether ``task``'s MAD-X row is the core's task adapter (not trained here)."""
+        return self.madx_core and task in self.core_tasks
 
     def trained(self, task: str) -> list[TlrAdapter]:
         """The adapters of ``task`` that TLR trains (the core's MAD-X one excluded)."""
         return [
             a
             for a in self.adapters
-            if a.task == task and not (self.madx_core and a.variant == "madx")
+            if a.task == task and not (self.madx_from_core(task) and a.variant == "madx")
         ]
 
     def adapter_patterns(self, task: str) -> list[str]:
         """The folders a training job of ``task`` writes, ``{model}`` and ``{seed}`` open."""
         return [
             adapter_dir("{model}", v, task, t, "{seed}")
-            for v in self.variants
-            if not (self.madx_core and v == "madx")
+            for v in self.variants_of(task)
+            if not (self.madx_from_core(task) and v == "madx")
             for t in self.targets(v, task)
         ]
 
@@ -242,7 +438,7 @@ class TlrPlan:
             in_setup(SCORE_CSV, config).format(
                 scenario=scenario_name(v), model="{model}", task=task, target=t, seed="{seed}"
             )
-            for v in self.variants
+            for v in self.variants_of(task)
             for t in self.tasks[task]
         ]
 
@@ -272,17 +468,32 @@ def tlr_plan(config: Mapping[str, Any]) -> TlrPlan | None:
     seeds = tuple(int(s) for s in (section.get("seeds") or config["seeds"]))
     source = str(config.get("source_language", "en"))
     tasks = {str(t): tuple(str(x) for x in targets) for t, targets in section["tasks"].items()}
-    missing = sorted(set(tasks) - set(config.get("tasks") or {}))
-    if missing:
-        raise LangarithError(f"tlr.tasks names {missing}, which are not under tasks:")
-    untrained = sorted(t for t in tasks if not config["tasks"][t].get("train_dataset"))
+    specs = {task: tlr_task(config, task) for task in tasks}
+    untrained = sorted(t for t, spec in specs.items() if not spec.train_dataset)
     if untrained:
         raise LangarithError(
             f"tlr.tasks names {untrained}, which have no train_dataset (TLR trains its own "
             "task adapters); list tasks with English training data."
         )
+    for spec in specs.values():
+        unknown = [d for d in (spec.train_dataset, spec.eval_dataset) if d and d not in DATASETS]
+        if unknown and not spec.core:
+            raise LangarithError(
+                f"tlr.datasets.{spec.name} names {unknown}, which are not datasets; "
+                f"choose among {sorted(DATASETS)}."
+            )
     langs = set(config["languages"])
     for task, targets in tasks.items():
+        _check_ner_labels(specs[task], section.get("o_labels") or [])
+        eval_dataset = specs[task].eval_dataset
+        uncovered = [
+            t for t in targets if eval_dataset in DATASETS and not dataset_covers(eval_dataset, t)
+        ]
+        if uncovered:
+            raise LangarithError(
+                f"tlr.tasks.{task}: target(s) {uncovered} are not in {eval_dataset} (it covers "
+                f"{sorted(DATASETS[eval_dataset].languages)}); drop them from tlr.tasks.{task}."
+            )
         no_adapter = [t for t in targets if t not in langs]
         if no_adapter:
             raise LangarithError(
@@ -291,9 +502,18 @@ def tlr_plan(config: Mapping[str, Any]) -> TlrPlan | None:
             )
         if source in targets:
             raise LangarithError(f"tlr.tasks.{task} lists the source {source} as a target.")
-    variants = tuple(section.get("variants") or VARIANTS)
+    if la_family(config) == "paper":
+        for lang in [source, *dict.fromkeys(t for ts in tasks.values() for t in ts)]:
+            paper_la_hparams(config, lang)  # refuses bad settings before any job runs
+    variants = tuple(section.get("variants") or DEFAULT_VARIANTS)
     if "madx" not in variants:
         raise LangarithError("tlr.variants must include madx: every comparison is against it.")
+    badx_tasks = frozenset()
+    if "badx" in variants:
+        badx_tasks = frozenset((section.get("badx") or {}).get("tasks") or tasks)
+        unknown_badx = sorted(badx_tasks - set(tasks))
+        if unknown_badx:
+            raise LangarithError(f"tlr.badx.tasks names {unknown_badx}, not under tlr.tasks")
     all_targets = [t for targets in tasks.values() for t in targets]
     all_targets = list(dict.fromkeys(all_targets))
     adapters = []
@@ -301,6 +521,8 @@ def tlr_plan(config: Mapping[str, Any]) -> TlrPlan | None:
         for seed in seeds:
             for task, targets in tasks.items():
                 for variant in variants:
+                    if variant == "badx" and task not in badx_tasks:
+                        continue
                     per = targets if variant in PER_TARGET else [None]
                     for target in per:
                         langs_of = variant_languages(
@@ -315,7 +537,18 @@ def tlr_plan(config: Mapping[str, Any]) -> TlrPlan | None:
                         adapters.append(
                             TlrAdapter(model, variant, task, folder, seed, tuple(langs_of))
                         )
-    return TlrPlan(models, seeds, tasks, variants, source, tuple(adapters), madx_from_core(config))
+    core_tasks = frozenset(t for t, spec in specs.items() if spec.core)
+    return TlrPlan(
+        models,
+        seeds,
+        tasks,
+        variants,
+        source,
+        tuple(adapters),
+        madx_from_core(config),
+        badx_tasks,
+        core_tasks,
+    )
 
 
 # ----------------------------------------------------------------------------- rule inputs
@@ -323,19 +556,18 @@ def tlr_plan(config: Mapping[str, Any]) -> TlrPlan | None:
 
 def tlr_hparams(config: Mapping[str, Any], task: str) -> dict[str, Any]:
     """A TLR task adapter's hparams: the core's (``task_adapter.training``, its
-    ``per_task``, ``adapter_config``) with ``tlr.training`` and ``tlr.per_task`` on top."""
+    ``per_task``, ``adapter_config``) with ``tlr.training`` and ``tlr.per_task`` on top.
+    A task of ``tlr.datasets`` takes the core's ``per_task`` of its kind (its sequence
+    lengths: TyDiQA-GoldP as SQuAD/XQuAD)."""
     core = config.get("task_adapter") or {}
     section = config.get("tlr") or {}
+    spec = tlr_task(config, task)
     hparams = dict(core.get("training") or {})
-    hparams.update((core.get("per_task") or {}).get(task) or {})
+    hparams.update((core.get("per_task") or {}).get(task if spec.core else spec.kind) or {})
     hparams.update(section.get("training") or {})
     hparams.update((section.get("per_task") or {}).get(task) or {})
     hparams["adapter_config"] = dict(core.get("adapter_config") or {})
     return hparams
-
-
-def _lang_dir(model: str, lang: str, seed: int | str) -> str:
-    return LANG_ADAPTER_DIR.format(model=model, lang=lang, seed=seed)
 
 
 def train_specs(config: Mapping[str, Any], task: str, model: str, seed: int | str) -> list[dict]:
@@ -347,14 +579,14 @@ def train_specs(config: Mapping[str, Any], task: str, model: str, seed: int | st
     return [
         {
             "out": a.path,
-            "lang_adapters": [_lang_dir(model, lang, seed) for lang in a.languages],
+            "lang_adapters": [lang_adapter_dir(config, model, lang, seed) for lang in a.languages],
             "languages": list(a.languages),
         }
         for a in plan.adapters
         if a.task == task
         and a.model == model
         and a.seed == int(seed)
-        and not (plan.madx_core and a.variant == "madx")
+        and not (plan.madx_from_core(task) and a.variant == "madx")
     ]
 
 
@@ -366,7 +598,7 @@ def train_inputs(config: Mapping[str, Any], task: str, model: str, seed: int | s
 
 def task_data(config: Mapping[str, Any], task: str, lang: str, which: str) -> str:
     """``which`` = ``train_dataset`` or ``eval_dataset`` of ``task`` in ``lang``."""
-    return DATA_DIR.format(dataset=config["tasks"][task][which], lang=lang)
+    return DATA_DIR.format(dataset=getattr(tlr_task(config, task), which), lang=lang)
 
 
 def score_spec(config: Mapping[str, Any], task: str, model: str, seed: int | str) -> dict:
@@ -378,8 +610,8 @@ def score_spec(config: Mapping[str, Any], task: str, model: str, seed: int | str
     targets = list(plan.tasks[task])
     adapters: dict[str, dict[str, str]] = {}
     scores: dict[str, dict[str, str]] = {}
-    for variant in plan.variants:
-        if variant == "madx" and plan.madx_core:
+    for variant in plan.variants_of(task):
+        if variant == "madx" and plan.madx_from_core(task):
             core = TASK_ADAPTER_DIR.format(model=model, task=task, seed=seed)
             adapters[variant] = dict.fromkeys(targets, core)
         else:
@@ -399,15 +631,23 @@ def score_spec(config: Mapping[str, Any], task: str, model: str, seed: int | str
     return {
         "model": model,
         "task": task,
-        "kind": config["tasks"][task]["kind"],
+        "kind": tlr_task(config, task).kind,
         "seed": int(seed),
         "targets": targets,
-        "lang_adapters": {t: _lang_dir(model, t, seed) for t in targets},
+        "lang_adapters": {t: lang_adapter_dir(config, model, t, seed) for t in targets},
         "test_data": {t: task_data(config, task, t, "eval_dataset") for t in targets},
         "adapters": adapters,
         "scores": scores,
         "ttest": plan.ttest_file(config, task).format(model=model, seed=seed),
         "o_labels": list(section.get("o_labels") or []),
+        # BAD-X keeps its bilingual adapter at inference, not the target's
+        "inference_lang_adapters": {
+            "badx": {
+                t: lang_adapter_dir(config, model, pair_name(plan.source, t), seed) for t in targets
+            }
+        }
+        if "badx" in plan.variants_of(task)
+        else {},
     }
 
 
@@ -416,4 +656,81 @@ def score_inputs(config: Mapping[str, Any], task: str, model: str, seed: int | s
     spec = score_spec(config, task, model, seed)
     dirs = [d for per in spec["adapters"].values() for d in per.values()]
     dirs += list(spec["lang_adapters"].values()) + list(spec["test_data"].values())
+    dirs += [d for per in spec["inference_lang_adapters"].values() for d in per.values()]
     return list(dict.fromkeys(dirs))
+
+
+# ----------------------------------------------------------------------------- alignment
+
+#: ``tlr.alignment`` defaults: the seed's Figure 3 (500 examples, MAD-X vs ALL-MULTI).
+ALIGNMENT_DEFAULTS: dict[str, Any] = {"examples": 500, "variants": ["madx", "all_multi"]}
+
+
+def alignment_settings(config: Mapping[str, Any]) -> dict[str, Any] | None:
+    """``tlr.alignment`` with defaults (task: the first of ``tlr.tasks``), checked; None
+    when the config asks for no alignment figure."""
+    plan = tlr_plan(config)
+    spec = (config.get("tlr") or {}).get("alignment")
+    if plan is None or not spec:
+        return None
+    task = str(spec.get("task") or next(iter(plan.tasks)))
+    if task not in plan.tasks:
+        raise LangarithError(f"tlr.alignment.task {task!r} is not under tlr.tasks")
+    variants = list(spec.get("variants") or ALIGNMENT_DEFAULTS["variants"])
+    missing = [v for v in variants if v not in plan.variants]
+    per_target = [v for v in variants if v in PER_TARGET]
+    if missing or per_target:
+        raise LangarithError(
+            f"tlr.alignment.variants {missing or per_target}: "
+            + (
+                "not under tlr.variants (add them there)"
+                if missing
+                else "train one task adapter per target; use per-task variants (madx, "
+                "task_multi, all_multi, leave_out_task)"
+            )
+        )
+    examples = int(spec.get("examples") or ALIGNMENT_DEFAULTS["examples"])
+    return {"task": task, "examples": examples, "variants": variants}
+
+
+def alignment_spec(config: Mapping[str, Any], model: str) -> dict[str, Any]:
+    """What the alignment job of ``model`` reads and writes, as plain values
+    (:func:`langarith.tlr.alignment.write_alignment`'s keywords, backbone excluded)."""
+    plan, settings = tlr_plan(config), alignment_settings(config)
+    if plan is None or settings is None:
+        raise LangarithError("The config has no tlr.alignment section")
+    task = settings["task"]
+    langs = [plan.source, *plan.tasks[task]]
+    runs = [
+        {
+            "variant": variant,
+            "method": METHOD_NAMES[variant],
+            "seed": seed,
+            "task_adapter": (
+                TASK_ADAPTER_DIR.format(model=model, task=task, seed=seed)
+                if variant == "madx" and plan.madx_from_core(task)
+                else adapter_dir(model, variant, task, ALL_TARGETS, seed)
+            ),
+            "lang_adapters": {lang: lang_adapter_dir(config, model, lang, seed) for lang in langs},
+        }
+        for variant in settings["variants"]
+        for seed in plan.seeds
+    ]
+    return {
+        "output": TLR_ALIGNMENT_CSV.format(model=model),
+        "model": model,
+        "task": task,
+        "kind": tlr_task(config, task).kind,
+        "source": plan.source,
+        "data": {lang: task_data(config, task, lang, "eval_dataset") for lang in langs},
+        "runs": runs,
+        "examples": settings["examples"],
+    }
+
+
+def alignment_inputs(config: Mapping[str, Any], model: str) -> list[str]:
+    """The folders the alignment job of ``model`` reads: task and language adapters, data."""
+    spec = alignment_spec(config, model)
+    dirs = [run["task_adapter"] for run in spec["runs"]]
+    dirs += [d for run in spec["runs"] for d in run["lang_adapters"].values()]
+    return list(dict.fromkeys([*dirs, *spec["data"].values()]))

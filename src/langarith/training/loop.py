@@ -141,6 +141,8 @@ class LoopConfig:
     unit: str = "tok"
     desc: str = "train"
     max_nonfinite_in_row: int = 100
+    #: stop once this many validations in a row bring no better score (None: never)
+    early_stopping_patience: int | None = None
 
 
 @dataclass
@@ -346,6 +348,14 @@ class _Run:
             state.best_score, state.best_step = score, state.step
             self.best_state = {n: p.detach().cpu().clone() for n, p in self.params.items()}
 
+    def patience_used_up(self) -> bool:
+        """Whether the last ``early_stopping_patience`` validations all failed to beat the
+        best; counted from the history, so a resumed run stops where the original would."""
+        patience, state = self.cfg.early_stopping_patience, self.state
+        if not patience or state.best_step is None:
+            return False
+        return sum(1 for entry in state.history if entry["step"] > state.best_step) >= patience
+
     def save(self, checkpoint_dir: Path, config_hash: str) -> None:
         """Write the checkpoint of the current step."""
         save_checkpoint(
@@ -446,7 +456,9 @@ def run_training_loop(
     ``evaluate()`` runs in eval mode and returns metrics; ``cfg.metric`` picks the one
     that selects the best weights. Evaluation happens every ``eval_every`` steps and at
     the last step. Checkpoints are written every ``checkpoint_every`` steps (not at the
-    last step: the caller writes the output and then deletes the checkpoint).
+    last step: the caller writes the output and then deletes the checkpoint). With
+    ``early_stopping_patience`` the run ends after that many validations in a row that
+    do not beat the best (the result's ``steps`` says where).
     """
     run = _Run(model, params, cfg, setup, _make_optimization(params, cfg, setup), LoopState())
     run.resume(checkpoint_dir, config_hash)
@@ -461,6 +473,17 @@ def run_training_loop(
             last = step == cfg.max_steps
             if last or (cfg.eval_every and step % cfg.eval_every == 0):
                 run.evaluate(evaluate, step_loss)
+                if not last and run.patience_used_up():
+                    log.info(
+                        "%s: early stop at step %d, %d validations without a better %s "
+                        "than step %d's",
+                        cfg.desc,
+                        step,
+                        cfg.early_stopping_patience,
+                        cfg.metric,
+                        run.state.best_step,
+                    )
+                    break
             if (
                 checkpoint_dir is not None
                 and cfg.checkpoint_every

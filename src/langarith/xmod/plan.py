@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from langarith import LangarithError
-from langarith.config import task_targets
+from langarith.config import grid, task_targets
 from langarith.data import dataset_covers
 from langarith.paths import (
     DATA_DIR,
@@ -45,9 +45,19 @@ __all__ = [
     "check_xmod",
     "data_dirs",
     "final_outputs",
+    "dev_data",
     "finetuned_tasks",
+    "grid_points",
     "model_task",
     "job_counts",
+    "la_final_outputs",
+    "la_inputs",
+    "la_job",
+    "la_score_outputs",
+    "la_sets",
+    "la_targets",
+    "la_tasks",
+    "la_wanted",
     "score_inputs",
     "score_job",
     "train_data",
@@ -65,6 +75,8 @@ __all__ = [
 #: The arms a language set can run, and the scenario (score folder) of each.
 ARMS = ("xmod", "shared")
 SCENARIO_OF_ARM = {"xmod": "xmod", "shared": "xmod-shared"}
+#: The score folder of scenario ``xmod_la`` (modules merged by language arithmetic).
+LA_SCENARIO = "xmod-la"
 
 
 def xmod_section(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -239,19 +251,149 @@ def data_dirs(config: Mapping[str, Any]) -> list[str]:
 
 
 def final_outputs(config: Mapping[str, Any]) -> list[str]:
-    """Every score CSV of the arm (the ``xmod`` table's inputs)."""
+    """Every score CSV of the arm, ``xmod_la``'s included (the ``xmod`` table's inputs)."""
     out = []
     for name in sets(config):
         for arm in arms(config, name):
             for seed in config["seeds"]:
                 for by_target in score_paths(config, arm, name, seed).values():
                     out += list(by_target.values())
-    return out
+    return out + la_final_outputs(config)
+
+
+# ----------------------------------------------------------------------------- xmod_la
+
+
+def la_wanted(config: Mapping[str, Any]) -> bool:
+    """Scenario ``xmod_la`` runs when the section has an ``la`` mapping (``la: {}`` too)
+    and some X-MOD set has a target without a module."""
+    return isinstance(xmod_section(config).get("la"), Mapping) and bool(
+        la_sets(config) and la_tasks(config)
+    )
+
+
+def la_sets(config: Mapping[str, Any]) -> list[str]:
+    """Sets that run the X-MOD arm (SHARED has one module: nothing to merge)."""
+    return [name for name in sets(config) if "xmod" in arms(config, name)]
+
+
+def la_targets(config: Mapping[str, Any], task: str) -> list[str]:
+    """Targets of ``task`` without a module: its added languages."""
+    added = set(added_languages(config))
+    return [lang for lang in targets(config, task) if lang in added]
+
+
+def la_tasks(config: Mapping[str, Any]) -> list[str]:
+    return [task for task in tasks(config) if la_targets(config, task)]
+
+
+def la_score_paths(config: Mapping[str, Any], name: str, seed: int | str) -> dict:
+    """task → target → score CSV of one ``xmod_la`` job (set, seed)."""
+    pattern = in_setup(SCORE_CSV, config)
+    return {
+        task: {
+            lang: pattern.format(
+                scenario=LA_SCENARIO, model=name, task=task, target=lang, seed=seed
+            )
+            for lang in la_targets(config, task)
+        }
+        for task in la_tasks(config)
+    }
+
+
+def la_score_outputs(config: Mapping[str, Any]) -> list[str]:
+    """Outputs of ``rules/xmod.smk``'s ``xmod_la_score`` (wildcards ``xset``, ``seed``)."""
+    paths = la_score_paths(config, "{xset}", "{seed}")
+    return [path for by_target in paths.values() for path in by_target.values()]
+
+
+def la_final_outputs(config: Mapping[str, Any]) -> list[str]:
+    if not la_wanted(config):
+        return []
+    return [
+        path
+        for name in la_sets(config)
+        for seed in config["seeds"]
+        for by_target in la_score_paths(config, name, seed).values()
+        for path in by_target.values()
+    ]
+
+
+def la_inputs(config: Mapping[str, Any], name: str, seed: str) -> dict[str, Any]:
+    """Task models and the targets' data (validation and test) an ``xmod_la`` job reads:
+    no added-language folder (training-free: base tokenizer and embeddings)."""
+    models = task_dirs(config, "xmod", name, seed)
+    return {
+        "tasks": sorted({models[task] for task in la_tasks(config)}),
+        "data": sorted(
+            {
+                target_data(config, task)[lang]
+                for task in la_tasks(config)
+                for lang in la_targets(config, task)
+            }
+        ),
+    }
+
+
+def la_job(config: Mapping[str, Any], name: str, seed: int | str) -> dict[str, Any]:
+    """One ``xmod_la`` job: per task its model, targets' data, score files and settings;
+    the λ grid and search (``xmod.la`` over the core's ``lambda_grid``/``lambda_search``)
+    and the related-language overrides."""
+    section = xmod_section(config).get("la") or {}
+    models = task_dirs(config, "xmod", name, seed)
+    scores = la_score_paths(config, name, seed)
+    data = {task: target_data(config, task) for task in la_tasks(config)}
+    return {
+        "grid": grid(section.get("lambda_grid") or config["lambda_grid"]),
+        "search": str(section.get("lambda_search") or config.get("lambda_search", "full")),
+        "source": str(config.get("source_language", "en")),
+        "related": _sorted(dict(section.get("related") or {})),
+        "tasks": {
+            task: {
+                "model": models[task],
+                "targets": {lang: data[task][lang] for lang in la_targets(config, task)},
+                "scores": scores[task],
+                "settings": finetune_params(config, task),
+            }
+            for task in la_tasks(config)
+        },
+    }
+
+
+def _la_problems(config: Mapping[str, Any]) -> list[str]:
+    section = xmod_section(config).get("la")
+    if not isinstance(section, Mapping):
+        return []
+    problems = []
+    if str(section.get("lambda_search") or config.get("lambda_search", "full")) == "race":
+        problems.append("xmod.la: lambda_search race is not supported; use full or coarse_to_fine")
+    source = str(config.get("source_language", "en"))
+    wanted = {
+        lang
+        for task in tasks(config)
+        if task in config["tasks"]
+        for lang in la_targets(config, task)
+    }
+    for target, related in (section.get("related") or {}).items():
+        if target not in wanted:
+            problems.append(
+                f"xmod.la.related names {target!r}, which is no added target of xmod.tasks"
+            )
+        for name in la_sets(config):
+            known = set(set_spec(config, name).get("languages") or []) - {source}
+            if related not in known:
+                problems.append(
+                    f"xmod.la.related {target}: {related!r} is not a pre-trained language of "
+                    f"set {name!r} other than {source} ({', '.join(sorted(known))})"
+                )
+    return problems
 
 
 def job_counts(config: Mapping[str, Any]) -> dict[str, int]:
     """Jobs of each rule of ``rules/xmod.smk`` (for ``langarith plan``)."""
     counts = dict.fromkeys(("xmod_backbone", "xmod_add_language", "xmod_finetune", "xmod_score"), 0)
+    if la_wanted(config):
+        counts["xmod_la_score"] = len(la_sets(config)) * len(config.get("seeds") or [])
     n_seeds = len(config.get("seeds") or [])
     for name in sets(config):
         for _arm in arms(config, name):
@@ -298,6 +440,7 @@ def check_xmod(config: Mapping[str, Any]) -> None:
                 "a pre-trained language is not added again"
             )
     problems += _settings_problems(XmodAddSettings, section.get("adding"), "xmod.adding")
+    problems += _la_problems(config)
     for task in tasks(config):
         if task not in config["tasks"]:
             problems.append(f"xmod.tasks names {task!r}, which is not a key of tasks")
@@ -309,7 +452,9 @@ def check_xmod(config: Mapping[str, Any]) -> None:
             )
         per_task = (section.get("per_task") or {}).get(task) or {}
         merged = dict(section.get("finetune") or {}, **per_task)
-        problems += _settings_problems(XmodFinetuneSettings, merged, f"xmod.finetune ({task})")
+        for point in grid_points(config, task):
+            where = f"xmod.finetune ({task}{', grid ' + str(point) if point else ''})"
+            problems += _settings_problems(XmodFinetuneSettings, dict(merged, **point), where)
         try:
             targets(config, task)
         except LangarithError as err:
@@ -352,6 +497,39 @@ def finetune_params(config: Mapping[str, Any], task: str) -> dict[str, Any]:
     section = xmod_section(config)
     per_task = (section.get("per_task") or {}).get(task) or {}
     return _sorted(dict(section.get("finetune") or {}, **per_task))
+
+
+def grid_points(config: Mapping[str, Any], task: str) -> list[dict[str, Any]]:
+    """The fine-tuning grid of a fine-tuned task (``xmod.grid``: lr × epochs, with the
+    task's ``per_task`` lists over them), each point a settings override; without a
+    grid one empty point (``xmod.finetune`` as it is)."""
+    spec = dict(xmod_section(config).get("grid") or {})
+    spec.update((spec.pop("per_task", None) or {}).get(task) or {})
+    lrs, epochs = spec.get("lr") or [None], spec.get("epochs") or [None]
+    return [
+        {k: v for k, v in (("lr", lr), ("epochs", ep)) if v is not None}
+        for lr in lrs
+        for ep in epochs
+    ]
+
+
+def dev_data(config: Mapping[str, Any], name: str, task: str) -> dict[str, str]:
+    """Validation data that chooses a fine-tuned task's grid point (language → folder):
+    QA the English training data's; NER and NLI every pre-trained language among the
+    targets of the tasks this model scores (X-MOD §4.2). Empty without a grid."""
+    if len(grid_points(config, task)) < 2:
+        return {}
+    source = str(config.get("source_language", "en"))
+    if config["tasks"][task]["kind"] == "qa":
+        return {source: train_data(config, task)}
+    known = set(set_spec(config, name).get("languages") or [])
+    dev: dict[str, str] = {}
+    for scored in tasks(config):
+        if model_task(config, scored) == task:
+            for lang, folder in target_data(config, scored).items():
+                if lang in known:
+                    dev.setdefault(lang, folder)
+    return dev
 
 
 def train_data(config: Mapping[str, Any], task: str) -> str:

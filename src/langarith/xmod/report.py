@@ -1,4 +1,8 @@
-"""The ``xmod`` table: X-MOD against SHARED on pre-trained and added languages.
+"""The X-MOD arm in the core's registries: table ``xmod``, figure
+``xmod_pretrained_vs_added_<set>``, the arm's final outputs and its job counts
+(:mod:`langarith.arms` imports this module; the core never imports the arm).
+
+The ``xmod`` table: X-MOD against SHARED on pre-trained and added languages.
 
 Cells are test scores, mean ± standard deviation over seeds (the papers' Tables 2 and
 3 report the mean over 5 seeds); ``AVG`` rows average the targets of a group
@@ -15,13 +19,21 @@ from typing import Any
 
 import pandas as pd
 
+from langarith.arm_registry import ARM_JOB_COUNTS, ARM_OUTPUTS, ArmJobs
+from langarith.io import read_json
 from langarith.paths import XMOD_ADDED_DIR
+from langarith.report.figures import FIGURES, FigureRequest, FigureSpec
 from langarith.report.render import format_mean_std, markdown_table
 from langarith.report.scores import primary_metric
+from langarith.report.tables import TABLES, BuiltTable, TableRequest, TableSpec
 from langarith.xmod import plan as xmod_plan
 
 __all__ = [
     "METHOD_ORDER",
+    "build_xmod",
+    "language_count_figure",
+    "language_counts",
+    "xmod_job_counts",
     "pretrained_vs_added_figure",
     "xmod_figure_inputs",
     "xmod_figure_sets",
@@ -32,7 +44,7 @@ __all__ = [
 ]
 
 #: Column order of the table.
-METHOD_ORDER = ("X-MOD", "SHARED")
+METHOD_ORDER = ("X-MOD", "SHARED", "X-MOD LA")
 
 
 def xmod_inputs(config: Mapping[str, Any], table: str) -> dict[str, list[str]]:
@@ -100,7 +112,10 @@ def xmod_markdown(frame: pd.DataFrame) -> str:
         "# X-MOD and SHARED on pre-trained and added languages\n\n"
         "Test split, mean ± std over seeds. English fine-tuning through the en module; "
         "at test time the target's module (and, for an added language, its tokenizer and "
-        "embeddings) is swapped in.\n"
+        "embeddings) is swapped in. X-MOD LA (scenario xmod_la, added languages only): "
+        "no module is trained; the en module and the related pre-trained language's are "
+        "merged, λ·m_en + (1 − λ)·m_rel, λ chosen on the target's validation split, with "
+        "the base tokenizer and embeddings. No published system does this.\n"
     ]
     for (model, task, metric), part in frame.groupby(["model", "task", "metric"], sort=True):
         methods = [m for m in METHOD_ORDER if m in set(part["method"])]
@@ -173,3 +188,125 @@ def pretrained_vs_added_figure(frame: pd.DataFrame, model: str):
         ax.legend(fontsize=7)
     figure.suptitle(f"X-MOD and SHARED, set {model}: pre-trained vs added languages", fontsize=10)
     return figure
+
+
+# ----------------------------------------------------------------------------- language count
+
+#: The ``model`` wildcard of ``xmod_languages_<task>_sets``: the figure spans every set.
+LANGUAGE_COUNT_MODEL = "sets"
+
+
+def language_counts(backbones: Sequence[str]) -> dict[tuple[str, str], int]:
+    """(set, method) → number of pre-trained languages, read from each backbone's
+    config.json (a released checkpoint's own ``languages``, not the config's subset)."""
+    counts = {}
+    for folder in backbones:
+        config = read_json(Path(folder) / "config.json", "X-MOD backbone config")
+        arm, _, name = Path(folder).name.partition("-")
+        languages = config.get("langarith_shared_languages") or config.get("languages") or []
+        method = "SHARED" if config.get("langarith_shared_languages") is not None else "X-MOD"
+        counts[(name, method)] = len(languages)
+    return counts
+
+
+def language_count_figure(frame: pd.DataFrame, counts: Mapping[tuple[str, str], int], task: str):
+    """X-MOD Figure 4: the average test score of a task against the number of
+    pre-trained languages of the set, X-MOD beside SHARED (pre-trained targets solid,
+    added ones dashed), error bars ± std over seeds."""
+    from matplotlib.figure import Figure
+
+    averages = frame[(frame["task"] == task) & (frame["target"] == "AVG")]
+    figure = Figure(layout="constrained", figsize=(4.6, 3.4))
+    ax = figure.subplots()
+    for method in [m for m in METHOD_ORDER if m in set(averages["method"])]:
+        for group, style in (("pre-trained", "-"), ("added", "--")):
+            part = averages[(averages["method"] == method) & (averages["group"] == group)]
+            points = sorted(
+                (counts[(m, method)], mean, 0.0 if std != std else std)
+                for m, mean, std in zip(part["model"], part["mean"], part["std"], strict=True)
+                if (m, method) in counts
+            )
+            if points:
+                xs, ys, errs = zip(*points, strict=True)
+                ax.errorbar(xs, ys, yerr=errs, fmt=style, marker="o", capsize=3,
+                            label=f"{method} ({group})")  # fmt: skip
+    metric = averages["metric"].iloc[0] if len(averages) else ""
+    ax.set_xlabel("pre-trained languages")
+    ax.set_ylabel(f"test {metric}, average over targets")
+    ax.set_title(f"X-MOD and SHARED against the number of languages: {task}", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    return figure
+
+
+def draw_xmod_languages(request: FigureRequest):
+    frame = xmod_frame(request.scores(), request.paths("added"))
+    return language_count_figure(
+        frame, language_counts(request.paths("backbones")), str(request.task)
+    )
+
+
+def _language_count_tasks(config: Mapping[str, Any]) -> list[str]:
+    """The figure needs at least two sets with different numbers of languages."""
+    counts = {
+        len(xmod_plan.set_spec(config, name).get("languages") or [])
+        for name in xmod_plan.sets(config)
+    }
+    return xmod_plan.tasks(config) if len(counts) > 1 and xmod_wanted(config, "xmod") else []
+
+
+def _language_count_inputs(config: Mapping[str, Any], model: str, task: str | None) -> dict:
+    inputs = xmod_inputs(config, "xmod")
+    return {
+        "scores": [p for p in inputs["scores"] if f"/{task}/" in p and "/xmod-la/" not in p],
+        "added": inputs["added"],
+        "backbones": [
+            xmod_plan.backbone_dir(arm, name)
+            for name in xmod_plan.sets(config)
+            for arm in xmod_plan.arms(config, name)
+        ],
+    }
+
+
+# ----------------------------------------------------------------------------- registration
+
+
+def build_xmod(request: TableRequest) -> BuiltTable:
+    """X-MOD against SHARED on pre-trained and added languages."""
+    frame = xmod_frame(request.scores(), request.paths("added"))
+    return BuiltTable(frame, xmod_markdown(frame))
+
+
+def draw_xmod_pretrained_vs_added(request: FigureRequest):
+    """Pre-trained against added languages, X-MOD beside SHARED."""
+    frame = xmod_frame(request.scores(), request.paths("added"))
+    return pretrained_vs_added_figure(frame, request.model)
+
+
+def xmod_job_counts(config: Mapping[str, Any]) -> ArmJobs:
+    """The arm's jobs per rule and the core data folders it reads, for ``langarith plan``
+    (the same as ``snakemake -n`` plans)."""
+    counts = {rule: n for rule, n in xmod_plan.job_counts(config).items() if n}
+    return ArmJobs(counts, frozenset(xmod_plan.data_dirs(config)))
+
+
+TABLES["xmod"] = TableSpec(build_xmod, xmod_inputs, xmod_wanted, "xmod.rst", "X-MOD")
+FIGURES["xmod_pretrained_vs_added"] = FigureSpec(
+    draw_xmod_pretrained_vs_added,
+    xmod_figure_inputs,
+    "xmod_pretrained_vs_added.rst",
+    "X-MOD",
+    models=xmod_figure_sets,
+    model_pattern="[a-z0-9][a-z0-9_.-]*",
+)
+FIGURES["xmod_languages"] = FigureSpec(
+    draw_xmod_languages,
+    _language_count_inputs,
+    "xmod_languages.rst",
+    "X-MOD",
+    tasks=_language_count_tasks,
+    models=lambda config: [LANGUAGE_COUNT_MODEL],
+    model_pattern=LANGUAGE_COUNT_MODEL,
+)
+ARM_OUTPUTS["xmod"] = xmod_plan.final_outputs
+ARM_JOB_COUNTS["xmod"] = xmod_job_counts
