@@ -14,7 +14,18 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["ARM_JOB_COUNTS", "ARM_OUTPUTS", "ArmJobs", "arm_job_counts", "arm_jobs", "arm_outputs"]
+__all__ = [
+    "ARM_JOB_COUNTS",
+    "ARM_OUTPUTS",
+    "ARM_PAPER_TASKS",
+    "ARM_SCORES",
+    "ArmJobs",
+    "arm_job_counts",
+    "arm_jobs",
+    "arm_outputs",
+    "arm_paper_tasks",
+    "arm_scores",
+]
 
 
 @dataclass(frozen=True)
@@ -33,6 +44,13 @@ ARM_OUTPUTS: dict[str, Callable[[Mapping[str, Any]], list[str]]] = {}
 #: arm name -> ``counts(config)``: jobs per rule the arm adds to ``snakemake -n``, as a
 #: plain mapping or as :class:`ArmJobs` when the arm also reads the core's data/corpora.
 ARM_JOB_COUNTS: dict[str, Callable[[Mapping[str, Any]], Mapping[str, int] | ArmJobs]] = {}
+#: arm name -> ``scores(config)``: the arm's score CSVs, which ``paper_comparison`` reads
+#: to set the arm's runs beside its published numbers.
+ARM_SCORES: dict[str, Callable[[Mapping[str, Any]], list[str]]] = {}
+#: arm name -> ``tasks(config)``: scenario -> {the arm's task: the dataset it is scored
+#: on}, for arms whose task names are their own config keys (``paper_comparison``
+#: matches them to the dataset a paper names).
+ARM_PAPER_TASKS: dict[str, Callable[[Mapping[str, Any]], dict[str, dict[str, str]]]] = {}
 
 
 def arm_outputs(config: Mapping[str, Any]) -> list[str]:
@@ -46,6 +64,20 @@ def arm_job_counts(config: Mapping[str, Any]) -> dict[str, int]:
     for jobs in arm_jobs(config):
         counts.update(jobs.counts)
     return counts
+
+
+def arm_scores(config: Mapping[str, Any]) -> list[str]:
+    """Every registered arm's score CSVs for ``config``."""
+    return [path for scores in ARM_SCORES.values() for path in scores(config)]
+
+
+def arm_paper_tasks(config: Mapping[str, Any]) -> dict[str, dict[str, str]]:
+    """Scenario -> {task: dataset} of every registered arm."""
+    found: dict[str, dict[str, str]] = {}
+    for tasks in ARM_PAPER_TASKS.values():
+        for scenario, mapping in tasks(config).items():
+            found.setdefault(scenario, {}).update(mapping)
+    return found
 
 
 def arm_jobs(config: Mapping[str, Any]) -> list[ArmJobs]:

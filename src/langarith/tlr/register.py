@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from langarith.arm_registry import ARM_JOB_COUNTS, ARM_OUTPUTS
+from langarith.arm_registry import ARM_JOB_COUNTS, ARM_OUTPUTS, ARM_SCORES
 from langarith.report.figures import FIGURES, FigureRequest, FigureSpec
 from langarith.report.render import markdown_table
 from langarith.report.tables import TABLES, BuiltTable, TableRequest, TableSpec
@@ -242,3 +242,4 @@ FIGURES["tlr_averages"] = FigureSpec(
 )
 ARM_OUTPUTS["tlr"] = tlr_outputs
 ARM_JOB_COUNTS["tlr"] = tlr_job_counts
+ARM_SCORES["tlr"] = _score_files  # paper_comparison: TLR's runs beside Tables 2, 4, 6
