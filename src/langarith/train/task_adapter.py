@@ -349,6 +349,7 @@ def _loop_config(hp: dict[str, Any], task: str, seed: int, max_steps: int, eval_
         unit="ex",
         desc=f"task {task} seed {seed}",
         max_nonfinite_in_row=int(hp["max_nonfinite_in_row"]),
+        early_stopping_patience=hp.get("early_stopping_patience"),
     )
 
 

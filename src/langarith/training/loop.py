@@ -141,6 +141,7 @@ class LoopConfig:
     unit: str = "tok"
     desc: str = "train"
     max_nonfinite_in_row: int = 100
+    early_stopping_patience: int | None = None  # validations without a better score
 
 
 @dataclass
@@ -157,6 +158,7 @@ class LoopResult:
     resumed_from_step: int | None
     nonfinite_steps: int = 0
     skipped_steps: list[int] = field(default_factory=list)
+    stopped_early: bool = False
 
 
 def resolve_warmup(hparams: Mapping[str, Any], max_steps: int) -> int:
@@ -346,6 +348,16 @@ class _Run:
             state.best_score, state.best_step = score, state.step
             self.best_state = {n: p.detach().cpu().clone() for n, p in self.params.items()}
 
+    def out_of_patience(self) -> bool:
+        """Early stopping: ``early_stopping_patience`` validations in a row without a
+        better score than the best. Counted from the history, so a resumed run stops
+        where an uninterrupted one would."""
+        patience, state = self.cfg.early_stopping_patience, self.state
+        if not patience or state.best_step is None:
+            return False
+        since_best = sum(1 for record in state.history if record["step"] > state.best_step)
+        return since_best >= patience
+
     def save(self, checkpoint_dir: Path, config_hash: str) -> None:
         """Write the checkpoint of the current step."""
         save_checkpoint(
@@ -373,6 +385,7 @@ class _Run:
             resumed_from_step=self.resumed_from,
             nonfinite_steps=state.nonfinite_steps,
             skipped_steps=list(state.skipped_steps),
+            stopped_early=state.step < self.cfg.max_steps,
         )
 
 
@@ -446,7 +459,9 @@ def run_training_loop(
     ``evaluate()`` runs in eval mode and returns metrics; ``cfg.metric`` picks the one
     that selects the best weights. Evaluation happens every ``eval_every`` steps and at
     the last step. Checkpoints are written every ``checkpoint_every`` steps (not at the
-    last step: the caller writes the output and then deletes the checkpoint).
+    last step: the caller writes the output and then deletes the checkpoint). With
+    ``early_stopping_patience`` the loop ends after that many validations in a row
+    without a better score (the best weights are still the result).
     """
     run = _Run(model, params, cfg, setup, _make_optimization(params, cfg, setup), LoopState())
     run.resume(checkpoint_dir, config_hash)
@@ -461,6 +476,14 @@ def run_training_loop(
             last = step == cfg.max_steps
             if last or (cfg.eval_every and step % cfg.eval_every == 0):
                 run.evaluate(evaluate, step_loss)
+                if not last and run.out_of_patience():
+                    log.info(
+                        "%s: no better validation %s in %d validations after step %d; "
+                        "stopping early at step %d",
+                        cfg.desc, cfg.metric, cfg.early_stopping_patience,
+                        run.state.best_step, step,
+                    )  # fmt: skip
+                    break
             if (
                 checkpoint_dir is not None
                 and cfg.checkpoint_every
