@@ -78,6 +78,7 @@ LAYERS: dict[str, int] = {
     "langarith.fullft.vectors": 6,
     "langarith.fullft.train": 6,
     "langarith.fullft.evaluate": 7,
+    "langarith.fullft.cost": 9,
     "langarith.fullft.report": 9,
 }
 

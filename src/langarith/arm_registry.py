@@ -15,11 +15,16 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
+    "ARM_COSTS",
     "ARM_JOB_COUNTS",
     "ARM_OUTPUTS",
     "ARM_PAPER_TASKS",
     "ARM_SCORES",
+    "ArmCost",
     "ArmJobs",
+    "ArmSize",
+    "ArmWork",
+    "arm_costs",
     "arm_job_counts",
     "arm_jobs",
     "arm_outputs",
@@ -39,11 +44,47 @@ class ArmJobs:
     corpora: frozenset[tuple[str, str]] = frozenset()
 
 
+@dataclass(frozen=True)
+class ArmWork:
+    """One line of an arm's training or evaluation work for ``langarith plan``: its
+    jobs, optimizer steps (0: forward only) and tokens, and which measured rate turns
+    the tokens into GPU-hours (``rate``: ``language``, ``task`` or ``evaluation``, the
+    throughputs of ``langarith plan``)."""
+
+    label: str
+    jobs: int
+    steps: int
+    tokens: int
+    formula: str
+    rate: str
+
+
+@dataclass(frozen=True)
+class ArmSize:
+    """One line of an arm's disk (``files``, ``bytes``) or peak GPU memory (``bytes``)."""
+
+    label: str
+    bytes: int
+    note: str
+    files: int = 0
+
+
+@dataclass(frozen=True)
+class ArmCost:
+    """What an arm adds to ``langarith plan``'s work, disk and memory sections."""
+
+    work: tuple[ArmWork, ...] = ()
+    disk: tuple[ArmSize, ...] = ()
+    memory: tuple[ArmSize, ...] = ()
+
+
 #: arm name -> ``outputs(config)``: the files ``rule all`` asks of the arm.
 ARM_OUTPUTS: dict[str, Callable[[Mapping[str, Any]], list[str]]] = {}
 #: arm name -> ``counts(config)``: jobs per rule the arm adds to ``snakemake -n``, as a
 #: plain mapping or as :class:`ArmJobs` when the arm also reads the core's data/corpora.
 ARM_JOB_COUNTS: dict[str, Callable[[Mapping[str, Any]], Mapping[str, int] | ArmJobs]] = {}
+#: arm name -> ``cost(config)``: the arm's work, disk and memory (``langarith plan``).
+ARM_COSTS: dict[str, Callable[[Mapping[str, Any]], ArmCost]] = {}
 #: arm name -> ``scores(config)``: the arm's score CSVs, which ``paper_comparison`` reads
 #: to set the arm's runs beside its published numbers.
 ARM_SCORES: dict[str, Callable[[Mapping[str, Any]], list[str]]] = {}
@@ -64,6 +105,11 @@ def arm_job_counts(config: Mapping[str, Any]) -> dict[str, int]:
     for jobs in arm_jobs(config):
         counts.update(jobs.counts)
     return counts
+
+
+def arm_costs(config: Mapping[str, Any]) -> list[ArmCost]:
+    """Every registered arm's cost for ``config`` (arms that are off add nothing)."""
+    return [cost(config) for cost in ARM_COSTS.values()]
 
 
 def arm_scores(config: Mapping[str, Any]) -> list[str]:

@@ -23,6 +23,7 @@ import pandas as pd
 
 from langarith import LangarithError
 from langarith.arm_registry import (
+    ARM_COSTS,
     ARM_JOB_COUNTS,
     ARM_OUTPUTS,
     ARM_PAPER_TASKS,
@@ -30,6 +31,7 @@ from langarith.arm_registry import (
     ArmJobs,
 )
 from langarith.evaluate.score_files import read_scores
+from langarith.fullft.cost import fullft_cost
 from langarith.fullft.plan import (
     fullft_datasets,
     fullft_job,
@@ -308,4 +310,5 @@ def fullft_scores(config: Any) -> list[str]:
 ARM_JOB_COUNTS["fullft"] = fullft_job_counts
 ARM_OUTPUTS["fullft"] = fullft_outputs
 ARM_SCORES["fullft"] = fullft_scores
+ARM_COSTS["fullft"] = fullft_cost
 ARM_PAPER_TASKS["fullft"] = paper_tasks
