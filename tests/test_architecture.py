@@ -70,6 +70,7 @@ LAYERS: dict[str, int] = {
     "langarith.tlr.variants": 2,
     "langarith.tlr.trainer": 5,
     "langarith.tlr.scoring": 7,
+    "langarith.tlr.cost": 9,
     "langarith.tlr.register": 9,
     # the arm of task arithmetic with full fine-tuning (langarith.fullft)
     "langarith.fullft": 0,

@@ -4,9 +4,7 @@ early stopping in a full fine-tuning run on a tiny backbone (~10 s)."""
 
 from __future__ import annotations
 
-import copy
 import json
-import math
 import re
 from pathlib import Path
 
@@ -15,13 +13,9 @@ import torch
 import yaml
 from tiny import demo_spec
 
-from langarith.arms import load_arms
 from langarith.backbone import build_demo_backbone
-from langarith.config import load_config, strict_validator
-from langarith.cost.estimate import Throughput, estimate_cost, render
-from langarith.cost.sizes import HUB_BACKBONES
+from langarith.config import strict_validator
 from langarith.data import prepare_demo_dataset
-from langarith.fullft.cost import vector_bytes
 from langarith.fullft.plan import language_hparams, task_hparams
 from langarith.fullft.train import finetune_task
 from langarith.settings import SettingsError
@@ -160,55 +154,3 @@ def test_full_finetuning_stops_early_on_a_tiny_backbone(tmp_path):
     # validations (steps 4 and 6) end the run
     assert meta["stopped_early"] and meta["steps"] == 6 and meta["best_step"] == 2
     assert meta["hparams"]["warmup_steps"] == 3 and meta["hparams"]["early_stopping_patience"] == 2
-
-
-# --------------------------------------------------------------------------- cost
-
-
-def _with_large(config: dict) -> dict:
-    config = copy.deepcopy(config)
-    config["models"].append({"name": "xlmr-large", "hub": "xlm-roberta-large"})
-    config["fullft"]["models"] = ["xlmr", "xlmr-large"]
-    return config
-
-
-def test_plan_reports_the_arms_vectors_and_gpu_hours():
-    load_arms()
-    config = load_config(ROOT / "config" / "config.yaml")
-    base = HUB_BACKBONES["xlm-roberta-base"]
-    h, vocab = 768, 250_002
-    embeddings = (vocab + 514 + 1) * h + 2 * h
-    layer = 4 * (h * h + h) + 2 * h + (h * 3072 + 3072) + (3072 * h + h) + 2 * h
-    assert vector_bytes(base) == 4 * (embeddings + 12 * layer)
-    assert 1.05e9 < vector_bytes(base) < 1.15e9  # the issue's "~1.1 GB per base model"
-    cost = estimate_cost(config, Throughput(language=10_000.0))
-    langs, seeds = 15, 3  # en + XNLI's 14 targets; the config's seeds
-    work = {line.label: line.values for line in cost.training}
-    mlm = work["fullft language vectors"]
-    assert mlm == {"jobs": langs * seeds, "steps": langs * seeds * 50_000,
-                   "tokens": langs * seeds * 50_000 * 64 * 256}  # fmt: skip
-    hours = {line.label: line.values["hours"] for line in cost.gpu_hours}
-    assert hours["fullft language vectors"] == pytest.approx(mlm["tokens"] / 10_000 / 3600)
-    task = work["fullft task models"]  # MultiNLI: 5 epochs of batch 32
-    assert task["steps"] == seeds * 5 * math.ceil(392_702 / 32)
-    disk = {line.label: line.values for line in cost.disk}
-    assert disk["fullft language vectors"] == {
-        "files": langs * seeds,
-        "bytes": langs * seeds * vector_bytes(base),
-    }
-    assert {"fullft_language", "fullft_task", "fullft_evaluate"} <= {m.label for m in cost.memory}
-    assert "fullft language vectors" in render(cost)
-
-
-def test_plan_uses_the_large_models_own_settings():
-    load_arms()
-    config = _with_large(load_config(ROOT / "config" / "config.yaml"))
-    large = HUB_BACKBONES["xlm-roberta-large"]
-    assert 2.1e9 < vector_bytes(large) < 2.3e9
-    cost = estimate_cost(config)
-    mlm = next(line.values for line in cost.training if line.label == "fullft language vectors")
-    langs, seeds = 15, 3
-    assert mlm["steps"] == langs * seeds * (50_000 + 20_000)  # base, then large's 20k
-    disk = next(line.values for line in cost.disk if line.label == "fullft language vectors")
-    base = HUB_BACKBONES["xlm-roberta-base"]
-    assert disk["bytes"] == langs * seeds * (vector_bytes(base) + vector_bytes(large))

@@ -71,6 +71,10 @@ def _shapes(config: Mapping[str, Any], models: list[str]) -> dict[str, BackboneS
     return {m: backbone_shape(entries[m][1], f"models[{entries[m][0]}]") for m in models}
 
 
+def _gb_or_mb(n: int) -> str:
+    return f"{n / 1e9:.2f} GB" if n >= 1e9 else f"{n / 1e6:.1f} MB"
+
+
 def _size_note(unknown: set[str]) -> str:
     return f"; no documented size for {', '.join(sorted(unknown))}: left out" if unknown else ""
 
@@ -143,7 +147,7 @@ def fullft_cost(config: Mapping[str, Any]) -> ArmCost:
                 evaluation[1] += seeds * examples * max_length
 
     n_vectors = len(langs) * seeds
-    each = "/".join(f"{vector_bytes(s) / 1e9:.2f} GB" for s in shapes.values())
+    each = "/".join(_gb_or_mb(vector_bytes(s)) for s in shapes.values())
     biggest = max(shape.params() for shape in shapes.values())
     work = (
         ArmWork(
