@@ -74,6 +74,7 @@ LAYERS: dict[str, int] = {
     "langarith.tlr.alignment": 5,
     "langarith.tlr.badx": 5,
     "langarith.tlr.scoring": 7,
+    "langarith.tlr.cost": 9,
     "langarith.tlr.register": 9,
     # the arm of task arithmetic with full fine-tuning (langarith.fullft)
     "langarith.fullft": 0,
@@ -82,6 +83,7 @@ LAYERS: dict[str, int] = {
     "langarith.fullft.vectors": 6,
     "langarith.fullft.train": 6,
     "langarith.fullft.evaluate": 7,
+    "langarith.fullft.cost": 9,
     "langarith.fullft.report": 9,
 }
 

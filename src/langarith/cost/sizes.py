@@ -20,6 +20,7 @@ __all__ = [
     "BYTES_PER_PARAM",
     "HUB_BACKBONES",
     "BackboneShape",
+    "activation_bytes",
     "adapter_params",
     "backbone_shape",
     "eval_rows",
@@ -52,6 +53,12 @@ class BackboneShape:
         mlm_head = (h * h + h) + 2 * h + self.vocab
         return embeddings + self.layers * layer + mlm_head
 
+    def encoder_params(self) -> int:
+        """Parameters without the MLM head: what a fully fine-tuned model (a language or
+        task vector of the full-model arm) stores."""
+        h = self.hidden
+        return self.params() - ((h * h + h) + 2 * h + self.vocab)
+
 
 #: The hub backbones' config.json (hidden_size, num_hidden_layers, ...).
 HUB_BACKBONES: dict[str, BackboneShape] = {
@@ -82,6 +89,13 @@ def backbone_shape(model: Mapping[str, Any], where: str) -> BackboneShape:
             f"{', '.join(HUB_BACKBONES)} (add it to langarith.cost.sizes.HUB_BACKBONES)."
         )
     return HUB_BACKBONES[hub]
+
+
+def activation_bytes(shape: BackboneShape, batch: int, seq: int, half: bool) -> int:
+    """Activation bytes of a forward+backward (Korthikanti et al. 2022, 16-bit; twice
+    that in fp32)."""
+    per_layer = batch * seq * shape.hidden * (34 + 5 * shape.heads * seq / shape.hidden)
+    return int(shape.layers * per_layer * (1 if half else 2))
 
 
 def _bottleneck(hidden: int, reduction: float) -> int:

@@ -12,6 +12,9 @@ The section (``workflow/schemas/config.schema.yaml``, ``fullft``)::
       no_text: [nij]                 # targets without text: skipped, noted in the table
       language: {training: {...}, per_language: {sw: {...}}}
       task: {training: {...}}
+      per_model:                     # a backbone's own settings, on top of the above
+        xlmr-large: {language: {training: {...}}, task: {training: {...}},
+                     datasets: {nli: {training: {...}}}}
       datasets:
         nli: {kind: nli, train_dataset: xnli, eval_dataset: xnli, source: en,
               targets: [de, ru], training: {...}}
@@ -136,14 +139,20 @@ def fullft_languages(config: Mapping[str, Any]) -> list[str]:
     return langs
 
 
-def language_hparams(config: Mapping[str, Any], lang: str) -> dict[str, Any]:
-    """MLM settings of ``lang`` (:func:`~langarith.settings.fullft_language_settings`)."""
-    return fullft_language_settings(config, lang).as_dict()
+def language_hparams(
+    config: Mapping[str, Any], lang: str, model: str | None = None
+) -> dict[str, Any]:
+    """MLM settings of ``lang`` for ``model``
+    (:func:`~langarith.settings.fullft_language_settings`)."""
+    return fullft_language_settings(config, lang, model).as_dict()
 
 
-def task_hparams(config: Mapping[str, Any], dataset: str) -> dict[str, Any]:
-    """Task settings of a dataset (:func:`~langarith.settings.fullft_task_settings`)."""
-    hp = fullft_task_settings(config, dataset).as_dict()
+def task_hparams(
+    config: Mapping[str, Any], dataset: str, model: str | None = None
+) -> dict[str, Any]:
+    """Task settings of a dataset for ``model``
+    (:func:`~langarith.settings.fullft_task_settings`)."""
+    hp = fullft_task_settings(config, dataset, model).as_dict()
     hp.pop("adapter_config", None)
     return hp
 
@@ -190,7 +199,7 @@ def fullft_job(config: Mapping[str, Any], model: str, task: str, seed: int | str
     keep, sparse_variants = _sparsity(config)
     eval_dataset = str(spec.get("eval_dataset") or spec.get("train_dataset"))
     section = fullft_section(config)
-    max_length = task_hparams(config, task)["max_length"] or 128
+    max_length = task_hparams(config, task, model)["max_length"] or 128
     return {
         "model": model,
         "task": task,

@@ -22,8 +22,16 @@ from typing import Any
 import pandas as pd
 
 from langarith import LangarithError
-from langarith.arm_registry import ARM_JOB_COUNTS, ARM_OUTPUTS, ArmJobs
+from langarith.arm_registry import (
+    ARM_COSTS,
+    ARM_JOB_COUNTS,
+    ARM_OUTPUTS,
+    ARM_PAPER_TASKS,
+    ARM_SCORES,
+    ArmJobs,
+)
 from langarith.evaluate.score_files import read_scores
+from langarith.fullft.cost import fullft_cost
 from langarith.fullft.plan import (
     fullft_datasets,
     fullft_job,
@@ -212,8 +220,7 @@ def _wanted(config: Any, table: str) -> bool:
 
 
 def _score_inputs(config: Any, table: str) -> dict[str, list[str]]:
-    scores = [p for p in fullft_outputs(config) if "/scores/" in p]
-    return {"scores": scores}
+    return {"scores": fullft_scores(config)}
 
 
 def _sparsity_tasks(config: Any) -> list[str]:
@@ -285,5 +292,23 @@ def fullft_job_counts(config: Any) -> ArmJobs:
     return ArmJobs(counts, frozenset(data), frozenset(corpora))
 
 
+def paper_tasks(config: Any) -> dict[str, dict[str, str]]:
+    """``ta-<variant>`` → {dataset key: the dataset its targets are scored on}, so that
+    ``paper_comparison`` finds the paper's ``americasnli`` under any key."""
+    datasets = {
+        key: str(spec.get("eval_dataset") or spec.get("train_dataset") or key)
+        for key, spec in fullft_datasets(config).items()
+    }
+    return {variant.scenario: dict(datasets) for variant in VARIANTS.values()}
+
+
+def fullft_scores(config: Any) -> list[str]:
+    """The arm's score CSVs (``paper_comparison`` reads them)."""
+    return [p for p in fullft_outputs(config) if "/scores/" in p]
+
+
 ARM_JOB_COUNTS["fullft"] = fullft_job_counts
 ARM_OUTPUTS["fullft"] = fullft_outputs
+ARM_SCORES["fullft"] = fullft_scores
+ARM_COSTS["fullft"] = fullft_cost
+ARM_PAPER_TASKS["fullft"] = paper_tasks

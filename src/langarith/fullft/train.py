@@ -83,6 +83,7 @@ def _loop(hp: dict[str, Any], seed: int, max_steps: int, eval_every: int, **kw: 
         checkpoint_every=int(hp["checkpoint_every"]),
         stop_after_steps=hp["stop_after_steps"],
         max_nonfinite_in_row=int(hp["max_nonfinite_in_row"]),
+        early_stopping_patience=hp.get("early_stopping_patience"),
         **kw,
     )
 
@@ -303,6 +304,7 @@ def finetune_task(
         "max_length": max_length,
         "hparams": hp,
         "steps": result.steps,
+        "stopped_early": result.stopped_early,
         "best_step": result.best_step,
         "best_validation": result.best_score,
         "eval_history": result.history,
