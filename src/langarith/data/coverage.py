@@ -3,7 +3,9 @@
 The workflow asks these sets before it plans a job, so a language a dataset lacks
 (XQuAD has no Bulgarian, French, Swahili or Urdu) is skipped explicitly instead of
 failing at download time. Codes are the ones the hub uses for each dataset's configs;
-for the languages of the papers they are ISO 639-1.
+for the languages of the papers they are ISO 639-1 (or ISO 639-3 where a language has no
+two-letter code); where the hub spells a language otherwise (AmericasNLI's ``aym``,
+NusaX's ``jav``) the dataset's ``hub_languages`` maps ours to it.
 """
 
 from __future__ import annotations
@@ -38,6 +40,21 @@ XQUAD_LANGUAGES: frozenset[str] = _codes("ar de el en es hi ro ru th tr vi zh")
 #: MLQA (Lewis et al., 2020): the seven languages of its monolingual configs
 #: (``mlqa.<lang>.<lang>``), used by the X-MOD arm.
 MLQA_LANGUAGES: frozenset[str] = _codes("ar de en es hi vi zh")
+
+#: AmericasNLI (Ebrahimi et al., 2022): ten indigenous languages of the Americas, as
+#: our codes (Aymara ``ay``, the hub's ``aym``; the others are ISO 639-3 or 639-2 codes
+#: without a two-letter one, as on the hub).
+AMERICASNLI_LANGUAGES: frozenset[str] = _codes("ay bzd cni gn hch nah oto quy shp tar")
+
+#: MARC (Keung et al., 2020): the six languages of ``amazon_reviews_multi``.
+MARC_LANGUAGES: frozenset[str] = _codes("de en es fr ja zh")
+
+#: SMSA (IndoNLU; Purwarianti and Crisdayanti, 2019) is Indonesian only.
+SMSA_LANGUAGES: frozenset[str] = frozenset({"id"})
+
+#: NusaX-senti (Winata et al., 2023): ten Indonesian local languages, Indonesian and
+#: English, as our codes (the hub's ``ind``, ``jav``, ``sun``, ``eng`` are id, jv, su, en).
+NUSAX_LANGUAGES: frozenset[str] = _codes("ace ban bbc bjn bug en id jv mad min nij su")
 
 #: SQuAD 1.1 (Rajpurkar et al., 2016) is English only.
 SQUAD_LANGUAGES: frozenset[str] = frozenset({"en"})
