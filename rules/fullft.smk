@@ -53,6 +53,7 @@ rule fullft_task:
     params:
         hparams=lambda wc: _canonical(fullft_plan.task_hparams(config, wc.task)),
         kind=lambda wc: fullft_plan.fullft_datasets(config)[wc.task].get("kind", "nli"),
+        metric=lambda wc: fullft_plan.task_metric(config, wc.task) or "",
         checkpoint_dir=paths.checkpoint(paths.FULLFT_TASK_DIR),
     script:
         "../workflow/scripts/fullft.py"

@@ -477,3 +477,112 @@ def test_published_averages_are_shown_beside_the_run() -> None:
     shown = _paper_markdown(tidy, {})
     assert "75.16" in shown and "70.00" in shown
     assert _paper_markdown(tidy.assign(task="nli"), {}) == ""
+
+
+# --------------------------------------------------------------------------- sentiment
+
+
+def test_macro_f1_by_hand() -> None:
+    from langarith.metrics import macro_f1
+    from langarith.train.task_features import score_sentiment
+
+    true, pred = [0, 0, 1, 2, 2, 2], [0, 1, 1, 2, 2, 0]
+    # class 0: tp 1, 2 pred, 2 gold -> 0.5; class 1: 1, 2, 1 -> 2/3; class 2: 2, 2, 3 -> 0.8
+    assert macro_f1(true, pred, 3) == pytest.approx(100 * (0.5 + 2 / 3 + 0.8) / 3)
+    assert macro_f1([0, 0], [0, 0], 2) == pytest.approx(50.0)  # an absent class scores 0
+    scores = score_sentiment(true, pred, 3)
+    assert scores["accuracy"] == pytest.approx(100 * 4 / 6)
+
+
+@pytest.fixture(scope="module")
+def sentiment(trained):
+    """A 3-class sentiment model on demo NusaX-shaped data (source en), chosen on F1."""
+    root = trained["root"]
+    rows = {"task_train_rows": 45, "task_validation_rows": 18, "task_test_rows": 18}
+    for lang in LANGS:
+        prepare_demo_dataset(
+            "nusax",
+            lang,
+            root / "resources/data/nusax" / lang,
+            options={**rows, "respect_coverage": False},
+        )
+    task_hp = {"max_steps": 4, "batch_size": 8, "lr": 1e-3, "max_length": 32, "eval_every": 2}
+    task_dir = finetune_task(
+        trained["backbone"],
+        root / "resources/data/nusax/en",
+        root / "results/fullft/tiny/task/senti/seed1",
+        kind="sentiment",
+        seed=1,
+        hparams=task_hp,
+        metric="f1",
+    )
+    return task_dir
+
+
+def test_sentiment_model_takes_the_data_labels_and_its_metric(sentiment) -> None:
+    state, meta = read_model_folder(sentiment)
+    assert meta["labels"] == ["negative", "neutral", "positive"] and meta["metric"] == "f1"
+    assert meta["eval_history"] and all("f1" in point for point in meta["eval_history"])
+    assert state["classifier.out_proj.weight"].shape[0] == 3
+
+
+def test_sentiment_job_chooses_lambda_on_f1(trained, sentiment) -> None:
+    root = trained["root"]
+    targets = ("de", "bg")
+    job = _job(
+        trained,
+        task="senti",
+        kind="sentiment",
+        metric="f1",
+        task_dir=str(sentiment),
+        data={t: str(root / "resources/data/nusax" / t) for t in targets},
+        outputs={
+            f"{v}/{t}": str(root / f"results/scores/ta-{v}/tiny/senti/{t}/seed1.csv")
+            for v in VARIANTS
+            for t in targets
+        },
+        sparsity_keep=[],
+        sparsity_output=None,
+        max_length=32,
+    )
+    run_fullft_job(job, device="cpu")
+    means = {}
+    for lam in job.grid:
+        scores = [
+            r.score
+            for t in targets
+            for r in read_scores(job.outputs[f"tgt/{t}"])
+            if r.split == "validation" and r.lam == lam and r.metric == "f1"
+        ]
+        means[lam] = sum(scores) / len(scores)
+    test = [r for r in read_scores(job.outputs["tgt/de"]) if r.split == "test"]
+    assert {r.metric for r in test} == {"accuracy", "f1"}
+    assert test[0].lam == max(means, key=lambda lam: (means[lam], lam))
+    with pytest.raises(LangarithError, match="metric 'f1' is not one of a nli task's"):
+        _job(trained, metric="f1").check()
+
+
+def test_sentiment_engine_equals_the_training_evaluation(trained, sentiment) -> None:
+    """The engine's vectorised accuracy and macro F1 equal task_features' on θ_T."""
+    from langarith.evaluate.tasks import encode_split as encode
+    from langarith.train.task_features import encode_task, evaluate_chunks
+
+    state, meta = read_model_folder(sentiment)
+    model = load_task_classifier(trained["backbone"], "sentiment", meta["labels"])
+    prefix = f"{model.base_model_prefix}."
+    model.load_state_dict(
+        {(n if n.startswith("classifier.") else f"{prefix}{n}"): t for n, t in state.items()},
+        strict=True,
+    )
+    model.eval()
+    from langarith.backbone.folder import load_tokenizer
+
+    tokenizer = load_tokenizer(trained["backbone"])
+    rows = read_split(trained["root"] / "resources/data/nusax/de", "test")
+    split = encode("test", rows, "sentiment", tokenizer, labels=meta["labels"], max_length=32)
+    with torch.inference_mode():
+        parts = [split.reduce(model(**b.inputs), b) for b in split.batches]
+    fast = split.finish(parts)
+    encoded = encode_task("sentiment", rows, tokenizer, max_length=32)
+    slow = evaluate_chunks(model, "sentiment", [(rows, encoded)], labels=meta["labels"])
+    assert fast == pytest.approx(slow)

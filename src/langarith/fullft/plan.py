@@ -58,6 +58,7 @@ __all__ = [
     "language_hparams",
     "score_path",
     "task_hparams",
+    "task_metric",
 ]
 
 ALL_VARIANTS = ("model", "src", "tgt", "src-tgt", "neg-src-tgt")
@@ -217,7 +218,15 @@ def fullft_job(config: Mapping[str, Any], model: str, task: str, seed: int | str
         else None,
         "max_length": int(max_length),
         "skipped": skipped,
+        "metric": task_metric(config, task),
     }
+
+
+def task_metric(config: Mapping[str, Any], task: str) -> str | None:
+    """The validation metric of a dataset (``fullft.datasets.<d>.metric``; ``None``: the
+    kind's main one): it picks the task model's checkpoint and the λ."""
+    metric = fullft_datasets(config)[task].get("metric")
+    return None if metric is None else str(metric)
 
 
 # --------------------------------------------------------------------------- rule helpers
