@@ -586,3 +586,66 @@ def test_sentiment_engine_equals_the_training_evaluation(trained, sentiment) -> 
     encoded = encode_task("sentiment", rows, tokenizer, max_length=32)
     slow = evaluate_chunks(model, "sentiment", [(rows, encoded)], labels=meta["labels"])
     assert fast == pytest.approx(slow)
+
+
+# --------------------------------------------------------------------------- paper config
+
+
+def test_paper_config_plans_the_four_datasets() -> None:
+    """config.yaml: AmericasNLI, NusaX and MARC beside XNLI, with Table 1's settings."""
+    from langarith.config import load_config
+    from langarith.fullft.plan import task_hparams, task_metric
+    from langarith.fullft.report import fullft_job_counts, skipped_notes
+    from langarith.plan import dataset_inputs, text_manifest
+
+    config = load_config(Path(__file__).resolve().parents[1] / "config" / "config.yaml")
+    assert fullft_targets(config, "americasnli") == (
+        ["ay", "bzd", "cni", "gn", "hch", "nah", "oto", "quy", "shp", "tar"],
+        [],
+    )
+    assert fullft_targets(config, "nusax") == (
+        ["ace", "ban", "bbc", "bjn", "bug", "jv", "mad", "min", "su"],
+        ["nij"],
+    )
+    assert skipped_notes(config) == {
+        "notes": ["nusax: nij skipped (no text for a language vector)"]
+    }
+    nusax, marc = task_hparams(config, "nusax"), task_hparams(config, "marc")
+    assert (nusax["batch_size"], nusax["epochs"], nusax["eval_every"]) == (16, 10, 250)
+    assert (marc["batch_size"], marc["epochs"], marc["eval_every"]) == (32, 5, 625)
+    assert task_metric(config, "nusax") == "f1" and task_metric(config, "marc") is None
+    job = fullft_job(config, "xlmr", "nusax", 42)
+    assert job["source"] == "id" and job["metric"] == "f1" and job["kind"] == "sentiment"
+    assert job["data"]["jv"] == "resources/data/nusax/jv"
+    # SMSA is prepared after NusaX Indonesian, whose test texts it leaves out
+    assert dataset_inputs(config, "smsa", "id") == {"exclude": "resources/data/nusax/id"}
+    assert text_manifest(config, "shp") == "resources/text/shp/SHA256SUMS"
+    counts = fullft_job_counts(config)
+    assert "resources/data/nusax/id" in counts.data and "resources/data/smsa/id" in counts.data
+    assert counts.counts["fullft_task"] == 4 * 3
+    # without own text, the languages without a Wikipedia are skipped too
+    bare = {**config, "data": {**config["data"], "text": {}}}
+    assert fullft_targets(bare, "americasnli")[1] == [
+        "bzd",
+        "cni",
+        "hch",
+        "oto",
+        "quy",
+        "shp",
+        "tar",
+    ]
+
+
+def test_kinds_agree_with_the_schema_and_the_heads() -> None:
+    import yaml
+
+    from langarith.fullft.train import TASK_MODEL_CLASSES
+    from langarith.task_kinds import FULLFT_KINDS
+
+    schema = yaml.safe_load(
+        (Path(__file__).resolve().parents[1] / "workflow/schemas/config.schema.yaml").read_text()
+    )
+    spec = schema["properties"]["fullft"]["properties"]["datasets"]["additionalProperties"]
+    assert tuple(spec["properties"]["kind"]["enum"]) == FULLFT_KINDS
+    assert tuple(TASK_MODEL_CLASSES) == ("nli", "ner", "sentiment")
+    assert set(TASK_MODEL_CLASSES) == set(FULLFT_KINDS)

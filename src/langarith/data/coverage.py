@@ -66,7 +66,7 @@ INDICXNLI_LANGUAGES: frozenset[str] = _codes("as bn gu hi kn ml mr or pa ta te")
 #: (every WikiANN language plus further editions of the 2023 dumps).
 WIKIPEDIA_LANGUAGES: frozenset[str] = WIKIANN_LANGUAGES | _codes(
     """
-    ab ady ak alt ami anp atj av avk awa bcl bi bjn blk bm bpy bug bxr ch chr chy cr cu
+    ab ady ak alt ami anp atj av avk awa ban bcl bi bjn blk bm bpy bug bxr ch chr chy cr cu
     din dsb dty dz ee ff fj fon gag gcr glk gom gor got gpe guc gur guw gv ha haw hif ht
     ie ig ik inh iu jam kaa kab kbd kbp kcg kg ki kl koi krc ks kv kw lad lbe lez lfn lg
     lld lo lrc ltg mad mai mdf mni mnw mrj myv na nah nds-nl new nia nqo nrm nso nv ny

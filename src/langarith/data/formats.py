@@ -113,6 +113,10 @@ class DatasetSpec:
             (Aymara is ``ay`` here, ``aym`` on the hub; NusaX's Javanese ``jv``/``jav``).
         hub_labels: the hub's label order, used when its rows carry bare ints without
             class-label names (local files); names are mapped onto :attr:`labels`.
+        exclude_test_of: ``(dataset, language)`` whose test texts this dataset's rows
+            must not repeat (SMSA: NusaX's Indonesian test set, translated from SMSA);
+            the workflow prepares that folder first and passes it as the option
+            ``exclude_texts_of``.
     """
 
     name: str
@@ -128,6 +132,7 @@ class DatasetSpec:
     hub_files: tuple[HubFiles, ...] = ()
     hub_languages: tuple[tuple[str, str], ...] = ()
     hub_labels: tuple[str, ...] = ()
+    exclude_test_of: tuple[str, str] | None = None
 
     @property
     def fields(self) -> tuple[str, ...]:
@@ -295,6 +300,7 @@ DATASETS: dict[str, DatasetSpec] = {
                 HubFiles("refs/convert/parquet", "smsa/*-{split}.parquet"),
             ),
             hub_labels=("positive", "neutral", "negative"),
+            exclude_test_of=("nusax", "id"),
         ),
         DatasetSpec(
             # NusaX-senti: 1,000 SMSA sentences translated into ten Indonesian local
@@ -325,6 +331,13 @@ def get_spec(dataset: str) -> DatasetSpec:
         raise LangarithError(
             f"Unknown dataset {dataset!r}. Must be one of {sorted(DATASETS)}"
         ) from None
+
+
+def data_dependencies(dataset: str) -> list[tuple[str, str]]:
+    """The (dataset, language) folders the preparation of ``dataset`` reads (SMSA:
+    NusaX Indonesian, whose test texts it leaves out)."""
+    spec = get_spec(dataset)
+    return [spec.exclude_test_of] if spec.exclude_test_of else []
 
 
 def dataset_covers(dataset: str, lang: str) -> bool:

@@ -1015,6 +1015,14 @@ def prepare_real_dataset(
     exclusion = None
     if options.get("exclude_texts_of"):
         exclusion = TextExclusion.from_folder(options["exclude_texts_of"])
+    elif spec.exclude_test_of:
+        log.warning(
+            "%s/%s: prepared without exclude_texts_of, so rows that repeat the %s/%s test set "
+            "are kept (the workflow always passes it)",
+            dataset,
+            lang,
+            *spec.exclude_test_of,
+        )
     if "local_path" in options:
         loaded = _load_local(spec, lang, options)
         if spec.name == "wikipedia":  # the dump date first, as for the hub

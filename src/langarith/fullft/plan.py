@@ -22,6 +22,7 @@ A dataset key is the ``<task>`` of the score paths; its task model is trained on
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -61,7 +62,11 @@ __all__ = [
     "task_metric",
 ]
 
+log = logging.getLogger(__name__)
+
 ALL_VARIANTS = ("model", "src", "tgt", "src-tgt", "neg-src-tgt")
+#: (dataset, target) pairs already logged as skipped (the planner runs many times).
+_LOGGED_SKIPS: set[tuple[str, str]] = set()
 DEFAULT_GRID = {"start": 0.1, "stop": 1.0, "step": 0.1}
 
 
@@ -108,18 +113,31 @@ def fullft_targets(config: Mapping[str, Any], dataset: str) -> tuple[list[str], 
             f"fullft.datasets.{dataset}: source {source!r} has no text (fullft.no_text), so it "
             "has no language vector; give it text or use another source"
         )
-    return [t for t in targets if t not in no_text], [t for t in targets if t in no_text]
+    skipped = [t for t in targets if t in no_text]
+    for target in skipped:
+        if (dataset, target) not in _LOGGED_SKIPS:
+            _LOGGED_SKIPS.add((dataset, target))
+            log.info(
+                "fullft.datasets.%s: target %s has no text for a language vector (no "
+                "Wikipedia, no data.text or data.local_paths.wikipedia entry, or listed in "
+                "fullft.no_text); skipped and noted under the task_arithmetic table",
+                dataset,
+                target,
+            )
+    return [t for t in targets if t not in no_text], skipped
 
 
 def _without_text(config: Mapping[str, Any]) -> set[str]:
     """Languages with no text for an MLM model: ``fullft.no_text``, and languages that
-    Wikipedia does not cover and ``data.local_paths.wikipedia`` does not give (a real
-    run's text from local files; the demo generates every language it knows)."""
+    Wikipedia does not cover and neither ``data.text`` (a language's own text files)
+    nor ``data.local_paths.wikipedia`` gives (the demo generates every language it
+    knows)."""
     listed = {str(x) for x in fullft_section(config).get("no_text") or []}
     data = config.get("data") or {}
     if data.get("source") == "demo":
         return listed
     local = set((data.get("local_paths") or {}).get("wikipedia") or {})
+    local |= set(data.get("text") or {})
     langs = set()
     for spec in fullft_datasets(config).values():
         langs.update(str(t) for t in spec.get("targets") or [])
