@@ -622,7 +622,21 @@ def test_paper_config_plans_the_four_datasets() -> None:
     assert text_manifest(config, "shp") == "resources/text/shp/SHA256SUMS"
     counts = fullft_job_counts(config)
     assert "resources/data/nusax/id" in counts.data and "resources/data/smsa/id" in counts.data
-    assert counts.counts["fullft_task"] == 4 * 3
+    # AmericasNLI scores XNLI's MultiNLI model (task_from): three task models per seed
+    assert counts.counts["fullft_task"] == 3 * 3
+    assert fullft_job(config, "xlmr", "americasnli", 42)["task_dir"] == (
+        "results/fullft/xlmr/task/xnli/seed42"
+    )
+    broken = {
+        **config,
+        "fullft": {**config["fullft"], "datasets": dict(config["fullft"]["datasets"])},
+    }
+    broken["fullft"]["datasets"]["americasnli"] = {
+        **config["fullft"]["datasets"]["americasnli"],
+        "task_from": "marc",
+    }
+    with pytest.raises(LangarithError, match="task_from: 'marc' has another kind"):
+        fullft_job(broken, "xlmr", "americasnli", 42)
     # without own text, the languages without a Wikipedia are skipped too
     bare = {**config, "data": {**config["data"], "text": {}}}
     assert fullft_targets(bare, "americasnli")[1] == [

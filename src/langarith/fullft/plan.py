@@ -14,10 +14,13 @@ The section (``workflow/schemas/config.schema.yaml``, ``fullft``)::
       task: {training: {...}}
       datasets:
         nli: {kind: nli, train_dataset: xnli, eval_dataset: xnli, source: en,
-              targets: [de, ru], training: {...}}
+              targets: [de, ru], training: {...}, metric: accuracy}
+        anli: {kind: nli, train_dataset: xnli, eval_dataset: americasnli, task_from: nli,
+               targets: [quy]}
 
 A dataset key is the ``<task>`` of the score paths; its task model is trained on the
-``source`` language's ``train_dataset``, its targets evaluated on ``eval_dataset``.
+``source`` language's ``train_dataset`` (or is ``task_from``'s), its targets evaluated
+on ``eval_dataset``; ``metric`` picks the task checkpoint and λ.
 """
 
 from __future__ import annotations
@@ -60,6 +63,8 @@ __all__ = [
     "score_path",
     "task_hparams",
     "task_metric",
+    "task_models",
+    "task_owner",
 ]
 
 log = logging.getLogger(__name__)
@@ -93,6 +98,42 @@ def fullft_seeds(config: Mapping[str, Any]) -> list[int]:
 
 def fullft_datasets(config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     return {str(k): dict(v) for k, v in (fullft_section(config).get("datasets") or {}).items()}
+
+
+def task_owner(config: Mapping[str, Any], dataset: str) -> str:
+    """The dataset whose task model ``dataset`` uses: its ``task_from`` (AmericasNLI
+    scores XNLI's MultiNLI model, the paper's one task vector for both), else itself.
+
+    The owner must train the same kind on the same data and source, and own its model.
+    """
+    datasets = fullft_datasets(config)
+    owner = datasets[dataset].get("task_from")
+    if owner is None or owner == dataset:
+        return dataset
+    where = f"fullft.datasets.{dataset}.task_from"
+    if owner not in datasets:
+        raise LangarithError(f"{where}: {owner!r} is not a dataset of fullft.datasets")
+    if datasets[owner].get("task_from") not in (None, owner):
+        raise LangarithError(f"{where}: {owner!r} uses another dataset's task model itself")
+    mine, theirs = datasets[dataset], datasets[owner]
+    for key, default in (
+        ("kind", "nli"),
+        ("train_dataset", None),
+        ("source", config.get("source_language", "en")),
+        ("metric", None),
+        ("training", None),
+    ):
+        if key in mine and mine.get(key, default) != theirs.get(key, default):
+            raise LangarithError(
+                f"{where}: {owner!r} has another {key} ({theirs.get(key, default)!r}, not "
+                f"{mine.get(key, default)!r}); drop task_from or make them equal"
+            )
+    return str(owner)
+
+
+def task_models(config: Mapping[str, Any]) -> list[str]:
+    """The datasets that train a task model (every one without ``task_from``)."""
+    return [d for d in fullft_datasets(config) if task_owner(config, d) == d]
 
 
 def fullft_targets(config: Mapping[str, Any], dataset: str) -> tuple[list[str], list[str]]:
@@ -209,14 +250,14 @@ def fullft_job(config: Mapping[str, Any], model: str, task: str, seed: int | str
     keep, sparse_variants = _sparsity(config)
     eval_dataset = str(spec.get("eval_dataset") or spec.get("train_dataset"))
     section = fullft_section(config)
-    max_length = task_hparams(config, task)["max_length"] or 128
+    max_length = task_hparams(config, task_owner(config, task))["max_length"] or 128
     return {
         "model": model,
         "task": task,
         "kind": str(spec.get("kind", "nli")),
         "seed": seed if isinstance(seed, str) and not seed.isdigit() else int(seed),
         "backbone": f"resources/backbones/{model}",
-        "task_dir": FULLFT_TASK_DIR.format(model=model, task=task, seed=seed),
+        "task_dir": FULLFT_TASK_DIR.format(model=model, task=task_owner(config, task), seed=seed),
         "source": source,
         "source_dir": FULLFT_LANG_DIR.format(model=model, lang=source, seed=seed),
         "targets": {t: FULLFT_LANG_DIR.format(model=model, lang=t, seed=seed) for t in targets},

@@ -33,6 +33,7 @@ from langarith.fullft.plan import (
     fullft_section,
     fullft_seeds,
     fullft_targets,
+    task_models,
 )
 from langarith.fullft.variants import SPARSITY_COLUMNS, VARIANTS
 from langarith.io import atomic_file
@@ -272,7 +273,7 @@ def fullft_job_counts(config: Any) -> ArmJobs:
     langs = fullft_languages(config)
     counts = {
         "fullft_language": len(models) * len(langs) * len(seeds),
-        "fullft_task": len(models) * len(datasets) * len(seeds),
+        "fullft_task": len(models) * len(task_models(config)) * len(seeds),
         **{f"fullft_evaluate_{task}": len(models) * len(seeds) for task in datasets},
     }
     if (fullft_section(config).get("sparsity") or {}).get("keep"):
