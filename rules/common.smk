@@ -82,6 +82,12 @@ def get_dataset_options(wildcards):
     )
     if local:
         options["local_path"] = str(Path(workflow.basedir) / local)
+    # SMSA leaves out NusaX's Indonesian test texts (the folder is the rule's input)
+    for path in plan.dataset_inputs(config, wildcards.dataset, wildcards.lang).values():
+        options["exclude_texts_of"] = path
+    text = plan.text_manifest(config, wildcards.lang)
+    if wildcards.dataset == "wikipedia" and text:
+        options["text_manifest"] = str(Path(workflow.basedir) / text)
     return _canonical(options)
 
 

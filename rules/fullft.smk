@@ -57,6 +57,7 @@ rule fullft_task:
             fullft_plan.task_hparams(config, wc.task, wc.model)
         ),
         kind=lambda wc: fullft_plan.fullft_datasets(config)[wc.task].get("kind", "nli"),
+        metric=lambda wc: fullft_plan.task_metric(config, wc.task) or "",
         checkpoint_dir=paths.checkpoint(paths.FULLFT_TASK_DIR),
     script:
         "../workflow/scripts/fullft.py"

@@ -111,4 +111,4 @@ def test_accuracy() -> None:
 
 
 def test_task_metrics() -> None:
-    assert TASK_METRICS == {"ner": "f1", "nli": "accuracy", "qa": "f1"}
+    assert TASK_METRICS == {"ner": "f1", "nli": "accuracy", "qa": "f1", "sentiment": "accuracy"}

@@ -143,11 +143,23 @@ HUB_TRAIN_ROWS = {
     "squad": (87_599, 10_570),
     "xnli": (392_702, 2_490),
     "wikiann": (20_000, 10_000),
+    # task-arithmetic-crosslingual, Table 6: MARC en binarised, SMSA (IndoNLU)
+    "marc": (160_000, 4_000),
+    "smsa": (11_000, 1_260),
 }
 #: Rows of the evaluation splits (validation, test) per language: XNLI and IndicXNLI
 #: 2,490 / 5,010; XQuAD's 1,190 questions split 50/50 (config.yaml); WikiANN 10,000 /
 #: 10,000 except the small languages of Rahimi et al.'s splits.
-HUB_EVAL_ROWS = {"xnli": (2_490, 5_010), "indicxnli": (2_490, 5_010), "xquad": (595, 595)}
+HUB_EVAL_ROWS = {
+    "xnli": (2_490, 5_010),
+    "indicxnli": (2_490, 5_010),
+    "xquad": (595, 595),
+    # AmericasNLI ~740 / 750 per language; MARC 5,000 / 5,000 before the 3-star reviews
+    # are dropped; NusaX-senti 100 / 400 (task-arithmetic-crosslingual, Table 6)
+    "americasnli": (740, 750),
+    "marc": (4_000, 4_000),
+    "nusax": (100, 400),
+}
 WIKIANN_EVAL_ROWS = {"hi": (1_000, 1_000), "sw": (1_000, 1_000), "ur": (1_000, 1_000)}
 #: MLQA's monolingual dev and test questions (Lewis et al. 2020, Table 4).
 MLQA_EVAL_ROWS = {
@@ -158,6 +170,7 @@ MLQA_EVAL_ROWS = {
 #: for 87,599 questions, contexts repeated per question in jsonl).
 ROW_BYTES = {
     "squad": 900, "xquad": 900, "mlqa": 900, "xnli": 250, "indicxnli": 400, "wikiann": 250,
+    "americasnli": 300, "marc": 600, "smsa": 250, "nusax": 250,
 }  # fmt: skip
 #: Windows per SQuAD question at max_length 384, doc_stride 128 (88.5k features from
 #: 87.6k questions with a BERT tokenizer); 1 for NER and NLI.
@@ -226,7 +239,9 @@ def dataset_bytes(config: Mapping[str, Any], dataset: str, lang: str) -> int:
         return wikipedia_bytes(config, lang)
     demo = (config.get("data") or {}).get("source") == "demo"
     per_row = DEMO_ROW_BYTES if demo else ROW_BYTES.get(dataset, 500)
-    if not demo and dataset in HUB_TRAIN_ROWS and lang == config.get("source_language", "en"):
+    # a source-only dataset (SMSA, trained on in Indonesian) is its training size too
+    source = lang == config.get("source_language", "en") or dataset not in HUB_EVAL_ROWS
+    if not demo and dataset in HUB_TRAIN_ROWS and source:
         rows = sum(HUB_TRAIN_ROWS[dataset])
     else:
         rows = sum(eval_rows(config, dataset, lang))

@@ -41,10 +41,12 @@ from langarith.fullft.plan import (
     fullft_section,
     fullft_seeds,
     fullft_targets,
+    task_models,
 )
 from langarith.fullft.variants import SPARSITY_COLUMNS, VARIANTS
 from langarith.io import atomic_file
 from langarith.paths import DATA_DIR, FULLFT_SPARSITY
+from langarith.plan import dataset_inputs
 from langarith.report.figures import FIGURES, FigureRequest, FigureSpec
 from langarith.report.render import markdown_table
 from langarith.report.tables import TABLES, BuiltTable, TableRequest, TableSpec
@@ -278,7 +280,7 @@ def fullft_job_counts(config: Any) -> ArmJobs:
     langs = fullft_languages(config)
     counts = {
         "fullft_language": len(models) * len(langs) * len(seeds),
-        "fullft_task": len(models) * len(datasets) * len(seeds),
+        "fullft_task": len(models) * len(task_models(config)) * len(seeds),
         **{f"fullft_evaluate_{task}": len(models) * len(seeds) for task in datasets},
     }
     if (fullft_section(config).get("sparsity") or {}).get("keep"):
@@ -287,6 +289,7 @@ def fullft_job_counts(config: Any) -> ArmJobs:
     for task, spec in datasets.items():
         source = spec.get("source", config.get("source_language", "en"))
         data.add(DATA_DIR.format(dataset=spec["train_dataset"], lang=source))
+        data.update(dataset_inputs(config, spec["train_dataset"], source).values())
         data.update(fullft_job(config, models[0], task, seeds[0])["data"].values())
     corpora = {(model, lang) for model in models for lang in langs}
     return ArmJobs(counts, frozenset(data), frozenset(corpora))
