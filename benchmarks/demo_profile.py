@@ -57,6 +57,9 @@ ARM_PREFIXES: dict[str, str] = {
     "fullft_": "arm: full-model",
     "tlr_": "arm: TLR",
 }
+#: Rules of the arms outside those prefixes (their tables), and the arms' scenarios.
+ARM_RULES = {"task_arithmetic_table", "task_arithmetic_lambda_table", "label_free_table"}
+ARM_SCENARIOS = {"zero_shot_nway"}
 LIGHT = "data, related, analysis, tables, figures"
 _FIRST = re.compile(r"rule (\w+), wildcards (\{.*\})")
 _CPU = re.compile(r"langarith\.warm: job cpu_s=([0-9.]+)")
@@ -79,6 +82,20 @@ class Job:
             if self.rule.startswith(prefix) and not self.rule.endswith(("_table", "_figure")):
                 return stage
         return LIGHT
+
+    @property
+    def arm(self) -> bool:
+        """A job of an arm (X-MOD, full-model, TLR, N-way, label-free table), not the core.
+
+        The label-free selectors run inside the core's zero-shot λ jobs and count there.
+        """
+        wildcards = dict(self.wildcards)
+        return (
+            self.rule.startswith(tuple(ARM_PREFIXES))
+            or self.rule in ARM_RULES
+            or wildcards.get("scenario") in ARM_SCENARIOS
+            or wildcards.get("table") in ARM_SCENARIOS
+        )
 
     @property
     def key(self) -> tuple[str, tuple[tuple[str, str], ...]]:
@@ -242,10 +259,14 @@ def main(argv: list[str] | None = None) -> int:
     cpu_total = sum(j.cpu_s for j in jobs)
     wall_total = sum(j.wall_s for j in jobs)
     warm = sum(j.warm for j in jobs)
+    core = [j for j in jobs if not j.arm]
+    core_cpu, core_wall = sum(j.cpu_s for j in core), sum(j.wall_s for j in core)
+    print(f"| the core (no arm) | {len(core)} | {core_cpu:,.0f} | {core_wall:,.0f} | |")
     print(f"| all | {len(jobs)} | {cpu_total:,.0f} | {wall_total:,.0f} | |")
     print(
         f"jobs={len(jobs)} warm_cpu_logged={warm} cpu_s={cpu_total:.0f} wall_s={wall_total:.0f} "
-        f"cpu_per_core_min={cpu_total / args.cores / 60:.1f}"
+        f"cpu_per_core_min={cpu_total / args.cores / 60:.1f} core_jobs={len(core)} "
+        f"core_cpu_s={core_cpu:.0f} core_wall_s={core_wall:.0f}"
     )
     if args.dry_run:
         nodes, edges = read_dry_run(args.dry_run.read_text(encoding="utf-8"))
