@@ -6,7 +6,7 @@ from langarith import LangarithError, analysis_plan, paths, plan
 from langarith.evaluate import scenarios
 from langarith.config import check_config, config_warnings, validate_schema
 from langarith.report import report_outputs
-from langarith.export import keep_outputs
+from langarith.export_plan import keep_outputs
 from langarith.arm_registry import arm_outputs
 from langarith.arms import load_arms
 from langarith.evaluate.label_free import check_label_free, label_free_outputs

@@ -64,6 +64,7 @@ LAYERS: dict[str, int] = {
     "langarith.analysis_plan": 8,
     "langarith.report": 9,
     "langarith.export": 9,
+    "langarith.export_plan": 7,
     "langarith.cost": 9,
     "langarith.cli": 10,
     # the TLR arm (issue 17): one package, each module at the layer of what it uses

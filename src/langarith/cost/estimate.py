@@ -59,7 +59,7 @@ from langarith.evaluate.jobs import ScoreJob
 from langarith.evaluate.label_free import label_free_jobs
 from langarith.evaluate.scenarios import plan_jobs
 from langarith.evaluate.tasks import GPU_MAX_TOKENS
-from langarith.export import keep_outputs
+from langarith.export_plan import keep_outputs
 from langarith.report.rules import report_outputs, report_rules
 from langarith.settings import language_settings, task_settings
 from langarith.task_kinds import TASK_MAX_LENGTH
