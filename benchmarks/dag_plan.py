@@ -22,12 +22,14 @@ Usage::
 
     .venv/bin/python benchmarks/dag_plan.py
     .venv/bin/python benchmarks/dag_plan.py --languages 50 --repeats 1
+    .venv/bin/python benchmarks/dag_plan.py --repeats 1 --profile /tmp/plan.prof  # + cProfile
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import pstats
 import re
 import resource
 import subprocess
@@ -55,6 +57,12 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
         "--src", type=Path, default=ROOT / "src", help="the package source snakemake imports"
     )
     parser.add_argument("--snakemake", default=str(Path(sys.executable).with_name("snakemake")))
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="also run `snakemake -n` of the grown config once under cProfile, write the "
+        "stats here and print the package's functions by cumulative time",
+    )
     return parser.parse_args(argv)
 
 
@@ -121,6 +129,29 @@ def plan_seconds(
     return best, best_cpu, jobs
 
 
+def profile_plan(snakemake: str, configfile: Path, out: Path, src: Path, top: int = 25) -> None:
+    """``snakemake -n`` under cProfile; the package's and the rules' functions, slowest first.
+
+    Profiling slows Python code several times over: read it for where the time goes,
+    not for the seconds.
+    """
+    env = dict(os.environ, PYTHONPATH=str(src), HF_HUB_OFFLINE="1")
+    env.setdefault("HF_DATASETS_OFFLINE", "1")
+    command = [sys.executable, "-m", "cProfile", "-o", str(out), snakemake, "-n"]
+    done = subprocess.run(
+        [*command, "--configfile", str(configfile)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"profiled snakemake -n failed:\n{done.stderr[-2000:]}")
+    stats = pstats.Stats(str(out), stream=sys.stdout)
+    stats.sort_stats("cumulative").print_stats(rf"{re.escape(str(ROOT))}/(src|rules)", top)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _args(argv)
     config = yaml.safe_load(args.config.read_text(encoding="utf-8"))
@@ -133,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
         path = Path(tmp) / f"config_{args.languages}_languages.yaml"
         path.write_text(yaml.safe_dump(grown, sort_keys=False), encoding="utf-8")
         big_s, big_cpu, big_jobs = plan_seconds(args.snakemake, path, args.repeats, args.src)
+        if args.profile:
+            profile_plan(args.snakemake, path, args.profile, args.src)
     print(
         f"{args.languages} languages ({len(grown['evaluation_languages'])} evaluation "
         f"languages): {big_jobs} jobs, {big_s:.2f} s ({big_cpu:.2f} s CPU)"

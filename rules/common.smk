@@ -6,7 +6,7 @@ from langarith import LangarithError, analysis_plan, paths, plan
 from langarith.evaluate import scenarios
 from langarith.config import check_config, config_warnings, validate_schema
 from langarith.report import report_outputs
-from langarith.export import keep_outputs
+from langarith.export_plan import keep_outputs
 from langarith.arm_registry import arm_outputs
 from langarith.arms import load_arms
 from langarith.evaluate.label_free import check_label_free, label_free_outputs
@@ -82,6 +82,12 @@ def get_dataset_options(wildcards):
     )
     if local:
         options["local_path"] = str(Path(workflow.basedir) / local)
+    # SMSA leaves out NusaX's Indonesian test texts (the folder is the rule's input)
+    for path in plan.dataset_inputs(config, wildcards.dataset, wildcards.lang).values():
+        options["exclude_texts_of"] = path
+    text = plan.text_manifest(config, wildcards.lang)
+    if wildcards.dataset == "wikipedia" and text:
+        options["text_manifest"] = str(Path(workflow.basedir) / text)
     return _canonical(options)
 
 

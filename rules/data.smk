@@ -10,6 +10,8 @@ localrules:
 
 
 rule prepare_dataset:
+    input:
+        unpack(lambda wc: plan.dataset_inputs(config, wc.dataset, wc.lang)),
     output:
         directory(paths.DATA_DIR),
     log:

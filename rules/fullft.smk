@@ -27,7 +27,9 @@ rule fullft_language:
         runtime=lambda wc, attempt: 48 * 60 * attempt,
         gpu=1,
     params:
-        hparams=lambda wc: _canonical(fullft_plan.language_hparams(config, wc.lang)),
+        hparams=lambda wc: _canonical(
+            fullft_plan.language_hparams(config, wc.lang, wc.model)
+        ),
         checkpoint_dir=paths.checkpoint(paths.FULLFT_LANG_DIR),
     script:
         "../workflow/scripts/fullft.py"
@@ -51,8 +53,11 @@ rule fullft_task:
         runtime=lambda wc, attempt: 24 * 60 * attempt,
         gpu=1,
     params:
-        hparams=lambda wc: _canonical(fullft_plan.task_hparams(config, wc.task)),
+        hparams=lambda wc: _canonical(
+            fullft_plan.task_hparams(config, wc.task, wc.model)
+        ),
         kind=lambda wc: fullft_plan.fullft_datasets(config)[wc.task].get("kind", "nli"),
+        metric=lambda wc: fullft_plan.task_metric(config, wc.task) or "",
         checkpoint_dir=paths.checkpoint(paths.FULLFT_TASK_DIR),
     script:
         "../workflow/scripts/fullft.py"

@@ -4,7 +4,7 @@
 # the same from a finished run).
 
 
-import langarith.export as export
+import langarith.export_plan as export
 
 
 rule export_adapter:

@@ -64,6 +64,7 @@ LAYERS: dict[str, int] = {
     "langarith.analysis_plan": 8,
     "langarith.report": 9,
     "langarith.export": 9,
+    "langarith.export_plan": 7,
     "langarith.cost": 9,
     "langarith.cli": 10,
     # the TLR arm (issue 17): one package, each module at the layer of what it uses
@@ -74,6 +75,7 @@ LAYERS: dict[str, int] = {
     "langarith.tlr.alignment": 5,
     "langarith.tlr.badx": 5,
     "langarith.tlr.scoring": 7,
+    "langarith.tlr.cost": 9,
     "langarith.tlr.register": 9,
     # the arm of task arithmetic with full fine-tuning (langarith.fullft)
     "langarith.fullft": 0,
@@ -82,6 +84,7 @@ LAYERS: dict[str, int] = {
     "langarith.fullft.vectors": 6,
     "langarith.fullft.train": 6,
     "langarith.fullft.evaluate": 7,
+    "langarith.fullft.cost": 9,
     "langarith.fullft.report": 9,
 }
 

@@ -750,6 +750,12 @@ def test_language_code_lists_cover_iso_639():
     assert len(languages.ISO_639_1) == 184
     assert {"ace", "pcm", "arb", "swh"} <= languages.iso639_3_only()
     assert not {"eng", "spa", "aym"} & languages.iso639_3_only()
+    # the papers' low-resource targets (AmericasNLI, NusaX): q* codes outside the private
+    # range qaa-qtz were once missing from the shipped list
+    assert {"quy", "quz", "qxu", "bzd", "cni", "hch", "shp", "tar", "bbc", "nij"} <= (
+        languages.iso639_3_only()
+    )
+    assert not {"qaa", "qtz"} & languages.iso639_3_only()
     assert languages.three_letter_of("ay") == "aym" and languages.two_letter_for("deu") == "de"
     assert languages.known_code("as") and not languages.known_code("xx")
 

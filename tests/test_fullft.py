@@ -477,3 +477,189 @@ def test_published_averages_are_shown_beside_the_run() -> None:
     shown = _paper_markdown(tidy, {})
     assert "75.16" in shown and "70.00" in shown
     assert _paper_markdown(tidy.assign(task="nli"), {}) == ""
+
+
+# --------------------------------------------------------------------------- sentiment
+
+
+def test_macro_f1_by_hand() -> None:
+    from langarith.metrics import macro_f1
+    from langarith.train.task_features import score_sentiment
+
+    true, pred = [0, 0, 1, 2, 2, 2], [0, 1, 1, 2, 2, 0]
+    # class 0: tp 1, 2 pred, 2 gold -> 0.5; class 1: 1, 2, 1 -> 2/3; class 2: 2, 2, 3 -> 0.8
+    assert macro_f1(true, pred, 3) == pytest.approx(100 * (0.5 + 2 / 3 + 0.8) / 3)
+    assert macro_f1([0, 0], [0, 0], 2) == pytest.approx(50.0)  # an absent class scores 0
+    scores = score_sentiment(true, pred, 3)
+    assert scores["accuracy"] == pytest.approx(100 * 4 / 6)
+
+
+@pytest.fixture(scope="module")
+def sentiment(trained):
+    """A 3-class sentiment model on demo NusaX-shaped data (source en), chosen on F1."""
+    root = trained["root"]
+    rows = {"task_train_rows": 45, "task_validation_rows": 18, "task_test_rows": 18}
+    for lang in LANGS:
+        prepare_demo_dataset(
+            "nusax",
+            lang,
+            root / "resources/data/nusax" / lang,
+            options={**rows, "respect_coverage": False},
+        )
+    task_hp = {"max_steps": 4, "batch_size": 8, "lr": 1e-3, "max_length": 32, "eval_every": 2}
+    task_dir = finetune_task(
+        trained["backbone"],
+        root / "resources/data/nusax/en",
+        root / "results/fullft/tiny/task/senti/seed1",
+        kind="sentiment",
+        seed=1,
+        hparams=task_hp,
+        metric="f1",
+    )
+    return task_dir
+
+
+def test_sentiment_model_takes_the_data_labels_and_its_metric(sentiment) -> None:
+    state, meta = read_model_folder(sentiment)
+    assert meta["labels"] == ["negative", "neutral", "positive"] and meta["metric"] == "f1"
+    assert meta["eval_history"] and all("f1" in point for point in meta["eval_history"])
+    assert state["classifier.out_proj.weight"].shape[0] == 3
+
+
+def test_sentiment_job_chooses_lambda_on_f1(trained, sentiment) -> None:
+    root = trained["root"]
+    targets = ("de", "bg")
+    job = _job(
+        trained,
+        task="senti",
+        kind="sentiment",
+        metric="f1",
+        task_dir=str(sentiment),
+        data={t: str(root / "resources/data/nusax" / t) for t in targets},
+        outputs={
+            f"{v}/{t}": str(root / f"results/scores/ta-{v}/tiny/senti/{t}/seed1.csv")
+            for v in VARIANTS
+            for t in targets
+        },
+        sparsity_keep=[],
+        sparsity_output=None,
+        max_length=32,
+    )
+    run_fullft_job(job, device="cpu")
+    means = {}
+    for lam in job.grid:
+        scores = [
+            r.score
+            for t in targets
+            for r in read_scores(job.outputs[f"tgt/{t}"])
+            if r.split == "validation" and r.lam == lam and r.metric == "f1"
+        ]
+        means[lam] = sum(scores) / len(scores)
+    test = [r for r in read_scores(job.outputs["tgt/de"]) if r.split == "test"]
+    assert {r.metric for r in test} == {"accuracy", "f1"}
+    assert test[0].lam == max(means, key=lambda lam: (means[lam], lam))
+    with pytest.raises(LangarithError, match="metric 'f1' is not one of a nli task's"):
+        _job(trained, metric="f1").check()
+
+
+def test_sentiment_engine_equals_the_training_evaluation(trained, sentiment) -> None:
+    """The engine's vectorised accuracy and macro F1 equal task_features' on θ_T."""
+    from langarith.evaluate.tasks import encode_split as encode
+    from langarith.train.task_features import encode_task, evaluate_chunks
+
+    state, meta = read_model_folder(sentiment)
+    model = load_task_classifier(trained["backbone"], "sentiment", meta["labels"])
+    prefix = f"{model.base_model_prefix}."
+    model.load_state_dict(
+        {(n if n.startswith("classifier.") else f"{prefix}{n}"): t for n, t in state.items()},
+        strict=True,
+    )
+    model.eval()
+    from langarith.backbone.folder import load_tokenizer
+
+    tokenizer = load_tokenizer(trained["backbone"])
+    rows = read_split(trained["root"] / "resources/data/nusax/de", "test")
+    split = encode("test", rows, "sentiment", tokenizer, labels=meta["labels"], max_length=32)
+    with torch.inference_mode():
+        parts = [split.reduce(model(**b.inputs), b) for b in split.batches]
+    fast = split.finish(parts)
+    encoded = encode_task("sentiment", rows, tokenizer, max_length=32)
+    slow = evaluate_chunks(model, "sentiment", [(rows, encoded)], labels=meta["labels"])
+    assert fast == pytest.approx(slow)
+
+
+# --------------------------------------------------------------------------- paper config
+
+
+def test_paper_config_plans_the_four_datasets() -> None:
+    """config.yaml: AmericasNLI, NusaX and MARC beside XNLI, with Table 1's settings."""
+    from langarith.config import load_config
+    from langarith.fullft.plan import task_hparams, task_metric
+    from langarith.fullft.report import fullft_job_counts, skipped_notes
+    from langarith.plan import dataset_inputs, text_manifest
+
+    config = load_config(Path(__file__).resolve().parents[1] / "config" / "config.yaml")
+    assert fullft_targets(config, "americasnli") == (
+        ["ay", "bzd", "cni", "gn", "hch", "nah", "oto", "quy", "shp", "tar"],
+        [],
+    )
+    assert fullft_targets(config, "nusax") == (
+        ["ace", "ban", "bbc", "bjn", "bug", "jv", "mad", "min", "su"],
+        ["nij"],
+    )
+    assert skipped_notes(config) == {
+        "notes": ["nusax: nij skipped (no text for a language vector)"]
+    }
+    nusax, marc = task_hparams(config, "nusax"), task_hparams(config, "marc")
+    assert (nusax["batch_size"], nusax["epochs"], nusax["eval_every"]) == (16, 10, 250)
+    assert (marc["batch_size"], marc["epochs"], marc["eval_every"]) == (32, 5, 625)
+    assert task_metric(config, "nusax") == "f1" and task_metric(config, "marc") is None
+    job = fullft_job(config, "xlmr", "nusax", 42)
+    assert job["source"] == "id" and job["metric"] == "f1" and job["kind"] == "sentiment"
+    assert job["data"]["jv"] == "resources/data/nusax/jv"
+    # SMSA is prepared after NusaX Indonesian, whose test texts it leaves out
+    assert dataset_inputs(config, "smsa", "id") == {"exclude": "resources/data/nusax/id"}
+    assert text_manifest(config, "shp") == "resources/text/shp/SHA256SUMS"
+    counts = fullft_job_counts(config)
+    assert "resources/data/nusax/id" in counts.data and "resources/data/smsa/id" in counts.data
+    # AmericasNLI scores XNLI's MultiNLI model (task_from): three task models per seed
+    assert counts.counts["fullft_task"] == 3 * 3
+    assert fullft_job(config, "xlmr", "americasnli", 42)["task_dir"] == (
+        "results/fullft/xlmr/task/xnli/seed42"
+    )
+    broken = {
+        **config,
+        "fullft": {**config["fullft"], "datasets": dict(config["fullft"]["datasets"])},
+    }
+    broken["fullft"]["datasets"]["americasnli"] = {
+        **config["fullft"]["datasets"]["americasnli"],
+        "task_from": "marc",
+    }
+    with pytest.raises(LangarithError, match="task_from: 'marc' has another kind"):
+        fullft_job(broken, "xlmr", "americasnli", 42)
+    # without own text, the languages without a Wikipedia are skipped too
+    bare = {**config, "data": {**config["data"], "text": {}}}
+    assert fullft_targets(bare, "americasnli")[1] == [
+        "bzd",
+        "cni",
+        "hch",
+        "oto",
+        "quy",
+        "shp",
+        "tar",
+    ]
+
+
+def test_kinds_agree_with_the_schema_and_the_heads() -> None:
+    import yaml
+
+    from langarith.fullft.train import TASK_MODEL_CLASSES
+    from langarith.task_kinds import FULLFT_KINDS
+
+    schema = yaml.safe_load(
+        (Path(__file__).resolve().parents[1] / "workflow/schemas/config.schema.yaml").read_text()
+    )
+    spec = schema["properties"]["fullft"]["properties"]["datasets"]["additionalProperties"]
+    assert tuple(spec["properties"]["kind"]["enum"]) == FULLFT_KINDS
+    assert tuple(TASK_MODEL_CLASSES) == ("nli", "ner", "sentiment")
+    assert set(TASK_MODEL_CLASSES) == set(FULLFT_KINDS)

@@ -111,4 +111,10 @@ def test_accuracy() -> None:
 
 
 def test_task_metrics() -> None:
-    assert TASK_METRICS == {"ner": "f1", "nli": "accuracy", "qa": "f1", "dp": "las"}
+    assert TASK_METRICS == {
+        "ner": "f1",
+        "nli": "accuracy",
+        "qa": "f1",
+        "dp": "las",
+        "sentiment": "accuracy",
+    }

@@ -97,6 +97,26 @@ def test_warm_jobs_share_one_server_and_keep_status_output_cwd_and_env(job_env, 
     assert one["warm"] == "0"  # what the job starts runs cold
 
 
+def test_a_warm_job_logs_its_own_cpu_seconds(job_env, tmp_path):
+    """The benchmark file's cpu_time counts only the waiting process; the child's CPU
+    seconds go to the job's log (benchmarks/demo_profile.py reads them)."""
+    env, script, servers = job_env
+    log_file = tmp_path / "job.log"
+    script.write_text(
+        JOB.replace(
+            "import json\n",
+            "import json, logging\n"
+            f"logging.basicConfig(level=logging.INFO, filename={str(log_file)!r})\n"
+            "sum(i * i for i in range(3_000_000))  # some CPU\n",
+        )
+    )
+    result, report = _run(env, script, tmp_path, servers)
+    assert result.returncode == 0 and report["ppid"] != os.getpid()
+    last = log_file.read_text().strip().splitlines()[-1]
+    assert last.startswith("INFO:langarith.warm:job cpu_s=")
+    assert float(last.rsplit("=", 1)[1]) > 0
+
+
 def test_two_directories_get_two_servers(job_env, tmp_path):
     env, script, servers = job_env
     (tmp_path / "a").mkdir()

@@ -14,7 +14,23 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["ARM_JOB_COUNTS", "ARM_OUTPUTS", "ArmJobs", "arm_job_counts", "arm_jobs", "arm_outputs"]
+__all__ = [
+    "ARM_COSTS",
+    "ARM_JOB_COUNTS",
+    "ARM_OUTPUTS",
+    "ARM_PAPER_TASKS",
+    "ARM_SCORES",
+    "ArmCost",
+    "ArmJobs",
+    "ArmSize",
+    "ArmWork",
+    "arm_costs",
+    "arm_job_counts",
+    "arm_jobs",
+    "arm_outputs",
+    "arm_paper_tasks",
+    "arm_scores",
+]
 
 
 @dataclass(frozen=True)
@@ -28,11 +44,54 @@ class ArmJobs:
     corpora: frozenset[tuple[str, str]] = frozenset()
 
 
+@dataclass(frozen=True)
+class ArmWork:
+    """One line of an arm's training or evaluation work for ``langarith plan``: its
+    jobs, optimizer steps (0: forward only) and tokens, and which measured rate turns
+    the tokens into GPU-hours (``rate``: ``language``, ``task`` or ``evaluation``, the
+    throughputs of ``langarith plan``)."""
+
+    label: str
+    jobs: int
+    steps: int
+    tokens: int
+    formula: str
+    rate: str
+
+
+@dataclass(frozen=True)
+class ArmSize:
+    """One line of an arm's disk (``files``, ``bytes``) or peak GPU memory (``bytes``)."""
+
+    label: str
+    bytes: int
+    note: str
+    files: int = 0
+
+
+@dataclass(frozen=True)
+class ArmCost:
+    """What an arm adds to ``langarith plan``'s work, disk and memory sections."""
+
+    work: tuple[ArmWork, ...] = ()
+    disk: tuple[ArmSize, ...] = ()
+    memory: tuple[ArmSize, ...] = ()
+
+
 #: arm name -> ``outputs(config)``: the files ``rule all`` asks of the arm.
 ARM_OUTPUTS: dict[str, Callable[[Mapping[str, Any]], list[str]]] = {}
 #: arm name -> ``counts(config)``: jobs per rule the arm adds to ``snakemake -n``, as a
 #: plain mapping or as :class:`ArmJobs` when the arm also reads the core's data/corpora.
 ARM_JOB_COUNTS: dict[str, Callable[[Mapping[str, Any]], Mapping[str, int] | ArmJobs]] = {}
+#: arm name -> ``cost(config)``: the arm's work, disk and memory (``langarith plan``).
+ARM_COSTS: dict[str, Callable[[Mapping[str, Any]], ArmCost]] = {}
+#: arm name -> ``scores(config)``: the arm's score CSVs, which ``paper_comparison`` reads
+#: to set the arm's runs beside its published numbers.
+ARM_SCORES: dict[str, Callable[[Mapping[str, Any]], list[str]]] = {}
+#: arm name -> ``tasks(config)``: scenario -> {the arm's task: the dataset it is scored
+#: on}, for arms whose task names are their own config keys (``paper_comparison``
+#: matches them to the dataset a paper names).
+ARM_PAPER_TASKS: dict[str, Callable[[Mapping[str, Any]], dict[str, dict[str, str]]]] = {}
 
 
 def arm_outputs(config: Mapping[str, Any]) -> list[str]:
@@ -46,6 +105,25 @@ def arm_job_counts(config: Mapping[str, Any]) -> dict[str, int]:
     for jobs in arm_jobs(config):
         counts.update(jobs.counts)
     return counts
+
+
+def arm_costs(config: Mapping[str, Any]) -> list[ArmCost]:
+    """Every registered arm's cost for ``config`` (arms that are off add nothing)."""
+    return [cost(config) for cost in ARM_COSTS.values()]
+
+
+def arm_scores(config: Mapping[str, Any]) -> list[str]:
+    """Every registered arm's score CSVs for ``config``."""
+    return [path for scores in ARM_SCORES.values() for path in scores(config)]
+
+
+def arm_paper_tasks(config: Mapping[str, Any]) -> dict[str, dict[str, str]]:
+    """Scenario -> {task: dataset} of every registered arm."""
+    found: dict[str, dict[str, str]] = {}
+    for tasks in ARM_PAPER_TASKS.values():
+        for scenario, mapping in tasks(config).items():
+            found.setdefault(scenario, {}).update(mapping)
+    return found
 
 
 def arm_jobs(config: Mapping[str, Any]) -> list[ArmJobs]:

@@ -25,27 +25,24 @@ import argparse
 import math
 import shlex
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
 from langarith import LangarithError
 from langarith.adapter_io import ADAPTER_FILES, METADATA_NAME
-from langarith.evaluate.jobs import ScoreJob
-from langarith.evaluate.scenarios import SCENARIOS, find_job, plan_jobs
+from langarith.evaluate.scenarios import SCENARIOS
 from langarith.evaluate.score_files import parse_weights
+from langarith.export_plan import keep_inputs, keep_method, keep_outputs
 from langarith.io import OutputKind, atomic_dir
 from langarith.merge import merge_adapters
 from langarith.paths import (
     BUDGET_ADAPTER_DIR,
-    EXPORT_DIR,
     INIT_DIR,
     LANG_ADAPTER_DIR,
     SCORE_CSV,
-    in_setup,
 )
 from langarith.report.scores import chosen_points, read_scores, select_metric
 
@@ -377,93 +374,6 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--method", help="merged method of the score file (default: its only one)")
     parser.add_argument("--out", type=Path, required=True, help="folder to write")
     parser.set_defaults(func=_run)
-
-
-# ----------------------------------------------------------------------------- workflow
-
-
-def _merged_methods(job: ScoreJob) -> list[str]:
-    """The job's merged methods: its λ curves and its N-way weight searches."""
-    return list(dict.fromkeys([c.method for c in job.curves] + [s.method for s in job.searches]))
-
-
-def _kept(config: Mapping[str, Any]) -> dict[ScoreJob, str | None]:
-    """The evaluation jobs ``merge.keep`` names, each with the entry's ``method`` (None: the
-    job's one merged method); a triple that matches none is refused."""
-    keep = (config.get("merge") or {}).get("keep") or []
-    kept: dict[ScoreJob, str | None] = {}
-    for entry in keep:
-        scenario = str(entry["scenario"])
-        if scenario not in SCENARIOS:
-            raise LangarithError(
-                f"merge.keep entry {dict(entry)}: unknown scenario {scenario!r}; "
-                f"must be one of {sorted(SCENARIOS)}"
-            )
-        method = entry.get("method")
-        matching = [
-            job
-            for job in plan_jobs(config, [scenario])
-            if job.model == entry["model"]
-            and job.target == entry["target"]
-            and entry.get("task") in (None, job.task)
-            and entry.get("seed") in (None, job.seed)
-            and (method in _merged_methods(job) if method else len(_merged_methods(job)) == 1)
-        ]
-        if not matching:
-            raise LangarithError(
-                f"merge.keep entry {dict(entry)}: the config plans no {scenario} score file "
-                "with one merged curve (λ search) for it, nor with the entry's method; check "
-                "its scenario, model, target, task and seed against scenarios, models and the "
-                "tasks' targets, and name the method (e.g. LA-2) for a file of several"
-            )
-        for job in matching:
-            if job in kept and kept[job] != method:
-                raise LangarithError(
-                    f"merge.keep keeps {job.output} with methods {kept[job]!r} and {method!r}; "
-                    "its export folder holds one"
-                )
-            kept[job] = method
-    return kept
-
-
-def _kept_jobs(config: Mapping[str, Any]) -> list[ScoreJob]:
-    """The evaluation jobs that ``merge.keep`` names; a triple that matches none is refused."""
-    return list(_kept(config))
-
-
-def keep_method(config: Mapping[str, Any], wildcards: Any) -> str:
-    """The ``method`` of the ``merge.keep`` entry behind an export folder ("" if none)."""
-    job = find_job(
-        config, wildcards.scenario, wildcards.model, wildcards.task, wildcards.target,
-        wildcards.seed,
-    )  # fmt: skip
-    return _kept(config).get(job) or ""
-
-
-def keep_outputs(config: Mapping[str, Any]) -> list[str]:
-    """The exported folders ``merge.keep`` asks for (for ``rule all``)."""
-    return [
-        in_setup(
-            EXPORT_DIR.format(
-                scenario=job.scenario,
-                model=job.model,
-                task=job.task,
-                target=job.target,
-                seed=job.seed,
-            ),
-            config,
-        )  # fmt: skip
-        for job in _kept_jobs(config)
-    ]
-
-
-def keep_inputs(config: Mapping[str, Any], wildcards: Any) -> dict[str, Any]:
-    """Named inputs of the ``export_adapter`` rule: the score CSV, θ_init, the adapters."""
-    job = find_job(
-        config, wildcards.scenario, wildcards.model, wildcards.task, wildcards.target,
-        wildcards.seed,
-    )  # fmt: skip
-    return {"scores": job.output, "init": job.init, "adapters": [d for _, d in job.adapters]}
 
 
 def export_from_rule(score_csv: str | Path, out: str | Path, method: str | None = None) -> Path:

@@ -27,6 +27,7 @@ from langarith import LangarithError
 
 __all__ = [
     "TASK_METRICS",
+    "macro_f1",
     "accuracy",
     "attachment_scores",
     "exact_match_score",
@@ -37,7 +38,13 @@ __all__ = [
 ]
 
 #: Main metric per task family (keys of the score dicts / ``metric`` column of scores).
-TASK_METRICS: dict[str, str] = {"ner": "f1", "nli": "accuracy", "qa": "f1", "dp": "las"}
+TASK_METRICS: dict[str, str] = {
+    "ner": "f1",
+    "nli": "accuracy",
+    "qa": "f1",
+    "dp": "las",
+    "sentiment": "accuracy",
+}
 
 _PUNCTUATION = frozenset(string.punctuation)  # ASCII only: other scripts' marks are kept
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
@@ -135,6 +142,21 @@ def ner_f1(true_tags: Sequence[Sequence[str]], pred_tags: Sequence[Sequence[str]
         warnings.simplefilter("ignore")  # UndefinedMetricWarning when there are no entities
         score = seqeval_f1([list(s) for s in true_tags], [list(s) for s in pred_tags])
     return 100.0 * float(score)
+
+
+def macro_f1(true: Sequence[int], pred: Sequence[int], n_classes: int) -> float:
+    """F1 averaged over the ``n_classes`` classes with equal weight (0-100), as NusaX
+    reports it; a class never gold nor predicted scores 0, as in scikit-learn's default."""
+    if len(true) == 0:
+        raise LangarithError("macro F1: no examples to score")
+    if len(true) != len(pred):
+        raise LangarithError(f"macro F1: {len(true)} gold labels but {len(pred)} predictions")
+    total = 0.0
+    for c in range(n_classes):
+        tp = sum(t == c and p == c for t, p in zip(true, pred, strict=True))
+        n_pred, n_true = sum(p == c for p in pred), sum(t == c for t in true)
+        total += 2 * tp / (n_pred + n_true) if n_pred + n_true else 0.0
+    return 100.0 * total / n_classes
 
 
 def accuracy(true: Sequence[object], pred: Sequence[object]) -> float:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from langarith.config import task_targets, trained_tasks
+from langarith.data import data_dependencies
 from langarith.paths import (
     BACKBONE_DIR,
     BUDGET_ADAPTER_DIR,
@@ -108,6 +109,27 @@ def dataset_requests(config: Mapping[str, Any]) -> list[tuple[str, str]]:
             )
         wanted.extend((spec["eval_dataset"], lang) for lang in targets)
     return sorted(set(wanted))
+
+
+def dataset_inputs(config: Mapping[str, Any], dataset: str, lang: str) -> dict[str, str]:
+    """Data folders the real preparation of (``dataset``, ``lang``) reads: SMSA reads
+    NusaX Indonesian, whose test texts it leaves out (``langarith.data.real``); the demo
+    generator reads none."""
+    if (config.get("data") or {}).get("source") == "demo":
+        return {}
+    inputs = {}
+    for number, (name, code) in enumerate(data_dependencies(dataset)):
+        inputs["exclude" if number == 0 else f"exclude{number}"] = DATA_DIR.format(
+            dataset=name, lang=code
+        )
+    return inputs
+
+
+def text_manifest(config: Mapping[str, Any], lang: str) -> str | None:
+    """``data.text.<lang>``: the ``sha256sum`` manifest of a language's own text, which
+    the data step writes in place of its Wikipedia (languages without one)."""
+    path = ((config.get("data") or {}).get("text") or {}).get(lang)
+    return None if path is None else str(path)
 
 
 def data_outputs(config: Mapping[str, Any]) -> list[str]:

@@ -588,30 +588,56 @@ def task_settings(config: Mapping[str, Any], task: str | None = None) -> TaskAda
     return TaskAdapterSettings.from_mapping(merged, where=parts[-1][1])
 
 
+def _fullft_model(config: Mapping[str, Any], model: str | None) -> Mapping[str, Any]:
+    """``fullft.per_model.<model>`` (empty without one): a backbone's own settings, e.g.
+    XLM-R large's shorter MLM and warm-up (task-arithmetic-crosslingual Table 8)."""
+    if model is None:
+        return {}
+    return ((config.get("fullft") or {}).get("per_model") or {}).get(model) or {}
+
+
 def fullft_language_settings(
-    config: Mapping[str, Any], lang: str | None = None
+    config: Mapping[str, Any], lang: str | None = None, model: str | None = None
 ) -> LanguageAdapterSettings:
     """Full-model MLM settings of ``lang`` (task arithmetic with full fine-tuning):
-    ``fullft.language.training``, its ``per_language`` on top; the adapter's fields."""
+    ``fullft.language.training``, its ``per_language`` on top, then the model's
+    ``fullft.per_model.<model>.language.training``; the adapter's fields."""
     section = (config.get("fullft") or {}).get("language") or {}
     parts = [(section.get("training") or {}, "fullft.language.training")]
     override = (section.get("per_language") or {}).get(lang) if lang is not None else None
     if override:
         parts.append((override, f"fullft.language.per_language.{lang}"))
+    own_model = (_fullft_model(config, model).get("language") or {}).get("training")
+    if own_model:
+        parts.append((own_model, f"fullft.per_model.{model}.language.training"))
     merged = _checked_merge(LanguageAdapterSettings, parts)
     return LanguageAdapterSettings.from_mapping(merged, where=parts[-1][1])
 
 
 def fullft_task_settings(
-    config: Mapping[str, Any], dataset: str | None = None
+    config: Mapping[str, Any], dataset: str | None = None, model: str | None = None
 ) -> TaskAdapterSettings:
-    """Full fine-tuning settings of a ``fullft.datasets`` entry: ``fullft.task.training``,
-    the dataset's ``training`` on top (``adapter_config`` is not read: no adapter)."""
+    """Full fine-tuning settings of a ``fullft.datasets`` entry, each layer on top of the
+    one before: ``fullft.task.training``, the dataset's ``training``, the model's
+    ``fullft.per_model.<model>.task.training`` and its ``datasets.<dataset>.training``
+    (``adapter_config`` is not read: no adapter)."""
     section = config.get("fullft") or {}
     parts = [((section.get("task") or {}).get("training") or {}, "fullft.task.training")]
     own = ((section.get("datasets") or {}).get(dataset) or {}).get("training") if dataset else None
     if own:
         parts.append((own, f"fullft.datasets.{dataset}.training"))
+    per_model = _fullft_model(config, model)
+    for where, mapping in (
+        ("task.training", (per_model.get("task") or {}).get("training")),
+        (
+            f"datasets.{dataset}.training",
+            ((per_model.get("datasets") or {}).get(dataset) or {}).get("training")
+            if dataset
+            else None,
+        ),
+    ):
+        if mapping:
+            parts.append((mapping, f"fullft.per_model.{model}.{where}"))
     merged = _checked_merge(TaskAdapterSettings, parts)
     if "adapter_config" in merged:
         raise SettingsError([f"{parts[-1][1]}.adapter_config: full fine-tuning has no adapter"])

@@ -27,7 +27,8 @@ Robustness, in order of the things that go wrong:
 
 Snakemake's benchmark files keep the true wall time of a job; their CPU and memory
 columns count the job's own process only, which under a warm start is the small one
-that waits for the child.
+that waits for the child. The child therefore logs its own CPU seconds as the job's last
+log line (``langarith.warm: job cpu_s=...``), which ``benchmarks/demo_profile.py`` reads.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ import importlib
 import json
 import logging
 import os
+import resource
 import runpy
 import signal
 import socket
@@ -398,8 +400,18 @@ def _run_script(script: str) -> int:
         traceback.print_exc()
         return 1
     finally:
+        # into the job's log (the script's handlers are still open): the benchmark
+        # file's cpu_time counts only the waiting process
+        logging.getLogger(__name__).info("job cpu_s=%.2f", _cpu_seconds())
         logging.shutdown()
     return 0
+
+
+def _cpu_seconds() -> float:
+    """User + system CPU seconds of this process (reset at fork) and its reaped children."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def _exit_when_job_gone(conn: socket.socket) -> None:

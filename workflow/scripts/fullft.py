@@ -31,6 +31,7 @@ with rule_step(snakemake) as log:
             seed=int(snakemake.wildcards.seed),
             hparams=dict(snakemake.params.hparams),
             checkpoint_dir=Path(snakemake.params.checkpoint_dir),
+            metric=str(snakemake.params.metric) or None,
         )
     elif rule == "fullft_sparsity":
         from langarith.fullft.report import combine_sparsity

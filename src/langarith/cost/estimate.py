@@ -39,13 +39,14 @@ from typing import Any
 
 from langarith import LangarithError, plan
 from langarith.analysis_plan import has_task_vectors
-from langarith.arm_registry import arm_jobs
+from langarith.arm_registry import ArmCost, arm_costs, arm_jobs
 from langarith.config import load_config, trained_tasks
 from langarith.cost.sizes import (
     BYTES_PER_PARAM,
     BYTES_PER_WORD,
     QA_WINDOWS_PER_ROW,
     BackboneShape,
+    activation_bytes,
     adapter_params,
     backbone_shape,
     dataset_bytes,
@@ -58,7 +59,7 @@ from langarith.evaluate.jobs import ScoreJob
 from langarith.evaluate.label_free import label_free_jobs
 from langarith.evaluate.scenarios import plan_jobs
 from langarith.evaluate.tasks import GPU_MAX_TOKENS
-from langarith.export import keep_outputs
+from langarith.export_plan import keep_outputs
 from langarith.report.rules import report_outputs, report_rules
 from langarith.settings import language_settings, task_settings
 from langarith.task_kinds import TASK_MAX_LENGTH
@@ -386,9 +387,8 @@ def _params_text(shapes: dict[str, BackboneShape], adapter_config: Mapping[str, 
 
 
 def _activations(shape: BackboneShape, batch: int, seq: int, half: bool) -> int:
-    """Activation bytes of a forward+backward (Korthikanti et al. 2022, 16-bit)."""
-    per_layer = batch * seq * shape.hidden * (34 + 5 * shape.heads * seq / shape.hidden)
-    return int(shape.layers * per_layer * (1 if half else 2))
+    """Activation bytes of a forward+backward (:func:`~langarith.cost.sizes.activation_bytes`)."""
+    return activation_bytes(shape, batch, seq, half)
 
 
 def _memory(
@@ -526,7 +526,27 @@ def estimate_cost(config: Mapping[str, Any], throughput: Throughput | None = Non
             )
     result.disk = _disk(config, shapes, jobs, score_jobs)
     result.memory = _memory(config, shapes, score_jobs)
+    for arm in arm_costs(config):
+        _add_arm(result, arm, throughput)
     return result
+
+
+def _add_arm(result: CostEstimate, arm: ArmCost, throughput: Throughput) -> None:
+    """An arm's lines beside the core's, its tokens at the rate it names."""
+    for work in arm.work:
+        if not work.jobs:
+            continue
+        values = {"jobs": work.jobs, "steps": work.steps, "tokens": work.tokens}
+        result.training.append(Line(work.label, values, work.formula))
+        rate = getattr(throughput, work.rate)
+        if rate is not None:
+            result.gpu_hours.append(
+                Line(work.label, {"hours": work.tokens / rate / 3600}, f"at {rate:,.0f} tok/s")
+            )
+    for size in arm.disk:
+        result.disk.append(Line(size.label, {"files": size.files, "bytes": size.bytes}, size.note))
+    for size in arm.memory:
+        result.memory.append(Line(size.label, {"bytes": size.bytes}, size.note))
 
 
 # ----------------------------------------------------------------------------- text

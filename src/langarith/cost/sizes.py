@@ -20,6 +20,7 @@ __all__ = [
     "BYTES_PER_PARAM",
     "HUB_BACKBONES",
     "BackboneShape",
+    "activation_bytes",
     "adapter_params",
     "backbone_shape",
     "eval_rows",
@@ -52,6 +53,12 @@ class BackboneShape:
         mlm_head = (h * h + h) + 2 * h + self.vocab
         return embeddings + self.layers * layer + mlm_head
 
+    def encoder_params(self) -> int:
+        """Parameters without the MLM head: what a fully fine-tuned model (a language or
+        task vector of the full-model arm) stores."""
+        h = self.hidden
+        return self.params() - ((h * h + h) + 2 * h + self.vocab)
+
 
 #: The hub backbones' config.json (hidden_size, num_hidden_layers, ...).
 HUB_BACKBONES: dict[str, BackboneShape] = {
@@ -82,6 +89,13 @@ def backbone_shape(model: Mapping[str, Any], where: str) -> BackboneShape:
             f"{', '.join(HUB_BACKBONES)} (add it to langarith.cost.sizes.HUB_BACKBONES)."
         )
     return HUB_BACKBONES[hub]
+
+
+def activation_bytes(shape: BackboneShape, batch: int, seq: int, half: bool) -> int:
+    """Activation bytes of a forward+backward (Korthikanti et al. 2022, 16-bit; twice
+    that in fp32)."""
+    per_layer = batch * seq * shape.hidden * (34 + 5 * shape.heads * seq / shape.hidden)
+    return int(shape.layers * per_layer * (1 if half else 2))
 
 
 def _bottleneck(hidden: int, reduction: float) -> int:
@@ -133,11 +147,23 @@ HUB_TRAIN_ROWS = {
     "xnli": (392_702, 2_490),
     "wikiann": (20_000, 10_000),
     "ud": (12_543, 2_001),  # UD 2.7 English EWT sentences (train / dev)
+    # task-arithmetic-crosslingual, Table 6: MARC en binarised, SMSA (IndoNLU)
+    "marc": (160_000, 4_000),
+    "smsa": (11_000, 1_260),
 }
 #: Rows of the evaluation splits (validation, test) per language: XNLI and IndicXNLI
 #: 2,490 / 5,010; XQuAD's 1,190 questions split 50/50 (config.yaml); WikiANN 10,000 /
 #: 10,000 except the small languages of Rahimi et al.'s splits.
-HUB_EVAL_ROWS = {"xnli": (2_490, 5_010), "indicxnli": (2_490, 5_010), "xquad": (595, 595)}
+HUB_EVAL_ROWS = {
+    "xnli": (2_490, 5_010),
+    "indicxnli": (2_490, 5_010),
+    "xquad": (595, 595),
+    # AmericasNLI ~740 / 750 per language; MARC 5,000 / 5,000 before the 3-star reviews
+    # are dropped; NusaX-senti 100 / 400 (task-arithmetic-crosslingual, Table 6)
+    "americasnli": (740, 750),
+    "marc": (4_000, 4_000),
+    "nusax": (100, 400),
+}
 WIKIANN_EVAL_ROWS = {"hi": (1_000, 1_000), "sw": (1_000, 1_000), "ur": (1_000, 1_000)}
 #: MLQA's monolingual dev and test questions (Lewis et al. 2020, Table 4).
 MLQA_EVAL_ROWS = {
@@ -155,6 +181,7 @@ UD_EVAL_ROWS = {
 #: for 87,599 questions, contexts repeated per question in jsonl).
 ROW_BYTES = {
     "squad": 900, "xquad": 900, "mlqa": 900, "xnli": 250, "indicxnli": 400, "wikiann": 250,
+    "americasnli": 300, "marc": 600, "smsa": 250, "nusax": 250,
 }  # fmt: skip
 #: Windows per SQuAD question at max_length 384, doc_stride 128 (88.5k features from
 #: 87.6k questions with a BERT tokenizer); 1 for NER and NLI.
@@ -225,7 +252,9 @@ def dataset_bytes(config: Mapping[str, Any], dataset: str, lang: str) -> int:
         return wikipedia_bytes(config, lang)
     demo = (config.get("data") or {}).get("source") == "demo"
     per_row = DEMO_ROW_BYTES if demo else ROW_BYTES.get(dataset, 500)
-    if not demo and dataset in HUB_TRAIN_ROWS and lang == config.get("source_language", "en"):
+    # a source-only dataset (SMSA, trained on in Indonesian) is its training size too
+    source = lang == config.get("source_language", "en") or dataset not in HUB_EVAL_ROWS
+    if not demo and dataset in HUB_TRAIN_ROWS and source:
         rows = sum(HUB_TRAIN_ROWS[dataset])
     else:
         rows = sum(eval_rows(config, dataset, lang))

@@ -3,7 +3,9 @@
 The workflow asks these sets before it plans a job, so a language a dataset lacks
 (XQuAD has no Bulgarian, French, Swahili or Urdu) is skipped explicitly instead of
 failing at download time. Codes are the ones the hub uses for each dataset's configs;
-for the languages of the papers they are ISO 639-1.
+for the languages of the papers they are ISO 639-1 (or ISO 639-3 where a language has no
+two-letter code); where the hub spells a language otherwise (AmericasNLI's ``aym``,
+NusaX's ``jav``) the dataset's ``hub_languages`` maps ours to it.
 """
 
 from __future__ import annotations
@@ -39,6 +41,21 @@ XQUAD_LANGUAGES: frozenset[str] = _codes("ar de el en es hi ro ru th tr vi zh")
 #: (``mlqa.<lang>.<lang>``), used by the X-MOD arm.
 MLQA_LANGUAGES: frozenset[str] = _codes("ar de en es hi vi zh")
 
+#: AmericasNLI (Ebrahimi et al., 2022): ten indigenous languages of the Americas, as
+#: our codes (Aymara ``ay``, the hub's ``aym``; the others are ISO 639-3 or 639-2 codes
+#: without a two-letter one, as on the hub).
+AMERICASNLI_LANGUAGES: frozenset[str] = _codes("ay bzd cni gn hch nah oto quy shp tar")
+
+#: MARC (Keung et al., 2020): the six languages of ``amazon_reviews_multi``.
+MARC_LANGUAGES: frozenset[str] = _codes("de en es fr ja zh")
+
+#: SMSA (IndoNLU; Purwarianti and Crisdayanti, 2019) is Indonesian only.
+SMSA_LANGUAGES: frozenset[str] = frozenset({"id"})
+
+#: NusaX-senti (Winata et al., 2023): ten Indonesian local languages, Indonesian and
+#: English, as our codes (the hub's ``ind``, ``jav``, ``sun``, ``eng`` are id, jv, su, en).
+NUSAX_LANGUAGES: frozenset[str] = _codes("ace ban bbc bjn bug en id jv mad min nij su")
+
 #: SQuAD 1.1 (Rajpurkar et al., 2016) is English only.
 SQUAD_LANGUAGES: frozenset[str] = frozenset({"en"})
 
@@ -53,7 +70,7 @@ UD_LANGUAGES: frozenset[str] = _codes("en af bm eu kpv mr mt myv te ug wo")
 #: (every WikiANN language plus further editions of the 2023 dumps).
 WIKIPEDIA_LANGUAGES: frozenset[str] = WIKIANN_LANGUAGES | _codes(
     """
-    ab ady ak alt ami anp atj av avk awa bcl bi bjn blk bm bpy bug bxr ch chr chy cr cu
+    ab ady ak alt ami anp atj av avk awa ban bcl bi bjn blk bm bpy bug bxr ch chr chy cr cu
     din dsb dty dz ee ff fj fon gag gcr glk gom gor got gpe guc gur guw gv ha haw hif ht
     ie ig ik inh iu jam kaa kab kbd kbp kcg kg ki kl koi krc ks kv kw lad lbe lez lfn lg
     lld lo lrc ltg mad mai mdf mni mnw mrj myv na nah nds-nl new nia nqo nrm nso nv ny

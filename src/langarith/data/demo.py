@@ -496,6 +496,23 @@ class _Generator:
                 "label": label,
             }
 
+    # sentiment --------------------------------------------------------------------
+    def sentiment(self, split: str, n: int) -> Iterator[dict[str, Any]]:
+        """Single texts whose class a cue decides: "negative" holds the negation word,
+        "positive" (of three classes) a word said twice for emphasis, the rest neither."""
+        rng = self._rng(split)
+        labels = [i % len(self.spec.labels) for i in range(n)]
+        rng.shuffle(labels)
+        for i, label in enumerate(labels):
+            words = self.task_words.draw(rng, rng.randint(5, 12))
+            name = self.spec.labels[label]
+            pos = rng.randint(0, len(words) - 1)
+            if name == "negative":
+                words.insert(pos, self.lang.negation)
+            elif name == "positive" and len(self.spec.labels) == 3:
+                words.insert(pos, words[pos])
+            yield {"id": self._id(split, i), "text": self._sentence(words), "label": label}
+
     # QA ---------------------------------------------------------------------------
     def qa(self, split: str, n: int) -> Iterator[dict[str, Any]]:
         rng = self._rng(split)
@@ -538,7 +555,8 @@ class _Generator:
                 return self.wikipedia(split, o["wikipedia_train_docs"], o["max_train_tokens"])
             return self.wikipedia(split, o["validation_docs"], None)
         n = o[f"task_{split}_rows"]
-        return {"ner": self.ner, "nli": self.nli, "qa": self.qa}[self.spec.task](split, n)
+        task = {"ner": self.ner, "nli": self.nli, "qa": self.qa, "sentiment": self.sentiment}
+        return task[self.spec.task](split, n)
 
 
 def prepare_demo_dataset(
@@ -564,7 +582,7 @@ def prepare_demo_dataset(
             * ``max_train_tokens`` (none): whitespace-token budget of Wikipedia train,
               the last document cut to fit, as in the real data.
             * ``task_train_rows`` (2000), ``task_validation_rows`` (300),
-              ``task_test_rows`` (300): rows per split of NER, NLI and QA data (only the
+              ``task_test_rows`` (300): rows per split of NER, NLI, QA and sentiment data (only the
               dataset's own splits are written).
             * ``qa_context_sentences`` (4): sentences per QA context.
             * ``respect_coverage`` (true): refuse languages the real dataset lacks

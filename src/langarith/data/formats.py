@@ -36,6 +36,11 @@ CONLL2003_LABELS: tuple[str, ...] = (*NER_LABELS, "B-MISC", "I-MISC")
 MASAKHANER_LABELS: tuple[str, ...] = (*NER_LABELS, "B-DATE", "I-DATE")
 #: XNLI's label order: 0 entailment, 1 neutral, 2 contradiction.
 NLI_LABELS: tuple[str, ...] = ("entailment", "neutral", "contradiction")
+#: Binarised MARC (1-2 stars negative, 4-5 positive, 3 dropped).
+BINARY_SENTIMENT_LABELS: tuple[str, ...] = ("negative", "positive")
+#: Three-way sentiment of SMSA and NusaX-senti, in our order (the hub's orders differ
+#: and are mapped by name).
+SENTIMENT_LABELS: tuple[str, ...] = ("negative", "neutral", "positive")
 
 #: The 37 universal dependency relations of UD v2 (https://universaldependencies.org/u/dep/),
 #: the labels of the ``ud`` dataset: subtypes (``nsubj:pass``) are cut to their
@@ -89,6 +94,7 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "nli": ("id", "premise", "hypothesis", "label"),
     "qa": ("id", "title", "context", "question", "answers"),
     "dp": ("id", "tokens", "heads", "deprels"),
+    "sentiment": ("id", "text", "label"),
 }
 
 
@@ -148,13 +154,22 @@ class DatasetSpec:
             hub's ``train``; XQuAD's hub ``validation`` is cut 50/50 into validation and
             test, as the papers do).
         languages: languages covered (hub config codes, ISO 639-1 for the papers' ones).
-        task: row layout: ``mlm``, ``ner``, ``nli`` or ``qa`` (see :data:`FIELDS`).
+        task: row layout: ``mlm``, ``ner``, ``nli``, ``qa`` or ``sentiment`` (see
+            :data:`FIELDS`).
         labels: label names for tagging/classification, empty otherwise.
         reference: the paper that introduced the dataset.
         hub_revision: revision to load when the option ``revision`` is not given.
         hub_files: file layouts tried in order (:class:`HubFiles`) for repositories
             whose configs are defined by a loading script, which ``datasets`` no
             longer runs; empty when the repository's own configs are used.
+        hub_languages: our code -> the hub's config (or folder) name where they differ
+            (Aymara is ``ay`` here, ``aym`` on the hub; NusaX's Javanese ``jv``/``jav``).
+        hub_labels: the hub's label order, used when its rows carry bare ints without
+            class-label names (local files); names are mapped onto :attr:`labels`.
+        exclude_test_of: ``(dataset, language)`` whose test texts this dataset's rows
+            must not repeat (SMSA: NusaX's Indonesian test set, translated from SMSA);
+            the workflow prepares that folder first and passes it as the option
+            ``exclude_texts_of``.
     """
 
     name: str
@@ -168,11 +183,27 @@ class DatasetSpec:
     reference: str = ""
     hub_revision: str | None = None
     hub_files: tuple[HubFiles, ...] = ()
+    hub_languages: tuple[tuple[str, str], ...] = ()
+    hub_labels: tuple[str, ...] = ()
+    exclude_test_of: tuple[str, str] | None = None
 
     @property
     def fields(self) -> tuple[str, ...]:
         """Row fields of this dataset, in file order."""
         return FIELDS[self.task]
+
+    def hub_lang(self, lang: str) -> str:
+        """The hub's name of our language code ``lang`` (its config or folder)."""
+        return dict(self.hub_languages).get(lang, lang)
+
+
+def _parquet_export() -> tuple[HubFiles, ...]:
+    """The hub's parquet export of a script-defined repository, one folder per config,
+    in the converter's current layout or its older one (tried in this order)."""
+    return (
+        HubFiles("refs/convert/parquet", "{lang}/{split}/*.parquet"),
+        HubFiles("refs/convert/parquet", "{lang}/*-{split}.parquet"),
+    )
 
 
 DATASETS: dict[str, DatasetSpec] = {
@@ -289,6 +320,76 @@ DATASETS: dict[str, DatasetSpec] = {
                 HubFiles("refs/convert/parquet", "{lang}/*-{split}.parquet"),
             ),
         ),
+        DatasetSpec(
+            # AmericasNLI: XNLI's test and validation sets translated into ten indigenous
+            # languages of the Americas (the TLR arm reads it under the same name). The
+            # repository is a loading script: its parquet export is read. Aymara is
+            # ``ay`` here (it has an ISO 639-1 code), ``aym`` on the hub.
+            name="americasnli",
+            hub_path="americas_nli",
+            hub_config=None,
+            hub_splits=("validation", "test"),
+            splits=("validation", "test"),
+            languages=coverage.AMERICASNLI_LANGUAGES,
+            task="nli",
+            labels=NLI_LABELS,
+            reference="Ebrahimi et al. 2022, https://aclanthology.org/2022.acl-long.435",
+            hub_files=_parquet_export(),
+            hub_languages=(("ay", "aym"),),
+            hub_labels=NLI_LABELS,
+        ),
+        DatasetSpec(
+            # MARC binarised as in Keung et al. (2020): 3 stars dropped, 1-2 negative,
+            # 4-5 positive; the text is the review title and body
+            # (task-arithmetic-crosslingual, Appendix B).
+            name="marc",
+            hub_path="amazon_reviews_multi",
+            hub_config=None,
+            hub_splits=("train", "validation", "test"),
+            splits=("train", "validation", "test"),
+            languages=coverage.MARC_LANGUAGES,
+            task="sentiment",
+            labels=BINARY_SENTIMENT_LABELS,
+            reference="Keung et al. 2020, https://aclanthology.org/2020.emnlp-main.369",
+            hub_files=_parquet_export(),
+        ),
+        DatasetSpec(
+            # SMSA (IndoNLU): Indonesian sentiment, the source data of NusaX. Rows whose
+            # text reappears in the Indonesian NusaX test set are removed
+            # (langarith.data.real, option exclude_texts_of).
+            name="smsa",
+            hub_path="indonlp/indonlu",
+            hub_config=None,
+            hub_splits=("train", "validation", "test"),
+            splits=("train", "validation", "test"),
+            languages=coverage.SMSA_LANGUAGES,
+            task="sentiment",
+            labels=SENTIMENT_LABELS,
+            reference="Wilie et al. 2020, https://aclanthology.org/2020.aacl-main.85",
+            hub_files=(
+                HubFiles("refs/convert/parquet", "smsa/{split}/*.parquet"),
+                HubFiles("refs/convert/parquet", "smsa/*-{split}.parquet"),
+            ),
+            hub_labels=("positive", "neutral", "negative"),
+            exclude_test_of=("nusax", "id"),
+        ),
+        DatasetSpec(
+            # NusaX-senti: 1,000 SMSA sentences translated into ten Indonesian local
+            # languages (and English); the hub names Indonesian, Javanese, Sundanese and
+            # English by their ISO 639-3 codes.
+            name="nusax",
+            hub_path="indonlp/NusaX-senti",
+            hub_config=None,
+            hub_splits=("train", "validation", "test"),
+            splits=("train", "validation", "test"),
+            languages=coverage.NUSAX_LANGUAGES,
+            task="sentiment",
+            labels=SENTIMENT_LABELS,
+            reference="Winata et al. 2023, https://aclanthology.org/2023.eacl-main.57",
+            hub_files=_parquet_export(),
+            hub_languages=(("en", "eng"), ("id", "ind"), ("jv", "jav"), ("su", "sun")),
+            hub_labels=SENTIMENT_LABELS,
+        ),
     )
 }
 
@@ -357,6 +458,13 @@ def get_spec(dataset: str) -> DatasetSpec:
         raise LangarithError(
             f"Unknown dataset {dataset!r}. Must be one of {sorted(DATASETS)}"
         ) from None
+
+
+def data_dependencies(dataset: str) -> list[tuple[str, str]]:
+    """The (dataset, language) folders the preparation of ``dataset`` reads (SMSA:
+    NusaX Indonesian, whose test texts it leaves out)."""
+    spec = get_spec(dataset)
+    return [spec.exclude_test_of] if spec.exclude_test_of else []
 
 
 def dataset_covers(dataset: str, lang: str) -> bool:
@@ -446,6 +554,11 @@ def check_row(spec: DatasetSpec, row: Mapping[str, Any], where: str) -> dict[str
             problem = "'premise' and 'hypothesis' must be strings"
         elif type(out["label"]) is not int or not 0 <= out["label"] < len(spec.labels):
             problem = f"'label' must be an int in 0..{len(spec.labels) - 1}, got {out['label']!r}"
+    elif spec.task == "sentiment":
+        if not isinstance(out["text"], str):
+            problem = "'text' must be a string"
+        elif type(out["label"]) is not int or not 0 <= out["label"] < len(spec.labels):
+            problem = f"'label' must be an int in 0..{len(spec.labels) - 1}, got {out['label']!r}"
     elif spec.task == "qa":
         answers = out["answers"]
         if not all(isinstance(out[k], str) for k in ("title", "context", "question")):
@@ -505,6 +618,7 @@ def write_dataset(
     revision: str,
     options: Mapping[str, Any],
     labels: Sequence[str] | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write one (dataset, language) folder atomically and return its path.
 
@@ -518,6 +632,9 @@ def write_dataset(
         revision: hub revision, dataset fingerprint, dump date or generator version.
         options: the options that made the data (stored for provenance).
         labels: label names; defaults to the dataset's (stored for NER and NLI only).
+        extra: further manifest keys, read once every row is written (so counts that a
+            generator fills while it is consumed are complete); a callable value is
+            called then.
 
     Every row is checked with :func:`check_row`. For ``wikipedia`` each split also
     records ``tokens``, its whitespace-token count, because the data-size study is
@@ -549,6 +666,10 @@ def write_dataset(
         manifest = build_manifest(
             dataset, lang, entries, source=source, revision=revision, options=options, labels=labels
         )
+        for key, value in (extra or {}).items():
+            if key in manifest:
+                raise LangarithError(f"{dataset}: manifest key {key!r} is taken")
+            manifest[key] = _jsonable(value() if callable(value) else value)
         write_json(tmp / MANIFEST, manifest)
     return out_dir
 

@@ -17,6 +17,7 @@ import itertools
 import logging
 import os
 import re
+import unicodedata
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -31,6 +32,9 @@ from langarith.data.formats import (
     DatasetSpec,
     build_manifest,
     check_row,
+    get_spec,
+    iter_split,
+    read_manifest,
     require_coverage,
     write_dataset,
 )
@@ -66,8 +70,11 @@ _WIKIPEDIA_OPTIONS = (
     "max_train_tokens",
     "min_chars",
     "shard_docs",
+    "text_manifest",
 )
 _TASK_OPTIONS = ("max_rows",)
+#: Options of one dataset only: SMSA leaves out the texts of NusaX's test set.
+_DATASET_OPTIONS: dict[str, tuple[str, ...]] = {"smsa": ("exclude_texts_of",)}
 _TRUE = {"1", "true", "yes", "on"}
 #: Columns each task needs in hub-format rows (WikiANN, XNLI and XQuAD rows carry no
 #: ``id``, and XQuAD none of ``title``: those are made up when missing).
@@ -77,14 +84,17 @@ HUB_COLUMNS: dict[str, tuple[str, ...]] = {
     "nli": ("premise", "hypothesis", "label"),
     "qa": ("id", "context", "question", "answers"),
     "dp": ("tokens", "head", "deprel"),
+    "sentiment": ("text", "label"),
 }
+#: MARC's columns (binarised from ``stars``; the text is title and body).
+MARC_COLUMNS = ("review_title", "review_body", "stars")
 _LOCAL_EXTENSIONS = {".jsonl": "json", ".json": "json", ".parquet": "parquet"}
 
 
 def allowed_real_options(dataset: str) -> tuple[str, ...]:
     """Option names :func:`prepare_real_dataset` accepts for ``dataset``."""
     extra = _WIKIPEDIA_OPTIONS if dataset == "wikipedia" else _TASK_OPTIONS
-    return _COMMON_OPTIONS + extra
+    return _COMMON_OPTIONS + extra + _DATASET_OPTIONS.get(dataset, ())
 
 
 def offline_mode() -> bool:
@@ -164,7 +174,7 @@ def _hub_config(spec: DatasetSpec, lang: str, options: Mapping[str, Any]) -> str
     if spec.hub_config is None:
         return None
     dump = str(options.get("dump", DEFAULT_WIKIPEDIA_DUMP))
-    return spec.hub_config.format(lang=lang, dump=dump)
+    return spec.hub_config.format(lang=spec.hub_lang(lang), dump=dump)
 
 
 def _fetch_help(spec: DatasetSpec, lang: str, where: str) -> str:
@@ -224,7 +234,7 @@ def _hub_attempts(
     attempts = []
     for layout in spec.hub_files:
         revision = pinned or layout.revision
-        files = layout.data_files(lang, spec.hub_splits)
+        files = layout.data_files(spec.hub_lang(lang), spec.hub_splits)
         if layout.builder is None:
             attempts.append(_Attempt((hub_path, config), files, revision))
             continue
@@ -337,7 +347,7 @@ def _find_split_files(root: Path, split: str, subdirs: list[str]) -> list[Path]:
 def _local_files(
     spec: DatasetSpec, lang: str, local_path: Any, config: str | None
 ) -> dict[str, list[Path]]:
-    subdirs = [name for name in (config, lang) if name]
+    subdirs = [name for name in (config, spec.hub_lang(lang), lang) if name]
     if any("{lang3}" in layout.pattern for layout in spec.hub_files):
         subdirs.append(three_letter_of(lang))  # a mirror keyed by ISO 639-3 (MasakhaNER)
     if isinstance(local_path, Mapping):
@@ -529,14 +539,247 @@ def _convert_qa(rows: Iterable[Mapping[str, Any]], prefix: str) -> Iterator[dict
         }
 
 
+def _class_names(spec: DatasetSpec, features: Mapping[str, Any]) -> list[str]:
+    """The names of the hub's ``label`` ints: its class label's, else the spec's
+    documented hub order; refused when a name is not one of ours."""
+    names = list(getattr(features.get("label"), "names", None) or spec.hub_labels or spec.labels)
+    unknown = sorted(set(names) - set(spec.labels))
+    if unknown:
+        raise LangarithError(
+            f"{spec.name}: the label class names {names} include {unknown}, which are not "
+            f"its labels {list(spec.labels)}"
+        )
+    return names
+
+
+def _class_id(spec: DatasetSpec, value: Any, names: list[str], where: str) -> int:
+    """Our label id of a hub label: an int (through the hub's names) or a name."""
+    if isinstance(value, str) and value.strip().lower() in spec.labels:
+        return spec.labels.index(value.strip().lower())
+    if isinstance(value, int | str) and not isinstance(value, bool):
+        try:
+            number = int(value)
+        except ValueError:
+            number = -1
+        if 0 <= number < len(names):
+            return spec.labels.index(names[number])
+    raise LangarithError(
+        f"{where}: label {value!r} is neither 0..{len(names) - 1} nor one of {list(spec.labels)}"
+    )
+
+
+@dataclass
+class RowCounts:
+    """Rows a conversion left out, per reason and split, for the manifest."""
+
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def add(self, reason: str, split: str, n: int = 1) -> None:
+        per_split = self.counts.setdefault(reason, {})
+        per_split[split] = per_split.get(split, 0) + n
+
+
+def _marc_text(row: Mapping[str, Any]) -> str:
+    """Title and body of a review, in this order, joined by a blank line when both are
+    there (task-arithmetic-crosslingual, Appendix B: "the review body and title")."""
+    parts = [str(row[k] or "").strip() for k in ("review_title", "review_body")]
+    return "\n\n".join(p for p in parts if p)
+
+
+def marc_label(stars: Any, where: str) -> int | None:
+    """Binarised MARC: 1-2 stars negative (0), 4-5 positive (1), 3 dropped (``None``)."""
+    try:
+        value = int(stars)
+    except (TypeError, ValueError):
+        value = 0
+    if not 1 <= value <= 5 or isinstance(stars, bool):
+        raise LangarithError(f"{where}: stars {stars!r} is not a whole number from 1 to 5")
+    return None if value == 3 else int(value >= 4)
+
+
+def _convert_sentiment(
+    spec: DatasetSpec,
+    rows: Iterable[Mapping[str, Any]],
+    prefix: str,
+    split: str,
+    features: Mapping[str, Any],
+    dropped: RowCounts,
+) -> Iterator[dict[str, Any]]:
+    names = [] if spec.name == "marc" else _class_names(spec, features)
+    for i, row in enumerate(rows):
+        where = f"{prefix} row {i}"
+        row_id = str(row.get("review_id") or row.get("id") or f"{prefix}-{i}")
+        if spec.name == "marc":
+            label = marc_label(row["stars"], where)
+            if label is None:
+                dropped.add("neutral_3_stars", split)
+                continue
+            text = _marc_text(row)
+        else:
+            label, text = _class_id(spec, row["label"], names, where), str(row["text"])
+        yield {"id": row_id, "text": text, "label": label}
+
+
 def _convert(
-    spec: DatasetSpec, rows: Iterable[Mapping[str, Any]], prefix: str, features: Mapping[str, Any]
+    spec: DatasetSpec,
+    rows: Iterable[Mapping[str, Any]],
+    prefix: str,
+    features: Mapping[str, Any],
+    split: str = "",
+    dropped: RowCounts | None = None,
 ) -> Iterator[dict[str, Any]]:
     if spec.task == "ner":
         return _convert_ner(rows, prefix, _tag_names(features, spec.labels or NER_LABELS))
     if spec.task == "nli":
-        return _convert_nli(rows, prefix, _label_names(features))
+        names = _label_names(features)
+        if names is None and spec.hub_labels:
+            names = list(spec.hub_labels)
+        return _convert_nli(rows, prefix, names)
+    if spec.task == "sentiment":
+        return _convert_sentiment(
+            spec, rows, prefix, split, features, dropped if dropped is not None else RowCounts()
+        )
     return _convert_qa(rows, prefix)
+
+
+# ------------------------------------------------------------------- exclusions
+
+#: How texts are compared when SMSA rows are matched against NusaX's test set.
+NORMALISATION = (
+    "NFKC, lower-cased, every Unicode punctuation character (category P*) replaced by a "
+    "space, whitespace collapsed"
+)
+
+
+def normalise_text(text: str) -> str:
+    """A text as compared for leakage (:data:`NORMALISATION`).
+
+    Punctuation becomes a space rather than nothing, so "bagus,enak" and "bagus, enak"
+    match; case, spacing and punctuation edits of a translated copy are thus caught,
+    word edits are not.
+    """
+    text = unicodedata.normalize("NFKC", text).lower()
+    spaced = "".join(" " if unicodedata.category(ch).startswith("P") else ch for ch in text)
+    return " ".join(spaced.split())
+
+
+@dataclass
+class TextExclusion:
+    """The texts of another dataset's test split that must not be trained on.
+
+    NusaX-senti is a translation of SMSA sentences; its Indonesian test set therefore
+    reappears in SMSA, verbatim or with small edits. Rows matching it exactly (after
+    stripping outer whitespace) or after :func:`normalise_text` are left out of every
+    split, and the counts go to the manifest.
+    """
+
+    source: str
+    exact: frozenset[str]
+    normalised: frozenset[str]
+    removed: RowCounts = field(default_factory=RowCounts)
+
+    @classmethod
+    def from_folder(cls, folder: Path | str) -> TextExclusion:
+        folder = Path(folder)
+        if not (folder / "manifest.json").is_file():
+            raise LangarithError(
+                f"exclude_texts_of {folder} is not a prepared data folder (no manifest.json); "
+                "prepare it first (e.g. resources/data/nusax/id)"
+            )
+        manifest = read_manifest(folder)
+        if get_spec(str(manifest["dataset"])).task != "sentiment":
+            raise LangarithError(f"exclude_texts_of {folder} holds no sentiment texts")
+        texts = [str(row["text"]) for row in iter_split(folder, "test")]
+        return cls(
+            source=f"{manifest['dataset']}/{manifest['language']} test "
+            f"(checksum {str(manifest['checksum'])[:12]})",
+            exact=frozenset(t.strip() for t in texts),
+            normalised=frozenset(normalise_text(t) for t in texts),
+        )
+
+    def keep(self, rows: Iterable[Mapping[str, Any]], split: str) -> Iterator[Mapping[str, Any]]:
+        for row in rows:
+            text = str(row["text"])
+            if text.strip() in self.exact:
+                self.removed.add("exact", split)
+            elif normalise_text(text) in self.normalised:
+                self.removed.add("normalised", split)
+            else:
+                yield row
+
+    def manifest_entry(self) -> dict[str, Any]:
+        counts = self.removed.counts
+        splits = sorted({s for per in counts.values() for s in per})
+        return {
+            "against": self.source,
+            "normalisation": NORMALISATION,
+            "removed": {s: sum(per.get(s, 0) for per in counts.values()) for s in splits},
+            "exact": sum((counts.get("exact") or {}).values()),
+            "normalised_only": sum((counts.get("normalised") or {}).values()),
+        }
+
+
+# ---------------------------------------------------------- text of local files
+
+
+def read_text_manifest(path: Path | str, lang: str) -> list[tuple[Path, str]]:
+    """The files of a language's local text and their sha256, each checked.
+
+    The manifest is a ``sha256sum`` listing (``<sha256>  <file>`` per line, ``#``
+    comments, file names relative to the manifest's folder): what ``sha256sum *.txt >
+    SHA256SUMS`` writes. A missing manifest or file, or a changed file, is refused.
+    """
+    path = Path(path)
+    where = f"the local text of {lang!r} (data.text.{lang})"
+    if not path.is_file():
+        raise LangarithError(
+            f"{where}: manifest {path} does not exist; put the language's text files "
+            "beside a sha256sum listing of them (sha256sum *.txt > SHA256SUMS) and name it"
+        )
+    entries: list[tuple[Path, str]] = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        digest, _, name = line.strip().partition(" ")
+        name = name.strip().removeprefix("*")
+        if not re.fullmatch(r"[0-9a-fA-F]{64}", digest) or not name:
+            raise LangarithError(
+                f"{path} line {number}: expected '<sha256>  <file>', got {line.strip()!r}"
+            )
+        entries.append((path.parent / name, digest.lower()))
+    if not entries:
+        raise LangarithError(f"{where}: manifest {path} lists no files")
+    missing = [str(f) for f, _ in entries if not f.is_file()]
+    if missing:
+        raise LangarithError(f"{where}: file(s) {missing} listed in {path} are missing")
+    for file, digest in entries:
+        actual = sha256_file(file)
+        if actual != digest:
+            raise LangarithError(
+                f"{where}: {file} has sha256 {actual[:12]}…, not {digest[:12]}… as {path} "
+                "says; restore the file or update the manifest"
+            )
+    return entries
+
+
+def _text_documents(entries: list[tuple[Path, str]]) -> Iterator[dict[str, str]]:
+    """One document per non-empty line, ids ``<file>:<line>``."""
+    for file, _ in entries:
+        with open(file, encoding="utf-8") as handle:
+            for number, line in enumerate(handle, start=1):
+                if line.strip():
+                    yield {"id": f"{file.name}:{number}", "text": line.strip()}
+
+
+def _load_text(lang: str, options: Mapping[str, Any]) -> _Loaded:
+    manifest = Path(options["text_manifest"])
+    entries = read_text_manifest(manifest, lang)
+    listing = "".join(f"{d}  {f.name}\n" for f, d in entries)
+    return _Loaded(
+        splits={"train": _text_documents(entries)},
+        source=f"text:{manifest}",
+        revision="sha256:" + hashlib.sha256(listing.encode("utf-8")).hexdigest(),
+    )
 
 
 # --------------------------------------------------------------------- wikipedia
@@ -690,10 +933,21 @@ def _write_wikipedia(
 
 
 def _our_splits(
-    spec: DatasetSpec, lang: str, loaded: _Loaded, options: Mapping[str, Any]
+    spec: DatasetSpec,
+    lang: str,
+    loaded: _Loaded,
+    options: Mapping[str, Any],
+    exclusion: TextExclusion | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Iterable[Mapping[str, Any]]]:
-    """Map the hub's splits onto ours, converting rows (lazily where possible)."""
+    """Map the hub's splits onto ours, converting rows (lazily where possible).
+
+    Rows a conversion leaves out (MARC's 3-star reviews) are counted in
+    ``extra["dropped"]`` while the splits are consumed.
+    """
+    extra = {} if extra is None else extra
     splits: dict[str, Iterable[Mapping[str, Any]]]
+    dropped = RowCounts()
     if spec.name == "xquad":
         # The hub has one split; the papers cut it 50/50 by order (ceil to validation).
         rows = list(loaded.splits["validation"])
@@ -706,8 +960,13 @@ def _our_splits(
         splits = {"test": _tydiqa_test(spec, lang, loaded)}
     else:
         splits = {
-            s: _convert(spec, loaded.splits[s], f"{lang}-{s}", loaded.features) for s in spec.splits
+            s: _convert(spec, loaded.splits[s], f"{lang}-{s}", loaded.features, s, dropped)
+            for s in spec.splits
         }
+    if exclusion is not None:
+        splits = {s: exclusion.keep(rows, s) for s, rows in splits.items()}
+    if spec.name == "marc":
+        extra["dropped"] = lambda: dropped.counts  # read once the rows are written
     max_rows = _positive_int(options, "max_rows")
     if max_rows is not None:
         splits = {s: itertools.islice(rows, max_rows) for s, rows in splits.items()}
@@ -807,15 +1066,39 @@ def prepare_real_dataset(
               ``min_chars`` (skip shorter documents, default 0), ``shard_docs``
               (train documents per shard, default 50,000; see
               :mod:`langarith.data.shards`: a killed download resumes from its last
-              finished shard).
+              finished shard); ``text_manifest``: the language's own text instead of
+              its Wikipedia, a ``sha256sum`` listing of local text files (one document
+              per line; :func:`read_text_manifest`), for languages without a Wikipedia.
+            * SMSA: ``exclude_texts_of``: a prepared folder (NusaX-senti Indonesian)
+              whose test texts are left out of every split, exactly or after
+              :func:`normalise_text`; the counts go to the manifest (``excluded``).
+
+    MARC is binarised on the way (:func:`marc_label`); its dropped 3-star reviews are
+    counted in the manifest (``dropped``).
 
     With ``HF_HUB_OFFLINE``/``HF_DATASETS_OFFLINE`` set and no cached or local copy the
     call fails at once with a ``LangarithError`` that says how to fetch the data.
     """
-    spec = require_coverage(dataset, lang)
     options = _check_options(dataset, dict(options or {}))
+    if dataset == "wikipedia" and "text_manifest" in options:
+        # A language's own text instead of its Wikipedia (any language code).
+        spec = get_spec(dataset)
+        loaded = _load_text(lang, options)
+        return _write_wikipedia(spec, lang, Path(out_dir), loaded, options)
+    spec = require_coverage(dataset, lang)
     if spec.task == "dp":
         return _prepare_ud(spec, lang, Path(out_dir), options)
+    exclusion = None
+    if options.get("exclude_texts_of"):
+        exclusion = TextExclusion.from_folder(options["exclude_texts_of"])
+    elif spec.exclude_test_of:
+        log.warning(
+            "%s/%s: prepared without exclude_texts_of, so rows that repeat the %s/%s test set "
+            "are kept (the workflow always passes it)",
+            dataset,
+            lang,
+            *spec.exclude_test_of,
+        )
     if "local_path" in options:
         loaded = _load_local(spec, lang, options)
         if spec.name == "wikipedia":  # the dump date first, as for the hub
@@ -826,14 +1109,18 @@ def prepare_real_dataset(
     try:
         if spec.name == "wikipedia":
             return _write_wikipedia(spec, lang, Path(out_dir), loaded, options)
+        extra: dict[str, Any] = {}
+        if exclusion is not None:
+            extra["excluded"] = exclusion.manifest_entry  # filled once the rows are written
         return write_dataset(
             out_dir,
             dataset,
             lang,
-            _our_splits(spec, lang, loaded, options),
+            _our_splits(spec, lang, loaded, options, exclusion, extra),
             source=loaded.source,
             revision=loaded.revision,
             options=options,
+            extra=extra,
         )
     except KeyError as err:
         raise LangarithError(

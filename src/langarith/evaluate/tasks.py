@@ -53,7 +53,7 @@ import torch
 
 from langarith import LangarithError
 from langarith.metrics import TASK_METRICS, exact_match_score, f1_score
-from langarith.task_kinds import DP_PAD, TASK_KINDS
+from langarith.task_kinds import DP_PAD, FEATURE_KINDS
 from langarith.train.task_features import (
     DEFAULT_LABELS,
     EncodedTask,
@@ -359,6 +359,7 @@ _ENCODERS: dict[str, Callable[..., dict]] = {
     "ner": _encode_ner,
     "qa": _encode_qa,
     "dp": _encode_dp,
+    "sentiment": _encode_nli,  # gold class ids, as NLI's
 }
 
 
@@ -396,8 +397,8 @@ def encode_split(
             :func:`~langarith.train.task_features.select_rows` of a whole split's
             ``info["encoded"]``); by default they are tokenised here.
     """
-    if kind not in TASK_KINDS:
-        raise LangarithError(f"Unknown task kind {kind!r}. Must be one of {list(TASK_KINDS)}")
+    if kind not in FEATURE_KINDS:
+        raise LangarithError(f"Unknown task kind {kind!r}. Must be one of {list(FEATURE_KINDS)}")
     if not rows:
         raise LangarithError(f"The {name} split has no rows to evaluate")
     device = torch.device(device)
@@ -456,6 +457,30 @@ def _nli_scorer(data: dict, labels: Sequence[str] | None, n: int):
 
     def example_stats(parts: list[tuple[Batch, torch.Tensor]]) -> np.ndarray:
         return (predictions(parts) == gold).astype(np.float64)[:, None]
+
+    return reduce, finish, example_stats
+
+
+def _sentiment_scorer(data: dict, labels: Sequence[str] | None, n: int):
+    """Accuracy and macro F1 over the data's classes; per-row statistics: correct."""
+    if not labels:
+        raise LangarithError("Sentiment evaluation needs the data's label names")
+    gold, n_classes = data["gold"], len(labels)
+    reduce, _, example_stats = _nli_scorer(data, labels, n)
+
+    def finish(parts: list[tuple[Batch, torch.Tensor]]) -> dict[str, float]:
+        pred = np.empty(n, dtype=np.int64)
+        for batch, values in parts:
+            pred[batch.index] = values.numpy()
+        f1 = 0.0
+        for c in range(n_classes):
+            tp = int(((pred == c) & (gold == c)).sum())
+            both = int((pred == c).sum() + (gold == c).sum())
+            f1 += 2 * tp / both if both else 0.0
+        return {
+            "accuracy": 100.0 * int((pred == gold).sum()) / n,
+            "f1": 100.0 * f1 / n_classes,
+        }
 
     return reduce, finish, example_stats
 
@@ -682,10 +707,22 @@ def _squad_f1_of(totals: np.ndarray, rows: int) -> float:
     return 100.0 * float(totals[0]) / rows  # column 0: F1, column 1: exact match
 
 
-_SCORERS = {"nli": _nli_scorer, "ner": _ner_scorer, "qa": _qa_scorer, "dp": _dp_scorer}
+_SCORERS = {
+    "nli": _nli_scorer,
+    "ner": _ner_scorer,
+    "qa": _qa_scorer,
+    "dp": _dp_scorer,
+    "sentiment": _sentiment_scorer,
+}
 #: Per kind: the main metric (:data:`~langarith.metrics.TASK_METRICS`) from per-row totals.
-_STATS_METRICS = {"nli": _accuracy_of, "ner": _entity_f1_of, "qa": _squad_f1_of, "dp": _las_of}
+_STATS_METRICS = {
+    "nli": _accuracy_of,
+    "ner": _entity_f1_of,
+    "qa": _squad_f1_of,
+    "dp": _las_of,
+    "sentiment": _accuracy_of,
+}
 #: Per kind: how each statistics column moves the main metric (NER: F1 grows with true
 #: positives, falls with predicted entities, gold entities are fixed; QA: F1, not EM; DP:
 #: LAS grows with labelled right words, the words are fixed).
-_STATS_TRENDS = {"nli": (1,), "ner": (1, -1, 0), "qa": (1, 0), "dp": (1, 0, 0)}
+_STATS_TRENDS = {"nli": (1,), "ner": (1, -1, 0), "qa": (1, 0), "dp": (1, 0, 0), "sentiment": (1,)}

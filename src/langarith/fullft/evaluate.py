@@ -63,6 +63,8 @@ log = logging.getLogger(__name__)
 #: The two masks of Figures 1-3 and their registered merge methods.
 SPARSITY_MODES = {"top": "top-k", "bottom": "bottom-k"}
 LABELS = ("task", "src", "tgt")
+#: The scores each kind's evaluation gives, any of which may choose λ.
+METRICS_OF_KIND = {"nli": ("accuracy",), "ner": ("f1",), "sentiment": ("accuracy", "f1")}
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,8 @@ class FullFtJob:
             evaluation data folder (validation and test splits).
         outputs: ``"<variant>/<target>"`` → the score CSV to write.
         lambda_choice: ``dataset`` (the paper) or ``target`` (a deviation).
+        metric: the validation score λ is chosen on (default: the kind's main metric;
+            NusaX: ``f1``, the macro F1).
     """
 
     model: str
@@ -95,6 +99,7 @@ class FullFtJob:
     sparsity_output: str | None = None
     max_length: int = 128
     skipped: Sequence[str] = field(default_factory=tuple)
+    metric: str | None = None
 
     def check(self) -> None:
         """The job's "bad input" refusals, before anything is loaded."""
@@ -103,6 +108,12 @@ class FullFtJob:
         if not self.grid or any(not (lam > 0 and math.isfinite(lam)) for lam in self.grid):
             raise LangarithError(
                 f"fullft λ grid {list(self.grid)} must hold numbers > 0 (λ = 0 is MODEL)"
+            )
+        allowed = METRICS_OF_KIND.get(self.kind, ())
+        if self.metric is not None and self.metric not in allowed:
+            raise LangarithError(
+                f"fullft dataset {self.task!r}: metric {self.metric!r} is not one of a "
+                f"{self.kind} task's {list(allowed)}"
             )
         if self.lambda_choice not in ("dataset", "target"):
             raise LangarithError(
@@ -255,7 +266,7 @@ def run_fullft_job(job: FullFtJob, *, device: str | None = None) -> list[Path]:
     started = time.perf_counter()
     loaded = LoadedModels(job, pick_device(device))
     variants = [VARIANTS[slug] for slug in job.variants]
-    main = TASK_METRICS[job.kind]
+    main = job.metric or TASK_METRICS[job.kind]
     # 1. validation only: every target, every variant, every λ
     validation: dict[tuple[str, str, float | None], dict[str, float]] = {}
     for target in job.targets:

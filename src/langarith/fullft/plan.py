@@ -12,16 +12,23 @@ The section (``workflow/schemas/config.schema.yaml``, ``fullft``)::
       no_text: [nij]                 # targets without text: skipped, noted in the table
       language: {training: {...}, per_language: {sw: {...}}}
       task: {training: {...}}
+      per_model:                     # a backbone's own settings, on top of the above
+        xlmr-large: {language: {training: {...}}, task: {training: {...}},
+                     datasets: {nli: {training: {...}}}}
       datasets:
         nli: {kind: nli, train_dataset: xnli, eval_dataset: xnli, source: en,
-              targets: [de, ru], training: {...}}
+              targets: [de, ru], training: {...}, metric: accuracy}
+        anli: {kind: nli, train_dataset: xnli, eval_dataset: americasnli, task_from: nli,
+               targets: [quy]}
 
 A dataset key is the ``<task>`` of the score paths; its task model is trained on the
-``source`` language's ``train_dataset``, its targets evaluated on ``eval_dataset``.
+``source`` language's ``train_dataset`` (or is ``task_from``'s), its targets evaluated
+on ``eval_dataset``; ``metric`` picks the task checkpoint and λ.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -58,9 +65,16 @@ __all__ = [
     "language_hparams",
     "score_path",
     "task_hparams",
+    "task_metric",
+    "task_models",
+    "task_owner",
 ]
 
+log = logging.getLogger(__name__)
+
 ALL_VARIANTS = ("model", "src", "tgt", "src-tgt", "neg-src-tgt")
+#: (dataset, target) pairs already logged as skipped (the planner runs many times).
+_LOGGED_SKIPS: set[tuple[str, str]] = set()
 DEFAULT_GRID = {"start": 0.1, "stop": 1.0, "step": 0.1}
 
 
@@ -89,6 +103,42 @@ def fullft_datasets(config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     return {str(k): dict(v) for k, v in (fullft_section(config).get("datasets") or {}).items()}
 
 
+def task_owner(config: Mapping[str, Any], dataset: str) -> str:
+    """The dataset whose task model ``dataset`` uses: its ``task_from`` (AmericasNLI
+    scores XNLI's MultiNLI model, the paper's one task vector for both), else itself.
+
+    The owner must train the same kind on the same data and source, and own its model.
+    """
+    datasets = fullft_datasets(config)
+    owner = datasets[dataset].get("task_from")
+    if owner is None or owner == dataset:
+        return dataset
+    where = f"fullft.datasets.{dataset}.task_from"
+    if owner not in datasets:
+        raise LangarithError(f"{where}: {owner!r} is not a dataset of fullft.datasets")
+    if datasets[owner].get("task_from") not in (None, owner):
+        raise LangarithError(f"{where}: {owner!r} uses another dataset's task model itself")
+    mine, theirs = datasets[dataset], datasets[owner]
+    for key, default in (
+        ("kind", "nli"),
+        ("train_dataset", None),
+        ("source", config.get("source_language", "en")),
+        ("metric", None),
+        ("training", None),
+    ):
+        if key in mine and mine.get(key, default) != theirs.get(key, default):
+            raise LangarithError(
+                f"{where}: {owner!r} has another {key} ({theirs.get(key, default)!r}, not "
+                f"{mine.get(key, default)!r}); drop task_from or make them equal"
+            )
+    return str(owner)
+
+
+def task_models(config: Mapping[str, Any]) -> list[str]:
+    """The datasets that train a task model (every one without ``task_from``)."""
+    return [d for d in fullft_datasets(config) if task_owner(config, d) == d]
+
+
 def fullft_targets(config: Mapping[str, Any], dataset: str) -> tuple[list[str], list[str]]:
     """(targets evaluated, targets skipped for lack of text) of one dataset.
 
@@ -107,18 +157,31 @@ def fullft_targets(config: Mapping[str, Any], dataset: str) -> tuple[list[str], 
             f"fullft.datasets.{dataset}: source {source!r} has no text (fullft.no_text), so it "
             "has no language vector; give it text or use another source"
         )
-    return [t for t in targets if t not in no_text], [t for t in targets if t in no_text]
+    skipped = [t for t in targets if t in no_text]
+    for target in skipped:
+        if (dataset, target) not in _LOGGED_SKIPS:
+            _LOGGED_SKIPS.add((dataset, target))
+            log.info(
+                "fullft.datasets.%s: target %s has no text for a language vector (no "
+                "Wikipedia, no data.text or data.local_paths.wikipedia entry, or listed in "
+                "fullft.no_text); skipped and noted under the task_arithmetic table",
+                dataset,
+                target,
+            )
+    return [t for t in targets if t not in no_text], skipped
 
 
 def _without_text(config: Mapping[str, Any]) -> set[str]:
     """Languages with no text for an MLM model: ``fullft.no_text``, and languages that
-    Wikipedia does not cover and ``data.local_paths.wikipedia`` does not give (a real
-    run's text from local files; the demo generates every language it knows)."""
+    Wikipedia does not cover and neither ``data.text`` (a language's own text files)
+    nor ``data.local_paths.wikipedia`` gives (the demo generates every language it
+    knows)."""
     listed = {str(x) for x in fullft_section(config).get("no_text") or []}
     data = config.get("data") or {}
     if data.get("source") == "demo":
         return listed
     local = set((data.get("local_paths") or {}).get("wikipedia") or {})
+    local |= set(data.get("text") or {})
     langs = set()
     for spec in fullft_datasets(config).values():
         langs.update(str(t) for t in spec.get("targets") or [])
@@ -136,14 +199,20 @@ def fullft_languages(config: Mapping[str, Any]) -> list[str]:
     return langs
 
 
-def language_hparams(config: Mapping[str, Any], lang: str) -> dict[str, Any]:
-    """MLM settings of ``lang`` (:func:`~langarith.settings.fullft_language_settings`)."""
-    return fullft_language_settings(config, lang).as_dict()
+def language_hparams(
+    config: Mapping[str, Any], lang: str, model: str | None = None
+) -> dict[str, Any]:
+    """MLM settings of ``lang`` for ``model``
+    (:func:`~langarith.settings.fullft_language_settings`)."""
+    return fullft_language_settings(config, lang, model).as_dict()
 
 
-def task_hparams(config: Mapping[str, Any], dataset: str) -> dict[str, Any]:
-    """Task settings of a dataset (:func:`~langarith.settings.fullft_task_settings`)."""
-    hp = fullft_task_settings(config, dataset).as_dict()
+def task_hparams(
+    config: Mapping[str, Any], dataset: str, model: str | None = None
+) -> dict[str, Any]:
+    """Task settings of a dataset for ``model``
+    (:func:`~langarith.settings.fullft_task_settings`)."""
+    hp = fullft_task_settings(config, dataset, model).as_dict()
     hp.pop("adapter_config", None)
     return hp
 
@@ -190,14 +259,14 @@ def fullft_job(config: Mapping[str, Any], model: str, task: str, seed: int | str
     keep, sparse_variants = _sparsity(config)
     eval_dataset = str(spec.get("eval_dataset") or spec.get("train_dataset"))
     section = fullft_section(config)
-    max_length = task_hparams(config, task)["max_length"] or 128
+    max_length = task_hparams(config, task_owner(config, task), model)["max_length"] or 128
     return {
         "model": model,
         "task": task,
         "kind": str(spec.get("kind", "nli")),
         "seed": seed if isinstance(seed, str) and not seed.isdigit() else int(seed),
         "backbone": f"resources/backbones/{model}",
-        "task_dir": FULLFT_TASK_DIR.format(model=model, task=task, seed=seed),
+        "task_dir": FULLFT_TASK_DIR.format(model=model, task=task_owner(config, task), seed=seed),
         "source": source,
         "source_dir": FULLFT_LANG_DIR.format(model=model, lang=source, seed=seed),
         "targets": {t: FULLFT_LANG_DIR.format(model=model, lang=t, seed=seed) for t in targets},
@@ -217,7 +286,15 @@ def fullft_job(config: Mapping[str, Any], model: str, task: str, seed: int | str
         else None,
         "max_length": int(max_length),
         "skipped": skipped,
+        "metric": task_metric(config, task),
     }
+
+
+def task_metric(config: Mapping[str, Any], task: str) -> str | None:
+    """The validation metric of a dataset (``fullft.datasets.<d>.metric``; ``None``: the
+    kind's main one): it picks the task model's checkpoint and the λ."""
+    metric = fullft_datasets(config)[task].get("metric")
+    return None if metric is None else str(metric)
 
 
 # --------------------------------------------------------------------------- rule helpers

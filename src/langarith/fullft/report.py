@@ -22,8 +22,16 @@ from typing import Any
 import pandas as pd
 
 from langarith import LangarithError
-from langarith.arm_registry import ARM_JOB_COUNTS, ARM_OUTPUTS, ArmJobs
+from langarith.arm_registry import (
+    ARM_COSTS,
+    ARM_JOB_COUNTS,
+    ARM_OUTPUTS,
+    ARM_PAPER_TASKS,
+    ARM_SCORES,
+    ArmJobs,
+)
 from langarith.evaluate.score_files import read_scores
+from langarith.fullft.cost import fullft_cost
 from langarith.fullft.plan import (
     fullft_datasets,
     fullft_job,
@@ -33,10 +41,12 @@ from langarith.fullft.plan import (
     fullft_section,
     fullft_seeds,
     fullft_targets,
+    task_models,
 )
 from langarith.fullft.variants import SPARSITY_COLUMNS, VARIANTS
 from langarith.io import atomic_file
 from langarith.paths import DATA_DIR, FULLFT_SPARSITY
+from langarith.plan import dataset_inputs
 from langarith.report.figures import FIGURES, FigureRequest, FigureSpec
 from langarith.report.render import markdown_table
 from langarith.report.tables import TABLES, BuiltTable, TableRequest, TableSpec
@@ -212,8 +222,7 @@ def _wanted(config: Any, table: str) -> bool:
 
 
 def _score_inputs(config: Any, table: str) -> dict[str, list[str]]:
-    scores = [p for p in fullft_outputs(config) if "/scores/" in p]
-    return {"scores": scores}
+    return {"scores": fullft_scores(config)}
 
 
 def _sparsity_tasks(config: Any) -> list[str]:
@@ -271,7 +280,7 @@ def fullft_job_counts(config: Any) -> ArmJobs:
     langs = fullft_languages(config)
     counts = {
         "fullft_language": len(models) * len(langs) * len(seeds),
-        "fullft_task": len(models) * len(datasets) * len(seeds),
+        "fullft_task": len(models) * len(task_models(config)) * len(seeds),
         **{f"fullft_evaluate_{task}": len(models) * len(seeds) for task in datasets},
     }
     if (fullft_section(config).get("sparsity") or {}).get("keep"):
@@ -280,10 +289,29 @@ def fullft_job_counts(config: Any) -> ArmJobs:
     for task, spec in datasets.items():
         source = spec.get("source", config.get("source_language", "en"))
         data.add(DATA_DIR.format(dataset=spec["train_dataset"], lang=source))
+        data.update(dataset_inputs(config, spec["train_dataset"], source).values())
         data.update(fullft_job(config, models[0], task, seeds[0])["data"].values())
     corpora = {(model, lang) for model in models for lang in langs}
     return ArmJobs(counts, frozenset(data), frozenset(corpora))
 
 
+def paper_tasks(config: Any) -> dict[str, dict[str, str]]:
+    """``ta-<variant>`` → {dataset key: the dataset its targets are scored on}, so that
+    ``paper_comparison`` finds the paper's ``americasnli`` under any key."""
+    datasets = {
+        key: str(spec.get("eval_dataset") or spec.get("train_dataset") or key)
+        for key, spec in fullft_datasets(config).items()
+    }
+    return {variant.scenario: dict(datasets) for variant in VARIANTS.values()}
+
+
+def fullft_scores(config: Any) -> list[str]:
+    """The arm's score CSVs (``paper_comparison`` reads them)."""
+    return [p for p in fullft_outputs(config) if "/scores/" in p]
+
+
 ARM_JOB_COUNTS["fullft"] = fullft_job_counts
 ARM_OUTPUTS["fullft"] = fullft_outputs
+ARM_SCORES["fullft"] = fullft_scores
+ARM_COSTS["fullft"] = fullft_cost
+ARM_PAPER_TASKS["fullft"] = paper_tasks

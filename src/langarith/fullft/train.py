@@ -67,6 +67,7 @@ log = logging.getLogger(__name__)
 TASK_MODEL_CLASSES = {
     "nli": AutoModelForSequenceClassification,
     "ner": AutoModelForTokenClassification,
+    "sentiment": AutoModelForSequenceClassification,
 }
 
 
@@ -83,6 +84,7 @@ def _loop(hp: dict[str, Any], seed: int, max_steps: int, eval_every: int, **kw: 
         checkpoint_every=int(hp["checkpoint_every"]),
         stop_after_steps=hp["stop_after_steps"],
         max_nonfinite_in_row=int(hp["max_nonfinite_in_row"]),
+        early_stopping_patience=hp.get("early_stopping_patience"),
         **kw,
     )
 
@@ -225,9 +227,14 @@ def finetune_task(
     seed: int,
     hparams: dict[str, Any] | None = None,
     checkpoint_dir: Path | str | None = None,
+    metric: str | None = None,
 ) -> Path:
     """Full fine-tuning on the source-language task data in ``data_dir`` (train and
-    validation splits); the best weights by validation metric go to ``out_dir``."""
+    validation splits); the best weights by validation ``metric`` (default: the kind's,
+    :data:`TASK_METRIC`; NusaX's SMSA model is chosen on macro F1) go to ``out_dir``.
+
+    The head's labels are the data manifest's (sentiment has two or three classes),
+    else the kind's defaults."""
     given = {k: v for k, v in (hparams or {}).items() if k != "adapter_config"}
     hp = TaskAdapterSettings.from_mapping(given, where="fullft task training").as_dict()
     backbone_dir, data_dir, out_dir = Path(backbone_dir), Path(data_dir), Path(out_dir)
@@ -236,7 +243,11 @@ def finetune_task(
     check_checkpoint_dir(ckpt, [backbone_dir, data_dir, out_dir])
     started = time.perf_counter()
     theta0_sha = theta0_checksum(backbone_dir)
-    labels = list(DEFAULT_LABELS[kind]) if kind in DEFAULT_LABELS else []
+    manifest = read_data_manifest(data_dir)
+    labels = [str(x) for x in manifest.get("labels") or DEFAULT_LABELS.get(kind, [])]
+    if kind in ("nli", "sentiment") and not labels:
+        raise LangarithError(f"{data_dir}: the data manifest names no labels for a {kind} head")
+    metric = metric or TASK_METRIC[kind]
     tokenizer = load_tokenizer(backbone_dir)
     max_length = hp["max_length"] or 128
     train_rows = read_rows(data_dir, "train")
@@ -272,7 +283,7 @@ def finetune_task(
 
     cfg = _loop(
         hp, seed, max_steps, eval_every,
-        higher_is_better=True, metric=TASK_METRIC[kind], unit="ex", desc=f"fullft task {kind}",
+        higher_is_better=True, metric=metric, unit="ex", desc=f"fullft task {kind}",
     )  # fmt: skip
     config_hash = sha256_json(
         {
@@ -281,6 +292,7 @@ def finetune_task(
             "data": data_checksum(data_dir),
             "seed": seed,
             "task": kind,
+            "metric": metric,
             "hparams": hash_hparams(hp),
         }  # fmt: skip
     )
@@ -289,11 +301,11 @@ def finetune_task(
         setup=setup, checkpoint_dir=ckpt, config_hash=config_hash,
     )  # fmt: skip
     load_state_into(params, result.best_state)
-    manifest = read_data_manifest(data_dir)
     meta = {
         "kind": "fullft_task",
         "task_kind": kind,
         "labels": labels,
+        "metric": metric,
         "language": manifest.get("language", data_dir.name),
         "dataset": manifest.get("dataset"),
         "seed": seed,
@@ -303,6 +315,7 @@ def finetune_task(
         "max_length": max_length,
         "hparams": hp,
         "steps": result.steps,
+        "stopped_early": result.stopped_early,
         "best_step": result.best_step,
         "best_validation": result.best_score,
         "eval_history": result.history,

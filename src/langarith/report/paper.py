@@ -38,6 +38,22 @@
     ``cosine``.
 ``note``
     what the table says about the number, and any inconsistency found while copying.
+
+The arms' published averages have their own files in the same columns (without
+``partner``, ``top_k``, ``pool``) plus two: ``paper_numbers_fullft.csv`` (paper
+``ta-crosslingual``: Tables 2, 4 and 7 of task-arithmetic-crosslingual, scenarios
+``ta-<variant>``, task = the dataset, e.g. ``americasnli``; it also keeps the
+``dataset``/``variant`` columns the arm's own table reads) and ``paper_numbers_tlr.csv``
+(paper ``tlr``: Tables 2, 3, 4 and 6 of target-language-ready-adapters, scenarios
+``tlr-<variant>``). :func:`load` returns all three in one frame, with
+
+``languages``
+    the languages an ``AVG`` averages (space-separated), where the file states them
+    (the arms' files print averages only); empty for the core's rows, whose per-language
+    rows say it.
+``published_only``
+    why no run of this workflow can match the number (SFT, BAD-X's language adapters,
+    SHARED pre-training); empty where a run can.
 """
 
 from __future__ import annotations
@@ -51,10 +67,34 @@ import pandas as pd
 
 from langarith import LangarithError
 
-__all__ = ["COLUMNS", "PAPER_BACKBONES", "is_paper_setup", "load", "paper_backbones"]
+__all__ = [
+    "ARM_FILES",
+    "COLUMNS",
+    "EXTRA_COLUMNS",
+    "PAPER_BACKBONES",
+    "PUBLISHED_ONLY",
+    "is_paper_setup",
+    "load",
+    "paper_backbones",
+]
 
-#: The papers' backbones: Hugging Face hub name → model key in paper_numbers.csv.
-PAPER_BACKBONES = {"bert-base-multilingual-cased": "mbert", "xlm-roberta-base": "xlmr"}
+#: The papers' backbones: Hugging Face hub name → model key in the published numbers
+#: (XLM-R large: task-arithmetic-crosslingual Table 4).
+PAPER_BACKBONES = {
+    "bert-base-multilingual-cased": "mbert",
+    "xlm-roberta-base": "xlmr",
+    "xlm-roberta-large": "xlmr-large",
+}
+#: The released X-MOD checkpoints' hub prefix; the rest of the name is the model key.
+XMOD_HUB_PREFIX = "facebook/"
+#: The arms' published numbers, beside paper_numbers.csv.
+ARM_FILES = ("paper_numbers_fullft.csv", "paper_numbers_tlr.csv")
+#: Published rows no run of this workflow can match, by (paper, method): the reason.
+PUBLISHED_ONLY = {
+    ("xmod", "SHARED"): "SHARED needs its own pre-training (no released checkpoint)",
+}
+#: The columns :func:`load` adds to :data:`COLUMNS`.
+EXTRA_COLUMNS = ("languages", "published_only")
 COLUMNS = (
     "paper",
     "table",
@@ -73,14 +113,39 @@ COLUMNS = (
 )
 
 
+def _read(name: str) -> pd.DataFrame:
+    resource = importlib.resources.files("langarith") / "resources" / name
+    with resource.open("r", encoding="utf-8") as handle:
+        return pd.read_csv(handle, dtype=str, keep_default_na=False)
+
+
+def _arm_rows(name: str) -> pd.DataFrame:
+    """An arm's file in :data:`COLUMNS` (+ :data:`EXTRA_COLUMNS`): task from ``dataset``
+    where the file has no ``task``, language ``AVG`` where it has none."""
+    frame = _read(name)
+    if "task" not in frame.columns and "dataset" in frame.columns:
+        frame["task"] = frame["dataset"]
+    if "language" not in frame.columns:
+        frame["language"] = "AVG"
+    for column in ("partner", "top_k", "pool"):
+        frame[column] = ""
+    required = [c for c in (*COLUMNS, *EXTRA_COLUMNS) if c not in frame.columns]
+    if required:
+        raise LangarithError(f"{name} lacks the column(s) {required}")
+    return frame[[*COLUMNS, *EXTRA_COLUMNS]]
+
+
 @functools.cache
 def _load_cached() -> pd.DataFrame:
-    resource = importlib.resources.files("langarith") / "resources" / "paper_numbers.csv"
-    with resource.open("r", encoding="utf-8") as handle:
-        frame = pd.read_csv(handle, dtype=str, keep_default_na=False)
+    frame = _read("paper_numbers.csv")
     missing = [c for c in COLUMNS if c not in frame.columns]
     if missing:
         raise LangarithError(f"paper_numbers.csv lacks the column(s) {missing}")
+    frame["languages"] = ""
+    frame["published_only"] = [
+        PUBLISHED_ONLY.get((p, m), "") for p, m in zip(frame["paper"], frame["method"], strict=True)
+    ]
+    frame = pd.concat([frame, *(_arm_rows(name) for name in ARM_FILES)], ignore_index=True)
     frame["score"] = pd.to_numeric(frame["score"])
     return frame
 
@@ -103,6 +168,10 @@ def paper_backbones(config: Mapping[str, Any]) -> dict[str, str]:
         hub = str(model.get("hub", "")).strip()
         if "demo" not in model and hub in PAPER_BACKBONES:
             matched[str(model["name"])] = PAPER_BACKBONES[hub]
+    for model in (config.get("xmod") or {}).get("models") or []:
+        hub = str(model.get("hub") or "").strip()
+        if hub.startswith(XMOD_HUB_PREFIX + "xmod-"):  # a released X-MOD checkpoint
+            matched[str(model["name"])] = hub.removeprefix(XMOD_HUB_PREFIX)
     return matched
 
 

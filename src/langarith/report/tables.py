@@ -42,6 +42,7 @@ import numpy as np
 import pandas as pd
 
 from langarith import LangarithError
+from langarith.arm_registry import arm_paper_tasks, arm_scores
 from langarith.evaluate.label_free import label_free_jobs, label_free_outputs
 from langarith.evaluate.score_files import parse_weights
 from langarith.evaluate.search import best_lambda
@@ -62,6 +63,7 @@ from langarith.report.inputs import (
 )
 from langarith.report.label_free import label_free_table
 from langarith.report.paper import paper_backbones
+from langarith.report.paper_arms import ARM_METRICS, arm_points, fill_arm_row
 from langarith.report.render import (
     format_fixed,
     format_mean_std,
@@ -1024,6 +1026,7 @@ def paper_comparison_table(
     papers: pd.DataFrame | None = None,
     run_pools: Mapping[str, Sequence[str]] | None = None,
     source: str = "en",
+    task_datasets: Mapping[str, Mapping[str, str]] | None = None,
 ) -> pd.DataFrame:
     """The run's averages next to the published numbers, with the difference.
 
@@ -1036,6 +1039,9 @@ def paper_comparison_table(
             related pool; the Romance pool for ``romance``); ``None``: not known, and
             rows whose number depends on the pool are then not comparable.
         source: the source language (never a partner).
+        task_datasets: scenario → run task → the dataset it is evaluated on (key ``""``:
+            any scenario), so that an arm's task matches the dataset a paper names
+            (:mod:`langarith.report.paper_arms`).
 
     Every published score row is listed (cosine values and text-quoted gains are left
     out), with ``paper_table`` (e.g. ``ECAI Table 2``). ``run_*`` columns are filled
@@ -1047,16 +1053,22 @@ def paper_comparison_table(
     it; and MIX is the paper's definition (the run's ``MIX`` is the oracle of
     :func:`with_mix_variants`; ``MIX-val`` is never compared). ``why_not`` says which
     of these fail.
+
+    The arms' scenarios (no core table layout: ``ta-*``, ``tlr-*``, ``xmod*``) are
+    matched by :func:`~langarith.report.paper_arms.fill_arm_row`; a row marked
+    ``published_only`` is listed with its reason and never matched.
     """
     papers = paper_numbers.load() if papers is None else papers
-    for column in ("pool", "seeds"):
+    for column in ("pool", "seeds", *paper_numbers.EXTRA_COLUMNS):
         if column not in papers.columns:
             papers = papers.assign(**{column: ""})
-    published = papers[papers["metric"].isin(["f1", "accuracy"])].copy()
+    published = papers[papers["metric"].isin(ARM_METRICS)].copy()
     backbones = dict(backbones or {})
     run_model_of = {paper: run for run, paper in backbones.items()}
     long = _run_long_tables(scores, set(published["scenario"])) if backbones else pd.DataFrame()
     partners = _run_partners(scores, source) if backbones else {}
+    arm_scenarios = set(published["scenario"]) - set(LAYOUTS)
+    points = arm_points(scores, arm_scenarios, task_datasets) if backbones else pd.DataFrame()
     rows = []
     for pub in published.itertuples(index=False):
         run_model = run_model_of.get(pub.model, "")
@@ -1084,10 +1096,15 @@ def paper_comparison_table(
             "why_not": "",
             "note": "",
         }
-        if not backbones:
+        if str(pub.published_only).strip():
+            row["why_not"] = f"published only: {pub.published_only}"
+        elif not backbones:
             row["why_not"] = "setup differs: the run's backbones are not the papers' models"
         elif not run_model:
             row["why_not"] = f"the run has no backbone with the papers' {pub.model} hub model"
+        elif pub.scenario in arm_scenarios:
+            fill_arm_row(row, points, papers, pub)
+            _check_setup(row, pub, papers, partners, run_pools)
         else:
             _fill_run(row, long, papers, pub)
             _check_setup(row, pub, papers, partners, run_pools)
@@ -1337,6 +1354,7 @@ class TableRequest:
     run_pools: Mapping[str, Sequence[str]] | None = None
     source: str = "en"
     notes: Sequence[str] = ()  # lines a table adds under itself (e.g. skipped targets)
+    task_datasets: Mapping[str, Mapping[str, str]] | None = None  # paper_comparison
 
     def paths(self, key: str) -> list[str]:
         """The files of one named input (empty when the rule gives none)."""
@@ -1463,6 +1481,7 @@ def build_paper_comparison(request: TableRequest) -> BuiltTable:
         request.backbones,
         run_pools=request.run_pools,
         source=request.source,
+        task_datasets=request.task_datasets,
     )
     return BuiltTable(frame, _paper_comparison_markdown(frame, request.backbones))
 
@@ -1676,16 +1695,29 @@ def no_options(config: Config) -> dict[str, Any]:
 
 
 def paper_options(config: Config) -> dict[str, Any]:
-    """The paper comparison matches the run's backbones, pools and source to the papers'."""
+    """The paper comparison matches the run's backbones, pools and source to the papers',
+    and the tasks to the datasets the papers name (core tasks: ``eval_dataset``; an
+    arm's own task keys: :data:`~langarith.arm_registry.ARM_PAPER_TASKS`)."""
     romance = configured_scenarios(config).get("romance") or {}
     related_pool = related_pool_of(config)
     pools = {s: related_pool for s in ("zero_shot", "enhancement", "low_resource", "ties")}
     pools["romance"] = [str(lang) for lang in romance.get("pool") or []]
+    core_tasks = {
+        str(task): str(spec.get("eval_dataset") or spec.get("train_dataset") or task)
+        for task, spec in (config.get("tasks") or {}).items()
+    }
     return {
         "backbones": paper_backbones(config),
         "run_pools": pools,
         "source": str(config.get("source_language", "en")),
+        "task_datasets": {"": core_tasks, **arm_paper_tasks(config)},
     }
+
+
+def paper_inputs(config: Config, table: str) -> dict[str, list[str]]:
+    """The scores of every scenario table and of the registered arms."""
+    scores = all_scenario_inputs(config, table)["scores"] + arm_scores(config)
+    return {"scores": list(dict.fromkeys(scores))}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -1765,7 +1797,7 @@ TABLES: dict[str, TableSpec] = {
     ),
     "paper_comparison": TableSpec(
         build_paper_comparison,
-        all_scenario_inputs,
+        paper_inputs,
         always_wanted,
         "paper_comparison.rst",
         "Paper comparison",
@@ -1817,6 +1849,7 @@ def write_table(
     run_pools: Mapping[str, Sequence[str]] | None = None,
     source: str = "en",
     notes: Sequence[str] = (),
+    task_datasets: Mapping[str, Mapping[str, str]] | None = None,
 ) -> list[Path]:
     """Build one table and write it: the entry point of the Snakemake table rules.
 
@@ -1830,6 +1863,7 @@ def write_table(
             ``paper_comparison`` (see :func:`paper_comparison_table`).
         n_resamples, seed: of the bootstrap intervals.
         notes: lines a table adds under itself (the arms' skipped targets).
+        task_datasets: scenario → run task → its dataset, for ``paper_comparison``.
 
     Returns the paths written.
     """
@@ -1849,6 +1883,7 @@ def write_table(
         run_pools=pools,
         source=source,
         notes=tuple(notes),
+        task_datasets=task_datasets,
     )
     written = _write_built(table, spec.build(request), outputs)
     title = table.replace("_", " ").capitalize()

@@ -16,11 +16,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from langarith.arm_registry import ARM_JOB_COUNTS, ARM_OUTPUTS, ArmJobs
+from langarith.arm_registry import ARM_COSTS, ARM_JOB_COUNTS, ARM_OUTPUTS, ARM_SCORES, ArmJobs
 from langarith.paths import DATA_DIR, TLR_ALIGNMENT_CSV
 from langarith.report.figures import FIGURES, FigureRequest, FigureSpec
 from langarith.report.render import markdown_table
 from langarith.report.tables import TABLES, BuiltTable, TableRequest, TableSpec
+from langarith.tlr.cost import tlr_cost
 from langarith.tlr.variants import (
     METHOD_NAMES,
     alignment_settings,
@@ -320,3 +321,5 @@ FIGURES["tlr_alignment"] = FigureSpec(
 )
 ARM_OUTPUTS["tlr"] = tlr_outputs
 ARM_JOB_COUNTS["tlr"] = tlr_job_counts
+ARM_SCORES["tlr"] = _score_files  # paper_comparison: TLR's runs beside Tables 2, 4, 6
+ARM_COSTS["tlr"] = tlr_cost

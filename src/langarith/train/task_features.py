@@ -40,12 +40,12 @@ import torch
 
 from langarith import LangarithError, metrics
 from langarith.data import UD_RELATIONS
-from langarith.task_kinds import DP_PAD, TASK_KINDS, TASK_MAX_LENGTH
+from langarith.task_kinds import DP_PAD, FEATURE_KINDS, TASK_MAX_LENGTH
 
 log = logging.getLogger(__name__)
 
 #: Metric that selects checkpoints and is reported per task (higher is better).
-TASK_METRIC = {"ner": "f1", "nli": "accuracy", "qa": "f1", "dp": "las"}
+TASK_METRIC = {"ner": "f1", "nli": "accuracy", "qa": "f1", "dp": "las", "sentiment": "accuracy"}
 #: Rows encoded at once by :func:`iter_encoded`. A chunk of SQuAD (about 1.03 windows a
 #: question) is ~1,000 features of 384 tokens: tens of MB as Python lists, against
 #: gigabytes for the whole training split; large enough that the tokenizer's batching
@@ -61,8 +61,8 @@ DEFAULT_LABELS = {
 
 def check_task(task: str) -> str:
     """Validate a task name early with a message listing the allowed ones."""
-    if task not in TASK_KINDS:
-        raise LangarithError(f"Task {task!r} is unknown; allowed: {', '.join(TASK_KINDS)}.")
+    if task not in FEATURE_KINDS:
+        raise LangarithError(f"Task {task!r} is unknown; allowed: {', '.join(FEATURE_KINDS)}.")
     return task
 
 
@@ -121,7 +121,7 @@ class EncodedTask:
         if with_labels:
             if self.task == "ner" and self.labels is not None:
                 out["labels"] = pad(self.labels, -100)
-            elif self.task == "nli" and self.labels is not None:
+            elif self.task in ("nli", "sentiment") and self.labels is not None:
                 out["labels"] = torch.tensor([self.labels[i] for i in indices], dtype=torch.long)
             elif self.task == "qa" and self.start_positions is not None:
                 out["start_positions"] = torch.tensor([self.start_positions[i] for i in indices])
@@ -357,6 +357,27 @@ def dp_words(
     )
 
 
+def encode_sentiment(rows: Sequence[dict], tokenizer, max_length: int = 128) -> EncodedTask:
+    """Encode single texts (MARC, SMSA, NusaX); ``label`` is the class id of the data's
+    ``labels`` (checked by the data stage)."""
+    _require_fast(tokenizer)
+    enc = tokenizer([str(r["text"]) for r in rows], truncation=True, max_length=max_length)
+    labels = []
+    for row in rows:
+        label = row.get("label")
+        if label is not None and (isinstance(label, bool) or not isinstance(label, int)):
+            raise LangarithError(f"Row {row.get('id')}: sentiment label {label!r} is not an int.")
+        labels.append(-100 if label is None else int(label))
+    return EncodedTask(
+        task="sentiment",
+        input_ids=[list(x) for x in enc["input_ids"]],
+        attention_mask=[list(x) for x in enc["attention_mask"]],
+        token_type_ids=_type_ids(enc, tokenizer),
+        example_index=list(range(len(rows))),
+        labels=labels,
+    )
+
+
 def _fit_questions(questions: list[str], tokenizer, limit: int) -> list[str]:
     """Cut questions longer than ``limit`` sub-tokens at a token boundary.
 
@@ -470,6 +491,8 @@ def _encode_rows(
         return encode_dp(rows, tokenizer, list(labels or DEFAULT_LABELS["dp"]), max_length)
     if task == "nli":
         return encode_nli(rows, tokenizer, max_length)
+    if task == "sentiment":
+        return encode_sentiment(rows, tokenizer, max_length)
     return encode_qa(rows, tokenizer, max_length, doc_stride)
 
 
@@ -674,6 +697,14 @@ def score_nli(true: Sequence[int], pred: Sequence[int]) -> dict[str, float]:
     return {"accuracy": float(metrics.accuracy(list(true), list(pred)))}
 
 
+def score_sentiment(true: Sequence[int], pred: Sequence[int], n_classes: int) -> dict[str, float]:
+    """Accuracy and macro F1 in percent (MARC reports the first, NusaX the second)."""
+    return {
+        "accuracy": float(metrics.accuracy(list(true), list(pred))),
+        "f1": float(metrics.macro_f1(list(true), list(pred), n_classes)),
+    }
+
+
 def score_qa(preds: dict[str, str], rows: Sequence[dict]) -> dict[str, float]:
     """SQuAD F1 and exact match in percent (max over the reference answers)."""
     return _squad(preds, _qa_references(rows))
@@ -727,7 +758,7 @@ def predict_task(
             if task == "ner":
                 ids = out.logits.argmax(-1).cpu().numpy()
                 ner.extend(ids[j, :n] for j, n in enumerate(lengths))
-            elif task == "nli":
+            elif task in ("nli", "sentiment"):
                 nli.extend(int(x) for x in out.logits.argmax(-1).cpu())
             elif task == "dp":
                 kept = [kept_words(encoded.word_starts[i]) for i in indices]
@@ -741,7 +772,7 @@ def predict_task(
         model.train()
     if task == "ner":
         return ner
-    if task == "nli":
+    if task in ("nli", "sentiment"):
         return nli
     if task == "dp":
         return dp
@@ -810,7 +841,7 @@ def evaluate_chunks(
             true_tags += [
                 [labels[t] if isinstance(t, int) else str(t) for t in r["ner_tags"]] for r in rows
             ]
-        elif task == "nli":
+        elif task in ("nli", "sentiment"):
             classes += raw
             gold += [int(r["label"]) for r in rows]
         elif task == "dp":
@@ -833,6 +864,10 @@ def evaluate_chunks(
         return score_nli(gold, classes)
     if task == "dp":
         return metrics.attachment_scores(*parses)
+    if task == "sentiment":
+        if not labels:
+            raise LangarithError("Sentiment evaluation needs the data's label names")
+        return score_sentiment(gold, classes, len(labels))
     return _squad(answers, references)
 
 
@@ -850,6 +885,7 @@ __all__ = [
     "encode_ner",
     "encode_nli",
     "encode_qa",
+    "encode_sentiment",
     "encode_task",
     "evaluate_chunks",
     "evaluate_task",
@@ -861,4 +897,5 @@ __all__ = [
     "score_ner",
     "score_nli",
     "score_qa",
+    "score_sentiment",
 ]

@@ -159,6 +159,7 @@ class LoopResult:
     resumed_from_step: int | None
     nonfinite_steps: int = 0
     skipped_steps: list[int] = field(default_factory=list)
+    stopped_early: bool = False
 
 
 def resolve_warmup(hparams: Mapping[str, Any], max_steps: int) -> int:
@@ -383,6 +384,7 @@ class _Run:
             resumed_from_step=self.resumed_from,
             nonfinite_steps=state.nonfinite_steps,
             skipped_steps=list(state.skipped_steps),
+            stopped_early=state.step < self.cfg.max_steps,
         )
 
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 
-from langarith.arm_registry import ARM_JOB_COUNTS, ARM_OUTPUTS, ArmJobs
+from langarith.arm_registry import ARM_JOB_COUNTS, ARM_OUTPUTS, ARM_SCORES, ArmJobs
 from langarith.io import read_json
 from langarith.paths import XMOD_ADDED_DIR
 from langarith.report.figures import FIGURES, FigureRequest, FigureSpec
@@ -310,3 +310,4 @@ FIGURES["xmod_languages"] = FigureSpec(
 )
 ARM_OUTPUTS["xmod"] = xmod_plan.final_outputs
 ARM_JOB_COUNTS["xmod"] = xmod_job_counts
+ARM_SCORES["xmod"] = xmod_plan.final_outputs  # paper_comparison: Tables 2 and 3
