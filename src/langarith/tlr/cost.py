@@ -29,7 +29,7 @@ from langarith.cost.sizes import (
 )
 from langarith.settings import TaskAdapterSettings
 from langarith.task_kinds import TASK_MAX_LENGTH
-from langarith.tlr.variants import tlr_hparams, tlr_plan
+from langarith.tlr.variants import tlr_hparams, tlr_plan, tlr_task
 
 __all__ = ["tlr_cost"]
 
@@ -46,8 +46,9 @@ def tlr_cost(config: Mapping[str, Any]) -> ArmCost:
     shapes = {m: backbone_shape(entries[m][1], f"models[{entries[m][0]}]") for m in plan.models}
     train, score, disk_bytes, unknown = [0, 0, 0], [0, 0], 0, set()
     for task, targets in plan.tasks.items():
-        spec = config["tasks"][task]
-        kind = str(spec["kind"])
+        spec = tlr_task(config, task)  # the core's task or the arm's own (tlr.datasets)
+        kind = spec.kind
+        test_dataset = str(spec.eval_dataset or spec.train_dataset)
         s = TaskAdapterSettings.from_mapping(tlr_hparams(config, task), where=f"tlr {task}")
         max_length = int(s.max_length or TASK_MAX_LENGTH[kind])
         windows = QA_WINDOWS_PER_ROW if kind == "qa" else 1.0
@@ -61,9 +62,9 @@ def tlr_cost(config: Mapping[str, Any]) -> ArmCost:
             n = sum(1 for a in plan.trained(task) if a.model == model)
             disk_bytes += n * params * BYTES_PER_PARAM
         try:
-            rows, _ = task_train_rows(config, str(spec["train_dataset"]))
+            rows, _ = task_train_rows(config, str(spec.train_dataset))
         except LangarithError:
-            unknown.add(str(spec["train_dataset"]))
+            unknown.add(str(spec.train_dataset))
         else:
             rows = min(rows, s.max_train_rows) if s.max_train_rows else rows
             per_step = s.batch_size * s.grad_accum
@@ -74,11 +75,11 @@ def tlr_cost(config: Mapping[str, Any]) -> ArmCost:
         score[0] += jobs
         for target in targets:
             try:
-                _, test_rows = eval_rows(config, str(spec["eval_dataset"]), target)
+                _, test_rows = eval_rows(config, test_dataset, target)
             except LangarithError:
-                unknown.add(str(spec["eval_dataset"]))
+                unknown.add(test_dataset)
                 continue
-            examples = math.ceil(len(plan.variants) * test_rows * windows)
+            examples = math.ceil(len(plan.variants_of(task)) * test_rows * windows)
             score[1] += jobs * examples * max_length
     note = f"; no documented size for {', '.join(sorted(unknown))}: left out" if unknown else ""
     work = (
