@@ -73,6 +73,7 @@ def test_plan_reports_the_tlr_adapters():
     config = load_config(ROOT / "config" / "config.yaml")
     config["tlr"]["variants"] = ["madx", "target", "all_multi"]
     config["tlr"]["tasks"] = {"nli": ["ar", "hi", "sw"]}
+    config["scenarios"]["zero_shot_tlr"] = {"tasks": ["nli"]}
     cost = estimate_cost(config, Throughput(language=10_000.0))
     work = {line.label: line.values for line in cost.training}["TLR task adapters"]
     # MAD-X 2.0 (leave_out_last: the arm's own) and ALL-MULTI one adapter each, TARGET

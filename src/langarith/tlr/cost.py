@@ -33,8 +33,8 @@ from langarith.tlr.variants import tlr_hparams, tlr_plan, tlr_task
 
 __all__ = ["tlr_cost"]
 
-#: Labels of a task head as the core's cost counts them (dp: the UD v2 relations).
-_LABELS = {"ner": 7, "nli": 3, "qa": 2, "dp": 37}
+#: Labels of a task head as the core's cost counts them.
+_LABELS = {"ner": 7, "nli": 3, "qa": 2, "dp": 37}  # dp: the UD v2 relations
 
 
 def tlr_cost(config: Mapping[str, Any]) -> ArmCost:
@@ -46,8 +46,9 @@ def tlr_cost(config: Mapping[str, Any]) -> ArmCost:
     shapes = {m: backbone_shape(entries[m][1], f"models[{entries[m][0]}]") for m in plan.models}
     train, score, disk_bytes, unknown = [0, 0, 0], [0, 0], 0, set()
     for task, targets in plan.tasks.items():
-        spec = tlr_task(config, task)  # tlr.datasets.<task> or the core's tasks.<task>
+        spec = tlr_task(config, task)  # the core's task or the arm's own (tlr.datasets)
         kind = spec.kind
+        test_dataset = str(spec.eval_dataset or spec.train_dataset)
         s = TaskAdapterSettings.from_mapping(tlr_hparams(config, task), where=f"tlr {task}")
         max_length = int(s.max_length or TASK_MAX_LENGTH[kind])
         windows = QA_WINDOWS_PER_ROW if kind == "qa" else 1.0
@@ -74,11 +75,11 @@ def tlr_cost(config: Mapping[str, Any]) -> ArmCost:
         score[0] += jobs
         for target in targets:
             try:
-                _, test_rows = eval_rows(config, str(spec.eval_dataset), target)
+                _, test_rows = eval_rows(config, test_dataset, target)
             except LangarithError:
-                unknown.add(str(spec.eval_dataset))
+                unknown.add(test_dataset)
                 continue
-            examples = math.ceil(len(plan.variants) * test_rows * windows)
+            examples = math.ceil(len(plan.variants_of(task)) * test_rows * windows)
             score[1] += jobs * examples * max_length
     note = f"; no documented size for {', '.join(sorted(unknown))}: left out" if unknown else ""
     work = (
