@@ -284,8 +284,14 @@ def test_plan_and_its_refusals():
     core = tlr_plan(_config(variants=["madx", "target"], leave_out_last=False))
     assert core.madx_core and all(a.variant != "madx" for a in core.trained("ner"))
     assert len(plan.outputs({})) == 2 * 3 * 2 + 2  # tasks x variants x targets + t-tests
-    with pytest.raises(LangarithError, match="have no language adapter"):
-        tlr_plan(_config(tasks={"ner": ["es", "fi"]}))
+    # fi is outside languages: but on Wikipedia, so the core trains its adapter on demand
+    assert tlr_plan(_config(tasks={"ner": ["es", "fi"]})).languages() == ["en", "es", "fi"]
+    americas = {"nli_am": {"kind": "nli", "train_dataset": "xnli", "eval_dataset": "americasnli"}}
+    with pytest.raises(LangarithError, match=r"no text .*data\.text"):
+        tlr_plan(_config(tasks={"nli_am": ["bzd"]}, datasets=americas))
+    with_text = _config(tasks={"nli_am": ["bzd"]}, datasets=americas)
+    with_text["data"] = {"text": {"bzd": "resources/text/bzd/SHA256SUMS"}}
+    assert tlr_plan(with_text).languages() == ["en", "bzd"]
     with pytest.raises(LangarithError, match="leave_out_task"):
         tlr_plan(_config(variants=["madx", "leave_out_task"]))
     with pytest.raises(LangarithError, match="twice"):

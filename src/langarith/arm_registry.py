@@ -35,13 +35,16 @@ __all__ = [
 
 @dataclass(frozen=True)
 class ArmJobs:
-    """An arm's jobs: its own rules' counts, and the data folders and (model, language)
-    corpora it needs, which count once with the core's own (a corpus the core tokenizes
-    anyway is not a second ``tokenize_corpus`` job)."""
+    """An arm's jobs: its own rules' counts, and the data folders, (model, language)
+    corpora and core language adapters (model, language, seed) it needs, which count
+    once with the core's own (a corpus the core tokenizes anyway is not a second
+    ``tokenize_corpus`` job; an adapter of a language outside ``languages:`` that the
+    arm's inputs pull is one more ``train_language_adapter`` job)."""
 
     counts: dict[str, int]
     data: frozenset[str] = frozenset()
     corpora: frozenset[tuple[str, str]] = frozenset()
+    language_adapters: frozenset[tuple[str, str, int]] = frozenset()
 
 
 @dataclass(frozen=True)

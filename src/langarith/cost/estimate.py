@@ -158,13 +158,17 @@ def job_counts(config: Mapping[str, Any], score_jobs: list | None = None) -> dic
     data = set(plan.data_outputs(config)).union(*(arm.data for arm in arms))
     corpora = {(m, lang) for m in models for lang in _corpus_languages(config, m)}
     corpora = corpora.union(*(arm.corpora for arm in arms))
+    adapters = {
+        (m, lang, s) for m in models for lang in config["languages"] for s in config["seeds"]
+    }
+    adapters = adapters.union(*(arm.language_adapters for arm in arms))
     counts = {
         "prepare_dataset": len(data),
         "related_languages": 1,
         "backbone": len(models),
         "init_language_adapter": len(models),
         "tokenize_corpus": len(corpora),
-        "train_language_adapter": len(models) * len(config["languages"]) * seeds,
+        "train_language_adapter": len(adapters),
         "train_budget_adapter": len(budget_models)
         * sum(len(plan.budget_tokens(config, lang)) for lang in budget_langs)
         * seeds,

@@ -266,9 +266,11 @@ def tlr_outputs(config: Mapping[str, Any]) -> list[str]:
 
 
 def tlr_job_counts(config: Mapping[str, Any]) -> ArmJobs:
-    """Jobs per rule of ``rules/tlr.smk`` on an empty directory, and the data folders and
-    corpora the arm reads (its own datasets of ``tlr.datasets`` and targets the core does
-    not evaluate are download jobs the core does not plan; shared ones count once)."""
+    """Jobs per rule of ``rules/tlr.smk`` on an empty directory, and the data folders,
+    corpora and core language adapters the arm reads (its own datasets of
+    ``tlr.datasets``, and targets outside ``languages:``, whose adapters its training
+    jobs pull for ``tlr.models`` x ``tlr.seeds``, are jobs the core does not plan; shared
+    ones count once)."""
     plan = tlr_plan(config)
     if plan is None:
         return ArmJobs({})
@@ -280,6 +282,14 @@ def tlr_job_counts(config: Mapping[str, Any]) -> ArmJobs:
         data.add(task_data(config, task, plan.source, "train_dataset"))
         data.update(task_data(config, task, t, "eval_dataset") for t in targets)
     corpora: set[tuple[str, str]] = set()
+    adapters: set[tuple[str, str, int]] = set()
+    if la_family(config) == "core":
+        # the core's adapters the arm stacks, for the arm's models and seeds only: a
+        # target outside `languages:` is trained on demand for these, not for every model
+        langs = plan.languages()
+        adapters.update((m, lang, s) for m in plan.models for lang in langs for s in plan.seeds)
+        corpora.update((m, lang) for m in plan.models for lang in langs)
+        data.update(DATA_DIR.format(dataset="wikipedia", lang=lang) for lang in langs)
     if alignment_settings(config) is not None:
         counts["tlr_alignment"] = len(plan.models)
         data.update(alignment_spec(config, plan.models[0])["data"].values())
@@ -297,7 +307,7 @@ def tlr_job_counts(config: Mapping[str, Any]) -> ArmJobs:
         data.update(
             DATA_DIR.format(dataset="wikipedia", lang=lang) for pair in pairs for lang in pair
         )
-    return ArmJobs(counts, frozenset(data), frozenset(corpora))
+    return ArmJobs(counts, frozenset(data), frozenset(corpora), frozenset(adapters))
 
 
 TABLES["tlr"] = TableSpec(

@@ -30,7 +30,7 @@ arm trains and scores it on those datasets alone (MasakhaNER with CoNLL-2003 as 
 TyDiQA-GoldP beside the core's XQuAD), and the core trains nothing for it.
 
 Every "Bad input" of the issue that a config can cause is refused here, before any
-job runs: an empty list, a language twice, a target without a language adapter, a
+job runs: an empty list, a language twice, a target without text for its adapter, a
 target the test data lacks, NER tag sets of source and test data that differ after
 ``tlr.o_labels``.
 """
@@ -456,6 +456,17 @@ class TlrPlan:
         return out
 
 
+def has_text(config: Mapping[str, Any], lang: str) -> bool:
+    """Whether the core can train ``lang``'s language adapter on demand: a Wikipedia the
+    data step downloads, or the language's own text (``data.text.<lang>``,
+    ``data.local_paths.wikipedia.<lang>``); the demo generates every language."""
+    data = config.get("data") or {}
+    if data.get("source") == "demo" or dataset_covers("wikipedia", lang):
+        return True
+    local = (data.get("local_paths") or {}).get("wikipedia") or {}
+    return lang in (data.get("text") or {}) or lang in local
+
+
 def tlr_plan(config: Mapping[str, Any]) -> TlrPlan | None:
     """The arm's plan, or None when the config has no ``tlr`` section."""
     section = config.get("tlr")
@@ -494,11 +505,11 @@ def tlr_plan(config: Mapping[str, Any]) -> TlrPlan | None:
                 f"tlr.tasks.{task}: target(s) {uncovered} are not in {eval_dataset} (it covers "
                 f"{sorted(DATASETS[eval_dataset].languages)}); drop them from tlr.tasks.{task}."
             )
-        no_adapter = [t for t in targets if t not in langs]
-        if no_adapter:
+        no_text = [t for t in targets if t not in langs and not has_text(config, t)]
+        if no_text:
             raise LangarithError(
-                f"tlr.tasks.{task}: target(s) {no_adapter} have no language adapter; add "
-                "them to languages: (every TLR target needs one)."
+                f"tlr.tasks.{task}: target(s) {no_text} have no text for a language adapter "
+                "(no Wikipedia); give their text under data.text.<lang> or drop them."
             )
         if source in targets:
             raise LangarithError(f"tlr.tasks.{task} lists the source {source} as a target.")
