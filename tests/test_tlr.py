@@ -21,6 +21,7 @@ from langarith import LangarithError
 from langarith.arms import load_arms
 from langarith.data import prepare_demo_dataset
 from langarith.tlr.metrics import las, map_tags_to_o, paired_t_test, per_item_scores
+from langarith.tlr.register import tlr_job_counts
 from langarith.tlr.trainer import lang_slot, train_tlr_task_adapter
 from langarith.tlr.variants import scenario_name, tlr_plan, variant_languages
 from langarith.train.task_adapter import train_task_adapter
@@ -285,13 +286,33 @@ def test_plan_and_its_refusals():
     assert core.madx_core and all(a.variant != "madx" for a in core.trained("ner"))
     assert len(plan.outputs({})) == 2 * 3 * 2 + 2  # tasks x variants x targets + t-tests
     # fi is outside languages: but on Wikipedia, so the core trains its adapter on demand
-    assert tlr_plan(_config(tasks={"ner": ["es", "fi"]})).languages() == ["en", "es", "fi"]
+    assert tlr_plan(_config(tasks={"ner": ["es", "fi"]}, variants=["madx"])).languages() == [
+        "en",
+        "es",
+        "fi",
+    ]
     americas = {"nli_am": {"kind": "nli", "train_dataset": "xnli", "eval_dataset": "americasnli"}}
     with pytest.raises(LangarithError, match=r"no text .*data\.text"):
-        tlr_plan(_config(tasks={"nli_am": ["bzd"]}, datasets=americas))
-    with_text = _config(tasks={"nli_am": ["bzd"]}, datasets=americas)
+        tlr_plan(_config(tasks={"nli_am": ["bzd"]}, datasets=americas, variants=["madx"]))
+    with_text = _config(tasks={"nli_am": ["bzd"]}, datasets=americas, variants=["madx"])
     with_text["data"] = {"text": {"bzd": "resources/text/bzd/SHA256SUMS"}}
     assert tlr_plan(with_text).languages() == ["en", "bzd"]
+
+
+def test_targets_outside_languages_get_adapters_for_the_arm_only():
+    """A target outside ``languages:`` costs one core adapter per TLR model and seed (not
+    one per core model and seed), with its Wikipedia and corpus."""
+    config = _config(tasks={"ner": ["es", "fi", "yo"]}, seeds=[2], variants=["madx", "target"])
+    config["models"] = [{"name": "tiny"}, {"name": "tiny2"}]
+    config["tlr"]["models"] = ["tiny"]
+    jobs = tlr_job_counts(config)
+    extra = {(m, lang, s) for m, lang, s in jobs.language_adapters} - {
+        (m, lang, s) for m in ("tiny", "tiny2") for lang in config["languages"] for s in (1, 2)
+    }
+    assert extra == {("tiny", "fi", 2), ("tiny", "yo", 2)}
+    assert {("tiny", "fi"), ("tiny", "yo")} <= jobs.corpora
+    assert any(d.rstrip("/").endswith("wikipedia/yo") for d in jobs.data)
+    # the core's count takes the union (tests/test_cost.py: snakemake -n on config.yaml)
     with pytest.raises(LangarithError, match="leave_out_task"):
         tlr_plan(_config(variants=["madx", "leave_out_task"]))
     with pytest.raises(LangarithError, match="twice"):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from langarith import LangarithError
@@ -27,9 +28,9 @@ from langarith.cost.sizes import (
     head_params,
     task_train_rows,
 )
-from langarith.settings import TaskAdapterSettings
+from langarith.settings import TaskAdapterSettings, language_settings
 from langarith.task_kinds import TASK_MAX_LENGTH
-from langarith.tlr.variants import tlr_hparams, tlr_plan, tlr_task
+from langarith.tlr.variants import la_family, tlr_hparams, tlr_plan, tlr_task
 
 __all__ = ["tlr_cost"]
 
@@ -82,6 +83,7 @@ def tlr_cost(config: Mapping[str, Any]) -> ArmCost:
             examples = math.ceil(len(plan.variants_of(task)) * test_rows * windows)
             score[1] += jobs * examples * max_length
     note = f"; no documented size for {', '.join(sorted(unknown))}: left out" if unknown else ""
+    extra = _extra_language_adapters(config, plan)
     work = (
         ArmWork(
             "TLR task adapters", train[0], train[1], train[2],
@@ -92,6 +94,15 @@ def tlr_cost(config: Mapping[str, Any]) -> ArmCost:
             "variants × test rows × max_length (at most)" + note, "evaluation",
         ),
     )  # fmt: skip
+    if extra.jobs:
+        work = (
+            ArmWork(
+                "TLR target LAs", extra.jobs, extra.steps, extra.tokens,
+                "targets outside languages:, tlr.models × tlr.seeds × max_steps × batch × "
+                "grad_accum × block_size", "language",
+            ),
+            *work,
+        )  # fmt: skip
     disk = (
         ArmSize(
             "TLR task adapters",
@@ -101,3 +112,32 @@ def tlr_cost(config: Mapping[str, Any]) -> ArmCost:
         ),
     )
     return ArmCost(work, disk)
+
+
+@dataclass(frozen=True)
+class _Training:
+    jobs: int
+    steps: int
+    tokens: int
+
+
+def _extra_language_adapters(config: Mapping[str, Any], plan) -> _Training:
+    """The core's language adapters the arm alone asks for (targets outside
+    ``languages:``, or its seeds outside ``seeds:``): they are not in the core's
+    language-adapter line."""
+    if la_family(config) != "core":
+        return _Training(0, 0, 0)
+    core_langs, core_seeds = set(config["languages"]), {int(s) for s in config["seeds"]}
+    jobs = steps = tokens = 0
+    for lang in plan.languages():
+        s = language_settings(config, lang)
+        n = sum(
+            1
+            for _ in plan.models
+            for seed in plan.seeds
+            if not (lang in core_langs and seed in core_seeds)
+        )
+        jobs += n
+        steps += n * s.max_steps
+        tokens += n * s.max_steps * s.batch_size * s.grad_accum * s.block_size
+    return _Training(jobs, steps, tokens)
