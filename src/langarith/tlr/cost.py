@@ -72,7 +72,7 @@ def tlr_cost(config: Mapping[str, Any]) -> ArmCost:
             steps = s.max_steps or s.epochs * math.ceil(math.ceil(rows * windows) / per_step)
             train[1] += trained * steps
             train[2] += trained * steps * per_step * max_length
-        jobs = len(plan.models) * len(plan.seeds)
+        jobs = len(plan.models_of(task)) * len(plan.seeds)
         score[0] += jobs
         for target in targets:
             try:
@@ -133,7 +133,8 @@ def _extra_language_adapters(config: Mapping[str, Any], plan) -> _Training:
         s = language_settings(config, lang)
         n = sum(
             1
-            for _ in plan.models
+            for model in plan.models
+            if lang in plan.languages_of(model)
             for seed in plan.seeds
             if not (lang in core_langs and seed in core_seeds)
         )

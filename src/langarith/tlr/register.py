@@ -86,7 +86,7 @@ def _score_files(config: Mapping[str, Any], model: str | None = None) -> list[st
         for m in plan.models
         if model in (None, m)
         for s in plan.seeds
-        for task in plan.tasks
+        for task in plan.tasks_of(m)
         for f in plan.score_files(config, task)
     ]
 
@@ -99,7 +99,7 @@ def _ttest_files(config: Mapping[str, Any]) -> list[str]:
         plan.ttest_file(config, task).format(model=m, seed=s)
         for m in plan.models
         for s in plan.seeds
-        for task in plan.tasks
+        for task in plan.tasks_of(m)
     ]
 
 
@@ -201,6 +201,14 @@ def _figure_models(config: Mapping[str, Any]) -> list[str]:
     return list(plan.models) if plan is not None else []
 
 
+def _alignment_models(config: Mapping[str, Any]) -> list[str]:
+    """The models whose tasks include ``tlr.alignment.task`` (none without alignment)."""
+    plan, settings = tlr_plan(config), alignment_settings(config)
+    if plan is None or settings is None:
+        return []
+    return plan.models_of(settings["task"])
+
+
 def draw_tlr_averages(request: FigureRequest):
     """Figure 2 of the seed: each variant's average test score per task, one bar group
     per task, MAD-X first."""
@@ -274,9 +282,11 @@ def tlr_job_counts(config: Mapping[str, Any]) -> ArmJobs:
     plan = tlr_plan(config)
     if plan is None:
         return ArmJobs({})
-    per = len(plan.models) * len(plan.seeds)
-    counts = {f"tlr_score_{task}": per for task in plan.tasks}
-    counts.update({f"tlr_train_{task}": per for task in plan.tasks if plan.adapter_patterns(task)})
+    per = {task: len(plan.models_of(task)) * len(plan.seeds) for task in plan.tasks}
+    counts = {f"tlr_score_{task}": per[task] for task in plan.tasks}
+    counts.update(
+        {f"tlr_train_{task}": per[task] for task in plan.tasks if plan.adapter_patterns(task)}
+    )
     data: set[str] = set()
     for task, targets in plan.tasks.items():
         data.add(task_data(config, task, plan.source, "train_dataset"))
@@ -286,24 +296,32 @@ def tlr_job_counts(config: Mapping[str, Any]) -> ArmJobs:
     if la_family(config) == "core":
         # the core's adapters the arm stacks, for the arm's models and seeds only: a
         # target outside `languages:` is trained on demand for these, not for every model
-        langs = plan.languages()
-        adapters.update((m, lang, s) for m in plan.models for lang in langs for s in plan.seeds)
-        corpora.update((m, lang) for m in plan.models for lang in langs)
-        data.update(DATA_DIR.format(dataset="wikipedia", lang=lang) for lang in langs)
-    if alignment_settings(config) is not None:
-        counts["tlr_alignment"] = len(plan.models)
-        data.update(alignment_spec(config, plan.models[0])["data"].values())
+        for m in plan.models:
+            langs = plan.languages_of(m)
+            adapters.update((m, lang, s) for lang in langs for s in plan.seeds)
+            corpora.update((m, lang) for lang in langs)
+            data.update(DATA_DIR.format(dataset="wikipedia", lang=lang) for lang in langs)
+    aligned = _alignment_models(config)
+    if aligned:
+        counts["tlr_alignment"] = len(aligned)
+        data.update(alignment_spec(config, aligned[0])["data"].values())
     if la_family(config) == "paper":
-        langs = plan.languages()
         counts["tlr_paper_init"] = len(plan.models)
-        counts["tlr_paper_language_adapter"] = len(plan.models) * len(langs) * len(plan.seeds)
-        data.update(DATA_DIR.format(dataset="wikipedia", lang=lang) for lang in langs)
-        corpora.update((model, lang) for model in plan.models for lang in langs)
+        counts["tlr_paper_language_adapter"] = len(plan.seeds) * sum(
+            len(plan.languages_of(m)) for m in plan.models
+        )
+        for m in plan.models:
+            data.update(
+                DATA_DIR.format(dataset="wikipedia", lang=lang) for lang in plan.languages_of(m)
+            )
+            corpora.update((m, lang) for lang in plan.languages_of(m))
     pairs = badx_pairs(config)
     if pairs:
-        counts["tlr_badx_init"] = len(plan.models)
+        counts["tlr_badx_init"] = sum(1 for m in plan.models if plan.badx_pairs(m))
         counts["tlr_badx_corpus"] = len(pairs)
-        counts["tlr_badx_language_adapter"] = len(plan.models) * len(pairs) * len(plan.seeds)
+        counts["tlr_badx_language_adapter"] = len(plan.seeds) * sum(
+            len(plan.badx_pairs(m)) for m in plan.models
+        )
         data.update(
             DATA_DIR.format(dataset="wikipedia", lang=lang) for pair in pairs for lang in pair
         )
@@ -326,8 +344,8 @@ FIGURES["tlr_alignment"] = FigureSpec(
     _alignment_inputs,
     "tlr_alignment.rst",
     "TLR task adapters",
-    wanted=lambda config: alignment_settings(config) is not None,
-    models=_figure_models,
+    wanted=lambda config: bool(_alignment_models(config)),
+    models=_alignment_models,
 )
 ARM_OUTPUTS["tlr"] = tlr_outputs
 ARM_JOB_COUNTS["tlr"] = tlr_job_counts

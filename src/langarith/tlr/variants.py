@@ -38,7 +38,7 @@ target the test data lacks, NER tag sets of source and test data that differ aft
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from langarith import LangarithError
@@ -377,14 +377,39 @@ class TlrPlan:
     badx_tasks: frozenset[str] = frozenset()
     #: the tasks of ``tlr.tasks`` that are the core's (not redefined by ``tlr.datasets``)
     core_tasks: frozenset[str] = frozenset()
+    #: model -> the tasks it runs (``tlr.per_model.<model>.tasks``; absent: every task)
+    model_tasks: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def tasks_of(self, model: str) -> list[str]:
+        """The tasks ``model`` runs, in ``tlr.tasks`` order."""
+        allowed = self.model_tasks.get(model)
+        return [t for t in self.tasks if allowed is None or t in allowed]
+
+    def models_of(self, task: str) -> list[str]:
+        """The models that run ``task``."""
+        return [m for m in self.models if task in self.tasks_of(m)]
+
+    def languages_of(self, model: str) -> list[str]:
+        """The languages whose adapters ``model``'s jobs stack (its adapters' lists and
+        its tasks' targets), source first; BAD-X pairs are not languages."""
+        out = [self.source]
+        for a in self.adapters:
+            if a.model == model:
+                out += [lang for lang in a.languages if lang not in out and "-" not in lang]
+        for task in self.tasks_of(model):
+            out += [t for t in self.tasks[task] if t not in out]
+        return out
 
     def variants_of(self, task: str) -> list[str]:
         """The variants of ``task``: BAD-X only on ``tlr.badx.tasks`` (default: every)."""
         return [v for v in self.variants if v != "badx" or task in self.badx_tasks]
 
-    def badx_pairs(self) -> list[tuple[str, str]]:
-        """(source, target) of every BAD-X bilingual adapter, each once."""
-        pairs = [(self.source, t) for task in self.badx_tasks for t in self.tasks[task]]
+    def badx_pairs(self, model: str | None = None) -> list[tuple[str, str]]:
+        """(source, target) of every BAD-X bilingual adapter (of ``model``'s tasks), once."""
+        tasks = (
+            self.badx_tasks if model is None else set(self.badx_tasks) & set(self.tasks_of(model))
+        )
+        pairs = [(self.source, t) for task in tasks for t in self.tasks[task]]
         return sorted(set(pairs))
 
     def madx_from_core(self, task: str) -> bool:
@@ -450,7 +475,7 @@ class TlrPlan:
         out = []
         for model in self.models:
             for seed in self.seeds:
-                for task in self.tasks:
+                for task in self.tasks_of(model):
                     files = [*self.score_files(config, task), self.ttest_file(config, task)]
                     out += [f.format(model=model, seed=seed) for f in files]
         return out
@@ -527,10 +552,13 @@ def tlr_plan(config: Mapping[str, Any]) -> TlrPlan | None:
             raise LangarithError(f"tlr.badx.tasks names {unknown_badx}, not under tlr.tasks")
     all_targets = [t for targets in tasks.values() for t in targets]
     all_targets = list(dict.fromkeys(all_targets))
+    model_tasks = _model_tasks(section, models, tasks)
     adapters = []
     for model in models:
         for seed in seeds:
             for task, targets in tasks.items():
+                if model in model_tasks and task not in model_tasks[model]:
+                    continue
                 for variant in variants:
                     if variant == "badx" and task not in badx_tasks:
                         continue
@@ -559,7 +587,29 @@ def tlr_plan(config: Mapping[str, Any]) -> TlrPlan | None:
         madx_from_core(config),
         badx_tasks,
         core_tasks,
+        model_tasks,
     )
+
+
+def _model_tasks(
+    section: Mapping[str, Any], models: Sequence[str], tasks: Mapping[str, Any]
+) -> dict[str, tuple[str, ...]]:
+    """``tlr.per_model``: model -> the tasks it is restricted to (the seed's Table 6 runs
+    XLM-R on AmericasNLI, XNLI and XQuAD only), checked against tlr.models and tlr.tasks.
+    ALL-MULTI keeps every task's targets whatever the model (the seed's definition)."""
+    out = {}
+    for model, spec in (section.get("per_model") or {}).items():
+        if model not in models:
+            raise LangarithError(f"tlr.per_model names {model!r}, which is not in tlr.models")
+        wanted = [str(t) for t in (spec or {}).get("tasks") or []]
+        unknown = sorted(set(wanted) - set(tasks))
+        if unknown or not wanted:
+            raise LangarithError(
+                f"tlr.per_model.{model}.tasks must list tasks of tlr.tasks "
+                f"({sorted(tasks)}); it names {unknown or 'none'}."
+            )
+        out[str(model)] = tuple(t for t in tasks if t in wanted)
+    return out
 
 
 # ----------------------------------------------------------------------------- rule inputs
