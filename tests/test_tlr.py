@@ -299,6 +299,29 @@ def test_plan_and_its_refusals():
     assert tlr_plan(with_text).languages() == ["en", "bzd"]
 
 
+def test_per_model_tasks_restrict_plan_counts_and_outputs():
+    """tlr.per_model (the seed's Table 6: XLM-R on a subset of the tasks): the model's
+    adapters, score files, jobs and language adapters are of its tasks only."""
+    config = _config(models=["tiny", "tiny2"], per_model={"tiny2": {"tasks": ["nli"]}}, seeds=[1])
+    config["models"] = [{"name": "tiny"}, {"name": "tiny2"}]
+    config["tlr"]["tasks"] = {"ner": ["es", "de"], "nli": ["ru"]}
+    config["tlr"]["variants"] = ["madx", "target", "all_multi"]
+    plan = tlr_plan(config)
+    assert plan.tasks_of("tiny") == ["ner", "nli"] and plan.tasks_of("tiny2") == ["nli"]
+    assert {a.task for a in plan.adapters if a.model == "tiny2"} == {"nli"}
+    # ALL-MULTI of nli keeps every task's targets, so tiny2 still stacks es and de
+    assert plan.languages_of("tiny2") == ["en", "ru", "es", "de"]
+    outputs = plan.outputs({})
+    assert not [o for o in outputs if "/tiny2/" in o and "ner" in o]
+    assert len([o for o in outputs if "/tiny2/" in o]) == 3 * 1 + 1  # variants x ru + t-test
+    jobs = tlr_job_counts(config)
+    assert jobs.counts["tlr_train_ner"] == 1 and jobs.counts["tlr_train_nli"] == 2
+    with pytest.raises(LangarithError, match="per_model"):
+        tlr_plan(_config(per_model={"other": {"tasks": ["nli"]}}))
+    with pytest.raises(LangarithError, match="per_model.tiny.tasks"):
+        tlr_plan(_config(per_model={"tiny": {"tasks": ["qa"]}}))
+
+
 def test_targets_outside_languages_get_adapters_for_the_arm_only():
     """A target outside ``languages:`` costs one core adapter per TLR model and seed (not
     one per core model and seed), with its Wikipedia and corpus."""
