@@ -15,6 +15,7 @@ from langarith.config import load_config
 from langarith.cost.estimate import Throughput, estimate_cost, render
 from langarith.cost.sizes import HUB_BACKBONES, adapter_params, head_params
 from langarith.fullft.cost import vector_bytes
+from langarith.fullft.plan import fullft_languages, fullft_seeds
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -36,7 +37,9 @@ def test_plan_reports_the_arms_vectors_and_gpu_hours():
     assert vector_bytes(base) == 4 * (embeddings + 12 * layer)
     assert 1.05e9 < vector_bytes(base) < 1.15e9  # the "~1.1 GB per base model"
     cost = estimate_cost(config, Throughput(language=10_000.0))
-    langs, seeds = 15, 3  # en + XNLI's 14 targets; the config's seeds
+    # en and every fullft dataset's sources and targets with text; the arm's seeds
+    langs, seeds = len(fullft_languages(config)), len(fullft_seeds(config))
+    assert {"en", "sw", "ay", "ace", "id"} <= set(fullft_languages(config))
     work = {line.label: line.values for line in cost.training}
     mlm = work["fullft language vectors"]
     assert mlm == {"jobs": langs * seeds, "steps": langs * seeds * 50_000,
@@ -61,7 +64,7 @@ def test_plan_uses_the_large_models_own_settings():
     assert 2.1e9 < vector_bytes(large) < 2.3e9
     cost = estimate_cost(config)
     mlm = next(line.values for line in cost.training if line.label == "fullft language vectors")
-    langs, seeds = 15, 3
+    langs, seeds = len(fullft_languages(config)), len(fullft_seeds(config))
     assert mlm["steps"] == langs * seeds * (50_000 + 20_000)  # base, then large's 20k
     disk = next(line.values for line in cost.disk if line.label == "fullft language vectors")
     base = HUB_BACKBONES["xlm-roberta-base"]

@@ -318,8 +318,18 @@ def test_per_model_tasks_restrict_plan_counts_and_outputs():
     assert jobs.counts["tlr_train_ner"] == 1 and jobs.counts["tlr_train_nli"] == 2
     with pytest.raises(LangarithError, match="per_model"):
         tlr_plan(_config(per_model={"other": {"tasks": ["nli"]}}))
-    with pytest.raises(LangarithError, match="per_model.tiny.tasks"):
+    with pytest.raises(LangarithError, match="per_model.tiny.tasks names none"):
         tlr_plan(_config(per_model={"tiny": {"tasks": ["qa"]}}))
+
+
+def test_komi_zyrian_reads_the_kv_wikipedia():
+    """UD's kpv has a corpus: Wikipedia's edition of Komi is kv."""
+    from langarith.data import DATASETS, dataset_covers
+    from langarith.data.real import _hub_config
+
+    assert dataset_covers("wikipedia", "kpv") and dataset_covers("ud", "kpv")
+    assert _hub_config(DATASETS["wikipedia"], "kpv", {"dump": "20231101"}) == "20231101.kv"
+    assert _hub_config(DATASETS["wikipedia"], "myv", {"dump": "20231101"}) == "20231101.myv"
 
 
 def test_targets_outside_languages_get_adapters_for_the_arm_only():

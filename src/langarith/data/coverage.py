@@ -68,8 +68,10 @@ UD_LANGUAGES: frozenset[str] = _codes("en af bm eu kpv mr mt myv te ug wo")
 
 #: Wikipedia dumps of ``wikimedia/wikipedia``: a generous set of the language editions
 #: (every WikiANN language plus further editions of the 2023 dumps).
-WIKIPEDIA_LANGUAGES: frozenset[str] = WIKIANN_LANGUAGES | _codes(
-    """
+WIKIPEDIA_LANGUAGES: frozenset[str] = (
+    WIKIANN_LANGUAGES
+    | _codes(
+        """
     ab ady ak alt ami anp atj av avk awa ban bcl bi bjn blk bm bpy bug bxr ch chr chy cr cu
     din dsb dty dz ee ff fj fon gag gcr glk gom gor got gpe guc gur guw gv ha haw hif ht
     ie ig ik inh iu jam kaa kab kbd kbp kcg kg ki kl koi krc ks kv kw lad lbe lez lfn lg
@@ -78,7 +80,9 @@ WIKIPEDIA_LANGUAGES: frozenset[str] = WIKIANN_LANGUAGES | _codes(
     sg shi shn skr sm smn sn srn ss st stq szy tay tcy tet ti tly tn to tpi trv ts tum
     tw ty tyv udm ve vro wo xal xh za zgh zu
     """
-)
+    )
+    | {"kpv"}
+)  # Komi-Zyrian by UD's ISO 639-3 code: the kv edition (``hub_languages``)
 
 
 # ---------------------------------------------------------------- TLR arm datasets

@@ -217,6 +217,8 @@ DATASETS: dict[str, DatasetSpec] = {
             splits=("train", "validation"),
             languages=coverage.WIKIPEDIA_LANGUAGES,
             task="mlm",
+            # Komi-Zyrian is ISO 639-3 kpv (UD's code), its Wikipedia edition kv
+            hub_languages=(("kpv", "kv"),),
             reference="https://huggingface.co/datasets/wikimedia/wikipedia",
         ),
         DatasetSpec(
