@@ -46,8 +46,11 @@ def test_plan_reports_the_arms_vectors_and_gpu_hours():
                    "tokens": langs * seeds * 50_000 * 64 * 256}  # fmt: skip
     hours = {line.label: line.values["hours"] for line in cost.gpu_hours}
     assert hours["fullft language vectors"] == pytest.approx(mlm["tokens"] / 10_000 / 3600)
-    task = work["fullft task models"]  # MultiNLI: 5 epochs of batch 32
-    assert task["steps"] == seeds * 5 * math.ceil(392_702 / 32)
+    xnli_only = copy.deepcopy(config)
+    xnli_only["fullft"]["datasets"] = {"xnli": config["fullft"]["datasets"]["xnli"]}
+    training = estimate_cost(xnli_only, Throughput(language=10_000.0)).training
+    task = {line.label: line.values for line in training}["fullft task models"]
+    assert task["steps"] == seeds * 5 * math.ceil(392_702 / 32)  # MultiNLI: 5 epochs of 32
     disk = {line.label: line.values for line in cost.disk}
     assert disk["fullft language vectors"] == {
         "files": langs * seeds,
@@ -75,6 +78,7 @@ def test_plan_reports_the_tlr_adapters():
     load_arms()
     config = load_config(ROOT / "config" / "config.yaml")
     config["tlr"]["variants"] = ["madx", "target", "all_multi"]
+    config["tlr"]["models"] = ["mbert"]  # the seed's Table 2 backbone
     config["tlr"]["tasks"] = {"nli": ["ar", "hi", "sw"]}
     config["scenarios"]["zero_shot_tlr"] = {"tasks": ["nli"]}
     cost = estimate_cost(config, Throughput(language=10_000.0))
