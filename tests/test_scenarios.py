@@ -92,9 +92,13 @@ def test_paper_config_job_counts(paper, paper_jobs):
     # nli_as/as with the full adapter on both backbones; the budget study on XLM-R
     # only: ner_as/as and {ner, nli} x {sw, fr} (and budgets in the nli_as/as job)
     assert counts["low_resource"] == 1 * runs + 5 * len(paper["seeds"])
-    assert len(paper_jobs) == 543
+    # ALL-MULTI under language arithmetic: zero_shot's NLI and QA targets on the TLR
+    # arm's backbones (XLM-R restricted by tlr.per_model to tasks that include both)
+    tlr = paper["tlr"]
+    assert counts["zero_shot_tlr"] == (13 + 9) * len(tlr["models"]) * len(tlr["seeds"])
+    assert len(paper_jobs) == 543 + counts["zero_shot_tlr"]
     outputs = score_outputs(paper)
-    assert len(outputs) == len(set(outputs)) == 543
+    assert len(outputs) == len(set(outputs)) == len(paper_jobs)
 
 
 def test_demo_config_job_counts(demo, demo_jobs):

@@ -614,6 +614,9 @@ def _plan_zero_shot_tlr(ctx: JobContext) -> JobPlan | None:
         )
     if ctx.model not in (section.get("models") or [ctx.model]):
         return None
+    restricted = ((section.get("per_model") or {}).get(ctx.model) or {}).get("tasks")
+    if restricted and ctx.task not in restricted:
+        return None  # tlr.per_model: this backbone trains no adapter of the task
     if ctx.seed not in [int(s) for s in (section.get("seeds") or [ctx.seed])]:
         return None
     task_adapter = TLR_TASK_ADAPTER_DIR.format(
