@@ -101,6 +101,16 @@ def test_paper_config_job_counts(paper, paper_jobs):
     assert len(outputs) == len(set(outputs)) == len(paper_jobs)
 
 
+def test_zero_shot_tlr_follows_tlr_per_model(paper):
+    """A backbone that tlr.per_model keeps off a task has no ALL-MULTI adapter of it."""
+    import copy
+
+    config = copy.deepcopy(paper)
+    config["tlr"]["per_model"] = {"xlmr": {"tasks": ["nli"]}}
+    jobs = [j for j in plan_jobs(config) if j.scenario == "zero_shot_tlr"]
+    assert {(j.model, j.task) for j in jobs} == {("mbert", "nli"), ("mbert", "qa"), ("xlmr", "nli")}
+
+
 def test_demo_config_job_counts(demo, demo_jobs):
     counts = Counter(job.scenario for job in demo_jobs)
     runs = len(demo["models"]) * len(demo["seeds"])
