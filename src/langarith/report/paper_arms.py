@@ -6,7 +6,7 @@ through their scenario tables, the arms' (``ta-<variant>``, ``tlr-<variant>``,
 their score files' test rows. A published row matches the run's cells of the same
 scenario, backbone, method and task, where the task is the run's task name or the
 dataset it is evaluated on (``task_datasets``: an arm's ``<task>`` is a config key,
-e.g. ``nli_americas``, while the papers name datasets, e.g. ``americasnli``).
+e.g. ``qa_tydiqa``, while the papers name datasets, e.g. ``tydiqa``).
 
 Averages compare like with like: the run's average is taken over the published
 average's languages only (the arms' files state them; X-MOD's per-language rows give
