@@ -6,8 +6,10 @@ the papers' grid (0.05 apart) about 4 % of the demo's NER sentences change, betw
 (config ``lambda_search: race``) scores a row at a λ only where that can matter:
 
 1. **Anchors.** :data:`ANCHORS` evenly spaced grid points (for the papers' grid: 0, 0.5
-   and 1) are scored on every row. They fence the curve: a row whose statistics agree
-   at the two ends of an interval is taken to keep them inside it.
+   and 1) fence the curve: a row whose statistics agree at the two ends of an interval
+   is taken to keep them inside it. The two ends are scored on every row; an inner
+   anchor, like any new point (step 2), on the rows the ends disagree on plus an audit
+   (on the demo's curves about half the rows: a whole pass saved by half).
 2. **Bisection on the rows that differ.** An interval (a, b) of evaluated points is
    opened at its middle grid point m: m is scored on the rows whose statistics differ
    between a and b, plus an *audit* sample (:data:`AUDIT_SHARE`, seeded) of the rows
@@ -171,9 +173,10 @@ class _Race:
         totals = np.where(differ[:, None], best, lo).sum(axis=0)
         return float(self.data.metric(totals, self.n))
 
-    def open(self, a: int, b: int, scale: float = 1.0) -> int:
-        """Score the middle point m of (a, b) where needed (audit × ``scale``); return m."""
-        m = (a + b) // 2
+    def open(self, a: int, b: int, scale: float = 1.0, m: int | None = None) -> int:
+        """Score the middle point m of (a, b) (or the given ``m`` inside it) where needed
+        (audit × ``scale``); return m."""
+        m = (a + b) // 2 if m is None else m
         differ = self.differing(a, b)
         agree = np.flatnonzero(~differ)
         share = math.ceil(scale * max(MIN_AUDIT, math.ceil(self.audit_share * agree.size)))
@@ -233,8 +236,11 @@ def race_lambda(
         raise LangarithError("The racing λ search needs at least one validation row")
     race = _Race(points, data, audit_share, seed)
     fences = anchor_indices(len(points), max(2, anchors))
-    for i in fences:
-        race.anchor(i)
+    race.anchor(fences[0])
+    if len(fences) > 1:
+        race.anchor(fences[-1])
+    for i in fences[1:-1]:  # inner anchors: the rows the ends disagree on, and an audit
+        race.open(fences[0], fences[-1], m=i)
     heap: list[tuple[float, int, int]] = []
 
     def push(a: int, b: int) -> None:
