@@ -101,7 +101,7 @@ def test_race_picks_the_full_grid_best_of_a_clear_winner_with_fewer_rows(peak):
 
 def test_only_the_ends_are_scored_on_every_row():
     """λ = 0.5 is an anchor (its intervals are opened once), but scored like any new
-    point: on the rows λ = 0 and 1 disagree on, plus the audit."""
+    point: on the rows λ = 0 and 1 disagree on, plus a (larger) audit."""
     toy = _Synthetic(lambda lam: 0.5 + 0.2 * lam)  # rows right at 0 stay right: 20 % differ
     assert toy.race() == best_lambda(toy.curve()) == 1.0
     first = {}
@@ -109,7 +109,8 @@ def test_only_the_ends_are_scored_on_every_row():
         first.setdefault(lam, len(rows))
     assert first[0.0] == first[1.0] == toy.u.size
     differ = int((toy.correct(0.0) != toy.correct(1.0)).sum())
-    audit = max(race_module.MIN_AUDIT, -(-(toy.u.size - differ) // 32))
+    agree = toy.u.size - differ  # audited: INNER_AUDIT times an interval's share
+    audit = int(race_module.INNER_AUDIT * max(race_module.MIN_AUDIT, -(-agree // 32)))
     assert first[0.5] == differ + audit < toy.u.size
     assert toy.trace.whole == {0.0, 1.0}
 

@@ -27,8 +27,8 @@ the papers' grid (0.05 apart) about 4 % of the demo's NER sentences change, betw
    opened (a peak between two points that agree on every row shows only there).
 4. **Choice.** :func:`~langarith.evaluate.search.best_lambda` of the points' scores on
    all rows (scored or carried). The caller then scores the choice on the whole
-   validation split, exactly as the full search would (free when the choice is an
-   anchor), and that score is the one reported.
+   validation split, exactly as the full search would (free when the choice was scored
+   on every row in one pass), and that score is the one reported.
 
 The carrying rule is an assumption (a row's statistics change monotonically between two
 evaluated λ), not a theorem; the audit catches intervals where it hides a gain, and
@@ -69,6 +69,8 @@ AUDIT_SHARE = 1 / 32
 MIN_AUDIT = 4
 #: Audit multiplier for the leader's neighbours: a peak's own gain hides there.
 NEIGHBOUR_AUDIT = 8.0
+#: Audit multiplier for the inner anchors: the ends' agreement spans the whole grid.
+INNER_AUDIT = 4.0
 #: Points of the main metric an interval's upper bound must beat the leader by to be
 #: opened: the indifference zone that bounds what the race may give up on a curve.
 TOLERANCE = 0.2
@@ -240,7 +242,7 @@ def race_lambda(
     if len(fences) > 1:
         race.anchor(fences[-1])
     for i in fences[1:-1]:  # inner anchors: the rows the ends disagree on, and an audit
-        race.open(fences[0], fences[-1], m=i)
+        race.open(fences[0], fences[-1], INNER_AUDIT, m=i)
     heap: list[tuple[float, int, int]] = []
 
     def push(a: int, b: int) -> None:
