@@ -99,6 +99,22 @@ def test_race_picks_the_full_grid_best_of_a_clear_winner_with_fewer_rows(peak):
     assert toy.trace.total_rows == toy.rows_scored()
 
 
+def test_only_the_ends_are_scored_on_every_row():
+    """λ = 0.5 is an anchor (its intervals are opened once), but scored like any new
+    point: on the rows λ = 0 and 1 disagree on, plus a (larger) audit."""
+    toy = _Synthetic(lambda lam: 0.5 + 0.2 * lam)  # rows right at 0 stay right: 20 % differ
+    assert toy.race() == best_lambda(toy.curve()) == 1.0
+    first = {}
+    for lam, rows in toy.calls:
+        first.setdefault(lam, len(rows))
+    assert first[0.0] == first[1.0] == toy.u.size
+    differ = int((toy.correct(0.0) != toy.correct(1.0)).sum())
+    agree = toy.u.size - differ  # audited: INNER_AUDIT times an interval's share
+    audit = int(race_module.INNER_AUDIT * max(race_module.MIN_AUDIT, -(-agree // 32)))
+    assert first[0.5] == differ + audit < toy.u.size
+    assert toy.trace.whole == {0.0, 1.0}
+
+
 def test_the_audit_finds_a_gain_the_anchors_agree_to_hide(monkeypatch):
     """Rows wrong at λ = 0, 0.5 and 1 but right near 0.25: no row differs between the
     anchors, so only the audit can see that merging helps there."""
