@@ -21,7 +21,6 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 from snakemake_runs import run_snakemake
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -172,11 +171,11 @@ from pathlib import Path
 from snakemake.api import SnakemakeApi
 from snakemake.settings.types import ConfigSettings, OutputSettings, ResourceSettings
 
-root, workdir = Path(sys.argv[1]), Path(sys.argv[2])
+root, workdir, configfile = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
 with SnakemakeApi(OutputSettings()) as api:
     wf = api.workflow(
         resource_settings=ResourceSettings(),
-        config_settings=ConfigSettings(configfiles=[root / "config" / "demo.yaml"]),
+        config_settings=ConfigSettings(configfiles=[root / "config" / configfile]),
         snakefile=root / "Snakefile",
         workdir=workdir,
     )._workflow
@@ -199,11 +198,10 @@ print("RULES_JSON=" + json.dumps(rules))
 """
 
 
-@pytest.fixture(scope="module")
-def workflow_rules(tmp_path_factory) -> dict[str, dict]:
-    """Every rule of the workflow: local or not, and its declared GPUs."""
+def _rules_of(configfile: str, workdir: Path) -> dict[str, dict]:
+    """Every rule the workflow defines under ``configfile``: local or not, declared GPUs."""
     result = subprocess.run(
-        [sys.executable, "-c", _RULES_PROBE, str(ROOT), str(tmp_path_factory.mktemp("probe"))],
+        [sys.executable, "-c", _RULES_PROBE, str(ROOT), str(workdir), configfile],
         cwd=ROOT,
         env=_env(),
         capture_output=True,
@@ -216,6 +214,19 @@ def workflow_rules(tmp_path_factory) -> dict[str, dict]:
     return json.loads(match.group(1))
 
 
+@pytest.fixture(scope="module")
+def workflow_rules(tmp_path_factory) -> dict[str, dict]:
+    """Every rule of the demo's workflow: local or not, and its declared GPUs."""
+    return _rules_of("demo.yaml", tmp_path_factory.mktemp("probe"))
+
+
+@pytest.fixture(scope="module")
+def paper_rules(tmp_path_factory) -> dict[str, dict]:
+    """Every rule of the paper config's workflow (the arms' per-task and optional rules
+    differ from the demo's)."""
+    return _rules_of("config.yaml", tmp_path_factory.mktemp("probe_paper"))
+
+
 def test_gpu_rules_run_on_the_cluster_and_downloads_on_the_head(workflow_rules):
     gpu_rules = {name for name, rule in workflow_rules.items() if rule["gpu"]}
     assert set(GPU_RULES) <= gpu_rules
@@ -225,24 +236,25 @@ def test_gpu_rules_run_on_the_cluster_and_downloads_on_the_head(workflow_rules):
     assert workflow_rules["prepare_dataset"]["local"]
 
 
-def test_slurm_profile_knows_every_gpu_rule(workflow_rules):
-    # The gres style rewrites the GPU request of exactly the rules that declare gpu=N.
-    gpu_rules = {name for name, rule in workflow_rules.items() if rule["gpu"]}
+def test_slurm_profile_knows_every_gpu_rule(workflow_rules, paper_rules):
+    # The gres style rewrites the GPU request of exactly the rules that declare gpu=N,
+    # in the demo's workflow and in the paper config's.
+    demo_gpu = {name for name, rule in workflow_rules.items() if rule["gpu"]}
+    paper_gpu = {name for name, rule in paper_rules.items() if rule["gpu"]}
     rendered = _rendered_profile("slurm", LANGARITH_GPU_STYLE="gres")
     listed = set(rendered["set-resources"])
-    assert gpu_rules <= listed, (
+    assert demo_gpu | paper_gpu <= listed, (
         "profiles/slurm/config.yaml: gpu_rules must list the rules with resources gpu=N: "
-        f"missing {sorted(gpu_rules - listed)}"
+        f"missing {sorted((demo_gpu | paper_gpu) - listed)}"
     )
-    # Beyond the demo's rules, only the per-task rules the paper config generates.
-    paper = yaml.safe_load((ROOT / "config" / "config.yaml").read_text(encoding="utf-8"))
-    tasks = paper["tlr"]["tasks"]
-    paper_rules = {f"tlr_{step}_{task}" for step in ("train", "score") for task in tasks}
-    paper_rules |= {f"fullft_evaluate_{dataset}" for dataset in paper["fullft"]["datasets"]}
-    assert listed - gpu_rules <= paper_rules, sorted(listed - gpu_rules - paper_rules)
-    for name, rule in workflow_rules.items():
-        assert rule["gpu"] in (None, 0, 1), f"{name}: the gres style asks for gpu:1"
-        assert not rule["gres"], f"{name}: declare gpu=N in the rule, the profile maps it"
+    # and nothing else: a listed rule is a GPU rule of one of the two workflows, or of a
+    # setting neither config turns on (tlr.language_adapters: paper)
+    optional = {"tlr_paper_language_adapter"}
+    assert listed <= demo_gpu | paper_gpu | optional, sorted(listed - demo_gpu - paper_gpu)
+    for rules in (workflow_rules, paper_rules):
+        for name, rule in rules.items():
+            assert rule["gpu"] in (None, 0, 1), f"{name}: the gres style asks for gpu:1"
+            assert not rule["gres"], f"{name}: declare gpu=N in the rule, the profile maps it"
 
 
 def test_local_profile_serialises_gpu_jobs():
