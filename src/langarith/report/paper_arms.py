@@ -26,7 +26,7 @@ import pandas as pd
 from langarith.report.scores import chosen_points, select_metric
 from langarith.report.stats import mean_std
 
-__all__ = ["ARM_METRICS", "arm_points", "average_languages", "fill_arm_row"]
+__all__ = ["ARM_METRICS", "arm_points", "average_languages", "fill_arm_row", "per_language_rows"]
 
 #: Published metrics the comparison covers (LAS: TLR's dependency parsing).
 ARM_METRICS = ("f1", "accuracy", "las")
@@ -66,7 +66,13 @@ def average_languages(papers: pd.DataFrame, pub: Any) -> list[str]:
     listed = str(getattr(pub, "languages", "") or "").split()
     if listed:
         return listed
-    same = papers[
+    return sorted(set(per_language_rows(papers, pub)["language"]))
+
+
+def per_language_rows(papers: pd.DataFrame, pub: Any) -> pd.DataFrame:
+    """The per-language published rows behind the AVG ``pub``: same paper, table, model,
+    task and method (shared by the core's and the arms' comparison)."""
+    return papers[
         (papers["paper"] == pub.paper)
         & (papers["table"] == pub.table)
         & (papers["model"] == pub.model)
@@ -74,7 +80,6 @@ def average_languages(papers: pd.DataFrame, pub: Any) -> list[str]:
         & (papers["method"] == pub.method)
         & (papers["language"] != "AVG")
     ]
-    return sorted(set(same["language"]))
 
 
 def fill_arm_row(row: dict[str, Any], points: pd.DataFrame, papers: pd.DataFrame, pub: Any) -> None:

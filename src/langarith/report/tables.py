@@ -63,7 +63,7 @@ from langarith.report.inputs import (
 )
 from langarith.report.label_free import label_free_table
 from langarith.report.paper import paper_backbones
-from langarith.report.paper_arms import ARM_METRICS, arm_points, fill_arm_row
+from langarith.report.paper_arms import ARM_METRICS, arm_points, fill_arm_row, per_language_rows
 from langarith.report.render import (
     format_fixed,
     format_mean_std,
@@ -1130,14 +1130,7 @@ def _run_partners(scores: pd.DataFrame | None, source: str) -> dict[tuple, str]:
 
 def _paper_partners(papers: pd.DataFrame, pub: Any) -> dict[str, str]:
     """language → the paper's partner for the per-language numbers behind ``pub``."""
-    same = papers[
-        (papers["paper"] == pub.paper)
-        & (papers["table"] == pub.table)
-        & (papers["model"] == pub.model)
-        & (papers["task"] == pub.task)
-        & (papers["method"] == pub.method)
-        & (papers["language"] != "AVG")
-    ]
+    same = per_language_rows(papers, pub)
     return dict(zip(same["language"], same["partner"], strict=True))
 
 
