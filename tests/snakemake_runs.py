@@ -22,6 +22,11 @@ def snakemake_command(
     up to the next option, so a target placed behind it would be read as a config file.
     """
     command = [sys.executable, "-m", "snakemake", *args]
+    if "--max-jobs-per-timespan" not in args:
+        # the workflow profile's 10 s timespan (profiles/default) would keep each short
+        # test run alive up to 10 s after its last job; the default 1 s costs a short
+        # run nothing
+        command += ["--max-jobs-per-timespan", "100/1s"]
     if configfile is not None:
         command += ["--configfile", str(configfile)]
     if directory is not None:

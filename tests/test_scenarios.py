@@ -9,6 +9,7 @@ each; the ones on the paper's config use the real URIEL picks, as the workflow d
 
 from __future__ import annotations
 
+import copy
 import re
 import shutil
 import subprocess
@@ -37,6 +38,7 @@ from langarith.evaluate.scenarios import (
     plan_jobs,
     register_scenario,
     related_languages,
+    scenario_search,
     score_outputs,
 )
 from langarith.evaluate.search import SEARCH_MODES
@@ -134,7 +136,10 @@ def test_demo_config_job_counts(demo, demo_jobs):
     for job in demo_jobs:
         if job.scenario == "low_resource":
             assert (job.task, job.target) in budget_pairs
+            # budget adapters on the XLM-R-shaped backbone only, as in the papers
             budgets = [f"{job.target}/budget{t}" for t in budget["tokens"]]
+            if job.model not in budget["models"]:
+                budgets = []
             assert [b.adapter for b in job.baselines] == [job.target, *budgets]
 
 
@@ -464,6 +469,27 @@ def test_schema_enums_match_the_task_kinds_and_search_modes():
     task = schema["properties"]["tasks"]["additionalProperties"]["properties"]
     assert tuple(task["kind"]["enum"]) == TASK_KINDS
     assert tuple(schema["properties"]["lambda_search"]["enum"]) == SEARCH_MODES
+
+
+def test_schema_scenario_search_matches_the_search_modes():
+    assert tuple(_schema()["definitions"]["scenario_search"]["enum"]) == SEARCH_MODES
+
+
+def test_a_scenario_races_while_zero_shot_keeps_the_full_curve(demo):
+    config = copy.deepcopy(demo)
+    config["lambda_search"] = "full"
+    for spec in config["scenarios"].values():
+        spec.pop("lambda_search", None)
+    config["scenarios"]["enhancement"]["lambda_search"] = "race"
+    by_scenario: dict[str, set[str]] = {}
+    for job in plan_jobs(config):
+        by_scenario.setdefault(job.scenario, set()).add(job.search)
+    assert by_scenario["zero_shot"] == {"full"}
+    assert by_scenario["enhancement"] == {"race"}
+    assert scenario_search(config, "romance") == "full"  # no own key: the top-level search
+    config["lambda_search"] = "coarse_to_fine"
+    assert scenario_search(config, "romance") == "coarse_to_fine"
+    assert scenario_search(config, "enhancement") == "race"
 
 
 def _plan_own_adapter(ctx: JobContext) -> JobPlan:

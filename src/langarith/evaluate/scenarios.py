@@ -107,6 +107,7 @@ __all__ = [
     "plan_jobs",
     "register_scenario",
     "related_languages",
+    "scenario_search",
     "score_outputs",
 ]
 
@@ -628,6 +629,16 @@ def _plan_zero_shot_tlr(ctx: JobContext) -> JobPlan | None:
 # ----------------------------------------------------------------------------- jobs
 
 
+def scenario_search(config: Mapping[str, Any], scenario: str) -> str:
+    """The λ search of a scenario's jobs: its own ``lambda_search``, else the config's.
+
+    A scenario whose curves are only read at the chosen λ (enhancement bars, tables) can
+    race while zero-shot keeps the whole curve that figures and the sub-grid table draw.
+    """
+    own = (_scenario_spec(config, scenario) or {}).get("lambda_search")
+    return str(own or config.get("lambda_search") or "full")
+
+
 def _is_planned(ctx: JobContext) -> bool:
     """Whether the config plans this (scenario, model, task, target, seed) at all."""
     config = ctx.config
@@ -666,7 +677,7 @@ def _score_job(ctx: JobContext, planned: JobPlan) -> ScoreJob:
         related=planned.related,
         reuse=planned.reuse,
         reuse_methods=planned.reuse_methods,
-        search=str(config.get("lambda_search") or "full"),
+        search=scenario_search(config, ctx.scenario),
         max_length=max_length,
         doc_stride=doc_stride,
         output=ctx.score_csv(ctx.scenario),

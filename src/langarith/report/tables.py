@@ -44,6 +44,7 @@ import pandas as pd
 from langarith import LangarithError
 from langarith.arm_registry import arm_paper_tasks, arm_scores
 from langarith.evaluate.label_free import label_free_jobs, label_free_outputs
+from langarith.evaluate.scenarios import scenario_search
 from langarith.evaluate.score_files import parse_weights
 from langarith.evaluate.search import best_lambda
 from langarith.io import read_json
@@ -1630,7 +1631,7 @@ def zero_shot_inputs(config: Config, table: str) -> dict[str, list[str]]:
 
 def zero_shot_wanted(config: Config, table: str) -> bool:
     """Made when the config runs the zero-shot scenario with a full λ curve."""
-    full = str(config.get("lambda_search") or "full") == "full"
+    full = scenario_search(config, "zero_shot") == "full"
     return full and scenario_wanted(config, "zero_shot")
 
 
