@@ -839,12 +839,14 @@ def test_summary_prints_the_zero_shot_averages(synthetic, capsys):
 def test_report_outputs_of_the_demo_config():
     config = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())
     # the demo's unseen language: NER through ner_uk, whose only target is uk
-    assert "figures/token_budget_ner_uk_tinybert.png" in rules.report_outputs(config)
-    config["token_budget"]["languages"] = ["pt"]
+    assert "figures/token_budget_ner_uk_tinyxlmr.png" in rules.report_outputs(config)
+    # budget adapters on the XLM-R-shaped backbone only (token_budget.models), as in the papers
     assert "figures/token_budget_ner_uk_tinybert.png" not in rules.report_outputs(config)
+    config["token_budget"]["languages"] = ["pt"]
+    assert "figures/token_budget_ner_uk_tinyxlmr.png" not in rules.report_outputs(config)
     # XNLI has no Portuguese: a token-budget study on pt with nli has no target.
     config["token_budget"]["tasks"] = ["nli"]
-    assert "figures/token_budget_nli_tinybert.png" not in rules.report_outputs(config)
+    assert "figures/token_budget_nli_tinyxlmr.png" not in rules.report_outputs(config)
     config["token_budget"]["languages"] = ["es"]
     outputs = rules.report_outputs(config)
     for name in (
@@ -867,7 +869,7 @@ def test_report_outputs_of_the_demo_config():
         "lambda_curves_qa_tinyxlmr",
         "cosine_similarity_tinybert",
         "sparsity_tinyxlmr",
-        "token_budget_nli_tinybert",
+        "token_budget_nli_tinyxlmr",
         "zero_shot_bars_ner_tinybert",
         "enhancement_bars_qa_tinyxlmr",
         "cosine_paper_tinybert",
