@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1
 CORES ?= all
 
-.PHONY: demo test test-fast test-cluster lint format report clean-demo
+.PHONY: demo demo-core test test-fast test-cluster lint format report clean-demo
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -22,6 +22,14 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 demo: $(STAMP)
 	$(OFFLINE) $(BIN)/snakemake --cores $(CORES) --configfile config/demo.yaml
 	$(OFFLINE) $(BIN)/snakemake --configfile config/demo.yaml --report report.zip
+
+# The language-arithmetic core alone: the demo config without the arms' sections (an
+# arm's config key is its name), written under .snakemake/ and run the same way.
+DEMO_CORE := .snakemake/demo-core.yaml
+demo-core: $(STAMP)
+	@mkdir -p .snakemake
+	$(BIN)/python -c "import yaml; c = yaml.safe_load(open('config/demo.yaml')); [c.pop(k, None) for k in ('xmod', 'fullft', 'tlr')]; yaml.safe_dump(c, open('$(DEMO_CORE)', 'w'), sort_keys=False)"
+	$(OFFLINE) $(BIN)/snakemake --cores $(CORES) --configfile $(DEMO_CORE)
 
 test: $(STAMP)
 	$(OFFLINE) $(BIN)/python -m pytest -q -m "slow or not slow"
