@@ -24,11 +24,12 @@ demo: $(STAMP)
 	$(OFFLINE) $(BIN)/snakemake --configfile config/demo.yaml --report report.zip
 
 # The language-arithmetic core alone: the demo config without the arms' sections (an
-# arm's config key is its name), written under .snakemake/ and run the same way.
+# arm's config key is its name in langarith.arm_registry, filled by load_arms), written
+# under .snakemake/ and run the same way.
 DEMO_CORE := .snakemake/demo-core.yaml
 demo-core: $(STAMP)
 	@mkdir -p .snakemake
-	$(BIN)/python -c "import yaml; c = yaml.safe_load(open('config/demo.yaml')); [c.pop(k, None) for k in ('xmod', 'fullft', 'tlr')]; yaml.safe_dump(c, open('$(DEMO_CORE)', 'w'), sort_keys=False)"
+	$(BIN)/python -c "import yaml; from langarith.arms import load_arms; from langarith.arm_registry import ARM_OUTPUTS; load_arms(); c = yaml.safe_load(open('config/demo.yaml')); [c.pop(k, None) for k in ARM_OUTPUTS]; yaml.safe_dump(c, open('$(DEMO_CORE)', 'w'), sort_keys=False)"
 	$(OFFLINE) $(BIN)/snakemake --cores $(CORES) --configfile $(DEMO_CORE)
 
 test: $(STAMP)
