@@ -10,13 +10,28 @@ CORES ?= all
 
 .PHONY: demo demo-core test test-fast test-cluster lint format report clean-demo
 
+# Where this machine keeps the CPU build of the pinned torch (pip's find-links here).
+LOCAL_WHEELS ?= /opt/wheels
+TORCH_VERSION := $(shell sed -n 's/^torch==//p' requirements.txt)
+TORCH_WHEEL := $(firstword $(wildcard $(LOCAL_WHEELS)/torch-$(TORCH_VERSION)+cpu-cp311-*.whl))
+
+# With that wheel on disk, uv (from PyPI) installs the same pinned stack in about a minute
+# instead of pip's two and a half (README, "Measured"); the wheel is named explicitly so
+# uv cannot take a CUDA build. Without it, or if uv cannot be had, pip does it, torch
+# first and exact so that pip takes a CPU wheel from its find-links.
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	# torch first and exact, so pip takes the CPU wheel rather than a CUDA build
-	$(BIN)/python -m pip install --quiet "$$(grep '^torch==' requirements.txt)"
-	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
-	$(BIN)/python -m pip install --quiet --no-deps -e .
+	@if [ -n "$(TORCH_WHEEL)" ] && $(BIN)/python -m pip install --quiet uv; then \
+	  echo "installing with uv, torch from $(TORCH_WHEEL)"; \
+	  $(BIN)/uv pip install --quiet --python $(BIN)/python --compile-bytecode \
+	    "$(TORCH_WHEEL)" -r requirements-dev.txt && \
+	  $(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .; \
+	else \
+	  $(BIN)/python -m pip install --quiet --upgrade pip && \
+	  $(BIN)/python -m pip install --quiet "torch==$(TORCH_VERSION)" && \
+	  $(BIN)/python -m pip install --quiet -r requirements-dev.txt && \
+	  $(BIN)/python -m pip install --quiet --no-deps -e .; \
+	fi
 	@touch $(STAMP)
 
 demo: $(STAMP)
