@@ -210,3 +210,35 @@ def test_every_rule_script_hands_off_before_its_imports():
         lines = [line for line in script.read_text().splitlines() if line.strip()]
         assert lines[:2] == ["from langarith.warm import handoff", lines[1]], script.name
         assert lines[1].startswith("handoff()"), script.name
+
+
+def test_preload_imports_what_a_module_lists_in_warm_imports(tmp_path, monkeypatch):
+    """A module's WARM_IMPORTS are imported with it, also when the script takes a name
+    that a package re-exports from a submodule (``from langarith.report import
+    write_figure``), so that forked figure jobs do not import matplotlib each."""
+    pkg = tmp_path / "warmpkg_t"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("from warmpkg_t.inner import draw\n")
+    (pkg / "inner.py").write_text("WARM_IMPORTS = ('warmextra_t',)\n\ndef draw():\n    pass\n")
+    (tmp_path / "warmextra_t.py").write_text("")
+    (tmp_path / "warmdirect_t.py").write_text("WARM_IMPORTS = ('warmextra2_t', 'no_such_t')\n")
+    (tmp_path / "warmextra2_t.py").write_text("")
+    script = tmp_path / "script.py"
+    script.write_text("from warmpkg_t import draw\nimport warmdirect_t\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    names = ["warmpkg_t", "warmpkg_t.inner", "warmextra_t", "warmdirect_t", "warmextra2_t"]
+    for name in names:
+        monkeypatch.delitem(sys.modules, name, raising=False)
+
+    warm._preload(str(script))
+
+    assert all(name in sys.modules for name in names)
+    assert "no_such_t" not in sys.modules  # a missing one is left for the child to meet
+    for name in names:
+        sys.modules.pop(name, None)
+
+
+def test_figures_list_matplotlib_for_the_warm_server():
+    from langarith.report import figures
+
+    assert "matplotlib.figure" in figures.WARM_IMPORTS

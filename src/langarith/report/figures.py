@@ -66,6 +66,14 @@ from langarith.report.tables import (
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+#: Imported by the warm server (:mod:`langarith.warm`) before it forks a figure job:
+#: matplotlib loads inside the drawing functions, so importing this module stays cheap.
+WARM_IMPORTS = (
+    "matplotlib.figure",
+    "matplotlib.backends.backend_agg",
+    "matplotlib.backends.backend_pdf",
+)
+
 __all__ = [
     "FIGURES",
     "FigureRequest",
