@@ -133,6 +133,7 @@ def test_export_cli(run, tmp_path, capsys) -> None:
 def test_merge_keep_names_planned_jobs_and_refuses_others() -> None:
     """``merge.keep`` triples become export folders; one with no score file stops the plan."""
     config = load_config(ROOT / "config" / "demo.yaml")
+    config["seeds"] = [1, 2]  # the demo has one; a study's several each get a folder
     config["merge"] = {"keep": [{"scenario": "zero_shot", "model": "tinybert", "target": "es"}]}
     outputs = keep_outputs(config)
     assert outputs == [

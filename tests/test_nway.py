@@ -362,7 +362,7 @@ def test_the_box_domain_is_planned_with_its_bounds(demo):
 
 
 def test_merge_keep_names_an_nway_method(demo):
-    config = copy.deepcopy(demo)
+    config = copy.deepcopy(demo) | {"seeds": [1, 2]}  # a study's seeds; the demo has one
     entry = {"scenario": "zero_shot_nway", "model": "tinyxlmr", "target": "bg", "task": "ner"}
     config["merge"] = {"keep": [entry | {"method": "LA-2", "seed": 2}]}
     assert keep_outputs(config) == ["results/exported/zero_shot_nway/tinyxlmr/ner/bg/seed2"]

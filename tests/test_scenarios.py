@@ -61,7 +61,8 @@ def paper() -> dict:
 
 @pytest.fixture(scope="module")
 def demo() -> dict:
-    return _load("demo.yaml")
+    """The demo config planned with two seeds (it runs one), as a study has several."""
+    return _load("demo.yaml") | {"seeds": [1, 2]}
 
 
 @pytest.fixture(scope="module")
@@ -362,6 +363,7 @@ def test_dry_run_plans_every_score_and_analysis_table(tmp_path, demo):
     )
     (work / "Snakefile").write_text(snakefile, encoding="utf-8")
     (work / "src").symlink_to(ROOT / "src")
+    (work / "two_seeds.yaml").write_text(yaml.safe_dump({"seeds": demo["seeds"]}))
     result = subprocess.run(
         [
             sys.executable,
@@ -371,6 +373,7 @@ def test_dry_run_plans_every_score_and_analysis_table(tmp_path, demo):
             "all_scores",
             "--configfile",
             "config/demo.yaml",
+            "two_seeds.yaml",
             "--quiet",
             "rules",
         ],
@@ -449,7 +452,8 @@ def test_the_test_config_plans_the_hand_written_jobs():
 def test_cli_plan_counts_the_jobs(capsys):
     assert main(["evaluate", "plan", str(ROOT / "config" / "demo.yaml")]) == 0
     out = capsys.readouterr().out
-    assert "zero_shot\t40" in out and "romance\t8" in out and "total\t" in out
+    # the demo's one seed: 2 models x 10 zero-shot targets; {ner, nli} x es x 2 models
+    assert "zero_shot\t20" in out and "romance\t4" in out and "total\t" in out
 
 
 # ----------------------------------------------------------------------------- registry
