@@ -58,6 +58,7 @@ from langarith.report.stats import bootstrap_ci, mean_std
 from langarith.report.tables import (
     SCENARIO_TABLES,
     TABLES,
+    _gains_display,
     gains_table,
     scenario_points,
     scenario_table,
@@ -451,6 +452,17 @@ def test_zero_shot_table_holds_the_scores_averages_and_chosen_lambda(synthetic, 
     assert "\\begin{tabular}" in tex and "$\\pm$" in tex and "\\midrule" in tex
 
 
+def test_a_one_seed_table_says_it_has_no_spread(tmp_path):
+    """The demo runs one seed: its notes say so instead of "± over seeds (1 seeds)"."""
+    paths = write_rows(tmp_path / "results", synthetic_rows(seeds=(1,)))
+    out = {"csv": tmp_path / "zs.csv", "md": tmp_path / "zs.md", "tex": tmp_path / "zs.tex"}
+    write_table("zero_shot", {"scores": paths}, out)
+    md = out["md"].read_text()
+    assert "one seed, so no standard deviation" in md and "(1 seeds)" not in md
+    table = pd.read_csv(out["csv"], keep_default_na=False, na_values=[""])
+    assert set(table["n_seeds"].dropna()) == {1}
+
+
 def test_gains_are_paired_and_against_the_better_proxy(synthetic):
     truth = synthetic["truth"]
     points = scenario_points(synthetic["scores"], "zero_shot")
@@ -469,6 +481,25 @@ def test_gains_are_paired_and_against_the_better_proxy(synthetic):
     assert row["real"] == (row["ci_low"] > 0 or row["ci_high"] < 0)
     assert (row["n_targets"], row["n_seeds"]) == (3, 3)
     assert set(gains["baseline"]) == {"pEA", "pRA", "better proxy"}
+
+
+def test_a_gain_from_one_language_and_one_seed_gets_no_verdict(tmp_path):
+    """One cell (the demo's low-resource Ukrainian at one seed) has no spread to test."""
+    rows = [r for r in synthetic_rows(seeds=(1,)) if r["target"] in ("de", "es")]
+    two = read_scores(write_rows(tmp_path / "two", rows))
+    one = read_scores(write_rows(tmp_path / "one", [r for r in rows if r["target"] == "es"]))
+    for scores, cells in ((two, 2), (one, 1)):
+        gains = gains_table(scenario_points(scores, "zero_shot"), "zero_shot")
+        ner = gains[(gains["model"] == "tinybert") & (gains["task"] == "ner")]
+        assert set(ner["n_targets"] * ner["n_seeds"]) == {cells}
+        shown = _gains_display(ner, 2)
+        if cells == 1:
+            assert not ner["real"].any()
+            assert set(shown["Real?"]) == {"not tested (one language, one seed)"}
+            assert set(shown["95% CI"]) == {"–"}
+        else:
+            assert list(ner["real"]) == list((ner["ci_low"] > 0) | (ner["ci_high"] < 0))
+            assert all(ci.startswith("[") for ci in shown["95% CI"])
 
 
 def test_enhancement_ties_and_low_resource_tables(synthetic, tmp_path):

@@ -708,9 +708,10 @@ def _cli_check(args: argparse.Namespace) -> int:
     for warning in config_warnings(config):
         print(f"langarith config: warning: {warning}", file=sys.stderr)
     n_targets = {task: len(task_targets(config, task)[0]) for task in config["tasks"]}
+    seeds = len(config["seeds"])
     print(
         f"{args.config}: valid ({len(config['models'])} models, "
-        f"{len(config['languages'])} language adapters, {len(config['seeds'])} seeds, "
+        f"{len(config['languages'])} language adapters, {seeds} seed{'s' * (seeds != 1)}, "
         f"targets per task {n_targets})"
     )
     return 0

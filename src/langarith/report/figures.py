@@ -272,8 +272,9 @@ def _lambda_legend(figure: Figure, method: str, n_seeds: int) -> None:
     """One legend below all panels: the curve, the two adapters alone, the chosen λ."""
     from matplotlib.lines import Line2D
 
+    curve = f"{method}, one seed" if n_seeds == 1 else f"{method}, mean over {n_seeds} seeds"
     handles = [
-        Line2D([], [], color=_color(method), lw=2, label=f"{method}, mean over {n_seeds} seed(s)"),
+        Line2D([], [], color=_color(method), lw=2, label=curve),
         Line2D([], [], color=_color("pEA"), ls="--", label="first adapter alone (λ = 1)"),
         Line2D([], [], color=_color("pRA"), ls="--", label="second adapter alone (λ = 0)"),
         Line2D([], [], color="black", marker="v", ls="none", label="λ chosen on validation"),

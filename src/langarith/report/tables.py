@@ -81,7 +81,13 @@ from langarith.report.scores import (
     read_scores,
     select_metric,
 )
-from langarith.report.stats import DEFAULT_RESAMPLES, DEFAULT_SEED, bootstrap_ci, mean_std
+from langarith.report.stats import (
+    DEFAULT_RESAMPLES,
+    DEFAULT_SEED,
+    BootstrapCI,
+    bootstrap_ci,
+    mean_std,
+)
 
 __all__ = [
     "BETTER_PROXY",
@@ -670,7 +676,8 @@ def gains_table(
     ``scenario, model, task, metric, method, top_k, budget, baseline, n_targets,
     n_seeds, gain, ci_low, ci_high, real, complete`` (``real``: the interval excludes 0
     and the gain covers every language and seed of the table, ``complete``; a gain
-    over fewer, after NaN rows were dropped, gets no verdict).
+    over fewer, after NaN rows were dropped, gets no verdict, nor does one cell, one
+    language and one seed, whose "interval" is the cell itself).
     """
     layout = LAYOUTS[scenario]
     rows = []
@@ -711,7 +718,8 @@ def gains_table(
                         "gain": ci.mean,
                         "ci_low": ci.low,
                         "ci_high": ci.high,
-                        "real": ci.excludes_zero and complete,
+                        # one cell has no spread to bootstrap: its "interval" is itself
+                        "real": ci.excludes_zero and complete and _cells(ci) > 1,
                         "complete": complete,
                     }
                 )
@@ -731,19 +739,26 @@ def _gains_display(gains: pd.DataFrame, decimals: int) -> pd.DataFrame:
             "Baseline": gains["baseline"],
             "Gain": [format_fixed(g, decimals) for g in gains["gain"]],
             "95% CI": [
-                f"[{format_fixed(lo, decimals)}, {format_fixed(hi, decimals)}]"
-                for lo, hi in zip(gains["ci_low"], gains["ci_high"], strict=True)
+                _interval(lo, hi, decimals) if t * s > 1 else "–"
+                for lo, hi, t, s in zip(
+                    gains["ci_low"],
+                    gains["ci_high"],
+                    gains["n_targets"],
+                    gains["n_seeds"],
+                    strict=True,
+                )
             ],
             "Languages × seeds": [
                 f"{t} × {s}" for t, s in zip(gains["n_targets"], gains["n_seeds"], strict=True)
             ],
             "Real?": [
-                _verdict(r, c, t, o)
-                for r, c, t, o in zip(
+                _verdict(r, c, t, o, s)
+                for r, c, t, o, s in zip(
                     gains["real"],
                     gains.get("complete", pd.Series(True, index=gains.index)),
                     gains["n_targets"],
                     gains.get("of_targets", gains["n_targets"]),
+                    gains["n_seeds"],
                     strict=True,
                 )
             ],
@@ -751,9 +766,20 @@ def _gains_display(gains: pd.DataFrame, decimals: int) -> pd.DataFrame:
     )
 
 
-def _verdict(real: bool, complete: bool, n_targets: int, of_targets: int) -> str:
+def _interval(low: float, high: float, decimals: int) -> str:
+    return f"[{format_fixed(low, decimals)}, {format_fixed(high, decimals)}]"
+
+
+def _cells(ci: BootstrapCI) -> int:
+    """How many (language, seed) gains an interval was drawn from."""
+    return ci.n_targets * ci.n_seeds
+
+
+def _verdict(real: bool, complete: bool, n_targets: int, of_targets: int, n_seeds: int) -> str:
     if not complete:
         return f"not tested{coverage_note(n_targets, of_targets) or ' (missing scores)'}"
+    if n_targets * n_seeds < 2:
+        return "not tested (one language, one seed)"
     return "yes" if real else "no"
 
 
@@ -844,10 +870,13 @@ def _notes(table: pd.DataFrame, scenario: str) -> str:
         for task, metric in table[["task", "metric"]].drop_duplicates().itertuples(index=False)
     )
     seeds = sorted(set(table["n_seeds"]))
-    text = (
-        f"Test split, metric per task ({metrics}); each cell is the mean ± sample standard "
-        f"deviation over seeds ({'/'.join(map(str, seeds))} seeds). "
-    )
+    if seeds == [1]:  # no spread to give: say so rather than "± over (1 seeds)"
+        text = f"Test split, metric per task ({metrics}); one seed, so no standard deviation. "
+    else:
+        text = (
+            f"Test split, metric per task ({metrics}); each cell is the mean ± sample "
+            f"standard deviation over seeds ({'/'.join(map(str, seeds))} seeds). "
+        )
     if scenario != "romance":
         text += (
             "AVG: the mean over languages for each seed, then mean ± std over seeds "
