@@ -265,5 +265,26 @@ def test_help_does_not_import_the_slow_libraries(argv: list[str]) -> None:
     assert out.stdout.strip().splitlines()[-1] == "[]"
 
 
+#: What the Snakefile and rules/common.smk import to plan the workflow, the arms included.
+PLANNING_IMPORTS = (
+    "from langarith.arms import load_arms\n"
+    "load_arms()\n"
+    "import langarith.analysis_plan, langarith.config, langarith.evaluate.scenarios\n"
+    "import langarith.evaluate.label_free, langarith.export_plan, langarith.fullft.plan\n"
+    "import langarith.report, langarith.report.rules, langarith.xmod.plan\n"
+)
+
+
+def test_planning_does_not_import_the_slow_libraries() -> None:
+    """Every ``snakemake`` run, a dry run too, imports these: scipy.stats alone took over
+    a second (the TLR arm's t-test now imports it when it runs), torch some more."""
+    slow = (*SLOW_IMPORTS, "scipy.stats", "torch")
+    code = f"import sys\n{PLANNING_IMPORTS}print([m for m in {slow!r} if m in sys.modules])\n"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
 def _is_cli(module: str) -> bool:
     return module == "langarith.cli" or module.endswith(".cli")

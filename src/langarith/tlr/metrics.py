@@ -21,7 +21,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 from langarith import LangarithError
 from langarith.metrics import attachment_scores
@@ -114,6 +113,10 @@ def paired_t_test(a: Sequence[float], b: Sequence[float]) -> PairedTest:
         t = 0.0 if diff[0] == 0 else math.copysign(math.inf, diff[0])
         p = 1.0 if diff[0] == 0 else 0.0
     else:
+        # imported here: scipy.stats takes over a second to import, and every Snakemake
+        # run imports this module while it plans (through the arm's registration)
+        from scipy import stats
+
         result = stats.ttest_rel(y, x)
         t, p = float(result.statistic), float(result.pvalue)
     return PairedTest(len(x), float(x.mean()), float(y.mean()), t, p)
