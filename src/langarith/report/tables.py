@@ -81,13 +81,7 @@ from langarith.report.scores import (
     read_scores,
     select_metric,
 )
-from langarith.report.stats import (
-    DEFAULT_RESAMPLES,
-    DEFAULT_SEED,
-    BootstrapCI,
-    bootstrap_ci,
-    mean_std,
-)
+from langarith.report.stats import DEFAULT_RESAMPLES, DEFAULT_SEED, bootstrap_ci, mean_std
 
 __all__ = [
     "BETTER_PROXY",
@@ -718,8 +712,9 @@ def gains_table(
                         "gain": ci.mean,
                         "ci_low": ci.low,
                         "ci_high": ci.high,
-                        # one cell has no spread to bootstrap: its "interval" is itself
-                        "real": ci.excludes_zero and complete and _cells(ci) > 1,
+                        "real": ci.excludes_zero
+                        and complete
+                        and not _one_cell(ci.n_targets, ci.n_seeds),
                         "complete": complete,
                     }
                 )
@@ -739,7 +734,7 @@ def _gains_display(gains: pd.DataFrame, decimals: int) -> pd.DataFrame:
             "Baseline": gains["baseline"],
             "Gain": [format_fixed(g, decimals) for g in gains["gain"]],
             "95% CI": [
-                _interval(lo, hi, decimals) if t * s > 1 else "–"
+                "–" if _one_cell(t, s) else _interval(lo, hi, decimals)
                 for lo, hi, t, s in zip(
                     gains["ci_low"],
                     gains["ci_high"],
@@ -770,15 +765,16 @@ def _interval(low: float, high: float, decimals: int) -> str:
     return f"[{format_fixed(low, decimals)}, {format_fixed(high, decimals)}]"
 
 
-def _cells(ci: BootstrapCI) -> int:
-    """How many (language, seed) gains an interval was drawn from."""
-    return ci.n_targets * ci.n_seeds
+def _one_cell(n_targets: int, n_seeds: int) -> bool:
+    """A gain from one language and one seed: no spread to bootstrap, its "interval" is
+    the cell itself, so it gets neither an interval nor a verdict."""
+    return n_targets * n_seeds < 2
 
 
 def _verdict(real: bool, complete: bool, n_targets: int, of_targets: int, n_seeds: int) -> str:
     if not complete:
         return f"not tested{coverage_note(n_targets, of_targets) or ' (missing scores)'}"
-    if n_targets * n_seeds < 2:
+    if _one_cell(n_targets, n_seeds):
         return "not tested (one language, one seed)"
     return "yes" if real else "no"
 
@@ -870,13 +866,13 @@ def _notes(table: pd.DataFrame, scenario: str) -> str:
         for task, metric in table[["task", "metric"]].drop_duplicates().itertuples(index=False)
     )
     seeds = sorted(set(table["n_seeds"]))
-    if seeds == [1]:  # no spread to give: say so rather than "± over (1 seeds)"
-        text = f"Test split, metric per task ({metrics}); one seed, so no standard deviation. "
-    else:
-        text = (
-            f"Test split, metric per task ({metrics}); each cell is the mean ± sample "
-            f"standard deviation over seeds ({'/'.join(map(str, seeds))} seeds). "
-        )
+    spread = (
+        "one seed, so no standard deviation"  # rather than "± over seeds (1 seeds)"
+        if seeds == [1]
+        else "each cell is the mean ± sample standard deviation over seeds "
+        f"({'/'.join(map(str, seeds))} seeds)"
+    )
+    text = f"Test split, metric per task ({metrics}); {spread}. "
     if scenario != "romance":
         text += (
             "AVG: the mean over languages for each seed, then mean ± std over seeds "
