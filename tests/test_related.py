@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -80,6 +82,84 @@ def test_data_dir_is_found_when_a_script_shadows_lang2vec(tmp_path, monkeypatch)
     (tmp_path / "lang2vec.py").write_text("raise RuntimeError('shadowing script imported')\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     assert (related._lang2vec_data_dir() / "family_features.npz").is_file()
+
+
+@pytest.fixture
+def fresh_uriel(monkeypatch, tmp_path):
+    """URIEL loads again in the test, with its cache in the returned folder (and after)."""
+    monkeypatch.setenv(related.CACHE_ENV, str(tmp_path / "cache"))
+    related._uriel.cache_clear()
+    yield tmp_path / "cache"
+    related._uriel.cache_clear()
+
+
+def _assert_same_tables(got: related._Uriel, want: related._Uriel) -> None:
+    assert got.index == want.index
+    for table in ("lineage", "geo", "featural"):
+        assert getattr(got, table).dtype == getattr(want, table).dtype, table
+        assert np.array_equal(getattr(got, table), getattr(want, table)), table
+
+
+def _lang2vec_is_not_read(*_args):
+    raise AssertionError("lang2vec read although the cache is current")
+
+
+def test_uriel_cache_gives_lang2vec_tables_bit_for_bit(fresh_uriel, monkeypatch) -> None:
+    reference = related._read_lang2vec(related._lang2vec_data_dir())
+    _assert_same_tables(related._uriel(), reference)  # reads lang2vec, writes the cache
+    (cached,) = fresh_uriel.glob("uriel-*.npz")
+    assert cached.stat().st_size < 20_000_000  # compact: the float64 tables are ~40 MB
+    related._uriel.cache_clear()
+    monkeypatch.setattr(related, "_read_lang2vec", _lang2vec_is_not_read)
+    _assert_same_tables(related._uriel(), reference)
+    assert not list(fresh_uriel.glob(".*tmp*"))  # nothing half-written left
+
+
+def test_damaged_uriel_cache_is_rebuilt(fresh_uriel) -> None:
+    related._uriel()
+    (cached,) = fresh_uriel.glob("uriel-*.npz")
+    cached.write_bytes(cached.read_bytes()[:1000])  # cut short, as by a kill mid-copy
+    related._uriel.cache_clear()
+    reference = related._read_lang2vec(related._lang2vec_data_dir())
+    _assert_same_tables(related._uriel(), reference)
+    key = cached.stem.removeprefix("uriel-")
+    _assert_same_tables(related._read_cache(cached, key), reference)  # written anew
+
+
+def test_uriel_cache_key_follows_the_lang2vec_files(tmp_path, monkeypatch) -> None:
+    source = related._lang2vec_data_dir()
+    data = tmp_path / "data"
+    data.mkdir()
+    for name in ("family_features.npz", "geocoord_features.npz", "feature_predictions.npz"):
+        (data / name).symlink_to(source / name)
+    before = related._cache_key(data)
+    assert related._cache_key(data) == before
+    (data / "family_features.npz").unlink()
+    copy = data / "family_features.npz"
+    copy.write_bytes((source / "family_features.npz").read_bytes())  # a reinstall
+    os.utime(copy, ns=(1_000_000_000, 1_000_000_000))
+    after = related._cache_key(data)
+    assert after != before
+    monkeypatch.setattr(related, "_lang2vec_data_dir", lambda: data)
+    monkeypatch.setenv(related.CACHE_ENV, str(tmp_path / "cache"))
+    related._uriel.cache_clear()
+    try:
+        related._uriel()
+    finally:
+        related._uriel.cache_clear()
+    assert [p.name for p in (tmp_path / "cache").iterdir()] == [f"uriel-{after}.npz"]
+    with pytest.raises(ValueError, match="other lang2vec files"):
+        related._read_cache(tmp_path / "cache" / f"uriel-{after}.npz", before)
+
+
+def test_uriel_without_a_usable_cache(fresh_uriel, monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv(related.CACHE_ENV, "")
+    assert related._cache_dir() is None
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder\n")
+    monkeypatch.setenv(related.CACHE_ENV, str(blocker / "cache"))  # cannot be created
+    assert "spa" in related._uriel().index  # read from lang2vec, the cache skipped
+    assert not fresh_uriel.exists()
 
 
 def test_distance_is_symmetric_and_zero_on_itself() -> None:

@@ -1,8 +1,8 @@
 """Configuration: loading, schema validation and the checks a schema cannot express.
 
-The Snakefile validates the config with :func:`validate_schema` (Snakemake's
-``validate()`` against ``workflow/schemas/config.schema.yaml``, which also fills in
-defaults outside the training sections) and then calls :func:`check_config`, which
+The Snakefile validates the config with :func:`validate_schema` (against
+``workflow/schemas/config.schema.yaml``, filling in defaults outside the training
+sections as Snakemake's ``validate()`` does) and then calls :func:`check_config`, which
 also builds every training's typed settings (:mod:`langarith.settings`). The same two
 steps are available outside Snakemake through :func:`load_config` and
 ``langarith config check FILE``, so a researcher can check a config before submitting
@@ -19,7 +19,9 @@ from __future__ import annotations
 import argparse
 import copy
 import functools
+import json
 import math
+import pickle
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -488,34 +490,73 @@ AS_WRITTEN: tuple[tuple[str, ...], ...] = (
 )
 
 
-def strict_validator(schema: Mapping[str, Any]) -> Any:
-    """A JSON-schema validator whose ``integer`` is a Python int, never a float or a bool.
-
-    jsonschema counts ``1.0`` as an integer; the typed settings do not, and a seed of
-    ``1.0`` would name a path ``seed1.0``. YAML's ``true`` is a bool, not 1, in both.
-    """
+@functools.cache
+def _strict_class() -> Any:
     import jsonschema
 
     base = jsonschema.Draft202012Validator
     checker = base.TYPE_CHECKER.redefine(
         "integer", lambda _, value: isinstance(value, int) and not isinstance(value, bool)
     )
-    return jsonschema.validators.extend(base, type_checker=checker)(schema)
+    return jsonschema.validators.extend(base, type_checker=checker)
+
+
+def strict_validator(schema: Mapping[str, Any]) -> Any:
+    """A JSON-schema validator whose ``integer`` is a Python int, never a float or a bool.
+
+    jsonschema counts ``1.0`` as an integer; the typed settings do not, and a seed of
+    ``1.0`` would name a path ``seed1.0``. YAML's ``true`` is a bool, not 1, in both.
+    """
+    return _strict_class()(schema)
+
+
+@functools.cache
+def _filling_class() -> Any:
+    """:func:`strict_validator`'s class that also fills in defaults, as Snakemake's
+    ``validate(..., set_default=True)`` does (the jsonschema FAQ's recipe: a missing
+    property with a ``default`` is set before its object's properties are checked).
+    The default is copied, so a config never shares a list or a mapping with the
+    cached schema."""
+    import jsonschema
+
+    strict = _strict_class()
+    check_properties = strict.VALIDATORS["properties"]
+
+    def fill_then_check(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for name, subschema in properties.items():
+                if "default" in subschema and name not in instance:
+                    instance[name] = copy.deepcopy(subschema["default"])
+        yield from check_properties(validator, properties, instance, schema)
+
+    return jsonschema.validators.extend(strict, {"properties": fill_then_check})
+
+
+@functools.lru_cache(maxsize=4)
+def _parsed_schema(path: str, stamp: tuple[int, int]) -> dict[str, Any]:
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: ~20x faster
+    return yaml.load(Path(path).read_text(encoding="utf-8"), Loader=loader)
+
+
+def load_schema(schema_path: Path | str = SCHEMA_PATH) -> dict[str, Any]:
+    """The parsed schema, once per process and file version (every ``snakemake`` run
+    parses it; the pure-Python YAML parser took about 0.3 s). Treat it as read-only."""
+    stat = Path(schema_path).stat()
+    return _parsed_schema(str(schema_path), (stat.st_mtime_ns, stat.st_size))
 
 
 def validate_schema(config: dict[str, Any], schema_path: Path = SCHEMA_PATH) -> None:
     """Validate against the JSON schema and fill its defaults, except in :data:`AS_WRITTEN`.
 
     The one validation the Snakefile and ``langarith config check`` both use: first
-    with :func:`strict_validator` (whole numbers must be written as such), then with
-    Snakemake's ``validate()``, which fills the defaults. A problem is raised as
-    :class:`ConfigError` with one sentence naming the key, the value and what is allowed.
+    with :func:`strict_validator` (whole numbers must be written as such), then a pass
+    that fills the defaults the way Snakemake's ``validate(..., set_default=True)``
+    does. A problem is raised as :class:`ConfigError` with one sentence naming the key,
+    the value and what is allowed.
     """
     import jsonschema
-    from snakemake.exceptions import WorkflowError
-    from snakemake.utils import validate
 
-    schema = yaml.safe_load(Path(schema_path).read_text(encoding="utf-8"))
+    schema = load_schema(schema_path)
     best = jsonschema.exceptions.best_match(strict_validator(schema).iter_errors(config))
     if best is not None:
         raise ConfigError(validation_message(best))
@@ -525,12 +566,26 @@ def validate_schema(config: dict[str, Any], schema_path: Path = SCHEMA_PATH) -> 
         if (value := _at(config, path)) is not None
     ]
     try:
-        validate(config, str(schema_path), set_default=True)
-    except WorkflowError as err:
-        raise ConfigError(schema_error_message(err)) from None
+        _filling_class()(schema).validate(config)
+    except jsonschema.ValidationError as err:
+        raise ConfigError(validation_message(err)) from None
     for path, value in kept:
         parent = _at(config, path[:-1])
         parent[path[-1]] = value
+
+
+def config_fingerprint(config: Mapping[str, Any]) -> bytes | str:
+    """The config's content as a hashable key, for caches of what a config plans.
+
+    A pickle (about a third of the time of sorted JSON; Snakemake's input functions ask
+    for it on every job): equal keys mean equal content; the same content written in
+    another key order gets another key, which costs a cache miss, never a wrong plan.
+    Not cached by the object's identity, so a config changed in place is planned again.
+    """
+    try:
+        return pickle.dumps(config, protocol=pickle.HIGHEST_PROTOCOL)
+    except (pickle.PicklingError, TypeError, AttributeError):
+        return json.dumps(config, sort_keys=True, default=repr)
 
 
 def _at(config: Mapping[str, Any], path: tuple[str, ...]) -> Any:

@@ -8,7 +8,9 @@ them. It reads the ``.npz`` files of the installed ``lang2vec`` package directly
 files, sources and feature prefixes as ``lang2vec.get_features``), because
 ``import lang2vec.lang2vec`` alone takes about 2 s and ``get_features(..., "fam")``
 about 3.4 s per call (it looks up each of the 3718 family names one by one), while
-loading the arrays once takes about 1 s. The tables are cached in-process.
+loading the arrays once takes about 1.4 s. The tables are cached in-process and, in a
+compact exact form, on disk (:data:`CACHE_ENV`; about 0.05 s to read), because every
+``snakemake`` run plans the related languages again.
 
 Distance
 --------
@@ -78,11 +80,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import functools
+import hashlib
 import importlib.metadata
 import importlib.resources
 import logging
+import os
 import sys
 import time
+import zipfile
 from collections.abc import Iterable, Mapping, Sequence
 from os import PathLike
 from pathlib import Path
@@ -201,11 +206,8 @@ def _lang2vec_data_dir() -> Path:
     )
 
 
-@functools.lru_cache(maxsize=1)
-def _uriel() -> _Uriel:
-    """Load lang2vec's feature files once per process (about 1 s, mostly ``fam``)."""
-    start = time.perf_counter()
-    data_dir = _lang2vec_data_dir()
+def _read_lang2vec(data_dir: Path) -> _Uriel:
+    """The three tables from lang2vec's own ``.npz`` files (about 1.4 s, mostly ``fam``)."""
     tables: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for name, (filename, source, prefix) in _FEATURE_FILES.items():
         tables[name] = _select(data_dir / filename, source, prefix)
@@ -221,14 +223,119 @@ def _uriel() -> _Uriel:
         out[order] = values
         return out
 
-    uriel = _Uriel(
+    return _Uriel(
         index=index,
         lineage=tables["fam"][1] == 1.0,
         geo=aligned("geo"),
         featural=np.concatenate([aligned(name) for name in _FEATURAL_SETS], axis=1),
     )
+
+
+# ------------------------------------------------------------------ the on-disk cache
+#: Environment variable naming the folder of the URIEL cache; empty turns the cache
+#: off. Default: ``$XDG_CACHE_HOME/langarith``, else ``~/.cache/langarith``.
+CACHE_ENV = "LANGARITH_CACHE_DIR"
+#: Bump when the cached arrays change meaning; old files are then simply not used.
+_CACHE_FORMAT = 1
+
+
+def _cache_dir() -> Path | None:
+    value = os.environ.get(CACHE_ENV)
+    if value is not None:
+        return Path(value) if value.strip() else None
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "langarith"
+
+
+def _cache_key(data_dir: Path) -> str:
+    """Names the lang2vec files the tables come from (size and mtime) and how they are cut.
+
+    A reinstalled or upgraded lang2vec, or another selection here, gives another key,
+    so a cache never outlives its source.
+    """
+    parts = [f"format {_CACHE_FORMAT}", repr(sorted(_FEATURE_FILES.items())), repr(_FEATURAL_SETS)]
+    for filename in sorted({spec[0] for spec in _FEATURE_FILES.values()}):
+        stat = (data_dir / filename).stat()
+        parts.append(f"{filename} {stat.st_size} {stat.st_mtime_ns}")
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:20]
+
+
+def _exact_compact(values: np.ndarray) -> np.ndarray:
+    """The smallest of int8 / float32 that holds ``values`` exactly (else float64).
+
+    The featural table is 0/1 and the geographic one float32 data widened by lang2vec,
+    so the cache file is about a tenth of the float64 tables and reads back bit-equal.
+    """
+    for dtype in (np.int8, np.float32):
+        small = values.astype(dtype)
+        if np.array_equal(small.astype(np.float64), values):
+            return small
+    return values
+
+
+def _write_cache(path: Path, key: str, uriel: _Uriel) -> None:
+    """Store ``uriel`` under ``path`` (lineage as sparse rows, tables compacted)."""
+    rows, columns = np.nonzero(uriel.lineage)
+    arrays = {
+        "key": np.array(key),
+        "langs": np.array(list(uriel.index)),
+        "lineage_counts": np.bincount(rows, minlength=uriel.lineage.shape[0]).astype(np.int32),
+        "lineage_columns": columns.astype(np.int32),
+        "lineage_width": np.array(uriel.lineage.shape[1]),
+        "geo": _exact_compact(uriel.geo),
+        "featural": _exact_compact(uriel.featural),
+    }
+    with atomic_file(path, "wb") as handle:
+        np.savez(handle, **arrays)
+
+
+def _read_cache(path: Path, key: str) -> _Uriel:
+    """The tables stored by :func:`_write_cache`; raises if the file is not one of its."""
+    with np.load(path, allow_pickle=False) as db:
+        if str(db["key"]) != key:
+            raise ValueError("written for other lang2vec files")
+        langs = db["langs"].tolist()
+        counts = db["lineage_counts"]
+        lineage = np.zeros((len(langs), int(db["lineage_width"])), dtype=bool)
+        lineage[np.repeat(np.arange(len(langs)), counts), db["lineage_columns"]] = True
+        geo = db["geo"].astype(np.float64)
+        featural = db["featural"].astype(np.float64)
+    if not (len(counts) == geo.shape[0] == featural.shape[0] == len(langs)):
+        raise ValueError("tables of different lengths")
+    return _Uriel({code: i for i, code in enumerate(langs)}, lineage, geo, featural)
+
+
+@functools.lru_cache(maxsize=1)
+def _uriel() -> _Uriel:
+    """The URIEL tables, once per process: from the cache when it is there and current.
+
+    A cache that cannot be read (missing, damaged, from other lang2vec files) is
+    rebuilt from lang2vec; one that cannot be written (read-only home, full disk) is
+    skipped. Either way the tables are lang2vec's.
+    """
+    start = time.perf_counter()
+    data_dir = _lang2vec_data_dir()
+    key = _cache_key(data_dir)
+    folder = _cache_dir()
+    path = None if folder is None else folder / f"uriel-{key}.npz"
+    if path is not None and path.is_file():
+        try:
+            uriel = _read_cache(path, key)
+        except (OSError, ValueError, KeyError, IndexError, EOFError, zipfile.BadZipFile) as err:
+            log.debug("URIEL cache %s not used (%s); reading lang2vec", path, err)
+        else:
+            log.debug("read URIEL from %s in %.2fs", path, time.perf_counter() - start)
+            return uriel
+    uriel = _read_lang2vec(data_dir)
+    if path is not None:
+        try:
+            _write_cache(path, key, uriel)
+        except (OSError, LangarithError) as err:
+            log.debug("URIEL cache %s not written (%s)", path, err)
     log.debug(
-        "loaded URIEL features for %d languages in %.2fs", len(langs), time.perf_counter() - start
+        "loaded URIEL features for %d languages in %.2fs",
+        len(uriel.index),
+        time.perf_counter() - start,
     )
     return uriel
 

@@ -67,7 +67,6 @@ adapters a job reads), and the job checks at run time that the table agrees.
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import zlib
 from collections.abc import Callable, Iterable, Mapping
@@ -75,7 +74,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from langarith import LangarithError, plan
-from langarith.config import grid, task_targets
+from langarith.config import config_fingerprint, grid, task_targets
 from langarith.evaluate.jobs import Baseline, Curve, ScoreJob, WeightSearch
 from langarith.paths import (
     BACKBONE_DIR,
@@ -699,11 +698,6 @@ def _build_job(ctx: JobContext, *, check: bool = True) -> ScoreJob | None:
     return None if planned is None else _score_job(ctx, planned)
 
 
-def _fingerprint(config: Mapping[str, Any]) -> str:
-    """The config's content as text: the key of the plan cache (a dict is not hashable)."""
-    return json.dumps(config, sort_keys=True, default=repr)
-
-
 #: Plans by (config content, scenarios, related table). Snakemake asks for the plan once
 #: per rule that lists score files and twice per evaluation job (inputs and params):
 #: planning the config once keeps ``snakemake -n`` linear in the number of jobs.
@@ -733,7 +727,7 @@ def _plan_key(
 ) -> tuple:
     """Plan the config (once per content) and return the key of the cached plan."""
     key = (
-        _fingerprint(config),
+        config_fingerprint(config),
         None if scenarios is None else tuple(scenarios),
         None if related is None else tuple(sorted(related.items())),
     )

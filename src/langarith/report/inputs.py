@@ -10,7 +10,6 @@ evaluation stage writes.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from pathlib import PurePosixPath
 from typing import Any
 
 from langarith.config import task_targets
@@ -61,7 +60,7 @@ def _selected(
     path: str, scenario_names: Sequence[str] | None, model: str | None, task: str | None
 ) -> bool:
     """Whether a score path (``.../<scenario>/<model>/<task>/<target>/seed<s>.csv``) matches."""
-    parts = PurePosixPath(path).parts
+    parts = path.split("/")  # the plan's own relative POSIX paths (PurePosixPath: 10x slower)
     if len(parts) < 5:
         return False
     p_scenario, p_model, p_task = parts[-5], parts[-4], parts[-3]

@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from langarith import LangarithError
+from langarith.config import config_fingerprint
 from langarith.data import DATASETS, dataset_covers
 from langarith.paths import (
     DATA_DIR,
@@ -492,8 +493,23 @@ def has_text(config: Mapping[str, Any], lang: str) -> bool:
     return lang in (data.get("text") or {}) or lang in local
 
 
+#: Plans by config content: Snakemake's input functions ask for the plan on every TLR
+#: job (59 times on the paper's config), and building it walks every variant and target.
+_PLANS: dict[bytes | str, TlrPlan | None] = {}
+_PLANS_KEPT = 8
+
+
 def tlr_plan(config: Mapping[str, Any]) -> TlrPlan | None:
-    """The arm's plan, or None when the config has no ``tlr`` section."""
+    """The arm's plan, or None when the config has no ``tlr`` section (once per content)."""
+    key = config_fingerprint(config)
+    if key not in _PLANS:
+        if len(_PLANS) >= _PLANS_KEPT:
+            _PLANS.clear()
+        _PLANS[key] = _build_plan(config)
+    return _PLANS[key]
+
+
+def _build_plan(config: Mapping[str, Any]) -> TlrPlan | None:
     section = config.get("tlr")
     if not section:
         return None
