@@ -17,7 +17,16 @@ from snakemake_runs import run_snakemake
 
 from langarith import plan, settings
 from langarith.backbone.demo import DEMO_SPEC
-from langarith.config import ConfigError, check_config, grid, load_config, validate_schema
+from langarith.config import (
+    AS_WRITTEN,
+    SCHEMA_PATH,
+    ConfigError,
+    check_config,
+    config_fingerprint,
+    grid,
+    load_config,
+    validate_schema,
+)
 from langarith.data.demo import DEMO_DEFAULTS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,6 +45,55 @@ def config(request) -> dict:
 
 def test_shipped_configs_are_valid(config):
     check_config(config, base_dir=ROOT)
+
+
+def test_filled_defaults_are_the_configs_own(tmp_path):
+    """Defaults come from a schema parsed once per process: no two configs share one."""
+    schema = tmp_path / "schema.yaml"
+    schema.write_text(
+        "type: object\n"
+        "properties:\n"
+        "  pairs: { type: object, default: { es: pt } }\n"
+        "  seeds: { type: array, items: { type: integer }, default: [1] }\n"
+        "  name: { type: string }\n"
+    )
+    first, second = {"name": "a"}, {"name": "b"}
+    validate_schema(first, schema)
+    validate_schema(second, schema)
+    assert first == {"name": "a", "pairs": {"es": "pt"}, "seeds": [1]}
+    assert first["pairs"] is not second["pairs"] and first["seeds"] is not second["seeds"]
+    first["pairs"]["ru"] = "bg"
+    first["seeds"].append(2)
+    third = {}
+    validate_schema(third, schema)
+    assert third == {"pairs": {"es": "pt"}, "seeds": [1]}
+    with pytest.raises(ConfigError, match="seeds"):
+        validate_schema({"seeds": [1.0]}, schema)  # a whole number written as a float
+
+
+def test_filled_configs_equal_snakemakes_validate(config):
+    """The defaults filled here are those Snakemake's own validate() fills."""
+    from snakemake.utils import validate
+
+    ours, theirs = copy.deepcopy(config), copy.deepcopy(config)
+    validate_schema(ours)
+    validate(theirs, str(SCHEMA_PATH), set_default=True)
+    for path in AS_WRITTEN:  # validate_schema keeps these sections as written
+        written, filled = config, theirs
+        for key in path[:-1]:
+            written, filled = written.get(key, {}), filled[key]
+        if path[-1] in written:
+            filled[path[-1]] = written[path[-1]]
+    assert ours == theirs
+
+
+def test_config_fingerprint_follows_the_content():
+    config = _load("demo.yaml")
+    key = config_fingerprint(config)
+    assert config_fingerprint(copy.deepcopy(config)) == key
+    config["seeds"].append(7)  # changed in place: another key
+    assert config_fingerprint(config) != key
+    assert isinstance(config_fingerprint({"odd": lambda: None}), str)  # not picklable: JSON
 
 
 def test_paper_config_has_the_papers_setup():

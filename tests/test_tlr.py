@@ -6,6 +6,7 @@ English demo XNLI of 48 rows, a few optimiser steps: the file runs in seconds.
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import shutil
@@ -269,6 +270,20 @@ def _config(**tlr):
         "tasks": {"ner": {"train_dataset": "wikiann"}, "nli": {"train_dataset": "xnli"}},
         "tlr": {"tasks": {"ner": ["es", "de"], "nli": ["es", "de"]}, **tlr},
     }
+
+
+def test_plan_is_cached_per_config_content_not_per_object():
+    config = _config(variants=["madx", "target"], seeds=[1])
+    first = tlr_plan(config)
+    assert tlr_plan(copy.deepcopy(config)) is first  # same content: the cached plan
+    config["tlr"]["tasks"]["ner"].append("ru")  # changed in place: planned again
+    changed = tlr_plan(config)
+    assert changed is not first
+    assert [a.target for a in changed.adapters if a.variant == "target" and a.task == "ner"] == [
+        "es",
+        "de",
+        "ru",
+    ]
 
 
 def test_plan_and_its_refusals():
