@@ -568,7 +568,8 @@ def validate_schema(config: dict[str, Any], schema_path: Path = SCHEMA_PATH) -> 
     try:
         _filling_class()(schema).validate(config)
     except jsonschema.ValidationError as err:
-        raise ConfigError(validation_message(err)) from None
+        best = jsonschema.exceptions.best_match([err]) or err
+        raise ConfigError(validation_message(best)) from None
     for path, value in kept:
         parent = _at(config, path[:-1])
         parent[path[-1]] = value
@@ -596,25 +597,6 @@ def _at(config: Mapping[str, Any], path: tuple[str, ...]) -> Any:
             return None
         node = node[key]
     return node
-
-
-def schema_error_message(err: BaseException) -> str:
-    """Turn Snakemake's schema error (which embeds the whole schema) into one sentence.
-
-    Snakemake wraps the jsonschema ``ValidationError`` in the arguments of a
-    ``WorkflowError``; its ``message`` and ``absolute_path`` are what a user needs. An
-    unknown key gets its own sentence: the key, where it is, the closest allowed key
-    and all allowed ones (jsonschema's own message names neither place nor choices).
-    """
-    import jsonschema
-
-    cause = next(
-        (a for a in getattr(err, "args", ()) if isinstance(a, jsonschema.ValidationError)),
-        err.__cause__ or err.__context__,
-    )
-    if not isinstance(cause, jsonschema.ValidationError):
-        return f"invalid configuration: {str(err).splitlines()[0]}"
-    return validation_message(jsonschema.exceptions.best_match([cause]) or cause)
 
 
 def validation_message(best: Any) -> str:
