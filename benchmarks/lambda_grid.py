@@ -12,9 +12,11 @@ process and on the same data:
 2. **naive, reload**: the same, but a fresh model from the backbone folder, the task
    adapter and both language adapters loaded from disk for every λ (``speedup_reload``);
 3. **engine**: the workflow's engine over the same 21 λ (model loaded once, merged
-   weights written in place, length-sorted batches, ``torch.inference_mode()``);
-4. **bare passes**: 21 forward passes over the engine's batches, nothing else: the
-   limit the engine should sit on;
+   weights written in place, length-sorted batches, ``torch.inference_mode()``, passes
+   replayed from a checked trace and run on ``--threads`` lanes:
+   :mod:`langarith.evaluate.replay`; its trace and checks are in its time);
+4. **bare passes**: 21 forward passes over the engine's batches, run as the engine runs
+   them, nothing else: the limit the engine should sit on;
 5. **coarse-to-fine**: the engine with ``lambda_search: coarse_to_fine`` (0.2 steps, then
    the best point's neighbours at 0.1 and at 0.05: 10 evaluations instead of 21);
 6. **race**: the engine with ``lambda_search: race`` (:mod:`langarith.evaluate.race`:
@@ -281,6 +283,7 @@ class _Bench:
         started = time.perf_counter()
         fresh, _ = _engine(self.case, self.args.device)
         load = time.perf_counter() - started
+        fresh.expect_passes(self.split, len(self.lambdas))  # as a job does
         scores: dict[float, dict] = {}
 
         def score(lam: float) -> float:
@@ -420,6 +423,11 @@ def _print_timings(bench: _Bench, result: dict, repeats: int) -> float:
     )
     print(
         f"limit ratio per round (engine / bare passes): {[round(r, 3) for r in result['ratios']]}"
+    )
+    runner = bench.engine.runner
+    print(
+        f"passes run on {runner.lanes} lane(s); batches replayed from the checked trace: "
+        f"{runner.replayed_batches}, eager: {runner.eager_batches} (the limit's engine)"
     )
     print(f"coarse-to-fine: {result['c2f_s']:8.3f} s  ({len(c2f_curve)} evaluations)")
     print(

@@ -8,7 +8,8 @@
 * :func:`execute` is the job's logic without a model: validation, choices, then test.
 * :class:`LambdaGridEngine` is the fast engine: one model, merged weights written in
   place through the merge registry, length-sorted batches, ``torch.inference_mode()``,
-  cached scores.
+  cached scores; :mod:`~langarith.evaluate.replay` runs its passes (a checked
+  TorchScript replay and parallel lanes on a CPU).
 * :func:`search_lambda` / :func:`best_lambda`: the full grid or coarse-to-fine, and the
   one rule that picks λ from a validation curve (ties go to the larger λ).
 * :data:`SCORE_COLUMNS`, :func:`write_scores`, :func:`read_scores`: the CSV format.

@@ -12,7 +12,11 @@ from point to point. :class:`LambdaGridEngine` therefore
   registered merge method;
 * encodes each split once, in length-sorted dynamic batches already on the device
   (:func:`~langarith.evaluate.tasks.encode_split`);
-* runs the forward passes under ``torch.inference_mode()``;
+* runs the forward passes under ``torch.inference_mode()``, through a
+  :class:`~langarith.evaluate.replay.ForwardRunner`: on a CPU, once a batch has been
+  passed a few times, from a TorchScript trace checked bit for bit against the eager
+  pass, and with several threads on lanes (whole batches side by side, each operator
+  single-threaded) rather than every operator split over the threads;
 * remembers every (split, point) score, so a point shared by two methods (λ = 1 of
   ``LA(en, rel)`` is the pEA baseline) is evaluated once;
 * gives, on request, per-row statistics of a point on a split
@@ -36,6 +40,7 @@ import torch
 
 from langarith import LangarithError
 from langarith.evaluate.model import TaskModel, load_task_model, pick_device
+from langarith.evaluate.replay import ForwardRunner
 from langarith.evaluate.tasks import DEFAULT_MAX_BATCH, Batch, EncodedSplit, encode_split
 from langarith.merge import LanguageVectorSet, live_adapter_parameters
 from langarith.train.task_features import EncodedTask
@@ -124,6 +129,7 @@ class LambdaGridEngine:
         self.forward_seconds = 0.0
         self.fill_seconds = 0.0
         self.observers: list[Observer] = []
+        self.runner = ForwardRunner(self.task_model.model, self.task_model.device)
 
     @classmethod
     def load(
@@ -227,16 +233,21 @@ class LambdaGridEngine:
 
     def _forward(self, split: EncodedSplit) -> list[Any]:
         """One pass over ``split`` with the current weights: the reduced outputs."""
-        model = self.task_model.model
+        if not self.observers:  # each batch is reduced on its lane, right after its pass
+            return list(self.runner.run(split.batches, then=split.reduce))
         parts = []
         key = self._current
         with torch.inference_mode():
-            for batch in split.batches:
-                output = model(**batch.inputs)
+            for batch, output in zip(split.batches, self.runner.run(split.batches), strict=True):
                 for observe in self.observers:
                     observe(split, output, batch, key)
                 parts.append(split.reduce(output, batch))
         return parts
+
+    def expect_passes(self, split: EncodedSplit, passes: int) -> None:
+        """Say ``split`` is about to be scored at ``passes`` points (a job's full grid or
+        coarse-to-fine search): the runner then checks its replay from the first pass."""
+        self.runner.expect(split.batches, passes)
 
     def run(self, split: EncodedSplit) -> dict[str, float]:
         """One pass over ``split`` with the weights currently in the model."""
@@ -294,14 +305,16 @@ class LambdaGridEngine:
         self._outputs_of.clear()
 
     def bare_pass(self, split: EncodedSplit) -> float:
-        """Seconds of the forward passes alone over ``split`` (no scoring): the limit."""
-        model = self.task_model.model
+        """Seconds of the forward passes alone over ``split`` (no scoring): the limit.
+
+        The passes run as the engine's do (:class:`~langarith.evaluate.replay.ForwardRunner`:
+        replayed once checked, on lanes).
+        """
         if self.task_model.device.type == "cuda":
             torch.cuda.synchronize()
         started = time.perf_counter()
-        with torch.inference_mode():
-            for batch in split.batches:
-                model(**batch.inputs)
+        for _ in self.runner.run(split.batches):
+            pass
         if self.task_model.device.type == "cuda":
             torch.cuda.synchronize()
         return time.perf_counter() - started
