@@ -17,8 +17,9 @@ its few thousand rows across threads.
   into constants);
 * **checks every batch before trusting it**: a batch is replayed only after a pass in
   which its replayed outputs were bit-for-bit equal to the eager outputs (which are the
-  ones that pass returns; the check is on a batch's second pass, so batches passed once
-  cost nothing extra). A model whose Python takes a data-dependent branch (say,
+  ones that pass returns; the check is on a batch's fourth pass, or its first when the
+  caller announces a grid of :data:`WORTH_TRACING` or more points, so batches passed a
+  few times cost nothing extra). A model whose Python takes a data-dependent branch (say,
   ``transformers`` dropping the attention mask of a batch without padding) fails the
   check on the batches where it matters and keeps running them eagerly;
 * **runs batches on lanes**: with ``lanes`` > 1 each batch runs whole on one of
