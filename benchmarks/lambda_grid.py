@@ -396,6 +396,10 @@ def _rounds(bench: _Bench, repeats: int) -> dict:
         "race_choice": race_choice,
         "load": min(loads),
         "ratios": ratios,
+        "per_round": [
+            (once / engine, once / race)
+            for once, engine, race in zip(once_runs, engine_runs, race_runs, strict=True)
+        ],
     }
 
 
@@ -423,6 +427,10 @@ def _print_timings(bench: _Bench, result: dict, repeats: int) -> float:
     )
     print(
         f"limit ratio per round (engine / bare passes): {[round(r, 3) for r in result['ratios']]}"
+    )
+    print(  # the spread the machine itself adds; the summary line divides best by best
+        "speedup and race_speedup per round (the round's own times): "
+        + ", ".join(f"{a:.2f}/{b:.2f}" for a, b in result["per_round"])
     )
     runner = bench.engine.runner
     print(
