@@ -25,8 +25,9 @@ process and on the same data:
    the choice scored on the whole split), its subsets' batching included.
 
 The six take turns for ``--repeats`` rounds (the machine is shared; each keeps its best
-round). It checks that both naive loops and the engine give the same scores and prints, last,
-one line::
+round; each round's own ``speedup`` and ``race_speedup`` are printed too, to show how much
+the machine moves them). It checks that both naive loops and the engine give the same
+scores and prints, last, one line::
 
     speedup=<naive load-once/(engine + its one-time load)> \
 speedup_reload=<naive reload/(engine + load)> limit_ratio=<engine/bare passes> \
