@@ -323,3 +323,49 @@ def test_backbone_and_train_parsers_import_no_torch():
         check=True,
     )
     assert result.stdout == ""
+
+
+@pytest.mark.parametrize("arch", ["bert", "xlmr"])
+def test_inference_load_copies_the_checkpoint_as_from_pretrained_does(built, arch):
+    from langarith import modeling
+
+    folder = built[arch]
+    rng_before = torch.random.get_rng_state()
+    direct = modeling._direct_backbone(folder)
+    assert direct is not None  # the demo's checkpoints are plain: the fast path is taken
+    assert torch.equal(torch.random.get_rng_state(), rng_before)  # global generator untouched
+    pretrained = modeling.load_adapter_model(folder)  # training's path
+    assert str(direct) == str(pretrained) and not direct.training and not direct.heads
+    ours, theirs = direct.state_dict(), pretrained.state_dict()
+    assert ours.keys() == theirs.keys()
+    differ = {key for key in ours if not torch.equal(ours[key], theirs[key])}
+    # only the pooler, which an MLM checkpoint lacks (both initialise it at random)
+    assert differ and all(".pooler." in key for key in differ)
+    again = modeling.load_adapter_model(folder, for_inference=True).state_dict()
+    assert all(torch.equal(again[key], ours[key]) for key in ours)  # seeded: every process
+    tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+    batch = tokenizer(["ein schung ich.", "le eau ou que ai."], padding=True, return_tensors="pt")
+    with torch.inference_mode():
+        hidden = [m(**batch).last_hidden_state for m in (direct, pretrained)]
+    assert torch.equal(*hidden)
+
+
+def test_inference_load_leaves_unusual_checkpoints_to_from_pretrained(built, tmp_path):
+    from transformers import BertModel
+
+    from langarith import modeling
+
+    bare = tmp_path / "bare"  # a BertModel checkpoint: keys without the "bert." prefix
+    BertModel.from_pretrained(built["bert"]).save_pretrained(bare)
+    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        if (built["bert"] / name).exists():
+            (bare / name).write_bytes((built["bert"] / name).read_bytes())
+    assert modeling._direct_backbone(bare) is None
+    model = modeling.load_adapter_model(bare, for_inference=True)
+    saved = load_file(bare / "model.safetensors")
+    state = model.state_dict()
+    assert all(torch.equal(state[f"bert.{key}"], value) for key, value in saved.items())
+    (bare / "model.safetensors").write_bytes(b"garbage")  # corrupt: from_pretrained's error
+    assert modeling._direct_backbone(bare) is None
+    with pytest.raises(LangarithError, match="cannot be loaded"):
+        modeling.load_adapter_model(bare, for_inference=True)
