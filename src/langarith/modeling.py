@@ -184,7 +184,7 @@ def _direct_backbone(backbone_dir: Path):
 
     Why: for a small model ``from_pretrained`` costs several times the copy itself
     (initialising every weight it then overwrites, converting the MLM head the caller
-    deletes; the demo's tinybert: about 55 ms against 20 ms), and evaluation loads a
+    deletes; the demo's tinybert: about 53 ms against 24 ms), and evaluation loads a
     backbone for every job and every racing search. The copy is taken only when the
     checkpoint is plain: one safetensors file, every tensor under the model's base
     prefix loaded by name (others are the MLM head), and nothing of the model missing
