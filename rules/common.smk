@@ -34,6 +34,16 @@ for _warning in config_warnings(config):
     print(f"Config warning: {_warning}", file=sys.stderr)
 
 
+# Once the last job is done, Snakemake's interpreter would still wait for the job-rate
+# limiter's timers (up to the profile's 10 s timespan) before it exits.
+onsuccess:
+    plan.release_rate_limiter_timers()
+
+
+onerror:
+    plan.release_rate_limiter_timers()
+
+
 wildcard_constraints:
     model="|".join(plan.model_names(config)),
     lang="[a-z]{2,3}",

@@ -23,9 +23,9 @@ def snakemake_command(
     """
     command = [sys.executable, "-m", "snakemake", *args]
     if "--max-jobs-per-timespan" not in args:
-        # the workflow profile's 10 s timespan (profiles/default) would keep each short
-        # test run alive up to 10 s after its last job; the default 1 s costs a short
-        # run nothing
+        # the workflow's onsuccess/onerror hooks release the rate limiter's timers when
+        # a run ends; a run that ends without them (--no-hooks, interrupted) would wait
+        # out the profile's 10 s timespan (profiles/default), the default 1 s no longer
         command += ["--max-jobs-per-timespan", "100/1s"]
     if configfile is not None:
         command += ["--configfile", str(configfile)]

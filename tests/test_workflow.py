@@ -6,6 +6,8 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -279,3 +281,48 @@ def test_the_demo_dry_run_plans_the_new_paper_tables_and_figures(tmp_path):
         "figures/vector_cosines_tinyxlmr.png",
     ):
         assert path in out, path
+
+
+def test_only_snakemakes_scheduling_timers_are_released():
+    fired: list[str] = []
+
+    def reevaluate() -> None:
+        fired.append("scheduler")
+
+    def other() -> None:
+        fired.append("other")
+
+    reevaluate.__module__ = "snakemake.scheduling.job_scheduler"
+    scheduling = threading.Timer(30, reevaluate)
+    unrelated = threading.Timer(0.2, other)
+    scheduling.start()
+    unrelated.start()
+    try:
+        assert plan.release_rate_limiter_timers() == 1
+        scheduling.join(timeout=5)
+        assert not scheduling.is_alive()
+        unrelated.join(timeout=5)
+        assert fired == ["other"]
+    finally:
+        scheduling.cancel()
+        unrelated.cancel()
+
+
+def test_a_finished_run_exits_without_waiting_out_the_rate_limiters_timespan(tmp_path):
+    """Snakemake waits at exit for the timers its job-rate limiter arms (one timespan);
+    the workflow's onsuccess hook cancels them, so a run with a 10-minute timespan still
+    ends as soon as its one short job has."""
+    started = time.monotonic()
+    result = run_snakemake(
+        "results/related_languages.tsv",
+        "--cores",
+        "1",
+        "--max-jobs-per-timespan",
+        "100/600s",
+        configfile="config/demo.yaml",
+        directory=tmp_path,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.output[-3000:]
+    assert (tmp_path / "results/related_languages.tsv").exists()
+    assert time.monotonic() - started < 300, "the run outlived its job by the timespan"

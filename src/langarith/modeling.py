@@ -207,6 +207,8 @@ def _direct_backbone(backbone_dir: Path):
                 return None
             with no_init_weights():
                 model = AutoAdapterModel.from_config(config)
+        if model.heads:
+            return None
         state = load_file(str(weights))
         prefix = f"{model.base_model_prefix}."
         body = {key: value for key, value in state.items() if key.startswith(prefix)}
@@ -224,8 +226,6 @@ def _direct_backbone(backbone_dir: Path):
         if not key.startswith(f"{prefix}pooler."):
             return None
         unsaved.append(key.rsplit(".", 1)[0])
-    if model.heads:
-        return None
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(UNSAVED_PARTS_SEED)
         for name in sorted(set(unsaved)):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,26 @@ def prepare_environment(config: Mapping[str, Any], basedir: Path, *, remote: boo
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     os.environ["LANGARITH_WARM"] = "1" if config.get("warm_start") and not remote else "0"
+
+
+def release_rate_limiter_timers() -> int:
+    """Cancel the job-rate limiter's pending timers once the run has ended; how many.
+
+    Snakemake 9 arms a ``threading.Timer`` of the limiter's timespan after scheduling
+    passes (``profiles/default``: 10 s) and its interpreter waits for those threads at
+    exit, so a finished run lingered up to one timespan. The workflow's ``onsuccess``
+    and ``onerror`` hooks call this after the last job, when no further pass can be
+    needed. Only timers whose callback comes from Snakemake's scheduling package are
+    touched; a Snakemake that arms none simply finds nothing to cancel.
+    """
+    cancelled = 0
+    for thread in threading.enumerate():
+        callback = getattr(thread, "function", None)
+        module = getattr(callback, "__module__", "") or ""
+        if isinstance(thread, threading.Timer) and module.startswith("snakemake.scheduling"):
+            thread.cancel()
+            cancelled += 1
+    return cancelled
 
 
 def model_names(config: Mapping[str, Any]) -> list[str]:

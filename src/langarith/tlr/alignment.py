@@ -146,7 +146,7 @@ def _run_cosines(
     tokenizer = load_tokenizer(backbone)
     leave_out = _leave_out(run.task_adapter)
     with quiet_transformers():
-        model = load_adapter_model(backbone)
+        model = load_adapter_model(backbone, for_inference=True)
         slots = {}
         for i, (lang, folder) in enumerate(run.lang_adapters.items()):
             slots[lang] = f"align{i}"

@@ -112,7 +112,7 @@ def _ta_settings(ta_dir: Path) -> tuple[int, int, list[int]]:
 def _model(job: TlrScoreJob, ta_dir: Path, la_dir: Path, leave_out: list[int], device):
     """Backbone + the LA (without ``leave_out`` layers) + the task adapter."""
     with quiet_transformers():
-        model = load_adapter_model(job.backbone)
+        model = load_adapter_model(job.backbone, for_inference=True)
         load_language_adapter(model, la_dir, name=_LANG, leave_out=leave_out)
         task_name = load_adapter_into(model, ta_dir, with_head=True)
     activate_task_stack(model, task_name, _LANG)
