@@ -18,6 +18,8 @@ load_arms()
 # conda envs (--use-conda) import the package from the source tree, and local jobs fork
 # from a warm process when warm_start is on (never the jobs of a cluster executor).
 plan.prepare_environment(config, Path(workflow.basedir), remote=workflow.remote_exec)
+# Snakemake finds the rules that produce a path once per path, not once per reader.
+plan.memoize_producer_lookups()
 
 # The schema's defaults are filled in (except where the training code applies them,
 # langarith.config.AS_WRITTEN); then the checks a schema cannot express, including the

@@ -326,3 +326,42 @@ def test_a_finished_run_exits_without_waiting_out_the_rate_limiters_timespan(tmp
     assert result.returncode == 0, result.output[-3000:]
     assert (tmp_path / "results/related_languages.tsv").exists()
     assert time.monotonic() - started < 300, "the run outlived its job by the timespan"
+
+
+def test_producer_lookups_are_asked_once_per_index_and_path():
+    asked: list[tuple[int, str]] = []
+
+    class Index:
+        def match_producers(self, targetfile: str) -> set:
+            asked.append((id(self), str(targetfile)))
+            return {f"rule-for-{targetfile}"}
+
+    lookup = plan.memoized_producer_lookup(Index.match_producers)
+    first, second = Index(), Index()
+    found = lookup(first, "results/scores/a.csv")
+    found.add("changed by the caller")
+    assert lookup(first, "results/scores/a.csv") == {"rule-for-results/scores/a.csv"}
+    assert lookup(first, "results/scores/b.csv") == {"rule-for-results/scores/b.csv"}
+    assert lookup(second, "results/scores/a.csv") == {"rule-for-results/scores/a.csv"}
+    assert [path for _, path in asked] == [
+        "results/scores/a.csv",
+        "results/scores/b.csv",
+        "results/scores/a.csv",
+    ]
+    assert len({index for index, _ in asked}) == 2
+
+
+def test_snakemake_takes_the_memoized_producer_lookup():
+    """The workflow installs the memo on the Snakemake it runs with (a version without
+    the method would leave it alone); installing twice wraps once."""
+    from snakemake.output_index import OutputIndex
+
+    original = OutputIndex.match_producers
+    try:
+        assert plan.memoize_producer_lookups()
+        installed = OutputIndex.match_producers
+        assert getattr(installed, "langarith_memoized", False)
+        assert plan.memoize_producer_lookups()
+        assert OutputIndex.match_producers is installed
+    finally:
+        OutputIndex.match_producers = original
