@@ -2,7 +2,10 @@
 
 ``rules/common.smk`` calls these functions for ``rule all`` and the input functions,
 so the DAG's shape is plain Python that tests can check without Snakemake. Paths
-follow docs/interfaces.md; every function here is pure (config in, paths out).
+follow docs/interfaces.md; every function here is pure (config in, paths out) but the
+three that ready the Snakemake process itself: its jobs' environment
+(:func:`prepare_environment`), its look-ups of which rules produce a path
+(:func:`memoize_producer_lookups`) and its exit (:func:`release_rate_limiter_timers`).
 """
 
 from __future__ import annotations
